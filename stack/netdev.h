@@ -1,0 +1,102 @@
+/*
+ * netdev.h - the seam between the TCP/IP stack and whatever moves frames.
+ *
+ * The stack (stack/) sees only this interface. It is implemented by the
+ * AF_XDP port (xsk/xp_port.c) and by the in-memory link (stack/netdev_pipe.c)
+ * that joins two stacks in one process for deterministic tests.
+ *
+ * Call order, once per stack_poll():
+ *   rx_burst() -> (stack copies what it needs) -> rx_done()
+ *   tx_alloc() ... fill pkt->data ... tx_queue()   (any number of times)
+ *   tx_flush()                                      (once: one kick per loop)
+ *
+ * Memory: frames belong to the netdev. A pkt from rx_burst() is valid until
+ * rx_done(); a pkt from tx_alloc() is owned by the caller until tx_queue()
+ * or tx_free(). The stack never keeps a frame across stack_poll() calls.
+ */
+#ifndef XTCP_NETDEV_H
+#define XTCP_NETDEV_H
+
+#include <stdint.h>
+
+#define NETDEV_BURST_MAX 64
+
+struct netdev;
+
+/* One Ethernet frame in a buffer owned by the netdev. */
+struct pkt {
+	uint8_t *data; /* first byte of the Ethernet header */
+	uint32_t len;  /* bytes of frame at data */
+	uint64_t addr; /* backend handle (UMEM offset, pipe slot); opaque to the stack */
+};
+
+/* Facts about the link, filled by the backend at open time. */
+struct netdev_info {
+	uint8_t mac[6];
+	uint16_t mtu;	   /* IP MTU: the largest IPv4 packet, without Ethernet header */
+	uint32_t ip4;	   /* our IPv4 address, network byte order */
+	uint8_t prefix_len;
+	int ifindex;
+	unsigned queue_id; /* RX queue this netdev serves */
+	unsigned n_queues; /* RX queues of the interface */
+};
+
+struct netdev_ops {
+	/* Receive up to max frames; returns how many were written to pkts. */
+	unsigned (*rx_burst)(struct netdev *dev, struct pkt *pkts, unsigned max);
+	/* Give received frames back (recycles them to the fill ring). */
+	void (*rx_done)(struct netdev *dev, struct pkt *pkts, unsigned n);
+	/* Get a transmit frame of at least len bytes: 0, or -ENOBUFS. */
+	int (*tx_alloc)(struct netdev *dev, struct pkt *pkt, uint32_t len);
+	/* Return an allocated frame that will not be sent. */
+	void (*tx_free)(struct netdev *dev, struct pkt *pkt);
+	/* Queue filled frames (pkt->len set) for transmission; takes ownership. */
+	void (*tx_queue)(struct netdev *dev, struct pkt *pkts, unsigned n);
+	/* Push queued frames to the wire: one kick per poll. 0 or -errno. */
+	int (*tx_flush)(struct netdev *dev);
+	/* fd that becomes readable when frames arrive, or -1 if none. */
+	int (*wait_fd)(struct netdev *dev);
+	/*
+	 * Next-hop MAC for an IPv4 destination (network order): 0 and mac set,
+	 * -EAGAIN while resolution is under way (ask again later), or
+	 * -EHOSTUNREACH. May do a system call: called on connect, never per packet.
+	 */
+	int (*resolve)(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6]);
+};
+
+struct netdev {
+	const struct netdev_ops *ops;
+	struct netdev_info info;
+};
+
+/* In-memory link for tests: two endpoints, seeded impairment, virtual clock. */
+struct netdev_pipe_cfg {
+	uint32_t loss_ppm;	/* frames dropped, per million */
+	uint32_t dup_ppm;	/* frames duplicated, per million */
+	uint32_t corrupt_ppm;	/* frames with one byte flipped, per million */
+	uint32_t reorder_ppm;	/* frames held back behind later ones, per million */
+	uint32_t delay_us;	/* one-way delay */
+	uint64_t rate_bps;	/* bits per second, 0 = unlimited */
+	uint32_t queue_frames;	/* frames in flight per direction before tail drop; 0 = 4096 */
+	uint64_t seed;
+	const char *pcap;	/* write both directions to this pcap file, or NULL */
+};
+
+struct netdev_pipe;
+
+/*
+ * Join two endpoints a and b. Each gets its own MAC and IPv4 address
+ * (ip4 network order, 10.77.x.1 / 10.77.x.2 by default) and MTU 1500.
+ * Frames sent at virtual time t are delivered at t + delay (+ serialisation).
+ */
+struct netdev_pipe *netdev_pipe_pair(struct netdev **a, struct netdev **b,
+				     const struct netdev_pipe_cfg *cfg);
+/* Advance the link's virtual clock; frames due by now become receivable. */
+void netdev_pipe_set_time(struct netdev_pipe *pipe, uint64_t now_us);
+/* Earliest time a frame in flight becomes due, or UINT64_MAX. */
+uint64_t netdev_pipe_next_due(const struct netdev_pipe *pipe);
+/* Frames in flight or waiting to be received, both directions. */
+unsigned netdev_pipe_in_flight(const struct netdev_pipe *pipe);
+void netdev_pipe_free(struct netdev_pipe *pipe);
+
+#endif

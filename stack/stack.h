@@ -1,0 +1,136 @@
+/*
+ * stack.h - the public face of the xtcp TCP/IPv4 stack.
+ *
+ * One struct stack per owning process or thread; no global state. The
+ * caller (the shim, or a test) drives it run-to-completion:
+ *
+ *	now = clock();                  // CLOCK_MONOTONIC in us, read once
+ *	stack_poll(stk, now);           // RX burst, input, timers, output, one TX kick
+ *	... app calls sock_*() ...      // these only mark work; output waits for
+ *	stack_poll(stk, now);           // the next poll (or call stack_flush())
+ *	sleep until stack_next_deadline() or the netdev's wait_fd is readable
+ *
+ * Readiness: whenever a socket's poll events may have changed, the stack
+ * calls cfg.on_event(cfg.event_ctx, sd) from inside stack_poll() or a
+ * sock_*() call; the caller re-reads sock_events().
+ *
+ * Sockets are small integers (sd >= 0). Every function returns 0 / a count
+ * on success and -errno on failure, with Linux's errno values for the same
+ * situation (EAGAIN, EINPROGRESS, ECONNREFUSED, ECONNRESET, EPIPE, ENOTCONN,
+ * EADDRINUSE, EINVAL, ...). The stack never sets errno and never raises
+ * signals: on EPIPE the shim decides about SIGPIPE.
+ *
+ * Addresses are struct sockaddr_in (AF_INET only) in network byte order,
+ * exactly as the application passed them. Options use Linux's level/name
+ * values (SOL_SOCKET SO_*, IPPROTO_TCP TCP_*).
+ */
+#ifndef XTCP_STACK_H
+#define XTCP_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+
+struct netdev;
+struct stack;
+
+enum stack_cc {
+	STACK_CC_CUBIC = 0,
+	STACK_CC_NEWRENO,
+};
+
+struct stack_config {
+	struct netdev *dev;
+	uint64_t seed;		   /* secret for ISNs (RFC 6528), cookies, port choice */
+	unsigned max_socks;	   /* sockets incl. listeners and TIME-WAIT; 0 = 16384 */
+	unsigned max_syn_queue;	   /* half-open per listener before SYN cookies; 0 = 1024 */
+	uint32_t sndbuf;	   /* default send buffer bytes; 0 = 256 KiB */
+	uint32_t rcvbuf;	   /* default receive buffer bytes; 0 = 256 KiB */
+	uint16_t local_port_min;   /* range for connect() local ports (RFC 6056 random); */
+	uint16_t local_port_max;   /* 0/0 = 61000-65535 */
+	uint16_t local_port_step;  /* pick only ports p with p % step == local_port_rem; 0 = 1 */
+	uint16_t local_port_rem;
+	enum stack_cc cc;
+	void (*on_event)(void *ctx, int sd); /* readiness of sd may have changed */
+	void *event_ctx;
+};
+
+struct stack *stack_create(const struct stack_config *cfg);
+void stack_destroy(struct stack *stk);
+
+/* RX burst, input, timers due by now_us, output, one TX kick. Returns frames received. */
+int stack_poll(struct stack *stk, uint64_t now_us);
+/* Output only (after app calls, when no poll follows soon), with one TX kick. */
+void stack_flush(struct stack *stk, uint64_t now_us);
+/* Absolute time (us) of the earliest pending timer, or UINT64_MAX. */
+uint64_t stack_next_deadline(const struct stack *stk);
+/* True when output is pending that a stack_flush() would send. */
+int stack_has_output(const struct stack *stk);
+
+struct stack_stats {
+	uint64_t rx_frames, tx_frames;
+	uint64_t rx_drop;	      /* all input drops, each also counted by reason */
+	uint64_t drop_reason[32];     /* indexed by the stack's drop reasons */
+	uint64_t active_opens, passive_opens, attempt_fails, estab_resets;
+	uint64_t retrans_segs, syn_cookies_sent, syn_cookies_ok, challenge_acks;
+	uint64_t socks_in_use;	      /* pool occupancy: returns to 0 when all closed */
+	uint64_t tx_nobufs;	      /* frames that could not be allocated */
+};
+void stack_get_stats(const struct stack *stk, struct stack_stats *out);
+const char *stack_drop_reason_name(unsigned reason);
+
+/* Per-connection snapshot for xtcpctl conns / tests. */
+struct sock_info {
+	int state;		  /* TCP_ESTABLISHED.. as in <netinet/tcp.h> (Linux numbering) */
+	struct sockaddr_in local, peer;
+	uint32_t rx_queued, tx_queued;
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t cwnd, ssthresh, snd_wnd, rcv_wnd, mss;
+	uint64_t retrans;
+};
+int sock_info(struct stack *stk, int sd, struct sock_info *out);
+/* Iterate sockets in use: returns the next sd >= from, or -1. */
+int sock_next(struct stack *stk, int from);
+
+/* --- socket API --- */
+int sock_socket(struct stack *stk);
+int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr);
+int sock_listen(struct stack *stk, int sd, int backlog);
+/* -EAGAIN when no connection is ready; peer may be NULL. */
+int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer);
+/* -EINPROGRESS; completion shows as EPOLLOUT, failure as EPOLLERR + sock_error(). */
+int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us);
+/* flags: MSG_MORE (cork this write), MSG_DONTWAIT is the caller's; never blocks: -EAGAIN. */
+ssize_t sock_send(struct stack *stk, int sd, const void *buf, size_t len, int flags);
+ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags);
+/*
+ * Zero-copy fill of the send buffer (sendfile): up to two spans of free
+ * space are returned; the caller writes into them and commits n bytes.
+ * Returns free bytes (0 when full), or -errno (-EPIPE after shutdown).
+ */
+ssize_t sock_send_reserve(struct stack *stk, int sd, struct iovec span[2]);
+int sock_send_commit(struct stack *stk, int sd, size_t n, int flags);
+/* flags: MSG_PEEK, MSG_TRUNC. 0 = EOF, -EAGAIN = nothing yet. */
+ssize_t sock_recv(struct stack *stk, int sd, void *buf, size_t len, int flags);
+ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags);
+int sock_shutdown(struct stack *stk, int sd, int how); /* SHUT_RD / SHUT_WR / SHUT_RDWR */
+/* Graceful close (FIN after queued data), or RST when SO_LINGER{1,0} is set. sd is freed. */
+int sock_close(struct stack *stk, int sd);
+int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val, socklen_t len);
+int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, socklen_t *len);
+int sock_name(struct stack *stk, int sd, struct sockaddr_in *out);
+int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out); /* -ENOTCONN */
+/* EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLHUP | EPOLLERR, Linux poll semantics. */
+uint32_t sock_events(struct stack *stk, int sd);
+/* Pending error (SO_ERROR), cleared by reading. */
+int sock_error(struct stack *stk, int sd);
+uint32_t sock_rx_avail(struct stack *stk, int sd); /* FIONREAD */
+uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsent */
+int sock_is_listener(struct stack *stk, int sd);
+/* Opaque per-socket pointer for the caller. */
+void sock_set_user(struct stack *stk, int sd, void *user);
+void *sock_get_user(struct stack *stk, int sd);
+
+#endif

@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# testbed.sh - two network namespaces joined by a veth pair, for tests and
+# benchmarks. Source it, then:
+#
+#   tb_up [QUEUES]        make server and client namespaces (default 1 queue)
+#   tb_srv CMD...         run CMD in the server namespace (bpffs mounted)
+#   tb_cli CMD...         run CMD in the client namespace
+#   tb_down               tear everything down (also runs on EXIT)
+#
+# After tb_up: TB_SRV TB_CLI (namespace names), TB_SIF TB_CIF (veth names,
+# server and client side), TB_SIP TB_CIP (10.77.1.1 and 10.77.1.2), TB_NET.
+# With TB_MIDDLE=1 a third namespace TB_MID sits between them as a router
+# (TB_SIF faces TB_MIF_S, TB_CIF faces TB_MIF_C; client 10.77.2.2, routes via
+# the middle), where an impairment program can be run with tb_mid.
+# TB_CLIENT_TXCSUM=on keeps the client's transmit checksum offload (kernel
+# servers' best case); by default it is off, as a real NIC would deliver
+# finished checksums (a userspace stack verifies them; see ARCHITECTURE.md).
+#
+# Names carry the shell's pid, so parallel runs and leftovers never collide.
+# Only namespaces made here are ever touched; no default route is added.
+
+TB_ID="xt$$-${RANDOM}"
+TB_SRV=""
+TB_CLI=""
+TB_MID=""
+
+tb_log() { echo "testbed: $*" >&2; }
+
+tb_in() {
+	local ns=$1
+	shift
+	# ip netns exec remounts /sys: bpffs must be mounted again in each exec.
+	ip netns exec "$ns" sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' tb "$@"
+}
+tb_srv() { tb_in "$TB_SRV" "$@"; }
+tb_cli() { tb_in "$TB_CLI" "$@"; }
+tb_mid() { tb_in "$TB_MID" "$@"; }
+
+tb_down() {
+	local ns
+	for ns in $TB_CLI $TB_MID $TB_SRV; do
+		[ -n "$ns" ] || continue
+		# Processes still in the namespace are ours (the test started them).
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -9 "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
+	done
+	TB_SRV=""
+	TB_CLI=""
+	TB_MID=""
+}
+
+tb_up() {
+	local queues=${1:-1}
+	TB_SRV="${TB_ID}-s"
+	TB_CLI="${TB_ID}-c"
+	TB_SIF=veth0
+	TB_CIF=veth1
+	TB_SIP=10.77.1.1
+	TB_CIP=10.77.1.2
+	TB_NET=10.77.1.0/24
+	trap tb_down EXIT
+	trap 'exit 130' INT TERM
+	ip netns add "$TB_SRV" || return 1
+	ip netns add "$TB_CLI" || return 1
+	ip -n "$TB_SRV" link set lo up
+	ip -n "$TB_CLI" link set lo up
+	if [ "${TB_MIDDLE:-0}" = 1 ]; then
+		TB_MID="${TB_ID}-m"
+		TB_MIF_S=mveth0
+		TB_MIF_C=mveth1
+		TB_CIP=10.77.2.2
+		ip netns add "$TB_MID" || return 1
+		ip -n "$TB_MID" link set lo up
+		ip link add "$TB_SIF" netns "$TB_SRV" numtxqueues "$queues" numrxqueues "$queues" \
+			type veth peer name "$TB_MIF_S" netns "$TB_MID" || return 1
+		ip link add "$TB_CIF" netns "$TB_CLI" numtxqueues "$queues" numrxqueues "$queues" \
+			type veth peer name "$TB_MIF_C" netns "$TB_MID" || return 1
+		ip -n "$TB_MID" addr add 10.77.1.254/24 dev "$TB_MIF_S"
+		ip -n "$TB_MID" addr add 10.77.2.254/24 dev "$TB_MIF_C"
+		ip -n "$TB_MID" link set "$TB_MIF_S" up
+		ip -n "$TB_MID" link set "$TB_MIF_C" up
+		ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=1
+		ip -n "$TB_SRV" addr add "$TB_SIP/24" dev "$TB_SIF"
+		ip -n "$TB_CLI" addr add "$TB_CIP/24" dev "$TB_CIF"
+		ip -n "$TB_SRV" link set "$TB_SIF" up
+		ip -n "$TB_CLI" link set "$TB_CIF" up
+		ip -n "$TB_SRV" route add 10.77.2.0/24 via 10.77.1.254
+		ip -n "$TB_CLI" route add 10.77.1.0/24 via 10.77.2.254
+		# Every hop that can hand a kernel's partial checksum to xtcp.
+		ip netns exec "$TB_MID" ethtool -K "$TB_MIF_S" tx off >/dev/null 2>&1
+		ip netns exec "$TB_MID" ethtool -K "$TB_MIF_C" tx off >/dev/null 2>&1
+	else
+		ip link add "$TB_SIF" netns "$TB_SRV" numtxqueues "$queues" numrxqueues "$queues" \
+			type veth peer name "$TB_CIF" netns "$TB_CLI" numtxqueues "$queues" \
+			numrxqueues "$queues" || return 1
+		ip -n "$TB_SRV" addr add "$TB_SIP/24" dev "$TB_SIF"
+		ip -n "$TB_CLI" addr add "$TB_CIP/24" dev "$TB_CIF"
+		ip -n "$TB_SRV" link set "$TB_SIF" up
+		ip -n "$TB_CLI" link set "$TB_CIF" up
+	fi
+	if [ "${TB_CLIENT_TXCSUM:-off}" = off ]; then
+		ip netns exec "$TB_CLI" ethtool -K "$TB_CIF" tx off >/dev/null || return 1
+	fi
+	# Wait for the link (veth comes up at once, but carrier may lag a little).
+	local i
+	for i in $(seq 50); do
+		tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	tb_log "link between $TB_SRV and $TB_CLI did not come up"
+	return 1
+}

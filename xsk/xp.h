@@ -1,0 +1,89 @@
+/*
+ * xp.h - the AF_XDP side of xtcp, as the shim (preload/) uses it.
+ *
+ *   xp_nl_*      kernel facts over rtnetlink: link, addresses, routes, neighbours
+ *   xp_prog_*    the XDP steering program (bpf/xtcp_xdp.bpf.c, embedded as a
+ *                skeleton): load, attach through libxdp, served ports/addresses
+ *   xp_port_*    one AF_XDP socket on one RX queue with its own UMEM
+ *                (MAP_SHARED), implementing struct netdev (stack/netdev.h)
+ *
+ * Ownership and fork (design (b) of ARCHITECTURE.md): the process that first
+ * serves a port attaches the program (needs CAP_NET_ADMIN/CAP_BPF). AF_XDP
+ * sockets are opened per process, each on a queue nobody else has bound
+ * (the kernel's bind() refuses a taken queue with EBUSY: that is the claim),
+ * while the process still holds the privilege. A socket dies with its owner,
+ * and the kernel removes it from the XSKMAP, so its queue falls back to
+ * XDP_PASS and can be claimed again. All functions return 0 / -errno.
+ */
+#ifndef XTCP_XP_H
+#define XTCP_XP_H
+
+#include <stdint.h>
+#include <stdbool.h>
+
+struct netdev;
+
+/* --- kernel facts (xp_nl.c) --- */
+#define XP_NL_MAX_ADDRS 8
+struct xp_link {
+	int ifindex;
+	uint8_t mac[6];
+	uint32_t mtu;
+	unsigned n_rx_queues; /* real RX queues (sysfs / ethtool channels) */
+	unsigned n_addrs;
+	uint32_t addr[XP_NL_MAX_ADDRS]; /* IPv4, network order */
+	uint8_t prefix_len[XP_NL_MAX_ADDRS];
+};
+int xp_nl_link(const char *ifname, struct xp_link *out);
+/* Route lookup: next hop (the destination itself when on-link) and ifindex. */
+int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
+/*
+ * Neighbour (ARP) entry for ip on ifindex: 0 and mac when REACHABLE/STALE/
+ * PERMANENT...; -EAGAIN after asking the kernel to resolve it (an incomplete
+ * entry is created and the kernel sends the ARP request); -EHOSTUNREACH when
+ * the kernel marked it FAILED.
+ */
+int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6]);
+
+/* --- the XDP program (xp_prog.c) --- */
+struct xp_prog;
+struct xp_prog_opts {
+	bool force_generic; /* skip native mode (tests) */
+	int log_level;	    /* 0 quiet .. 3 debug, to stderr */
+};
+/* Load and attach, or adopt an xtcp program already attached (after a crash). */
+int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct xp_prog **out);
+/* Serve TCP (ip4, port) on AF_XDP; ip4 0 = any local address. Ports host order. */
+int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on);
+/* The local-port range of xtcp's own outgoing connections (also steered). */
+int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
+int xp_prog_ifindex(const struct xp_prog *prog);
+const char *xp_prog_mode(const struct xp_prog *prog); /* "native" / "generic" */
+/* Detach from the interface and free (the last user, at exit). */
+void xp_prog_detach(struct xp_prog *prog);
+/* Free this process's handle without detaching (a forked child). */
+void xp_prog_release(struct xp_prog *prog);
+
+/* --- one AF_XDP socket (xp_port.c, xp_umem.c) --- */
+struct xp_port;
+struct xp_port_config {
+	uint32_t frames;     /* UMEM frames; 0 = 4096 */
+	uint32_t ring_size;  /* each of RX/TX/fill/completion; 0 = 2048 */
+	int zero_copy;	     /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
+	bool busy_poll;	     /* never by default */
+};
+/* -EBUSY when another socket already holds that queue. */
+int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
+		 struct xp_port **out);
+struct netdev *xp_port_netdev(struct xp_port *port);
+struct xp_port_stats {
+	uint64_t rx_packets, tx_packets;
+	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;
+	uint64_t tx_kicks;
+	bool zero_copy;
+};
+void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
+/* Close the socket and unmap the UMEM (in a forked child: only this process's view). */
+void xp_port_close(struct xp_port *port);
+
+#endif
