@@ -1,0 +1,174 @@
+/*
+ * xtcp_xdp.bpf.c - the XDP steering program.
+ *
+ * Job: send TCP segments for the (address, port)s that xtcp serves, and for
+ * xtcp's own local-port range, to the AF_XDP socket of the receiving queue;
+ * everything else to the kernel (XDP_PASS). Maps: bpf/xtcp_xdp.h.
+ *
+ * Flow: xtcp_xdp() -> parse Ethernet (one VLAN tag) -> IPv4 -> TCP ->
+ * xtcp_steered() -> bpf_redirect_map(&xsks_map, rx_queue_index, XDP_PASS).
+ * The XDP_PASS fallback of bpf_redirect_map is what returns a queue to the
+ * kernel when its socket dies: no socket in the XSKMAP slot, no black hole.
+ *
+ * Decisions (docs/ARCHITECTURE.md, "XDP program"):
+ *  - IPv4 fragments (MF set or offset != 0) are passed and counted: a
+ *    non-first fragment has no TCP header, a first one only part of the
+ *    segment, and the stack does no reassembly. TCP sets DF, so they are rare.
+ *  - IPv4 options are parsed past (the TCP header is at IHL*4), counted, and
+ *    steered like any segment: the stack reads IHL.
+ *  - Malformed headers are passed and counted: the kernel checks again and
+ *    drops them with its own counters.
+ * Bounds: every header is checked with `if (h + 1 > end)` before it is read.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/tcp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#include "xtcp_xdp.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XTCP_XDP_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XTCP_XDP_MAX_SERVED);
+	__type(key, struct xtcp_serve_key);
+	__type(value, struct xtcp_serve_val);
+} xtcp_serve SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xtcp_cfg);
+} xtcp_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XTCP_XDP_MAX_USERS);
+	__type(key, __u32);
+	__type(value, struct xtcp_user);
+} xtcp_users SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XTCP_STAT_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} xtcp_stats SEC(".maps");
+
+/* 802.1Q / 802.1ad tag, after the MAC addresses. */
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto;
+};
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&xtcp_stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int verdict_pass(__u32 cause)
+{
+	stat_inc(cause);
+	stat_inc(XTCP_STAT_PASSED);
+	return XDP_PASS;
+}
+
+/* Is this destination served: exact (addr, port), then (any, port), then the range? */
+static __always_inline int xtcp_steered(__u32 daddr, __u16 dport)
+{
+	struct xtcp_serve_key key = {.ip4 = daddr, .port = dport};
+	struct xtcp_cfg *cfg;
+	__u32 zero = 0;
+	__u16 port;
+
+	if (bpf_map_lookup_elem(&xtcp_serve, &key))
+		return 1;
+	key.ip4 = 0;
+	if (bpf_map_lookup_elem(&xtcp_serve, &key))
+		return 1;
+	cfg = bpf_map_lookup_elem(&xtcp_cfg, &zero);
+	if (!cfg || !cfg->lport_min)
+		return 0;
+	port = bpf_ntohs(dport);
+	if (port >= cfg->lport_min && port <= cfg->lport_max) {
+		stat_inc(XTCP_STAT_LOCAL_PORT);
+		return 1;
+	}
+	return 0;
+}
+
+SEC("xdp")
+int xtcp_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip;
+	struct tcphdr *th;
+	void *l3;
+	__u16 proto;
+	__u32 ihl;
+	long rc;
+
+	if ((void *)(eth + 1) > end)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	proto = eth->h_proto;
+	l3 = eth + 1;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_tag *vt = l3;
+
+		if ((void *)(vt + 1) > end)
+			return verdict_pass(XTCP_STAT_MALFORMED);
+		stat_inc(XTCP_STAT_VLAN);
+		proto = vt->proto;
+		l3 = vt + 1;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return verdict_pass(XTCP_STAT_NOT_IP4);
+
+	ip = l3;
+	if ((void *)(ip + 1) > end)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	ihl = ip->ihl * 4;
+	if (ip->version != 4 || ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	if (ip->protocol != IPPROTO_TCP)
+		return verdict_pass(XTCP_STAT_NOT_TCP);
+	/* MF set or a fragment offset: no (whole) TCP header to steer by. */
+	if (ip->frag_off & bpf_htons(0x3fff))
+		return verdict_pass(XTCP_STAT_FRAGMENTS);
+	if (ihl > sizeof(*ip))
+		stat_inc(XTCP_STAT_IP_OPTIONS);
+
+	th = (void *)ip + ihl;
+	if ((void *)(th + 1) > end)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	if (th->doff < 5 || bpf_ntohs(ip->tot_len) < ihl + th->doff * 4)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+
+	if (!xtcp_steered(ip->daddr, th->dest)) {
+		stat_inc(XTCP_STAT_PASSED);
+		return XDP_PASS;
+	}
+	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	if (rc == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	return verdict_pass(XTCP_STAT_NO_SOCKET);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,70 @@
+/*
+ * xtcp_xdp.h - the XDP program's maps and their key/value layouts, shared by
+ * the BPF side (bpf/xtcp_xdp.bpf.c) and userspace (xsk/, tools/xtcpctl).
+ * Defined once, here: both sides include this file.
+ *
+ *   xsks_map     XSKMAP     rx queue index -> AF_XDP socket (xsk/xp_port.c)
+ *   xtcp_serve   HASH       struct xtcp_serve_key -> struct xtcp_serve_val
+ *   xtcp_cfg     ARRAY[1]   struct xtcp_cfg (xtcp's local-port range)
+ *   xtcp_users   ARRAY[N]   struct xtcp_user: processes using the program
+ *                           (userspace only; see xsk/xp_prog.c)
+ *   xtcp_stats   PERCPU_ARRAY[XTCP_STAT_SLOTS] __u64, indexed by enum xtcp_stat
+ *
+ * Byte order: addresses and ports in keys are network order (as on the
+ * wire, so the program does no swapping); the local-port range is host order.
+ */
+#ifndef XTCP_XDP_H
+#define XTCP_XDP_H
+
+#include <linux/types.h>
+
+#define XTCP_XDP_PROG_NAME  "xtcp_xdp" /* the program's name, to find it on an interface */
+#define XTCP_XDP_MAX_QUEUES 256	       /* xsks_map entries */
+#define XTCP_XDP_MAX_SERVED 4096       /* xtcp_serve entries */
+#define XTCP_XDP_MAX_USERS  64	       /* xtcp_users entries */
+#define XTCP_STAT_SLOTS	    64	       /* xtcp_stats entries: room for issue 6 reasons */
+
+/* A served TCP destination: ip4 0 means any address of the interface. */
+struct xtcp_serve_key {
+	__u32 ip4;  /* network order; 0 = any */
+	__u16 port; /* network order */
+	__u16 pad;  /* must be 0 */
+};
+
+struct xtcp_serve_val {
+	__u32 flags; /* reserved, 0 */
+};
+
+struct xtcp_cfg {
+	__u16 lport_min; /* xtcp's local-port range for its own connections, */
+	__u16 lport_max; /* host order, inclusive; 0/0 = none */
+	__u32 flags;	 /* reserved, 0 */
+};
+
+/* One process that attached or adopted the program (0 pid = free slot). */
+struct xtcp_user {
+	__u32 pid;
+	__u32 pad;
+	__u64 start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
+};
+
+/*
+ * Counters. Every frame increments exactly one verdict counter (the first
+ * three); the others count causes and may overlap with each other.
+ */
+enum xtcp_stat {
+	XTCP_STAT_REDIRECTED = 0, /* verdict: to an AF_XDP socket */
+	XTCP_STAT_PASSED,	  /* verdict: XDP_PASS to the kernel */
+	XTCP_STAT_DROPPED,	  /* verdict: XDP_DROP (flood protection, issue 6) */
+	XTCP_STAT_MALFORMED,	  /* truncated or inconsistent headers (passed) */
+	XTCP_STAT_FRAGMENTS,	  /* IPv4 fragments (passed: no reassembly here) */
+	XTCP_STAT_IP_OPTIONS,	  /* IPv4 with options (parsed past IHL, steered normally) */
+	XTCP_STAT_NO_SOCKET,	  /* served but no AF_XDP socket on the queue (passed) */
+	XTCP_STAT_VLAN,		  /* frames carrying one 802.1Q/802.1ad tag */
+	XTCP_STAT_NOT_IP4,	  /* not IPv4 (ARP, IPv6, ...; passed) */
+	XTCP_STAT_NOT_TCP,	  /* IPv4 but not TCP (passed) */
+	XTCP_STAT_LOCAL_PORT,	  /* steered by the local-port range (subset of redirected) */
+	XTCP_STAT__COUNT	  /* first free slot; must stay <= XTCP_STAT_SLOTS */
+};
+
+#endif
