@@ -100,7 +100,16 @@ static __always_inline int xtcp_steered(__u32 daddr, __u16 dport)
 	if (bpf_map_lookup_elem(&xtcp_serve, &key))
 		return 1;
 	cfg = bpf_map_lookup_elem(&xtcp_cfg, &zero);
-	if (!cfg || !cfg->lport_min)
+	if (!cfg) {
+		/*
+		 * Never taken (an array always has slot 0). It ties xtcp_users to
+		 * the program, so that another process finds the user table among
+		 * the attached program's maps (xsk/xp_prog.c adopt_maps()).
+		 */
+		bpf_map_lookup_elem(&xtcp_users, &zero);
+		return 0;
+	}
+	if (!cfg->lport_min)
 		return 0;
 	port = bpf_ntohs(dport);
 	if (port >= cfg->lport_min && port <= cfg->lport_max) {

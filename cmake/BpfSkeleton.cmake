@@ -10,7 +10,7 @@
 
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
 find_program(BPFTOOL NAMES bpftool PATHS /usr/sbin /sbin REQUIRED)
-pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET libbpf)
+pkg_check_modules(LIBBPF REQUIRED IMPORTED_TARGET GLOBAL libbpf)
 
 function(xtcp_bpf_skeleton name src)
 	set(obj ${CMAKE_CURRENT_BINARY_DIR}/${name}.bpf.o)

@@ -67,10 +67,10 @@ void xp_prog_release(struct xp_prog *prog);
 /* --- one AF_XDP socket (xp_port.c, xp_umem.c) --- */
 struct xp_port;
 struct xp_port_config {
-	uint32_t frames;     /* UMEM frames; 0 = 4096 */
-	uint32_t ring_size;  /* each of RX/TX/fill/completion; 0 = 2048 */
-	int zero_copy;	     /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
-	bool busy_poll;	     /* never by default */
+	uint32_t frames;    /* UMEM frames; 0 = 4096 */
+	uint32_t ring_size; /* each of RX/TX/fill/completion; 0 = 2048 */
+	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
+	bool busy_poll;	    /* never by default */
 };
 /* -EBUSY when another socket already holds that queue. */
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,

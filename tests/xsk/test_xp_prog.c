@@ -1,0 +1,120 @@
+/*
+ * test_xp_prog.c - xp_prog_* on a real interface (argv[1], a veth of the
+ * test bed; run by xp_prog_test.sh): attach in native mode through libxdp
+ * (alone: the dispatcher is refused here), adopt by a second live process,
+ * stay attached while a user lives, replace what a killed process left,
+ * detach when the last user goes, generic mode on request, bad input.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <net/if.h>
+
+#include "xp.h"
+#include "xt_check.h"
+
+static uint32_t attached_id(const char *ifname)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query((int)if_nametoindex(ifname), 0, &q))
+		return 0;
+	return q.prog_id;
+}
+
+/* Child: adopt the program, serve a port, exit as told. Returns via status. */
+static int child_adopt(const char *ifname, int clean_exit)
+{
+	struct xp_prog_opts o = {.log_level = 2};
+	struct xp_prog *p;
+	int err = xp_prog_attach(ifname, &o, &p);
+
+	if (err)
+		return 10;
+	if (xp_prog_serve(p, 0, 4242, true))
+		return 11;
+	if (clean_exit)
+		xp_prog_detach(p);
+	return 0; /* without detach: as if killed */
+}
+
+static int run_child(const char *ifname, int clean_exit)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(child_adopt(ifname, clean_exit));
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+int main(int argc, char **argv)
+{
+	struct xp_prog_opts opts = {.log_level = 2};
+	struct xp_prog *prog, *p2;
+	const char *ifname = argc > 1 ? argv[1] : "";
+	uint32_t id1, id2;
+	int err;
+
+	xt_need_root("attaching XDP");
+	CHECK(xp_prog_attach("no-such-if0", &opts, &prog) == -ENODEV, "bad interface");
+	CHECK(xp_prog_attach("", &opts, &prog) == -EINVAL, "empty name");
+
+	err = xp_prog_attach(ifname, &opts, &prog);
+	CHECK(err == 0, "attach %s: %s", ifname, strerror(-err));
+	if (err)
+		return xt_done();
+	CHECK(!strcmp(xp_prog_mode(prog), "native"), "mode %s", xp_prog_mode(prog));
+	CHECK(xp_prog_ifindex(prog) == (int)if_nametoindex(ifname), "ifindex");
+	id1 = attached_id(ifname);
+	CHECK(id1 != 0, "a program is attached");
+	CHECK(xp_prog_serve(prog, inet_addr("10.77.1.1"), 80, true) == 0, "serve");
+	CHECK(xp_prog_serve(prog, 0, 0, true) == -EINVAL, "port 0");
+	CHECK(xp_prog_serve(prog, 0, 81, false) == 0, "unserve what is not served");
+	CHECK(xp_prog_set_local_ports(prog, 50000, 50100) == 0, "local ports");
+	CHECK(xp_prog_set_local_ports(prog, 60000, 50000) == -EINVAL, "inverted range");
+	CHECK(xp_prog_set_local_ports(prog, 0, 0) == 0, "no range");
+
+	/* A second process adopts the live program, and leaving keeps it attached. */
+	CHECK(run_child(ifname, 1) == 0, "child adopts and detaches");
+	CHECK(attached_id(ifname) == id1, "still attached after the child left");
+
+	/* Another handle in this same process adopts too (we are a live user). */
+	err = xp_prog_attach(ifname, &opts, &p2);
+	CHECK(err == -0, "second handle: %s", strerror(-err));
+	if (!err)
+		xp_prog_release(p2);
+	CHECK(attached_id(ifname) == id1, "still attached after release");
+
+	xp_prog_detach(prog);
+	CHECK(attached_id(ifname) == 0, "detached by the last user");
+
+	/* A process dies without detaching: the next attach replaces its program. */
+	CHECK(run_child(ifname, 0) == 0, "child attaches and dies");
+	id2 = attached_id(ifname);
+	CHECK(id2 != 0, "the dead child's program stays attached");
+	err = xp_prog_attach(ifname, &opts, &prog);
+	CHECK(err == 0, "attach over a stale program: %s", strerror(-err));
+	if (!err) {
+		CHECK(attached_id(ifname) != id2 && attached_id(ifname) != 0, "stale replaced");
+		xp_prog_detach(prog);
+	}
+	CHECK(attached_id(ifname) == 0, "detached");
+
+	opts.force_generic = true;
+	err = xp_prog_attach(ifname, &opts, &prog);
+	CHECK(err == 0, "generic attach: %s", strerror(-err));
+	if (!err) {
+		CHECK(!strcmp(xp_prog_mode(prog), "generic"), "mode %s", xp_prog_mode(prog));
+		xp_prog_detach(prog);
+	}
+	CHECK(attached_id(ifname) == 0, "detached (generic)");
+	return xt_done();
+}

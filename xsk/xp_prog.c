@@ -1,0 +1,540 @@
+/*
+ * xp_prog.c - the XDP steering program on an interface: load it from the
+ * embedded skeleton (bpf/xtcp_xdp.bpf.c), attach it through libxdp, adopt or
+ * replace one that is already there, serve ports, detach at the end.
+ *
+ * Call order: xp_prog_attach() -> xp_prog_serve()/xp_prog_set_local_ports()
+ * -> xp_port_open() (xp_port.c, per queue) ... -> xp_prog_detach() (last
+ * user: removes the program) or xp_prog_release() (others: handle only).
+ *
+ * Attach: libxdp tries its multi-program dispatcher first; where the kernel
+ * refuses it (here: its extension programs get EPERM) libxdp falls back to
+ * attaching our program alone, which we report in one line. Native (driver)
+ * mode first, generic (skb) mode if the driver has no XDP.
+ *
+ * Already attached (found by name on the interface):
+ *  - a program with a live user (xtcp_users map: pid + start time) and the
+ *    map layout of this build is adopted: we use its maps and become a user;
+ *  - one whose users are all dead (kill -9 leaves the program behind, while
+ *    the kernel closed its sockets) is replaced by a fresh one, so a restart
+ *    needs no manual clean-up and never inherits old served ports;
+ *  - a live one of another build (other map layout) is left alone: -EBUSY.
+ *
+ * Memory: the handle and the map fds are ours; the skeleton is freed at
+ * detach/release. The user table is shared by all processes using the
+ * program; a slot whose pid is gone (or reused: start time differs) is free.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+#include "xp_priv.h"
+#include "xtcp_xdp.h"
+#include "xtcp_xdp.skel.h"
+
+void xp_log(int level, int max_level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	va_start(ap, fmt);
+	fputs("xtcp: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static int libxdp_log_level;
+
+static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	/* libxdp is chatty (it logs its own fallback); show it at debug level only. */
+	if (libxdp_log_level < 3)
+		return 0;
+	fputs("xtcp: libxdp: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* Its warnings include libxdp's failed dispatcher probe: debug level too. */
+	if (libxdp_log_level < 3)
+		return 0;
+	fputs("xtcp: libbpf: ", stderr);
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Start time of a process (clock ticks since boot), 0 if it does not exist. */
+static uint64_t proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start = 0;
+	ssize_t n;
+	int fd, field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* comm (field 2) may hold spaces and parentheses: skip to the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	for (field = 2; *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (sscanf(p, "%llu", &start) != 1)
+		return 0;
+	return start;
+}
+
+static bool user_alive(const struct xtcp_user *u)
+{
+	return u->pid && proc_start_time((pid_t)u->pid) == u->start_time;
+}
+
+/* Live users, the calling process included or not. */
+static int live_users(int users_fd, bool count_self)
+{
+	struct xtcp_user u;
+	int n = 0;
+
+	for (uint32_t i = 0; i < XTCP_XDP_MAX_USERS; i++)
+		if (!bpf_map_lookup_elem(users_fd, &i, &u) && user_alive(&u) &&
+		    (count_self || u.pid != (uint32_t)getpid()))
+			n++;
+	return n;
+}
+
+int xp_prog_add_user(struct xp_prog *prog)
+{
+	struct xtcp_user u, me = {.pid = (uint32_t)getpid()};
+	uint32_t i;
+
+	if (prog->user_slot >= 0 && prog->user_pid == getpid())
+		return 0;
+	me.start_time = proc_start_time(getpid());
+	for (i = 0; i < XTCP_XDP_MAX_USERS; i++) {
+		if (bpf_map_lookup_elem(prog->users_fd, &i, &u))
+			return -errno;
+		if (!user_alive(&u) || u.pid == me.pid)
+			break;
+	}
+	if (i == XTCP_XDP_MAX_USERS)
+		return -EUSERS;
+	if (bpf_map_update_elem(prog->users_fd, &i, &me, BPF_ANY))
+		return -errno;
+	prog->user_slot = (int)i;
+	prog->user_pid = getpid();
+	return 0;
+}
+
+static void drop_user(struct xp_prog *prog)
+{
+	struct xtcp_user u, none = {0};
+	uint32_t i;
+
+	if (prog->user_slot < 0 || prog->user_pid != getpid())
+		return;
+	i = (uint32_t)prog->user_slot;
+	if (!bpf_map_lookup_elem(prog->users_fd, &i, &u) && u.pid == (uint32_t)getpid())
+		bpf_map_update_elem(prog->users_fd, &i, &none, BPF_ANY);
+	prog->user_slot = -1;
+}
+
+static const char *const map_names[] = {"xsks_map", "xtcp_serve", "xtcp_cfg", "xtcp_users",
+					"xtcp_stats"};
+#define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
+
+static int *map_slot(struct xp_prog *prog, const char *name)
+{
+	int *slots[N_MAPS] = {&prog->xsks_fd, &prog->serve_fd, &prog->cfg_fd, &prog->users_fd,
+			      &prog->stats_fd};
+
+	for (size_t i = 0; i < N_MAPS; i++)
+		if (!strcmp(name, map_names[i]))
+			return slots[i];
+	return NULL;
+}
+
+/*
+ * Open the maps of an attached xtcp program; -EPROTO unless every map has
+ * the layout of this build's (then its maps cannot be shared).
+ */
+static int adopt_maps(struct xp_prog *prog, int prog_fd)
+{
+	uint32_t ids[16], n = 16, len = sizeof(struct bpf_prog_info);
+	struct bpf_prog_info info = {.nr_map_ids = n, .map_ids = (uint64_t)(unsigned long)ids};
+	struct bpf_map *ours;
+	int *slot;
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	prog->prog_id = info.id;
+	for (uint32_t i = 0; i < info.nr_map_ids && i < n; i++) {
+		struct bpf_map_info mi = {0};
+		int fd = bpf_map_get_fd_by_id(ids[i]);
+
+		len = sizeof(mi);
+		if (fd < 0)
+			return -errno;
+		if (bpf_obj_get_info_by_fd(fd, &mi, &len)) {
+			close(fd);
+			return -errno;
+		}
+		ours = bpf_object__find_map_by_name(prog->skel->obj, mi.name);
+		slot = map_slot(prog, mi.name);
+		/* Same name, type and sizes as our build's map: the layout is compatible. */
+		if (!ours || !slot || *slot >= 0 || mi.type != bpf_map__type(ours) ||
+		    mi.key_size != bpf_map__key_size(ours) ||
+		    mi.value_size != bpf_map__value_size(ours) ||
+		    mi.max_entries != bpf_map__max_entries(ours)) {
+			close(fd);
+			continue;
+		}
+		*slot = fd;
+	}
+	for (size_t i = 0; i < N_MAPS; i++)
+		if (*map_slot(prog, map_names[i]) < 0)
+			return -EPROTO;
+	return 0;
+}
+
+/* The xtcp program attached to ifindex (libxdp handle) and the multiprog, or NULL. */
+static struct xdp_program *find_attached(int ifindex, struct xdp_multiprog **mp_out)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	struct xdp_program *p = NULL;
+
+	*mp_out = NULL;
+	if (libxdp_get_error(mp) || !mp)
+		return NULL;
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		if (p && strcmp(xdp_program__name(p), XTCP_XDP_PROG_NAME))
+			p = NULL;
+	} else {
+		while ((p = xdp_multiprog__next_prog(p, mp)))
+			if (!strcmp(xdp_program__name(p), XTCP_XDP_PROG_NAME))
+				break;
+	}
+	if (!p) {
+		xdp_multiprog__close(mp);
+		return NULL;
+	}
+	*mp_out = mp;
+	return p;
+}
+
+static void close_fds(struct xp_prog *prog)
+{
+	for (size_t i = 0; i < N_MAPS; i++) {
+		int *fd = map_slot(prog, map_names[i]);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+static void prog_free(struct xp_prog *prog)
+{
+	close_fds(prog);
+	if (prog->xprog)
+		xdp_program__close(prog->xprog);
+	if (prog->skel)
+		xtcp_xdp__destroy(prog->skel);
+	free(prog);
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == XDP_MODE_NATIVE ? "native" : mode == XDP_MODE_SKB ? "generic" : "?";
+}
+
+/*
+ * An xtcp program is attached: adopt it (live user, same map layout),
+ * replace it (no live user), or refuse (-EBUSY). Returns 1 when adopted, 0
+ * when the caller should attach ours, or -errno.
+ */
+static int adopt_or_clear(struct xp_prog *prog)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *old = find_attached(prog->ifindex, &mp);
+	int err, live = 0;
+
+	if (!old)
+		return 0;
+	err = adopt_maps(prog, xdp_program__fd(old));
+	if (!err)
+		live = live_users(prog->users_fd, true);
+	if (!err && live) {
+		prog->mode = xdp_multiprog__attach_mode(mp);
+		xdp_multiprog__close(mp);
+		xp_log(2, prog->log_level, "adopted the xtcp program on %s (%d live user(s))",
+		       prog->ifname, live);
+		return 1;
+	}
+	if (err == -EPROTO && prog->users_fd >= 0)
+		live = live_users(prog->users_fd, true);
+	close_fds(prog);
+	if (live) {
+		xdp_multiprog__close(mp);
+		xp_log(0, prog->log_level,
+		       "%s runs an xtcp program of another build, used by %d live process(es)",
+		       prog->ifname, live);
+		return -EBUSY;
+	}
+	/* Left by a process that died (kill -9): replace it. */
+	if (xdp_multiprog__is_legacy(mp))
+		err = xdp_multiprog__detach(mp);
+	else
+		err = xdp_program__detach(old, prog->ifindex, xdp_multiprog__attach_mode(mp), 0);
+	xdp_multiprog__close(mp);
+	if (err) {
+		xp_log(0, prog->log_level, "cannot remove the stale xtcp program on %s: %s",
+		       prog->ifname, strerror(-err));
+		return err;
+	}
+	xp_log(1, prog->log_level, "replaced a stale xtcp program on %s (its users are gone)",
+	       prog->ifname);
+	return 0;
+}
+
+static int attach_ours(struct xp_prog *prog, const struct xp_prog_opts *opts)
+{
+	static const int modes[] = {XDP_MODE_NATIVE, XDP_MODE_SKB};
+	struct xdp_multiprog *mp;
+	int err = -EINVAL;
+
+	for (size_t i = opts->force_generic ? 1 : 0; i < 2; i++) {
+		err = xdp_program__attach(prog->xprog, prog->ifindex, modes[i], 0);
+		if (!err) {
+			prog->mode = modes[i];
+			break;
+		}
+		xp_log(2, prog->log_level, "%s mode attach on %s failed: %s", mode_name(modes[i]),
+		       prog->ifname, strerror(-err));
+	}
+	if (err)
+		return err;
+	mp = xdp_multiprog__get_from_ifindex(prog->ifindex);
+	if (!libxdp_get_error(mp) && mp && xdp_multiprog__is_legacy(mp))
+		xp_log(1, prog->log_level,
+		       "XDP program attached alone on %s (%s mode): libxdp's dispatcher is not "
+		       "available here, so no other XDP program can share the interface",
+		       prog->ifname, mode_name(prog->mode));
+	else
+		xp_log(2, prog->log_level,
+		       "XDP program attached on %s through libxdp's dispatcher "
+		       "(%s mode)",
+		       prog->ifname, mode_name(prog->mode));
+	if (!libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+	return 0;
+}
+
+/* Attach our skeleton's program and take its map fds (dup'ed: the handle owns them). */
+static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
+{
+	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map, prog->skel->maps.xtcp_serve,
+					prog->skel->maps.xtcp_cfg, prog->skel->maps.xtcp_users,
+					prog->skel->maps.xtcp_stats};
+	struct bpf_prog_info info = {0};
+	uint32_t len = sizeof(info);
+	int err;
+
+	/* libxdp loads the object itself (as a dispatcher extension, or alone). */
+	prog->xprog = xdp_program__from_bpf_obj(prog->skel->obj, "xdp");
+	err = (int)libxdp_get_error(prog->xprog);
+	if (err) {
+		prog->xprog = NULL;
+		return err;
+	}
+	err = attach_ours(prog, opts);
+	if (err)
+		return err;
+	for (size_t i = 0; i < N_MAPS; i++) {
+		int fd = fcntl(bpf_map__fd(maps[i]), F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			err = -errno;
+			goto detach;
+		}
+		*map_slot(prog, map_names[i]) = fd;
+	}
+	if (!bpf_obj_get_info_by_fd(xdp_program__fd(prog->xprog), &info, &len))
+		prog->prog_id = info.id;
+	return 0;
+detach:
+	xdp_program__detach(prog->xprog, prog->ifindex, prog->mode, 0);
+	return err;
+}
+
+int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct xp_prog **out)
+{
+	static const struct xp_prog_opts defaults = {.log_level = 1};
+	struct xp_prog *prog;
+	int err;
+
+	*out = NULL;
+	if (!opts)
+		opts = &defaults;
+	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE)
+		return -EINVAL;
+	prog = calloc(1, sizeof(*prog));
+	if (!prog)
+		return -ENOMEM;
+	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
+	prog->user_slot = -1;
+	prog->log_level = opts->log_level;
+	libxdp_log_level = opts->log_level;
+	libxdp_set_print(libxdp_print);
+	libbpf_set_print(libbpf_print);
+	strcpy(prog->ifname, ifname);
+	prog->ifindex = (int)if_nametoindex(ifname);
+	if (!prog->ifindex) {
+		err = -ENODEV;
+		xp_log(0, prog->log_level, "no interface %s", ifname);
+		goto fail;
+	}
+	prog->skel = xtcp_xdp__open();
+	if (!prog->skel) {
+		err = errno ? -errno : -ENOMEM;
+		goto fail;
+	}
+	err = adopt_or_clear(prog);
+	if (err < 0)
+		goto fail;
+	if (err == 1) {
+		/* Adopted: the attached program and its maps are used, ours is not loaded. */
+		xtcp_xdp__destroy(prog->skel);
+		prog->skel = NULL;
+	} else {
+		err = attach_new(prog, opts);
+		if (err) {
+			xp_log(0, prog->log_level, "cannot attach the XDP program to %s: %s",
+			       ifname, strerror(-err));
+			goto fail;
+		}
+	}
+	err = xp_prog_add_user(prog);
+	if (err) {
+		xp_log(0, prog->log_level, "cannot register in the xtcp user table: %s",
+		       strerror(-err));
+		goto fail_detach;
+	}
+	*out = prog;
+	return 0;
+fail_detach:
+	if (prog->xprog)
+		xdp_program__detach(prog->xprog, prog->ifindex, prog->mode, 0);
+fail:
+	prog_free(prog);
+	return err;
+}
+
+int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)
+{
+	struct xtcp_serve_key key = {.ip4 = ip4, .port = htons(port)};
+	struct xtcp_serve_val val = {0};
+	int err;
+
+	if (!port)
+		return -EINVAL;
+	if (on)
+		err = bpf_map_update_elem(prog->serve_fd, &key, &val, BPF_ANY);
+	else
+		err = bpf_map_delete_elem(prog->serve_fd, &key);
+	if (err && !(errno == ENOENT && !on))
+		return -errno;
+	return 0;
+}
+
+int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max)
+{
+	struct xtcp_cfg cfg = {0};
+	uint32_t zero = 0;
+
+	if ((min || max) && (!min || min > max))
+		return -EINVAL;
+	if (bpf_map_lookup_elem(prog->cfg_fd, &zero, &cfg))
+		return -errno;
+	cfg.lport_min = min;
+	cfg.lport_max = max;
+	if (bpf_map_update_elem(prog->cfg_fd, &zero, &cfg, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int xp_prog_ifindex(const struct xp_prog *prog)
+{
+	return prog->ifindex;
+}
+
+const char *xp_prog_mode(const struct xp_prog *prog)
+{
+	return mode_name(prog->mode);
+}
+
+/* Remove an xtcp program from the interface, whether we attached or adopted it. */
+static void remove_from_interface(struct xp_prog *prog)
+{
+	struct xdp_multiprog *mp;
+	struct xdp_program *p;
+	int err;
+
+	p = find_attached(prog->ifindex, &mp);
+	if (!p)
+		return;
+	if (xdp_program__id(p) != prog->prog_id)
+		err = 0; /* replaced meanwhile by another process: not ours to remove */
+	else if (xdp_multiprog__is_legacy(mp))
+		err = xdp_multiprog__detach(mp);
+	else
+		err = xdp_program__detach(p, prog->ifindex, prog->mode, 0);
+	xdp_multiprog__close(mp);
+	if (err)
+		xp_log(0, prog->log_level, "cannot detach the XDP program from %s: %s",
+		       prog->ifname, strerror(-err));
+	else
+		xp_log(2, prog->log_level, "XDP program detached from %s", prog->ifname);
+}
+
+void xp_prog_detach(struct xp_prog *prog)
+{
+	if (!prog)
+		return;
+	drop_user(prog);
+	if (live_users(prog->users_fd, false) == 0)
+		remove_from_interface(prog);
+	prog_free(prog);
+}
+
+void xp_prog_release(struct xp_prog *prog)
+{
+	if (!prog)
+		return;
+	/*
+	 * The program stays attached and our user slot stays: it frees itself
+	 * when this process exits (a slot of a dead pid is free). Only this
+	 * process's fds and memory go.
+	 */
+	prog_free(prog);
+}
