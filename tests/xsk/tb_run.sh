@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# tb_run.sh BIN [ARG...] - run a test program in the server namespace of a
+# fresh 2-queue test bed. In ARGs, @SIF@ @SIP@ @CIP@ become the server veth,
+# the server address and the client address.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "$(id -u)" != 0 ]; then
+	echo "SKIP: needs root (network namespaces, XDP)"
+	[ "${XTCP_TEST_NO_SKIP:-}" = 1 ] && exit 1
+	exit 77
+fi
+. "$here/../testbed.sh"
+tb_up 2 || { echo "0 passed, 1 failed (tb_up)"; exit 1; }
+args=()
+for a in "$@"; do
+	a=${a//@SIF@/$TB_SIF}
+	a=${a//@SIP@/$TB_SIP}
+	a=${a//@CIP@/$TB_CIP}
+	args+=("$a")
+done
+timeout 120 ip netns exec "$TB_SRV" "${args[@]}"

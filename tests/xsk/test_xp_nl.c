@@ -1,0 +1,88 @@
+/*
+ * test_xp_nl.c - kernel facts over rtnetlink (xsk/xp_nl.c).
+ *
+ *   test_xp_nl                    unit part: loopback only, no root needed
+ *   test_xp_nl IF OUR_IP PEER_IP  test bed part (root): the link's facts,
+ *                                 the on-link route, and neighbour resolution
+ *                                 through the kernel (missing -> -EAGAIN ->
+ *                                 the peer's MAC), an unanswered address
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include <net/if.h>
+
+#include "xp.h"
+#include "xt_check.h"
+
+static void unit_part(void)
+{
+	struct xp_link l;
+	uint32_t nh = 0;
+	int err, oif = 0;
+	uint8_t mac[6];
+
+	err = xp_nl_link("lo", &l);
+	CHECK(err == 0, "link lo: %s", strerror(-err));
+	CHECK(l.ifindex == (int)if_nametoindex("lo"), "lo ifindex %d", l.ifindex);
+	CHECK(l.mtu >= 1500, "lo mtu %u", l.mtu);
+	CHECK(l.n_rx_queues >= 1, "lo queues %u", l.n_rx_queues);
+	CHECK(l.n_addrs >= 1 && l.addr[0] == htonl(0x7f000001) && l.prefix_len[0] == 8,
+	      "lo address (%u addrs)", l.n_addrs);
+	CHECK(xp_nl_link("no-such-if0", &l) == -ENODEV, "missing interface");
+	CHECK(xp_nl_link("", &l) == -EINVAL, "empty name");
+	CHECK(xp_nl_link("a-name-much-too-long-for-linux", &l) == -EINVAL, "long name");
+
+	err = xp_nl_route(htonl(0x7f000002), &nh, &oif);
+	CHECK(err == 0, "route 127.0.0.2: %s", strerror(-err));
+	CHECK(oif == (int)if_nametoindex("lo") && nh == htonl(0x7f000002), "local route");
+	CHECK(xp_nl_neigh(9999, htonl(0x0a000001), mac) < 0, "neigh on a missing interface");
+}
+
+static void bed_part(const char *ifname, const char *ours, const char *peer)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	uint32_t nh = 0, peer_ip = inet_addr(peer);
+	uint8_t mac[6] = {0}, zero[6] = {0};
+	struct xp_link l;
+	int err, oif = 0, tries = 0;
+
+	err = xp_nl_link(ifname, &l);
+	CHECK(err == 0, "link %s: %s", ifname, strerror(-err));
+	CHECK(l.mtu == 1500, "mtu %u", l.mtu);
+	CHECK(l.n_rx_queues == 2, "queues %u", l.n_rx_queues);
+	CHECK(memcmp(l.mac, zero, 6) != 0, "mac set");
+	CHECK(l.n_addrs == 1 && l.addr[0] == inet_addr(ours) && l.prefix_len[0] == 24,
+	      "address (%u)", l.n_addrs);
+
+	err = xp_nl_route(peer_ip, &nh, &oif);
+	CHECK(err == 0 && nh == peer_ip && oif == l.ifindex, "on-link route: %s", strerror(-err));
+	CHECK(xp_nl_route(inet_addr("192.0.2.1"), &nh, &oif) < 0, "no route (no default)");
+
+	/* The test bed's ping filled the table: flush so resolution starts from nothing. */
+	err = xp_nl_neigh(l.ifindex, peer_ip, mac);
+	CHECK(err == -EAGAIN || err == 0, "first lookup: %s", strerror(-err));
+	while (err == -EAGAIN && tries++ < 100) {
+		nanosleep(&ts, NULL);
+		err = xp_nl_neigh(l.ifindex, peer_ip, mac);
+	}
+	CHECK(err == 0 && memcmp(mac, zero, 6) != 0, "resolved after %d tries: %s", tries,
+	      strerror(-err));
+
+	/* Nobody answers for .77: asking starts resolution, then it fails. */
+	err = xp_nl_neigh(l.ifindex, inet_addr("10.77.1.77"), mac);
+	CHECK(err == -EAGAIN, "unanswered: %s", strerror(-err));
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4) {
+		xt_need_root("neighbour requests");
+		bed_part(argv[1], argv[2], argv[3]);
+	} else {
+		unit_part();
+	}
+	return xt_done();
+}

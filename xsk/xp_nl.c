@@ -1,0 +1,347 @@
+/*
+ * xp_nl.c - kernel facts over rtnetlink (no libnl): an interface's index,
+ * MAC, MTU, IPv4 addresses and RX queue count; the route to a destination;
+ * the neighbour (ARP) entry of a next hop, asking the kernel to resolve it.
+ *
+ * Every call opens a NETLINK_ROUTE socket, sends one request, reads the
+ * answer and closes: these run at open and connect time, never per packet.
+ * Memory: all on the caller's stack; nothing is kept.
+ *
+ * Neighbours: xtcp never sends ARP itself. A missing, incomplete or failed
+ * entry is handed to the kernel with RTM_NEWNEIGH + NTF_USE (what the
+ * kernel's own output path does: neigh_event_send()), which creates the
+ * entry if needed and sends the ARP request; the caller asks again later
+ * (-EAGAIN). A STALE entry's MAC is returned (the kernel itself keeps
+ * sending to it while it re-checks) and NTF_USE starts the re-check.
+ */
+#include <errno.h>
+#include <linux/ethtool.h>
+#include <linux/if_addr.h>
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "xp_priv.h"
+
+#define NL_BUF 16384
+
+struct nl_req {
+	struct nlmsghdr nh;
+	union {
+		struct ifinfomsg ifi;
+		struct ifaddrmsg ifa;
+		struct rtmsg rtm;
+		struct ndmsg ndm;
+	};
+	char attrs[64];
+};
+
+/* Called for each answer message; returns 0 to go on, or -errno to stop. */
+typedef int (*nl_cb)(const struct nlmsghdr *nh, void *arg);
+
+static void nl_put_attr(struct nl_req *req, uint16_t type, const void *data, uint16_t len)
+{
+	struct rtattr *rta = (void *)((char *)&req->nh + NLMSG_ALIGN(req->nh.nlmsg_len));
+
+	rta->rta_type = type;
+	rta->rta_len = RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	req->nh.nlmsg_len = NLMSG_ALIGN(req->nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/*
+ * Send req and feed every answer to cb until NLMSG_DONE, the ack, or the
+ * single answer of a non-dump request. Returns 0, the kernel's -errno, or
+ * cb's.
+ */
+static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	char buf[NL_BUF] __attribute__((aligned(4)));
+	bool dump = req->nh.nlmsg_flags & NLM_F_DUMP;
+	int fd, err = 0, done = 0;
+	ssize_t n;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	req->nh.nlmsg_seq = 1;
+	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	while (!done) {
+		struct nlmsghdr *nh;
+
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			err = -errno;
+			break;
+		}
+		if (n == 0) {
+			err = -EIO;
+			break;
+		}
+		for (nh = (void *)buf; NLMSG_OK(nh, (unsigned)n); nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_seq != req->nh.nlmsg_seq)
+				continue;
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = 1;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+				if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
+					err = -EIO;
+				else if (!err)
+					err = e->error; /* 0 for an ack */
+				done = 1;
+				break;
+			}
+			if (!err && cb)
+				err = cb(nh, arg);
+			if (!dump && !(req->nh.nlmsg_flags & NLM_F_ACK))
+				done = 1;
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+static void nl_init(struct nl_req *req, uint16_t type, uint16_t flags, size_t body)
+{
+	memset(req, 0, sizeof(*req));
+	req->nh.nlmsg_len = NLMSG_LENGTH(body);
+	req->nh.nlmsg_type = type;
+	req->nh.nlmsg_flags = NLM_F_REQUEST | flags;
+}
+
+/* Walk the attributes after a fixed header of hdr_len bytes. */
+#define for_each_rta(rta, nh, hdr_len, left)                                                       \
+	for (rta = (struct rtattr *)((char *)NLMSG_DATA(nh) + NLMSG_ALIGN(hdr_len)),               \
+	    left = (int)(nh)->nlmsg_len - (int)NLMSG_LENGTH(NLMSG_ALIGN(hdr_len));                 \
+	     RTA_OK(rta, left); rta = RTA_NEXT(rta, left))
+
+static int link_cb(const struct nlmsghdr *nh, void *arg)
+{
+	struct xp_link *l = arg;
+	struct rtattr *rta;
+	int left;
+
+	if (nh->nlmsg_type != RTM_NEWLINK)
+		return 0;
+	for_each_rta(rta, nh, sizeof(struct ifinfomsg), left)
+	{
+		if (rta->rta_type == IFLA_ADDRESS && RTA_PAYLOAD(rta) == 6)
+			memcpy(l->mac, RTA_DATA(rta), 6);
+		else if (rta->rta_type == IFLA_MTU && RTA_PAYLOAD(rta) >= 4)
+			memcpy(&l->mtu, RTA_DATA(rta), 4);
+		else if (rta->rta_type == IFLA_NUM_RX_QUEUES && RTA_PAYLOAD(rta) >= 4)
+			memcpy(&l->n_rx_queues, RTA_DATA(rta), 4);
+	}
+	return 0;
+}
+
+static int addr_cb(const struct nlmsghdr *nh, void *arg)
+{
+	const struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+	struct xp_link *l = arg;
+	struct rtattr *rta;
+	uint32_t local = 0, address = 0;
+	int left;
+
+	if (nh->nlmsg_type != RTM_NEWADDR || ifa->ifa_family != AF_INET ||
+	    (int)ifa->ifa_index != l->ifindex || l->n_addrs >= XP_NL_MAX_ADDRS)
+		return 0;
+	for_each_rta(rta, nh, sizeof(*ifa), left)
+	{
+		if (rta->rta_type == IFA_LOCAL && RTA_PAYLOAD(rta) == 4)
+			memcpy(&local, RTA_DATA(rta), 4);
+		else if (rta->rta_type == IFA_ADDRESS && RTA_PAYLOAD(rta) == 4)
+			memcpy(&address, RTA_DATA(rta), 4);
+	}
+	/* IFA_LOCAL is our address; IFA_ADDRESS is the peer's on point-to-point links. */
+	if (!local)
+		local = address;
+	if (!local)
+		return 0;
+	l->addr[l->n_addrs] = local;
+	l->prefix_len[l->n_addrs] = ifa->ifa_prefixlen;
+	l->n_addrs++;
+	return 0;
+}
+
+/* Real RX queues from the driver (ethtool channels), when it tells. */
+static unsigned ethtool_rx_queues(const char *ifname)
+{
+	struct ethtool_channels ch = {.cmd = ETHTOOL_GCHANNELS};
+	struct ifreq ifr = {0};
+	unsigned n = 0;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return 0;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	ifr.ifr_data = (void *)&ch;
+	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+		n = ch.rx_count + ch.combined_count;
+	close(fd);
+	return n;
+}
+
+int xp_nl_link(const char *ifname, struct xp_link *out)
+{
+	struct nl_req req;
+	unsigned q;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE)
+		return -EINVAL;
+	out->ifindex = (int)if_nametoindex(ifname);
+	if (!out->ifindex)
+		return -ENODEV;
+	nl_init(&req, RTM_GETLINK, 0, sizeof(req.ifi));
+	req.ifi.ifi_family = AF_UNSPEC;
+	req.ifi.ifi_index = out->ifindex;
+	err = nl_talk(&req, link_cb, out);
+	if (err)
+		return err;
+	nl_init(&req, RTM_GETADDR, NLM_F_DUMP, sizeof(req.ifa));
+	req.ifa.ifa_family = AF_INET;
+	err = nl_talk(&req, addr_cb, out);
+	if (err)
+		return err;
+	q = ethtool_rx_queues(ifname);
+	if (q && (!out->n_rx_queues || q < out->n_rx_queues))
+		out->n_rx_queues = q;
+	if (!out->n_rx_queues)
+		out->n_rx_queues = 1;
+	return 0;
+}
+
+struct route_ans {
+	uint32_t gw;
+	int oif;
+	int type;
+};
+
+static int route_cb(const struct nlmsghdr *nh, void *arg)
+{
+	const struct rtmsg *rtm = NLMSG_DATA(nh);
+	struct route_ans *a = arg;
+	struct rtattr *rta;
+	int left;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE)
+		return 0;
+	a->type = rtm->rtm_type;
+	for_each_rta(rta, nh, sizeof(*rtm), left)
+	{
+		if (rta->rta_type == RTA_GATEWAY && RTA_PAYLOAD(rta) == 4)
+			memcpy(&a->gw, RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_OIF && RTA_PAYLOAD(rta) >= 4)
+			memcpy(&a->oif, RTA_DATA(rta), 4);
+	}
+	return 0;
+}
+
+int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex)
+{
+	struct route_ans a = {.type = -1};
+	struct nl_req req;
+	int err;
+
+	nl_init(&req, RTM_GETROUTE, 0, sizeof(req.rtm));
+	req.rtm.rtm_family = AF_INET;
+	req.rtm.rtm_dst_len = 32;
+	nl_put_attr(&req, RTA_DST, &dst_ip4, 4);
+	err = nl_talk(&req, route_cb, &a);
+	if (err)
+		return err;
+	/* Unicast, or local (our own address: the caller sees it is not its interface). */
+	if ((a.type != RTN_UNICAST && a.type != RTN_LOCAL) || !a.oif)
+		return -EHOSTUNREACH;
+	*next_hop_ip4 = a.gw ? a.gw : dst_ip4;
+	*ifindex = a.oif;
+	return 0;
+}
+
+struct neigh_ans {
+	uint16_t state;
+	bool have_mac;
+	uint8_t mac[6];
+};
+
+static int neigh_cb(const struct nlmsghdr *nh, void *arg)
+{
+	const struct ndmsg *ndm = NLMSG_DATA(nh);
+	struct neigh_ans *a = arg;
+	struct rtattr *rta;
+	int left;
+
+	if (nh->nlmsg_type != RTM_NEWNEIGH)
+		return 0;
+	a->state = ndm->ndm_state;
+	for_each_rta(rta, nh, sizeof(*ndm), left)
+	{
+		if (rta->rta_type == NDA_LLADDR && RTA_PAYLOAD(rta) == 6) {
+			memcpy(a->mac, RTA_DATA(rta), 6);
+			a->have_mac = true;
+		}
+	}
+	return 0;
+}
+
+/* Ask the kernel to (re)resolve ip on ifindex: creates the entry if needed. */
+static int neigh_use(int ifindex, uint32_t ip4)
+{
+	struct nl_req req;
+
+	nl_init(&req, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_ACK, sizeof(req.ndm));
+	req.ndm.ndm_family = AF_INET;
+	req.ndm.ndm_ifindex = ifindex;
+	req.ndm.ndm_flags = NTF_USE;
+	req.ndm.ndm_state = NUD_NONE;
+	nl_put_attr(&req, NDA_DST, &ip4, 4);
+	return nl_talk(&req, NULL, NULL);
+}
+
+int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6])
+{
+	struct neigh_ans a = {0};
+	struct nl_req req;
+	int err;
+
+	nl_init(&req, RTM_GETNEIGH, 0, sizeof(req.ndm));
+	req.ndm.ndm_family = AF_INET;
+	req.ndm.ndm_ifindex = ifindex;
+	nl_put_attr(&req, NDA_DST, &ip4, 4);
+	err = nl_talk(&req, neigh_cb, &a);
+	if (err && err != -ENOENT)
+		return err;
+	if (!err && a.have_mac &&
+	    (a.state &
+	     (NUD_REACHABLE | NUD_PERMANENT | NUD_NOARP | NUD_STALE | NUD_DELAY | NUD_PROBE))) {
+		memcpy(mac, a.mac, 6);
+		if (a.state & NUD_STALE)
+			neigh_use(ifindex, ip4);
+		return 0;
+	}
+	err = neigh_use(ifindex, ip4);
+	if (err)
+		return err;
+	return (a.state & NUD_FAILED) ? -EHOSTUNREACH : -EAGAIN;
+}
