@@ -49,22 +49,27 @@ struct xtcp_user {
 };
 
 /*
- * Counters. Every frame increments exactly one verdict counter (the first
- * three); the others count causes and may overlap with each other.
+ * Counters, X(enum, name shown by tools). Every frame increments exactly one
+ * verdict counter (the first three); the others count causes and may
+ * overlap with each other.
  */
+#define XTCP_STATS(X)                                                                              \
+	X(XTCP_STAT_REDIRECTED, "redirected") /* verdict: to an AF_XDP socket */                   \
+	X(XTCP_STAT_PASSED, "passed")	      /* verdict: XDP_PASS to the kernel */                \
+	X(XTCP_STAT_DROPPED, "dropped")	      /* verdict: XDP_DROP (flood protection, issue 6) */  \
+	X(XTCP_STAT_MALFORMED, "malformed")   /* truncated or inconsistent headers (passed) */     \
+	X(XTCP_STAT_FRAGMENTS, "fragments")   /* IPv4 fragments (passed: no reassembly here) */    \
+	X(XTCP_STAT_IP_OPTIONS, "ip_options") /* IPv4 with options (steered normally) */           \
+	X(XTCP_STAT_NO_SOCKET, "no_socket")   /* served, no AF_XDP socket on the queue (passed) */ \
+	X(XTCP_STAT_VLAN, "vlan")	      /* frames with one 802.1Q/802.1ad tag */             \
+	X(XTCP_STAT_NOT_IP4, "not_ipv4")      /* ARP, IPv6, ... (passed) */                        \
+	X(XTCP_STAT_NOT_TCP, "not_tcp")	      /* IPv4 but not TCP (passed) */                      \
+	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */
+
+#define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {
-	XTCP_STAT_REDIRECTED = 0, /* verdict: to an AF_XDP socket */
-	XTCP_STAT_PASSED,	  /* verdict: XDP_PASS to the kernel */
-	XTCP_STAT_DROPPED,	  /* verdict: XDP_DROP (flood protection, issue 6) */
-	XTCP_STAT_MALFORMED,	  /* truncated or inconsistent headers (passed) */
-	XTCP_STAT_FRAGMENTS,	  /* IPv4 fragments (passed: no reassembly here) */
-	XTCP_STAT_IP_OPTIONS,	  /* IPv4 with options (parsed past IHL, steered normally) */
-	XTCP_STAT_NO_SOCKET,	  /* served but no AF_XDP socket on the queue (passed) */
-	XTCP_STAT_VLAN,		  /* frames carrying one 802.1Q/802.1ad tag */
-	XTCP_STAT_NOT_IP4,	  /* not IPv4 (ARP, IPv6, ...; passed) */
-	XTCP_STAT_NOT_TCP,	  /* IPv4 but not TCP (passed) */
-	XTCP_STAT_LOCAL_PORT,	  /* steered by the local-port range (subset of redirected) */
-	XTCP_STAT__COUNT	  /* first free slot; must stay <= XTCP_STAT_SLOTS */
+	XTCP_STATS(XTCP_STAT_ENUM_) XTCP_STAT__COUNT /* first free slot; <= XTCP_STAT_SLOTS */
 };
+#undef XTCP_STAT_ENUM_
 
 #endif
