@@ -1,0 +1,186 @@
+/*
+ * test_malformed.c - hostile input: bad checksums dropped and counted,
+ * malformed headers, lengths and options dropped without a reply, and the
+ * stack still healthy afterwards. Ethernet padding (frames longer than
+ * the IP total length) is legal and must be ignored, not delivered.
+ */
+#include "t.h"
+
+#include <errno.h>
+#include <string.h>
+
+static uint64_t drops(struct t *t)
+{
+	return t_stats(t).rx_drop;
+}
+
+/* The listener still answers a good SYN on a new flow. */
+static void listener_healthy(struct t *t, uint16_t port)
+{
+	t_flow(t, port);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ts = 0));
+	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460));
+}
+
+static void bad_tcp_checksum_dropped(struct t *t)
+{
+	uint64_t d0;
+
+	t_start(t, TCP_ESTABLISHED);
+	d0 = drops(t);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100, .bad_tcp_csum = 1));
+	t_nothing(t, 0);
+	t_eq(t, t_read(t, 1000), -EAGAIN);
+	t_eq(t, drops(t), d0 + 1);
+	t_check(t, t_drops(t, "csum") + t_drops(t, "checksum") >= 1);
+	/* The same segment with a good checksum is taken. */
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
+	t_eq(t, t_read(t, 1000), 100);
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 101));
+}
+
+static void bad_ip_checksum_dropped(struct t *t)
+{
+	uint64_t d0 = drops(t);
+
+	t_flow(t, 42000);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ts = 0, .bad_ip_csum = 1));
+	t_nothing(t, 0);
+	t_eq(t, drops(t), d0 + 1);
+	t_check(t, t_drops(t, "csum") + t_drops(t, "checksum") >= 1);
+	listener_healthy(t, 42001);
+}
+
+/* Each SYN below is malformed: no SYN|ACK, counted as a drop. */
+static void malformed_syn_options_dropped(struct t *t)
+{
+	static const uint8_t len0[] = {2, 0, 5, 0xb4};		 /* option length 0 */
+	static const uint8_t len1[] = {4, 1, 1, 1};		 /* option length 1 */
+	static const uint8_t mss3[] = {2, 3, 5, 1};		 /* MSS with length 3 */
+	static const uint8_t past[] = {1, 1, 8, 14, 0, 0, 0, 0}; /* runs past the header */
+	static const uint8_t ws2[] = {1, 3, 2, 0};		 /* window scale length 2 */
+	static const struct {
+		const uint8_t *o;
+		uint8_t n;
+	} cases[] = {{len0, 4}, {len1, 4}, {mss3, 4}, {past, 8}, {ws2, 4}};
+	unsigned i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t d0 = drops(t);
+
+		t_flow(t, (uint16_t)(42100 + i));
+		t_in(t, SEG(.flags = T_SYN, .seq = 0, .ts = 0, .raw_opt = cases[i].o,
+			    .raw_optlen = cases[i].n));
+		t_nothing(t, 0);
+		t_eq(t, drops(t), d0 + 1);
+	}
+	listener_healthy(t, 42199);
+}
+
+/* Header length fields that do not fit the frame. */
+static void malformed_lengths_dropped(struct t *t)
+{
+	const struct seg bad[] = {
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0, .doff_delta = -1), /* data offset 4 */
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0, .doff_delta = 6),  /* offset past the end */
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0, .ip_len_delta = 40), /* IP length > frame */
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0,
+		    .ip_len_delta = -30),				 /* < IP + TCP headers */
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0, .ihl_delta = -1), /* IHL 4 */
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0, .ihl_delta = 10), /* IHL past the end */
+		SEG(.flags = T_SYN, .seq = 0, .ts = 0, .trunc = 30),	 /* truncated frame */
+	};
+	unsigned i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint64_t d0 = drops(t);
+
+		t_flow(t, (uint16_t)(42200 + i));
+		t_in(t, bad[i]);
+		t_nothing(t, 0);
+		if (drops(t) != d0 + 1)
+			t_fail(t, __FILE__, __LINE__, "case %u: rx_drop %llu -> %llu", i,
+			       (unsigned long long)d0, (unsigned long long)drops(t));
+	}
+	listener_healthy(t, 42299);
+}
+
+/* Frames too short for the headers they claim, and not-IPv4 frames. */
+static void runt_frames_dropped(struct t *t)
+{
+	uint8_t f[T_FRAME_MAX];
+	size_t n, cut;
+
+	t_flow(t, 42300);
+	n = t_build(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ts = 0), f);
+	for (cut = 0; cut < n; cut += 7)
+		t_in_raw(t, f, cut);
+	f[14] = 0x65; /* IP version 6 in an IPv4 frame */
+	t_in_raw(t, f, n);
+	t_nothing(t, 0);
+	t_eq(t, sock_accept(t->stk, t->listen_sd, NULL), -EAGAIN);
+	listener_healthy(t, 42301);
+}
+
+/* Bad options on an established connection: the segment is dropped, data not delivered. */
+static void malformed_options_established(struct t *t)
+{
+	static const uint8_t ts_short[] = {1, 1, 8, 8, 0, 0, 0, 1}; /* TS with length 8 */
+	static const uint8_t zero_len[] = {1, 1, 5, 0};		    /* SACK with length 0 */
+
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 50, .raw_opt = ts_short,
+		    .raw_optlen = sizeof(ts_short)));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 50, .raw_opt = zero_len,
+		    .raw_optlen = sizeof(zero_len)));
+	t_nothing(t, 0);
+	t_eq(t, t_read(t, 1000), -EAGAIN);
+	T_STATE(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 50));
+	t_eq(t, t_read(t, 1000), 50);
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 51));
+}
+
+/* Ethernet pads short frames to 60 bytes: bytes past the IP total length are not data. */
+static void ethernet_padding_ignored(struct t *t)
+{
+	uint8_t f[T_FRAME_MAX];
+	size_t n;
+
+	t_start_plain(t, TCP_ESTABLISHED);
+	n = t_build(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 2), f); /* 56 bytes */
+	memset(f + n, 0xee, 60 - n);
+	t_in_raw(t, f, 60);
+	t_eq(t, t_read(t, 1000), 2);
+	t_eq(t, t_read(t, 1000), -EAGAIN);
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 3));
+}
+
+/* A segment addressed to another IP or to another MAC is not ours. */
+static void not_for_us_dropped(struct t *t)
+{
+	uint8_t f[T_FRAME_MAX];
+	size_t n;
+
+	t_flow(t, 42400);
+	n = t_build(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ts = 0), f);
+	f[14 + 19] ^= 0x40; /* destination 10.77.1.65 */
+	t_seg_fix_csum(f, n);
+	t_in_raw(t, f, n);
+	t_nothing(t, 0);
+	t_eq(t, sock_accept(t->stk, t->listen_sd, NULL), -EAGAIN);
+	listener_healthy(t, 42401);
+}
+
+int main(void)
+{
+	T_RUN(bad_tcp_checksum_dropped);
+	T_RUN(bad_ip_checksum_dropped);
+	T_RUN(malformed_syn_options_dropped);
+	T_RUN(malformed_lengths_dropped);
+	T_RUN(runt_frames_dropped);
+	T_RUN(malformed_options_established);
+	T_RUN(ethernet_padding_ignored);
+	T_RUN(not_for_us_dropped);
+	return t_summary();
+}

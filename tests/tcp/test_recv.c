@@ -1,0 +1,168 @@
+/*
+ * test_recv.c - packet scripts for the receive side of ESTABLISHED:
+ * out-of-window and duplicate segments (dup ACK), PAWS (RFC 7323 5),
+ * SACK blocks after holes (RFC 2018), delayed ACK timing (RFC 9293
+ * 3.8.6.3 / RFC 5681 4.2), in-order delivery of what the app reads.
+ */
+#include "t.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#define FULL 1448 /* MSS 1460 less the timestamp option */
+
+/* RFC 9293 3.10.7.4: an unacceptable segment gets an ACK <SEQ=SND.NXT><ACK=RCV.NXT>. */
+static void out_of_window_dup_ack(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1 + 10000000, .ack = 1, .len = 10));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_eq(t, t_read(t, 100), -EAGAIN);
+	T_STATE(t, TCP_ESTABLISHED);
+}
+
+/* A segment entirely below rcv_nxt (a retransmission) gets an immediate dup ACK. */
+static void old_duplicate_dup_ack(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
+	t_eq(t, t_read(t, 1000), 100);
+	t_wait(t, 500000);
+	t_drain_acks(t);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
+	/* A D-SACK block (RFC 2883) is allowed, not required. */
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101, .nsack = T_ANY));
+	t_eq(t, t_read(t, 1000), -EAGAIN);
+}
+
+/* RFC 7323 5.3: a segment with an older TSval is dropped and ACKed. */
+static void paws_reject(struct t *t)
+{
+	uint32_t old;
+
+	t_start(t, TCP_ESTABLISHED);
+	t_wait(t, 10000);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 101));
+	old = t->f->peer_ts_last - 5;
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 1, .len = 100, .ts_val = old));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101));
+	t_eq(t, t_read(t, 1000), 100); /* only the first segment's bytes */
+	t_eq(t, t_read(t, 1000), -EAGAIN);
+	/* The same bytes with a fresh TSval are taken. */
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 1, .len = 100));
+	t_eq(t, t_read(t, 1000), 100);
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 201));
+}
+
+/* RFC 2018 4: out-of-order data is ACKed at once with SACK blocks, most recent first. */
+static void sack_blocks_after_hole(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{101, 201}}));
+	t_in(t, SEG(.flags = T_ACK, .seq = 301, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 2,
+		     .sack = {{301, 401}, {101, 201}}));
+	t_eq(t, t_read(t, 1000), -EAGAIN); /* nothing readable before the hole fills */
+	/* RFC 5681 4.2: a segment that fills a hole is ACKed immediately. */
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 201, .nsack = 1, .sack = {{301, 401}}));
+	t_eq(t, t_read(t, 1000), 200);
+	t_in(t, SEG(.flags = T_ACK, .seq = 201, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 401));
+	t_eq(t, t_read(t, 1000), 200);
+}
+
+/* Overlapping out-of-order segments merge into one SACK block. */
+static void sack_blocks_merge(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1001, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{1001, 1101}}));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1051, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{1001, 1151}}));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 1000));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1151));
+	t_eq(t, t_read(t, 4000), 1150);
+}
+
+/* No SACK blocks when SACK was not negotiated. */
+static void no_sack_without_permission(struct t *t)
+{
+	t_start_plain(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 1, .len = 100));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+}
+
+/*
+ * Delayed ACK: past the quick-ACK phase at the start, two full segments are
+ * ACKed at once (RFC 5681 4.2: at least every second full-sized segment),
+ * a lone segment is ACKed later but within 500 ms (RFC 9293 3.8.6.3 MUST).
+ */
+static void delayed_ack_timing(struct t *t)
+{
+	uint32_t seq = 1;
+	uint64_t t0;
+	int i;
+
+	t_start(t, TCP_ESTABLISHED);
+	for (i = 0; i < 20; i++) { /* leave quick-ACK mode: pairs 1 ms apart */
+		t_in(t, SEG(.flags = T_ACK, .seq = seq, .ack = 1, .len = FULL));
+		t_in(t, SEG(.flags = T_ACK, .seq = seq + FULL, .ack = 1, .len = FULL));
+		seq += 2 * FULL;
+		t_wait(t, 1000);
+		t_drain_acks(t);
+	}
+	/* A pair: ACKed at once, without advancing the clock. */
+	t_in(t, SEG(.flags = T_ACK, .seq = seq, .ack = 1, .len = FULL));
+	t_in(t, SEG(.flags = T_ACK, .seq = seq + FULL, .ack = 1, .len = FULL));
+	seq += 2 * FULL;
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = seq));
+	t_nothing(t, 1000);
+	/* A lone segment: not at once, but within 500 ms. */
+	t_in(t, SEG(.flags = T_ACK, .seq = seq, .ack = 1, .len = FULL));
+	seq += FULL;
+	t0 = t->now;
+	t_nothing(t, 0);
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = seq));
+	printf("     delayed ACK after %llu us\n", (unsigned long long)(t->now - t0));
+	t_check(t, t->now - t0 >= 1000);
+	t_eq(t, t_read(t, 200000), (int)(seq - 1));
+}
+
+/* A data segment whose payload overlaps what was already received: only new bytes count. */
+static void overlapping_retransmission(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
+	t_in(t, SEG(.flags = T_ACK, .seq = 51, .ack = 1, .len = 100));
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 151, .nsack = T_ANY));
+	t_drain_acks(t);
+	t_eq(t, t_read(t, 1000), 150);
+}
+
+/* The FIN is delivered as EOF after the data, and ACKed. */
+static void fin_after_data_is_eof(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK | T_FIN, .seq = 1, .ack = 1, .len = 30));
+	t_out_by(t, 200000, SEG(.flags = T_ACK, .seq = 1, .ack = 32));
+	T_STATE(t, TCP_CLOSE_WAIT);
+	t_eq(t, t_read(t, 1000), 30);
+	t_eq(t, t_read(t, 1000), 0);
+}
+
+int main(void)
+{
+	T_RUN(out_of_window_dup_ack);
+	T_RUN(old_duplicate_dup_ack);
+	T_RUN(paws_reject);
+	T_RUN(sack_blocks_after_hole);
+	T_RUN(sack_blocks_merge);
+	T_RUN(no_sack_without_permission);
+	T_RUN(delayed_ack_timing);
+	T_RUN(overlapping_retransmission);
+	T_RUN(fin_after_data_is_eof);
+	return t_summary();
+}
