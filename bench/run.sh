@@ -1,0 +1,550 @@
+#!/usr/bin/env bash
+# bench/run.sh - the same nginx on the Linux kernel and under xtcp, side by
+# side, in the two-namespace test bed (tests/testbed.sh). Method: bench/README.md.
+#
+#   bench/run.sh              full run: 3 rounds per side (A B A B A B), ~12 min
+#   bench/run.sh --quick      1 round, 2 s loads: a smoke run (~2 min)
+#
+# Options:
+#   --rounds N        rounds per side (default 3, --quick 1)
+#   --duration S      seconds per load (default 10, --quick 2)
+#   --idle S          seconds of the idle measurement (default 10, --quick 2)
+#   --sides A,B,..    what to compare, the first is the reference of the ratios
+#                     (default kernel,xtcp):
+#                       kernel        nginx on the kernel, client tx checksum offload ON
+#                                     (the kernel's best case, as behind a real NIC)
+#                       kernel-txoff  nginx on the kernel, client tx checksum offload OFF
+#                       xtcp          nginx under LD_PRELOAD=libxtcp.so (offload OFF:
+#                                     xtcp verifies checksums)
+#   --workloads LIST  subset of ab50,ab1000,ab4000,ka,cpu,bulk,idle,rate,stack
+#   --build DIR       build directory (default <repo>/build)
+#   --no-build        do not install packages or build: use what DIR holds
+#   --out DIR         results directory (default bench/results/<date>-<commit>)
+#   --rate R          requests/s of the fixed-rate workload (default: half of
+#                     the first side's keep-alive req/s, measured in round 1)
+#   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
+#
+# Needs root (network namespaces). Touches only the namespaces it makes and
+# the processes it starts.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+here=$top/bench
+
+rounds=3
+dur=10
+idle=10
+sides=kernel,xtcp
+workloads=ab50,ab1000,ab4000,ka,cpu,bulk,idle,rate,stack
+build=$top/build
+do_build=1
+out=""
+rate=""
+cpu_rounds=250
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+log() { echo "bench: $*" >&2; }
+
+usage() {
+	sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+	exit "${1:-2}"
+}
+
+num() { [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] || die "$1 needs a positive integer, got '$2'"; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick)
+		rounds=1
+		dur=2
+		idle=2
+		;;
+	--rounds) num "$1" "${2:-}"; rounds=$2; shift ;;
+	--duration) num "$1" "${2:-}"; dur=$2; shift ;;
+	--idle) num "$1" "${2:-}"; idle=$2; shift ;;
+	--sides) sides=${2:-}; shift ;;
+	--workloads) workloads=${2:-}; shift ;;
+	--build) build=${2:-}; shift ;;
+	--no-build) do_build=0 ;;
+	--out) out=${2:-}; shift ;;
+	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
+	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
+	-h | --help) usage 0 ;;
+	*) echo "bench: unknown option '$1'" >&2; usage ;;
+	esac
+	shift
+done
+
+IFS=, read -r -a SIDES <<<"$sides"
+[ ${#SIDES[@]} -ge 1 ] || die "--sides needs at least one of kernel, kernel-txoff, xtcp"
+for s in "${SIDES[@]}"; do
+	case $s in kernel | kernel-txoff | xtcp) ;; *) die "unknown side '$s' (kernel | kernel-txoff | xtcp)" ;; esac
+done
+IFS=, read -r -a WL <<<"$workloads"
+for w in "${WL[@]}"; do
+	case $w in ab50 | ab1000 | ab4000 | ka | cpu | bulk | idle | rate | stack) ;;
+	*) die "unknown workload '$w' (ab50,ab1000,ab4000,ka,cpu,bulk,idle,rate,stack)" ;;
+	esac
+done
+want() { [[ ,$workloads, == *,$1,* ]]; }
+want_side() { [[ ,$sides, == *,$1,* ]]; }
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces, ethtool, taskset of kernel threads)"
+build=$(mkdir -p "$build" && cd "$build" && pwd)
+
+# ---------------------------------------------------------------- build
+if [ $do_build = 1 ]; then
+	"$top/tests/deps.sh" || die "tests/deps.sh could not install the packages"
+	cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/bench-cmake.log" 2>&1 ||
+		log "cmake configure failed (see $build/bench-cmake.log)"
+	cmake --build "$build" -j"$(nproc)" --target cpuserver ratecli >>"$build/bench-cmake.log" 2>&1 ||
+		log "building cpuserver/ratecli with cmake failed (see $build/bench-cmake.log)"
+	if want_side xtcp; then
+		cmake --build "$build" -j"$(nproc)" --target xtcp >>"$build/bench-cmake.log" 2>&1 ||
+			log "building libxtcp.so failed: the xtcp side will be reported FAILED (see $build/bench-cmake.log)"
+	fi
+fi
+# The harness's own programs also build without CMake (others' folders may not).
+for p in cpuserver ratecli; do
+	if [ ! -x "$build/bench/$p" ]; then
+		mkdir -p "$build/bench"
+		cc -O2 -Wall -o "$build/bench/$p" "$here/$p.c" || die "cannot build bench/$p.c"
+	fi
+done
+for t in nginx ab wrk curl ethtool taskset; do
+	command -v $t >/dev/null || die "$t is missing (tests/deps.sh installs it)"
+done
+LIBXTCP=$build/libxtcp.so
+
+# ---------------------------------------------------------------- results
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo nogit)
+git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit-dirty"
+[ -n "$out" ] || out=$here/results/$(date -u +%Y%m%d-%H%M)-$commit
+mkdir -p "$out/logs" || die "cannot create $out"
+out=$(cd "$out" && pwd)
+RUNS=$out/runs.csv
+echo "round,side,workload,metric,value" >"$RUNS"
+
+# ---------------------------------------------------------------- placement
+# Server and its receive work on core 1, load generator and its receive work
+# on core 0 (one core for everything on a 1-core machine).
+if [ "$(nproc)" -ge 2 ]; then
+	SC=1
+	CC=0
+else
+	SC=0
+	CC=0
+	log "only one CPU: server and client share core 0 (figures are not meaningful)"
+fi
+HZ=$(getconf CLK_TCK)
+ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+
+# ---------------------------------------------------------------- server files
+work=$(mktemp -d /tmp/xtcp-bench.XXXXXX) || die "mktemp failed"
+chmod 755 "$work"
+mkdir -p "$work/www" "$work/tmp"
+head -c 63 /dev/zero | tr '\0' x >"$work/www/64"
+echo >>"$work/www/64"
+truncate -s 1G "$work/www/1g" # sparse; read once so that every side finds it cached
+cat "$work/www/1g" >/dev/null
+chmod 644 "$work/www/64" "$work/www/1g"
+cat >"$work/nginx.conf" <<EOF
+# One worker: the server gets one core (core $SC). Same file for every side.
+user www-data;
+worker_processes 1;
+worker_rlimit_nofile 65536;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events {
+	worker_connections 16384;
+}
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	tcp_nodelay on;
+	keepalive_timeout 65;
+	keepalive_requests 1000000;
+	default_type application/octet-stream;
+	client_body_temp_path $work/tmp/body;
+	proxy_temp_path $work/tmp/proxy;
+	fastcgi_temp_path $work/tmp/fastcgi;
+	uwsgi_temp_path $work/tmp/uwsgi;
+	scgi_temp_path $work/tmp/scgi;
+	server {
+		listen 80 backlog=8192;
+		root $work/www;
+		location / {
+		}
+	}
+}
+EOF
+nginx -t -c "$work/nginx.conf" >"$work/nginx-t.log" 2>&1 || {
+	cat "$work/nginx-t.log" >&2
+	die "nginx rejects the generated configuration"
+}
+
+. "$top/tests/testbed.sh"
+cleanup() {
+	srv_stop
+	tb_down
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- meta
+{
+	printf '{\n'
+	printf '  "date": "%s",\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	printf '  "commit": "%s",\n' "$commit"
+	printf '  "kernel": "%s",\n' "$(uname -r)"
+	printf '  "machine": "%s",\n' "$(uname -m)"
+	printf '  "cpu": "%s",\n' "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+	printf '  "cpus": %s,\n' "$(nproc)"
+	printf '  "mem_kb": %s,\n' "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
+	printf '  "os": "%s",\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+	printf '  "nginx": "%s",\n' "$(nginx -v 2>&1 | sed 's/.*: //')"
+	printf '  "ab": "%s",\n' "$(ab -V 2>&1 | awk '/Version/ {print $4; exit}')"
+	printf '  "wrk": "%s",\n' "$(wrk -v 2>&1 | awk '{print $2; exit}')"
+	printf '  "sides": "%s",\n' "$sides"
+	printf '  "workloads": "%s",\n' "$workloads"
+	printf '  "rounds": %s,\n' "$rounds"
+	printf '  "duration_s": %s,\n' "$dur"
+	printf '  "idle_s": %s,\n' "$idle"
+	printf '  "cpu_rounds": %s,\n' "$cpu_rounds"
+	printf '  "server_core": %s,\n' "$SC"
+	printf '  "client_core": %s,\n' "$CC"
+	printf '  "libxtcp": "%s"\n' "$LIBXTCP"
+	printf '}\n'
+} >"$out/meta.json"
+cp "$work/nginx.conf" "$out/nginx.conf"
+
+# ---------------------------------------------------------------- helpers
+emit() { echo "$ROUND,$SIDE,$1,$2,$3" >>"$RUNS"; }
+
+srv_pids() { [ -n "${TB_SRV:-}" ] && ip netns pids "$TB_SRV" 2>/dev/null; }
+
+# Pin every thread of every process in the server namespace to the server core.
+srv_pin() {
+	local p
+	for p in $(srv_pids); do
+		taskset -apc "$SC" "$p" >/dev/null 2>&1
+	done
+}
+
+srv_stop() {
+	local p
+	[ -n "$(srv_pids)" ] || return 0
+	for p in $(srv_pids); do kill -TERM "$p" 2>/dev/null; done
+	for _ in $(seq 50); do
+		[ -n "$(srv_pids)" ] || break
+		sleep 0.1
+	done
+	for p in $(srv_pids); do kill -9 "$p" 2>/dev/null; done
+	wait 2>/dev/null
+}
+
+# srv_start SIDE LOG CMD...: start a server in the server namespace on the
+# server core (under xtcp for the xtcp side) and wait until it answers.
+srv_start() {
+	local side=$1 logf=$2 path=$3 i
+	shift 3
+	local env=()
+	if [ "$side" = xtcp ]; then
+		if [ ! -f "$LIBXTCP" ]; then
+			echo "no $LIBXTCP (build failed?)" >>"$logf"
+			return 1
+		fi
+		env=(XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP")
+	fi
+	tb_srv env "${env[@]}" taskset -c "$SC" "$@" >>"$logf" 2>&1 &
+	for i in $(seq 50); do
+		sleep 0.1
+		if [ "$(tb_cli curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$TB_SIP$path")" = 200 ]; then
+			srv_pin
+			if [ "$side" = xtcp ] && ! ip -n "$TB_SRV" link show "$TB_SIF" | grep -q 'prog/xdp'; then
+				echo "xtcp is not active: no XDP program on $TB_SIF" >>"$logf"
+				return 1
+			fi
+			return 0
+		fi
+	done
+	echo "server did not answer http://$TB_SIP$path within 5 s" >>"$logf"
+	return 1
+}
+
+# Snapshot: busy/total jiffies of all CPUs, CPU $CC, CPU $SC; server process
+# ticks; client veth packets; time. Sets the array named by $1.
+snap() {
+	local -n s=$1
+	local p t=0
+	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" < <(awk -v cc="cpu$CC" -v sc="cpu$SC" '
+		function busy() { return $2 + $3 + $4 + $7 + $8 + $9 }
+		function tot() { return busy() + $5 + $6 }
+		$1 == "cpu" { ab = busy(); at = tot() }
+		$1 == cc { cb = busy(); ct = tot() }
+		$1 == sc { sb = busy(); st = tot() }
+		END { print ab, at, cb, ct, sb, st }' /proc/stat)
+	for p in $(srv_pids); do
+		[ -r "/proc/$p/stat" ] || continue
+		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+	done
+	s[6]=$t
+	s[7]=$(tb_cli cat "/sys/class/net/$TB_CIF/statistics/rx_packets" \
+		"/sys/class/net/$TB_CIF/statistics/tx_packets" | awk '{n += $1} END {print n + 0}')
+	s[8]=$(date +%s%N)
+}
+
+# cpu_metrics REQUESTS: emit the CPU and packet figures between snapshots A and B.
+cpu_metrics() {
+	local wl=$1 req=$2
+	awk -v hz="$HZ" -v req="$req" -v a="${A[*]}" -v b="${B[*]}" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= 9; i++) d[i] = y[i] - x[i]
+		if (req > 0) {
+			printf "mach_cpu_s_per_kreq %.5f\n", d[1] / hz / req * 1000
+			printf "srv_proc_cpu_s_per_kreq %.5f\n", d[7] / hz / req * 1000
+			printf "srv_core_cpu_s_per_kreq %.5f\n", d[5] / hz / req * 1000
+			printf "pkts_per_req %.2f\n", d[8] / req
+		}
+		if (d[6] > 0) printf "srv_core_busy_pct %.1f\n", 100 * d[5] / d[6]
+		if (d[4] > 0) printf "cli_core_busy_pct %.1f\n", 100 * d[3] / d[4]
+		if (d[9] > 0) printf "srv_proc_pct_core %.2f\n", 100 * d[7] / hz / (d[9] / 1e9)
+	}' | while read -r m v; do emit "$wl" "$m" "$v"; done
+}
+
+to_ms() { # wrk latency "512.00us" | "2.10ms" | "1.02s" -> ms
+	awk -v v="$1" 'BEGIN {
+		if (v ~ /us$/) { sub(/us$/, "", v); print v / 1000 }
+		else if (v ~ /ms$/) { sub(/ms$/, "", v); print v + 0 }
+		else if (v ~ /s$/) { sub(/s$/, "", v); print v * 1000 }
+		else print "" }'
+}
+
+run_ab() { # WORKLOAD CONCURRENCY
+	local wl=$1 c=$2 f=$out/logs/r$ROUND-$SIDE-$1.txt req fail rps p50 p99
+	local -a A B
+	snap A
+	tb_cli timeout -k 2 $((dur + 40)) taskset -c "$CC" \
+		ab -q -r -s 10 -c "$c" -t "$dur" -n 100000000 "http://$TB_SIP/64" >"$f" 2>&1
+	snap B
+	req=$(awk '/^Complete requests:/ {print $3}' "$f")
+	fail=$(awk '/^Failed requests:/ {f += $3} /^Non-2xx responses:/ {f += $3} END {print f + 0}' "$f")
+	rps=$(awk '/^Requests per second:/ {print $4}' "$f")
+	p50=$(awk '$1 == "50%" {print $2}' "$f")
+	p99=$(awk '$1 == "99%" {print $2}' "$f")
+	if [ -z "$req" ] || [ -z "$rps" ] || [ "$req" = 0 ]; then
+		emit "$wl" ok 0
+		return
+	fi
+	emit "$wl" ok 1
+	emit "$wl" rps "$rps"
+	emit "$wl" requests "$req"
+	emit "$wl" failed "$fail"
+	emit "$wl" lat_p50_ms "$p50"
+	emit "$wl" lat_p99_ms "$p99"
+	cpu_metrics "$wl" "$req"
+}
+
+run_wrk() { # WORKLOAD PATH
+	local wl=$1 path=$2 f=$out/logs/r$ROUND-$SIDE-$1.txt req rps err p50 p99
+	local -a A B
+	snap A
+	tb_cli timeout -k 2 $((dur + 30)) taskset -c "$CC" \
+		wrk -t1 -c100 -d"${dur}s" --timeout 5s --latency "http://$TB_SIP$path" >"$f" 2>&1
+	snap B
+	req=$(awk '/requests in/ {print $1}' "$f")
+	rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
+	err=$(awk '/Socket errors:/ {gsub(",", ""); e += $4 + $6 + $8 + $10}
+		/Non-2xx/ {e += $NF} END {print e + 0}' "$f")
+	p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$f")")
+	p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$f")")
+	if [ -z "$req" ] || [ -z "$rps" ] || [ "$req" = 0 ]; then
+		emit "$wl" ok 0
+		return
+	fi
+	emit "$wl" ok 1
+	emit "$wl" rps "$rps"
+	emit "$wl" requests "$req"
+	emit "$wl" failed "$err"
+	emit "$wl" lat_p50_ms "$p50"
+	emit "$wl" lat_p99_ms "$p99"
+	cpu_metrics "$wl" "$req"
+}
+
+run_bulk() {
+	local f=$out/logs/r$ROUND-$SIDE-bulk.txt size t code
+	local -a A B
+	snap A
+	tb_cli timeout -k 2 90 taskset -c "$CC" curl -s -o /dev/null --max-time 60 \
+		-w '%{size_download} %{time_total} %{http_code}\n' "http://$TB_SIP/1g" >"$f" 2>&1
+	snap B
+	read -r size t code <"$f"
+	if [ "${code:-}" != 200 ] || [ "${size:-0}" != 1073741824 ]; then
+		emit bulk ok 0
+		return
+	fi
+	emit bulk ok 1
+	emit bulk gbps "$(awk -v s="$size" -v t="$t" 'BEGIN {printf "%.2f", s * 8 / t / 1e9}')"
+	emit bulk seconds "$t"
+	emit bulk srv_proc_cpu_s_per_gb "$(awk -v a="${A[6]}" -v b="${B[6]}" -v hz="$HZ" -v s="$size" \
+		'BEGIN {printf "%.3f", (b - a) / hz / (s / 1e9)}')"
+	cpu_metrics bulk 0
+}
+
+run_idle() {
+	local -a A B
+	sleep 1
+	snap A
+	sleep "$idle"
+	snap B
+	if [ -z "$(srv_pids)" ]; then
+		emit idle ok 0
+		return
+	fi
+	emit idle ok 1
+	cpu_metrics idle 0
+}
+
+run_rate() {
+	local f=$out/logs/r$ROUND-$SIDE-rate.txt r=$rate line
+	local -a A B
+	if [ -z "$r" ]; then
+		r=$(awk -F, -v s="${SIDES[0]}" '$1 == 1 && $2 == s && $3 == "ka" && $4 == "rps" {
+			printf "%d", $5 / 2; exit}' "$RUNS")
+		[ -n "$r" ] || r=10000
+		rate=$r
+		log "fixed rate for the latency workload: $rate req/s"
+		emit rate target_rps "$rate"
+	fi
+	snap A
+	tb_cli timeout -k 2 $((dur + 30)) taskset -c "$CC" \
+		"$build/bench/ratecli" -a "$TB_SIP" -u /64 -r "$r" -c 32 -d "$dur" >"$f" 2>&1
+	snap B
+	line=$(grep '^ratecli:' "$f")
+	if [ -z "$line" ]; then
+		emit rate ok 0
+		return
+	fi
+	set -- $line
+	shift
+	local -A kv
+	while [ $# -ge 2 ]; do
+		kv[$1]=$2
+		shift 2
+	done
+	emit rate ok 1
+	emit rate rps "${kv[achieved_rate]}"
+	emit rate requests "${kv[done]}"
+	emit rate failed $((kv[errors] + kv[timeouts]))
+	emit rate lat_p50_ms "$(awk -v u="${kv[p50_us]}" 'BEGIN {print u / 1000}')"
+	emit rate lat_p99_ms "$(awk -v u="${kv[p99_us]}" 'BEGIN {print u / 1000}')"
+	emit rate lat_p999_ms "$(awk -v u="${kv[p999_us]}" 'BEGIN {print u / 1000}')"
+	cpu_metrics rate "${kv[done]}"
+}
+
+napi_threads() { ps -eo pid=,comm= | awk '$2 ~ /^napi\// {print $1, $2}' | sort; }
+
+# GRO + threaded NAPI on both veth ends, each NAPI thread pinned with its side.
+placement() {
+	local before after pid name n=0
+	before=$(napi_threads)
+	tb_srv ethtool -K "$TB_SIF" gro on >/dev/null 2>&1
+	tb_cli ethtool -K "$TB_CIF" gro on >/dev/null 2>&1
+	tb_srv sh -c "echo 1 > /sys/class/net/$TB_SIF/threaded" || log "cannot thread NAPI on $TB_SIF"
+	tb_cli sh -c "echo 1 > /sys/class/net/$TB_CIF/threaded" || log "cannot thread NAPI on $TB_CIF"
+	sleep 0.1
+	after=$(napi_threads)
+	# New threads are ours (names like napi/veth0-N repeat across test beds).
+	while read -r pid name; do
+		[ -n "$pid" ] || continue
+		case $name in
+		napi/"$TB_SIF"-*) taskset -pc "$SC" "$pid" >/dev/null && n=$((n + 1)) ;;
+		napi/"$TB_CIF"-*) taskset -pc "$CC" "$pid" >/dev/null && n=$((n + 1)) ;;
+		esac
+		echo "placement: $name pid $pid -> core $([[ $name == napi/$TB_SIF-* ]] && echo "$SC" || echo "$CC")" \
+			>>"$out/logs/placement.txt"
+	done < <(comm -13 <(echo "$before") <(echo "$after"))
+	[ $n -ge 2 ] || log "found $n of 2 NAPI threads to pin: receive work may run on the sending core"
+}
+
+testbed() { # SIDE
+	local txcsum=off
+	[ "$1" = kernel ] && txcsum=on
+	TB_CLIENT_TXCSUM=$txcsum tb_up 1 || return 1
+	trap cleanup EXIT # tb_up sets its own (tb_down only)
+	ip netns exec "$TB_CLI" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" \
+		net.ipv4.tcp_tw_reuse=1
+	ip netns exec "$TB_SRV" sysctl -qw net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192
+	placement
+}
+
+side_run() { # SIDE ROUND
+	SIDE=$1
+	ROUND=$2
+	local f=$out/logs/r$ROUND-$SIDE-server.txt w
+	log "round $ROUND: $SIDE"
+	testbed "$SIDE" || {
+		log "test bed failed"
+		return 1
+	}
+	local nginx_wl=0
+	for w in ab50 ab1000 ab4000 ka rate bulk idle; do want $w && nginx_wl=1; done
+	if [ $nginx_wl = 1 ]; then
+		if srv_start "$SIDE" "$f" /64 nginx -c "$work/nginx.conf" -g 'daemon off;'; then
+			! want ab50 || run_ab ab50 50
+			! want ab1000 || run_ab ab1000 1000
+			! want ab4000 || run_ab ab4000 4000
+			! want ka || run_wrk ka /64
+			! want rate || run_rate
+			! want bulk || run_bulk
+			! want idle || run_idle
+		else
+			log "$SIDE nginx did not start: $(tail -n 3 "$f" | tr '\n' ' ')"
+			for w in ab50 ab1000 ab4000 ka rate bulk idle; do ! want $w || emit $w ok 0; done
+		fi
+		srv_stop
+	fi
+	if want cpu; then
+		if srv_start "$SIDE" "$f" / "$build/bench/cpuserver" -p 80 -r "$cpu_rounds"; then
+			run_wrk cpu /
+		else
+			log "$SIDE cpuserver did not start: $(tail -n 3 "$f" | tr '\n' ' ')"
+			emit cpu ok 0
+		fi
+		srv_stop
+	fi
+	tb_down
+}
+
+# The stack micro-benchmark (bench/stack/, the stack's own cost per
+# connection), once per run: no network, no sides.
+run_stack() {
+	local b found=0
+	for b in "$build"/bench/stack/*; do
+		[ -f "$b" ] && [ -x "$b" ] || continue
+		found=1
+		log "stack micro-benchmark: $(basename "$b")"
+		{
+			echo "== $(basename "$b")"
+			timeout -k 2 120 taskset -c "$SC" "$b" 2>&1
+			echo "== exit $?"
+		} >>"$out/stack.txt"
+	done
+	[ $found = 1 ] || log "no stack micro-benchmark in $build/bench/stack (skipped)"
+}
+
+# ---------------------------------------------------------------- main
+log "results in $out; sides ${SIDES[*]}; $rounds round(s) of ${dur} s loads"
+t0=$(date +%s)
+for ((r = 1; r <= rounds; r++)); do
+	for s in "${SIDES[@]}"; do
+		side_run "$s" "$r"
+	done
+done
+! want stack || run_stack
+log "measured in $(($(date +%s) - t0)) s"
+"$here/summarize.sh" "$out"
