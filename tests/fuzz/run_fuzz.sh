@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# run_fuzz.sh FUZZER SEED_DIR SECONDS - a bounded libFuzzer run over a copy
+# of the seed corpus (new inputs go to a scratch dir, never into the repo).
+# Prints "1 passed, 0 failed" or "0 passed, 1 failed"; crash files are kept
+# in the scratch dir, whose path is printed.
+set -u
+fuzzer=$1 seeds=$2 secs=${3:-60}
+work=$(mktemp -d /tmp/xtcp-fuzz.XXXXXX)
+mkdir -p "$work/corpus"
+cd "$work" || exit 1
+if "$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
+	-print_final_stats=1 "$work/corpus" "$seeds" >"$work/log" 2>&1; then
+	tail -n 12 "$work/log"
+	echo "1 passed, 0 failed"
+	rm -rf "$work"
+	exit 0
+fi
+tail -n 60 "$work/log"
+echo "fuzz: failure kept in $work"
+echo "0 passed, 1 failed"
+exit 1
