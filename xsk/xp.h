@@ -59,6 +59,11 @@ int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on);
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);
 const char *xp_prog_mode(const struct xp_prog *prog); /* "native" / "generic" */
+/*
+ * Read the program's counters, summed over CPUs: counts[i] for i < n, in the
+ * order of enum xtcp_stat (bpf/xtcp_xdp.h). Returns how many were read, or -errno.
+ */
+int xp_prog_read_stats(struct xp_prog *prog, uint64_t *counts, unsigned n);
 /* Detach from the interface and free (the last user, at exit). */
 void xp_prog_detach(struct xp_prog *prog);
 /* Free this process's handle without detaching (a forked child). */

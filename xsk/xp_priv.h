@@ -33,4 +33,40 @@ void xp_log(int level, int max_level, const char *fmt, ...) __attribute__((forma
 /* Make the calling process a user of the program (idempotent). 0 / -errno. */
 int xp_prog_add_user(struct xp_prog *prog);
 
+/*
+ * UMEM (xp_umem.c): frame_size-byte frames in one MAP_SHARED area, with the
+ * fill and completion rings. Frames [0, n_rx) cycle through the fill ring,
+ * the RX ring and the stack (rx_done() puts them straight back), so the fill
+ * ring (n_rx entries) can always take them. Frames [n_rx, n_frames) are the
+ * TX pool: a free stack, popped by tx_alloc(), pushed back on completion.
+ */
+#include <xdp/xsk.h>
+
+struct xp_umem {
+	void *area;
+	uint64_t size;
+	uint32_t frame_size;
+	uint32_t n_frames;
+	uint32_t n_rx; /* frames owned by the RX cycle (= fill ring size) */
+	struct xsk_umem *umem;
+	struct xsk_ring_prod fq;
+	struct xsk_ring_cons cq;
+	uint64_t *tx_free; /* free TX frame addresses (a stack) */
+	uint32_t n_tx_free;
+	uint32_t tx_in_flight; /* queued to the TX ring, not yet completed */
+};
+
+int xp_umem_create(struct xp_umem *u, uint32_t n_frames, uint32_t ring_size);
+void xp_umem_destroy(struct xp_umem *u);
+/* Give frames (any address inside a frame) to the fill ring: 0 or -ENOSPC. */
+int xp_umem_fill(struct xp_umem *u, const uint64_t *addrs, unsigned n);
+/* Move completed TX frames back to the pool; returns how many. */
+unsigned xp_umem_complete(struct xp_umem *u);
+
+static inline uint64_t xp_umem_frame(const struct xp_umem *u, uint64_t addr)
+{
+	/* RX addresses include headroom: mask back to the frame start (aligned mode). */
+	return addr & ~(uint64_t)(u->frame_size - 1);
+}
+
 #endif

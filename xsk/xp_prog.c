@@ -493,6 +493,31 @@ const char *xp_prog_mode(const struct xp_prog *prog)
 	return mode_name(prog->mode);
 }
 
+int xp_prog_read_stats(struct xp_prog *prog, uint64_t *counts, unsigned n)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	uint64_t *vals;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	if (n > XTCP_STAT_SLOTS)
+		n = XTCP_STAT_SLOTS;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		counts[i] = 0;
+		if (bpf_map_lookup_elem(prog->stats_fd, &i, vals)) {
+			free(vals);
+			return -errno;
+		}
+		for (int c = 0; c < ncpu; c++)
+			counts[i] += vals[c];
+	}
+	free(vals);
+	return (int)n;
+}
+
 /* Remove an xtcp program from the interface, whether we attached or adopted it. */
 static void remove_from_interface(struct xp_prog *prog)
 {

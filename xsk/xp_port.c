@@ -1,0 +1,354 @@
+/*
+ * xp_port.c - one AF_XDP socket on one RX queue, with its own UMEM
+ * (xp_umem.c), implementing struct netdev (stack/netdev.h) for the stack.
+ *
+ * Call order: xp_port_open() (socket bound with need_wakeup, our program
+ * left alone: INHIBIT_PROG_LOAD, then our XSKMAP slot set) -> per loop:
+ * rx_burst() -> rx_done() -> tx_alloc()/tx_queue()... -> tx_flush() -> sleep
+ * in poll() on wait_fd() -> xp_port_close().
+ *
+ * need_wakeup: the kernel sets a flag on a ring when it needs a system call
+ * to make progress. TX: tx_flush() kicks (sendto) only when the TX ring asks,
+ * once per loop. RX: when the fill ring asks, rx_done() wakes the driver with
+ * recvfrom(); an idle application sleeps in poll() on the socket fd, which
+ * wakes the driver too. No busy polling.
+ *
+ * Memory: the port and its UMEM are allocated at open, never per packet.
+ * pkt->addr is the UMEM offset. RX frames go back to the fill ring in
+ * rx_done(); TX frames come from the UMEM's free stack and return to it on
+ * completion (or tx_free(), or a full TX ring, counted).
+ */
+#include <errno.h>
+#include <linux/if_xdp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "netdev.h"
+#include "xp_priv.h"
+#include "xtcp_xdp.h"
+
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
+
+struct xp_port {
+	struct netdev dev; /* first: the stack's handle is a pointer to this */
+	struct xp_prog *prog;
+	struct xp_umem umem;
+	struct xsk_socket *xsk;
+	struct xsk_ring_cons rx;
+	struct xsk_ring_prod tx;
+	int fd;
+	unsigned queue_id;
+	bool tx_kick_pending; /* descriptors submitted since the last kick */
+	pid_t owner;	      /* process that opened it (fork: children only unmap) */
+	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
+	uint32_t n_stash;
+	struct xp_port_stats st;
+};
+
+static struct xp_port *port_of(struct netdev *dev)
+{
+	return (struct xp_port *)dev;
+}
+
+static void rx_stash_flush(struct xp_port *p)
+{
+	if (p->n_stash && !xp_umem_fill(&p->umem, p->rx_stash, p->n_stash))
+		p->n_stash = 0;
+}
+
+static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
+{
+	struct xp_port *p = port_of(dev);
+	uint32_t idx, n;
+
+	if (max > NETDEV_BURST_MAX)
+		max = NETDEV_BURST_MAX;
+	n = xsk_ring_cons__peek(&p->rx, max, &idx);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&p->rx, idx + i);
+
+		pkts[i].addr = d->addr;
+		pkts[i].data = xsk_umem__get_data(p->umem.area, d->addr);
+		pkts[i].len = d->len;
+	}
+	/* The descriptors are copied: the slots go back, the frames stay ours. */
+	if (n)
+		xsk_ring_cons__release(&p->rx, n);
+	p->st.rx_packets += n;
+	return n;
+}
+
+static void xp_rx_done(struct netdev *dev, struct pkt *pkts, unsigned n)
+{
+	struct xp_port *p = port_of(dev);
+	uint64_t addrs[NETDEV_BURST_MAX];
+	unsigned i, k;
+
+	rx_stash_flush(p);
+	for (i = 0; i < n; i += k) {
+		k = n - i < NETDEV_BURST_MAX ? n - i : NETDEV_BURST_MAX;
+		for (unsigned j = 0; j < k; j++)
+			addrs[j] = pkts[i + j].addr;
+		if (p->n_stash || xp_umem_fill(&p->umem, addrs, k)) {
+			/* Cannot happen while each RX frame owns a fill slot; keep them. */
+			for (unsigned j = 0; j < k && p->n_stash < p->umem.n_rx; j++)
+				p->rx_stash[p->n_stash++] = xp_umem_frame(&p->umem, addrs[j]);
+		}
+	}
+	if (xsk_ring_prod__needs_wakeup(&p->umem.fq))
+		recvfrom(p->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+}
+
+static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
+{
+	struct xp_port *p = port_of(dev);
+	struct xp_umem *u = &p->umem;
+	uint64_t addr;
+
+	if (len > u->frame_size)
+		return -EMSGSIZE;
+	if (!u->n_tx_free)
+		xp_umem_complete(u);
+	if (!u->n_tx_free)
+		return -ENOBUFS;
+	addr = u->tx_free[--u->n_tx_free];
+	pkt->addr = addr;
+	pkt->data = xsk_umem__get_data(u->area, addr);
+	pkt->len = len;
+	return 0;
+}
+
+static void xp_tx_free(struct netdev *dev, struct pkt *pkt)
+{
+	struct xp_umem *u = &port_of(dev)->umem;
+
+	if (u->n_tx_free < u->n_frames - u->n_rx)
+		u->tx_free[u->n_tx_free++] = xp_umem_frame(u, pkt->addr);
+}
+
+static void xp_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
+{
+	struct xp_port *p = port_of(dev);
+	uint32_t idx;
+	unsigned i;
+
+	if (!n)
+		return;
+	if (xsk_ring_prod__reserve(&p->tx, n, &idx) != n) {
+		/* Full ring (the kernel is behind): these frames are dropped, counted. */
+		p->st.tx_ring_full += n;
+		for (i = 0; i < n; i++)
+			xp_tx_free(dev, &pkts[i]);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		struct xdp_desc *d = xsk_ring_prod__tx_desc(&p->tx, idx + i);
+
+		d->addr = pkts[i].addr;
+		d->len = pkts[i].len;
+	}
+	xsk_ring_prod__submit(&p->tx, n);
+	p->umem.tx_in_flight += n;
+	p->st.tx_packets += n;
+	p->tx_kick_pending = true;
+}
+
+static int xp_tx_flush(struct netdev *dev)
+{
+	struct xp_port *p = port_of(dev);
+	int err = 0;
+
+	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx)) {
+		p->st.tx_kicks++;
+		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0) {
+			/* Busy/again: the kernel is still sending; it will call again. */
+			if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS && errno != EINTR)
+				err = -errno;
+		}
+	}
+	p->tx_kick_pending = false;
+	xp_umem_complete(&p->umem);
+	return err;
+}
+
+static int xp_wait_fd(struct netdev *dev)
+{
+	return port_of(dev)->fd;
+}
+
+static int xp_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
+{
+	uint32_t nh;
+	int oif, err;
+
+	err = xp_nl_route(dst_ip4, &nh, &oif);
+	if (err)
+		return err == -ENETUNREACH ? -EHOSTUNREACH : err;
+	/* Only destinations reached through this interface can be sent to. */
+	if (oif != dev->info.ifindex)
+		return -EHOSTUNREACH;
+	return xp_nl_neigh(oif, nh, mac);
+}
+
+static const struct netdev_ops xp_netdev_ops = {
+	.rx_burst = xp_rx_burst,
+	.rx_done = xp_rx_done,
+	.tx_alloc = xp_tx_alloc,
+	.tx_free = xp_tx_free,
+	.tx_queue = xp_tx_queue,
+	.tx_flush = xp_tx_flush,
+	.wait_fd = xp_wait_fd,
+	.resolve = xp_resolve,
+};
+
+static void set_busy_poll(int fd)
+{
+	int one = 1, usecs = 20, budget = NETDEV_BURST_MAX;
+
+	/* Best effort: needs a recent kernel and driver NAPI; failure is harmless. */
+	setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs));
+	setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget));
+}
+
+static int port_link_facts(struct xp_port *p)
+{
+	struct xp_link l;
+	int err = xp_nl_link(p->prog->ifname, &l);
+
+	if (err)
+		return err;
+	memcpy(p->dev.info.mac, l.mac, 6);
+	p->dev.info.mtu = l.mtu > 0xffff ? 0xffff : (uint16_t)l.mtu;
+	p->dev.info.ip4 = l.n_addrs ? l.addr[0] : 0;
+	p->dev.info.prefix_len = l.n_addrs ? l.prefix_len[0] : 0;
+	p->dev.info.ifindex = l.ifindex;
+	p->dev.info.queue_id = p->queue_id;
+	p->dev.info.n_queues = l.n_rx_queues;
+	/* A frame must fit one UMEM frame after the kernel's headroom. */
+	if (p->dev.info.mtu + 14u + 4u > p->umem.frame_size - XDP_PACKET_HEADROOM)
+		return -EMSGSIZE;
+	return 0;
+}
+
+int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
+		 struct xp_port **out)
+{
+	static const struct xp_port_config defaults = {.zero_copy = -1};
+	struct xsk_socket_config xcfg = {0};
+	struct xdp_options xopt = {0};
+	socklen_t optlen = sizeof(xopt);
+	uint32_t frames, ring;
+	struct xp_port *p;
+	int err;
+
+	*out = NULL;
+	if (!cfg)
+		cfg = &defaults;
+	frames = cfg->frames ? cfg->frames : 4096;
+	ring = cfg->ring_size ? cfg->ring_size : 2048;
+	if (queue_id >= XTCP_XDP_MAX_QUEUES || cfg->zero_copy < -1 || cfg->zero_copy > 1)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->dev.ops = &xp_netdev_ops;
+	p->prog = prog;
+	p->queue_id = queue_id;
+	p->owner = getpid();
+	p->fd = -1;
+	err = xp_umem_create(&p->umem, frames, ring);
+	if (err)
+		goto fail;
+	p->rx_stash = calloc(p->umem.n_rx, sizeof(*p->rx_stash));
+	if (!p->rx_stash) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = port_link_facts(p);
+	if (err)
+		goto fail;
+
+	xcfg.rx_size = ring;
+	xcfg.tx_size = ring;
+	xcfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+	xcfg.bind_flags = XDP_USE_NEED_WAKEUP;
+	if (cfg->zero_copy == 1)
+		xcfg.bind_flags |= XDP_ZEROCOPY;
+	else if (cfg->zero_copy == 0)
+		xcfg.bind_flags |= XDP_COPY;
+	err = xsk_socket__create(&p->xsk, prog->ifname, queue_id, p->umem.umem, &p->rx, &p->tx,
+				 &xcfg);
+	if (err) {
+		p->xsk = NULL;
+		goto fail;
+	}
+	p->fd = xsk_socket__fd(p->xsk);
+	if (!getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
+		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
+	if (cfg->busy_poll)
+		set_busy_poll(p->fd);
+	err = xp_prog_add_user(prog);
+	if (err)
+		goto fail;
+	/* Last: from here the program steers this queue's served segments to us. */
+	err = xsk_socket__update_xskmap(p->xsk, prog->xsks_fd);
+	if (err)
+		goto fail;
+	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode)", prog->ifname, queue_id,
+	       p->st.zero_copy ? "zero-copy" : "copy");
+	*out = p;
+	return 0;
+fail:
+	xp_port_close(p);
+	return err;
+}
+
+struct netdev *xp_port_netdev(struct xp_port *port)
+{
+	return &port->dev;
+}
+
+void xp_port_get_stats(struct xp_port *p, struct xp_port_stats *out)
+{
+	struct xdp_statistics ks = {0};
+	socklen_t len = sizeof(ks);
+
+	*out = p->st;
+	if (getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &ks, &len))
+		return;
+	out->rx_dropped = ks.rx_dropped;
+	out->rx_invalid = ks.rx_invalid_descs;
+	out->tx_invalid = ks.tx_invalid_descs;
+	/* Fields added in Linux 5.9; older kernels return the short struct. */
+	if (len >= sizeof(ks)) {
+		out->rx_ring_full = ks.rx_ring_full;
+		out->fill_empty = ks.rx_fill_ring_empty_descs;
+	}
+}
+
+void xp_port_close(struct xp_port *p)
+{
+	if (!p)
+		return;
+	/*
+	 * Deleting the socket closes our fd: the kernel removes it from the
+	 * XSKMAP when the last reference goes (in a forked child the parent
+	 * still holds it, so this only drops the child's view).
+	 */
+	if (p->xsk)
+		xsk_socket__delete(p->xsk);
+	xp_umem_destroy(&p->umem);
+	free(p->rx_stash);
+	free(p);
+}
