@@ -1,0 +1,245 @@
+/*
+ * shim.h - what the files of preload/ share: the real-function table, the
+ * socket and epoll objects of the fd table, the per-process engine, logging.
+ *
+ * Locking: one mutex per process (shim.lock) serialises the stack, the
+ * engine, every shim_sock/shim_ep field that is not immutable, and the fd
+ * table's writers. Readers of the fd table do not lock (shim_fd.h). Blocking
+ * waits drop the lock while they sleep (shim_wait_locked).
+ */
+#ifndef XTCP_SHIM_H
+#define XTCP_SHIM_H
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shim_config.h"
+#include "shim_fd.h"
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+#define likely(x)   __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* glibc declares these only under _FORTIFY_SOURCE, which the shim is built without. */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		       struct sockaddr *addr, socklen_t *alen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *mask,
+		size_t fdslen);
+
+/* --- the real functions: table, lazy resolvers, hand-written hooks --- */
+#define SHIM_SYSCALL(ret, name, proto, args) typedef ret(*shim_fn_##name) proto;
+#define SHIM_SYSCALL_RAW(ret, name, proto)   typedef ret(*shim_fn_##name) proto;
+#include "shim_syscalls.def"
+
+struct shim_real_table {
+#define SHIM_SYSCALL(ret, name, proto, args) shim_fn_##name name;
+#define SHIM_SYSCALL_RAW(ret, name, proto)   shim_fn_##name name;
+#include "shim_syscalls.def"
+};
+extern struct shim_real_table shim_real;
+
+#define SHIM_SYSCALL(ret, name, proto, args)                                                       \
+	shim_fn_##name shim_resolve_##name(void);                                                  \
+	ret shim_##name proto;
+#define SHIM_SYSCALL_RAW(ret, name, proto) shim_fn_##name shim_resolve_##name(void);
+#include "shim_syscalls.def"
+
+/* The libc function behind a hook; resolved on first use, so safe before the constructor. */
+#define REAL(name) (likely(shim_real.name != NULL) ? shim_real.name : shim_resolve_##name())
+
+/* --- objects of the fd table --- */
+enum shim_role {
+	SHIM_BOUND = 1, /* bound to a served port, not yet listening */
+	SHIM_LISTENER,	/* listening: kernel socket listens too (loopback, fallback) */
+	SHIM_CONN,	/* an xtcp connection; the fd is a placeholder kernel socket */
+};
+
+#define SHIM_MAX_OPTS 8
+struct shim_opt {
+	int level, name, val;
+};
+
+struct shim_epitem;
+
+struct shim_sock {
+	struct shim_fd_obj obj;	  /* kind SHIM_FD_SOCK: must be first */
+	int role;		  /* enum shim_role */
+	int fd;			  /* the first fd naming it (the kernel socket for listeners) */
+	int refs;		  /* fds naming it (dup) */
+	unsigned gen;		  /* engine generation in which sd is valid */
+	int sd;			  /* stack socket in that engine, -1 if none */
+	bool nonblock;		  /* the app's O_NONBLOCK (conns; listeners use the kernel's) */
+	bool connecting;	  /* non-blocking connect in progress */
+	bool connected;		  /* connect completed (EISCONN on another connect) */
+	uint64_t rcvtimeo_us;	  /* SO_RCVTIMEO, 0 = none */
+	uint64_t sndtimeo_us;	  /* SO_SNDTIMEO */
+	struct sockaddr_in local; /* listeners: the bound address */
+	int backlog;
+	unsigned n_opts; /* options replayed in each process's stack, inherited by accept */
+	struct shim_opt opts[SHIM_MAX_OPTS];
+	struct shim_epitem *items; /* epoll interest items on this socket */
+	struct shim_sock *next_free;
+};
+
+/* One xtcp fd in one epoll set (kernel fds live in the real epoll fd). */
+struct shim_epitem {
+	struct shim_ep *ep;
+	struct shim_sock *s;
+	int fd;
+	uint32_t events; /* as given: EPOLLIN.. | EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE */
+	epoll_data_t data;
+	bool disabled;			       /* EPOLLONESHOT fired, until EPOLL_CTL_MOD */
+	bool queued;			       /* on ep's ready list */
+	struct shim_epitem *ep_next, *ep_prev; /* all items of ep */
+	struct shim_epitem *rd_next, *rd_prev; /* ep's ready list */
+	struct shim_epitem *s_next;	       /* all items of s */
+};
+
+struct shim_ep {
+	struct shim_fd_obj obj; /* kind SHIM_FD_EPOLL */
+	int fd;
+	unsigned n_items;
+	struct shim_epitem *items;
+	struct shim_epitem *rd_head, *rd_tail;
+};
+
+/* --- the per-process engine (shim_engine.c) --- */
+struct stack;
+struct xp_port;
+struct netdev;
+
+struct shim_engine {
+	pid_t pid;    /* owner; any other pid sees it as abandoned (fork) */
+	unsigned gen; /* matches shim_sock.gen of sockets in this stack */
+	struct xp_port *port;
+	struct netdev *dev;
+	struct stack *stk;
+	unsigned queue;
+	int xsk_fd;	       /* readable when frames arrive */
+	int kick_fd;	       /* eventfd: wakes the background thread */
+	uint64_t last_poll_us; /* the last stack_poll by anyone */
+	uint64_t events;       /* on_event calls since the last wake-up of waiters */
+	unsigned n_waiters;    /* app threads asleep in shim_wait_locked */
+	unsigned n_wake;       /* of which can be woken through waiter_fd[] */
+	int waiter_fd[64];     /* their wake eventfds */
+	int bg_mode;	       /* what the background thread sleeps on */
+	pthread_t bg;
+	bool bg_running;
+};
+
+struct shim_state {
+	pthread_mutex_t lock;
+	struct shim_config cfg;
+	struct xp_prog *prog;	 /* the attached XDP program, NULL until a served listen */
+	bool prog_failed;	 /* attaching failed: everything stays on the kernel */
+	struct shim_engine *eng; /* this process's engine (check eng->pid) */
+	pid_t eng_failed_pid;	 /* the process in which starting an engine failed */
+	unsigned gen;		 /* engine generations, never reused */
+	int template_fd;	 /* kernel socket dup'ed as placeholder for xtcp conns */
+};
+
+extern struct shim_state shim;
+extern int shim_active; /* XTCP_* config valid: hooks do their work; else straight to libc */
+
+/* --- shim_init.c --- */
+void shim_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define shim_err(...)	shim_log(SHIM_LOG_ERROR, __VA_ARGS__)
+#define shim_warn(...)	shim_log(SHIM_LOG_WARN, __VA_ARGS__)
+#define shim_info(...)	shim_log(SHIM_LOG_INFO, __VA_ARGS__)
+#define shim_debug(...) shim_log(SHIM_LOG_DEBUG, __VA_ARGS__)
+/* Start-up failure: one line, then fall back (or exit 1 with XTCP_STRICT=1). */
+void shim_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline uint64_t shim_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+static inline int shim_errno(int neg)
+{
+	errno = -neg;
+	return -1;
+}
+
+/* --- shim_engine.c --- */
+/* This process's engine, started on first use; NULL when xtcp cannot run here. */
+struct shim_engine *shim_engine_get(void);
+/* The engine if started in this process, without starting one. */
+struct shim_engine *shim_engine_cur(void);
+/* Attach the XDP program and serve port (listen on a served port). 0 / -errno. */
+int shim_prog_serve(const struct sockaddr_in *local);
+int shim_prog_client(void);
+/* Poll the stack now (lock held), waking other waiters if anything happened. */
+void shim_engine_poll(struct shim_engine *eng);
+/* Flush pending output (lock held). */
+void shim_engine_flush(struct shim_engine *eng);
+/*
+ * Sleep with the lock dropped until frames arrive, another thread signals,
+ * one of extra[] is ready, the stack's next timer, or deadline_us (0 = none).
+ * Returns 0 (re-check), -ETIMEDOUT or -EINTR; lock held again on return.
+ */
+int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_extra,
+		     uint64_t deadline_us, const sigset_t *mask);
+/* Drop the lock, waking threads asleep in the shim if events happened meanwhile. */
+void shim_unlock(struct shim_engine *eng);
+void shim_lock(void);
+/* Make the stack listener for s in eng (lock held). */
+int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
+/* Before a privilege drop: open this process's engine if it serves any listener. */
+void shim_engine_before_privdrop(void);
+void shim_fork_setup(void);
+
+/* --- shim_socket.c --- */
+struct shim_sock *shim_sock_alloc(void);
+void shim_sock_free(struct shim_sock *s);
+/* s usable in this process's stack: engine started and s instantiated in it. */
+static inline bool shim_sock_live(const struct shim_sock *s, const struct shim_engine *eng)
+{
+	return eng && s->sd >= 0 && s->gen == eng->gen;
+}
+static inline struct shim_sock *shim_sock_of(int fd)
+{
+	struct shim_fd_obj *o = shim_fd_get(fd);
+
+	return (o && o->kind == SHIM_FD_SOCK) ? (struct shim_sock *)o : NULL;
+}
+/* Deadline (absolute us) for a timeout of t us from now; 0 = none. */
+static inline uint64_t shim_deadline(uint64_t t)
+{
+	return t ? shim_now_us() + t : 0;
+}
+
+/* --- shim_epoll.c --- */
+void shim_ep_sock_event(struct shim_sock *s); /* on_event: queue s's items (lock held) */
+void shim_ep_sock_gone(struct shim_sock *s);  /* s closes: drop its items (lock held) */
+void shim_ep_close(struct shim_ep *ep);	      /* the epoll fd closes (lock held) */
+/* poll(2) over mixed fds, timeout in us (-1 = forever); shared by poll/ppoll/select. */
+int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigset_t *mask);
+
+/* --- shim_stats.c --- */
+#include "shim_stats.h"
+extern struct shim_stats *shim_stats_shm; /* NULL until the engine starts */
+extern struct shim_stats shim_stats_local;
+#define SHIM_STAT(field) (shim_stats_shm ? shim_stats_shm : &shim_stats_local)->field
+void shim_stats_publish(struct shim_engine *eng);
+void shim_stats_update(struct shim_engine *eng);
+void shim_stats_unpublish(void);
+
+#endif

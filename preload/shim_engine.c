@@ -1,0 +1,541 @@
+/*
+ * shim_engine.c - the per-process engine: XDP program, one AF_XDP port, one
+ * stack, the background thread, blocking waits, fork and privilege drops.
+ *
+ * Call order:
+ *   listen() on a served port -> shim_prog_serve(): attach the XDP program
+ *	(first time) and steer the port to AF_XDP.
+ *   first use of a served socket in a process (accept, epoll_ctl, poll, ...)
+ *	or a privilege drop (setuid & co.) -> shim_engine_get(): open an
+ *	AF_XDP port on the first free RX queue (EBUSY = taken by another
+ *	process), create the stack on it, instantiate every listening socket
+ *	the process holds, start the background thread.
+ *   app calls: lock -> sock_*() / shim_engine_poll() -> shim_unlock().
+ *   blocking: shim_wait_locked() sleeps in ppoll() on the AF_XDP fd, the
+ *	thread's wake eventfd and the caller's kernel fds, until the stack's
+ *	next timer at most.
+ *   fork: the child abandons its parent's engine (closes only its own view
+ *	of the AF_XDP socket, never touches the rings or the stack) and builds
+ *	its own lazily.
+ *
+ * Progress without busy polling: app threads drive the stack while they are
+ * inside the shim (run to completion). The background thread drives it only
+ * when no app thread has polled for BG_GRACE_US and none is asleep in the
+ * shim: then it sleeps on the AF_XDP fd and the next timer itself.
+ *
+ * Memory: the engine and its stack are allocated once per process and never
+ * freed (a forked child leaves its copy untouched; exit frees everything).
+ */
+#include "shim.h"
+#include "stack.h"
+#include "netdev.h"
+#include "xp.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+
+/* xsk/xp_prog.c: join the program's user table (not yet in xp.h; requested). */
+int xp_prog_add_user(struct xp_prog *prog);
+
+#define BG_GRACE_US 1000 /* app polled this recently: it is driving, stay off the rings */
+
+enum bg_mode {
+	BG_BUSY = 0, /* running */
+	BG_SLEEP,    /* an app thread sleeps in the shim: it watches the rings */
+	BG_TIMER,    /* the app is driving: re-check after the grace period */
+	BG_XSK,	     /* nobody drives: sleep on the AF_XDP fd until the next timer */
+};
+
+static __thread int tls_wake_fd = -1;
+static __thread bool tls_bg; /* this thread is the background thread */
+static uint64_t last_app_poll_us;
+static bool exit_registered;
+
+void shim_lock(void)
+{
+	pthread_mutex_lock(&shim.lock);
+}
+
+static void kick(int fd)
+{
+	uint64_t one = 1;
+
+	if (fd >= 0 && REAL(write)(fd, &one, sizeof(one)) < 0)
+		return; /* counter saturated: it is readable anyway */
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (REAL(read)(fd, &v, sizeof(v)) < 0)
+		return; /* EAGAIN: already drained by someone */
+}
+
+void shim_unlock(struct shim_engine *eng)
+{
+	unsigned i;
+
+	if (eng && eng->events) {
+		/* Threads asleep in the shim may wait for what just happened. */
+		for (i = 0; i < eng->n_wake; i++)
+			kick(eng->waiter_fd[i]);
+		eng->events = 0;
+	}
+	pthread_mutex_unlock(&shim.lock);
+}
+
+struct shim_engine *shim_engine_cur(void)
+{
+	struct shim_engine *eng = shim.eng;
+
+	return (eng && eng->pid == getpid()) ? eng : NULL;
+}
+
+static void on_event(void *ctx, int sd)
+{
+	struct shim_engine *eng = ctx;
+	struct shim_sock *s;
+
+	eng->events++;
+	s = sock_get_user(eng->stk, sd);
+	if (s && s->items)
+		shim_ep_sock_event(s);
+}
+
+void shim_engine_poll(struct shim_engine *eng)
+{
+	uint64_t now = shim_now_us();
+
+	stack_poll(eng->stk, now);
+	eng->last_poll_us = now;
+	if (!tls_bg)
+		last_app_poll_us = now;
+	SHIM_STAT(polls)++;
+	if (shim_stats_shm && now - shim_stats_shm->updated_us > 100000)
+		shim_stats_update(eng);
+}
+
+void shim_engine_flush(struct shim_engine *eng)
+{
+	if (stack_has_output(eng->stk))
+		stack_flush(eng->stk, shim_now_us());
+}
+
+static void at_exit(void)
+{
+	/* Leave the program's user table; the last user removes the program. */
+	if (shim.prog)
+		xp_prog_detach(shim.prog);
+	shim.prog = NULL;
+	shim_stats_unpublish();
+}
+
+static int prog_ensure(void)
+{
+	struct xp_prog_opts opts = {
+		.force_generic = shim.cfg.xdp_generic,
+		.log_level = shim.cfg.log_level,
+	};
+	int err;
+
+	if (shim.prog)
+		return 0;
+	if (shim.prog_failed)
+		return -ENODEV;
+	err = xp_prog_attach(shim.cfg.iface, &opts, &shim.prog);
+	if (err) {
+		shim.prog = NULL;
+		shim.prog_failed = true;
+		SHIM_STAT(fallback[SHIM_FB_NO_PROGRAM])++;
+		shim_fail("cannot attach the XDP program to %s: %s", shim.cfg.iface,
+			  strerror(-err));
+		return err;
+	}
+	if (!exit_registered) {
+		atexit(at_exit);
+		exit_registered = true;
+	}
+	if (shim.cfg.n_connect_ports) {
+		err = xp_prog_set_local_ports(shim.prog, shim.cfg.lport_min, shim.cfg.lport_max);
+		if (err)
+			shim_warn("cannot steer local ports %u-%u: %s", shim.cfg.lport_min,
+				  shim.cfg.lport_max, strerror(-err));
+	}
+	shim_info("XDP program on %s (%s mode)", shim.cfg.iface, xp_prog_mode(shim.prog));
+	return 0;
+}
+
+int shim_prog_serve(const struct sockaddr_in *local)
+{
+	int err = prog_ensure();
+
+	if (err)
+		return err;
+	err = xp_prog_serve(shim.prog, local->sin_addr.s_addr, ntohs(local->sin_port), true);
+	if (err) {
+		SHIM_STAT(fallback[SHIM_FB_NO_PROGRAM])++;
+		shim_fail("cannot steer port %u on %s: %s", ntohs(local->sin_port), shim.cfg.iface,
+			  strerror(-err));
+	}
+	return err;
+}
+
+int shim_prog_client(void)
+{
+	return prog_ensure();
+}
+
+int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
+{
+	unsigned i;
+	int sd, err;
+
+	sd = sock_socket(eng->stk);
+	if (sd < 0)
+		return sd;
+	for (i = 0; i < s->n_opts; i++)
+		sock_setopt(eng->stk, sd, s->opts[i].level, s->opts[i].name, &s->opts[i].val,
+			    sizeof(int));
+	err = sock_bind(eng->stk, sd, &s->local);
+	if (!err)
+		err = sock_listen(eng->stk, sd, s->backlog);
+	if (err) {
+		sock_close(eng->stk, sd);
+		SHIM_STAT(fallback[SHIM_FB_STACK])++;
+		shim_warn("fd %d (port %u) stays on the kernel: stack listen: %s", s->fd,
+			  ntohs(s->local.sin_port), strerror(-err));
+		return err;
+	}
+	sock_set_user(eng->stk, sd, s);
+	s->sd = sd;
+	s->gen = eng->gen;
+	SHIM_STAT(listeners)++;
+	return 0;
+}
+
+static void *bg_main(void *arg);
+
+static int port_open(struct xp_port **port, unsigned *queue, unsigned *n_queues)
+{
+	struct xp_port_config pcfg = {.frames = shim.cfg.frames, .zero_copy = -1};
+	struct xp_link link;
+	unsigned q;
+	int err;
+
+	err = xp_nl_link(shim.cfg.iface, &link);
+	if (err)
+		return err;
+	*n_queues = link.n_rx_queues ? link.n_rx_queues : 1;
+	err = -EBUSY;
+	for (q = 0; q < *n_queues; q++) {
+		err = xp_port_open(shim.prog, q, &pcfg, port);
+		if (err != -EBUSY)
+			break;
+	}
+	*queue = q;
+	return err;
+}
+
+static int engine_start_thread(struct shim_engine *eng)
+{
+	sigset_t all, old;
+	int err;
+
+	/* Signals belong to the app's threads: the background thread blocks them all. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	eng->bg_running = true;
+	err = pthread_create(&eng->bg, NULL, bg_main, eng);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err)
+		eng->bg_running = false;
+	return -err;
+}
+
+static struct shim_engine *engine_start(void)
+{
+	struct stack_config scfg = {0};
+	struct shim_engine *eng;
+	struct xp_port *port = NULL;
+	unsigned queue = 0, n_queues = 1;
+	int fd, err;
+
+	if (prog_ensure())
+		goto fail_quiet;
+	err = port_open(&port, &queue, &n_queues);
+	if (err) {
+		SHIM_STAT(fallback[SHIM_FB_NO_ENGINE])++;
+		shim_fail("no AF_XDP socket on %s for this process (%s%s)", shim.cfg.iface,
+			  strerror(-err), err == -EBUSY ? ": every RX queue is taken" : "");
+		goto fail_quiet;
+	}
+	eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		goto fail_port;
+	eng->port = port;
+	eng->queue = queue;
+	eng->dev = xp_port_netdev(port);
+	eng->xsk_fd = eng->dev->ops->wait_fd(eng->dev);
+	eng->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (getrandom(&scfg.seed, sizeof(scfg.seed), 0) != sizeof(scfg.seed))
+		scfg.seed = shim_now_us() ^ ((uint64_t)getpid() << 32);
+	scfg.dev = eng->dev;
+	scfg.max_socks = shim.cfg.max_socks;
+	scfg.local_port_min = shim.cfg.lport_min;
+	scfg.local_port_max = shim.cfg.lport_max;
+	if (n_queues > 1) {
+		/* Replies come back on some queue; pick ports this queue claims (see ARCHITECTURE).
+		 */
+		scfg.local_port_step = (uint16_t)n_queues;
+		scfg.local_port_rem = (uint16_t)queue;
+	}
+	scfg.on_event = on_event;
+	scfg.event_ctx = eng;
+	eng->stk = stack_create(&scfg);
+	if (!eng->stk || eng->kick_fd < 0) {
+		SHIM_STAT(fallback[SHIM_FB_STACK])++;
+		shim_fail("cannot create the stack for %s queue %u", shim.cfg.iface, queue);
+		goto fail_eng;
+	}
+	eng->pid = getpid();
+	eng->gen = ++shim.gen;
+	shim.eng = eng;
+	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
+		struct shim_sock *s = shim_sock_of(fd);
+
+		if (s && s->role == SHIM_LISTENER && s->fd == fd)
+			shim_listener_instantiate(eng, s);
+	}
+	if (engine_start_thread(eng))
+		shim_warn("no background thread: progress only inside socket calls");
+	shim_stats_publish(eng);
+	shim_info("serving %s queue %u of %u", shim.cfg.iface, queue, n_queues);
+	return eng;
+
+fail_eng:
+	if (eng->kick_fd >= 0)
+		REAL(close)(eng->kick_fd);
+	free(eng);
+fail_port:
+	xp_port_close(port);
+fail_quiet:
+	shim.eng_failed_pid = getpid();
+	return NULL;
+}
+
+struct shim_engine *shim_engine_get(void)
+{
+	struct shim_engine *eng = shim_engine_cur();
+
+	if (likely(eng != NULL))
+		return eng;
+	if (shim.eng_failed_pid == getpid())
+		return NULL;
+	return engine_start();
+}
+
+int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_extra,
+		     uint64_t deadline_us, const sigset_t *mask)
+{
+	struct pollfd buf[16], *pfd = buf;
+	struct timespec ts, *tsp = NULL;
+	unsigned n = n_extra + 2, i, slot = ~0u;
+	uint64_t now, until;
+	int r, err;
+
+	if (tls_wake_fd < 0)
+		tls_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (n > 16) {
+		pfd = malloc(n * sizeof(*pfd));
+		if (!pfd)
+			return -ENOMEM;
+	}
+	for (i = 0; i < n_extra; i++)
+		pfd[i] = (struct pollfd){.fd = extra[i].fd, .events = extra[i].events};
+	pfd[n_extra] = (struct pollfd){.fd = eng->xsk_fd, .events = POLLIN};
+	pfd[n_extra + 1] = (struct pollfd){.fd = tls_wake_fd, .events = POLLIN};
+
+	now = shim_now_us();
+	until = stack_next_deadline(eng->stk);
+	if (deadline_us && deadline_us < until)
+		until = deadline_us;
+	if (eng->n_wake < 64 && tls_wake_fd >= 0)
+		slot = eng->n_wake++;
+	else if (until > now + 10000)
+		until = now + 10000; /* cannot be woken by others: bounded sleep */
+	if (until != UINT64_MAX) {
+		uint64_t d = until > now ? until - now : 0;
+
+		ts.tv_sec = (time_t)(d / 1000000);
+		ts.tv_nsec = (long)(d % 1000000) * 1000;
+		tsp = &ts;
+	}
+	if (slot != ~0u)
+		eng->waiter_fd[slot] = tls_wake_fd;
+	eng->n_waiters++;
+	if (eng->bg_mode == BG_XSK)
+		kick(eng->kick_fd); /* this thread watches the rings now */
+	SHIM_STAT(sleeps)++;
+	pthread_mutex_unlock(&shim.lock);
+
+	r = REAL(ppoll)(pfd, n, tsp, mask);
+	err = errno;
+
+	pthread_mutex_lock(&shim.lock);
+	/* Unregister: move the last wake fd into our slot. */
+	for (i = 0; slot != ~0u && i < eng->n_wake; i++) {
+		if (eng->waiter_fd[i] == tls_wake_fd) {
+			eng->waiter_fd[i] = eng->waiter_fd[--eng->n_wake];
+			break;
+		}
+	}
+	eng->n_waiters--;
+	if (eng->n_waiters == 0 && eng->bg_mode == BG_SLEEP)
+		kick(eng->kick_fd); /* nobody watches the rings any more */
+	if (r > 0 && (pfd[n_extra + 1].revents & POLLIN))
+		drain(tls_wake_fd);
+	for (i = 0; i < n_extra; i++)
+		extra[i].revents = pfd[i].revents;
+	if (pfd != buf)
+		free(pfd);
+	shim_engine_poll(eng);
+	if (r < 0 && err == EINTR)
+		return -EINTR;
+	if (deadline_us && shim_now_us() >= deadline_us)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static void *bg_main(void *arg)
+{
+	struct shim_engine *eng = arg;
+	struct pollfd pfd[2];
+	struct timespec ts, *tsp;
+	uint64_t now, until;
+	bool app_recent;
+	unsigned n;
+
+	tls_bg = true;
+	pthread_mutex_lock(&shim.lock);
+	while (eng->bg_running && eng->pid == getpid()) {
+		now = shim_now_us();
+		app_recent = now - last_app_poll_us < BG_GRACE_US;
+		if (!eng->n_waiters && !app_recent)
+			shim_engine_poll(eng);
+		until = UINT64_MAX;
+		pfd[0] = (struct pollfd){.fd = eng->kick_fd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = eng->xsk_fd, .events = POLLIN};
+		n = 1;
+		if (eng->n_waiters) {
+			eng->bg_mode = BG_SLEEP;
+		} else if (app_recent) {
+			eng->bg_mode = BG_TIMER;
+			until = last_app_poll_us + BG_GRACE_US;
+		} else {
+			eng->bg_mode = BG_XSK;
+			until = stack_next_deadline(eng->stk);
+			n = 2;
+		}
+		tsp = NULL;
+		if (until != UINT64_MAX) {
+			uint64_t d = until > now ? until - now : 0;
+
+			ts.tv_sec = (time_t)(d / 1000000);
+			ts.tv_nsec = (long)(d % 1000000) * 1000;
+			tsp = &ts;
+		}
+		shim_unlock(eng);
+		REAL(ppoll)(pfd, n, tsp, NULL);
+		pthread_mutex_lock(&shim.lock);
+		eng->bg_mode = BG_BUSY;
+		if (pfd[0].revents & POLLIN)
+			drain(eng->kick_fd);
+	}
+	pthread_mutex_unlock(&shim.lock);
+	return NULL;
+}
+
+static bool has_listeners(void)
+{
+	int fd;
+
+	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
+		struct shim_sock *s = shim_sock_of(fd);
+
+		if (s && s->role == SHIM_LISTENER)
+			return true;
+	}
+	return false;
+}
+
+void shim_engine_before_privdrop(void)
+{
+	if (geteuid() != 0)
+		return;
+	pthread_mutex_lock(&shim.lock);
+	if (!shim_engine_cur() && shim.prog && has_listeners())
+		shim_engine_get();
+	pthread_mutex_unlock(&shim.lock);
+}
+
+#define PRIVDROP_HOOK(name, proto, args)                                                           \
+	int shim_##name proto                                                                      \
+	{                                                                                          \
+		shim_engine_before_privdrop();                                                     \
+		return REAL(name) args;                                                            \
+	}
+PRIVDROP_HOOK(setuid, (uid_t uid), (uid))
+PRIVDROP_HOOK(setgid, (gid_t gid), (gid))
+PRIVDROP_HOOK(seteuid, (uid_t uid), (uid))
+PRIVDROP_HOOK(setegid, (gid_t gid), (gid))
+PRIVDROP_HOOK(setreuid, (uid_t r, uid_t e), (r, e))
+PRIVDROP_HOOK(setregid, (gid_t r, gid_t e), (r, e))
+PRIVDROP_HOOK(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+PRIVDROP_HOOK(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
+PRIVDROP_HOOK(setgroups, (size_t n, const gid_t *list), (n, list))
+PRIVDROP_HOOK(initgroups, (const char *user, gid_t group), (user, group))
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&shim.lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&shim.lock);
+}
+
+static void fork_child(void)
+{
+	struct shim_engine *eng = shim.eng;
+
+	pthread_mutex_init(&shim.lock, NULL);
+	if (tls_wake_fd >= 0) {
+		REAL(close)(tls_wake_fd);
+		tls_wake_fd = -1;
+	}
+	if (eng) {
+		/*
+		 * The parent keeps driving its rings: drop only this process's
+		 * view (socket fd, mappings). The stack's memory is a private
+		 * copy that nobody will touch again.
+		 */
+		eng->bg_running = false;
+		xp_port_close(eng->port);
+		REAL(close)(eng->kick_fd);
+		shim.eng = NULL;
+	}
+	shim.eng_failed_pid = 0;
+	shim_stats_unpublish();
+	/* A child holding served listeners keeps the program attached while it lives. */
+	if (shim.prog && has_listeners())
+		xp_prog_add_user(shim.prog);
+}
+
+void shim_fork_setup(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}

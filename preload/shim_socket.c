@@ -1,0 +1,793 @@
+/*
+ * shim_socket.c - socket life cycle on xtcp: bind, listen, accept, connect,
+ * close, shutdown, options, names, dup, fcntl, ioctl.
+ *
+ * Call order: socket() is never intercepted: every socket is a kernel
+ * socket first. bind() of an AF_INET stream socket to a served port binds
+ * the kernel socket and records a SHIM_BOUND object under its fd; listen()
+ * makes the kernel socket listen too (loopback, other interfaces, fallback)
+ * and steers the port to AF_XDP (shim_engine.c). Each process instantiates
+ * the listener in its own stack when its engine starts. accept() hands out
+ * xtcp connections first, then the kernel's; an xtcp connection's fd is a
+ * dup of a template kernel socket (the placeholder), so fd numbers never
+ * collide. connect() to a port of XTCP_CONNECT_PORTS moves the socket to
+ * xtcp and keeps the kernel socket as its placeholder.
+ *
+ * Memory: struct shim_sock objects come from a free list and are never
+ * returned to malloc (lock-free fd table readers may still hold one).
+ * Errors: sock_*() return -errno; hooks set errno and return -1 (Linux's
+ * values for the same situation).
+ */
+#include "shim.h"
+#include "stack.h"
+#include "xp.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
+static struct shim_sock *free_socks;
+
+struct shim_sock *shim_sock_alloc(void)
+{
+	struct shim_sock *s = free_socks;
+
+	if (s)
+		free_socks = s->next_free;
+	else
+		s = malloc(sizeof(*s));
+	if (!s)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	s->obj.kind = SHIM_FD_SOCK;
+	s->sd = -1;
+	s->refs = 1;
+	return s;
+}
+
+void shim_sock_free(struct shim_sock *s)
+{
+	s->obj.kind = 0;
+	s->sd = -1;
+	s->next_free = free_socks;
+	free_socks = s;
+}
+
+static bool is_tcp4(int fd)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) || v != AF_INET)
+		return false;
+	len = sizeof(v);
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &v, &len) || v != SOCK_STREAM)
+		return false;
+	len = sizeof(v);
+	return !REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) && v == IPPROTO_TCP;
+}
+
+static void map_fd(int fd, struct shim_sock *s)
+{
+	struct shim_fd_obj *old = shim_fd_clear(fd);
+
+	/* A stale entry means the fd was closed behind our back (close_range): drop it. */
+	if (old && old->kind == SHIM_FD_SOCK && --((struct shim_sock *)old)->refs <= 0)
+		shim_sock_free((struct shim_sock *)old);
+	shim_fd_set(fd, &s->obj);
+}
+
+/* Int-valued options set on listeners: replayed in each process's stack, inherited by accept. */
+static void remember_opt(struct shim_sock *s, int level, int name, const void *val, socklen_t len)
+{
+	unsigned i;
+
+	if (len != sizeof(int) || !val)
+		return;
+	for (i = 0; i < s->n_opts; i++) {
+		if (s->opts[i].level == level && s->opts[i].name == name) {
+			s->opts[i].val = *(const int *)val;
+			return;
+		}
+	}
+	if (s->n_opts < SHIM_MAX_OPTS)
+		s->opts[s->n_opts++] = (struct shim_opt){level, name, *(const int *)val};
+}
+
+int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+	struct shim_sock *s;
+	int r, fl;
+
+	if (!shim.cfg.n_ports || !addr || len < sizeof(*sin) || shim_fd_get(fd))
+		return REAL(bind)(fd, addr, len);
+	if (addr->sa_family != AF_INET) {
+		if (addr->sa_family == AF_INET6 &&
+		    shim_port_in(shim.cfg.ports,
+				 ntohs(((const struct sockaddr_in6 *)addr)->sin6_port)))
+			SHIM_STAT(fallback[SHIM_FB_NOT_INET])++;
+		return REAL(bind)(fd, addr, len);
+	}
+	if (!sin->sin_port || !shim_port_in(shim.cfg.ports, ntohs(sin->sin_port)) || !is_tcp4(fd))
+		return REAL(bind)(fd, addr, len);
+	r = REAL(bind)(fd, addr, len);
+	if (r)
+		return r;
+	fl = REAL(fcntl)(fd, F_GETFL, 0);
+	shim_lock();
+	s = shim_sock_alloc();
+	if (s) {
+		s->role = SHIM_BOUND;
+		s->fd = fd;
+		s->local = *sin;
+		s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+		map_fd(fd, s);
+	}
+	shim_unlock(NULL);
+	return 0;
+}
+
+int shim_listen(int fd, int backlog)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	int r;
+
+	if (!s)
+		return REAL(listen)(fd, backlog);
+	if (s->role == SHIM_CONN)
+		return shim_errno(-EINVAL);
+	r = REAL(listen)(fd, backlog);
+	if (r)
+		return r;
+	shim_lock();
+	s->backlog = backlog <= 0 ? 1 : (backlog > 65535 ? 65535 : backlog);
+	if (s->role == SHIM_BOUND) {
+		if (shim_prog_serve(&s->local)) {
+			/* Stays a plain kernel listener. */
+			shim_fd_clear(fd);
+			shim_sock_free(s);
+			shim_unlock(NULL);
+			return 0;
+		}
+		s->role = SHIM_LISTENER;
+		shim_debug("fd %d: port %u served by xtcp", fd, ntohs(s->local.sin_port));
+	}
+	eng = shim_engine_cur();
+	if (eng && !shim_sock_live(s, eng))
+		shim_listener_instantiate(eng, s);
+	shim_unlock(eng);
+	return 0;
+}
+
+static int placeholder_fd(bool cloexec)
+{
+	if (shim.template_fd < 0)
+		shim.template_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (shim.template_fd < 0)
+		return -errno;
+	return REAL(fcntl)(shim.template_fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+}
+
+/* A new xtcp connection sd: give it an fd. Returns the fd or -errno (sd then closed). */
+static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shim_sock *parent)
+{
+	struct shim_sock *s;
+	int fd = placeholder_fd(flags & SOCK_CLOEXEC);
+
+	if (fd < 0 || !(s = shim_sock_alloc())) {
+		int err = fd < 0 ? -errno : -ENOMEM;
+
+		if (fd >= 0)
+			REAL(close)(fd);
+		sock_close(eng->stk, sd);
+		return err ? err : -EMFILE;
+	}
+	s->role = SHIM_CONN;
+	s->fd = fd;
+	s->sd = sd;
+	s->gen = eng->gen;
+	s->nonblock = flags & SOCK_NONBLOCK;
+	if (parent) {
+		s->rcvtimeo_us = parent->rcvtimeo_us;
+		s->sndtimeo_us = parent->sndtimeo_us;
+	}
+	sock_set_user(eng->stk, sd, s);
+	map_fd(fd, s);
+	SHIM_STAT(conns)++;
+	return fd;
+}
+
+static void copy_addr(struct sockaddr *addr, socklen_t *alen, const struct sockaddr_in *sin)
+{
+	socklen_t n;
+
+	if (!addr || !alen)
+		return;
+	n = *alen < sizeof(*sin) ? *alen : (socklen_t)sizeof(*sin);
+	memcpy(addr, sin, n);
+	*alen = sizeof(*sin);
+}
+
+/* Kernel side of an xtcp listener (loopback, other interfaces): never blocks. */
+static int kernel_accept(int fd, struct shim_sock *s, struct sockaddr *addr, socklen_t *alen,
+			 int flags)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	int r;
+
+	if (!s->nonblock && REAL(poll)(&p, 1, 0) <= 0)
+		return -EAGAIN;
+	r = REAL(accept4)(fd, addr, alen, flags);
+	if (r < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	SHIM_STAT(accepted_kernel)++;
+	return r;
+}
+
+int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	struct sockaddr_in peer;
+	uint64_t deadline;
+	bool timed_out = false;
+	int r, sd, w;
+
+	if (!s || s->role == SHIM_BOUND)
+		return REAL(accept4)(fd, addr, alen, flags);
+	if (s->role == SHIM_CONN || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
+		return shim_errno(-EINVAL);
+	shim_lock();
+	eng = shim_engine_get();
+	if (!shim_sock_live(s, eng)) {
+		shim_unlock(eng);
+		return REAL(accept4)(fd, addr, alen, flags);
+	}
+	deadline = shim_deadline(s->rcvtimeo_us);
+	for (;;) {
+		sd = sock_accept(eng->stk, s->sd, &peer);
+		if (sd == -EAGAIN) {
+			shim_engine_poll(eng);
+			sd = sock_accept(eng->stk, s->sd, &peer);
+		}
+		if (sd >= 0) {
+			r = conn_new(eng, sd, flags, s);
+			if (r < 0) {
+				r = shim_errno(r);
+				break;
+			}
+			SHIM_STAT(accepted_xtcp)++;
+			copy_addr(addr, alen, &peer);
+			break;
+		}
+		if (sd != -EAGAIN) {
+			r = shim_errno(sd);
+			break;
+		}
+		r = kernel_accept(fd, s, addr, alen, flags);
+		if (r != -EAGAIN) {
+			if (r < 0)
+				r = shim_errno(r);
+			break;
+		}
+		if (s->nonblock || timed_out) {
+			r = shim_errno(-EAGAIN);
+			break;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		w = shim_wait_locked(eng, &p, 1, deadline, NULL);
+		if (w == -EINTR || w == -ENOMEM) {
+			r = shim_errno(w);
+			break;
+		}
+		timed_out = w == -ETIMEDOUT;
+	}
+	shim_unlock(eng);
+	return r;
+}
+
+int shim_accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	return shim_accept4(fd, addr, alen, 0);
+}
+
+/* Should connect(dst) run on xtcp: a connect port, reached through XTCP_IFACE. */
+static bool connect_on_xtcp(int fd, const struct sockaddr_in *dst)
+{
+	uint32_t nh;
+	int ifindex;
+	struct sockaddr_in me;
+	socklen_t len = sizeof(me);
+
+	if (!shim_port_in(shim.cfg.connect_ports, ntohs(dst->sin_port)))
+		return false;
+	if ((ntohl(dst->sin_addr.s_addr) >> 24) == 127 || !is_tcp4(fd))
+		return false;
+	/* A socket already bound to a local port keeps it: the kernel owns that port. */
+	if (!REAL(getsockname)(fd, (struct sockaddr *)&me, &len) && me.sin_port)
+		return false;
+	if (shim_prog_client())
+		return false;
+	return !xp_nl_route(dst->sin_addr.s_addr, &nh, &ifindex) &&
+	       ifindex == xp_prog_ifindex(shim.prog);
+}
+
+static int wait_connected(struct shim_engine *eng, struct shim_sock *s)
+{
+	uint64_t deadline = shim_deadline(s->sndtimeo_us);
+	int w, err;
+
+	for (;;) {
+		uint32_t ev = sock_events(eng->stk, s->sd);
+
+		if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+			break;
+		w = shim_wait_locked(eng, NULL, 0, deadline, NULL);
+		if (w == -ETIMEDOUT)
+			return -EINPROGRESS;
+		if (w)
+			return w;
+	}
+	s->connecting = false;
+	err = sock_error(eng->stk, s->sd);
+	if (err)
+		return err < 0 ? err : -err;
+	s->connected = true;
+	return 0;
+}
+
+static int connect_again(struct shim_engine *eng, struct shim_sock *s)
+{
+	uint32_t ev;
+	int err;
+
+	if (!shim_sock_live(s, eng))
+		return -EBADF;
+	if (s->connected)
+		return -EISCONN;
+	if (!s->connecting)
+		return -EISCONN;
+	if (!s->nonblock)
+		return wait_connected(eng, s);
+	shim_engine_poll(eng);
+	ev = sock_events(eng->stk, s->sd);
+	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+		return -EALREADY;
+	s->connecting = false;
+	err = sock_error(eng->stk, s->sd);
+	if (err)
+		return err < 0 ? err : -err;
+	s->connected = true;
+	return 0;
+}
+
+int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	int r, sd, fl, v;
+	socklen_t vl;
+
+	if (s && s->role == SHIM_CONN) {
+		shim_lock();
+		eng = shim_engine_cur();
+		r = connect_again(eng, s);
+		shim_unlock(eng);
+		return r ? shim_errno(r) : 0;
+	}
+	if (s || !shim.cfg.n_connect_ports || !addr || len < sizeof(*sin) ||
+	    addr->sa_family != AF_INET)
+		return REAL(connect)(fd, addr, len);
+	shim_lock();
+	if (!connect_on_xtcp(fd, sin) || !(eng = shim_engine_get())) {
+		shim_unlock(NULL);
+		return REAL(connect)(fd, addr, len);
+	}
+	sd = sock_socket(eng->stk);
+	s = sd >= 0 ? shim_sock_alloc() : NULL;
+	if (!s) {
+		if (sd >= 0)
+			sock_close(eng->stk, sd);
+		SHIM_STAT(fallback[SHIM_FB_STACK])++;
+		shim_unlock(eng);
+		return REAL(connect)(fd, addr, len);
+	}
+	fl = REAL(fcntl)(fd, F_GETFL, 0);
+	s->role = SHIM_CONN;
+	s->fd = fd;
+	s->sd = sd;
+	s->gen = eng->gen;
+	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	/* Options set on the kernel socket before connect() carry over. */
+	vl = sizeof(v);
+	if (!REAL(getsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v)
+		sock_setopt(eng->stk, sd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
+	vl = sizeof(v);
+	if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) && v)
+		sock_setopt(eng->stk, sd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
+	sock_set_user(eng->stk, sd, s);
+	map_fd(fd, s);
+	SHIM_STAT(conns)++;
+	SHIM_STAT(connected_xtcp)++;
+	r = sock_connect(eng->stk, sd, sin, shim_now_us());
+	shim_engine_flush(eng);
+	if (r == -EINPROGRESS) {
+		s->connecting = true;
+		r = s->nonblock ? -EINPROGRESS : wait_connected(eng, s);
+	} else if (!r) {
+		s->connected = true;
+	}
+	shim_unlock(eng);
+	return r ? shim_errno(r) : 0;
+}
+
+/* Release one fd's reference to s (lock held). */
+static void sock_unref(struct shim_sock *s, int fd)
+{
+	struct shim_engine *eng = shim_engine_cur();
+	int other;
+
+	if (--s->refs > 0) {
+		if (s->fd == fd) {
+			for (other = shim_fd_next(0); other >= 0; other = shim_fd_next(other + 1))
+				if (shim_sock_of(other) == s)
+					break;
+			s->fd = other;
+		}
+		return;
+	}
+	shim_ep_sock_gone(s);
+	if (shim_sock_live(s, eng)) {
+		sock_set_user(eng->stk, s->sd, NULL);
+		sock_close(eng->stk, s->sd);
+		shim_engine_flush(eng);
+		if (s->role == SHIM_LISTENER)
+			SHIM_STAT(listeners)--;
+		else
+			SHIM_STAT(conns)--;
+	}
+	shim_sock_free(s);
+}
+
+int shim_close(int fd)
+{
+	struct shim_fd_obj *o;
+
+	if (!shim_fd_get(fd))
+		return REAL(close)(fd);
+	shim_lock();
+	o = shim_fd_clear(fd);
+	if (o && o->kind == SHIM_FD_SOCK)
+		sock_unref((struct shim_sock *)o, fd);
+	else if (o && o->kind == SHIM_FD_EPOLL)
+		shim_ep_close((struct shim_ep *)o);
+	shim_unlock(shim_engine_cur());
+	return REAL(close)(fd);
+}
+
+int shim_shutdown(int fd, int how)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	int r;
+
+	if (!s || s->role != SHIM_CONN)
+		return REAL(shutdown)(fd, how);
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return shim_errno(-EINVAL);
+	shim_lock();
+	eng = shim_engine_cur();
+	r = shim_sock_live(s, eng) ? sock_shutdown(eng->stk, s->sd, how) : -EBADF;
+	if (eng)
+		shim_engine_flush(eng);
+	shim_unlock(eng);
+	return r ? shim_errno(r) : 0;
+}
+
+static int timeo_get(uint64_t us, void *val, socklen_t *len)
+{
+	struct timeval tv = {.tv_sec = (time_t)(us / 1000000),
+			     .tv_usec = (suseconds_t)(us % 1000000)};
+
+	if (!val || !len)
+		return -EFAULT;
+	if (*len < sizeof(tv))
+		return -EINVAL;
+	memcpy(val, &tv, sizeof(tv));
+	*len = sizeof(tv);
+	return 0;
+}
+
+static int timeo_set(uint64_t *us, const void *val, socklen_t len)
+{
+	struct timeval tv;
+
+	if (!val)
+		return -EFAULT;
+	if (len < sizeof(tv))
+		return -EINVAL;
+	memcpy(&tv, val, sizeof(tv));
+	if (tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+		return -EDOM;
+	if (tv.tv_sec < 0)
+		*us = 0;
+	else
+		*us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	return 0;
+}
+
+static int int_get(int v, void *val, socklen_t *len)
+{
+	if (!val || !len)
+		return -EFAULT;
+	if (*len < sizeof(int)) /* Linux truncates to the given length */
+		memcpy(val, &v, *len);
+	else {
+		memcpy(val, &v, sizeof(int));
+		*len = sizeof(int);
+	}
+	return 0;
+}
+
+static int conn_getopt(struct shim_engine *eng, struct shim_sock *s, int level, int name, void *val,
+		       socklen_t *len)
+{
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_ERROR: {
+			int err = sock_error(eng->stk, s->sd); /* reading clears it */
+
+			return int_get(err < 0 ? -err : err, val, len);
+		}
+		case SO_TYPE:
+			return int_get(SOCK_STREAM, val, len);
+		case SO_DOMAIN:
+			return int_get(AF_INET, val, len);
+		case SO_PROTOCOL:
+			return int_get(IPPROTO_TCP, val, len);
+		case SO_ACCEPTCONN:
+			return int_get(0, val, len);
+		case SO_RCVTIMEO:
+			return timeo_get(s->rcvtimeo_us, val, len);
+		case SO_SNDTIMEO:
+			return timeo_get(s->sndtimeo_us, val, len);
+		}
+	}
+	return sock_getopt(eng->stk, s->sd, level, name, val, len);
+}
+
+int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	int r;
+
+	if (!s || s->role != SHIM_CONN)
+		return REAL(getsockopt)(fd, level, name, val, len);
+	shim_lock();
+	eng = shim_engine_cur();
+	r = shim_sock_live(s, eng) ? conn_getopt(eng, s, level, name, val, len) : -EBADF;
+	shim_unlock(eng);
+	return r ? shim_errno(r) : 0;
+}
+
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	bool timeo = level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO);
+	int r;
+
+	if (!s)
+		return REAL(setsockopt)(fd, level, name, val, len);
+	shim_lock();
+	eng = shim_engine_cur();
+	if (s->role != SHIM_CONN) {
+		/* Listener: the kernel socket takes it (and validates), then our copy. */
+		r = REAL(setsockopt)(fd, level, name, val, len) ? -errno : 0;
+		if (!r && timeo)
+			timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val,
+				  len);
+		else if (!r) {
+			remember_opt(s, level, name, val, len);
+			if (shim_sock_live(s, eng))
+				sock_setopt(eng->stk, s->sd, level, name, val, len);
+		}
+	} else if (!shim_sock_live(s, eng)) {
+		r = -EBADF;
+	} else if (timeo) {
+		r = timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val, len);
+	} else {
+		r = sock_setopt(eng->stk, s->sd, level, name, val, len);
+		/*
+		 * Options Linux accepts that the stack does not model (IP_TOS,
+		 * SO_PRIORITY, ...) are accepted and have no effect, as the
+		 * application could not observe a difference on the wire we make.
+		 */
+		if (r == -ENOPROTOOPT &&
+		    (level == SOL_SOCKET || level == IPPROTO_IP || level == IPPROTO_TCP)) {
+			shim_debug("fd %d: option %d/%d ignored by xtcp", fd, level, name);
+			r = 0;
+		}
+		shim_engine_flush(eng); /* uncorking may release data */
+	}
+	shim_unlock(eng);
+	return r ? shim_errno(r) : 0;
+}
+
+static int name_common(int fd, struct sockaddr *addr, socklen_t *alen, bool peer)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	struct sockaddr_in sin;
+	int r;
+
+	if (!s || s->role != SHIM_CONN)
+		return peer ? REAL(getpeername)(fd, addr, alen) : REAL(getsockname)(fd, addr, alen);
+	if (!addr || !alen)
+		return shim_errno(-EFAULT);
+	shim_lock();
+	eng = shim_engine_cur();
+	if (!shim_sock_live(s, eng))
+		r = -EBADF;
+	else
+		r = peer ? sock_peer(eng->stk, s->sd, &sin) : sock_name(eng->stk, s->sd, &sin);
+	shim_unlock(eng);
+	if (r)
+		return shim_errno(r);
+	copy_addr(addr, alen, &sin);
+	return 0;
+}
+
+int shim_getsockname(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	return name_common(fd, addr, alen, false);
+}
+
+int shim_getpeername(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	return name_common(fd, addr, alen, true);
+}
+
+/* newfd now also names what fd names (lock held). */
+static void dup_map(int fd, int newfd)
+{
+	struct shim_fd_obj *o = shim_fd_get(fd);
+
+	if (!o || o->kind != SHIM_FD_SOCK || newfd < 0)
+		return;
+	((struct shim_sock *)o)->refs++;
+	shim_fd_set(newfd, o);
+}
+
+/* dup2/dup3 close newfd silently first: drop what it named (lock held). */
+static void dup_target_drop(int newfd)
+{
+	struct shim_fd_obj *o = shim_fd_clear(newfd);
+
+	if (o && o->kind == SHIM_FD_SOCK)
+		sock_unref((struct shim_sock *)o, newfd);
+	else if (o && o->kind == SHIM_FD_EPOLL)
+		shim_ep_close((struct shim_ep *)o);
+}
+
+int shim_dup(int fd)
+{
+	int r;
+
+	if (!shim_fd_get(fd))
+		return REAL(dup)(fd);
+	shim_lock();
+	r = REAL(dup)(fd);
+	dup_map(fd, r);
+	shim_unlock(shim_engine_cur());
+	return r;
+}
+
+int shim_dup3(int fd, int newfd, int flags)
+{
+	int r;
+
+	if (!shim_fd_get(fd) && !shim_fd_get(newfd))
+		return REAL(dup3)(fd, newfd, flags);
+	shim_lock();
+	r = REAL(dup3)(fd, newfd, flags);
+	if (r >= 0) {
+		dup_target_drop(newfd);
+		dup_map(fd, r);
+	}
+	shim_unlock(shim_engine_cur());
+	return r;
+}
+
+int shim_dup2(int fd, int newfd)
+{
+	int r;
+
+	if (fd == newfd || (!shim_fd_get(fd) && !shim_fd_get(newfd)))
+		return REAL(dup2)(fd, newfd);
+	shim_lock();
+	r = REAL(dup2)(fd, newfd);
+	if (r >= 0) {
+		dup_target_drop(newfd);
+		dup_map(fd, r);
+	}
+	shim_unlock(shim_engine_cur());
+	return r;
+}
+
+int shim_fcntl_impl(int fd, int cmd, long arg, shim_fn_fcntl real)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	int r;
+
+	if (!s)
+		return real(fd, cmd, arg);
+	switch (cmd) {
+	case F_GETFL:
+		r = real(fd, cmd, arg);
+		if (r >= 0 && s->role == SHIM_CONN)
+			r = (r & ~O_NONBLOCK) | (s->nonblock ? O_NONBLOCK : 0);
+		return r;
+	case F_SETFL:
+		/* A connection's placeholder is shared: its flag lives here, not in the kernel. */
+		if (s->role == SHIM_CONN) {
+			s->nonblock = arg & O_NONBLOCK;
+			return 0;
+		}
+		r = real(fd, cmd, arg);
+		if (!r)
+			s->nonblock = arg & O_NONBLOCK;
+		return r;
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		shim_lock();
+		r = real(fd, cmd, arg);
+		dup_map(fd, r);
+		shim_unlock(shim_engine_cur());
+		return r;
+	default:
+		return real(fd, cmd, arg);
+	}
+}
+
+int shim_ioctl_impl(int fd, unsigned long req, void *arg)
+{
+	struct shim_sock *s = shim_sock_of(fd);
+	struct shim_engine *eng;
+	int r = 0, v = 0;
+
+	if (!s)
+		return REAL(ioctl)(fd, req, arg);
+	if (req == FIONBIO) {
+		if (!arg)
+			return shim_errno(-EFAULT);
+		if (s->role != SHIM_CONN && REAL(ioctl)(fd, req, arg))
+			return -1;
+		s->nonblock = *(int *)arg != 0;
+		return 0;
+	}
+	if (s->role != SHIM_CONN || (req != FIONREAD && req != SIOCOUTQ))
+		return REAL(ioctl)(fd, req, arg);
+	if (!arg)
+		return shim_errno(-EFAULT);
+	shim_lock();
+	eng = shim_engine_cur();
+	if (!shim_sock_live(s, eng))
+		r = -EBADF;
+	else if (req == FIONREAD)
+		v = (int)sock_rx_avail(eng->stk, s->sd);
+	else
+		v = (int)sock_tx_queued(eng->stk, s->sd);
+	shim_unlock(eng);
+	if (r)
+		return shim_errno(r);
+	*(int *)arg = v;
+	return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * shim_stats.c - publish this process's struct shim_stats (shim_stats.h) in
+ * /dev/shm/xtcp-<pid>.stats for xtcpctl and tests.
+ *
+ * Before the engine starts, counters go to a private struct (fallbacks are
+ * counted there too); shim_stats_publish() creates the file when the engine
+ * starts and carries the counts over. The owner removes the file at exit;
+ * a forked child only unmaps its parent's file.
+ * Memory: one shared mapping per process, unmapped by shim_stats_unpublish().
+ */
+#include "shim.h"
+#include "stack.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+struct shim_stats *shim_stats_shm;
+struct shim_stats shim_stats_local;
+static pid_t stats_pid;
+
+void shim_stats_update(struct shim_engine *eng)
+{
+	struct shim_stats *st = shim_stats_shm;
+	struct stack_stats ss;
+
+	if (!st)
+		return;
+	stack_get_stats(eng->stk, &ss);
+	st->stack_rx_frames = ss.rx_frames;
+	st->stack_tx_frames = ss.tx_frames;
+	st->stack_rx_drop = ss.rx_drop;
+	st->stack_active_opens = ss.active_opens;
+	st->stack_passive_opens = ss.passive_opens;
+	st->stack_retrans_segs = ss.retrans_segs;
+	st->stack_socks_in_use = ss.socks_in_use;
+	st->updated_us = shim_now_us();
+}
+
+void shim_stats_publish(struct shim_engine *eng)
+{
+	char path[64];
+	struct shim_stats *st;
+	int fd;
+
+	if (!shim.cfg.stats || shim_stats_shm)
+		return;
+	snprintf(path, sizeof(path), SHIM_STATS_PATH, (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		shim_info("no statistics file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (ftruncate(fd, sizeof(*st))) {
+		REAL(close)(fd);
+		unlink(path);
+		return;
+	}
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	REAL(close)(fd);
+	if (st == MAP_FAILED) {
+		unlink(path);
+		return;
+	}
+	memcpy(st, &shim_stats_local, sizeof(*st));
+	st->magic = SHIM_STATS_MAGIC;
+	st->version = SHIM_STATS_VERSION;
+	st->pid = (int32_t)getpid();
+	st->queue = eng->queue;
+	snprintf(st->iface, sizeof(st->iface), "%s", shim.cfg.iface);
+	st->started_us = shim_now_us();
+	stats_pid = getpid();
+	shim_stats_shm = st;
+	shim_stats_update(eng);
+}
+
+void shim_stats_unpublish(void)
+{
+	char path[64];
+
+	if (!shim_stats_shm)
+		return;
+	if (stats_pid == getpid()) {
+		snprintf(path, sizeof(path), SHIM_STATS_PATH, (int)stats_pid);
+		unlink(path);
+	}
+	/* Keep counting privately (a child starts from its parent's counts). */
+	memcpy(&shim_stats_local, shim_stats_shm, sizeof(shim_stats_local));
+	munmap(shim_stats_shm, sizeof(*shim_stats_shm));
+	shim_stats_shm = NULL;
+}

@@ -1,0 +1,56 @@
+/*
+ * shim_stats.h - per-process statistics the shim publishes in shared memory,
+ * for xtcpctl (tools/) and tests. Include-only: no code, no dependencies.
+ *
+ * File: /dev/shm/xtcp-<pid>.stats, one struct shim_stats, created when the
+ * process starts its engine (first use of a served socket), removed at exit.
+ * Counters are written with relaxed atomic adds by the owning process;
+ * readers map the file read-only and may see values mid-update (each field
+ * is a naturally aligned uint64_t, so never torn). A reader checks magic and
+ * version first, and whether pid is alive (kill(pid, 0)) as the file of a
+ * crashed process is left behind.
+ */
+#ifndef XTCP_SHIM_STATS_H
+#define XTCP_SHIM_STATS_H
+
+#include <stdint.h>
+
+#define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
+#define SHIM_STATS_VERSION 1
+#define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
+
+/* Why a socket that could have been on xtcp stayed on the kernel. */
+enum shim_fallback {
+	SHIM_FB_NO_PROGRAM = 0, /* XDP program could not be attached (privilege, driver) */
+	SHIM_FB_NO_ENGINE,	/* no AF_XDP queue for this process (all taken, no privilege) */
+	SHIM_FB_NOT_INET,	/* served port, but not an AF_INET stream socket (IPv6...) */
+	SHIM_FB_FORKED,		/* an xtcp connection used in a child after fork */
+	SHIM_FB_STACK,		/* the stack refused (no memory, table full) */
+	SHIM_FB__COUNT = 8
+};
+
+struct shim_stats {
+	uint32_t magic;
+	uint32_t version;
+	int32_t pid;
+	uint32_t queue; /* RX queue this process serves */
+	char iface[16];
+	uint64_t started_us; /* CLOCK_MONOTONIC */
+	uint64_t updated_us; /* last refresh of the stack_* fields */
+	/* sockets */
+	uint64_t listeners;	  /* listening sockets on xtcp now */
+	uint64_t conns;		  /* xtcp connections open now */
+	uint64_t accepted_xtcp;	  /* accept() results from xtcp, total */
+	uint64_t accepted_kernel; /* accept() results from the kernel placeholder (loopback..) */
+	uint64_t connected_xtcp;  /* connect() on xtcp, total */
+	uint64_t fallback[SHIM_FB__COUNT]; /* sockets left on the kernel, by enum shim_fallback */
+	/* engine */
+	uint64_t polls;	 /* stack_poll calls */
+	uint64_t sleeps; /* blocking waits that slept */
+	/* copied from stack_get_stats(), refreshed at least every 100 ms while active */
+	uint64_t stack_rx_frames, stack_tx_frames, stack_rx_drop;
+	uint64_t stack_active_opens, stack_passive_opens, stack_retrans_segs;
+	uint64_t stack_socks_in_use;
+};
+
+#endif
