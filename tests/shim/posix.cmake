@@ -1,0 +1,16 @@
+# tests/shim/posix.cmake - the POSIX test programs (owned by the tests
+# engineer; included from tests/shim/CMakeLists.txt, which the shim engineer owns).
+#   posix_srv / posix_cli   plain POSIX server (block | thread | epoll ET) and client
+#   shim_posix_kernel       both on the kernel, between the test bed namespaces
+# The LD_PRELOAD comparison run (posix_run.sh BUILD preload) is registered
+# once the shim serves: see the block at the end.
+find_package(Threads REQUIRED)
+add_executable(posix_srv ${CMAKE_CURRENT_LIST_DIR}/posix_srv.c)
+target_link_libraries(posix_srv Threads::Threads)
+add_executable(posix_cli ${CMAKE_CURRENT_LIST_DIR}/posix_cli.c)
+target_link_libraries(posix_cli Threads::Threads)
+
+add_test(NAME shim_posix_kernel
+	COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} kernel)
+set_tests_properties(shim_posix_kernel PROPERTIES LABELS integration
+	SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
