@@ -34,6 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#ifdef XTCP_HAVE_PROTECT
+#include "protect_cfg.h"
+#endif
 #include <sys/random.h>
 
 /* xsk/xp_prog.c: join the program's user table (not yet in xp.h; requested). */
@@ -154,6 +157,10 @@ static int prog_ensure(void)
 			  strerror(-err));
 		return err;
 	}
+#ifdef XTCP_HAVE_PROTECT
+	/* Flood protection settings (XTCP_PROTECT*, tools/protect_cfg.h): prints its own error. */
+	protect_env_apply(xp_prog_ifindex(shim.prog));
+#endif
 	if (!exit_registered) {
 		atexit(at_exit);
 		exit_registered = true;
