@@ -29,14 +29,9 @@
 #include "xtcp_xdp.h"
 #include "xtcpctl.h"
 
-static const char *const xtcp_stat_names[XTCP_STAT__COUNT] = {
-	[XTCP_STAT_REDIRECTED] = "redirected", [XTCP_STAT_PASSED] = "passed",
-	[XTCP_STAT_DROPPED] = "dropped",       [XTCP_STAT_MALFORMED] = "malformed",
-	[XTCP_STAT_FRAGMENTS] = "fragments",   [XTCP_STAT_IP_OPTIONS] = "ip_options",
-	[XTCP_STAT_NO_SOCKET] = "no_socket",   [XTCP_STAT_VLAN] = "vlan",
-	[XTCP_STAT_NOT_IP4] = "not_ipv4",      [XTCP_STAT_NOT_TCP] = "not_tcp",
-	[XTCP_STAT_LOCAL_PORT] = "local_port",
-};
+#define XTCP_STAT_NAME_(e, name) [e] = name,
+static const char *const xtcp_stat_names[XTCP_STAT__COUNT] = {XTCP_STATS(XTCP_STAT_NAME_)};
+#undef XTCP_STAT_NAME_
 
 struct ctl {
 	bool json;
@@ -191,8 +186,9 @@ static int percpu_sum(int fd, uint32_t n, uint64_t *out)
 	return 0;
 }
 
+/* Text: counters above zero, and always the first `always` (the verdicts). */
 static void print_counters(struct ctl *ctl, const char *title, const char *const *names,
-			   const uint64_t *v, unsigned n)
+			   const uint64_t *v, unsigned n, unsigned always)
 {
 	char num[32];
 	unsigned i, col = 0;
@@ -207,8 +203,8 @@ static void print_counters(struct ctl *ctl, const char *title, const char *const
 	}
 	printf("  %-11s", title);
 	for (i = 0; i < n; i++) {
-		if (!names[i] || (!v[i] && i > 2))
-			continue; /* zero cause counters are noise; verdicts always shown */
+		if (!names[i] || (!v[i] && i >= always))
+			continue; /* zero cause counters are noise */
 		if (col && col % 5 == 0)
 			printf("\n  %-11s", "");
 		human_count(num, sizeof(num), v[i]);
@@ -344,14 +340,14 @@ static void status_iface(struct ctl *ctl, const struct ifprog *p, const struct x
 			printf("no XDP program attached\n");
 		else
 			printf("XDP program %u \"%s\" (%s)%s\n", p->ids[0], p->prog_names[0],
-			       p->mode, p->xtcp_id ? "" : ", not xtcp's");
+			       p->mode, p->xtcp_id || p->has_protect ? "" : ", not xtcp's");
 		for (i = 1; i < p->n_progs; i++)
 			printf("  %-11s %u \"%s\"\n", "component", p->ids[i], p->prog_names[i]);
 	}
 	if (p->xtcp_id) {
 		fd = protect_prog_map_fd(p->xtcp_id, "xtcp_stats");
 		if (fd >= 0 && !percpu_sum(fd, XTCP_STAT__COUNT, v))
-			print_counters(ctl, "steering", xtcp_stat_names, v, XTCP_STAT__COUNT);
+			print_counters(ctl, "steering", xtcp_stat_names, v, XTCP_STAT__COUNT, 3);
 		if (fd >= 0)
 			close(fd);
 	}
@@ -360,7 +356,7 @@ static void status_iface(struct ctl *ctl, const struct ifprog *p, const struct x
 		if (!protect_read(&m, c) && !ctl->json)
 			status_protect_line(ctl, c);
 		if (!protect_stats(&m, pv))
-			print_counters(ctl, "protect", prot_counter_names, pv, PROT_CNT_MAX);
+			print_counters(ctl, "protect", prot_counter_names, pv, PROT_CNT_MAX, 1);
 		protect_maps_close(&m);
 	}
 	free(c);
@@ -493,7 +489,7 @@ static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *
 			jw_end_obj(&ctl->w);
 		}
 		jw_end_arr(&ctl->w);
-		print_counters(ctl, "counters", prot_counter_names, st, PROT_CNT_MAX);
+		print_counters(ctl, "counters", prot_counter_names, st, PROT_CNT_MAX, 1);
 		jw_end_obj(&ctl->w);
 		return;
 	}
@@ -521,7 +517,7 @@ static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *
 		printf(", %s %s", c->acl[i].action == PROT_ACL_DENY ? "deny" : "allow", a);
 	}
 	printf("\n");
-	print_counters(ctl, "counters", prot_counter_names, st, PROT_CNT_MAX);
+	print_counters(ctl, "counters", prot_counter_names, st, PROT_CNT_MAX, 1);
 }
 
 static int filter_set(struct protect_cfg *c, int argc, char **argv)
@@ -624,6 +620,7 @@ static int cmd_filter(struct ctl *ctl, int argc, char **argv)
 	struct protect_cfg *c;
 	const char *verb;
 	int ifindex, err;
+	bool configured;
 
 	if (argc < 1)
 		return usage(stderr);
@@ -650,12 +647,19 @@ static int cmd_filter(struct ctl *ctl, int argc, char **argv)
 		fprintf(stderr, "xtcpctl: cannot read the protection maps: %s\n", strerror(-err));
 		goto out;
 	}
+	/* acl_default is 0 only in maps nobody configured yet: they limit nothing. */
+	configured = c->base.acl_default != 0;
 	if (!strcmp(verb, "show") && argc == 0) {
+		if (!configured && !ctl->json)
+			printf("(protection not configured yet: nothing is limited; any change "
+			       "starts from the defaults)\n");
 		err = protect_stats(&m, st);
 		if (!err)
 			filter_show(ctl, ifindex, c, st);
 		goto out;
 	}
+	if (!configured)
+		protect_cfg_defaults(c);
 	if (!strcmp(verb, "set"))
 		err = filter_set(c, argc, argv);
 	else if (!strcmp(verb, "add") || !strcmp(verb, "del"))

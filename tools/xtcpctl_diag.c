@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -272,6 +273,18 @@ static bool fd_is_xsk(const char *path)
 	return !strcmp(proto, "XDP");
 }
 
+/* Does pid live in our network namespace? (the sockets of other namespaces are not ours to show) */
+static bool same_netns(const char *pid)
+{
+	struct stat a, b;
+	char path[300];
+
+	snprintf(path, sizeof(path), "/proc/%s/ns/net", pid);
+	if (stat(path, &a) || stat("/proc/self/ns/net", &b))
+		return false;
+	return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 int xsk_proc_list(struct xsk_sock **out)
 {
 	struct xsk_sock *v = NULL, *nv;
@@ -284,7 +297,7 @@ int xsk_proc_list(struct xsk_sock **out)
 	if (!proc)
 		return -errno;
 	while ((pe = readdir(proc))) {
-		if (!isdigit((unsigned char)pe->d_name[0]))
+		if (!isdigit((unsigned char)pe->d_name[0]) || !same_netns(pe->d_name))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
 		fds = opendir(path);

@@ -22,7 +22,7 @@ int main(int argc, char **argv)
 	struct bpf_object *obj;
 	struct bpf_program *prog;
 	unsigned ifindex;
-	int i, fd, err;
+	int i, fd, err, rc = 1;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: prot_load OBJ IFACE [PORT...]\n");
@@ -34,9 +34,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	obj = bpf_object__open_file(argv[1], NULL);
-	if (libbpf_get_error(obj) || bpf_object__load(obj)) {
-		fprintf(stderr, "prot_load: cannot load %s\n", argv[1]);
+	if (libbpf_get_error(obj)) {
+		fprintf(stderr, "prot_load: cannot open %s\n", argv[1]);
 		return 1;
+	}
+	if (bpf_object__load(obj)) {
+		fprintf(stderr, "prot_load: cannot load %s\n", argv[1]);
+		goto out;
 	}
 	fd = bpf_object__find_map_fd_by_name(obj, "h_served");
 	for (i = 3; i < argc; i++) {
@@ -45,14 +49,17 @@ int main(int argc, char **argv)
 
 		if (bpf_map_update_elem(fd, &port, &one, BPF_ANY)) {
 			fprintf(stderr, "prot_load: port %s: %s\n", argv[i], strerror(errno));
-			return 1;
+			goto out;
 		}
 	}
 	prog = bpf_object__find_program_by_name(obj, "prot_harness");
 	err = bpf_xdp_attach((int)ifindex, bpf_program__fd(prog), XDP_FLAGS_DRV_MODE, NULL);
 	if (err) {
 		fprintf(stderr, "prot_load: attach to %s: %s\n", argv[2], strerror(-err));
-		return 1;
+		goto out;
 	}
-	return 0;
+	rc = 0; /* the attachment holds the program after the object is closed */
+out:
+	bpf_object__close(obj);
+	return rc;
 }
