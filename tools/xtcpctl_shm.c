@@ -1,23 +1,43 @@
 /*
  * xtcpctl_shm.c - the xtcp processes, from the statistics each publishes in
- * shared memory (/dev/shm/xtcp-<pid>.stats, written by preload/).
+ * shared memory (preload/shim_stats.h: /dev/shm/xtcp-<pid>.stats).
  *
- * Read-only mapping: a process is never stopped or signalled. Files of dead
- * processes (kill -9 leaves them) are reported as stale and skipped.
+ * shm_open_all() maps every file read-only (MAP_SHARED, PROT_READ): a
+ * process is never stopped or signalled (kill(pid, 0) only tests that it is
+ * alive; files of dead processes, left by kill -9, are skipped). Then
+ * xtcpctl_shm_status() prints one block per process and xtcpctl_conns() the
+ * connection table, when the process's shim publishes one.
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
 
+#include "shim_stats.h"
 #include "xtcpctl.h"
 
-#define SHM_DIR "/dev/shm"
+#define SHM_DIR	 "/dev/shm"
+#define SHM_MAXP 256
 
-/* pids of the processes that publish statistics; returns the count. */
-static int shm_pids(pid_t *pids, int max)
+static const char *const fb_names[SHIM_FB__COUNT] = {
+	[SHIM_FB_NO_PROGRAM] = "no_xdp_program", [SHIM_FB_NO_ENGINE] = "no_af_xdp_queue",
+	[SHIM_FB_NOT_INET] = "not_ipv4_stream",	 [SHIM_FB_FORKED] = "used_after_fork",
+	[SHIM_FB_STACK] = "stack_refused",
+};
+
+struct shm_proc {
+	const struct shim_stats *st;
+	size_t len;
+	char comm[32];
+};
+
+static int shm_open_all(struct shm_proc *p, int max)
 {
 	struct dirent *e;
 	DIR *d = opendir(SHM_DIR);
@@ -26,60 +46,273 @@ static int shm_pids(pid_t *pids, int max)
 	if (!d)
 		return 0;
 	while ((e = readdir(d)) && n < max) {
-		int pid;
-		char tail[16];
+		char path[300], tail[16];
+		struct stat sb;
+		void *m;
+		int pid, fd;
 
 		if (sscanf(e->d_name, "xtcp-%d.%15s", &pid, tail) != 2 || strcmp(tail, "stats"))
 			continue;
 		if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+			continue; /* left behind by a process that died */
+		snprintf(path, sizeof(path), SHM_DIR "/%s", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			continue;
-		pids[n++] = pid;
+		if (fstat(fd, &sb) || (size_t)sb.st_size < sizeof(struct shim_stats)) {
+			close(fd);
+			continue;
+		}
+		m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		if (m == MAP_FAILED)
+			continue;
+		p[n].st = m;
+		p[n].len = (size_t)sb.st_size;
+		if (p[n].st->magic != SHIM_STATS_MAGIC || p[n].st->version < 1 ||
+		    p[n].st->pid != pid) {
+			munmap(m, p[n].len);
+			continue;
+		}
+		proc_comm(pid, p[n].comm, sizeof(p[n].comm));
+		n++;
 	}
 	closedir(d);
 	return n;
 }
 
+static void shm_close_all(struct shm_proc *p, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		munmap((void *)p[i].st, p[i].len);
+}
+
+static uint64_t rd(const uint64_t *v)
+{
+	return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+static void proc_json(struct jw *w, const struct shm_proc *p)
+{
+	const struct shim_stats *s = p->st;
+	unsigned i;
+
+	jw_obj(w, NULL);
+	jw_i64(w, "pid", s->pid);
+	jw_str(w, "comm", p->comm);
+	jw_str(w, "iface", s->iface);
+	jw_u64(w, "queue", s->queue);
+	jw_u64(w, "listeners", rd(&s->listeners));
+	jw_u64(w, "conns", rd(&s->conns));
+	jw_u64(w, "accepted_xtcp", rd(&s->accepted_xtcp));
+	jw_u64(w, "accepted_kernel", rd(&s->accepted_kernel));
+	jw_u64(w, "connected_xtcp", rd(&s->connected_xtcp));
+	jw_obj(w, "fallback");
+	for (i = 0; i < SHIM_FB__COUNT; i++)
+		if (fb_names[i])
+			jw_u64(w, fb_names[i], rd(&s->fallback[i]));
+	jw_end_obj(w);
+	jw_u64(w, "polls", rd(&s->polls));
+	jw_u64(w, "sleeps", rd(&s->sleeps));
+	jw_obj(w, "stack");
+	jw_u64(w, "rx_frames", rd(&s->stack_rx_frames));
+	jw_u64(w, "tx_frames", rd(&s->stack_tx_frames));
+	jw_u64(w, "rx_drop", rd(&s->stack_rx_drop));
+	jw_u64(w, "active_opens", rd(&s->stack_active_opens));
+	jw_u64(w, "passive_opens", rd(&s->stack_passive_opens));
+	jw_u64(w, "retrans_segs", rd(&s->stack_retrans_segs));
+	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
+	jw_end_obj(w);
+	jw_end_obj(w);
+}
+
+static void proc_text(const struct shm_proc *p)
+{
+	const struct shim_stats *s = p->st;
+	uint64_t fb = 0;
+	unsigned i;
+
+	printf("  %d %s: %s queue %u, %llu listening + %llu connections on xtcp\n", (int)s->pid,
+	       p->comm, s->iface, s->queue, (unsigned long long)rd(&s->listeners),
+	       (unsigned long long)rd(&s->conns));
+	printf("      accepted %llu on xtcp, %llu from the kernel (loopback, other interfaces);"
+	       " connected %llu on xtcp\n",
+	       (unsigned long long)rd(&s->accepted_xtcp),
+	       (unsigned long long)rd(&s->accepted_kernel),
+	       (unsigned long long)rd(&s->connected_xtcp));
+	printf("      kernel fallbacks:");
+	for (i = 0; i < SHIM_FB__COUNT; i++) {
+		if (!fb_names[i] || !rd(&s->fallback[i]))
+			continue;
+		printf(" %s %llu", fb_names[i], (unsigned long long)rd(&s->fallback[i]));
+		fb += rd(&s->fallback[i]);
+	}
+	printf("%s\n", fb ? "" : " none");
+	printf("      stack: rx %llu tx %llu frames, %llu dropped, %llu retransmitted;"
+	       " %llu polls, %llu sleeps\n",
+	       (unsigned long long)rd(&s->stack_rx_frames),
+	       (unsigned long long)rd(&s->stack_tx_frames),
+	       (unsigned long long)rd(&s->stack_rx_drop),
+	       (unsigned long long)rd(&s->stack_retrans_segs), (unsigned long long)rd(&s->polls),
+	       (unsigned long long)rd(&s->sleeps));
+}
+
 void xtcpctl_shm_status(struct jw *w)
 {
-	pid_t pids[256];
-	char comm[32];
-	int n = shm_pids(pids, 256), i;
+	struct shm_proc *p = calloc(SHM_MAXP, sizeof(*p));
+	int n = p ? shm_open_all(p, SHM_MAXP) : 0, i;
 
 	if (w)
 		jw_arr(w, "processes");
 	else
-		printf("processes:%s\n", n ? "" : " none publishes xtcp statistics");
+		printf("processes on xtcp:%s\n", n ? "" : " none (no /dev/shm/xtcp-*.stats)");
 	for (i = 0; i < n; i++) {
-		proc_comm(pids[i], comm, sizeof(comm));
-		if (w) {
-			jw_obj(w, NULL);
-			jw_i64(w, "pid", pids[i]);
-			jw_str(w, "comm", comm);
-			jw_end_obj(w);
-		} else {
-			printf("  %7d %s\n", (int)pids[i], comm);
-		}
+		if (w)
+			proc_json(w, &p[i]);
+		else
+			proc_text(&p[i]);
 	}
 	if (w)
 		jw_end_arr(w);
+	shm_close_all(p, n);
+	free(p);
 }
+
+#ifdef SHIM_STATS_MAX_CONNS
+static const char *tcp_state_name(uint32_t s)
+{
+	static const char *const names[] = {"?",	  "ESTAB",	"SYN-SENT",  "SYN-RECV",
+					    "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "UNCONN",
+					    "CLOSE-WAIT", "LAST-ACK",	"LISTEN",    "CLOSING"};
+
+	return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+/* Copy the table under its seqlock; false if the writer kept it busy. */
+static bool conn_snapshot(const struct shim_stats *s, struct shim_conn_info *out, uint64_t *n)
+{
+	int tries;
+
+	for (tries = 0; tries < 100; tries++) {
+		uint64_t g0 = __atomic_load_n(&s->conn_gen, __ATOMIC_ACQUIRE), g1;
+
+		if (g0 & 1) {
+			usleep(100);
+			continue;
+		}
+		*n = __atomic_load_n(&s->n_conn, __ATOMIC_RELAXED);
+		if (*n > SHIM_STATS_MAX_CONNS)
+			*n = SHIM_STATS_MAX_CONNS;
+		memcpy(out, s->conn, *n * sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		g1 = __atomic_load_n(&s->conn_gen, __ATOMIC_RELAXED);
+		if (g0 == g1)
+			return true;
+	}
+	return false;
+}
+
+static void addr_port(char *buf, size_t n, uint32_t addr, uint16_t port)
+{
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a = {.s_addr = addr};
+
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	snprintf(buf, n, "%s:%u", ip, port);
+}
+
+static void conns_of(struct jw *w, const struct shm_proc *p, struct shim_conn_info *c)
+{
+	char local[32], peer[32];
+	uint64_t n, i;
+
+	if (p->len < sizeof(struct shim_stats) || p->st->version < 2)
+		return;
+	if (!conn_snapshot(p->st, c, &n)) {
+		fprintf(stderr, "xtcpctl: pid %d: connection table busy, skipped\n", p->st->pid);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		addr_port(local, sizeof(local), c[i].laddr, c[i].lport);
+		addr_port(peer, sizeof(peer), c[i].raddr, c[i].rport);
+		if (w) {
+			jw_obj(w, NULL);
+			jw_i64(w, "pid", p->st->pid);
+			jw_str(w, "state", tcp_state_name(c[i].state));
+			jw_str(w, "local", local);
+			jw_str(w, "peer", peer);
+			jw_u64(w, "recv_q", c[i].rx_queued);
+			jw_u64(w, "send_q", c[i].tx_queued);
+			jw_u64(w, "rtt_us", c[i].srtt_us);
+			jw_u64(w, "rttvar_us", c[i].rttvar_us);
+			jw_u64(w, "rto_us", c[i].rto_us);
+			jw_u64(w, "cwnd", c[i].cwnd);
+			jw_u64(w, "ssthresh", c[i].ssthresh);
+			jw_u64(w, "mss", c[i].mss);
+			jw_u64(w, "retrans", c[i].retrans);
+			jw_end_obj(w);
+		} else {
+			printf("%-10s %6u %6u %-21s %-21s %7d %-12s rtt:%.3f/%.3f rto:%.0f cwnd:%u "
+			       "mss:%u retrans:%llu\n",
+			       tcp_state_name(c[i].state), c[i].rx_queued, c[i].tx_queued, local,
+			       peer, (int)p->st->pid, p->comm, c[i].srtt_us / 1000.0,
+			       c[i].rttvar_us / 1000.0, c[i].rto_us / 1000.0, c[i].cwnd, c[i].mss,
+			       (unsigned long long)c[i].retrans);
+		}
+	}
+	if (!w && p->st->conn_total > n)
+		printf("  (pid %d: %llu more sockets not in the published table)\n",
+		       (int)p->st->pid, (unsigned long long)(p->st->conn_total - n));
+}
+#endif
 
 int xtcpctl_conns(struct jw *w, int argc, char **argv)
 {
-	pid_t pids[256];
-	int n = shm_pids(pids, 256);
+	struct shm_proc *p = calloc(SHM_MAXP, sizeof(*p));
+	int n, i, rc = 0;
 
 	if (argc) {
 		fprintf(stderr, "xtcpctl: conns takes no arguments\n");
+		free(p);
 		return 2;
 	}
+	if (!p)
+		return 1;
+	n = shm_open_all(p, SHM_MAXP);
 	if (w) {
 		jw_obj(w, NULL);
 		jw_arr(w, "connections");
+	} else if (!n) {
+		printf("no xtcp process is running (no /dev/shm/xtcp-*.stats)\n");
+	} else {
+		printf("%-10s %6s %6s %-21s %-21s %7s %-12s\n", "State", "Recv-Q", "Send-Q",
+		       "Local Address:Port", "Peer Address:Port", "pid", "process");
+	}
+#ifdef SHIM_STATS_MAX_CONNS
+	{
+		struct shim_conn_info *c = calloc(SHIM_STATS_MAX_CONNS, sizeof(*c));
+
+		for (i = 0; c && i < n; i++)
+			conns_of(w, &p[i], c);
+		free(c);
+	}
+#else
+	/* This shim publishes counts only (shim_stats.h version 1). */
+	for (i = 0; i < n; i++) {
+		if (!w)
+			printf("  pid %d %s: %llu connections (this build's shim publishes no "
+			       "per-connection table)\n",
+			       (int)p[i].st->pid, p[i].comm,
+			       (unsigned long long)rd(&p[i].st->conns));
+	}
+#endif
+	if (w) {
 		jw_end_arr(w);
 		jw_end_obj(w);
-	} else if (!n) {
-		printf("no xtcp process publishes statistics\n");
 	}
-	return 0;
+	shm_close_all(p, n);
+	free(p);
+	return rc;
 }
