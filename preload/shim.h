@@ -155,6 +155,7 @@ struct shim_state {
 };
 
 extern struct shim_state shim;
+extern pid_t shim_pid;	/* getpid(), cached: set by the constructor and the fork child handler */
 extern int shim_active; /* XTCP_* config valid: hooks do their work; else straight to libc */
 
 /* --- shim_init.c --- */

@@ -94,7 +94,7 @@ struct shim_engine *shim_engine_cur(void)
 {
 	struct shim_engine *eng = shim.eng;
 
-	return (eng && eng->pid == getpid()) ? eng : NULL;
+	return (eng && eng->pid == shim_pid) ? eng : NULL;
 }
 
 static void on_event(void *ctx, int sd)
@@ -307,7 +307,7 @@ static struct shim_engine *engine_start(void)
 		shim_fail("cannot create the stack for %s queue %u", shim.cfg.iface, queue);
 		goto fail_eng;
 	}
-	eng->pid = getpid();
+	eng->pid = shim_pid;
 	eng->gen = ++shim.gen;
 	shim.eng = eng;
 	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
@@ -329,7 +329,7 @@ fail_eng:
 fail_port:
 	xp_port_close(port);
 fail_quiet:
-	shim.eng_failed_pid = getpid();
+	shim.eng_failed_pid = shim_pid;
 	return NULL;
 }
 
@@ -339,7 +339,7 @@ struct shim_engine *shim_engine_get(void)
 
 	if (likely(eng != NULL))
 		return eng;
-	if (shim.eng_failed_pid == getpid())
+	if (shim.eng_failed_pid == shim_pid)
 		return NULL;
 	return engine_start();
 }
@@ -427,7 +427,7 @@ static void *bg_main(void *arg)
 
 	tls_bg = true;
 	pthread_mutex_lock(&shim.lock);
-	while (eng->bg_running && eng->pid == getpid()) {
+	while (eng->bg_running && eng->pid == shim_pid) {
 		now = shim_now_us();
 		app_recent = now - last_app_poll_us < BG_GRACE_US;
 		if (!eng->n_waiters && !app_recent)
@@ -520,6 +520,7 @@ static void fork_child(void)
 	struct shim_engine *eng = shim.eng;
 
 	pthread_mutex_init(&shim.lock, NULL);
+	shim_pid = getpid();
 	if (tls_wake_fd >= 0) {
 		REAL(close)(tls_wake_fd);
 		tls_wake_fd = -1;

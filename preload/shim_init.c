@@ -28,6 +28,7 @@ struct shim_state shim = {
 	.template_fd = -1,
 };
 int shim_active;
+pid_t shim_pid;
 
 /* Functions that libc lacks (older glibc: epoll_pwait2) fail with ENOSYS. */
 #define SHIM_SYSCALL(ret, name, proto, args)                                                       \
@@ -118,6 +119,7 @@ __attribute__((constructor)) static void shim_ctor(void)
 	}
 	if (!shim.cfg.active)
 		return;
+	shim_pid = getpid();
 #ifdef XTCP_HAVE_PROTECT
 	/* The protection variables are validated up front too (one line each, by protect_cfg). */
 	if (protect_env_check() < 0) {
