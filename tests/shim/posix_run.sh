@@ -40,7 +40,11 @@ fail=0
 run_one() {
 	local name=$1 mode=$2 port=$3 pid i rc
 	shift 3
-	tb_srv env "$@" "$srv" -m "$mode" -p "$port" >"$out/srv-$name-$mode.log" 2>&1 &
+	# As tb_srv does (bpffs for the shim), but without a function in the
+	# background: $! must be the server itself so that kill stops it.
+	ip netns exec "$TB_SRV" sh -c 'mountpoint -q /sys/fs/bpf ||
+		mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' tb \
+		env "$@" "$srv" -m "$mode" -p "$port" >"$out/srv-$name-$mode.log" 2>&1 &
 	pid=$!
 	for i in $(seq 100); do
 		grep -q listening "$out/srv-$name-$mode.log" 2>/dev/null && break
