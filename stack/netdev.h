@@ -33,8 +33,8 @@ struct pkt {
 /* Facts about the link, filled by the backend at open time. */
 struct netdev_info {
 	uint8_t mac[6];
-	uint16_t mtu;	   /* IP MTU: the largest IPv4 packet, without Ethernet header */
-	uint32_t ip4;	   /* our IPv4 address, network byte order */
+	uint16_t mtu; /* IP MTU: the largest IPv4 packet, without Ethernet header */
+	uint32_t ip4; /* our IPv4 address, network byte order */
 	uint8_t prefix_len;
 	int ifindex;
 	unsigned queue_id; /* RX queue this netdev serves */
@@ -71,15 +71,15 @@ struct netdev {
 
 /* In-memory link for tests: two endpoints, seeded impairment, virtual clock. */
 struct netdev_pipe_cfg {
-	uint32_t loss_ppm;	/* frames dropped, per million */
-	uint32_t dup_ppm;	/* frames duplicated, per million */
-	uint32_t corrupt_ppm;	/* frames with one byte flipped, per million */
-	uint32_t reorder_ppm;	/* frames held back behind later ones, per million */
-	uint32_t delay_us;	/* one-way delay */
-	uint64_t rate_bps;	/* bits per second, 0 = unlimited */
-	uint32_t queue_frames;	/* frames in flight per direction before tail drop; 0 = 4096 */
+	uint32_t loss_ppm;     /* frames dropped, per million */
+	uint32_t dup_ppm;      /* frames duplicated, per million */
+	uint32_t corrupt_ppm;  /* frames with one byte flipped, per million */
+	uint32_t reorder_ppm;  /* frames held back behind later ones, per million */
+	uint32_t delay_us;     /* one-way delay */
+	uint64_t rate_bps;     /* bits per second, 0 = unlimited */
+	uint32_t queue_frames; /* frames in flight per direction before tail drop; 0 = 4096 */
 	uint64_t seed;
-	const char *pcap;	/* write both directions to this pcap file, or NULL */
+	const char *pcap; /* write both directions to this pcap file, or NULL */
 };
 
 struct netdev_pipe;

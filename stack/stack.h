@@ -43,14 +43,14 @@ enum stack_cc {
 
 struct stack_config {
 	struct netdev *dev;
-	uint64_t seed;		   /* secret for ISNs (RFC 6528), cookies, port choice */
-	unsigned max_socks;	   /* sockets incl. listeners and TIME-WAIT; 0 = 16384 */
-	unsigned max_syn_queue;	   /* half-open per listener before SYN cookies; 0 = 1024 */
-	uint32_t sndbuf;	   /* default send buffer bytes; 0 = 256 KiB */
-	uint32_t rcvbuf;	   /* default receive buffer bytes; 0 = 256 KiB */
-	uint16_t local_port_min;   /* range for connect() local ports (RFC 6056 random); */
-	uint16_t local_port_max;   /* 0/0 = 61000-65535 */
-	uint16_t local_port_step;  /* pick only ports p with p % step == local_port_rem; 0 = 1 */
+	uint64_t seed;		  /* secret for ISNs (RFC 6528), cookies, port choice */
+	unsigned max_socks;	  /* sockets incl. listeners and TIME-WAIT; 0 = 16384 */
+	unsigned max_syn_queue;	  /* half-open per listener before SYN cookies; 0 = 1024 */
+	uint32_t sndbuf;	  /* default send buffer bytes; 0 = 256 KiB */
+	uint32_t rcvbuf;	  /* default receive buffer bytes; 0 = 256 KiB */
+	uint16_t local_port_min;  /* range for connect() local ports (RFC 6056 random); */
+	uint16_t local_port_max;  /* 0/0 = 61000-65535 */
+	uint16_t local_port_step; /* pick only ports p with p % step == local_port_rem; 0 = 1 */
 	uint16_t local_port_rem;
 	enum stack_cc cc;
 	void (*on_event)(void *ctx, int sd); /* readiness of sd may have changed */
@@ -71,19 +71,19 @@ int stack_has_output(const struct stack *stk);
 
 struct stack_stats {
 	uint64_t rx_frames, tx_frames;
-	uint64_t rx_drop;	      /* all input drops, each also counted by reason */
-	uint64_t drop_reason[32];     /* indexed by the stack's drop reasons */
+	uint64_t rx_drop;	  /* all input drops, each also counted by reason */
+	uint64_t drop_reason[32]; /* indexed by the stack's drop reasons */
 	uint64_t active_opens, passive_opens, attempt_fails, estab_resets;
 	uint64_t retrans_segs, syn_cookies_sent, syn_cookies_ok, challenge_acks;
-	uint64_t socks_in_use;	      /* pool occupancy: returns to 0 when all closed */
-	uint64_t tx_nobufs;	      /* frames that could not be allocated */
+	uint64_t socks_in_use; /* pool occupancy: returns to 0 when all closed */
+	uint64_t tx_nobufs;    /* frames that could not be allocated */
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);
 
 /* Per-connection snapshot for xtcpctl conns / tests. */
 struct sock_info {
-	int state;		  /* TCP_ESTABLISHED.. as in <netinet/tcp.h> (Linux numbering) */
+	int state; /* TCP_ESTABLISHED.. as in <netinet/tcp.h> (Linux numbering) */
 	struct sockaddr_in local, peer;
 	uint32_t rx_queued, tx_queued;
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -126,7 +126,7 @@ int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out); /* -ENOTCONN 
 uint32_t sock_events(struct stack *stk, int sd);
 /* Pending error (SO_ERROR), cleared by reading. */
 int sock_error(struct stack *stk, int sd);
-uint32_t sock_rx_avail(struct stack *stk, int sd); /* FIONREAD */
+uint32_t sock_rx_avail(struct stack *stk, int sd);  /* FIONREAD */
 uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsent */
 int sock_is_listener(struct stack *stk, int sd);
 /* Opaque per-socket pointer for the caller. */

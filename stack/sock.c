@@ -1,0 +1,939 @@
+/*
+ * sock.c - the socket API of stack.h, as the shim drives it.
+ *
+ * Each function validates the sd and its arguments, acts on the TCB and
+ * marks output work (tcb_mark); nothing is sent from here: the next
+ * stack_poll()/stack_flush() emits it. Errors are -errno with Linux's
+ * values for the same situation (notes inline cite the Linux function whose
+ * behaviour is copied). Readiness follows Linux tcp_poll().
+ */
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "stack_priv.h"
+
+#define SOMAXCONN_LINUX 4096
+
+/* Any slot in use, orphans included (for introspection). */
+static struct tcb *tcb_any(struct stack *stk, int sd)
+{
+	if (sd < 0 || (unsigned)sd >= stk->ntcb || !stk->tcbs[sd].in_use)
+		return NULL;
+	return &stk->tcbs[sd];
+}
+
+static uint32_t rcv_data_end(const struct tcb *t)
+{
+	if ((t->flags & TF_FIN_RCVD) && seq_gt(t->rcv_nxt, t->fin_seq))
+		return t->fin_seq;
+	return t->rcv_nxt;
+}
+
+static uint32_t rx_avail(const struct tcb *t)
+{
+	if (!t->rbuf || t->state == TCPS_LISTEN || t->state == TCPS_SYN_SENT)
+		return 0;
+	uint32_t end = rcv_data_end(t);
+
+	return seq_gt(end, t->rcv_user) ? end - t->rcv_user : 0;
+}
+
+static uint32_t tx_queued(const struct tcb *t)
+{
+	if (t->state == TCPS_LISTEN || t->state == TCPS_SYN_SENT)
+		return 0;
+	return seq_gt(t->snd_end, t->snd_una) ? t->snd_end - t->snd_una : 0;
+}
+
+static uint32_t tx_free(const struct tcb *t)
+{
+	if (!t->sbuf)
+		return 0;
+	uint32_t q = tx_queued(t), size = t->smask + 1;
+
+	return q < size ? size - q : 0;
+}
+
+static int sock_take_err(struct tcb *t)
+{
+	int e = t->err;
+
+	t->err = 0;
+	return e;
+}
+
+int sock_socket(struct stack *stk)
+{
+	struct tcb *t = tcb_alloc(stk);
+
+	if (!t)
+		return -ENFILE;
+	return t->sd;
+}
+
+static int port_free_for(struct stack *stk, struct tcb *t, uint16_t port)
+{
+	if (stk->listen_sd[port] >= 0)
+		return 0;
+	if (stk->port_refs[port] && !(t->flags & TF_REUSEADDR))
+		return 0;
+	return 1;
+}
+
+static void local_range(struct stack *stk, uint32_t *lo, uint32_t *hi, uint32_t *step,
+			uint32_t *rem)
+{
+	*lo = stk->cfg.local_port_min;
+	*hi = stk->cfg.local_port_max;
+	if (!*lo && !*hi) {
+		*lo = 61000;
+		*hi = 65535;
+	}
+	if (*lo > *hi) {
+		uint32_t x = *lo;
+
+		*lo = *hi;
+		*hi = x;
+	}
+	if (*lo == 0)
+		*lo = 1;
+	*step = stk->cfg.local_port_step ? stk->cfg.local_port_step : 1;
+	*rem = stk->cfg.local_port_rem % *step;
+}
+
+/*
+ * RFC 6056 Algorithm 3 (hash + counter) over the ports p of the range with
+ * p % step == rem. raddr/rport 0 for bind(port 0). Returns 0 and the port.
+ */
+static int port_pick(struct stack *stk, struct tcb *t, uint32_t raddr, uint16_t rport,
+		     uint16_t *out)
+{
+	uint32_t lo, hi, step, rem;
+
+	local_range(stk, &lo, &hi, &step, &rem);
+	uint32_t first = lo + ((rem + step - lo % step) % step);
+
+	if (first > hi)
+		return -EADDRNOTAVAIL;
+	uint32_t n = (hi - first) / step + 1;
+	uint64_t m[2] = {(uint64_t)stk->ip4 << 32 | raddr, (uint64_t)rport << 8 | 0x6056};
+	uint32_t off = (uint32_t)siphash_words(stk->hkey, m, 2);
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t idx = (off + stk->port_next + k) % n;
+		uint16_t p = (uint16_t)(first + idx * step);
+
+		if (stk->listen_sd[p] >= 0)
+			continue;
+		if (raddr) {
+			struct tcp_hent *h = tcb_lookup(stk, stk->ip4, p, raddr, rport);
+
+			if (h) {
+				struct tcb *o = (struct tcb *)h;
+
+				/* Linux tcp_twsk_unique(): reuse a TIME-WAIT tuple after 1 s with
+				 * TS */
+				if (h->is_req || o->state != TCPS_TIME_WAIT ||
+				    !(o->flags & TF_TS) || !(o->flags & TF_ORPHAN) ||
+				    stk->now_us + TCP_TIMEWAIT_US - o->tw_until < 1000000)
+					continue;
+				tcb_release(stk, o);
+			}
+		} else if (stk->port_refs[p]) {
+			continue;
+		}
+		stk->port_next += k + 1;
+		*out = p;
+		(void)t;
+		return 0;
+	}
+	return -EADDRNOTAVAIL;
+}
+
+int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!addr)
+		return -EFAULT;
+	if (addr->sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if ((t->flags & TF_BOUND) || t->state != TCPS_CLOSED)
+		return -EINVAL;
+	if (addr->sin_addr.s_addr != INADDR_ANY && addr->sin_addr.s_addr != stk->ip4)
+		return -EADDRNOTAVAIL;
+	uint16_t port = be16(addr->sin_port);
+
+	if (port == 0) {
+		int r = port_pick(stk, t, 0, 0, &port);
+
+		if (r)
+			return -EADDRINUSE;
+	} else if (!port_free_for(stk, t, port)) {
+		return -EADDRINUSE;
+	}
+	t->h.laddr = addr->sin_addr.s_addr;
+	tcb_port_ref(stk, t, port);
+	return 0;
+}
+
+int sock_listen(struct stack *stk, int sd, int backlog)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (backlog < 0)
+		backlog = 0;
+	if (backlog > SOMAXCONN_LINUX)
+		backlog = SOMAXCONN_LINUX;
+	if (t->state == TCPS_LISTEN) {
+		t->backlog = (uint32_t)backlog;
+		return 0;
+	}
+	if (t->state != TCPS_CLOSED || (t->flags & (TF_CONNECTED | TF_DONE)))
+		return -EINVAL;
+	if (!(t->flags & TF_BOUND)) {
+		struct sockaddr_in any = {.sin_family = AF_INET};
+		int r = sock_bind(stk, sd, &any);
+
+		if (r)
+			return r;
+	}
+	if (stk->listen_sd[t->h.lport] >= 0)
+		return -EADDRINUSE;
+	t->backlog = (uint32_t)backlog;
+	stk->listen_sd[t->h.lport] = t->sd;
+	tcp_set_state(stk, t, TCPS_LISTEN);
+	return 0;
+}
+
+int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer)
+{
+	struct tcb *l = tcb_of_sd(stk, sd);
+
+	if (!l)
+		return -EBADF;
+	if (l->state != TCPS_LISTEN)
+		return -EINVAL;
+	struct list_node *n = list_pop(&l->acceptq);
+
+	if (!n)
+		return -EAGAIN;
+	struct tcb *c = container_of(n, struct tcb, q_node);
+
+	c->flags &= ~TF_ACCEPTQ;
+	c->parent = NULL;
+	l->acc_len--;
+	if (peer) {
+		memset(peer, 0, sizeof(*peer));
+		peer->sin_family = AF_INET;
+		peer->sin_addr.s_addr = c->h.raddr;
+		peer->sin_port = be16(c->h.rport);
+	}
+	return c->sd;
+}
+
+int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+	int r;
+
+	if (!t)
+		return -EBADF;
+	if (!dst)
+		return -EFAULT;
+	if (dst->sin_family != AF_INET)
+		return -EAFNOSUPPORT;
+	if (now_us > stk->now_us) {
+		stk->now_us = now_us;
+		stk->now_ms = now_us / 1000;
+	}
+	switch (t->state) {
+	case TCPS_SYN_SENT:
+	case TCPS_SYN_RECEIVED:
+		return -EALREADY;
+	case TCPS_CLOSED:
+		if (t->flags & TF_CONNECTED)
+			return -EISCONN;
+		break;
+	default:
+		return -EISCONN;
+	}
+	uint32_t daddr = dst->sin_addr.s_addr;
+	uint16_t dport = be16(dst->sin_port);
+
+	if (daddr == INADDR_ANY || (be32(daddr) >> 28) >= 14)
+		return -ENETUNREACH;
+	t->err = 0;
+	t->flags &= ~TF_DONE;
+	t->shut = 0;
+	if (!(t->flags & TF_BOUND)) {
+		uint16_t p;
+
+		r = port_pick(stk, t, daddr, dport, &p);
+		if (r)
+			return r;
+		tcb_port_ref(stk, t, p);
+	} else {
+		struct tcp_hent *h = tcb_lookup(stk, stk->ip4, t->h.lport, daddr, dport);
+
+		if (h)
+			return -EADDRNOTAVAIL;
+	}
+	t->h.laddr = stk->ip4;
+	t->h.raddr = daddr;
+	t->h.rport = dport;
+	if (!stk->dev->ops->resolve)
+		return -EHOSTUNREACH;
+	r = stk->dev->ops->resolve(stk->dev, daddr, t->dmac);
+	if (r && r != -EAGAIN)
+		return r;
+	t->flags &= ~(TF_TS | TF_SACK | TF_WS | TF_FIN_Q | TF_FIN_SENT | TF_FIN_RCVD);
+	if (tcb_init_buffers(stk, t) != 0)
+		return -ENOBUFS;
+	t->iss = tcp_isn(stk, t->h.laddr, t->h.lport, daddr, dport);
+	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
+	t->snd_end = t->iss + 1;
+	t->ts_off = tcp_ts_off(stk, t->h.laddr, daddr);
+	t->rcv_ws = tcp_rcv_wscale(t->rcvbuf);
+	t->rto_us = TCP_RTO_INIT_US;
+	t->retries = 0;
+	tcb_set_mss(stk, t, 0);
+	tcb_init_conn(stk, t);
+	tcb_hash_add(stk, &t->h);
+	tcp_set_state(stk, t, TCPS_SYN_SENT);
+	stk->st.active_opens++;
+	if (r == -EAGAIN) {
+		/* next-hop MAC unknown: retry resolve() at short intervals (tcp_timer.c) */
+		t->flags |= TF_RESOLVE;
+		t->resolve_us = 10000;
+		t->t_rtx = stk->now_us + t->resolve_us;
+		tcb_timer_update(stk, t);
+	} else {
+		tcb_mark(stk, t, PEND_SYN);
+	}
+	return -EINPROGRESS;
+}
+
+static int send_check(struct tcb *t)
+{
+	if (t->err)
+		return -sock_take_err(t); /* Linux sk_stream_error(): pending error first */
+	if (t->shut & SHUT_SND)
+		return -EPIPE;
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_CLOSE_WAIT:
+		return 0;
+	case TCPS_SYN_SENT:
+	case TCPS_SYN_RECEIVED:
+		return -EAGAIN; /* non-blocking send while connecting */
+	default:
+		return -EPIPE; /* Linux sk_stream_wait_connect() on a closed socket */
+	}
+}
+
+static void send_done(struct stack *stk, struct tcb *t, int flags)
+{
+	if (flags & MSG_MORE)
+		t->flags |= TF_MORE;
+	else
+		t->flags &= ~TF_MORE;
+	tcb_mark(stk, t, PEND_DATA);
+}
+
+ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return -EINVAL;
+	int r = send_check(t);
+
+	if (r)
+		return r;
+	uint32_t room = tx_free(t);
+	size_t total = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	if (total == 0)
+		return 0;
+	if (!room)
+		return -EAGAIN;
+	uint32_t base = t->iss + 1;
+	size_t done = 0;
+
+	for (int i = 0; i < iovcnt && room; i++) {
+		uint32_t n = (uint32_t)XT_MIN(iov[i].iov_len, (size_t)room);
+
+		if (!n)
+			continue;
+		if (!iov[i].iov_base)
+			return done ? (ssize_t)done : -EFAULT;
+		ring_write(t->sbuf, t->smask, t->snd_end - base, iov[i].iov_base, n);
+		t->snd_end += n;
+		room -= n;
+		done += n;
+	}
+	send_done(stk, t, flags);
+	return (ssize_t)done;
+}
+
+ssize_t sock_send(struct stack *stk, int sd, const void *buf, size_t len, int flags)
+{
+	struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+
+	return sock_sendv(stk, sd, &v, 1, flags);
+}
+
+ssize_t sock_send_reserve(struct stack *stk, int sd, struct iovec span[2])
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!span)
+		return -EFAULT;
+	int r = send_check(t);
+
+	if (r)
+		return r;
+	uint32_t room = tx_free(t), size = t->smask + 1;
+	uint32_t off = (t->snd_end - (t->iss + 1)) & t->smask;
+	uint32_t first = XT_MIN(room, size - off);
+
+	span[0].iov_base = t->sbuf + off;
+	span[0].iov_len = first;
+	span[1].iov_base = t->sbuf;
+	span[1].iov_len = room - first;
+	return room;
+}
+
+int sock_send_commit(struct stack *stk, int sd, size_t n, int flags)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	int r = send_check(t);
+
+	if (r)
+		return r;
+	if (n > tx_free(t))
+		return -EINVAL;
+	if (!n)
+		return 0;
+	t->snd_end += (uint32_t)n;
+	send_done(stk, t, flags);
+	return 0;
+}
+
+/* Linux tcp_cleanup_rbuf(): ACK at once when a read at least doubled the window. */
+static void recv_window_update(struct stack *stk, struct tcb *t)
+{
+	uint32_t cur = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	uint32_t size = t->rmask + 1, used = t->rcv_nxt - t->rcv_user;
+	uint32_t space = size > used ? size - used : 0;
+
+	if (t->state != TCPS_ESTABLISHED && t->state != TCPS_FIN_WAIT_1 &&
+	    t->state != TCPS_FIN_WAIT_2)
+		return;
+	if (2 * cur <= size && space >= 2 * cur && space - cur >= XT_MIN(size / 2, 1460u))
+		tcb_mark(stk, t, PEND_ACK);
+}
+
+ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return -EINVAL;
+	if (t->state == TCPS_LISTEN)
+		return -ENOTCONN;
+	uint32_t avail = rx_avail(t);
+
+	if (!avail) {
+		if (t->err)
+			return -sock_take_err(t);
+		if ((t->shut & SHUT_RCV) || (t->flags & TF_DONE))
+			return 0;
+		if (t->state == TCPS_CLOSED)
+			return -ENOTCONN;
+		return -EAGAIN;
+	}
+	size_t done = 0;
+	uint32_t base = t->irs + 1;
+
+	for (int i = 0; i < iovcnt && done < avail; i++) {
+		uint32_t n = (uint32_t)XT_MIN(iov[i].iov_len, (size_t)(avail - done));
+
+		if (!n)
+			continue;
+		if (!(flags & MSG_TRUNC)) {
+			if (!iov[i].iov_base)
+				return done ? (ssize_t)done : -EFAULT;
+			ring_read(t->rbuf, t->rmask, t->rcv_user + (uint32_t)done - base,
+				  iov[i].iov_base, n);
+		}
+		done += n;
+	}
+	if (!(flags & MSG_PEEK) && done) {
+		t->rcv_user += (uint32_t)done;
+		recv_window_update(stk, t);
+	}
+	return (ssize_t)done;
+}
+
+ssize_t sock_recv(struct stack *stk, int sd, void *buf, size_t len, int flags)
+{
+	struct iovec v = {.iov_base = buf, .iov_len = len};
+
+	return sock_recvv(stk, sd, &v, 1, flags);
+}
+
+/* Queue our FIN after the data (RFC 9293 3.10.4 CLOSE / Linux tcp_shutdown()). */
+static void queue_fin(struct stack *stk, struct tcb *t)
+{
+	t->shut |= SHUT_SND;
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_SYN_RECEIVED:
+		tcp_set_state(stk, t, TCPS_FIN_WAIT_1);
+		break;
+	case TCPS_CLOSE_WAIT:
+		tcp_set_state(stk, t, TCPS_LAST_ACK);
+		break;
+	default:
+		return;
+	}
+	t->flags |= TF_FIN_Q;
+	t->flags &= ~(TF_MORE | TF_CORK);
+	tcb_mark(stk, t, PEND_DATA);
+}
+
+int sock_shutdown(struct stack *stk, int sd, int how)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return -EINVAL;
+	switch (t->state) {
+	case TCPS_CLOSED:
+	case TCPS_LISTEN:
+		return -ENOTCONN;
+	case TCPS_SYN_SENT:
+		tcb_done(stk, t, 0); /* Linux inet_shutdown(): disconnect */
+		return 0;
+	default:
+		break;
+	}
+	if (how == SHUT_RD || how == SHUT_RDWR)
+		t->shut |= SHUT_RCV;
+	if ((how == SHUT_WR || how == SHUT_RDWR) && !(t->shut & SHUT_SND))
+		queue_fin(stk, t);
+	tcb_notify(stk, t);
+	return 0;
+}
+
+int sock_close(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	t->user = NULL;
+	if (!list_unlinked(&t->ev_node))
+		list_del(&t->ev_node);
+	switch (t->state) {
+	case TCPS_LISTEN:
+	case TCPS_CLOSED:
+	case TCPS_SYN_SENT:
+		tcb_release(stk, t);
+		return 0;
+	case TCPS_TIME_WAIT:
+		t->flags |= TF_ORPHAN;
+		return 0;
+	default:
+		break;
+	}
+	t->flags |= TF_ORPHAN;
+	/* RFC 2525 2.17 / Linux tcp_close(): unread data or SO_LINGER{1,0} aborts */
+	if (rx_avail(t) || ((t->flags & TF_LINGER0))) {
+		if (t->state == TCPS_ESTABLISHED || t->state == TCPS_CLOSE_WAIT)
+			stk->st.estab_resets++;
+		tcb_mark(stk, t, PEND_RST);
+		return 0;
+	}
+	t->shut |= SHUT_RCV;
+	if (!(t->shut & SHUT_SND))
+		queue_fin(stk, t);
+	if (t->state == TCPS_FIN_WAIT_2) {
+		t->t_misc = stk->now_us + TCP_FIN_TIMEOUT_US;
+		tcb_timer_update(stk, t);
+	}
+	return 0;
+}
+
+static int opt_int(const void *val, socklen_t len, int *out)
+{
+	if (!val || len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(out, val, sizeof(int));
+	return 0;
+}
+
+static uint32_t buf_req(int v)
+{
+	/* Linux sock_setsockopt(): the value is doubled, with a floor */
+	uint64_t d = v < 0 ? 0 : (uint64_t)v * 2;
+
+	if (d < 4608)
+		d = 4608;
+	if (d > TCP_BUF_MAX)
+		d = TCP_BUF_MAX;
+	return (uint32_t)d;
+}
+
+static void keep_arm(struct stack *stk, struct tcb *t)
+{
+	if ((t->flags & TF_KEEPALIVE) &&
+	    (t->state == TCPS_ESTABLISHED || t->state == TCPS_CLOSE_WAIT)) {
+		t->t_keep = t->last_rx_us + (uint64_t)t->keepidle_s * 1000000;
+		tcb_timer_update(stk, t);
+	}
+}
+
+static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void *val, socklen_t len)
+{
+	int v, r;
+
+	if (name == SO_LINGER) {
+		struct linger lg;
+
+		if (!val || len < (socklen_t)sizeof(lg))
+			return -EINVAL;
+		memcpy(&lg, val, sizeof(lg));
+		t->linger_on = lg.l_onoff != 0;
+		t->linger_s = lg.l_linger;
+		if (lg.l_onoff && lg.l_linger == 0)
+			t->flags |= TF_LINGER0;
+		else
+			t->flags &= ~TF_LINGER0;
+		return 0;
+	}
+	if ((r = opt_int(val, len, &v)) != 0)
+		return r;
+	switch (name) {
+	case SO_REUSEADDR:
+		t->flags = v ? t->flags | TF_REUSEADDR : t->flags & ~TF_REUSEADDR;
+		return 0;
+	case SO_KEEPALIVE:
+		t->flags = v ? t->flags | TF_KEEPALIVE : t->flags & ~TF_KEEPALIVE;
+		keep_arm(stk, t);
+		return 0;
+	case SO_SNDBUF:
+		t->sndbuf = buf_req(v);
+		if (t->sbuf && tx_queued(t) == 0 && buf_ring_size(t->sndbuf) != t->smask + 1) {
+			buf_put(stk, t->sbuf, t->smask + 1);
+			t->sbuf = NULL;
+			if (tcb_init_buffers(stk, t) != 0)
+				return -ENOMEM;
+		}
+		return 0;
+	case SO_RCVBUF:
+		t->rcvbuf = buf_req(v); /* takes effect for connections not yet opened */
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+static int setopt_tcp(struct stack *stk, struct tcb *t, int name, const void *val, socklen_t len)
+{
+	int v, r;
+
+	if ((r = opt_int(val, len, &v)) != 0)
+		return r;
+	switch (name) {
+	case TCP_NODELAY:
+		t->flags = v ? t->flags | TF_NODELAY : t->flags & ~TF_NODELAY;
+		if (v)
+			tcb_mark(stk, t, PEND_DATA | PEND_PUSH);
+		return 0;
+	case TCP_CORK:
+		if (v) {
+			t->flags |= TF_CORK;
+		} else {
+			t->flags &= ~TF_CORK;
+			tcb_mark(stk, t, PEND_DATA | PEND_PUSH); /* uncork pushes partial frames */
+		}
+		return 0;
+	case TCP_KEEPIDLE:
+		if (v < 1 || v > 32767)
+			return -EINVAL;
+		t->keepidle_s = (uint32_t)v;
+		keep_arm(stk, t);
+		return 0;
+	case TCP_KEEPINTVL:
+		if (v < 1 || v > 32767)
+			return -EINVAL;
+		t->keepintvl_s = (uint32_t)v;
+		return 0;
+	case TCP_KEEPCNT:
+		if (v < 1 || v > 127)
+			return -EINVAL;
+		t->keepcnt = (uint32_t)v;
+		return 0;
+	case TCP_QUICKACK:
+		if (v) {
+			t->quickack = TCP_QUICKACKS;
+			if (t->rcv_unacked)
+				tcb_mark(stk, t, PEND_ACK);
+		}
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
+int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val, socklen_t len)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (level == SOL_SOCKET)
+		return setopt_socket(stk, t, name, val, len);
+	if (level == IPPROTO_TCP)
+		return setopt_tcp(stk, t, name, val, len);
+	return -ENOPROTOOPT;
+}
+
+static int put_int(void *val, socklen_t *len, int v)
+{
+	if (!val || !len || *len < (socklen_t)sizeof(int))
+		return -EINVAL;
+	memcpy(val, &v, sizeof(int));
+	*len = sizeof(int);
+	return 0;
+}
+
+int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, socklen_t *len)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (level == SOL_SOCKET) {
+		switch (name) {
+		case SO_ERROR:
+			return put_int(val, len, sock_take_err(t));
+		case SO_TYPE:
+			return put_int(val, len, SOCK_STREAM);
+		case SO_ACCEPTCONN:
+			return put_int(val, len, t->state == TCPS_LISTEN);
+		case SO_REUSEADDR:
+			return put_int(val, len, !!(t->flags & TF_REUSEADDR));
+		case SO_KEEPALIVE:
+			return put_int(val, len, !!(t->flags & TF_KEEPALIVE));
+		case SO_SNDBUF:
+			return put_int(val, len, (int)t->sndbuf);
+		case SO_RCVBUF:
+			return put_int(val, len, (int)t->rcvbuf);
+		case SO_LINGER: {
+			struct linger lg = {.l_onoff = t->linger_on, .l_linger = t->linger_s};
+
+			if (!val || !len || *len < (socklen_t)sizeof(lg))
+				return -EINVAL;
+			memcpy(val, &lg, sizeof(lg));
+			*len = sizeof(lg);
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (level == IPPROTO_TCP) {
+		switch (name) {
+		case TCP_NODELAY:
+			return put_int(val, len, !!(t->flags & TF_NODELAY));
+		case TCP_CORK:
+			return put_int(val, len, !!(t->flags & TF_CORK));
+		case TCP_KEEPIDLE:
+			return put_int(val, len, (int)t->keepidle_s);
+		case TCP_KEEPINTVL:
+			return put_int(val, len, (int)t->keepintvl_s);
+		case TCP_KEEPCNT:
+			return put_int(val, len, (int)t->keepcnt);
+		case TCP_MAXSEG:
+			return put_int(val, len, t->smss ? t->smss : TCP_MSS_NOOPT);
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+}
+
+int sock_name(struct stack *stk, int sd, struct sockaddr_in *out)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!out)
+		return -EFAULT;
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_addr.s_addr = t->h.laddr;
+	out->sin_port = (t->flags & TF_BOUND) ? be16(t->h.lport) : 0;
+	return 0;
+}
+
+int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!out)
+		return -EFAULT;
+	if (t->state == TCPS_LISTEN || t->state == TCPS_SYN_SENT ||
+	    (t->state == TCPS_CLOSED && !(t->flags & TF_CONNECTED)) || !t->h.raddr)
+		return -ENOTCONN;
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_addr.s_addr = t->h.raddr;
+	out->sin_port = be16(t->h.rport);
+	return 0;
+}
+
+/* Linux tcp_poll(). */
+uint32_t sock_events(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+	uint32_t m = 0;
+
+	if (!t)
+		return POLLNVAL;
+	if (t->state == TCPS_LISTEN)
+		return list_empty(&t->acceptq) ? 0 : EPOLLIN | EPOLLRDNORM;
+	if (t->shut == (SHUT_RCV | SHUT_SND) || t->state == TCPS_CLOSED)
+		m |= EPOLLHUP;
+	if (t->shut & SHUT_RCV)
+		m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
+	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RECEIVED) {
+		if (rx_avail(t))
+			m |= EPOLLIN | EPOLLRDNORM;
+		if (!(t->shut & SHUT_SND)) {
+			/* sk_stream_is_writeable(): free space >= queued / 2 */
+			uint32_t q = tx_queued(t), f = tx_free(t);
+
+			if (t->sbuf && f >= q / 2 && f > 0)
+				m |= EPOLLOUT | EPOLLWRNORM;
+			else if (!t->sbuf && t->state == TCPS_CLOSED)
+				m |= EPOLLOUT | EPOLLWRNORM;
+		} else {
+			m |= EPOLLOUT | EPOLLWRNORM;
+		}
+	}
+	if (t->err)
+		m |= EPOLLERR;
+	return m;
+}
+
+int sock_error(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	return sock_take_err(t);
+}
+
+uint32_t sock_rx_avail(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	return t ? rx_avail(t) : 0;
+}
+
+uint32_t sock_tx_queued(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	return t ? tx_queued(t) : 0;
+}
+
+int sock_is_listener(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	return t && t->state == TCPS_LISTEN;
+}
+
+void sock_set_user(struct stack *stk, int sd, void *user)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (t)
+		t->user = user;
+}
+
+void *sock_get_user(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	return t ? t->user : NULL;
+}
+
+int sock_info(struct stack *stk, int sd, struct sock_info *out)
+{
+	struct tcb *t = tcb_any(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!out)
+		return -EFAULT;
+	memset(out, 0, sizeof(*out));
+	out->state = t->state;
+	out->local.sin_family = AF_INET;
+	out->local.sin_addr.s_addr = t->h.laddr;
+	out->local.sin_port = be16(t->h.lport);
+	out->peer.sin_family = AF_INET;
+	out->peer.sin_addr.s_addr = t->h.raddr;
+	out->peer.sin_port = be16(t->h.rport);
+	out->rx_queued = rx_avail(t);
+	out->tx_queued = tx_queued(t);
+	out->srtt_us = t->srtt_us;
+	out->rttvar_us = t->rttvar_us;
+	out->rto_us = t->rto_us;
+	out->cwnd = t->cwnd;
+	out->ssthresh = t->ssthresh;
+	out->snd_wnd = t->snd_wnd;
+	out->rcv_wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	out->mss = t->smss;
+	out->retrans = t->retrans;
+	return 0;
+}
+
+int sock_next(struct stack *stk, int from)
+{
+	if (from < 0)
+		from = 0;
+	for (unsigned i = (unsigned)from; i < stk->ntcb; i++)
+		if (stk->tcbs[i].in_use)
+			return (int)i;
+	return -1;
+}

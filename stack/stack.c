@@ -1,0 +1,210 @@
+/*
+ * stack.c - stack instance: create/destroy, the run-to-completion poll,
+ * deadlines and counters.
+ *
+ * stack_poll(): clock once, one RX burst (frames copied into socket
+ * buffers, then returned with rx_done), TIME-WAIT expiry, the timer wheel,
+ * output flush (control, ACKs, data), one TX kick, then the readiness
+ * callbacks. Everything is allocated in stack_create(); the packet path
+ * only takes from the pools.
+ */
+#include <stdlib.h>
+
+#include "stack_priv.h"
+
+static const char *const drop_names[DROP_MAX] = {
+	[DROP_ETH_SHORT] = "eth_short",
+	[DROP_ETH_DST] = "eth_dst",
+	[DROP_ETH_TYPE] = "eth_type",
+	[DROP_IP_SHORT] = "ip_short",
+	[DROP_IP_VERSION] = "ip_version",
+	[DROP_IP_HDR_LEN] = "ip_hdr_len",
+	[DROP_IP_LEN] = "ip_len",
+	[DROP_IP_CSUM] = "ip_csum",
+	[DROP_IP_FRAG] = "ip_frag",
+	[DROP_IP_DST] = "ip_dst",
+	[DROP_IP_SRC] = "ip_src",
+	[DROP_IP_PROTO] = "ip_proto",
+	[DROP_TCP_SHORT] = "tcp_short",
+	[DROP_TCP_HDR_LEN] = "tcp_hdr_len",
+	[DROP_TCP_CSUM] = "tcp_csum",
+	[DROP_TCP_OPT] = "tcp_opt",
+	[DROP_TCP_FLAGS] = "tcp_flags",
+	[DROP_TCP_NO_SOCKET] = "tcp_no_socket",
+	[DROP_TCP_SEQ] = "tcp_seq",
+	[DROP_TCP_ACK] = "tcp_ack",
+	[DROP_TCP_PAWS] = "tcp_paws",
+	[DROP_TCP_RST] = "tcp_rst",
+	[DROP_TCP_SYN] = "tcp_syn",
+	[DROP_TCP_STATE] = "tcp_state",
+	[DROP_TCP_LISTEN_OVERFLOW] = "tcp_listen_overflow",
+	[DROP_TCP_COOKIE] = "tcp_cookie",
+	[DROP_TCP_OOO_FULL] = "tcp_ooo_full",
+	[DROP_TCP_NO_MEM] = "tcp_no_mem",
+	[DROP_TCP_PORT] = "tcp_port",
+};
+
+_Static_assert(DROP_MAX <= 32, "stack_stats.drop_reason has 32 slots");
+
+const char *stack_drop_reason_name(unsigned reason)
+{
+	return reason < DROP_MAX && drop_names[reason] ? drop_names[reason] : "unknown";
+}
+
+static uint64_t splitmix(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+struct stack *stack_create(const struct stack_config *cfg)
+{
+	if (!cfg || !cfg->dev || !cfg->dev->ops || !cfg->dev->ops->rx_burst ||
+	    !cfg->dev->ops->rx_done || !cfg->dev->ops->tx_alloc || !cfg->dev->ops->tx_queue ||
+	    !cfg->dev->ops->tx_flush)
+		return NULL;
+	struct stack *stk = calloc(1, sizeof(*stk));
+
+	if (!stk)
+		return NULL;
+	stk->cfg = *cfg;
+	stk->dev = cfg->dev;
+	if (!stk->cfg.max_socks)
+		stk->cfg.max_socks = 16384;
+	if (stk->cfg.max_socks > (1u << 24))
+		stk->cfg.max_socks = 1u << 24;
+	if (!stk->cfg.max_syn_queue)
+		stk->cfg.max_syn_queue = 1024;
+	if (!stk->cfg.sndbuf)
+		stk->cfg.sndbuf = 256 * 1024;
+	if (!stk->cfg.rcvbuf)
+		stk->cfg.rcvbuf = 256 * 1024;
+	stk->ip4 = cfg->dev->info.ip4;
+	stk->mtu = cfg->dev->info.mtu >= 576 ? cfg->dev->info.mtu : 1500;
+	if (stk->mtu > 9000)
+		stk->mtu = 9000;
+	uint64_t s = cfg->seed ^ 0x7874637073746b31ULL;
+
+	stk->hkey[0] = splitmix(&s);
+	stk->hkey[1] = splitmix(&s);
+	stk->rng = splitmix(&s) | 1;
+	stk->ntcb = stk->cfg.max_socks;
+	stk->nreq = stk->cfg.max_socks;
+	uint32_t hsize = 1024;
+
+	while (hsize < 2 * (stk->ntcb + stk->nreq) && hsize < (1u << 26))
+		hsize <<= 1;
+	stk->hmask = hsize - 1;
+	stk->tcbs = calloc(stk->ntcb, sizeof(*stk->tcbs));
+	stk->reqs = calloc(stk->nreq, sizeof(*stk->reqs));
+	stk->htab = calloc(hsize, sizeof(*stk->htab));
+	stk->listen_sd = malloc(65536 * sizeof(*stk->listen_sd));
+	stk->port_refs = calloc(65536, sizeof(*stk->port_refs));
+	if (!stk->tcbs || !stk->reqs || !stk->htab || !stk->listen_sd || !stk->port_refs) {
+		stack_destroy(stk);
+		return NULL;
+	}
+	for (unsigned i = 0; i < 65536; i++)
+		stk->listen_sd[i] = -1;
+	list_init(&stk->free_tcbs);
+	list_init(&stk->free_reqs);
+	list_init(&stk->timewait);
+	list_init(&stk->tx_pending);
+	list_init(&stk->ev_pending);
+	for (unsigned i = 0; i < stk->ntcb; i++) {
+		stk->tcbs[i].sd = (int)i;
+		list_add_tail(&stk->free_tcbs, &stk->tcbs[i].q_node);
+	}
+	for (unsigned i = 0; i < stk->nreq; i++)
+		list_add_tail(&stk->free_reqs, &stk->reqs[i].lnode);
+	wheel_init(stk, 0);
+	return stk;
+}
+
+void stack_destroy(struct stack *stk)
+{
+	if (!stk)
+		return;
+	if (stk->tcbs) {
+		for (unsigned i = 0; i < stk->ntcb; i++) {
+			struct tcb *t = &stk->tcbs[i];
+
+			free(t->in_use ? t->sbuf : NULL);
+			free(t->in_use ? t->rbuf : NULL);
+		}
+	}
+	buf_cache_free(stk);
+	free(stk->tcbs);
+	free(stk->reqs);
+	free(stk->htab);
+	free(stk->listen_sd);
+	free(stk->port_refs);
+	free(stk);
+}
+
+static void stack_clock(struct stack *stk, uint64_t now_us)
+{
+	if (now_us > stk->now_us) {
+		stk->now_us = now_us;
+		stk->now_ms = now_us / 1000;
+	}
+}
+
+static void stack_output(struct stack *stk)
+{
+	tcp_output_flush(stk);
+	ip_tx_kick(stk);
+	tcb_events_flush(stk);
+}
+
+int stack_poll(struct stack *stk, uint64_t now_us)
+{
+	struct pkt pkts[NETDEV_BURST_MAX];
+
+	stack_clock(stk, now_us);
+	unsigned n = stk->dev->ops->rx_burst(stk->dev, pkts, NETDEV_BURST_MAX);
+
+	for (unsigned i = 0; i < n; i++)
+		eth_input(stk, pkts[i].data, pkts[i].len);
+	if (n)
+		stk->dev->ops->rx_done(stk->dev, pkts, n);
+	stk->st.rx_frames += n;
+	tcb_time_wait_reap(stk);
+	wheel_run(stk, stk->now_ms);
+	stack_output(stk);
+	return (int)n;
+}
+
+void stack_flush(struct stack *stk, uint64_t now_us)
+{
+	stack_clock(stk, now_us);
+	stack_output(stk);
+}
+
+uint64_t stack_next_deadline(const struct stack *cstk)
+{
+	struct stack *stk = (struct stack *)cstk; /* wheel_next() caches its scan */
+	uint64_t ms = wheel_next(stk), dl = ms == UINT64_MAX ? UINT64_MAX : ms * 1000;
+
+	if (!list_empty(&stk->timewait)) {
+		struct tcb *t = container_of(stk->timewait.next, struct tcb, q_node);
+
+		if (t->tw_until < dl)
+			dl = t->tw_until;
+	}
+	return dl;
+}
+
+int stack_has_output(const struct stack *stk)
+{
+	return !list_empty(&stk->tx_pending) || stk->ntx;
+}
+
+void stack_get_stats(const struct stack *stk, struct stack_stats *out)
+{
+	if (out)
+		*out = stk->st;
+}

@@ -1,0 +1,465 @@
+/*
+ * stack_priv.h - internal types of the TCP/IPv4 stack (not for the shim).
+ *
+ * struct stack holds everything of one instance: pools of TCBs and of
+ * half-open mini-sockets (struct tcp_req), the 4-tuple hash, the listener
+ * table, the 1 ms timer wheel, the TIME-WAIT FIFO, the pending-output and
+ * readiness lists, the TX batch and the counters. There is no global state.
+ *
+ * Memory: all pools are allocated by stack_create() and freed by
+ * stack_destroy(). Socket buffers come from a per-stack cache of
+ * power-of-two blocks (tcp_buf.c) that only grows; freed blocks are kept
+ * for the next connection, so the steady-state packet path never mallocs.
+ */
+#ifndef XTCP_STACK_PRIV_H
+#define XTCP_STACK_PRIV_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "list.h"
+#include "netdev.h"
+#include "stack.h"
+#include "tcp_seq.h"
+#include "wire.h"
+
+#ifdef XTCP_DEBUG
+#include <assert.h>
+#define XT_ASSERT(x) assert(x)
+#else
+#define XT_ASSERT(x) ((void)0)
+#endif
+
+#define XT_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define XT_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* TCP states, numbered as Linux's <netinet/tcp.h> TCP_* (sock_info.state). */
+enum tcp_state {
+	TCPS_ESTABLISHED = 1,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RECEIVED,
+	TCPS_FIN_WAIT_1,
+	TCPS_FIN_WAIT_2,
+	TCPS_TIME_WAIT,
+	TCPS_CLOSED,
+	TCPS_CLOSE_WAIT,
+	TCPS_LAST_ACK,
+	TCPS_LISTEN,
+	TCPS_CLOSING,
+};
+
+/* Drop reasons: stats.drop_reason[] index; names in stack.c. */
+enum tcp_drop_reason {
+	DROP_ETH_SHORT,
+	DROP_ETH_DST,
+	DROP_ETH_TYPE,
+	DROP_IP_SHORT,
+	DROP_IP_VERSION,
+	DROP_IP_HDR_LEN,
+	DROP_IP_LEN,
+	DROP_IP_CSUM,
+	DROP_IP_FRAG,
+	DROP_IP_DST,
+	DROP_IP_SRC,
+	DROP_IP_PROTO,
+	DROP_TCP_SHORT,
+	DROP_TCP_HDR_LEN,
+	DROP_TCP_CSUM,
+	DROP_TCP_OPT,
+	DROP_TCP_FLAGS,
+	DROP_TCP_NO_SOCKET,
+	DROP_TCP_SEQ,
+	DROP_TCP_ACK,
+	DROP_TCP_PAWS,
+	DROP_TCP_RST,
+	DROP_TCP_SYN,
+	DROP_TCP_STATE,
+	DROP_TCP_LISTEN_OVERFLOW,
+	DROP_TCP_COOKIE,
+	DROP_TCP_OOO_FULL,
+	DROP_TCP_NO_MEM,
+	DROP_TCP_PORT,
+	DROP_MAX
+};
+
+/* Timing constants (Linux defaults where Linux has one). */
+#define TCP_RTO_INIT_US	      1000000u	 /* RFC 6298 2.1 */
+#define TCP_RTO_MIN_US	      200000u	 /* Linux TCP_RTO_MIN */
+#define TCP_RTO_MAX_US	      120000000u /* Linux TCP_RTO_MAX */
+#define TCP_SYN_RETRIES	      6		 /* tcp_syn_retries */
+#define TCP_SYNACK_RETRIES    5		 /* tcp_synack_retries */
+#define TCP_RETRIES2	      15	 /* tcp_retries2 */
+#define TCP_ORPHAN_RETRIES    8		 /* tcp_orphan_retries (0 means 8) */
+#define TCP_DELACK_US	      40000u	 /* TCP_DELACK_MIN */
+#define TCP_QUICKACKS	      16	 /* segments ACKed at once at start */
+#define TCP_TIMEWAIT_US	      60000000u	 /* TCP_TIMEWAIT_LEN */
+#define TCP_FIN_TIMEOUT_US    60000000u	 /* tcp_fin_timeout */
+#define TCP_KEEPIDLE_S	      7200
+#define TCP_KEEPINTVL_S	      75
+#define TCP_KEEPCNT_DEF	      9
+#define TCP_CORK_US	      200000u /* Linux flushes a cork after 200 ms */
+#define TCP_MSS_NOOPT	      536     /* RFC 9293 3.7.1 when no MSS option */
+#define TCP_IW_SEGS	      10      /* RFC 6928 */
+#define TCP_OOO_HOLES	      16      /* out-of-order blocks kept per connection */
+#define TCP_SACK_SB	      16      /* SACK scoreboard blocks (sender side) */
+#define TCP_BUF_MIN	      4096u
+#define TCP_BUF_MAX	      (16u << 20)
+#define TCP_PAWS_24DAYS_US    (24ull * 86400 * 1000000)
+#define TCP_CHALLENGE_ACK_LIM 1000 /* per second, per stack (RFC 5961 10) */
+
+/* tcb->flags */
+#define TF_TS	      0x00000001u /* timestamps negotiated */
+#define TF_SACK	      0x00000002u /* SACK permitted both ways */
+#define TF_WS	      0x00000004u /* window scaling negotiated */
+#define TF_NODELAY    0x00000008u /* TCP_NODELAY */
+#define TF_CORK	      0x00000010u /* TCP_CORK */
+#define TF_MORE	      0x00000020u /* last write had MSG_MORE */
+#define TF_KEEPALIVE  0x00000040u /* SO_KEEPALIVE */
+#define TF_REUSEADDR  0x00000080u /* SO_REUSEADDR */
+#define TF_LINGER0    0x00000100u /* SO_LINGER {1, 0}: close sends RST */
+#define TF_FIN_Q      0x00000200u /* FIN queued after snd_end (shutdown/close) */
+#define TF_FIN_RCVD   0x00000400u /* peer FIN seen (maybe out of order), at fin_seq */
+#define TF_ORPHAN     0x00000800u /* closed by the app; the sd is gone */
+#define TF_RECOVERY   0x00001000u /* in fast recovery (RFC 6675 / 6582) */
+#define TF_PERSIST    0x00002000u /* t_rtx is the zero-window probe timer */
+#define TF_RESOLVE    0x00004000u /* SYN waits for the next-hop MAC */
+#define TF_DONE	      0x00008000u /* connection over: reads return EOF (Linux SOCK_DONE) */
+#define TF_BOUND      0x00010000u /* holds a reference on port_refs[lport] */
+#define TF_RTT	      0x00020000u /* timing one segment (no timestamps) */
+#define TF_CONNECTED  0x00040000u /* reached ESTABLISHED once */
+#define TF_FIN_SENT   0x00080000u /* our FIN occupies snd_end in sequence space */
+#define TF_ACCEPTQ    0x00100000u /* child on its listener's accept queue */
+#define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
+#define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
+
+/* tcb->pend: work marked by input / app calls, done by output */
+#define PEND_ACK   0x01 /* send an ACK now */
+#define PEND_SYN   0x02 /* send SYN or SYN-ACK */
+#define PEND_DATA  0x04 /* try to send data / FIN */
+#define PEND_RST   0x08 /* abort: send RST and release */
+#define PEND_PROBE 0x10 /* send a keepalive or zero-window probe */
+#define PEND_PUSH  0x20 /* send partial segments despite Nagle/cork (cork timer) */
+
+/* tcb->shut (Linux sk_shutdown bits) */
+#define SHUT_RCV 1
+#define SHUT_SND 2
+
+/* One timer per TCB or tcp_req: a node in the wheel, a deadline in ms. */
+struct wheel_ent {
+	struct list_node node;
+	uint64_t when_ms; /* slot the node sits in; 0 = not on the wheel */
+	uint8_t is_req;	  /* owner is a struct tcp_req, else a struct tcb */
+};
+
+/* Common head of TCBs and tcp_reqs in the 4-tuple hash. */
+struct tcp_hent {
+	struct tcp_hent *hnext, **hpprev;
+	uint32_t laddr, raddr; /* network order */
+	uint16_t lport, rport; /* host order */
+	uint8_t is_req;
+};
+
+struct cubic {
+	uint32_t w_max;	    /* cwnd (bytes) before the last reduction */
+	uint32_t k_ms;	    /* time to reach w_max again */
+	uint64_t epoch_us;  /* start of the current congestion avoidance epoch; 0 none */
+	uint32_t origin;    /* cwnd at the epoch start */
+	uint32_t w_est;	    /* Reno-friendly estimate (bytes) */
+	uint32_t cnt_bytes; /* bytes ACKed toward the next increment */
+};
+
+struct seq_range {
+	uint32_t start, end;
+};
+
+struct tcb {
+	struct tcp_hent h;	  /* 4-tuple hash entry; first member */
+	uint8_t state;		  /* enum tcp_state, written by tcp_set_state() only */
+	uint8_t shut;		  /* SHUT_RCV | SHUT_SND */
+	uint8_t pend;		  /* PEND_* work for output */
+	uint8_t in_use;		  /* slot allocated */
+	uint32_t flags;		  /* TF_* */
+	int sd;			  /* index in stk->tcbs, the socket number */
+	int err;		  /* pending error for SO_ERROR (positive errno) */
+	void *user;		  /* caller's pointer (sock_set_user) */
+	struct list_node tx_node; /* on stk->tx_pending while pend != 0 */
+	struct list_node ev_node; /* on stk->ev_pending while an event is due */
+	struct list_node q_node;  /* free list, accept queue or TIME-WAIT FIFO */
+	struct wheel_ent tm;	  /* the one timer node */
+	struct tcb *parent;	  /* listener of a child not yet accepted */
+	uint8_t dmac[6];	  /* next-hop MAC of the peer */
+	uint64_t ph_sum;	  /* pseudo-header partial checksum (addresses, proto) */
+
+	/* send side (RFC 9293 3.3.1) */
+	uint32_t iss;		   /* initial send sequence number */
+	uint32_t snd_una;	   /* oldest unacknowledged */
+	uint32_t snd_nxt;	   /* next to send (rewound to snd_una by an RTO) */
+	uint32_t snd_max;	   /* highest sequence sent + 1 */
+	uint32_t snd_end;	   /* sequence after the last byte the app queued */
+	uint32_t snd_wl1, snd_wl2; /* segment seq/ack of the last window update */
+	uint32_t snd_wnd;	   /* peer's window (scaled, bytes) */
+	uint32_t max_snd_wnd;	   /* largest window the peer offered */
+	uint16_t mss;		   /* peer's MSS, clamped to our MTU */
+	uint16_t smss;		   /* payload per full segment (mss minus options) */
+	uint8_t snd_ws;		   /* peer's window shift */
+	uint8_t rcv_ws;		   /* our window shift */
+	uint8_t retries;	   /* consecutive RTO expiries / probes unanswered */
+	uint8_t dupacks;	   /* consecutive duplicate ACKs */
+	uint8_t *sbuf;		   /* send ring: byte of seq s at (s - iss - 1) & smask */
+	uint32_t smask;		   /* ring size - 1 */
+	uint32_t sndbuf;	   /* SO_SNDBUF as reported (Linux doubles the request) */
+
+	/* receive side */
+	uint32_t irs;	   /* initial receive sequence number */
+	uint32_t rcv_nxt;  /* next expected */
+	uint32_t rcv_adv;  /* right edge of the window we advertised */
+	uint32_t rcv_user; /* next byte the app reads */
+	uint32_t fin_seq;  /* sequence of the peer's FIN (TF_FIN_RCVD) */
+	uint8_t *rbuf;	   /* receive ring: byte of seq s at (s - irs - 1) & rmask */
+	uint32_t rmask;	   /* ring size - 1 */
+	uint32_t rcvbuf;   /* SO_RCVBUF as reported */
+	struct seq_range ooo[TCP_OOO_HOLES]; /* out-of-order data above rcv_nxt, sorted */
+	uint8_t n_ooo;			     /* blocks in ooo[] */
+	uint8_t ooo_last;		     /* ooo[] index touched last: first SACK block */
+	uint8_t quickack;		     /* segments still to ACK immediately */
+	uint16_t rcv_mss;		     /* largest segment seen from the peer (delayed ACK) */
+	uint32_t rcv_unacked;		     /* bytes received since our last ACK */
+	uint32_t snd_sml;    /* end of the last small segment sent (Minshall Nagle) */
+	uint8_t keep_probes; /* keepalive probes unanswered */
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent;	/* peer's TSval to echo */
+	uint64_t ts_recent_us;	/* when ts_recent was set (PAWS 24-day rule) */
+	uint32_t ts_off;	/* our TSval = now_ms + ts_off (per-connection offset) */
+	uint32_t last_ack_sent; /* RCV.NXT in our last ACK (RFC 7323 4.3) */
+
+	/* RTT and RTO (RFC 6298) */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;      /* timed segment end (TF_RTT) */
+	uint64_t rtt_start_us; /* when it was sent */
+
+	/* congestion control */
+	uint32_t cwnd, ssthresh; /* bytes */
+	uint32_t recover;	 /* RFC 6582 recover */
+	uint32_t bytes_acked;	 /* RFC 3465 byte counting in congestion avoidance */
+	struct cubic cubic;
+	struct seq_range sacked[TCP_SACK_SB]; /* scoreboard: SACKed above snd_una, sorted */
+	uint8_t n_sacked;
+	uint32_t sacked_bytes; /* sum of the scoreboard */
+	uint32_t rtx_nxt;      /* next hole byte to retransmit in recovery */
+
+	/* timers (absolute us; 0 = off); tm sits at the earliest */
+	uint64_t t_rtx;	     /* retransmission, SYN, persist */
+	uint64_t t_delack;   /* delayed ACK */
+	uint64_t t_keep;     /* keepalive idle / probe interval */
+	uint64_t t_misc;     /* FIN-WAIT-2 timeout, cork flush */
+	uint64_t tw_until;   /* TIME-WAIT end (FIFO, not wheel) */
+	uint64_t last_rx_us; /* last segment from the peer (keepalive idle) */
+	uint64_t resolve_us; /* next-hop resolution retry interval */
+
+	/* options set by the app */
+	uint32_t keepidle_s, keepintvl_s, keepcnt;
+	int linger_s; /* SO_LINGER l_linger (l_onoff kept in TF_LINGER0) */
+	uint8_t linger_on;
+
+	/* listener */
+	struct list_node acceptq; /* children ready for accept() */
+	struct list_node reqs;	  /* tcp_req mini-sockets */
+	uint32_t acc_len, backlog, syn_len;
+	uint64_t cookie_us; /* last SYN cookie sent (cookies checked for 2 min) */
+
+	uint64_t retrans; /* segments retransmitted */
+};
+
+/* A half-open passive connection (SYN received, SYN-ACK sent). */
+struct tcp_req {
+	struct tcp_hent h;
+	struct wheel_ent tm;	/* SYN-ACK retransmission */
+	struct list_node lnode; /* on the listener's reqs list, or the free list */
+	struct tcb *listener;
+	uint32_t iss, irs;
+	uint32_t ts_recent, ts_off;
+	uint32_t peer_wnd; /* window of the SYN (unscaled) */
+	uint16_t mss;	   /* peer's MSS option (clamped) */
+	uint8_t snd_ws, rcv_ws;
+	uint8_t opts; /* TF_TS | TF_SACK | TF_WS (low bits) */
+	uint8_t retries;
+	uint8_t smac[6];  /* source MAC of the SYN: replies go there */
+	uint64_t sent_us; /* first SYN-ACK sent (RTT sample without timestamps) */
+	uint32_t our_wnd; /* window of our SYN-ACK (unscaled) */
+	uint8_t cookie;	  /* SYN cookie reply: TSval carries the options */
+};
+
+/* A segment parsed once by tcp_input() and passed by pointer. */
+struct tcp_seg_in {
+	uint32_t saddr, daddr; /* network order */
+	uint16_t sport, dport; /* host order */
+	uint32_t seq, ack;
+	uint32_t wnd; /* raw window field */
+	uint8_t flags;
+	uint8_t has_mss, has_ws, has_ts, sack_ok;
+	uint8_t ws, nsack;
+	uint16_t mss;
+	uint32_t len; /* payload bytes */
+	uint32_t tsval, tsecr;
+	struct seq_range sack[4];
+	const uint8_t *data;
+	const uint8_t *smac;
+	uint32_t tw_isn; /* ISN to use when a SYN reopens a TIME-WAIT tuple; 0 none */
+};
+
+#define WHEEL_BITS	12
+#define WHEEL_SLOTS	(1u << WHEEL_BITS)
+#define BUFCACHE_ORDERS 25
+
+struct stack {
+	struct stack_config cfg;
+	struct netdev *dev;
+	uint64_t now_us;
+	uint64_t now_ms;
+	uint32_t ip4; /* dev->info.ip4 */
+	uint16_t mtu;
+
+	struct tcb *tcbs; /* max_socks slots; sd = index */
+	unsigned ntcb;
+	struct list_node free_tcbs;
+	struct tcp_req *reqs;
+	unsigned nreq;
+	struct list_node free_reqs;
+	struct tcp_hent **htab;
+	uint32_t hmask;
+	uint64_t hkey[2];    /* SipHash key of everything keyed */
+	int32_t *listen_sd;  /* by local port: listener sd or -1 */
+	uint16_t *port_refs; /* by local port: sockets holding it */
+
+	struct list_node wheel[WHEEL_SLOTS];
+	uint64_t wheel_ms;	     /* all slots before this ms were run */
+	uint64_t next_dl_ms;	     /* no timer is due before this (a lower bound) */
+	struct list_node timewait;   /* FIFO of TIME-WAIT TCBs by tw_until */
+	struct list_node tx_pending; /* TCBs with pend != 0 */
+	struct list_node ev_pending; /* TCBs whose readiness may have changed */
+	int in_events;		     /* on_event callbacks running */
+
+	struct pkt txq[NETDEV_BURST_MAX];
+	unsigned ntx;
+	uint8_t tx_dirty; /* frames queued since the last kick */
+	uint16_t ip_id;
+	uint32_t port_next; /* RFC 6056 Algorithm 3 counter */
+	uint64_t cack_sec;  /* challenge ACK rate limit window (s) */
+	uint32_t cack_cnt;
+	uint64_t rng; /* xorshift state for non-secret choices */
+
+	void *bufcache[BUFCACHE_ORDERS]; /* free blocks by log2 size, linked through themselves */
+
+	struct stack_stats st;
+};
+
+static inline struct tcb *tcb_of_sd(struct stack *stk, int sd)
+{
+	if (sd < 0 || (unsigned)sd >= stk->ntcb)
+		return NULL;
+	struct tcb *t = &stk->tcbs[sd];
+
+	if (!t->in_use || (t->flags & TF_ORPHAN))
+		return NULL;
+	return t;
+}
+
+/* csum.c */
+uint64_t csum_partial(const void *buf, size_t len, uint64_t sum);
+uint16_t csum_fold(uint64_t sum);
+uint64_t siphash_words(const uint64_t key[2], const uint64_t *m, unsigned n);
+
+/* wheel.c */
+void wheel_init(struct stack *stk, uint64_t now_ms);
+void wheel_arm(struct stack *stk, struct wheel_ent *e, uint64_t when_us);
+void wheel_cancel(struct wheel_ent *e);
+void wheel_run(struct stack *stk, uint64_t now_ms);
+uint64_t wheel_next(struct stack *stk);
+
+/* tcp_buf.c */
+void *buf_get(struct stack *stk, uint32_t size);
+void buf_put(struct stack *stk, void *b, uint32_t size);
+void buf_cache_free(struct stack *stk);
+uint32_t buf_ring_size(uint32_t bytes);
+void ring_write(uint8_t *ring, uint32_t mask, uint32_t off, const void *src, uint32_t len);
+void ring_read(const uint8_t *ring, uint32_t mask, uint32_t off, void *dst, uint32_t len);
+int ooo_insert(struct tcb *t, uint32_t start, uint32_t end);
+void ooo_advance(struct tcb *t);
+
+/* tcp_opt.c */
+int tcp_opt_parse(struct tcp_seg_in *seg, const uint8_t *opt, unsigned len);
+unsigned tcp_opt_syn(uint8_t *p, uint16_t mss, int ts, uint32_t tsval, uint32_t tsecr, int sack,
+		     int ws, uint8_t rcv_ws);
+unsigned tcp_opt_len(const struct tcb *t, unsigned *nsack);
+unsigned tcp_opt_write(uint8_t *p, const struct tcb *t, uint32_t tsval, unsigned nsack);
+
+/* ip.c */
+int eth_input(struct stack *stk, uint8_t *frame, uint32_t len);
+uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len);
+void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
+		uint32_t daddr, uint32_t l4len);
+void ip_tx_queue(struct stack *stk, struct pkt *pkt);
+void ip_tx_kick(struct stack *stk);
+
+/* tcp_tcb.c */
+struct tcb *tcb_alloc(struct stack *stk);
+void tcb_release(struct stack *stk, struct tcb *t);
+void tcb_hash_add(struct stack *stk, struct tcp_hent *h);
+void tcb_hash_del(struct tcp_hent *h);
+struct tcp_hent *tcb_lookup(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			    uint16_t rport);
+void tcp_set_state(struct stack *stk, struct tcb *t, int state);
+void tcb_mark(struct stack *stk, struct tcb *t, uint8_t pend);
+void tcb_notify(struct stack *stk, struct tcb *t);
+void tcb_events_flush(struct stack *stk);
+void tcb_timer_update(struct stack *stk, struct tcb *t);
+int tcb_init_buffers(struct stack *stk, struct tcb *t);
+void tcb_init_conn(struct stack *stk, struct tcb *t);
+void tcb_done(struct stack *stk, struct tcb *t, int err);
+void tcb_port_ref(struct stack *stk, struct tcb *t, uint16_t port);
+uint32_t tcp_isn(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr);
+uint8_t tcp_rcv_wscale(uint32_t rcvbuf);
+void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss);
+void tcb_time_wait_reap(struct stack *stk);
+uint64_t stack_rand(struct stack *stk);
+
+/* tcp_listen.c */
+void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg);
+void tcp_req_input(struct stack *stk, struct tcp_req *r, struct tcp_seg_in *seg);
+void tcp_req_free(struct stack *stk, struct tcp_req *r);
+void tcp_req_timer(struct stack *stk, struct tcp_req *r);
+void tcp_listen_close(struct stack *stk, struct tcb *l);
+
+/* tcp_input.c */
+void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip, uint8_t *tcp,
+	       uint32_t len);
+void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg);
+void tcp_drop(struct stack *stk, unsigned reason);
+int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg);
+
+/* tcp_output.c */
+void tcp_output_flush(struct stack *stk);
+void tcp_output(struct stack *stk, struct tcb *t);
+void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg);
+void tcp_send_synack(struct stack *stk, struct tcp_req *r);
+void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq);
+void tcp_send_challenge_ack(struct stack *stk, struct tcb *t);
+uint32_t tcp_rcv_window(struct tcb *t);
+uint32_t tcp_tsval(const struct stack *stk, uint32_t ts_off);
+
+/* tcp_timer.c */
+void tcp_timer_fire(struct stack *stk, struct tcb *t);
+void tcp_rtt_sample(struct tcb *t, uint32_t rtt_us);
+void tcp_rto_reset(struct tcb *t);
+
+/* tcp_cc.c */
+void tcp_cc_init(struct stack *stk, struct tcb *t);
+void tcp_cc_ack(struct stack *stk, struct tcb *t, uint32_t acked);
+uint32_t tcp_cc_ssthresh(struct stack *stk, struct tcb *t);
+void tcp_cc_rto(struct stack *stk, struct tcb *t);
+uint32_t tcp_cube_root(uint64_t a);
+
+#endif

@@ -1,0 +1,659 @@
+/*
+ * tcp_input.c - TCP segment arrival (RFC 9293 3.10.7).
+ *
+ * tcp_input() validates and parses a segment once into struct tcp_seg_in,
+ * finds its owner (TCB or tcp_req by 4-tuple, else a listener by port) and
+ * dispatches: LISTEN and half-open segments to tcp_listen.c, SYN-SENT and
+ * TIME-WAIT to their own functions here, every synchronized state to
+ * tcp_input_synced(), which runs the RFC's SEGMENT ARRIVES steps in order,
+ * one static function per step. Input only marks: replies are emitted by
+ * tcp_output_flush() (exception: stateless RSTs and SYN-ACKs of
+ * mini-sockets). Every drop counts a reason.
+ */
+#include "stack_priv.h"
+
+void tcp_drop(struct stack *stk, unsigned reason)
+{
+	stk->st.rx_drop++;
+	if (reason < DROP_MAX)
+		stk->st.drop_reason[reason]++;
+}
+
+/* Apply a valid RTT sample source of this ACK (RFC 7323 4.1, RFC 6298 3). */
+static void tcp_ack_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
+{
+	if ((t->flags & TF_TS) && seg->has_ts && seg->tsecr) {
+		uint32_t now_ts = tcp_tsval(stk, t->ts_off);
+		uint32_t d = now_ts - seg->tsecr;
+
+		if ((int32_t)d >= 0 && d < 3600 * 1000)
+			tcp_rtt_sample(t, d ? d * 1000 : 500);
+		return;
+	}
+	if ((t->flags & TF_RTT) && seq_geq(seg->ack, t->rtt_seq)) {
+		t->flags &= ~TF_RTT;
+		tcp_rtt_sample(t, (uint32_t)(stk->now_us - t->rtt_start_us));
+	}
+}
+
+/* Drop scoreboard blocks at or below snd_una; merge new SACK blocks (RFC 2018). */
+static void tcp_sack_update(struct tcb *t, const struct tcp_seg_in *seg)
+{
+	for (unsigned k = 0; k < seg->nsack; k++) {
+		struct seq_range b = seg->sack[k];
+
+		if (!seq_lt(b.start, b.end) || !seq_gt(b.end, t->snd_una) ||
+		    seq_gt(b.end, t->snd_max) || b.end - b.start > t->smask + 1)
+			continue; /* invalid, old or D-SACK below snd_una */
+		if (seq_lt(b.start, t->snd_una))
+			b.start = t->snd_una;
+		unsigned i = 0, n = t->n_sacked;
+
+		while (i < n && seq_lt(t->sacked[i].end, b.start))
+			i++;
+		if (i == n || seq_lt(b.end, t->sacked[i].start)) {
+			if (n == TCP_SACK_SB)
+				continue; /* scoreboard full: ignore (only a hint) */
+			memmove(&t->sacked[i + 1], &t->sacked[i], (n - i) * sizeof(b));
+			t->sacked[i] = b;
+			t->n_sacked++;
+			continue;
+		}
+		t->sacked[i].start = seq_min(t->sacked[i].start, b.start);
+		t->sacked[i].end = seq_max(t->sacked[i].end, b.end);
+		unsigned j = i + 1;
+
+		while (j < n && seq_leq(t->sacked[j].start, t->sacked[i].end)) {
+			t->sacked[i].end = seq_max(t->sacked[i].end, t->sacked[j].end);
+			j++;
+		}
+		if (j > i + 1) {
+			memmove(&t->sacked[i + 1], &t->sacked[j], (n - j) * sizeof(b));
+			t->n_sacked = (uint8_t)(n - (j - i - 1));
+		}
+	}
+	/* trim below snd_una */
+	unsigned k = 0;
+
+	while (k < t->n_sacked && seq_leq(t->sacked[k].end, t->snd_una))
+		k++;
+	if (k) {
+		memmove(&t->sacked[0], &t->sacked[k], (t->n_sacked - k) * sizeof(t->sacked[0]));
+		t->n_sacked = (uint8_t)(t->n_sacked - k);
+	}
+	if (t->n_sacked && seq_lt(t->sacked[0].start, t->snd_una))
+		t->sacked[0].start = t->snd_una;
+	uint32_t sum = 0;
+
+	for (k = 0; k < t->n_sacked; k++)
+		sum += t->sacked[k].end - t->sacked[k].start;
+	t->sacked_bytes = sum;
+}
+
+/* RFC 5681 3.2 / RFC 6675 5: enter fast recovery. */
+static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
+{
+	t->ssthresh = tcp_cc_ssthresh(stk, t);
+	t->cwnd = t->ssthresh;
+	t->recover = t->snd_max;
+	t->rtx_nxt = t->snd_una;
+	t->flags |= TF_RECOVERY;
+	t->flags &= ~TF_RTT; /* Karn */
+	tcb_mark(stk, t, PEND_DATA);
+}
+
+static void tcp_fin_acked(struct stack *stk, struct tcb *t)
+{
+	switch (t->state) {
+	case TCPS_FIN_WAIT_1:
+		tcp_set_state(stk, t, TCPS_FIN_WAIT_2);
+		if (t->flags & TF_ORPHAN) /* Linux: tcp_fin_timeout for orphans */
+			t->t_misc = stk->now_us + TCP_FIN_TIMEOUT_US;
+		break;
+	case TCPS_CLOSING:
+		tcp_set_state(stk, t, TCPS_TIME_WAIT);
+		break;
+	case TCPS_LAST_ACK:
+		tcb_done(stk, t, 0);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * Step 5 core: process an acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681,
+ * RFC 6582, RFC 6675). Returns -1 when the TCB was released.
+ */
+static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
+{
+	uint32_t ack = seg->ack;
+	uint32_t wnd = seg->wnd << t->snd_ws;
+
+	/* window update (RFC 9293: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)) */
+	if (seq_lt(t->snd_wl1, seg->seq) || (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, ack))) {
+		int opened = wnd > t->snd_wnd;
+
+		t->snd_wnd = wnd;
+		t->snd_wl1 = seg->seq;
+		t->snd_wl2 = ack;
+		if (wnd > t->max_snd_wnd)
+			t->max_snd_wnd = wnd;
+		if (opened) {
+			if ((t->flags & TF_PERSIST) && wnd) {
+				t->flags &= ~TF_PERSIST;
+				t->t_rtx = 0;
+				t->retries = 0;
+			}
+			tcb_mark(stk, t, PEND_DATA);
+		}
+	}
+	if (t->flags & TF_PERSIST)
+		t->retries = 0; /* the peer answers probes: it is alive (Linux probes_out = 0) */
+
+	if (seq_gt(ack, t->snd_una)) {
+		uint32_t acked = ack - t->snd_una;
+		int fin_acked = (t->flags & TF_FIN_SENT) && seq_gt(ack, t->snd_end);
+
+		tcp_ack_rtt(stk, t, seg);
+		t->snd_una = ack;
+		if (seq_lt(t->snd_nxt, ack))
+			t->snd_nxt = ack;
+		if (t->flags & TF_SACK)
+			tcp_sack_update(t, seg);
+		t->retries = 0;
+		t->keep_probes = 0;
+		tcp_rto_reset(t); /* new data ACKed: drop the backoff (Linux icsk_backoff = 0) */
+		if (t->flags & TF_RECOVERY) {
+			if (seq_geq(ack, t->recover)) {
+				t->flags &= ~TF_RECOVERY; /* full ACK: RFC 6582 3.2 step 3 */
+				t->cwnd = XT_MAX(t->ssthresh, (uint32_t)t->smss);
+			} else {
+				/* partial ACK (RFC 6582 3.2 step 4): retransmit from here */
+				if (!(t->flags & TF_SACK) || seq_lt(t->rtx_nxt, ack))
+					t->rtx_nxt = ack;
+			}
+		} else {
+			if ((t->flags & TF_LOSS) && seq_geq(ack, t->recover))
+				t->flags &= ~TF_LOSS;
+			tcp_cc_ack(stk, t, acked);
+		}
+		t->dupacks = 0;
+		if (t->snd_una == t->snd_max) {
+			if (!(t->flags & TF_PERSIST))
+				t->t_rtx = 0;
+		} else {
+			t->flags &= ~TF_PERSIST;
+			t->t_rtx = stk->now_us + t->rto_us;
+		}
+		tcb_mark(stk, t, PEND_DATA);
+		tcb_notify(stk, t); /* send space freed */
+		if (fin_acked) {
+			tcp_fin_acked(stk, t);
+			if (!t->in_use || t->state == TCPS_CLOSED)
+				return -1;
+		}
+		return 0;
+	}
+	if (t->flags & TF_SACK)
+		tcp_sack_update(t, seg);
+	/* duplicate ACK (RFC 5681 2): no data, window unchanged, data outstanding */
+	if (ack == t->snd_una && seg->len == 0 && !(seg->flags & (TH_SYN | TH_FIN)) &&
+	    t->snd_max != t->snd_una && wnd == t->snd_wnd) {
+		t->dupacks = (uint8_t)XT_MIN(t->dupacks + 1, 250);
+		if (t->flags & TF_RECOVERY) {
+			tcb_mark(stk, t, PEND_DATA); /* pipe shrank: maybe send */
+		} else if ((t->dupacks >= 3 ||
+			    ((t->flags & TF_SACK) && t->sacked_bytes >= 3u * t->smss)) &&
+			   !(t->flags & TF_LOSS) && seq_gt(ack, t->recover - 1)) {
+			tcp_enter_recovery(stk, t);
+		} else if (t->dupacks <= 2) {
+			tcb_mark(stk, t, PEND_DATA); /* RFC 3042 limited transmit */
+		}
+	}
+	return 0;
+}
+
+/* Step 1: sequence number check, with PAWS first (RFC 7323 5.3). */
+static int step1_seq(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	if ((t->flags & TF_TS) && seg->has_ts && !(seg->flags & TH_RST) &&
+	    (int32_t)(seg->tsval - t->ts_recent) < 0) {
+		if (stk->now_us - t->ts_recent_us <= TCP_PAWS_24DAYS_US) {
+			tcb_mark(stk, t, PEND_ACK);
+			tcp_drop(stk, DROP_TCP_PAWS);
+			return -1;
+		}
+		t->ts_recent = seg->tsval; /* idle > 24 days: ts_recent is invalid */
+	}
+	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	uint32_t seglen = seg->len + !!(seg->flags & TH_SYN) + !!(seg->flags & TH_FIN);
+
+	/* Linux tcp_sequence(): not wholly before RCV.NXT, not after the window */
+	if (seq_lt(seg->seq + seglen, t->rcv_nxt) || seq_gt(seg->seq, t->rcv_nxt + wnd)) {
+		if (!(seg->flags & TH_RST))
+			tcb_mark(stk, t, PEND_ACK);
+		tcp_drop(stk, DROP_TCP_SEQ);
+		return -1;
+	}
+	/* a retransmission wholly below RCV.NXT: re-ACK at once */
+	if (seglen && seq_leq(seg->seq + seglen, t->rcv_nxt) && !(seg->flags & TH_RST))
+		tcb_mark(stk, t, PEND_ACK);
+	/* RFC 7323 4.3: update TS.Recent if SEG.SEQ =< Last.ACK.sent */
+	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->last_ack_sent) &&
+	    (int32_t)(seg->tsval - t->ts_recent) >= 0) {
+		t->ts_recent = seg->tsval;
+		t->ts_recent_us = stk->now_us;
+	}
+	/* trim to the window: drop what is before RCV.NXT and beyond the window */
+	if (seg->flags & TH_SYN) {
+		if (seq_lt(seg->seq, t->rcv_nxt)) {
+			seg->flags &= (uint8_t)~TH_SYN;
+			seg->seq++;
+		}
+	}
+	if (seq_lt(seg->seq, t->rcv_nxt)) {
+		uint32_t d = XT_MIN(t->rcv_nxt - seg->seq, seg->len);
+
+		seg->data += d;
+		seg->len -= d;
+		seg->seq += d;
+		if (seq_lt(seg->seq, t->rcv_nxt)) { /* only an old FIN remains */
+			seg->flags &= (uint8_t)~TH_FIN;
+			seg->seq = t->rcv_nxt;
+		}
+	}
+	if (seg->len && seq_gt(seg->seq + seg->len, t->rcv_nxt + wnd)) {
+		uint32_t keep =
+			seq_gt(t->rcv_nxt + wnd, seg->seq) ? t->rcv_nxt + wnd - seg->seq : 0;
+
+		seg->len = keep;
+		seg->flags &= (uint8_t)~TH_FIN; /* the FIN lies beyond the window */
+		tcb_mark(stk, t, PEND_ACK);
+	}
+	return 0;
+}
+
+/* Step 2: RST (RFC 5961 3.2: exact match resets, in-window gets a challenge ACK). */
+static int step2_rst(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg, uint32_t seq0)
+{
+	if (!(seg->flags & TH_RST))
+		return 0;
+	if (seq0 != t->rcv_nxt) {
+		tcp_send_challenge_ack(stk, t);
+		tcp_drop(stk, DROP_TCP_RST);
+		return -1;
+	}
+	int err;
+
+	switch (t->state) {
+	case TCPS_SYN_RECEIVED:
+		err = ECONNREFUSED;
+		break;
+	case TCPS_CLOSE_WAIT:
+		err = EPIPE; /* Linux tcp_reset() */
+		break;
+	case TCPS_CLOSING:
+	case TCPS_LAST_ACK:
+	case TCPS_TIME_WAIT:
+		err = 0;
+		break;
+	default:
+		err = ECONNRESET;
+		break;
+	}
+	if (t->state == TCPS_ESTABLISHED || t->state == TCPS_CLOSE_WAIT)
+		stk->st.estab_resets++;
+	tcb_done(stk, t, err);
+	tcp_drop(stk, DROP_TCP_RST);
+	return -1;
+}
+
+/* Step 5: the ACK field. */
+static int step5_ack(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	if (!(seg->flags & TH_ACK)) {
+		tcp_drop(stk, DROP_TCP_ACK);
+		return -1;
+	}
+	if (t->state == TCPS_SYN_RECEIVED) {
+		if (!seq_between(seg->ack, t->snd_una + 1, t->snd_max)) {
+			tcp_send_rst_reply(stk, seg);
+			tcp_drop(stk, DROP_TCP_ACK);
+			return -1;
+		}
+		t->snd_una = seg->ack;
+		t->snd_wnd = seg->wnd << t->snd_ws;
+		t->max_snd_wnd = t->snd_wnd;
+		t->snd_wl1 = seg->seq;
+		t->snd_wl2 = seg->ack;
+		t->t_rtx = 0;
+		t->retries = 0;
+		tcp_ack_rtt(stk, t, seg);
+		tcp_set_state(stk, t, TCPS_ESTABLISHED);
+		if (t->flags & TF_KEEPALIVE)
+			t->t_keep = stk->now_us + (uint64_t)t->keepidle_s * 1000000;
+		return 0;
+	}
+	/* RFC 5961 5.2: acceptable range SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT */
+	if (seq_gt(seg->ack, t->snd_max)) {
+		tcb_mark(stk, t, PEND_ACK);
+		tcp_drop(stk, DROP_TCP_ACK);
+		return -1;
+	}
+	if (seq_lt(seg->ack, t->snd_una - XT_MAX(t->max_snd_wnd, 65535u))) {
+		tcp_send_challenge_ack(stk, t);
+		tcp_drop(stk, DROP_TCP_ACK);
+		return -1;
+	}
+	return tcp_ack(stk, t, seg);
+}
+
+/* Step 7: segment text. */
+static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	if (!seg->len)
+		return 0;
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_FIN_WAIT_1:
+	case TCPS_FIN_WAIT_2:
+		break;
+	default:
+		return 0; /* after the peer's FIN: ignore */
+	}
+	if ((t->shut & SHUT_RCV) && t->state != TCPS_ESTABLISHED) {
+		/* RFC 1122 4.2.2.13 / Linux: data for a closed reader resets */
+		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_nxt);
+		tcb_done(stk, t, ECONNRESET);
+		return -1;
+	}
+	if (!t->rbuf)
+		return 0;
+	uint32_t base = t->irs + 1;
+
+	ring_write(t->rbuf, t->rmask, seg->seq - base, seg->data, seg->len);
+	if (seg->len > t->rcv_mss)
+		t->rcv_mss = (uint16_t)XT_MIN(seg->len, 65535u);
+	if (seg->seq == t->rcv_nxt) {
+		int had_ooo = t->n_ooo != 0;
+
+		t->rcv_nxt += seg->len;
+		ooo_advance(t);
+		t->rcv_unacked += seg->len;
+		if (had_ooo || t->quickack) {
+			if (t->quickack)
+				t->quickack--;
+			tcb_mark(stk, t, PEND_ACK);
+		} else if (t->rcv_unacked >= 2u * XT_MAX(t->rcv_mss, (uint16_t)536)) {
+			tcb_mark(stk, t, PEND_ACK); /* RFC 9293 3.8.6.3: every 2nd full segment */
+		} else if (!t->t_delack) {
+			t->t_delack = stk->now_us + TCP_DELACK_US;
+		}
+		tcb_notify(stk, t);
+	} else {
+		if (ooo_insert(t, seg->seq, seg->seq + seg->len) != 0)
+			tcp_drop(stk, DROP_TCP_OOO_FULL);
+		tcb_mark(stk, t, PEND_ACK); /* RFC 5681 4.2: out of order: ACK at once */
+	}
+	return 0;
+}
+
+/* Step 8: FIN (also a FIN that arrived out of order and is now reached). */
+static void step8_fin(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	if (seg->flags & TH_FIN) {
+		uint32_t fseq = seg->seq + seg->len;
+
+		if (!(t->flags & TF_FIN_RCVD)) {
+			t->flags |= TF_FIN_RCVD;
+			t->fin_seq = fseq;
+		}
+	}
+	if (!(t->flags & TF_FIN_RCVD) || t->rcv_nxt != t->fin_seq) {
+		if ((seg->flags & TH_FIN) && t->rcv_nxt == t->fin_seq + 1)
+			tcb_mark(stk, t, PEND_ACK); /* retransmitted FIN */
+		return;
+	}
+	t->rcv_nxt = t->fin_seq + 1;
+	t->shut |= SHUT_RCV;
+	tcb_mark(stk, t, PEND_ACK);
+	switch (t->state) {
+	case TCPS_SYN_RECEIVED:
+	case TCPS_ESTABLISHED:
+		tcp_set_state(stk, t, TCPS_CLOSE_WAIT);
+		break;
+	case TCPS_FIN_WAIT_1:
+		tcp_set_state(stk, t, TCPS_CLOSING);
+		break;
+	case TCPS_FIN_WAIT_2:
+		t->t_misc = 0;
+		tcp_set_state(stk, t, TCPS_TIME_WAIT);
+		break;
+	default:
+		break;
+	}
+	tcb_notify(stk, t);
+}
+
+/* SEGMENT ARRIVES, synchronized states (RFC 9293 3.10.7.4). */
+void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	uint32_t seq0 = seg->seq;
+	uint8_t flags0 = seg->flags;
+
+	t->last_rx_us = stk->now_us;
+	if (step1_seq(stk, t, seg))
+		return;
+	if (step2_rst(stk, t, seg, seq0))
+		return;
+	/* Step 4: SYN in a synchronized state: challenge ACK (RFC 5961 4.2) */
+	if (flags0 & TH_SYN) {
+		tcp_send_challenge_ack(stk, t);
+		tcp_drop(stk, DROP_TCP_SYN);
+		return;
+	}
+	if (step5_ack(stk, t, seg))
+		return;
+	if (step7_data(stk, t, seg))
+		return;
+	step8_fin(stk, t, seg);
+}
+
+/* SYN-SENT (RFC 9293 3.10.7.3). */
+static void tcp_synsent_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	if (seg->flags & TH_ACK) {
+		if (seq_leq(seg->ack, t->iss) || seq_gt(seg->ack, t->snd_max)) {
+			if (!(seg->flags & TH_RST))
+				tcp_send_rst_reply(stk, seg);
+			tcp_drop(stk, DROP_TCP_ACK);
+			return;
+		}
+	}
+	if (seg->flags & TH_RST) {
+		if (seg->flags & TH_ACK) {
+			stk->st.attempt_fails++;
+			tcb_done(stk, t, ECONNREFUSED);
+		}
+		tcp_drop(stk, DROP_TCP_RST);
+		return;
+	}
+	if (!(seg->flags & TH_SYN)) {
+		tcp_drop(stk, DROP_TCP_FLAGS);
+		return;
+	}
+	t->irs = seg->seq;
+	t->rcv_nxt = seg->seq + 1;
+	t->rcv_user = t->rcv_nxt;
+	t->last_ack_sent = t->rcv_nxt;
+	t->flags &= ~(TF_TS | TF_SACK | TF_WS);
+	if (seg->has_ts) {
+		t->flags |= TF_TS;
+		t->ts_recent = seg->tsval;
+		t->ts_recent_us = stk->now_us;
+	}
+	if (seg->sack_ok)
+		t->flags |= TF_SACK;
+	if (seg->has_ws) {
+		t->flags |= TF_WS;
+		t->snd_ws = seg->ws;
+	} else {
+		t->snd_ws = 0;
+		t->rcv_ws = 0; /* RFC 7323 2.2: scaling only when both sides offer it */
+	}
+	tcb_set_mss(stk, t, seg->has_mss ? seg->mss : 0);
+	tcp_cc_init(stk, t);
+	t->snd_wnd = seg->wnd; /* RFC 7323 2.2: the window of a SYN is never scaled */
+	t->max_snd_wnd = t->snd_wnd;
+	t->snd_wl1 = seg->seq;
+	t->rcv_adv = t->rcv_nxt;
+	t->last_rx_us = stk->now_us;
+	t->retries = 0;
+	if (seg->flags & TH_ACK) {
+		t->snd_wl2 = seg->ack;
+		tcp_ack_rtt(stk, t, seg);
+		t->snd_una = seg->ack;
+		t->t_rtx = 0;
+		tcp_set_state(stk, t, TCPS_ESTABLISHED);
+		if (t->flags & TF_KEEPALIVE)
+			t->t_keep = stk->now_us + (uint64_t)t->keepidle_s * 1000000;
+		tcb_mark(stk, t, PEND_ACK | PEND_DATA);
+		seg->seq++;
+		seg->flags &= (uint8_t)~TH_SYN;
+		if (seg->len || (seg->flags & TH_FIN)) {
+			if (step7_data(stk, t, seg) == 0)
+				step8_fin(stk, t, seg);
+		}
+		return;
+	}
+	/* simultaneous open: SYN-RECEIVED, SYN-ACK with our ISS */
+	t->flags &= ~TF_RTT;
+	tcp_set_state(stk, t, TCPS_SYN_RECEIVED);
+	t->snd_nxt = t->iss;
+	tcb_mark(stk, t, PEND_SYN);
+}
+
+/*
+ * TIME-WAIT (Linux tcp_timewait_state_process()). Returns 1 when the
+ * segment is a new SYN that may reopen the tuple (RFC 6191): the TCB is gone
+ * and the caller passes the SYN to the listener.
+ */
+int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
+{
+	int paws_reject =
+		(t->flags & TF_TS) && seg->has_ts && (int32_t)(seg->tsval - t->ts_recent) < 0;
+
+	if (!paws_reject && seg->seq == t->rcv_nxt && (seg->len == 0 || (seg->flags & TH_RST)) &&
+	    !(seg->flags & (TH_SYN | TH_FIN))) {
+		if (seg->flags & TH_RST) {
+			tcp_drop(stk, DROP_TCP_RST);
+			if (t->flags & TF_ORPHAN)
+				tcb_release(stk, t);
+			else
+				tcb_done(stk, t, 0);
+			return 0;
+		}
+		return 0; /* bare ACK */
+	}
+	if ((seg->flags & (TH_SYN | TH_RST | TH_ACK)) == TH_SYN && !paws_reject &&
+	    (seq_gt(seg->seq, t->rcv_nxt) ||
+	     (seg->has_ts && (t->flags & TF_TS) && (int32_t)(t->ts_recent - seg->tsval) < 0))) {
+		seg->tw_isn = t->snd_max + 65535 + 2;
+		if (!seg->tw_isn)
+			seg->tw_isn = 1;
+		if (t->flags & TF_ORPHAN)
+			tcb_release(stk, t);
+		else
+			tcb_done(stk, t, 0);
+		return 1;
+	}
+	if (!(seg->flags & TH_RST)) {
+		if (paws_reject || (seg->flags & TH_ACK)) {
+			list_del(&t->q_node); /* restart 2 MSL: back to the FIFO tail */
+			t->tw_until = stk->now_us + TCP_TIMEWAIT_US;
+			list_add_tail(&stk->timewait, &t->q_node);
+		}
+		tcb_mark(stk, t, PEND_ACK);
+	}
+	tcp_drop(stk, DROP_TCP_STATE);
+	return 0;
+}
+
+void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip, uint8_t *tcp,
+	       uint32_t len)
+{
+	const struct tcp_hdr *th = (const struct tcp_hdr *)tcp;
+	struct tcp_seg_in seg;
+
+	if (len < TCP_HLEN) {
+		tcp_drop(stk, DROP_TCP_SHORT);
+		return;
+	}
+	uint32_t doff = (uint32_t)(th->doff_res >> 4) * 4u;
+
+	if (doff < TCP_HLEN || doff > len) {
+		tcp_drop(stk, DROP_TCP_HDR_LEN);
+		return;
+	}
+	uint64_t ph = (uint64_t)ip->saddr + ip->daddr + be16(IPPROTO_TCP_NR) + be16((uint16_t)len);
+
+	if (csum_fold(csum_partial(tcp, len, ph)) != 0xffff) {
+		tcp_drop(stk, DROP_TCP_CSUM);
+		return;
+	}
+	memset(&seg, 0, offsetof(struct tcp_seg_in, sack));
+	seg.tw_isn = 0;
+	seg.saddr = ip->saddr;
+	seg.daddr = ip->daddr;
+	seg.sport = be16(th->sport);
+	seg.dport = be16(th->dport);
+	seg.seq = be32(th->seq);
+	seg.ack = be32(th->ack);
+	seg.wnd = be16(th->wnd);
+	seg.flags = th->flags & (TH_FIN | TH_SYN | TH_RST | TH_PSH | TH_ACK | TH_URG);
+	seg.len = len - doff;
+	seg.data = tcp + doff;
+	seg.smac = smac;
+	if (doff > TCP_HLEN && tcp_opt_parse(&seg, tcp + TCP_HLEN, doff - TCP_HLEN) != 0) {
+		tcp_drop(stk, DROP_TCP_OPT);
+		return;
+	}
+	if ((seg.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) ||
+	    (seg.flags & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST) || seg.sport == 0 ||
+	    seg.dport == 0) {
+		tcp_drop(stk, DROP_TCP_FLAGS);
+		return;
+	}
+	struct tcp_hent *h = tcb_lookup(stk, seg.daddr, seg.dport, seg.saddr, seg.sport);
+
+	if (h && h->is_req) {
+		tcp_req_input(stk, (struct tcp_req *)h, &seg);
+		return;
+	}
+	if (h) {
+		struct tcb *t = (struct tcb *)h;
+
+		switch (t->state) {
+		case TCPS_SYN_SENT:
+			tcp_synsent_input(stk, t, &seg);
+			return;
+		case TCPS_TIME_WAIT:
+			if (!tcp_timewait_input(stk, t, &seg))
+				return;
+			break; /* a new SYN: to the listener */
+		default:
+			tcp_input_synced(stk, t, &seg);
+			return;
+		}
+	}
+	int32_t lsd = stk->listen_sd[seg.dport];
+
+	if (lsd >= 0) {
+		tcp_listen_input(stk, &stk->tcbs[lsd], &seg);
+		return;
+	}
+	if (!(seg.flags & TH_RST))
+		tcp_send_rst_reply(stk, &seg);
+	tcp_drop(stk, DROP_TCP_NO_SOCKET);
+}

@@ -1,0 +1,361 @@
+/*
+ * tcp_listen.c - passive open: listeners, half-open mini-sockets, SYN cookies.
+ *
+ * A SYN to a listener makes a small struct tcp_req (hashed by 4-tuple, on
+ * the listener's list, on the timer wheel for SYN-ACK retransmission); the
+ * SYN-ACK is sent at once (like a stateless reply). The full TCB is made
+ * only when the handshake's ACK arrives; it then goes through
+ * tcp_input_synced() (so data or FIN on that ACK are processed) and onto
+ * the accept queue. When the SYN queue is full, SYN cookies (Linux's
+ * encoding: MSS index in the ISN, window scale/SACK in the low 6 bits of
+ * TSval) keep the listener answering without state.
+ */
+#include "stack_priv.h"
+
+#define COOKIEBITS     24
+#define COOKIEMASK     ((1u << COOKIEBITS) - 1)
+#define COOKIE_MAX_AGE 2 /* minutes (Linux MAX_SYNCOOKIE_AGE) */
+#define TS_OPT_WSCALE  0xfu
+#define TS_OPT_SACK    0x10u
+#define TSBITS	       6
+#define TCP_SYNACK_RTO 1000000u /* TCP_TIMEOUT_INIT */
+
+static const uint16_t msstab[] = {536, 1300, 1440, 1460};
+
+static uint32_t cookie_hash(struct stack *stk, const struct tcp_seg_in *seg, uint32_t count,
+			    unsigned c)
+{
+	uint64_t m[3] = {(uint64_t)seg->saddr << 32 | seg->daddr,
+			 (uint64_t)seg->sport << 16 | seg->dport, (uint64_t)count << 8 | c};
+
+	return (uint32_t)siphash_words(stk->hkey, m, 3);
+}
+
+static uint32_t cookie_time(struct stack *stk)
+{
+	return (uint32_t)(stk->now_us / 60000000u);
+}
+
+/* Linux secure_tcp_syn_cookie(): hash + client ISN + minute counter + MSS index. */
+static uint32_t cookie_make(struct stack *stk, const struct tcp_seg_in *seg, unsigned mssind)
+{
+	uint32_t count = cookie_time(stk);
+
+	return cookie_hash(stk, seg, 0, 0) + seg->seq + (count << COOKIEBITS) +
+	       ((cookie_hash(stk, seg, count, 1) + mssind) & COOKIEMASK);
+}
+
+/* Linux check_tcp_syn_cookie(): the MSS index, or -1. seg is the third ACK. */
+static int cookie_check(struct stack *stk, const struct tcp_seg_in *seg)
+{
+	uint32_t sseq = seg->seq - 1, cookie = seg->ack - 1, count = cookie_time(stk);
+
+	cookie -= cookie_hash(stk, seg, 0, 0) + sseq;
+	uint32_t diff = (count - (cookie >> COOKIEBITS)) & (0xffffffffu >> COOKIEBITS);
+
+	if (diff >= COOKIE_MAX_AGE)
+		return -1;
+	uint32_t ind = (cookie - cookie_hash(stk, seg, count - diff, 1)) & COOKIEMASK;
+
+	return ind < sizeof(msstab) / sizeof(msstab[0]) ? (int)ind : -1;
+}
+
+void tcp_req_free(struct stack *stk, struct tcp_req *r)
+{
+	tcb_hash_del(&r->h);
+	wheel_cancel(&r->tm);
+	list_del(&r->lnode);
+	if (r->listener)
+		r->listener->syn_len--;
+	r->listener = NULL;
+	list_add_tail(&stk->free_reqs, &r->lnode);
+}
+
+/* Fill a request from a SYN; the caller chose iss and the window shift. */
+static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
+			 const struct tcp_seg_in *seg)
+{
+	r->h.laddr = seg->daddr;
+	r->h.raddr = seg->saddr;
+	r->h.lport = seg->dport;
+	r->h.rport = seg->sport;
+	r->h.is_req = 1;
+	r->listener = l;
+	r->irs = seg->seq;
+	r->peer_wnd = seg->wnd;
+	r->mss = seg->has_mss ? seg->mss : 0;
+	r->opts = 0;
+	if (seg->has_ts) {
+		r->opts |= TF_TS;
+		r->ts_recent = seg->tsval;
+	}
+	if (seg->sack_ok)
+		r->opts |= TF_SACK;
+	if (seg->has_ws) {
+		r->opts |= TF_WS;
+		r->snd_ws = seg->ws;
+		r->rcv_ws = tcp_rcv_wscale(l->rcvbuf);
+	} else {
+		r->snd_ws = 0;
+		r->rcv_ws = 0;
+	}
+	r->ts_off = tcp_ts_off(stk, r->h.laddr, r->h.raddr);
+	r->retries = 0;
+	r->cookie = 0;
+	r->sent_us = stk->now_us;
+	r->our_wnd = XT_MIN(buf_ring_size(l->rcvbuf), 65535u);
+	memcpy(r->smac, seg->smac, 6);
+}
+
+/* Make the full TCB of a completed handshake and run the ACK through it. */
+static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r,
+			     struct tcp_seg_in *seg)
+{
+	if (l->acc_len > l->backlog) {
+		tcp_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: drop, the peer retransmits */
+		return;
+	}
+	struct tcb *t = tcb_alloc(stk);
+
+	if (!t) {
+		tcp_drop(stk, DROP_TCP_NO_MEM);
+		return;
+	}
+	t->h.laddr = r->h.laddr;
+	t->h.raddr = r->h.raddr;
+	t->h.rport = r->h.rport;
+	tcb_port_ref(stk, t, r->h.lport);
+	t->flags |= r->opts & (TF_TS | TF_SACK | TF_WS);
+	t->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE | TF_LINGER0);
+	t->keepidle_s = l->keepidle_s;
+	t->keepintvl_s = l->keepintvl_s;
+	t->keepcnt = l->keepcnt;
+	t->linger_on = l->linger_on;
+	t->linger_s = l->linger_s;
+	t->sndbuf = l->sndbuf;
+	t->rcvbuf = l->rcvbuf;
+	t->snd_ws = r->snd_ws;
+	t->rcv_ws = r->rcv_ws;
+	t->ts_recent = r->ts_recent;
+	t->ts_recent_us = stk->now_us;
+	t->ts_off = r->ts_off;
+	t->iss = r->iss;
+	t->irs = r->irs;
+	t->snd_una = r->iss;
+	t->snd_nxt = t->snd_max = t->snd_end = r->iss + 1;
+	t->rcv_nxt = t->rcv_user = r->irs + 1;
+	t->last_ack_sent = t->rcv_nxt;
+	t->snd_wl1 = r->irs;
+	t->snd_wnd = r->peer_wnd;
+	memcpy(t->dmac, r->smac, 6);
+	tcb_set_mss(stk, t, r->mss);
+	if (tcb_init_buffers(stk, t) != 0) {
+		tcb_release(stk, t);
+		tcp_drop(stk, DROP_TCP_NO_MEM);
+		return;
+	}
+	/* the SYN-ACK advertised min(space, 65535) unscaled */
+	t->rcv_adv = t->rcv_nxt + XT_MIN(t->rmask + 1, 65535u);
+	tcb_init_conn(stk, t);
+	if (!(t->flags & TF_TS) && r->retries == 0) {
+		t->flags |= TF_RTT;
+		t->rtt_seq = t->iss + 1;
+		t->rtt_start_us = r->sent_us;
+	}
+	tcb_hash_add(stk, &t->h);
+	t->parent = l;
+	t->flags |= TF_ACCEPTQ;
+	list_add_tail(&l->acceptq, &t->q_node);
+	l->acc_len++;
+	tcp_set_state(stk, t, TCPS_SYN_RECEIVED);
+	stk->st.passive_opens++;
+	tcp_input_synced(stk, t, seg);
+	if (t->in_use && t->parent == l && t->state != TCPS_SYN_RECEIVED)
+		tcb_notify(stk, l);
+}
+
+void tcp_req_input(struct stack *stk, struct tcp_req *r, struct tcp_seg_in *seg)
+{
+	struct tcb *l = r->listener;
+
+	if (seg->flags & TH_RST) {
+		if (seg->seq == r->irs + 1) /* RFC 5961 3.2: exact match only */
+			tcp_req_free(stk, r);
+		tcp_drop(stk, DROP_TCP_RST);
+		return;
+	}
+	if (seg->flags & TH_SYN) {
+		if (!(seg->flags & TH_ACK) && seg->seq == r->irs)
+			tcp_send_synack(stk, r); /* our SYN-ACK was lost */
+		tcp_drop(stk, DROP_TCP_SYN);
+		return;
+	}
+	if (!(seg->flags & TH_ACK)) {
+		tcp_drop(stk, DROP_TCP_ACK);
+		return;
+	}
+	if (seg->ack != r->iss + 1) {
+		tcp_send_rst_reply(stk, seg);
+		tcp_drop(stk, DROP_TCP_ACK);
+		return;
+	}
+	if (!seq_between(seg->seq, r->irs + 1, r->irs + 1 + 65535)) {
+		tcp_drop(stk, DROP_TCP_SEQ);
+		return;
+	}
+	if ((r->opts & TF_TS) && seg->has_ts && (int32_t)(seg->tsval - r->ts_recent) < 0) {
+		tcp_drop(stk, DROP_TCP_PAWS);
+		return;
+	}
+	struct tcp_req copy = *r;
+
+	copy.listener = NULL;
+	tcp_req_free(stk, r);
+	tcp_child_create(stk, l, &copy, seg);
+}
+
+/* An ACK to a listener with no request: maybe a SYN cookie (Linux cookie_v4_check). */
+static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
+{
+	if (!l->cookie_us || stk->now_us - l->cookie_us > 2ull * 60 * 1000000)
+		return -1;
+	if (seg->flags & (TH_SYN | TH_RST))
+		return -1;
+	int ind = cookie_check(stk, seg);
+
+	if (ind < 0)
+		return -1;
+	struct tcp_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.h.laddr = seg->daddr;
+	r.h.raddr = seg->saddr;
+	r.h.lport = seg->dport;
+	r.h.rport = seg->sport;
+	r.iss = seg->ack - 1;
+	r.irs = seg->seq - 1;
+	r.mss = msstab[ind];
+	r.peer_wnd = seg->wnd;
+	r.retries = 1; /* no RTT sample from the SYN-ACK */
+	r.ts_off = tcp_ts_off(stk, r.h.laddr, r.h.raddr);
+	memcpy(r.smac, seg->smac, 6);
+	if (seg->has_ts && seg->tsecr) {
+		uint32_t opt = seg->tsecr & ((1u << TSBITS) - 1);
+
+		r.opts |= TF_TS;
+		r.ts_recent = seg->tsval;
+		if (opt & TS_OPT_SACK)
+			r.opts |= TF_SACK;
+		if ((opt & TS_OPT_WSCALE) != TS_OPT_WSCALE) {
+			if ((opt & TS_OPT_WSCALE) > 14)
+				return -1;
+			r.opts |= TF_WS;
+			r.snd_ws = (uint8_t)(opt & TS_OPT_WSCALE);
+			r.rcv_ws = tcp_rcv_wscale(l->rcvbuf);
+		}
+	}
+	stk->st.syn_cookies_ok++;
+	tcp_child_create(stk, l, &r, seg);
+	return 0;
+}
+
+static void tcp_send_cookie(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
+{
+	struct tcp_req r;
+	unsigned ind = 0;
+	uint16_t mss = seg->has_mss ? seg->mss : TCP_MSS_NOOPT;
+
+	for (unsigned i = sizeof(msstab) / sizeof(msstab[0]); i-- > 0;)
+		if (mss >= msstab[i]) {
+			ind = i;
+			break;
+		}
+	memset(&r, 0, sizeof(r));
+	req_from_syn(stk, l, &r, seg);
+	r.listener = NULL;
+	r.mss = msstab[ind];
+	if (!seg->has_ts)
+		r.opts = 0; /* Linux: without timestamps no option survives a cookie */
+	r.iss = cookie_make(stk, seg, ind);
+	r.cookie = 1;
+	l->cookie_us = stk->now_us;
+	stk->st.syn_cookies_sent++;
+	tcp_send_synack(stk, &r);
+}
+
+void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
+{
+	if (seg->flags & TH_RST) {
+		tcp_drop(stk, DROP_TCP_RST);
+		return;
+	}
+	if (seg->flags & TH_ACK) {
+		if (!(seg->flags & TH_SYN) && tcp_cookie_ack(stk, l, seg) == 0)
+			return;
+		tcp_send_rst_reply(stk, seg);
+		tcp_drop(stk, DROP_TCP_COOKIE);
+		return;
+	}
+	if (!(seg->flags & TH_SYN)) {
+		tcp_drop(stk, DROP_TCP_FLAGS);
+		return;
+	}
+	if (l->acc_len > l->backlog) {
+		tcp_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: accept queue full, drop SYN */
+		return;
+	}
+	struct list_node *n = NULL;
+
+	if (l->syn_len < stk->cfg.max_syn_queue)
+		n = list_pop(&stk->free_reqs);
+	if (!n) {
+		tcp_send_cookie(stk, l, seg);
+		return;
+	}
+	struct tcp_req *r = container_of(n, struct tcp_req, lnode);
+
+	memset(&r->h, 0, sizeof(r->h));
+	req_from_syn(stk, l, r, seg);
+	r->iss = seg->tw_isn ? seg->tw_isn
+			     : tcp_isn(stk, r->h.laddr, r->h.lport, r->h.raddr, r->h.rport);
+	r->tm.is_req = 1;
+	r->tm.when_ms = 0;
+	list_init(&r->tm.node);
+	tcb_hash_add(stk, &r->h);
+	list_add_tail(&l->reqs, &r->lnode);
+	l->syn_len++;
+	tcp_send_synack(stk, r);
+	wheel_arm(stk, &r->tm, stk->now_us + TCP_SYNACK_RTO);
+}
+
+void tcp_req_timer(struct stack *stk, struct tcp_req *r)
+{
+	if (++r->retries > TCP_SYNACK_RETRIES) {
+		tcp_req_free(stk, r);
+		return;
+	}
+	tcp_send_synack(stk, r);
+	wheel_arm(stk, &r->tm, stk->now_us + ((uint64_t)TCP_SYNACK_RTO << r->retries));
+}
+
+/* Listener closing: forget half-open requests, reset children never accepted. */
+void tcp_listen_close(struct stack *stk, struct tcb *l)
+{
+	struct list_node *n;
+
+	while (!list_empty(&l->reqs))
+		tcp_req_free(stk, container_of(l->reqs.next, struct tcp_req, lnode));
+	while ((n = list_pop(&l->acceptq)) != NULL) {
+		struct tcb *c = container_of(n, struct tcb, q_node);
+
+		c->flags &= ~TF_ACCEPTQ;
+		l->acc_len--;
+		if (c->state != TCPS_CLOSED && c->state != TCPS_TIME_WAIT)
+			tcp_send_ctl(stk, c, TH_RST | TH_ACK, c->snd_nxt);
+		c->parent = NULL;
+		c->flags |= TF_ORPHAN;
+		tcb_release(stk, c);
+	}
+	if (stk->listen_sd[l->h.lport] == l->sd)
+		stk->listen_sd[l->h.lport] = -1;
+}

@@ -1,0 +1,507 @@
+/*
+ * tcp_output.c - segment emission.
+ *
+ * tcp_output_flush() runs once per stack_poll()/stack_flush(): each TCB
+ * marked by input, timers or app calls (stk->tx_pending) gets tcp_output():
+ * control first (RST, SYN, SYN-ACK), then data segments cut from the send
+ * ring at snd_nxt (every one carries the ACK), then a pure ACK or a probe if
+ * still owed. Loss recovery sends holes from the SACK scoreboard first
+ * (RFC 6675 pipe estimate), then new data. Sender rules: congestion and
+ * peer window, Nagle (Linux's Minshall variant) unless TCP_NODELAY, cork
+ * and MSG_MORE (200 ms ceiling), sender SWS avoidance, zero-window probes.
+ *
+ * Stateless replies (RST to a segment without a TCB, SYN-ACK of a
+ * mini-socket) are built here too and queued at once. All frames go to the
+ * stack's TX batch (ip.c); the caller kicks once per poll.
+ */
+#include "stack_priv.h"
+
+struct tx_seg {
+	const uint8_t *dmac;
+	uint32_t saddr, daddr;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;
+	const uint8_t *opt;
+	unsigned optlen;
+	const uint8_t *ring; /* payload source: send ring */
+	uint32_t mask, off, len;
+};
+
+uint32_t tcp_tsval(const struct stack *stk, uint32_t ts_off)
+{
+	return (uint32_t)stk->now_ms + ts_off; /* 1 ms TS clock, as Linux */
+}
+
+static int tcp_tx(struct stack *stk, const struct tx_seg *s)
+{
+	uint32_t tcplen = TCP_HLEN + s->optlen + s->len;
+	struct pkt pkt;
+	uint8_t *f = ip_tx_alloc(stk, &pkt, ETH_HLEN + IP4_HLEN + tcplen);
+
+	if (!f)
+		return -1;
+	struct tcp_hdr *th = (struct tcp_hdr *)(f + ETH_HLEN + IP4_HLEN);
+	uint8_t *p = (uint8_t *)(th + 1);
+
+	th->sport = be16(s->sport);
+	th->dport = be16(s->dport);
+	th->seq = be32(s->seq);
+	th->ack = be32(s->ack);
+	th->doff_res = (uint8_t)(((TCP_HLEN + s->optlen) / 4) << 4);
+	th->flags = s->flags;
+	th->wnd = be16(s->wnd);
+	th->csum = 0;
+	th->urp = 0;
+	if (s->optlen)
+		memcpy(p, s->opt, s->optlen);
+	if (s->len)
+		ring_read(s->ring, s->mask, s->off, p + s->optlen, s->len);
+	uint64_t sum =
+		(uint64_t)s->saddr + s->daddr + be16(IPPROTO_TCP_NR) + be16((uint16_t)tcplen);
+	uint16_t c = (uint16_t)~csum_fold(csum_partial(th, tcplen, sum));
+
+	memcpy(&th->csum, &c, 2);
+	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen);
+	pkt.len = ETH_HLEN + IP4_HLEN + tcplen;
+	ip_tx_queue(stk, &pkt);
+	return 0;
+}
+
+/*
+ * The window to advertise (already shifted) and the new right edge. The
+ * edge never moves left (RFC 9293 3.8.6.2.2 / RFC 7323 2.4) and moves right
+ * only by min(buffer/2, MSS) at a time (receiver SWS avoidance).
+ */
+uint32_t tcp_rcv_window(struct tcb *t)
+{
+	if (t->rbuf) {
+		uint32_t size = t->rmask + 1, used = t->rcv_nxt - t->rcv_user;
+		uint32_t space = size > used ? size - used : 0;
+		uint32_t maxw = 65535u << t->rcv_ws;
+
+		if (space > maxw)
+			space = maxw;
+		space &= ~((1u << t->rcv_ws) - 1);
+		uint32_t cand = t->rcv_nxt + space;
+
+		if (seq_lt(t->rcv_adv, t->rcv_nxt))
+			t->rcv_adv = t->rcv_nxt;
+		if (seq_gt(cand, t->rcv_adv) && (cand - t->rcv_adv >= XT_MIN(size / 2, 1460u) ||
+						 t->rcv_adv == t->rcv_nxt || space == maxw))
+			t->rcv_adv = cand;
+	}
+	uint32_t w = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+
+	return XT_MIN(w >> t->rcv_ws, 65535u);
+}
+
+/* One segment of t: flags get ACK; len bytes of payload from the send ring at seq. */
+static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flags, uint32_t len)
+{
+	uint8_t opt[40];
+	unsigned nsack, optlen = tcp_opt_len(t, &nsack);
+	struct tx_seg s;
+
+	tcp_opt_write(opt, t, tcp_tsval(stk, t->ts_off), nsack);
+	s.dmac = t->dmac;
+	s.saddr = t->h.laddr;
+	s.daddr = t->h.raddr;
+	s.sport = t->h.lport;
+	s.dport = t->h.rport;
+	s.seq = seq;
+	s.ack = t->rcv_nxt;
+	s.flags = flags | TH_ACK;
+	s.wnd = (uint16_t)tcp_rcv_window(t);
+	s.opt = opt;
+	s.optlen = optlen;
+	s.ring = t->sbuf;
+	s.mask = t->smask;
+	s.off = seq - (t->iss + 1);
+	s.len = len;
+	if (tcp_tx(stk, &s) != 0) {
+		tcb_mark(stk, t, PEND_DATA | PEND_ACK); /* out of frames: retry next flush */
+		return -1;
+	}
+	t->last_ack_sent = t->rcv_nxt;
+	t->t_delack = 0;
+	t->rcv_unacked = 0;
+	return 0;
+}
+
+/* SYN (active open) or SYN-ACK (simultaneous open) of a full TCB. */
+static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
+{
+	uint8_t opt[40];
+	struct tx_seg s;
+	int ts = synack ? !!(t->flags & TF_TS) : 1;
+	int sack = synack ? !!(t->flags & TF_SACK) : 1;
+	int ws = synack ? !!(t->flags & TF_WS) : 1;
+	uint32_t wnd = XT_MIN(t->rmask + 1, 65535u);
+
+	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), ts,
+			       tcp_tsval(stk, t->ts_off), synack ? t->ts_recent : 0, sack, ws,
+			       t->rcv_ws);
+	s.opt = opt;
+	s.dmac = t->dmac;
+	s.saddr = t->h.laddr;
+	s.daddr = t->h.raddr;
+	s.sport = t->h.lport;
+	s.dport = t->h.rport;
+	s.seq = t->iss;
+	s.ack = synack ? t->rcv_nxt : 0;
+	s.flags = synack ? (TH_SYN | TH_ACK) : TH_SYN;
+	s.wnd = (uint16_t)wnd;
+	s.ring = NULL;
+	s.mask = s.off = s.len = 0;
+	if (tcp_tx(stk, &s) != 0) {
+		tcb_mark(stk, t, PEND_SYN);
+		return;
+	}
+	if (synack) {
+		t->rcv_adv = t->rcv_nxt + wnd;
+		t->last_ack_sent = t->rcv_nxt;
+	}
+	if (t->retries)
+		t->flags &= ~TF_RTT; /* Karn: no sample from a retransmitted SYN */
+	else if (!(t->flags & TF_RTT)) {
+		t->flags |= TF_RTT;
+		t->rtt_seq = t->iss + 1;
+		t->rtt_start_us = stk->now_us;
+	}
+	t->snd_nxt = t->iss + 1;
+	if (seq_lt(t->snd_max, t->snd_nxt))
+		t->snd_max = t->snd_nxt;
+	t->t_rtx = stk->now_us + t->rto_us;
+}
+
+void tcp_send_synack(struct stack *stk, struct tcp_req *r)
+{
+	uint8_t opt[40];
+	struct tx_seg s;
+	uint32_t tsval = tcp_tsval(stk, r->ts_off);
+
+	if (r->cookie) {
+		/* Linux cookie_init_timestamp(): options in the low 6 bits of TSval */
+		uint32_t o = (r->opts & TF_WS) ? r->snd_ws : 0xfu;
+
+		if (r->opts & TF_SACK)
+			o |= 0x10u;
+		uint32_t ts = (tsval & ~0x3fu) | o;
+
+		if ((int32_t)(ts - tsval) > 0)
+			ts -= 64;
+		tsval = ts;
+	}
+	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), !!(r->opts & TF_TS),
+			       tsval, r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS),
+			       r->rcv_ws);
+	s.opt = opt;
+	s.dmac = r->smac;
+	s.saddr = r->h.laddr;
+	s.daddr = r->h.raddr;
+	s.sport = r->h.lport;
+	s.dport = r->h.rport;
+	s.seq = r->iss;
+	s.ack = r->irs + 1;
+	s.flags = TH_SYN | TH_ACK;
+	s.wnd = (uint16_t)(r->our_wnd ? r->our_wnd : 65535u);
+	s.ring = NULL;
+	s.mask = s.off = s.len = 0;
+	tcp_tx(stk, &s);
+}
+
+/* RFC 9293 3.10.7.1: RST for a segment that has no connection. */
+void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg)
+{
+	struct tx_seg s;
+
+	s.dmac = seg->smac;
+	s.saddr = seg->daddr;
+	s.daddr = seg->saddr;
+	s.sport = seg->dport;
+	s.dport = seg->sport;
+	if (seg->flags & TH_ACK) {
+		s.seq = seg->ack;
+		s.ack = 0;
+		s.flags = TH_RST;
+	} else {
+		s.seq = 0;
+		s.ack = seg->seq + seg->len + !!(seg->flags & TH_SYN) + !!(seg->flags & TH_FIN);
+		s.flags = TH_RST | TH_ACK;
+	}
+	s.wnd = 0;
+	s.opt = NULL;
+	s.optlen = 0;
+	s.ring = NULL;
+	s.mask = s.off = s.len = 0;
+	tcp_tx(stk, &s);
+}
+
+/* A bare control segment of t (RST, ACK, probe) at seq, sent now. */
+void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq)
+{
+	tcp_emit(stk, t, seq, flags, 0);
+}
+
+/* RFC 5961 7: challenge ACKs, rate-limited per stack. */
+void tcp_send_challenge_ack(struct stack *stk, struct tcb *t)
+{
+	uint64_t sec = stk->now_us / 1000000;
+
+	if (sec != stk->cack_sec) {
+		stk->cack_sec = sec;
+		stk->cack_cnt = 0;
+	}
+	if (stk->cack_cnt++ >= TCP_CHALLENGE_ACK_LIM)
+		return;
+	stk->st.challenge_acks++;
+	tcb_mark(stk, t, PEND_ACK);
+}
+
+/* Next byte range to retransmit in recovery; 0 when none is known lost. */
+static int tcp_next_hole(const struct tcb *t, uint32_t maxseg, uint32_t *h, uint32_t *hend)
+{
+	uint32_t start = seq_max(t->rtx_nxt, t->snd_una);
+
+	if (!(t->flags & TF_SACK) || !t->n_sacked) {
+		if (t->rtx_nxt != t->snd_una || t->snd_una == t->snd_max)
+			return 0;
+		*h = t->snd_una;
+		*hend = seq_min(t->snd_una + maxseg, t->snd_max);
+		return 1;
+	}
+	for (unsigned i = 0; i < t->n_sacked; i++) {
+		if (seq_lt(start, t->sacked[i].start)) {
+			*h = start;
+			*hend = t->sacked[i].start;
+			return 1;
+		}
+		start = seq_max(start, t->sacked[i].end);
+	}
+	return 0; /* above the highest SACK nothing is deemed lost */
+}
+
+/* RFC 6675 4 "pipe": octets believed in flight. */
+static uint32_t tcp_pipe(const struct tcb *t)
+{
+	uint32_t out = t->snd_max - t->snd_una, gone;
+
+	if ((t->flags & TF_SACK) && t->n_sacked) {
+		uint32_t start = seq_max(t->rtx_nxt, t->snd_una), lost = 0;
+
+		for (unsigned i = 0; i < t->n_sacked; i++) {
+			if (seq_lt(start, t->sacked[i].start))
+				lost += t->sacked[i].start - start;
+			start = seq_max(start, t->sacked[i].end);
+		}
+		gone = t->sacked_bytes + lost;
+	} else {
+		gone = (uint32_t)t->dupacks * t->smss;
+	}
+	return out > gone ? out - gone : 0;
+}
+
+static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, int fin)
+{
+	uint8_t flags = fin ? TH_FIN : 0;
+
+	if (len && seq + len == t->snd_end)
+		flags |= TH_PSH;
+	if (tcp_emit(stk, t, seq, flags, len) != 0)
+		return -1;
+	if (seq_lt(seq, t->snd_max)) {
+		t->retrans++;
+		stk->st.retrans_segs++;
+		if ((t->flags & TF_RTT) && seq_lt(seq, t->rtt_seq))
+			t->flags &= ~TF_RTT; /* Karn */
+	} else if (!(t->flags & (TF_TS | TF_RTT)) && len) {
+		t->flags |= TF_RTT;
+		t->rtt_seq = seq + len;
+		t->rtt_start_us = stk->now_us;
+	}
+	if (fin)
+		t->flags |= TF_FIN_SENT;
+	if (seq_gt(seq + len + fin, t->snd_max))
+		t->snd_max = seq + len + fin;
+	if (!t->t_rtx || (t->flags & TF_PERSIST)) {
+		t->flags &= ~TF_PERSIST;
+		t->t_rtx = stk->now_us + t->rto_us;
+	}
+	return 0;
+}
+
+static unsigned tcp_output_recovery(struct stack *stk, struct tcb *t, uint32_t maxseg)
+{
+	unsigned sent = 0;
+
+	while (tcp_pipe(t) < t->cwnd && sent < 64) {
+		uint32_t h, hend;
+
+		if (tcp_next_hole(t, maxseg, &h, &hend)) {
+			uint32_t dend = seq_min(hend, t->snd_end);
+			uint32_t len = seq_gt(dend, h) ? XT_MIN(dend - h, maxseg) : 0;
+			int fin = (t->flags & TF_FIN_SENT) && h + len == t->snd_end &&
+				  seq_gt(hend, t->snd_end);
+
+			if (!len && !fin) {
+				t->rtx_nxt = hend;
+				continue;
+			}
+			if (tcp_send_seg(stk, t, h, len, fin) != 0)
+				break;
+			t->rtx_nxt = h + len + fin;
+			sent++;
+			continue;
+		}
+		uint32_t nxt = t->snd_max;
+		uint32_t avail = seq_lt(nxt, t->snd_end) ? t->snd_end - nxt : 0;
+		uint32_t wend = t->snd_una + t->snd_wnd;
+		uint32_t usable = seq_gt(wend, nxt) ? wend - nxt : 0;
+		uint32_t len = XT_MIN(avail, maxseg);
+
+		if (!len || len > usable)
+			break;
+		int fin = (t->flags & TF_FIN_Q) && nxt + len == t->snd_end;
+
+		if (tcp_send_seg(stk, t, nxt, len, fin) != 0)
+			break;
+		t->snd_nxt = t->snd_max;
+		sent++;
+	}
+	return sent;
+}
+
+static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
+{
+	unsigned nsack, sent = 0;
+	uint32_t maxseg = t->mss - tcp_opt_len(t, &nsack);
+
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_CLOSE_WAIT:
+	case TCPS_FIN_WAIT_1:
+	case TCPS_CLOSING:
+	case TCPS_LAST_ACK:
+		break;
+	default:
+		return 0;
+	}
+	if (!t->sbuf)
+		return 0;
+	if (t->flags & TF_RECOVERY)
+		return tcp_output_recovery(stk, t, maxseg);
+	for (;;) {
+		uint32_t nxt = t->snd_nxt;
+		uint32_t avail = seq_lt(nxt, t->snd_end) ? t->snd_end - nxt : 0;
+		int fin_due = (t->flags & TF_FIN_Q) && seq_leq(nxt, t->snd_end);
+		int rexmit = seq_lt(nxt, t->snd_max);
+
+		if (!avail && !fin_due)
+			break;
+		uint32_t wend = t->snd_una + XT_MIN(t->snd_wnd, t->cwnd);
+		uint32_t usable = seq_gt(wend, nxt) ? wend - nxt : 0;
+		uint32_t len = XT_MIN(avail, maxseg);
+
+		if (len > usable) {
+			/* sender SWS avoidance (RFC 9293 3.8.6.2.1) */
+			int peer_limited = t->snd_wnd < t->cwnd;
+
+			if (usable && peer_limited && usable >= t->max_snd_wnd / 2)
+				len = usable;
+			else
+				break;
+		}
+		if (len && len < maxseg && len == avail && !rexmit && !(pend & PEND_PUSH) &&
+		    !(t->flags & TF_FIN_Q)) {
+			if (t->flags & (TF_CORK | TF_MORE)) {
+				if (!t->t_misc)
+					t->t_misc = stk->now_us + TCP_CORK_US;
+				break;
+			}
+			/* Nagle, Linux's Minshall variant: one small segment in flight */
+			if (!(t->flags & TF_NODELAY) && t->snd_una != t->snd_max &&
+			    seq_gt(t->snd_sml, t->snd_una))
+				break;
+		}
+		int fin = fin_due && nxt + len == t->snd_end;
+
+		if (!len && !fin)
+			break;
+		if (tcp_send_seg(stk, t, nxt, len, fin) != 0)
+			break;
+		if (len < maxseg && len)
+			t->snd_sml = nxt + len;
+		t->snd_nxt = nxt + len + fin;
+		sent++;
+		if (fin)
+			break;
+	}
+	/* nothing in flight and the window too small: probe it (RFC 9293 3.8.6.1) */
+	if (seq_lt(t->snd_nxt, t->snd_end) && t->snd_una == t->snd_max && !t->t_rtx &&
+	    t->snd_wnd < t->smss) {
+		t->flags |= TF_PERSIST;
+		t->t_rtx = stk->now_us + XT_MAX(t->rto_us, TCP_RTO_MIN_US);
+	}
+	return sent;
+}
+
+void tcp_output(struct stack *stk, struct tcb *t)
+{
+	uint8_t pend = t->pend;
+
+	t->pend = 0;
+	if (pend & PEND_RST) {
+		if (t->state != TCPS_CLOSED && t->state != TCPS_LISTEN &&
+		    t->state != TCPS_SYN_SENT && t->state != TCPS_TIME_WAIT)
+			tcp_emit(stk, t, t->snd_nxt, TH_RST, 0);
+		tcb_done(stk, t, 0);
+		return;
+	}
+	switch (t->state) {
+	case TCPS_SYN_SENT:
+		if (pend & PEND_SYN)
+			tcp_emit_syn(stk, t, 0);
+		break;
+	case TCPS_SYN_RECEIVED:
+		if (pend & PEND_SYN)
+			tcp_emit_syn(stk, t, 1);
+		else if (pend & PEND_ACK)
+			tcp_emit(stk, t, t->snd_nxt, 0, 0);
+		break;
+	case TCPS_CLOSED:
+	case TCPS_LISTEN:
+		return;
+	case TCPS_TIME_WAIT:
+		if (pend & PEND_ACK)
+			tcp_emit(stk, t, t->snd_nxt, 0, 0);
+		return;
+	default: {
+		unsigned sent = tcp_output_data(stk, t, pend);
+
+		if (pend & PEND_PROBE)
+			tcp_emit(stk, t, t->snd_una - 1, 0, 0); /* keepalive / window probe */
+		else if ((pend & PEND_ACK) && !sent)
+			tcp_emit(stk, t, t->snd_nxt, 0, 0);
+		break;
+	}
+	}
+	tcb_timer_update(stk, t);
+}
+
+void tcp_output_flush(struct stack *stk)
+{
+	struct list_node work, *n;
+
+	if (list_empty(&stk->tx_pending))
+		return;
+	/* take the list: TCBs re-marked while sending wait for the next flush */
+	work.next = stk->tx_pending.next;
+	work.prev = stk->tx_pending.prev;
+	work.next->prev = &work;
+	work.prev->next = &work;
+	list_init(&stk->tx_pending);
+	while ((n = list_pop(&work)) != NULL)
+		tcp_output(stk, container_of(n, struct tcb, tx_node));
+}
