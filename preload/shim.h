@@ -242,5 +242,6 @@ extern struct shim_stats shim_stats_local;
 void shim_stats_publish(struct shim_engine *eng);
 void shim_stats_update(struct shim_engine *eng);
 void shim_stats_unpublish(void);
+void shim_stats_chown(uid_t uid);
 
 #endif

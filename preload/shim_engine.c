@@ -494,13 +494,22 @@ void shim_engine_before_privdrop(void)
 		shim_engine_before_privdrop();                                                     \
 		return REAL(name) args;                                                            \
 	}
-PRIVDROP_HOOK(setuid, (uid_t uid), (uid))
+/* Changing uid: hand our statistics file over first, so the new user can remove it at exit. */
+#define PRIVDROP_UID_HOOK(name, proto, args, euid)                                                 \
+	int shim_##name proto                                                                      \
+	{                                                                                          \
+		shim_engine_before_privdrop();                                                     \
+		if (geteuid() == 0 && (euid) != (uid_t)-1)                                         \
+			shim_stats_chown(euid);                                                    \
+		return REAL(name) args;                                                            \
+	}
+PRIVDROP_UID_HOOK(setuid, (uid_t uid), (uid), uid)
 PRIVDROP_HOOK(setgid, (gid_t gid), (gid))
-PRIVDROP_HOOK(seteuid, (uid_t uid), (uid))
+PRIVDROP_UID_HOOK(seteuid, (uid_t uid), (uid), uid)
 PRIVDROP_HOOK(setegid, (gid_t gid), (gid))
-PRIVDROP_HOOK(setreuid, (uid_t r, uid_t e), (r, e))
+PRIVDROP_UID_HOOK(setreuid, (uid_t r, uid_t e), (r, e), e)
 PRIVDROP_HOOK(setregid, (gid_t r, gid_t e), (r, e))
-PRIVDROP_HOOK(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s))
+PRIVDROP_UID_HOOK(setresuid, (uid_t r, uid_t e, uid_t s), (r, e, s), e)
 PRIVDROP_HOOK(setresgid, (gid_t r, gid_t e, gid_t s), (r, e, s))
 PRIVDROP_HOOK(setgroups, (size_t n, const gid_t *list), (n, list))
 PRIVDROP_HOOK(initgroups, (const char *user, gid_t group), (user, group))

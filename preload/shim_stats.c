@@ -90,3 +90,14 @@ void shim_stats_unpublish(void)
 	munmap(shim_stats_shm, sizeof(*shim_stats_shm));
 	shim_stats_shm = NULL;
 }
+
+void shim_stats_chown(uid_t uid)
+{
+	char path[64];
+
+	if (!shim_stats_shm || stats_pid != getpid())
+		return;
+	snprintf(path, sizeof(path), SHIM_STATS_PATH, (int)stats_pid);
+	if (chown(path, uid, (gid_t)-1))
+		shim_debug("chown %s: %s", path, strerror(errno));
+}
