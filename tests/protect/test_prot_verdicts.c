@@ -4,9 +4,14 @@
  * rules written by the real userspace code (tools/protect_cfg.c) and the
  * per-reason counters checked after each case.
  *
- * The program under test is prot_harness.bpf.c (argv[1]): the protection
- * hooks behind the same parsing as the steering program. Needs root (BPF):
- * exits 77 otherwise (1 with XTCP_TEST_NO_SKIP=1).
+ *   test_prot_verdicts OBJ harness   tests/protect/prot_harness.bpf.c: the
+ *                                    hooks behind a minimal parser
+ *   test_prot_verdicts OBJ xtcp      bpf/xtcp_xdp.bpf.c, the real steering
+ *                                    program: served port 80 in xtcp_serve (no
+ *                                    AF_XDP socket, so an admitted segment is
+ *                                    passed), and every protection drop must
+ *                                    also be its "dropped" verdict
+ * Needs root (BPF): exits 77 otherwise (1 with XTCP_TEST_NO_SKIP=1).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,8 +28,9 @@
 
 #include "protect_cfg.h"
 #include "prot_test.h"
+#include "xtcp_xdp.h"
 
-static int prog_fd, served_fd;
+static int prog_fd, served_fd, xtcp_stats_fd = -1;
 static struct protect_maps maps;
 static struct protect_cfg *cfg;
 
@@ -100,9 +106,40 @@ static uint64_t delta(enum prot_counter c)
 	return d;
 }
 
+static uint64_t xtcp_dropped(void)
+{
+	uint64_t v[256] = {0}, sum = 0;
+	uint32_t k = XTCP_STAT_DROPPED;
+	int i, n = libbpf_num_possible_cpus();
+
+	if (xtcp_stats_fd < 0 || n > 256 || bpf_map_lookup_elem(xtcp_stats_fd, &k, v))
+		return 0;
+	for (i = 0; i < n; i++)
+		sum += v[i];
+	return sum;
+}
+
 static void reset_counters(void)
 {
 	protect_stats(&maps, counters);
+}
+
+/* The steering program's "dropped" verdicts equal the protection's drops. */
+static void check_verdict_counter(void)
+{
+	static const enum prot_counter drops[] = {PROT_CNT_DROP_PORT,	  PROT_CNT_DROP_PORT_RATE,
+						  PROT_CNT_DROP_SRC_RATE, PROT_CNT_DROP_GLOBAL,
+						  PROT_CNT_DROP_SYN_RATE, PROT_CNT_DROP_ACL};
+	uint64_t now[PROT_CNT_MAX], sum = 0;
+	unsigned i;
+
+	if (xtcp_stats_fd < 0)
+		return;
+	protect_stats(&maps, now);
+	for (i = 0; i < sizeof(drops) / sizeof(drops[0]); i++)
+		sum += now[drops[i]];
+	CHECK(xtcp_dropped() == sum, "xtcp_stats dropped %llu != protection drops %llu",
+	      (unsigned long long)xtcp_dropped(), (unsigned long long)sum);
 }
 
 /* Fresh rules: defaults with everything off unless the case turns it on. */
@@ -316,24 +353,28 @@ int main(int argc, char **argv)
 	struct bpf_program *prog;
 	uint16_t port = 80;
 	uint8_t one = 1;
+	bool xtcp;
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "test_prot_verdicts: needs root (BPF)\n");
 		return getenv("XTCP_TEST_NO_SKIP") ? 1 : 77;
 	}
-	if (argc != 2) {
-		fprintf(stderr, "usage: test_prot_verdicts prot_harness.bpf.o\n");
+	if (argc != 3 || (strcmp(argv[2], "harness") && strcmp(argv[2], "xtcp"))) {
+		fprintf(stderr, "usage: test_prot_verdicts OBJ harness|xtcp\n");
 		return 2;
 	}
+	xtcp = !strcmp(argv[2], "xtcp");
 	libbpf_set_print(NULL);
 	obj = bpf_object__open_file(argv[1], NULL);
 	if (libbpf_get_error(obj) || bpf_object__load(obj)) {
 		fprintf(stderr, "cannot load %s\n", argv[1]);
 		return 1;
 	}
-	prog = bpf_object__find_program_by_name(obj, "prot_harness");
-	prog_fd = bpf_program__fd(prog);
-	served_fd = map_fd(obj, "h_served");
+	prog = bpf_object__find_program_by_name(obj, xtcp ? XTCP_XDP_PROG_NAME : "prot_harness");
+	prog_fd = prog ? bpf_program__fd(prog) : -1;
+	served_fd = map_fd(obj, xtcp ? "xtcp_serve" : "h_served");
+	if (xtcp)
+		xtcp_stats_fd = map_fd(obj, "xtcp_stats");
 	maps = (struct protect_maps){
 		.cfg = map_fd(obj, PROT_MAP_CFG),
 		.stats = map_fd(obj, PROT_MAP_STATS),
@@ -344,7 +385,18 @@ int main(int argc, char **argv)
 		.acl = map_fd(obj, PROT_MAP_ACL),
 		.syn = map_fd(obj, PROT_MAP_SYN),
 	};
-	bpf_map_update_elem(served_fd, &port, &one, BPF_ANY);
+	if (prog_fd < 0 || served_fd < 0 || maps.cfg < 0 || maps.stats < 0) {
+		fprintf(stderr, "%s: no program or no protection maps in it\n", argv[1]);
+		return 1;
+	}
+	if (xtcp) {
+		struct xtcp_serve_key k = {.ip4 = 0, .port = htons(80)};
+		struct xtcp_serve_val v = {0};
+
+		bpf_map_update_elem(served_fd, &k, &v, BPF_ANY);
+	} else {
+		bpf_map_update_elem(served_fd, &port, &one, BPF_ANY);
+	}
 	cfg = malloc(sizeof(*cfg));
 	if (!cfg)
 		return 1;
@@ -357,6 +409,7 @@ int main(int argc, char **argv)
 	test_syn();
 	test_acl();
 	test_read_back();
+	check_verdict_counter();
 
 	free(cfg);
 	bpf_object__close(obj);
