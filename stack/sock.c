@@ -441,12 +441,13 @@ static void recv_window_update(struct stack *stk, struct tcb *t)
 {
 	uint32_t cur = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	uint32_t size = t->rmask + 1, used = t->rcv_nxt - t->rcv_user;
-	uint32_t space = size > used ? size - used : 0;
+	uint32_t clamp = XT_MIN(size, 65535u << t->rcv_ws);
+	uint32_t space = XT_MIN(size > used ? size - used : 0, clamp);
 
 	if (t->state != TCPS_ESTABLISHED && t->state != TCPS_FIN_WAIT_1 &&
 	    t->state != TCPS_FIN_WAIT_2)
 		return;
-	if (2 * cur <= size && space >= 2 * cur && space - cur >= XT_MIN(size / 2, 1460u))
+	if (2 * cur <= clamp && space >= 2 * cur && space - cur >= XT_MIN(size / 2, 1460u))
 		tcb_mark(stk, t, PEND_ACK);
 }
 

@@ -18,6 +18,7 @@ void tcp_cc_init(struct stack *stk, struct tcb *t)
 	t->cwnd = TCP_IW_SEGS * smss; /* RFC 6928 */
 	t->ssthresh = CWND_MAX;
 	t->bytes_acked = 0;
+	t->recover = t->iss; /* RFC 6582 3.2 step 1 */
 	memset(&t->cubic, 0, sizeof(t->cubic));
 }
 

@@ -205,7 +205,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			tcb_mark(stk, t, PEND_DATA); /* pipe shrank: maybe send */
 		} else if ((t->dupacks >= 3 ||
 			    ((t->flags & TF_SACK) && t->sacked_bytes >= 3u * t->smss)) &&
-			   !(t->flags & TF_LOSS) && seq_gt(ack, t->recover - 1)) {
+			   !(t->flags & TF_LOSS) && seq_geq(ack, t->recover)) {
 			tcp_enter_recovery(stk, t);
 		} else if (t->dupacks <= 2) {
 			tcb_mark(stk, t, PEND_DATA); /* RFC 3042 limited transmit */
@@ -637,6 +637,8 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 		switch (t->state) {
 		case TCPS_SYN_SENT:
 			tcp_synsent_input(stk, t, &seg);
+			if (t->in_use && t->state != TCPS_CLOSED)
+				tcb_timer_update(stk, t);
 			return;
 		case TCPS_TIME_WAIT:
 			if (!tcp_timewait_input(stk, t, &seg))
@@ -644,6 +646,8 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 			break; /* a new SYN: to the listener */
 		default:
 			tcp_input_synced(stk, t, &seg);
+			if (t->in_use && t->state != TCPS_CLOSED)
+				tcb_timer_update(stk, t); /* input may have set timers */
 			return;
 		}
 	}

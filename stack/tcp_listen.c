@@ -170,6 +170,8 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	tcp_set_state(stk, t, TCPS_SYN_RECEIVED);
 	stk->st.passive_opens++;
 	tcp_input_synced(stk, t, seg);
+	if (t->in_use && t->state != TCPS_CLOSED)
+		tcb_timer_update(stk, t);
 	if (t->in_use && t->parent == l && t->state != TCPS_SYN_RECEIVED)
 		tcb_notify(stk, l);
 }
