@@ -50,6 +50,11 @@ int xsk_diag_list(struct xsk_sock **out);
 int xsk_proc_list(struct xsk_sock **out);
 /* Fill pid/comm by scanning /proc/<pid>/fd for socket:[ino]. */
 void xsk_diag_owners(struct xsk_sock *s, int n);
+/*
+ * Does pid live in this network namespace? Interfaces, AF_XDP sockets and
+ * processes of other namespaces (other test beds) are not shown.
+ */
+bool pid_in_my_netns(pid_t pid);
 /* comm of pid, "" if gone. */
 void proc_comm(pid_t pid, char *buf, size_t n);
 

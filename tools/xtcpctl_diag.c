@@ -273,13 +273,12 @@ static bool fd_is_xsk(const char *path)
 	return !strcmp(proto, "XDP");
 }
 
-/* Does pid live in our network namespace? (the sockets of other namespaces are not ours to show) */
-static bool same_netns(const char *pid)
+bool pid_in_my_netns(pid_t pid)
 {
 	struct stat a, b;
-	char path[300];
+	char path[64];
 
-	snprintf(path, sizeof(path), "/proc/%s/ns/net", pid);
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
 	if (stat(path, &a) || stat("/proc/self/ns/net", &b))
 		return false;
 	return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
@@ -297,7 +296,7 @@ int xsk_proc_list(struct xsk_sock **out)
 	if (!proc)
 		return -errno;
 	while ((pe = readdir(proc))) {
-		if (!isdigit((unsigned char)pe->d_name[0]) || !same_netns(pe->d_name))
+		if (!isdigit((unsigned char)pe->d_name[0]) || !pid_in_my_netns(atoi(pe->d_name)))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
 		fds = opendir(path);

@@ -55,6 +55,8 @@ static int shm_open_all(struct shm_proc *p, int max)
 			continue;
 		if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
 			continue; /* left behind by a process that died */
+		if (!pid_in_my_netns(pid))
+			continue; /* /dev/shm is shared: another namespace's process */
 		snprintf(path, sizeof(path), SHM_DIR "/%s", e->d_name);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -167,7 +169,7 @@ void xtcpctl_shm_status(struct jw *w)
 	if (w)
 		jw_arr(w, "processes");
 	else
-		printf("processes on xtcp:%s\n", n ? "" : " none (no /dev/shm/xtcp-*.stats)");
+		printf("processes on xtcp:%s\n", n ? "" : " none in this network namespace");
 	for (i = 0; i < n; i++) {
 		if (w)
 			proc_json(w, &p[i]);
@@ -285,12 +287,12 @@ int xtcpctl_conns(struct jw *w, int argc, char **argv)
 		jw_obj(w, NULL);
 		jw_arr(w, "connections");
 	} else if (!n) {
-		printf("no xtcp process is running (no /dev/shm/xtcp-*.stats)\n");
-	} else {
-		printf("%-10s %6s %6s %-21s %-21s %7s %-12s\n", "State", "Recv-Q", "Send-Q",
-		       "Local Address:Port", "Peer Address:Port", "pid", "process");
+		printf("no xtcp process is running in this network namespace\n");
 	}
 #ifdef SHIM_STATS_MAX_CONNS
+	if (!w && n)
+		printf("%-10s %6s %6s %-21s %-21s %7s %-12s\n", "State", "Recv-Q", "Send-Q",
+		       "Local Address:Port", "Peer Address:Port", "pid", "process");
 	{
 		struct shim_conn_info *c = calloc(SHIM_STATS_MAX_CONNS, sizeof(*c));
 
