@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# protect_xtcp.sh - protection and xtcpctl with the real thing: unmodified
+# nginx under LD_PRELOAD=libxtcp.so in the test bed, protection settings from
+# XTCP_* variables, changed at run time with xtcpctl.
+#
+#   protect_xtcp.sh BUILD_DIR     (libxtcp.so, xtcpctl, tests/protect/prot_*)
+#
+# Checks: the settings from the environment reach the program; xtcpctl status
+# shows the xtcp program, its counters and nginx with its sockets; a UDP
+# flood is dropped by reason while ping, a kernel TCP port and the served port
+# keep answering; served-port deny/allow at run time; SYN rate; detach hands
+# the port back to the kernel. Root only: exits 77 otherwise (1 with
+# XTCP_TEST_NO_SKIP=1).
+set -u
+B=${1:?usage: protect_xtcp.sh BUILD_DIR}
+if [ "$(id -u)" != 0 ]; then
+	echo "protect_xtcp: needs root (network namespaces, XDP)" >&2
+	[ -n "${XTCP_TEST_NO_SKIP:-}" ] && exit 1
+	exit 77
+fi
+B=$(readlink -f "$B")
+for f in "$B/libxtcp.so" "$B/xtcpctl" "$B/tests/protect/prot_listen" "$B/tests/protect/prot_flood"; do
+	[ -e "$f" ] || { echo "protect_xtcp: missing $f" >&2; exit 1; }
+done
+command -v nginx >/dev/null || { echo "protect_xtcp: nginx missing (tests/deps.sh)" >&2; exit 1; }
+. "$(dirname "$0")/../testbed.sh"
+
+pass=0
+fail=0
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL: $*" >&2
+}
+check() {
+	local d=$1
+	shift
+	if "$@"; then pass=$((pass + 1)); else bad "$d"; fi
+}
+work=$(mktemp -d /tmp/xtcp-protect.XXXXXX)
+finish() {
+	local p
+	for p in ${npid:-} ${lpid:-}; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	tb_down
+	rm -rf "$work"
+	echo "$pass passed, $fail failed"
+	[ $fail = 0 ]
+	exit $?
+}
+
+tb_up 1 || { bad "test bed"; finish; }
+ip -n "$TB_SRV" route add 10.77.3.0/24 via "$TB_CIP"
+MAC=$(ip -n "$TB_SRV" link show "$TB_SIF" | awk '/link\/ether/ {print $2}')
+chmod 755 "$work"
+mkdir -p "$work/www"
+echo ok >"$work/www/index.html"
+chmod 644 "$work/www/index.html"
+cat >"$work/nginx.conf" <<EOF
+user www-data;
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $work/b;
+	proxy_temp_path $work/p;
+	fastcgi_temp_path $work/f;
+	uwsgi_temp_path $work/u;
+	scgi_temp_path $work/s;
+	server { listen 80; root $work/www; location / { } }
+}
+EOF
+ctl() { tb_srv "$B/xtcpctl" "$@"; }
+counter() { ctl --json filter show | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
+http() { tb_cli curl -s -m "${2:-2}" -o /dev/null -w '%{http_code}' "http://$TB_SIP:$1/" 2>/dev/null; }
+
+tb_srv env XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
+	XTCP_PROTECT_GLOBAL_RATE=5000/5000 XTCP_PROTECT_PORTS=udp:53=allow \
+	LD_PRELOAD="$B/libxtcp.so" nginx -c "$work/nginx.conf" -g 'daemon off;' >"$work/nginx.out" 2>&1 &
+npid=$!
+tb_srv "$B/tests/protect/prot_listen" 120 2222 &
+lpid=$!
+up=0
+for _ in $(seq 50); do
+	[ "$(http 80 1)" = 200 ] && { up=1; break; }
+	sleep 0.1
+done
+check "nginx under xtcp answers ($(tail -n 2 "$work/nginx.out" | tr '\n' ' '))" [ $up = 1 ]
+[ $up = 1 ] || finish
+
+# --- settings from the environment, status ------------------------------
+js=$(ctl --json filter show)
+check "XTCP_PROTECT_GLOBAL_RATE reached the program: $js" grep -q '"global_rate":"5000/5000"' <<<"$js"
+check "XTCP_PROTECT_PORTS reached the program" grep -q '"ports":\["udp:53=allow"\]' <<<"$js"
+for _ in 1 2 3; do http 80 >/dev/null; done
+sleep 0.2
+txt=$(ctl status)
+check "status: the xtcp program in native mode: $txt" grep -q "XDP program [0-9]* \"xtcp_xdp\" (native)" <<<"$txt"
+check "status: steering counters" grep -q "steering .*redirected [1-9]" <<<"$txt"
+check "status: nginx listening on xtcp" grep -q "nginx: $TB_SIF queue 0, 1 listening" <<<"$txt"
+check "status: nginx holds an AF_XDP socket" grep -Eq "[0-9]+ nginx +[0-9]+ socket" <<<"$txt"
+js=$(ctl --json status)
+check "status --json: xtcp program and processes" grep -q '"xtcp":true' <<<"$js"
+check "status --json: accepted on xtcp" grep -Eq '"comm":"nginx".*"accepted_xtcp":[1-9]' <<<"$js"
+out=$(ctl conns)
+check "conns lists nginx: $out" grep -q "nginx" <<<"$out"
+
+# --- a UDP flood: dropped by the global budget; ping, kernel TCP and the served port work ---
+d0=$(counter drop_global_rate)
+tb_cli "$B/tests/protect/prot_flood" -i "$TB_CIF" -d "$TB_SIP" -m "$MAC" -s 10.77.3.0/24 \
+	-c 3000000 -T 4 -r 300000 >"$work/flood.txt" &
+fpid=$!
+sleep 0.5
+out=$(tb_cli ping -c 10 -i 0.2 -W 1 -q "$TB_SIP")
+loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
+check "ping during the flood (loss ${loss:-?}%)" awk -v l="${loss:-100}" 'BEGIN {exit !(l <= 20)}'
+okk=0
+oks=0
+for _ in 1 2 3 4 5; do
+	[ "$(http 2222)" = 200 ] && okk=$((okk + 1))
+	[ "$(http 80)" = 200 ] && oks=$((oks + 1))
+done
+check "kernel TCP port during the flood ($okk/5)" [ $okk = 5 ]
+check "served port during the flood ($oks/5)" [ $oks = 5 ]
+wait $fpid
+d=$(($(counter drop_global_rate) - d0))
+check "the flood was dropped by the global budget ($d)" [ "$d" -ge 500000 ]
+dropped=$(ctl --json status | grep -o '"dropped":[0-9]*' | head -1 | cut -d: -f2)
+check "steering 'dropped' verdicts count it too (${dropped:-0})" [ "${dropped:-0}" -ge "$d" ]
+
+# --- run-time changes on the served port -----------------------------------
+ctl filter add served-deny "$TB_CIP/32" || bad "served-deny"
+check "denied source refused at once" [ "$(http 80 1)" != 200 ]
+check "denied source still reaches the kernel port" [ "$(http 2222)" = 200 ]
+ctl filter del served "$TB_CIP/32" || bad "del served"
+check "allowed again" [ "$(http 80)" = 200 ]
+ctl filter set syn-rate=100/100 || bad "syn-rate"
+s0=$(counter drop_syn_rate)
+tb_cli "$B/tests/protect/prot_flood" -i "$TB_CIF" -d "$TB_SIP" -m "$MAC" -t syn -p 80 \
+	-s 10.77.3.7/32 -c 5000 -T 4 >/dev/null
+check "SYN flood from one source limited" [ "$(($(counter drop_syn_rate) - s0))" -ge 4000 ]
+check "other clients still served" [ "$(http 80)" = 200 ]
+
+# --- detach: the port returns to the kernel (nginx's kernel socket) -------
+out=$(ctl detach "$TB_SIF" 2>&1)
+check "detach: $out" grep -q "detached XDP program" <<<"$out"
+check "after detach the kernel serves the port" [ "$(http 80)" = 200 ]
+finish
