@@ -364,7 +364,7 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	}
 	if ((t->shut & SHUT_RCV) && t->state != TCPS_ESTABLISHED) {
 		/* RFC 1122 4.2.2.13 / Linux: data for a closed reader resets */
-		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_nxt);
+		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_max);
 		tcb_done(stk, t, ECONNRESET);
 		return -1;
 	}

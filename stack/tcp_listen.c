@@ -353,7 +353,7 @@ void tcp_listen_close(struct stack *stk, struct tcb *l)
 		c->flags &= ~TF_ACCEPTQ;
 		l->acc_len--;
 		if (c->state != TCPS_CLOSED && c->state != TCPS_TIME_WAIT)
-			tcp_send_ctl(stk, c, TH_RST | TH_ACK, c->snd_nxt);
+			tcp_send_ctl(stk, c, TH_RST | TH_ACK, c->snd_max);
 		c->parent = NULL;
 		c->flags |= TF_ORPHAN;
 		tcb_release(stk, c);

@@ -455,7 +455,7 @@ void tcp_output(struct stack *stk, struct tcb *t)
 	if (pend & PEND_RST) {
 		if (t->state != TCPS_CLOSED && t->state != TCPS_LISTEN &&
 		    t->state != TCPS_SYN_SENT && t->state != TCPS_TIME_WAIT)
-			tcp_emit(stk, t, t->snd_nxt, TH_RST, 0);
+			tcp_emit(stk, t, t->snd_max, TH_RST, 0);
 		tcb_done(stk, t, 0);
 		return;
 	}
@@ -468,22 +468,27 @@ void tcp_output(struct stack *stk, struct tcb *t)
 		if (pend & PEND_SYN)
 			tcp_emit_syn(stk, t, 1);
 		else if (pend & PEND_ACK)
-			tcp_emit(stk, t, t->snd_nxt, 0, 0);
+			tcp_emit(stk, t, t->snd_max, 0, 0);
 		break;
 	case TCPS_CLOSED:
 	case TCPS_LISTEN:
 		return;
 	case TCPS_TIME_WAIT:
 		if (pend & PEND_ACK)
-			tcp_emit(stk, t, t->snd_nxt, 0, 0);
+			tcp_emit(stk, t, t->snd_max, 0, 0);
 		return;
 	default: {
+		/*
+		 * Pure ACKs carry SND.MAX, not a rewound SND.NXT: after go-back-N the
+		 * peer may have more of our data than snd_nxt, and an ACK below its
+		 * RCV.NXT would be unacceptable there (Linux never rewinds snd_nxt).
+		 */
 		unsigned sent = tcp_output_data(stk, t, pend);
 
 		if (pend & PEND_PROBE)
 			tcp_emit(stk, t, t->snd_una - 1, 0, 0); /* keepalive / window probe */
 		else if ((pend & PEND_ACK) && !sent)
-			tcp_emit(stk, t, t->snd_nxt, 0, 0);
+			tcp_emit(stk, t, t->snd_max, 0, 0);
 		break;
 	}
 	}

@@ -137,7 +137,7 @@ static void tcp_keep_expire(struct stack *stk, struct tcb *t)
 	}
 	if (t->keep_probes >= t->keepcnt) {
 		/* Linux tcp_keepalive_timer(): reset and report ETIMEDOUT */
-		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_nxt);
+		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_max);
 		tcb_done(stk, t, ETIMEDOUT);
 		return;
 	}

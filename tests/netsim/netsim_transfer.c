@@ -60,6 +60,25 @@ static double transfer(const char *name, const struct netdev_pipe_cfg *pc, uint6
 	       name, ab / 1e6, ba / 1e6, secs, (unsigned long long)s.steps,
 	       (unsigned long long)sa.retrans_segs, (unsigned long long)sb.retrans_segs,
 	       (unsigned long long)sa.rx_drop, (unsigned long long)sb.rx_drop);
+	if (!(xfer_done(&xa) && xfer_done(&xb))) {
+		struct sock_info ia, ib;
+
+		sock_info(s.a, c, &ia);
+		sock_info(s.b, xb.sd, &ib);
+		fprintf(stderr,
+			"%s: stuck: A sent %llu recvd %llu st %d txq %u rxq %u cwnd %u wnd %u rto "
+			"%u | "
+			"B sent %llu recvd %llu st %d txq %u rxq %u cwnd %u wnd %u rto %u\n",
+			name, (unsigned long long)xa.sent, (unsigned long long)xa.recvd, ia.state,
+			ia.tx_queued, ia.rx_queued, ia.cwnd, ia.snd_wnd, ia.rto_us,
+			(unsigned long long)xb.sent, (unsigned long long)xb.recvd, ib.state,
+			ib.tx_queued, ib.rx_queued, ib.cwnd, ib.snd_wnd, ib.rto_us);
+		for (unsigned r = 0; r < 32; r++)
+			if (sa.drop_reason[r] || sb.drop_reason[r])
+				fprintf(stderr, "  drop %s: %llu %llu\n", stack_drop_reason_name(r),
+					(unsigned long long)sa.drop_reason[r],
+					(unsigned long long)sb.drop_reason[r]);
+	}
 	CHECK(xfer_done(&xa) && xfer_done(&xb));
 	CHECK(xa.err == 0 && xb.err == 0);
 	CHECK(xa.recvd == ba && xb.recvd == ab);
