@@ -19,7 +19,7 @@
 /* Any slot in use, orphans included (for introspection). */
 static struct tcb *tcb_any(struct stack *stk, int sd)
 {
-	if (sd < 0 || (unsigned)sd >= stk->ntcb || !stk->tcbs[sd].in_use)
+	if (sd < 0 || (unsigned)sd >= stk->tcb_fresh || !stk->tcbs[sd].in_use)
 		return NULL;
 	return &stk->tcbs[sd];
 }
@@ -565,6 +565,10 @@ int sock_close(struct stack *stk, int sd)
 		return 0;
 	case TCPS_TIME_WAIT:
 		t->flags |= TF_ORPHAN;
+		if (t->rbuf) {
+			buf_put(stk, t->rbuf, t->rmask + 1);
+			t->rbuf = NULL;
+		}
 		return 0;
 	default:
 		break;
@@ -933,7 +937,7 @@ int sock_next(struct stack *stk, int from)
 {
 	if (from < 0)
 		from = 0;
-	for (unsigned i = (unsigned)from; i < stk->ntcb; i++)
+	for (unsigned i = (unsigned)from; i < stk->tcb_fresh; i++)
 		if (stk->tcbs[i].in_use)
 			return (int)i;
 	return -1;

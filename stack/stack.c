@@ -114,12 +114,8 @@ struct stack *stack_create(const struct stack_config *cfg)
 	list_init(&stk->timewait);
 	list_init(&stk->tx_pending);
 	list_init(&stk->ev_pending);
-	for (unsigned i = 0; i < stk->ntcb; i++) {
-		stk->tcbs[i].sd = (int)i;
-		list_add_tail(&stk->free_tcbs, &stk->tcbs[i].q_node);
-	}
-	for (unsigned i = 0; i < stk->nreq; i++)
-		list_add_tail(&stk->free_reqs, &stk->reqs[i].lnode);
+	/* pool slots are handed out in order first (tcb_alloc), so creating a
+	 * large stack touches no pool memory */
 	wheel_init(stk, 0);
 	return stk;
 }
@@ -129,7 +125,7 @@ void stack_destroy(struct stack *stk)
 	if (!stk)
 		return;
 	if (stk->tcbs) {
-		for (unsigned i = 0; i < stk->ntcb; i++) {
+		for (unsigned i = 0; i < stk->tcb_fresh; i++) {
 			struct tcb *t = &stk->tcbs[i];
 
 			free(t->in_use ? t->sbuf : NULL);

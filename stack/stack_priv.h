@@ -323,9 +323,11 @@ struct stack {
 
 	struct tcb *tcbs; /* max_socks slots; sd = index */
 	unsigned ntcb;
+	unsigned tcb_fresh; /* slots [tcb_fresh, ntcb) never used yet */
 	struct list_node free_tcbs;
 	struct tcp_req *reqs;
 	unsigned nreq;
+	unsigned req_fresh; /* reqs [req_fresh, nreq) never used yet */
 	struct list_node free_reqs;
 	struct tcp_hent **htab;
 	uint32_t hmask;

@@ -308,8 +308,11 @@ void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 	}
 	struct list_node *n = NULL;
 
-	if (l->syn_len < stk->cfg.max_syn_queue)
+	if (l->syn_len < stk->cfg.max_syn_queue) {
 		n = list_pop(&stk->free_reqs);
+		if (!n && stk->req_fresh < stk->nreq)
+			n = &stk->reqs[stk->req_fresh++].lnode;
+	}
 	if (!n) {
 		tcp_send_cookie(stk, l, seg);
 		return;

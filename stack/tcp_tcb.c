@@ -71,6 +71,12 @@ struct tcb *tcb_alloc(struct stack *stk)
 {
 	struct list_node *n = list_pop(&stk->free_tcbs);
 
+	if (!n && stk->tcb_fresh < stk->ntcb) {
+		struct tcb *f = &stk->tcbs[stk->tcb_fresh];
+
+		f->sd = (int)stk->tcb_fresh++;
+		n = &f->q_node;
+	}
 	if (!n && !list_empty(&stk->timewait)) {
 		/* pool full: recycle the oldest TIME-WAIT (Linux: tw bucket overflow) */
 		struct tcb *old = container_of(stk->timewait.next, struct tcb, q_node);
@@ -174,6 +180,10 @@ void tcp_set_state(struct stack *stk, struct tcb *t, int state)
 		if (t->sbuf) {
 			buf_put(stk, t->sbuf, t->smask + 1);
 			t->sbuf = NULL;
+		}
+		if (t->rbuf && (t->flags & TF_ORPHAN)) { /* nobody reads any more */
+			buf_put(stk, t->rbuf, t->rmask + 1);
+			t->rbuf = NULL;
 		}
 		break;
 	case TCPS_CLOSED:
