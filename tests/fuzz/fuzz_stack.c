@@ -119,19 +119,11 @@ static void app(struct t *t, unsigned what)
 	stack_flush(t->stk, t->now);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Apply the records of one input; a harness assertion longjmps out. */
+static void run_input(struct t *t, const uint8_t *data, size_t size)
 {
-	static const struct stack_config cfg = {
-		.max_socks = 64, .max_syn_queue = 4, .sndbuf = 16384, .rcvbuf = 16384};
-	struct t *t = calloc(1, sizeof(*t));
 	size_t i = 0;
 
-	if (!t || t_init(t, "fuzz", &cfg))
-		abort();
-	if (setjmp(t->jb)) /* a harness assertion: the stack broke a contract */
-		abort();
 	t_flow(t, FUZZ_FLOW);
 	t_start(t, TCP_ESTABLISHED);
 	while (i + 3 <= size) {
@@ -163,6 +155,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	t_wait(t, 1000);
 	drain(t);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const struct stack_config cfg = {
+		.max_socks = 64, .max_syn_queue = 4, .sndbuf = 16384, .rcvbuf = 16384};
+	struct t *t = calloc(1, sizeof(*t));
+
+	if (!t || t_init(t, "fuzz", &cfg))
+		abort();
+	if (setjmp(t->jb)) /* a harness assertion: the stack broke a contract */
+		abort();
+	run_input(t, data, size);
 	t_fini(t);
 	free(t);
 	return 0;

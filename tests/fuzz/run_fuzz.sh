@@ -4,7 +4,7 @@
 # Prints "1 passed, 0 failed" or "0 passed, 1 failed"; crash files are kept
 # in the scratch dir, whose path is printed.
 set -u
-fuzzer=$1 seeds=$2 secs=${3:-60}
+fuzzer=$(realpath "$1") seeds=$(realpath "$2") secs=${3:-60}
 work=$(mktemp -d /tmp/xtcp-fuzz.XXXXXX)
 mkdir -p "$work/corpus"
 cd "$work" || exit 1

@@ -122,6 +122,21 @@ static void t_dev_tx_free(struct netdev *dev, struct pkt *pkt)
 
 static void inject(struct t *t, const uint8_t *frame, size_t len);
 
+/* T_TRACE=1: print every frame in and out with the virtual time. */
+static void trace(struct t *t, const char *dir, const uint8_t *f, uint32_t len)
+{
+	struct t_wire w;
+	const char *why = "";
+	char b[256];
+
+	if (t_seg_parse(f, len, &w, &why) == 0)
+		fprintf(stderr, "  %10llu %s %s\n", (unsigned long long)t->now, dir,
+			t_seg_str(&w, b, sizeof(b)));
+	else
+		fprintf(stderr, "  %10llu %s (%u bytes: %s)\n", (unsigned long long)t->now, dir,
+			len, why);
+}
+
 /* Answer an ARP request for the peer's address (the stack may ask). */
 static int arp_reply(struct t *t, const uint8_t *f, uint32_t len)
 {
@@ -167,6 +182,8 @@ static void t_dev_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 
 				memcpy(c->buf, pkts[i].data, pkts[i].len);
 				c->len = pkts[i].len;
+				if (getenv("T_TRACE"))
+					trace(t, "out", c->buf, c->len);
 			}
 		}
 		free(fr);
@@ -211,7 +228,7 @@ static void rec(struct t *t, uint8_t op, const uint8_t *b, size_t len)
 	if (!t->corpus)
 		return;
 	fwrite(h, 1, 3, t->corpus);
-	if (len)
+	if (b && len)
 		fwrite(b, 1, len, t->corpus);
 }
 
@@ -286,6 +303,16 @@ void t_fail(struct t *t, const char *file, int line, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (t->stk) { /* drop reasons help tell a harness mistake from a stack bug */
+		struct stack_stats st;
+		unsigned i;
+
+		stack_get_stats(t->stk, &st);
+		for (i = 0; i < 32; i++)
+			if (st.drop_reason[i])
+				fprintf(stderr, "  drops %s: %llu\n", stack_drop_reason_name(i),
+					(unsigned long long)st.drop_reason[i]);
+	}
 	t->failed = 1;
 	longjmp(t->jb, 1);
 }
@@ -358,6 +385,8 @@ static void inject(struct t *t, const uint8_t *frame, size_t len)
 	}
 	memcpy(fr->buf, frame, len);
 	fr->len = (uint32_t)len;
+	if (getenv("T_TRACE"))
+		trace(t, "in ", frame, (uint32_t)len);
 	t->rxq[t->rx_tail++ % cap] = fr;
 }
 

@@ -136,10 +136,14 @@ static void overlapping_retransmission(struct t *t)
 {
 	t_start(t, TCP_ESTABLISHED);
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
-	t_in(t, SEG(.flags = T_ACK, .seq = 51, .ack = 1, .len = 100));
-	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 151, .nsack = T_ANY));
+	t_wait(t, 500000);
 	t_drain_acks(t);
+	t_in(t, SEG(.flags = T_ACK, .seq = 51, .ack = 1, .len = 100));
+	/* Partly old: ACKed at once or after the delay, with or without a D-SACK. */
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 151, .nsack = T_ANY));
 	t_eq(t, t_read(t, 1000), 150);
+	t_wait(t, 500000);
+	t_drain_acks(t);
 }
 
 /* The FIN is delivered as EOF after the data, and ACKed. */
@@ -153,6 +157,21 @@ static void fin_after_data_is_eof(struct t *t)
 	t_eq(t, t_read(t, 1000), 0);
 }
 
+/*
+ * Reading a few bytes must not send a second ACK that repeats the first
+ * (same ACK number, same window): the peer would count it as a duplicate
+ * ACK (RFC 5681 2). A window update is due only when the window opens by
+ * at least an MSS or half the buffer (RFC 9293 3.8.6.2.2, receiver SWS).
+ */
+static void no_redundant_window_update(struct t *t)
+{
+	t_start_plain(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 2));
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 3));
+	t_eq(t, t_read(t, 1000), 2);
+	t_nothing(t, 300000);
+}
+
 int main(void)
 {
 	T_RUN(out_of_window_dup_ack);
@@ -164,5 +183,6 @@ int main(void)
 	T_RUN(delayed_ack_timing);
 	T_RUN(overlapping_retransmission);
 	T_RUN(fin_after_data_is_eof);
+	T_RUN(no_redundant_window_update);
 	return t_summary();
 }

@@ -72,7 +72,7 @@ static void reply_carries_ack(struct t *t)
 	t_eq(t, t_read(t, 1000), 64);
 	t_write(t, 64);
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 65, .len = 64));
-	t_nothing(t, 300000); /* no delayed ACK of the request follows */
+	t_nothing(t, 150000); /* no delayed ACK of the request follows (RTO is >= 200 ms) */
 	t_in(t, SEG(.flags = T_ACK, .seq = 65, .ack = 65));
 	t_nothing(t, 0);
 }
