@@ -209,6 +209,12 @@ void tcp_req_input(struct stack *stk, struct tcp_req *r, struct tcp_seg_in *seg)
 		tcp_drop(stk, DROP_TCP_PAWS);
 		return;
 	}
+	if (l->acc_len > l->backlog) {
+		/* Linux: keep the request, drop the ACK; the SYN-ACK retransmission
+		 * makes the peer ACK again once accept() made room */
+		tcp_drop(stk, DROP_TCP_LISTEN_OVERFLOW);
+		return;
+	}
 	struct tcp_req copy = *r;
 
 	copy.listener = NULL;
