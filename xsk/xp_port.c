@@ -14,7 +14,8 @@
  * wakes the driver too. No busy polling.
  *
  * Memory: the port and its UMEM are allocated at open, never per packet.
- * pkt->addr is the UMEM offset. RX frames go back to the fill ring in
+ * pkt->addr is the UMEM offset of pkt->data. pkt->data is 2 mod 4 (the IP
+ * header after Ethernet is 4-byte aligned). RX frames go back to the fill ring in
  * rx_done(); TX frames come from the UMEM's free stack and return to it on
  * completion (or tx_free(), or a full TX ring, counted).
  */
@@ -115,13 +116,13 @@ static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 	struct xp_umem *u = &p->umem;
 	uint64_t addr;
 
-	if (len > u->frame_size)
+	if (len > u->frame_size - XP_NET_IP_ALIGN)
 		return -EMSGSIZE;
 	if (!u->n_tx_free)
 		xp_umem_complete(u);
 	if (!u->n_tx_free)
 		return -ENOBUFS;
-	addr = u->tx_free[--u->n_tx_free];
+	addr = u->tx_free[--u->n_tx_free] + XP_NET_IP_ALIGN;
 	pkt->addr = addr;
 	pkt->data = xsk_umem__get_data(u->area, addr);
 	pkt->len = len;
@@ -236,7 +237,7 @@ static int port_link_facts(struct xp_port *p)
 	p->dev.info.queue_id = p->queue_id;
 	p->dev.info.n_queues = l.n_rx_queues;
 	/* A frame must fit one UMEM frame after the kernel's headroom. */
-	if (p->dev.info.mtu + 14u + 4u > p->umem.frame_size - XDP_PACKET_HEADROOM)
+	if (p->dev.info.mtu + 14u + 4u > p->umem.frame_size - XDP_PACKET_HEADROOM - XP_NET_IP_ALIGN)
 		return -EMSGSIZE;
 	return 0;
 }

@@ -42,6 +42,13 @@ int xp_prog_add_user(struct xp_prog *prog);
  */
 #include <xdp/xsk.h>
 
+/*
+ * Frames start XP_NET_IP_ALIGN bytes into their buffer (RX: the UMEM
+ * headroom; TX: tx_alloc()), so that after the 14-byte Ethernet header the
+ * IP header is 4-byte aligned, as Linux does with NET_IP_ALIGN.
+ */
+#define XP_NET_IP_ALIGN 2
+
 struct xp_umem {
 	void *area;
 	uint64_t size;

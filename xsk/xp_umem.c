@@ -27,7 +27,7 @@ int xp_umem_create(struct xp_umem *u, uint32_t n_frames, uint32_t ring_size)
 		.fill_size = ring_size,
 		.comp_size = ring_size,
 		.frame_size = XP_FRAME_SIZE,
-		.frame_headroom = 0,
+		.frame_headroom = XP_NET_IP_ALIGN,
 		.flags = 0,
 	};
 	uint32_t idx, i;

@@ -137,12 +137,15 @@ static void serve_queue(struct netdev *dev)
 	n = dev->ops->rx_burst(dev, rx, NETDEV_BURST_MAX);
 	n_rx += n;
 	for (unsigned i = 0; i < n; i++) {
-		uint8_t frame[64];
-		uint32_t len = build_rst(&dev->info, rx[i].data, rx[i].len, frame);
+		uint32_t len;
 
-		if (!len || dev->ops->tx_alloc(dev, &tx[n_tx], len))
+		if (dev->ops->tx_alloc(dev, &tx[n_tx], 54))
+			continue; /* no TX frame: this one goes unanswered (the peer retries) */
+		len = build_rst(&dev->info, rx[i].data, rx[i].len, tx[n_tx].data);
+		if (!len) {
+			dev->ops->tx_free(dev, &tx[n_tx]);
 			continue;
-		memcpy(tx[n_tx].data, frame, len);
+		}
 		tx[n_tx].len = len;
 		n_tx++;
 	}
