@@ -330,7 +330,8 @@ static int parse(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	static uint8_t frames[BATCH][MAX_FRAME];
+	/* Frames start 2 bytes into 4-aligned slots: the IP header lands 4-aligned. */
+	static uint8_t frames[BATCH][MAX_FRAME + 2] __attribute__((aligned(64)));
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	struct sockaddr_ll sll;
@@ -366,7 +367,7 @@ int main(int argc, char **argv)
 	memcpy(sll.sll_addr, o.dmac, 6);
 	seed = now_ns() | 1;
 	for (i = 0; i < BATCH; i++) {
-		iov[i].iov_base = frames[i];
+		iov[i].iov_base = frames[i] + 2;
 		memset(&msgs[i], 0, sizeof(msgs[i]));
 		msgs[i].msg_hdr.msg_name = &sll;
 		msgs[i].msg_hdr.msg_namelen = sizeof(sll);
@@ -391,7 +392,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		for (i = 0; i < (int)n; i++)
-			iov[i].iov_len = build(&o, frames[i], smac, &seed);
+			iov[i].iov_len = build(&o, frames[i] + 2, smac, &seed);
 		r = sendmmsg(fd, msgs, n, 0);
 		if (r < 0) {
 			if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
