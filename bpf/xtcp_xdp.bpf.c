@@ -10,6 +10,9 @@
  * The XDP_PASS fallback of bpf_redirect_map is what returns a queue to the
  * kernel when its socket dies: no socket in the XSKMAP slot, no black hole.
  *
+ * Flood protection (bpf/xtcp_protect.h, issue 6) is asked before every
+ * IPv4 XDP_PASS and before every redirect; its drops count as "dropped".
+ *
  * Decisions (docs/ARCHITECTURE.md, "XDP program"):
  *  - IPv4 fragments (MF set or offset != 0) are passed and counted: a
  *    non-first fragment has no TCP header, a first one only part of the
@@ -29,6 +32,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "xtcp_xdp.h"
+#include "xtcp_protect.h" /* flood protection hooks (issue 6): maps prot_* */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
@@ -77,6 +81,12 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (v)
 		*v += 1;
+}
+
+static __always_inline int verdict_drop(void)
+{
+	stat_inc(XTCP_STAT_DROPPED);
+	return XDP_DROP;
 }
 
 static __always_inline int verdict_pass(__u32 cause)
@@ -154,11 +164,17 @@ int xtcp_xdp(struct xdp_md *ctx)
 	ihl = ip->ihl * 4;
 	if (ip->version != 4 || ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
 		return verdict_pass(XTCP_STAT_MALFORMED);
-	if (ip->protocol != IPPROTO_TCP)
+	if (ip->protocol != IPPROTO_TCP) {
+		if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
+			return verdict_drop();
 		return verdict_pass(XTCP_STAT_NOT_TCP);
+	}
 	/* MF set or a fragment offset: no (whole) TCP header to steer by. */
-	if (ip->frag_off & bpf_htons(0x3fff))
+	if (ip->frag_off & bpf_htons(0x3fff)) {
+		if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
+			return verdict_drop();
 		return verdict_pass(XTCP_STAT_FRAGMENTS);
+	}
 	if (ihl > sizeof(*ip))
 		stat_inc(XTCP_STAT_IP_OPTIONS);
 
@@ -169,9 +185,13 @@ int xtcp_xdp(struct xdp_md *ctx)
 		return verdict_pass(XTCP_STAT_MALFORMED);
 
 	if (!xtcp_steered(ip->daddr, th->dest)) {
+		if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
+			return verdict_drop();
 		stat_inc(XTCP_STAT_PASSED);
 		return XDP_PASS;
 	}
+	if (xtcp_protect_served(ctx, ip, th) != XDP_PASS)
+		return verdict_drop();
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);

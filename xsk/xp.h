@@ -66,6 +66,12 @@ const char *xp_prog_mode(const struct xp_prog *prog); /* "native" / "generic" */
 int xp_prog_read_stats(struct xp_prog *prog, uint64_t *counts, unsigned n);
 /* Detach from the interface and free (the last user, at exit). */
 void xp_prog_detach(struct xp_prog *prog);
+/*
+ * Make the calling process a user of the program (idempotent): the program
+ * stays attached while any user lives. xp_prog_attach() and xp_port_open()
+ * do it; a forked child that keeps serving without opening ports calls it.
+ */
+int xp_prog_add_user(struct xp_prog *prog);
 /* Free this process's handle without detaching (a forked child). */
 void xp_prog_release(struct xp_prog *prog);
 

@@ -30,9 +30,6 @@ struct xp_prog {
 /* Log to stderr with the "xtcp: " prefix when level <= the handle's level. */
 void xp_log(int level, int max_level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Make the calling process a user of the program (idempotent). 0 / -errno. */
-int xp_prog_add_user(struct xp_prog *prog);
-
 /*
  * UMEM (xp_umem.c): frame_size-byte frames in one MAP_SHARED area, with the
  * fill and completion rings. Frames [0, n_rx) cycle through the fill ring,

@@ -179,7 +179,7 @@ static int *map_slot(struct xp_prog *prog, const char *name)
  */
 static int adopt_maps(struct xp_prog *prog, int prog_fd)
 {
-	uint32_t ids[16], n = 16, len = sizeof(struct bpf_prog_info);
+	uint32_t ids[64], n = 64, len = sizeof(struct bpf_prog_info);
 	struct bpf_prog_info info = {.nr_map_ids = n, .map_ids = (uint64_t)(unsigned long)ids};
 	struct bpf_map *ours;
 	int *slot;
