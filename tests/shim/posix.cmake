@@ -2,8 +2,8 @@
 # engineer; included from tests/shim/CMakeLists.txt, which the shim engineer owns).
 #   posix_srv / posix_cli   plain POSIX server (block | thread | epoll ET) and client
 #   shim_posix_kernel       both on the kernel, between the test bed namespaces
-# The LD_PRELOAD comparison run (posix_run.sh BUILD preload) is registered
-# once the shim serves: see the block at the end.
+#   shim_posix_preload      again with the server under LD_PRELOAD=libxtcp.so:
+#                           identical client output, no kernel accept (nstat)
 find_package(Threads REQUIRED)
 add_executable(posix_srv ${CMAKE_CURRENT_LIST_DIR}/posix_srv.c)
 target_link_libraries(posix_srv Threads::Threads)
@@ -14,3 +14,10 @@ add_test(NAME shim_posix_kernel
 	COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} kernel)
 set_tests_properties(shim_posix_kernel PROPERTIES LABELS integration
 	SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
+
+if(TARGET xtcp)
+	add_test(NAME shim_posix_preload
+		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} preload)
+	set_tests_properties(shim_posix_preload PROPERTIES LABELS integration
+		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
+endif()

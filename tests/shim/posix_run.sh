@@ -6,7 +6,8 @@
 #   kernel   the server on the kernel: every case must pass
 #   preload  the same, then again with the server under
 #            LD_PRELOAD=BUILD_DIR/libxtcp.so XTCP_IFACE=veth0 XTCP_PORTS=<port>;
-#            the client's output must be identical to the kernel run's
+#            the client's output must be identical to the kernel run's, and
+#            the server namespace's kernel must accept no connection (nstat)
 # Needs root (network namespaces): otherwise exits 77, or 1 when
 # XTCP_TEST_NO_SKIP=1. Prints "N passed, N failed" (one per run and shape).
 set -u
@@ -58,10 +59,16 @@ run_one() {
 	return $rc
 }
 
+# Connections the server namespace's kernel accepted so far.
+passive_opens() {
+	ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'
+}
+
 port=7100
 for mode in block thread epoll; do
 	port=$((port + 1))
-	if run_one kernel "$mode" "$port"; then
+	k0=$(passive_opens)
+	if run_one kernel "$mode" "$port" && [ "$(passive_opens)" -gt "$k0" ]; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
@@ -69,8 +76,15 @@ for mode in block thread epoll; do
 	fi
 	[ "$variant" = preload ] || continue
 	port=$((port + 1))
-	run_one preload "$mode" "$port" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$port"
-	if diff -u "$out/kernel-$mode.txt" "$out/preload-$mode.txt" >"$out/diff-$mode.txt"; then
+	# Proof that xtcp served: the server namespace's kernel accepts nothing.
+	k0=$(passive_opens)
+	run_one preload "$mode" "$port" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$port" \
+		XTCP_STRICT=1
+	k1=$(passive_opens)
+	if [ "$k1" != "$k0" ]; then
+		fail=$((fail + 1))
+		echo "FAIL preload $mode: the server's kernel accepted $((k1 - k0)) connections"
+	elif diff -u "$out/kernel-$mode.txt" "$out/preload-$mode.txt" >"$out/diff-$mode.txt"; then
 		pass=$((pass + 1))
 	else
 		fail=$((fail + 1))
