@@ -83,7 +83,11 @@ struct xp_port_config {
 	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
 	bool busy_poll;	    /* never by default */
 };
-/* -EBUSY when another socket already holds that queue. */
+/*
+ * -EBUSY when another socket already holds that queue, and also for a few ms
+ * (15 ms seen) after the socket that held it was closed or its process died:
+ * the kernel frees a queue from a work queue. A claimant retries briefly.
+ */
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out);
 struct netdev *xp_port_netdev(struct xp_port *port);

@@ -137,20 +137,59 @@ static void xp_tx_free(struct netdev *dev, struct pkt *pkt)
 		u->tx_free[u->n_tx_free++] = xp_umem_frame(u, pkt->addr);
 }
 
-static void xp_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
+/*
+ * Make the kernel send what the TX ring holds. In copy mode one sendto()
+ * sends at most a small batch (32 in Linux) and answers EAGAIN while more is
+ * left, or while the completion ring is full: reap completions and call again,
+ * a bounded number of times. In zero-copy mode one call wakes the driver.
+ */
+static int tx_kick(struct xp_port *p)
+{
+	unsigned max = p->umem.n_rx / 32 + 2;
+
+	for (unsigned i = 0; i < max; i++) {
+		p->st.tx_kicks++;
+		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
+			break;
+		xp_umem_complete(&p->umem);
+		if (errno == EAGAIN || errno == EINTR)
+			continue;
+		/* EBUSY: another sender is in the ring; ENOBUFS: the device queue is full. */
+		if (errno == EBUSY || errno == ENOBUFS || errno == ENETDOWN)
+			break;
+		return -errno;
+	}
+	xp_umem_complete(&p->umem);
+	return 0;
+}
+
+static int xp_tx_flush(struct netdev *dev)
 {
 	struct xp_port *p = port_of(dev);
+	int err = 0;
+
+	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx))
+		err = tx_kick(p);
+	p->tx_kick_pending = false;
+	xp_umem_complete(&p->umem);
+	return err;
+}
+
+/* Put up to one burst on the TX ring; a full ring is drained once, then drops. */
+static void tx_queue_burst(struct xp_port *p, struct pkt *pkts, unsigned n)
+{
 	uint32_t idx;
 	unsigned i;
 
-	if (!n)
-		return;
 	if (xsk_ring_prod__reserve(&p->tx, n, &idx) != n) {
-		/* Full ring (the kernel is behind): these frames are dropped, counted. */
-		p->st.tx_ring_full += n;
-		for (i = 0; i < n; i++)
-			xp_tx_free(dev, &pkts[i]);
-		return;
+		tx_kick(p);
+		if (xsk_ring_prod__reserve(&p->tx, n, &idx) != n) {
+			/* Still full (the kernel is behind): dropped, counted. */
+			p->st.tx_ring_full += n;
+			for (i = 0; i < n; i++)
+				xp_tx_free(&p->dev, &pkts[i]);
+			return;
+		}
 	}
 	for (i = 0; i < n; i++) {
 		struct xdp_desc *d = xsk_ring_prod__tx_desc(&p->tx, idx + i);
@@ -164,22 +203,14 @@ static void xp_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 	p->tx_kick_pending = true;
 }
 
-static int xp_tx_flush(struct netdev *dev)
+static void xp_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 {
-	struct xp_port *p = port_of(dev);
-	int err = 0;
+	unsigned k;
 
-	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx)) {
-		p->st.tx_kicks++;
-		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0) {
-			/* Busy/again: the kernel is still sending; it will call again. */
-			if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS && errno != EINTR)
-				err = -errno;
-		}
+	for (unsigned i = 0; i < n; i += k) {
+		k = n - i < NETDEV_BURST_MAX ? n - i : NETDEV_BURST_MAX;
+		tx_queue_burst(port_of(dev), pkts + i, k);
 	}
-	p->tx_kick_pending = false;
-	xp_umem_complete(&p->umem);
-	return err;
 }
 
 static int xp_wait_fd(struct netdev *dev)

@@ -1,0 +1,181 @@
+/*
+ * test_xp_port.c - one AF_XDP port as a netdev (xsk/xp_port.c, xp_umem.c) on
+ * the test bed's server veth (run by tb_run.sh: IF OUR_IP PEER_IP): queue
+ * claims, bad configurations, link facts, the TX frame pool (exhaustion,
+ * recycling through completions, more frames than the TX ring holds), frame
+ * alignment, resolve() through the kernel's neighbour table.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "netdev.h"
+#include "xp.h"
+#include "xt_check.h"
+
+static uint64_t sysfs_u64(const char *ifname, const char *stat)
+{
+	char path[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, stat);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
+/* Allocate TX frames until -ENOBUFS; returns how many it got (all kept in pkts). */
+static unsigned alloc_all(struct netdev *dev, struct pkt *pkts, unsigned max, int *last_err)
+{
+	unsigned n = 0;
+
+	while (n < max && !(*last_err = dev->ops->tx_alloc(dev, &pkts[n], 60)))
+		n++;
+	return n;
+}
+
+static void bad_configs(struct xp_prog *prog)
+{
+	struct xp_port *p;
+
+	CHECK(xp_port_open(prog, 0, &(struct xp_port_config){.ring_size = 100, .zero_copy = -1},
+			   &p) == -EINVAL,
+	      "ring not a power of two");
+	CHECK(xp_port_open(
+		      prog, 0,
+		      &(struct xp_port_config){.frames = 100, .ring_size = 64, .zero_copy = -1},
+		      &p) == -EINVAL,
+	      "fewer frames than two rings");
+	CHECK(xp_port_open(prog, 0, &(struct xp_port_config){.zero_copy = 2}, &p) == -EINVAL,
+	      "zero_copy 2");
+	CHECK(xp_port_open(prog, 7, NULL, &p) < 0, "queue that does not exist");
+	CHECK(xp_port_open(prog, 100000, NULL, &p) == -EINVAL, "queue past the XSKMAP");
+}
+
+static void tx_pool(struct netdev *dev, const char *ifname, const uint8_t peer_mac[6])
+{
+	static struct pkt pkts[512];
+	struct xp_port_stats st;
+	unsigned n, again = 0;
+	uint64_t tx_before;
+	int err = 0;
+
+	n = alloc_all(dev, pkts, 512, &err);
+	CHECK(n == 256 - 64 && err == -ENOBUFS, "TX pool: %u frames, then %d", n, err);
+	for (unsigned i = 0; i < n; i++)
+		CHECK(((uintptr_t)pkts[i].data & 3) == 2, "frame %u alignment", i);
+	for (unsigned i = 0; i < n; i++)
+		dev->ops->tx_free(dev, &pkts[i]);
+	CHECK(alloc_all(dev, pkts, 512, &err) == n, "all frames back after tx_free");
+	CHECK(dev->ops->tx_alloc(dev, &pkts[n], 5000) == -EMSGSIZE, "too large");
+
+	/* Send all 192 (three times the TX ring) to the peer: an ethertype nobody takes. */
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(pkts[i].data, peer_mac, 6);
+		memcpy(pkts[i].data + 6, dev->info.mac, 6);
+		pkts[i].data[12] = 0x88;
+		pkts[i].data[13] = 0xb5;
+		memset(pkts[i].data + 14, (int)i, 46);
+		pkts[i].len = 60;
+	}
+	tx_before = sysfs_u64(ifname, "tx_packets");
+	dev->ops->tx_queue(dev, pkts, n);
+	CHECK(dev->ops->tx_flush(dev) == 0, "tx_flush");
+	for (int tries = 0; tries < 100 && again < n; tries++) {
+		struct timespec ts = {0, 1000 * 1000};
+
+		again += alloc_all(dev, pkts + again, n - again, &err);
+		dev->ops->tx_flush(dev);
+		nanosleep(&ts, NULL);
+	}
+	CHECK(again == n, "completions gave back %u of %u frames", again, n);
+	xp_port_get_stats((struct xp_port *)dev, &st);
+	CHECK(st.tx_packets == n && st.tx_ring_full == 0, "tx_packets %llu, ring full %llu",
+	      (unsigned long long)st.tx_packets, (unsigned long long)st.tx_ring_full);
+	CHECK(sysfs_u64(ifname, "tx_packets") - tx_before >= n, "the device sent them (%llu)",
+	      (unsigned long long)(sysfs_u64(ifname, "tx_packets") - tx_before));
+	CHECK(st.tx_invalid == 0 && st.rx_invalid == 0, "no invalid descriptors");
+	for (unsigned i = 0; i < again; i++)
+		dev->ops->tx_free(dev, &pkts[i]);
+}
+
+int main(int argc, char **argv)
+{
+	struct xp_port_config cfg = {.frames = 256, .ring_size = 64, .zero_copy = -1};
+	struct xp_prog_opts opts = {.log_level = 1};
+	uint8_t peer_mac[6] = {0}, zero[6] = {0};
+	struct xp_port *port, *other;
+	struct xp_prog *prog;
+	struct netdev *dev;
+	struct xp_link link;
+	int err, tries = 0;
+
+	xt_need_root("AF_XDP");
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s IF OUR_IP PEER_IP\n", argv[0]);
+		return 2;
+	}
+	CHECK(xp_nl_link(argv[1], &link) == 0, "link");
+	err = xp_prog_attach(argv[1], &opts, &prog);
+	CHECK(err == 0, "attach: %s", strerror(-err));
+	if (err)
+		return xt_done();
+	bad_configs(prog);
+	err = xp_port_open(prog, 0, &cfg, &port);
+	CHECK(err == 0, "open queue 0: %s", strerror(-err));
+	if (err)
+		goto out;
+	CHECK(xp_port_open(prog, 0, &cfg, &other) == -EBUSY, "queue 0 is taken");
+	err = xp_port_open(prog, 1, &cfg, &other);
+	CHECK(err == 0, "queue 1: %s", strerror(-err));
+	if (!err)
+		xp_port_close(other);
+
+	dev = xp_port_netdev(port);
+	CHECK(!memcmp(dev->info.mac, link.mac, 6), "mac");
+	CHECK(dev->info.mtu == 1500, "mtu %u", dev->info.mtu);
+	CHECK(dev->info.ip4 == inet_addr(argv[2]) && dev->info.prefix_len == 24, "address");
+	CHECK(dev->info.ifindex == link.ifindex && dev->info.queue_id == 0 &&
+		      dev->info.n_queues == 2,
+	      "ifindex/queue/n_queues %d/%u/%u", dev->info.ifindex, dev->info.queue_id,
+	      dev->info.n_queues);
+	CHECK(dev->ops->wait_fd(dev) >= 0, "wait_fd");
+
+	err = dev->ops->resolve(dev, inet_addr(argv[3]), peer_mac);
+	while (err == -EAGAIN && tries++ < 100) {
+		poll(NULL, 0, 10);
+		err = dev->ops->resolve(dev, inet_addr(argv[3]), peer_mac);
+	}
+	CHECK(err == 0 && memcmp(peer_mac, zero, 6), "resolve peer: %s", strerror(-err));
+	CHECK(dev->ops->resolve(dev, inet_addr("192.0.2.1"), peer_mac) == -EHOSTUNREACH,
+	      "no route");
+	CHECK(dev->ops->resolve(dev, inet_addr("127.0.0.1"), peer_mac) == -EHOSTUNREACH,
+	      "not through this interface");
+
+	tx_pool(dev, argv[1], peer_mac);
+	CHECK(dev->ops->rx_burst(dev, (struct pkt[4]){0}, 4) == 0,
+	      "nothing served, nothing received");
+	xp_port_close(port);
+	/*
+	 * The queue is free again shortly after the socket is closed: the kernel
+	 * releases it from a work queue, so a claim right away may see -EBUSY.
+	 */
+	tries = 0;
+	while ((err = xp_port_open(prog, 0, &cfg, &port)) == -EBUSY && tries++ < 200)
+		poll(NULL, 0, 5);
+	CHECK(err == 0, "reopen queue 0: %s (after %d tries)", strerror(-err), tries);
+	printf("queue 0 claimable again after %d ms\n", tries * 5);
+	if (!err)
+		xp_port_close(port);
+out:
+	xp_prog_detach(prog);
+	return xt_done();
+}
