@@ -120,15 +120,17 @@ struct shim_ep {
 };
 
 /* --- the per-process engine (shim_engine.c) --- */
+#define SHIM_MAX_PORTS 64
 struct stack;
 struct xp_port;
 struct netdev;
 
 struct shim_engine {
-	pid_t pid;    /* owner; any other pid sees it as abandoned (fork) */
-	unsigned gen; /* matches shim_sock.gen of sockets in this stack */
-	struct xp_port *port;
-	struct netdev *dev;
+	pid_t pid;	  /* owner; any other pid sees it as abandoned (fork) */
+	unsigned gen;	  /* matches shim_sock.gen of sockets in this stack */
+	unsigned n_ports; /* AF_XDP ports: 1, or every free queue (client-only) */
+	struct xp_port *ports[SHIM_MAX_PORTS];
+	struct netdev *dev; /* the port's netdev, or shim_mq over all ports */
 	struct stack *stk;
 	unsigned queue;
 	int xsk_fd;	       /* readable when frames arrive */
@@ -206,6 +208,9 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
 /* Before a privilege drop: open this process's engine if it serves any listener. */
 void shim_engine_before_privdrop(void);
 void shim_fork_setup(void);
+
+/* --- shim_mq.c: one netdev over several ports (client-only processes) --- */
+struct netdev *shim_mq_create(struct netdev **ports, unsigned n);
 
 /* --- shim_socket.c --- */
 struct shim_sock *shim_sock_alloc(void);

@@ -223,9 +223,26 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 	return 0;
 }
 
+static bool has_listeners(void)
+{
+	int fd;
+
+	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
+		struct shim_sock *s = shim_sock_of(fd);
+
+		if (s && s->role == SHIM_LISTENER)
+			return true;
+	}
+	return false;
+}
+
 static void *bg_main(void *arg);
 
-static int port_open(struct xp_port **port, unsigned *queue, unsigned *n_queues)
+/*
+ * Open AF_XDP ports: the first free queue (all: every free queue). The kernel
+ * refuses a queue another socket holds with EBUSY: that is the claim.
+ */
+static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 {
 	struct xp_port_config pcfg = {.frames = shim.cfg.frames, .zero_copy = -1};
 	struct xp_link link;
@@ -237,13 +254,19 @@ static int port_open(struct xp_port **port, unsigned *queue, unsigned *n_queues)
 		return err;
 	*n_queues = link.n_rx_queues ? link.n_rx_queues : 1;
 	err = -EBUSY;
-	for (q = 0; q < *n_queues; q++) {
-		err = xp_port_open(shim.prog, q, &pcfg, port);
-		if (err != -EBUSY)
+	for (q = 0; q < *n_queues && eng->n_ports < SHIM_MAX_PORTS; q++) {
+		err = xp_port_open(shim.prog, q, &pcfg, &eng->ports[eng->n_ports]);
+		if (!err) {
+			if (!eng->n_ports)
+				eng->queue = q;
+			eng->n_ports++;
+			if (!all)
+				break;
+		} else if (err != -EBUSY) {
 			break;
+		}
 	}
-	*queue = q;
-	return err;
+	return eng->n_ports ? 0 : err;
 }
 
 static int engine_start_thread(struct shim_engine *eng)
@@ -262,49 +285,68 @@ static int engine_start_thread(struct shim_engine *eng)
 	return -err;
 }
 
+static void ports_close(struct shim_engine *eng)
+{
+	unsigned i;
+
+	for (i = 0; i < eng->n_ports; i++)
+		xp_port_close(eng->ports[i]);
+	eng->n_ports = 0;
+}
+
 static struct shim_engine *engine_start(void)
 {
 	struct stack_config scfg = {0};
 	struct shim_engine *eng;
-	struct xp_port *port = NULL;
-	unsigned queue = 0, n_queues = 1;
+	struct netdev *devs[SHIM_MAX_PORTS];
+	unsigned n_queues = 1, i;
+	bool client_only = !has_listeners();
 	int fd, err;
 
 	if (prog_ensure())
 		goto fail_quiet;
-	err = port_open(&port, &queue, &n_queues);
+	eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		goto fail_quiet;
+	eng->kick_fd = -1;
+	/*
+	 * A process serving listeners takes one queue (share-nothing across
+	 * processes, RSS spreads the flows). A client-only process takes every
+	 * free queue: replies to its connections come back on whatever queue
+	 * the peer's hashing picks.
+	 */
+	err = port_open(eng, client_only, &n_queues);
 	if (err) {
 		SHIM_STAT(fallback[SHIM_FB_NO_ENGINE])++;
 		shim_fail("no AF_XDP socket on %s for this process (%s%s)", shim.cfg.iface,
 			  strerror(-err), err == -EBUSY ? ": every RX queue is taken" : "");
-		goto fail_quiet;
+		goto fail_eng;
 	}
-	eng = calloc(1, sizeof(*eng));
-	if (!eng)
-		goto fail_port;
-	eng->port = port;
-	eng->queue = queue;
-	eng->dev = xp_port_netdev(port);
+	for (i = 0; i < eng->n_ports; i++)
+		devs[i] = xp_port_netdev(eng->ports[i]);
+	eng->dev = eng->n_ports == 1 ? devs[0] : shim_mq_create(devs, eng->n_ports);
+	if (!eng->dev)
+		goto fail_eng;
 	eng->xsk_fd = eng->dev->ops->wait_fd(eng->dev);
 	eng->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (getrandom(&scfg.seed, sizeof(scfg.seed), 0) != sizeof(scfg.seed))
-		scfg.seed = shim_now_us() ^ ((uint64_t)getpid() << 32);
+		scfg.seed = shim_now_us() ^ ((uint64_t)shim_pid << 32);
 	scfg.dev = eng->dev;
 	scfg.max_socks = shim.cfg.max_socks;
 	scfg.local_port_min = shim.cfg.lport_min;
 	scfg.local_port_max = shim.cfg.lport_max;
-	if (n_queues > 1) {
+	if (n_queues > 1 && eng->n_ports == 1) {
 		/* Replies come back on some queue; pick ports this queue claims (see ARCHITECTURE).
 		 */
 		scfg.local_port_step = (uint16_t)n_queues;
-		scfg.local_port_rem = (uint16_t)queue;
+		scfg.local_port_rem = (uint16_t)eng->queue;
 	}
 	scfg.on_event = on_event;
 	scfg.event_ctx = eng;
 	eng->stk = stack_create(&scfg);
 	if (!eng->stk || eng->kick_fd < 0) {
 		SHIM_STAT(fallback[SHIM_FB_STACK])++;
-		shim_fail("cannot create the stack for %s queue %u", shim.cfg.iface, queue);
+		shim_fail("cannot create the stack for %s queue %u", shim.cfg.iface, eng->queue);
 		goto fail_eng;
 	}
 	eng->pid = shim_pid;
@@ -319,15 +361,17 @@ static struct shim_engine *engine_start(void)
 	if (engine_start_thread(eng))
 		shim_warn("no background thread: progress only inside socket calls");
 	shim_stats_publish(eng);
-	shim_info("serving %s queue %u of %u", shim.cfg.iface, queue, n_queues);
+	if (eng->n_ports == 1)
+		shim_info("serving %s queue %u of %u", shim.cfg.iface, eng->queue, n_queues);
+	else
+		shim_info("serving %s queues: %u of %u", shim.cfg.iface, eng->n_ports, n_queues);
 	return eng;
 
 fail_eng:
 	if (eng->kick_fd >= 0)
 		REAL(close)(eng->kick_fd);
+	ports_close(eng);
 	free(eng);
-fail_port:
-	xp_port_close(port);
 fail_quiet:
 	shim.eng_failed_pid = shim_pid;
 	return NULL;
@@ -465,19 +509,6 @@ static void *bg_main(void *arg)
 	return NULL;
 }
 
-static bool has_listeners(void)
-{
-	int fd;
-
-	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
-		struct shim_sock *s = shim_sock_of(fd);
-
-		if (s && s->role == SHIM_LISTENER)
-			return true;
-	}
-	return false;
-}
-
 void shim_engine_before_privdrop(void)
 {
 	if (geteuid() != 0)
@@ -541,7 +572,7 @@ static void fork_child(void)
 		 * copy that nobody will touch again.
 		 */
 		eng->bg_running = false;
-		xp_port_close(eng->port);
+		ports_close(eng);
 		REAL(close)(eng->kick_fd);
 		shim.eng = NULL;
 	}
