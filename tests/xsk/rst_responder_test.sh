@@ -146,6 +146,44 @@ q0=$(sed -n 's/^queue 0 rx=\([0-9]*\).*/\1/p' "$log" | tail -1)
 q1=$(sed -n 's/^queue 1 rx=\([0-9]*\).*/\1/p' "$log" | tail -1)
 expect "per-queue rx adds up" "$((q0 + q1))" 20
 
+# 1b. A burst of raw SYNs, more than twice the rings (2048): frames recycle,
+# batches of up to 64 go both ways, nothing is lost or left behind.
+burst=6000
+tb_cli timeout 60 python3 - "$TB_CIP" "$TB_SIP" 8080 $burst <<'PY'
+import socket, struct, sys, time
+src, dst, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack("!BBH", 0, 6, 20)
+for i in range(n):
+    hdr = struct.pack("!HHIIBBHHH", 20000 + i % 40000, port, i * 7919, 0, 5 << 4, 0x02, 64240, 0, 0)
+    c = csum(pseudo + hdr)
+    s.sendto(hdr[:16] + struct.pack("!H", c) + hdr[18:], (dst, 0))
+    if i % 1000 == 999: time.sleep(0.05)
+PY
+sleep 0.5
+s=$(responder_stats)
+echo "  $s"
+total=$((20 + burst))
+expect "burst: XDP redirected" "$(field redirected "$s")" $total
+expect "burst: AF_XDP rx" "$(field port_rx "$s")" $total
+expect "burst: RSTs sent" "$(field rst "$s")" $total
+expect "burst: AF_XDP tx" "$(field tx "$s")" $total
+expect "burst: ring errors" "$(field errors "$s")" 0
+expect "burst: bad checksums" "$(field bad "$s")" 0
+
+# Idle: asleep in poll() (need_wakeup), not spinning.
+cpu_ticks() { awk '{print $14 + $15}' /proc/$rpid/stat; }
+t0=$(cpu_ticks)
+sleep 1
+t1=$(cpu_ticks)
+[ $((t1 - t0)) -le 5 ] && ok "idle responder used $((t1 - t0)) ticks in 1 s" ||
+	bad "idle responder busy: $((t1 - t0)) ticks in 1 s"
+
 # 2. kill -9: the port is the kernel's again at once (no black hole).
 kill -9 $rpid
 for _ in $(seq 50); do kill -0 $rpid 2>/dev/null || break; sleep 0.05; done
