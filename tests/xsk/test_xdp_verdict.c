@@ -75,8 +75,12 @@ static int run(int prog_fd, const struct frame_spec *s)
 {
 	/* Ethernet at 2 mod 4, so that the IP header is aligned (as in a NIC buffer). */
 	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = buf, .data_size_in = build_frame(buf, s),
-		    .repeat = 1);
+	struct bpf_test_run_opts opts = {
+		.sz = sizeof(opts),
+		.data_in = buf,
+		.data_size_in = build_frame(buf, s),
+		.repeat = 1,
+	};
 	int err = bpf_prog_test_run_opts(prog_fd, &opts);
 
 	return err ? err : (int)opts.retval;

@@ -20,7 +20,7 @@
 
 static uint32_t attached_id(const char *ifname)
 {
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct bpf_xdp_query_opts q = {.sz = sizeof(q)};
 
 	if (bpf_xdp_query((int)if_nametoindex(ifname), 0, &q))
 		return 0;
