@@ -31,6 +31,7 @@
 #include "netdev.h"
 #include "xp.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -195,6 +196,34 @@ int shim_prog_client(void)
 	return prog_ensure();
 }
 
+/*
+ * The stack listener's accept queue: at least net.core.somaxconn. The
+ * kernel's one listener serves every RX queue; here each process's stack
+ * sees only its queue's SYNs, and a SYN dropped on overflow is retransmitted
+ * by a Linux peer with a new flow hash (sk_rethink_txhash), which may land on
+ * another process's queue and end in a RST. A deeper queue avoids the drop.
+ */
+static int listen_backlog(int backlog)
+{
+	static int somaxconn;
+	char buf[16];
+	int fd, n;
+
+	if (!somaxconn) {
+		somaxconn = 4096;
+		fd = open("/proc/sys/net/core/somaxconn", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = (int)REAL(read)(fd, buf, sizeof(buf) - 1);
+			if (n > 0) {
+				buf[n] = '\0';
+				somaxconn = atoi(buf) > 0 ? atoi(buf) : 4096;
+			}
+			REAL(close)(fd);
+		}
+	}
+	return backlog > somaxconn ? backlog : somaxconn;
+}
+
 int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 {
 	unsigned i;
@@ -208,7 +237,7 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 			    sizeof(int));
 	err = sock_bind(eng->stk, sd, &s->local);
 	if (!err)
-		err = sock_listen(eng->stk, sd, s->backlog);
+		err = sock_listen(eng->stk, sd, listen_backlog(s->backlog));
 	if (err) {
 		sock_close(eng->stk, sd);
 		SHIM_STAT(fallback[SHIM_FB_STACK])++;

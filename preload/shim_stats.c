@@ -35,6 +35,7 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_passive_opens = ss.passive_opens;
 	st->stack_retrans_segs = ss.retrans_segs;
 	st->stack_socks_in_use = ss.socks_in_use;
+	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	st->updated_us = shim_now_us();
 }
 

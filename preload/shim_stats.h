@@ -51,6 +51,7 @@ struct shim_stats {
 	uint64_t stack_rx_frames, stack_tx_frames, stack_rx_drop;
 	uint64_t stack_active_opens, stack_passive_opens, stack_retrans_segs;
 	uint64_t stack_socks_in_use;
+	uint64_t stack_drop[32]; /* input drops by reason: stack_drop_reason_name(i) */
 };
 
 #endif
