@@ -91,8 +91,8 @@ wait_connect() { # wait until PORT accepts
 	done
 	return 1
 }
-start_responder() {
-	bg_srv responder "$log" "$resp" "$TB_SIF" 8080
+start_responder() { # [forkclose]
+	bg_srv responder "$log" "$resp" "$TB_SIF" 8080 "$@"
 	rpid=$BG_PID
 	for _ in $(seq 50); do
 		grep -q '^ready' "$log" && return 0
@@ -196,9 +196,12 @@ r=$(probe 8080 5)
 expect "no listener: kernel RST refuses (of 5)" "$(field refused "$r")" 5
 [ "$(field maxms "$r")" -lt 500 ] && ok "kernel refused fast" || bad "slow: $r"
 
-# 3. Restart without clean-up: the stale program is replaced.
-start_responder && ok "restarted" || { bad "restart"; finish; }
+# 3. Restart without clean-up: the stale program is replaced. This time a
+# forked child closes its copies of the ports and exits before serving: the
+# parent's sockets must stay in the XSKMAP and keep working.
+start_responder forkclose && ok "restarted" || { bad "restart"; finish; }
 grep -q "replaced a stale" "$log" && ok "stale program replaced" || bad "no replace line: $(cat "$log")"
+grep -q "forked child closed" "$log" && ok "forked child closed its views" || bad "no fork"
 r=$(probe 8080 10)
 expect "after restart, refused by the responder (of 10)" "$(field refused "$r")" 10
 s=$(responder_stats)

@@ -55,6 +55,51 @@ static int run_child(const char *ifname, int clean_exit)
 	return WEXITSTATUS(st);
 }
 
+/*
+ * nginx in daemon mode: the process that attached forks and exits; the child
+ * registers as a user and keeps the program attached, then detaches it last.
+ */
+static void child_keeps_program(const char *ifname)
+{
+	struct xp_prog_opts opts = {.log_level = 1};
+	int c2p[2], p2c[2], st = -1;
+	struct xp_prog *prog;
+	uint32_t id;
+	char c = 0;
+	pid_t pid;
+
+	if (xp_prog_attach(ifname, &opts, &prog)) {
+		CHECK(0, "attach for the fork case");
+		return;
+	}
+	id = attached_id(ifname);
+	if (pipe(c2p) || pipe(p2c))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int rc = xp_prog_add_user(prog) ? 10 : 0;
+
+		if (write(c2p[1], "r", 1) != 1 || read(p2c[0], &c, 1) != 1)
+			_exit(11);
+		if (!rc && attached_id(ifname) != id)
+			rc = 12;
+		xp_prog_detach(prog); /* the last user now */
+		_exit(rc ? rc : attached_id(ifname) == 0 ? 0 : 13);
+	}
+	CHECK(read(c2p[0], &c, 1) == 1, "child registered");
+	xp_prog_detach(prog);
+	CHECK(attached_id(ifname) == id, "the parent left, the program stays for the child");
+	CHECK(write(p2c[1], "g", 1) == 1, "go");
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child saw it kept, then detached it (%d)",
+	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	CHECK(attached_id(ifname) == 0, "gone after the last user");
+	close(c2p[0]);
+	close(c2p[1]);
+	close(p2c[0]);
+	close(p2c[1]);
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_prog_opts opts = {.log_level = 2};
@@ -107,6 +152,8 @@ int main(int argc, char **argv)
 		xp_prog_detach(prog);
 	}
 	CHECK(attached_id(ifname) == 0, "detached");
+
+	child_keeps_program(ifname);
 
 	opts.force_generic = true;
 	err = xp_prog_attach(ifname, &opts, &prog);

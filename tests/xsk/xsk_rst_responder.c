@@ -8,7 +8,10 @@
  * segment. Checksums of what arrives are verified; those of the RST are
  * computed here.
  *
- *   xsk_rst_responder IFNAME PORT
+ *   xsk_rst_responder IFNAME PORT [forkclose]
+ * forkclose: before serving, fork a child that closes its copies of the ports
+ * and the program handle and exits (what a forked worker that never serves
+ * does at exit): the parent must keep serving, its XSKMAP slots untouched.
  * prints "ready queues=N mode=native|generic zero_copy=0|1" when serving,
  * and at SIGTERM/SIGINT (or SIGUSR1, without exiting) one line of counters:
  *   "stats rx=.. rst=.. bad=.. tx=.. kicks=.. redirected=.. no_socket=.."
@@ -24,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "netdev.h"
 #include "xp.h"
@@ -180,6 +185,28 @@ static void print_stats(struct xp_prog *prog, struct xp_port **ports, unsigned n
 	fflush(stdout);
 }
 
+/* A child closes its views of everything and exits; 0 when it did so cleanly. */
+static int fork_close(struct xp_prog *prog, struct xp_port **ports, unsigned nq)
+{
+	int st = -1;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		for (unsigned q = 0; q < nq; q++)
+			xp_port_close(ports[q]);
+		xp_prog_release(prog);
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "responder: forked child failed\n");
+		return 1;
+	}
+	printf("forked child closed its views\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_prog_opts opts = {.log_level = 1};
@@ -191,8 +218,9 @@ int main(int argc, char **argv)
 	unsigned nq, q;
 	int err, port;
 
-	if (argc != 3 || (port = atoi(argv[2])) <= 0 || port > 65535) {
-		fprintf(stderr, "usage: %s IFNAME PORT\n", argv[0]);
+	if (argc < 3 || argc > 4 || (port = atoi(argv[2])) <= 0 || port > 65535 ||
+	    (argc == 4 && strcmp(argv[3], "forkclose"))) {
+		fprintf(stderr, "usage: %s IFNAME PORT [forkclose]\n", argv[0]);
 		return 2;
 	}
 	signal(SIGTERM, on_signal);
@@ -225,6 +253,8 @@ int main(int argc, char **argv)
 		xp_prog_detach(prog);
 		return 1;
 	}
+	if (argc == 4 && fork_close(prog, ports, nq))
+		return 1;
 	xp_port_get_stats(ports[0], &st);
 	printf("ready queues=%u mode=%s zero_copy=%d\n", nq, xp_prog_mode(prog), st.zero_copy);
 	fflush(stdout);
