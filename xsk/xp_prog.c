@@ -25,6 +25,7 @@
  * program; a slot whose pid is gone (or reused: start time differs) is free.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -125,24 +126,66 @@ static int live_users(int users_fd, bool count_self)
 int xp_prog_add_user(struct xp_prog *prog)
 {
 	struct xtcp_user u, me = {.pid = (uint32_t)getpid()};
-	uint32_t i;
+	uint32_t i, slot = XTCP_XDP_MAX_USERS;
 
 	if (prog->user_slot >= 0 && prog->user_pid == getpid())
 		return 0;
 	me.start_time = proc_start_time(getpid());
+	/* Our own slot if we have one (registered by an earlier handle), else a free one. */
 	for (i = 0; i < XTCP_XDP_MAX_USERS; i++) {
 		if (bpf_map_lookup_elem(prog->users_fd, &i, &u))
 			return -errno;
-		if (!user_alive(&u) || u.pid == me.pid)
+		if (u.pid == me.pid && u.start_time == me.start_time) {
+			slot = i;
 			break;
+		}
+		if (slot == XTCP_XDP_MAX_USERS && !user_alive(&u))
+			slot = i;
 	}
-	if (i == XTCP_XDP_MAX_USERS)
+	if (slot == XTCP_XDP_MAX_USERS)
 		return -EUSERS;
-	if (bpf_map_update_elem(prog->users_fd, &i, &me, BPF_ANY))
+	if (bpf_map_update_elem(prog->users_fd, &slot, &me, BPF_ANY))
 		return -errno;
-	prog->user_slot = (int)i;
+	prog->user_slot = (int)slot;
 	prog->user_pid = getpid();
 	return 0;
+}
+
+/*
+ * Does this process have a live child? A child may not have registered yet:
+ * nginx's daemon mode forks and exit()s the parent at once, while the child
+ * registers from its fork handler. Run at detach only.
+ */
+static bool have_children(void)
+{
+	char path[300], buf[512], *p;
+	struct dirent *de;
+	bool found = false;
+	DIR *d = opendir("/proc");
+	int ppid, fd;
+	ssize_t n;
+
+	if (!d)
+		return false;
+	while (!found && (de = readdir(d))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		/* Fields after the command: state ppid ... */
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+			found = true;
+	}
+	closedir(d);
+	return found;
 }
 
 static void drop_user(struct xp_prog *prog)
@@ -544,11 +587,22 @@ static void remove_from_interface(struct xp_prog *prog)
 
 void xp_prog_detach(struct xp_prog *prog)
 {
+	int users;
+
 	if (!prog)
 		return;
 	drop_user(prog);
-	if (live_users(prog->users_fd, false) == 0)
+	users = live_users(prog->users_fd, false);
+	/*
+	 * A live child may still register (or be a user's parent-to-be); a
+	 * program kept for nobody is harmless: it passes what no socket takes,
+	 * the last process of the family removes it, or the next start replaces it.
+	 */
+	if (users == 0 && !have_children())
 		remove_from_interface(prog);
+	else
+		xp_log(2, prog->log_level, "XDP program kept on %s: %d other user(s)%s",
+		       prog->ifname, users, users ? "" : ", live child process(es)");
 	prog_free(prog);
 }
 

@@ -100,6 +100,42 @@ static void child_keeps_program(const char *ifname)
 	close(p2c[1]);
 }
 
+/*
+ * The race of nginx's daemon mode: the parent exit()s right after fork,
+ * before its child registered. A live child keeps the program; the child's
+ * own detach (the shim's atexit) removes it later.
+ */
+static void unregistered_child(const char *ifname)
+{
+	struct xp_prog_opts opts = {.log_level = 1};
+	int p2c[2], st = -1;
+	struct xp_prog *prog;
+	uint32_t id;
+	char c = 0;
+	pid_t pid;
+
+	if (xp_prog_attach(ifname, &opts, &prog) || pipe(p2c)) {
+		CHECK(0, "attach for the daemon case");
+		return;
+	}
+	id = attached_id(ifname);
+	pid = fork();
+	if (pid == 0) {
+		if (read(p2c[0], &c, 1) != 1)
+			_exit(11);
+		xp_prog_detach(prog);
+		_exit(attached_id(ifname) == 0 ? 0 : 12);
+	}
+	xp_prog_detach(prog);
+	CHECK(attached_id(ifname) == id, "kept for a live child that did not register yet");
+	CHECK(write(p2c[1], "g", 1) == 1, "go");
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child removed it (%d)",
+	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	close(p2c[0]);
+	close(p2c[1]);
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_prog_opts opts = {.log_level = 2};
@@ -154,6 +190,8 @@ int main(int argc, char **argv)
 	CHECK(attached_id(ifname) == 0, "detached");
 
 	child_keeps_program(ifname);
+	unregistered_child(ifname);
+	CHECK(attached_id(ifname) == 0, "nothing left");
 
 	opts.force_generic = true;
 	err = xp_prog_attach(ifname, &opts, &prog);
