@@ -20,6 +20,43 @@ struct shim_stats *shim_stats_shm;
 struct shim_stats shim_stats_local;
 static pid_t stats_pid;
 
+/* Rewrite conn[] under the seqlock: gen odd while writing. */
+static void conns_update(struct shim_engine *eng, struct shim_stats *st)
+{
+	uint64_t gen = st->conn_gen | 1;
+	struct sock_info si;
+	uint64_t n = 0, total = 0;
+	int sd;
+
+	__atomic_store_n(&st->conn_gen, gen, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	for (sd = sock_next(eng->stk, 0); sd >= 0; sd = sock_next(eng->stk, sd + 1)) {
+		total++;
+		if (n >= SHIM_STATS_MAX_CONNS || sock_info(eng->stk, sd, &si))
+			continue;
+		st->conn[n++] = (struct shim_conn_info){
+			.state = (uint32_t)si.state,
+			.laddr = si.local.sin_addr.s_addr,
+			.raddr = si.peer.sin_addr.s_addr,
+			.lport = ntohs(si.local.sin_port),
+			.rport = ntohs(si.peer.sin_port),
+			.rx_queued = si.rx_queued,
+			.tx_queued = si.tx_queued,
+			.srtt_us = si.srtt_us,
+			.rttvar_us = si.rttvar_us,
+			.rto_us = si.rto_us,
+			.cwnd = si.cwnd,
+			.ssthresh = si.ssthresh,
+			.mss = si.mss,
+			.snd_wnd = si.snd_wnd,
+			.retrans = si.retrans,
+		};
+	}
+	st->n_conn = n;
+	st->conn_total = total;
+	__atomic_store_n(&st->conn_gen, gen + 1, __ATOMIC_RELEASE);
+}
+
 void shim_stats_update(struct shim_engine *eng)
 {
 	struct shim_stats *st = shim_stats_shm;
@@ -36,6 +73,7 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_retrans_segs = ss.retrans_segs;
 	st->stack_socks_in_use = ss.socks_in_use;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
+	conns_update(eng, st);
 	st->updated_us = shim_now_us();
 }
 

@@ -4,9 +4,10 @@
  *
  * File: /dev/shm/xtcp-<pid>.stats, one struct shim_stats, created when the
  * process starts its engine (first use of a served socket), removed at exit.
- * Counters are written with relaxed atomic adds by the owning process;
- * readers map the file read-only and may see values mid-update (each field
- * is a naturally aligned uint64_t, so never torn). A reader checks magic and
+ * Counters are written by the owning process (under its lock); readers map
+ * the file read-only and may see values mid-update (each counter is a
+ * naturally aligned uint64_t, so never torn). conn[] is guarded by the
+ * seqlock conn_gen. A reader checks magic and
  * version first, and whether pid is alive (kill(pid, 0)) as the file of a
  * crashed process is left behind.
  */
@@ -16,8 +17,20 @@
 #include <stdint.h>
 
 #define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
-#define SHIM_STATS_VERSION 1
+#define SHIM_STATS_VERSION 2 /* 2: conn[] table appended (v1 readers stop at stack_drop) */
 #define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
+
+#define SHIM_STATS_MAX_CONNS 1024
+
+/* One xtcp socket in use (from the stack's sock_info()), for `xtcpctl conns`. */
+struct shim_conn_info {
+	uint32_t state;	       /* Linux TCP_* numbering (TCP_ESTABLISHED = 1 ...) */
+	uint32_t laddr, raddr; /* network order */
+	uint16_t lport, rport; /* host order */
+	uint32_t rx_queued, tx_queued, srtt_us, rttvar_us, rto_us;
+	uint32_t cwnd, ssthresh, mss, snd_wnd;
+	uint64_t retrans;
+};
 
 /* Why a socket that could have been on xtcp stayed on the kernel. */
 enum shim_fallback {
@@ -52,6 +65,11 @@ struct shim_stats {
 	uint64_t stack_active_opens, stack_passive_opens, stack_retrans_segs;
 	uint64_t stack_socks_in_use;
 	uint64_t stack_drop[32]; /* input drops by reason: stack_drop_reason_name(i) */
+	/* version 2: the sockets in use, rewritten with the stack_* fields */
+	uint64_t conn_gen;   /* seqlock: odd while conn[] is rewritten; readers retry */
+	uint64_t n_conn;     /* valid entries in conn[] */
+	uint64_t conn_total; /* sockets in use, even beyond the table */
+	struct shim_conn_info conn[SHIM_STATS_MAX_CONNS];
 };
 
 #endif
