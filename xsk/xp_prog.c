@@ -393,6 +393,33 @@ static int attach_ours(struct xp_prog *prog, const struct xp_prog_opts *opts)
 	return 0;
 }
 
+/*
+ * One line saying why attaching failed. Another program alone on the
+ * interface (no dispatcher to share it) is the common case: -EBUSY, and it
+ * is left alone, never replaced.
+ */
+static int explain_attach_failure(struct xp_prog *prog, int err)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(prog->ifindex);
+	struct xdp_program *other = NULL;
+
+	if (!libxdp_get_error(mp) && mp && xdp_multiprog__is_legacy(mp))
+		other = xdp_multiprog__main_prog(mp);
+	if (other) {
+		xp_log(0, prog->log_level,
+		       "%s already runs XDP program '%s' (id %u) and libxdp's dispatcher is not "
+		       "available to share it: xtcp leaves it alone",
+		       prog->ifname, xdp_program__name(other), xdp_program__id(other));
+		err = -EBUSY;
+	} else {
+		xp_log(0, prog->log_level, "cannot attach the XDP program to %s: %s", prog->ifname,
+		       strerror(-err));
+	}
+	if (!libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+	return err;
+}
+
 /* Attach our skeleton's program and take its map fds (dup'ed: the handle owns them). */
 static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
@@ -472,8 +499,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	} else {
 		err = attach_new(prog, opts);
 		if (err) {
-			xp_log(0, prog->log_level, "cannot attach the XDP program to %s: %s",
-			       ifname, strerror(-err));
+			err = explain_attach_failure(prog, err);
 			goto fail;
 		}
 	}

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include <linux/if_link.h>
+#include <unistd.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
@@ -136,6 +139,33 @@ static void unregistered_child(const char *ifname)
 	close(p2c[1]);
 }
 
+/* Another XDP program alone on the interface is left alone: -EBUSY. */
+static void foreign_program(const char *ifname)
+{
+	struct bpf_insn pass[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = XDP_PASS},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	struct xp_prog_opts opts = {.log_level = 1};
+	int ifindex = (int)if_nametoindex(ifname);
+	struct xp_prog *prog;
+	int fd, err;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "other_xdp", "GPL", pass, 2, NULL);
+	CHECK(fd >= 0, "load a foreign program: %s", strerror(errno));
+	if (fd < 0)
+		return;
+	CHECK(bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL) == 0, "attach it");
+	err = xp_prog_attach(ifname, &opts, &prog);
+	CHECK(err == -EBUSY, "xtcp refuses to share without a dispatcher: %s", strerror(-err));
+	if (!err)
+		xp_prog_detach(prog);
+	CHECK(attached_id(ifname) != 0, "the foreign program is still there");
+	bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL);
+	close(fd);
+	CHECK(attached_id(ifname) == 0, "foreign program removed");
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_prog_opts opts = {.log_level = 2};
@@ -192,6 +222,7 @@ int main(int argc, char **argv)
 	child_keeps_program(ifname);
 	unregistered_child(ifname);
 	CHECK(attached_id(ifname) == 0, "nothing left");
+	foreign_program(ifname);
 
 	opts.force_generic = true;
 	err = xp_prog_attach(ifname, &opts, &prog);
