@@ -117,6 +117,9 @@ struct shim_ep {
 	unsigned n_items;
 	struct shim_epitem *items;
 	struct shim_epitem *rd_head, *rd_tail;
+	int efd;	   /* nested in another epoll: eventfd in our real set, signalled
+			      while xtcp items are queued; -1 otherwise */
+	unsigned n_nested; /* epoll fds with xtcp items nested in this one */
 };
 
 /* --- the per-process engine (shim_engine.c) --- */

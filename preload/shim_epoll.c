@@ -27,10 +27,33 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define EP_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
+
+static void efd_signal(struct shim_ep *ep)
+{
+	uint64_t one = 1;
+
+	if (REAL(write)(ep->efd, &one, sizeof(one)) < 0)
+		return; /* saturated: readable anyway */
+}
+
+static void efd_drain(struct shim_ep *ep)
+{
+	uint64_t v;
+
+	if (REAL(read)(ep->efd, &v, sizeof(v)) < 0)
+		return; /* not signalled */
+}
+
+/* The tag of an ep's eventfd in its real epoll set (odd: never a user pointer). */
+static uint64_t efd_tag(const struct shim_ep *ep)
+{
+	return (uint64_t)(uintptr_t)ep | 1;
+}
 
 static void rd_add(struct shim_epitem *it)
 {
@@ -38,6 +61,8 @@ static void rd_add(struct shim_epitem *it)
 
 	if (it->queued)
 		return;
+	if (ep->efd >= 0 && !ep->rd_head)
+		efd_signal(ep); /* an outer epoll sees this one readable */
 	it->queued = true;
 	it->rd_next = NULL;
 	it->rd_prev = ep->rd_tail;
@@ -107,6 +132,8 @@ void shim_ep_close(struct shim_ep *ep)
 {
 	while (ep->items)
 		item_free(ep->items);
+	if (ep->efd >= 0)
+		REAL(close)(ep->efd);
 	free(ep);
 }
 
@@ -148,6 +175,7 @@ static struct shim_ep *ep_get(int epfd, int *err)
 	}
 	ep->obj.kind = SHIM_FD_EPOLL;
 	ep->fd = epfd;
+	ep->efd = -1;
 	shim_fd_set(epfd, &ep->obj);
 	return ep;
 }
@@ -211,14 +239,55 @@ static int item_ctl(int epfd, int op, int fd, struct shim_sock *s, struct epoll_
 	return 0;
 }
 
+/*
+ * An epoll fd added to another epoll set (epoll in epoll). The kernel nests
+ * the real fds; for the inner one's xtcp items to make it readable, it gets
+ * an eventfd in its real set, signalled while items are queued. The outer
+ * one becomes a shim_ep too, so its epoll_wait drives the stack.
+ */
+static int nest_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct shim_ep *inner, *outer;
+	struct epoll_event tev = {.events = EPOLLIN};
+	int r, err = 0;
+
+	r = REAL(epoll_ctl)(epfd, op, fd, ev);
+	if (r || op != EPOLL_CTL_ADD)
+		return r;
+	shim_lock();
+	inner = ep_get(fd, &err);
+	outer = inner ? ep_get(epfd, &err) : NULL;
+	if (inner && outer && inner->efd < 0) {
+		inner->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		tev.data.u64 = efd_tag(inner);
+		if (inner->efd >= 0 && REAL(epoll_ctl)(fd, EPOLL_CTL_ADD, inner->efd, &tev)) {
+			REAL(close)(inner->efd);
+			inner->efd = -1;
+		}
+		if (inner->efd >= 0 && inner->rd_head)
+			efd_signal(inner);
+	}
+	if (outer)
+		outer->n_nested++;
+	shim_unlock(NULL);
+	return 0;
+}
+
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct shim_sock *s = shim_sock_of(fd);
 	struct shim_engine *eng;
 	int r;
 
-	if (!s)
+	if (!s) {
+		struct shim_fd_obj *o = shim_fd_get(fd);
+
+		/* epoll in epoll: only an ADD of an fd the shim does not know costs a check */
+		if ((o && o->kind == SHIM_FD_EPOLL) ||
+		    (!o && op == EPOLL_CTL_ADD && is_epoll_fd(fd)))
+			return nest_ctl(epfd, op, fd, ev);
 		return REAL(epoll_ctl)(epfd, op, fd, ev);
+	}
 	if (op != EPOLL_CTL_DEL && !ev)
 		return shim_errno(-EFAULT);
 	if (epfd == fd)
@@ -305,6 +374,17 @@ static int merge(struct epoll_event *evs, int n, int m, const int *lst, int n_ls
 	return out;
 }
 
+/* Remove our eventfd's event from kernel results. */
+static int drop_tag(const struct shim_ep *ep, struct epoll_event *evs, int m)
+{
+	int i, k = 0;
+
+	for (i = 0; i < m; i++)
+		if (evs[i].data.u64 != efd_tag(ep))
+			evs[k++] = evs[i];
+	return k;
+}
+
 /* timeout_us < 0: forever. Returns the count or -errno. */
 static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_event *evs, int max,
 		   int64_t timeout_us, const sigset_t *mask)
@@ -318,10 +398,14 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 		shim_engine_poll(eng);
 		n_lst = 0;
 		n = harvest(eng, ep, evs, max, lst, &n_lst);
+		if (ep->efd >= 0 && !ep->rd_head)
+			efd_drain(ep); /* nothing queued: the outer epoll must not see us ready */
 		if (n < max) {
 			m = REAL(epoll_wait)(ep->fd, evs + n, max - n, 0);
 			if (m < 0 && !n)
 				return -errno;
+			if (m > 0 && ep->efd >= 0)
+				m = drop_tag(ep, evs + n, m);
 			if (m > 0)
 				n = merge(evs, n, m, lst, n_lst);
 		}
@@ -337,6 +421,25 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 	}
 }
 
+/* No engine in this process: wait in the kernel alone, dropping our eventfd's events. */
+static int ep_wait_kernel(struct shim_ep *ep, struct epoll_event *evs, int max, int64_t timeout_us,
+			  const sigset_t *mask)
+{
+	struct timespec ts = {(time_t)(timeout_us / 1000000), (long)(timeout_us % 1000000) * 1000};
+	int m;
+
+	efd_drain(ep);
+	do {
+		shim_unlock(NULL);
+		m = REAL(epoll_pwait2)(ep->fd, evs, max, timeout_us < 0 ? NULL : &ts, mask);
+		shim_lock();
+		if (m < 0)
+			return -errno;
+		m = drop_tag(ep, evs, m);
+	} while (m == 0 && timeout_us < 0);
+	return m;
+}
+
 /* Common entry: NULL engine or no xtcp items -> the caller goes to libc. */
 static int ep_enter(int epfd, struct epoll_event *evs, int max, int64_t timeout_us,
 		    const sigset_t *mask, bool *handled)
@@ -346,7 +449,7 @@ static int ep_enter(int epfd, struct epoll_event *evs, int max, int64_t timeout_
 	int r;
 
 	*handled = false;
-	if (!ep || !ep->n_items)
+	if (!ep || (!ep->n_items && !ep->n_nested && ep->efd < 0))
 		return 0;
 	if (max <= 0)
 		return shim_errno(-EINVAL);
@@ -354,11 +457,17 @@ static int ep_enter(int epfd, struct epoll_event *evs, int max, int64_t timeout_
 		return shim_errno(-EFAULT);
 	shim_lock();
 	eng = shim_engine_cur();
-	if (!eng) {
+	if (!eng && ep->efd < 0) {
 		shim_unlock(eng);
 		return 0;
 	}
 	*handled = true;
+	if (!eng) {
+		/* Only kernel fds can become ready; hide our eventfd from the result. */
+		r = ep_wait_kernel(ep, evs, max, timeout_us, mask);
+		shim_unlock(NULL);
+		return r < 0 ? shim_errno(r) : r;
+	}
 	r = ep_wait(eng, ep, evs, max, timeout_us, mask);
 	shim_unlock(eng);
 	return r < 0 ? shim_errno(r) : r;

@@ -9,6 +9,7 @@
 #                keep-alive): files 0 B..8 MB with sha256 checked, served by xtcp
 #                (worker stats count the accepts, the kernel's PassiveOpens stays flat),
 #                loopback served by the kernel half, idle workers use no CPU
+#   nested       an epoll fd with xtcp sockets inside another epoll fd, and in poll()
 #   client       curl with XTCP_CONNECT_PORTS: connect() on xtcp (kernel ActiveOpens flat)
 set -u
 build=$(cd "${1:?usage: shim_basic.sh BUILD_DIR}" && pwd)
@@ -175,6 +176,25 @@ check "served: idle workers use ~0% CPU ($((t1 - t0)) ticks in 2 s)" [ $((t1 - t
 nginx_stop
 check "served: XDP program detached after nginx quit" \
 	sh -c "! ip -n $TB_SRV link show $TB_SIF | grep -q ' xdp'"
+
+# --- epoll in epoll, poll on an epoll fd (shim_nested) ---
+nested=$build/tests/shim/shim_nested
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8090 XTCP_LOG=info \
+	timeout 60 "$nested" 8090 6 >"$d/nested.log" 2>&1 &
+npid=$!
+for i in $(seq 100); do
+	grep -q listening "$d/nested.log" 2>/dev/null && break
+	sleep 0.1
+done
+good=0
+for i in 1 2 3 4 5 6; do
+	[ "$(tb_cli timeout 10 curl -s "http://$TB_SIP:8090/")" = nested-ok ] && good=$((good + 1))
+done
+wait $npid
+rc=$?
+check "nested: 6 answers through an epoll fd in an epoll fd and poll ($good, rc=$rc)" \
+	[ $good = 6 ] && [ $rc = 0 ]
+check "nested: served by xtcp" grep -q 'serving veth0 queue' "$d/nested.log"
 
 # --- client side: connect() on xtcp ---
 tb_srv ethtool -K "$TB_SIF" tx off >/dev/null # xtcp verifies checksums: the kernel peer must fill them
