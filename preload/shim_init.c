@@ -137,6 +137,17 @@ __attribute__((constructor)) static void shim_ctor(void)
 /* --- variadic hooks, written out --- */
 
 int shim_fcntl_impl(int fd, int cmd, long arg, shim_fn_fcntl real);
+void shim_closefrom_impl(int lowfd);
+
+/* closefrom() closes through the close_range system call, never through close(). */
+SHIM_EXPORT void closefrom(int lowfd)
+{
+	if (likely(!shim_active) && REAL(closefrom)) {
+		REAL(closefrom)(lowfd);
+		return;
+	}
+	shim_closefrom_impl(lowfd);
+}
 int shim_ioctl_impl(int fd, unsigned long req, void *arg);
 
 SHIM_EXPORT int fcntl(int fd, int cmd, ...)

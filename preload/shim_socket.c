@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/close_range.h>
 #include <linux/sockios.h>
 
 static struct shim_sock *free_socks;
@@ -469,6 +470,50 @@ int shim_close(int fd)
 		shim_ep_close((struct shim_ep *)o);
 	shim_unlock(shim_engine_cur());
 	return REAL(close)(fd);
+}
+
+/* Forget every mapped fd in [first, last] (lock held): they are about to be closed. */
+static void unmap_range(unsigned first, unsigned last)
+{
+	struct shim_fd_obj *o;
+	int fd;
+
+	for (fd = shim_fd_next((int)first); fd >= 0 && (unsigned)fd <= last;
+	     fd = shim_fd_next(fd + 1)) {
+		o = shim_fd_clear(fd);
+		if (o && o->kind == SHIM_FD_SOCK)
+			sock_unref((struct shim_sock *)o, fd);
+		else if (o && o->kind == SHIM_FD_EPOLL)
+			shim_ep_close((struct shim_ep *)o);
+	}
+}
+
+int shim_close_range(unsigned int first, unsigned int last, int flags)
+{
+	int r;
+
+	/* CLOSE_RANGE_CLOEXEC only marks: nothing closes now. */
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || shim_fd_next((int)first) < 0)
+		return REAL(close_range)(first, last, flags);
+	shim_lock();
+	r = REAL(close_range)(first, last, flags);
+	if (!r)
+		unmap_range(first, last);
+	shim_unlock(shim_engine_cur());
+	return r;
+}
+
+void shim_closefrom_impl(int lowfd)
+{
+	if (lowfd < 0)
+		lowfd = 0;
+	shim_lock();
+	unmap_range((unsigned)lowfd, ~0u);
+	shim_unlock(shim_engine_cur());
+	if (REAL(closefrom))
+		REAL(closefrom)(lowfd);
+	else
+		REAL(close_range)((unsigned)lowfd, ~0u, 0);
 }
 
 int shim_shutdown(int fd, int how)
