@@ -17,6 +17,17 @@
 #   --rounds N       rounds (default 1); the table shows medians
 #   --conc C         ab concurrency (default 50)
 #   --flood-pps P    flood rate cap, 0 = as fast as one core sends (default 0)
+#   --flood-path nic|direct
+#                    nic (default): the flood enters a helper veth pair in the
+#                      client namespace whose XDP program redirects it into the
+#                      test bed veth (flood_nic.bpf.c), so it reaches the server
+#                      as XDP frames, the way a NIC delivers them; direct: sent
+#                      on the test bed veth (veth then copies each frame for XDP
+#                      on the server's core, a cost no NIC has)
+#   --napi-prio fifo|other
+#                    fifo (default): the veth NAPI threads run SCHED_FIFO 1, so
+#                      receive work preempts the server like a NIC's softirq;
+#                      other: time-shared with the server (ring overflows)
 #   --build DIR      build directory (default <repo>/build)
 #   --out DIR        results (default bench/results/flood-<date>-<commit>)
 #
@@ -28,6 +39,8 @@
 # source: above what the benign client opens per second here).
 # Placement (as bench/run.sh): server and its receive work (threaded veth
 # NAPI, GRO on) on core 1; ab, the flood sender and their receive work on core 0.
+# The client veth has TSO off: otherwise veth processes TCP and the flood on
+# the sending core (netif_rx), and the kernel side would not feel the flood.
 # Needs root. Touches only the namespaces it makes and the processes it starts.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -39,6 +52,8 @@ dur=10
 rounds=1
 conc=50
 fpps=0
+fpath=nic
+napi_prio=fifo
 build=$top/build
 out=""
 die() {
@@ -56,6 +71,8 @@ while [ $# -gt 0 ]; do
 	--rounds) num "$1" "${2:-}"; rounds=$2; shift ;;
 	--conc) num "$1" "${2:-}"; conc=$2; shift ;;
 	--flood-pps) num "$1" "${2:-}"; fpps=$2; shift ;;
+	--flood-path) fpath=${2:-}; shift ;;
+	--napi-prio) napi_prio=${2:-}; shift ;;
 	--build) build=${2:-}; shift ;;
 	--out) out=${2:-}; shift ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -64,6 +81,8 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP)"
+case $fpath in nic | direct) ;; *) die "--flood-path: nic or direct, got '$fpath'" ;; esac
+case $napi_prio in fifo | other) ;; *) die "--napi-prio: fifo or other, got '$napi_prio'" ;; esac
 [ "$dur" -ge 1 ] && [ "$rounds" -ge 1 ] && [ "$conc" -ge 1 ] || die "duration, rounds, conc must be >= 1"
 IFS=, read -r -a SIDES <<<"$sides"
 IFS=, read -r -a FLOODS <<<"$floods"
@@ -73,7 +92,7 @@ done
 for f in "${FLOODS[@]}"; do
 	case $f in none | udp | syn) ;; *) die "unknown flood '$f'" ;; esac
 done
-for t in nginx ab ethtool taskset cc; do command -v $t >/dev/null || die "$t is missing (tests/deps.sh)"; done
+for t in nginx ab ethtool taskset chrt cc clang; do command -v $t >/dev/null || die "$t is missing (tests/deps.sh)"; done
 
 # ------------------------------------------------------------ programs
 build=$(mkdir -p "$build" && cd "$build" && pwd)
@@ -151,16 +170,37 @@ placement() {
 	before=$(napi_threads)
 	tb_srv ethtool -K "$TB_SIF" gro on >/dev/null 2>&1
 	tb_cli ethtool -K "$TB_CIF" gro on >/dev/null 2>&1
+	# With TSO on, veth hands the server only "GRO-eligible" skbs through its
+	# NAPI; the rest (TCP, and AF_PACKET floods) are processed by netif_rx()
+	# on the sending core, i.e. the client's. TSO off sends every frame through
+	# the server's NAPI thread, for every side (checksum offload unchanged).
+	tb_cli ethtool -K "$TB_CIF" tso off >/dev/null 2>&1
 	tb_srv sh -c "echo 1 > /sys/class/net/$TB_SIF/threaded" || log "cannot thread NAPI on $TB_SIF"
 	tb_cli sh -c "echo 1 > /sys/class/net/$TB_CIF/threaded" || log "cannot thread NAPI on $TB_CIF"
 	sleep 0.1
 	after=$(napi_threads)
+	# SCHED_FIFO: receive work preempts the server as a NIC's softirq does;
+	# a time-shared NAPI thread lets the 256-entry veth ring overflow while
+	# nginx runs its slice, dropping benign and flood frames alike.
 	while read -r pid name; do
 		case $name in
 		napi/"$TB_SIF"-*) taskset -pc "$SC" "$pid" >/dev/null ;;
 		napi/"$TB_CIF"-*) taskset -pc "$CC" "$pid" >/dev/null ;;
+		*) continue ;;
 		esac
+		[ "$napi_prio" = fifo ] && chrt -f -p 1 "$pid"
 	done < <(comm -13 <(echo "$before") <(echo "$after"))
+}
+
+# The flood's way in: flood0 -> flood1 (XDP: redirect) -> client veth -> server veth.
+nic_path() {
+	local logf=$1 idx
+	ip -n "$TB_CLI" link add flood0 type veth peer name flood1 || return 1
+	ip -n "$TB_CLI" link set flood0 up && ip -n "$TB_CLI" link set flood1 up || return 1
+	idx=$(tb_cli cat "/sys/class/net/$TB_CIF/ifindex")
+	clang -O2 -g -target bpf -Wall -Werror -idirafter "/usr/include/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)" \
+		-DTARGET_IFINDEX="$idx" -c "$here/flood_nic.bpf.c" -o "$work/flood_nic.o" >>"$logf" 2>&1 || return 1
+	ip -n "$TB_CLI" link set dev flood1 xdpdrv obj "$work/flood_nic.o" sec xdp >>"$logf" 2>&1
 }
 
 PROTECT_ENV=(XTCP_PROTECT_GLOBAL_RATE=10000/10000 XTCP_SYN_RATE=50000/50000)
@@ -198,7 +238,7 @@ xdp_dropped() { # protection drops so far (xtcpctl JSON), 0 without a program
 core_busy() { awk -v c="cpu$SC" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
 
 measure() { # ROUND SIDE FLOOD
-	local r=$1 side=$2 fl=$3 tag="r$1-$2-$3" abf fpid="" fsent="" fpps="" d0 d1 b0 t0 b1 t1
+	local r=$1 side=$2 fl=$3 tag="r$1-$2-$3" abf fpid="" fsent="" frate="" d0 d1 b0 t0 b1 t1
 	abf=$out/logs/$tag-ab.txt
 	TB_CLIENT_TXCSUM=$([ "$side" = kernel ] || [ "$side" = kernel-xdp ] && echo on || echo off) tb_up 1 ||
 		{ log "$tag: test bed failed"; return; }
@@ -214,13 +254,17 @@ measure() { # ROUND SIDE FLOOD
 		tb_down
 		return
 	fi
-	local mac
+	local mac fif=$TB_CIF
 	mac=$(ip -n "$TB_SRV" link show "$TB_SIF" | awk '/link\/ether/ {print $2}')
+	if [ "$fl" != none ] && [ "$fpath" = nic ]; then
+		fif=flood0
+		nic_path "$out/logs/$tag-server.txt" || { log "$tag: NIC path failed"; fif=$TB_CIF; }
+	fi
 	d0=$(xdp_dropped)
 	if [ "$fl" != none ]; then
 		local fargs=(-s 10.77.3.0/24 -t udp -p 9)
 		[ "$fl" = syn ] && fargs=(-s 10.77.3.1/32 -t syn -p 80)
-		tb_cli taskset -c "$CC" "$FLOOD" -i "$TB_CIF" -d "$TB_SIP" -m "$mac" "${fargs[@]}" \
+		tb_cli taskset -c "$CC" "$FLOOD" -i "$fif" -d "$TB_SIP" -m "$mac" "${fargs[@]}" \
 			-c 1000000000 -T $((dur + 3)) -r "$fpps" >"$out/logs/$tag-flood.txt" 2>&1 &
 		fpid=$!
 		sleep 1
@@ -233,9 +277,9 @@ measure() { # ROUND SIDE FLOOD
 	d1=$(xdp_dropped)
 	if [ -n "$fpid" ]; then
 		fsent=$(sed -n 's/^sent=\([0-9]*\).*/\1/p' "$out/logs/$tag-flood.txt")
-		fpps=$(sed -n 's/.* pps=\([0-9]*\).*/\1/p' "$out/logs/$tag-flood.txt")
+		frate=$(sed -n 's/.* pps=\([0-9]*\).*/\1/p' "$out/logs/$tag-flood.txt")
 	fi
-	awk -v r="$r" -v side="$side" -v fl="$fl" -v fs="${fsent:-0}" -v fp="${fpps:-0}" \
+	awk -v r="$r" -v side="$side" -v fl="$fl" -v fs="${fsent:-0}" -v fp="${frate:-0}" \
 		-v dr=$((d1 - d0)) -v busy="$(awk -v a="$b0" -v b="$b1" -v x="$t0" -v y="$t1" \
 		'BEGIN {if (y > x) printf "%.1f", 100 * (b - a) / (y - x)}')" '
 		/^Requests per second:/ {rps = $4}
@@ -253,7 +297,8 @@ measure() { # ROUND SIDE FLOOD
 	tb_down
 }
 
-log "results in $out; sides ${SIDES[*]}; floods ${FLOODS[*]}; ${dur} s ab -c $conc"
+log "results in $out; sides ${SIDES[*]}; floods ${FLOODS[*]} ($fpath path); ${dur} s ab -c $conc"
+echo "sides=$sides floods=$floods path=$fpath duration=$dur rounds=$rounds conc=$conc flood_pps=$fpps napi_prio=$napi_prio commit=$commit kernel=$(uname -r) date=$(date -u +%FT%TZ)" >"$out/meta.txt"
 for ((r = 1; r <= rounds; r++)); do
 	for s in "${SIDES[@]}"; do
 		for f in "${FLOODS[@]}"; do
