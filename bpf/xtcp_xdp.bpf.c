@@ -13,6 +13,10 @@
  * Flood protection (bpf/xtcp_protect.h, issue 6) is asked before every
  * IPv4 XDP_PASS and before every redirect; its drops count as "dropped".
  *
+ * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
+ * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
+ * accepted that connection before an AF_XDP socket was on the queue.
+ *
  * Decisions (docs/ARCHITECTURE.md, "XDP program"):
  *  - IPv4 fragments (MF set or offset != 0) are passed and counted: a
  *    non-first fragment has no TCP header, a first one only part of the
@@ -96,8 +100,10 @@ static __always_inline int verdict_pass(__u32 cause)
 	return XDP_PASS;
 }
 
+enum steer { STEER_NO = 0, STEER_SERVED, STEER_LOCAL_PORT };
+
 /* Is this destination served: exact (addr, port), then (any, port), then the range? */
-static __always_inline int xtcp_steered(__u32 daddr, __u16 dport)
+static __always_inline enum steer xtcp_steered(__u32 daddr, __u16 dport)
 {
 	struct xtcp_serve_key key = {.ip4 = daddr, .port = dport};
 	struct xtcp_cfg *cfg;
@@ -105,10 +111,10 @@ static __always_inline int xtcp_steered(__u32 daddr, __u16 dport)
 	__u16 port;
 
 	if (bpf_map_lookup_elem(&xtcp_serve, &key))
-		return 1;
+		return STEER_SERVED;
 	key.ip4 = 0;
 	if (bpf_map_lookup_elem(&xtcp_serve, &key))
-		return 1;
+		return STEER_SERVED;
 	cfg = bpf_map_lookup_elem(&xtcp_cfg, &zero);
 	if (!cfg) {
 		/*
@@ -117,16 +123,42 @@ static __always_inline int xtcp_steered(__u32 daddr, __u16 dport)
 		 * the attached program's maps (xsk/xp_prog.c adopt_maps()).
 		 */
 		bpf_map_lookup_elem(&xtcp_users, &zero);
-		return 0;
+		return STEER_NO;
 	}
 	if (!cfg->lport_min)
-		return 0;
+		return STEER_NO;
 	port = bpf_ntohs(dport);
 	if (port >= cfg->lport_min && port <= cfg->lport_max) {
 		stat_inc(XTCP_STAT_LOCAL_PORT);
-		return 1;
+		return STEER_LOCAL_PORT;
 	}
-	return 0;
+	return STEER_NO;
+}
+
+/*
+ * Does the kernel own this segment's connection? A served port has a kernel
+ * listener too (loopback, fallback), and SYNs that arrived while no AF_XDP
+ * socket was on their queue made kernel connections: their later segments
+ * must stay with the kernel even once a socket appears. A kernel socket for
+ * the 4-tuple in any state but LISTEN (established, request, time-wait)
+ * owns it; finding only the listener means the flow is not the kernel's.
+ */
+static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int owned;
+
+	t.ipv4.saddr = ip->saddr;
+	t.ipv4.daddr = ip->daddr;
+	t.ipv4.sport = th->source;
+	t.ipv4.dport = th->dest;
+	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	owned = sk->state != BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return owned;
 }
 
 SEC("xdp")
@@ -138,6 +170,7 @@ int xtcp_xdp(struct xdp_md *ctx)
 	struct iphdr *ip;
 	struct tcphdr *th;
 	void *l3;
+	enum steer steer;
 	__u16 proto;
 	__u32 ihl;
 	long rc;
@@ -184,7 +217,13 @@ int xtcp_xdp(struct xdp_md *ctx)
 	if (th->doff < 5 || bpf_ntohs(ip->tot_len) < ihl + th->doff * 4)
 		return verdict_pass(XTCP_STAT_MALFORMED);
 
-	if (!xtcp_steered(ip->daddr, th->dest)) {
+	steer = xtcp_steered(ip->daddr, th->dest);
+	/* A pure SYN starts a new flow: ours. Anything else may be a kernel flow. */
+	if (steer == STEER_SERVED && !(th->syn && !th->ack) && kernel_owns_flow(ctx, ip, th)) {
+		stat_inc(XTCP_STAT_KERNEL_FLOW);
+		steer = STEER_NO;
+	}
+	if (steer == STEER_NO) {
 		if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
 			return verdict_drop();
 		stat_inc(XTCP_STAT_PASSED);

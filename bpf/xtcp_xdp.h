@@ -64,7 +64,8 @@ struct xtcp_user {
 	X(XTCP_STAT_VLAN, "vlan")	      /* frames with one 802.1Q/802.1ad tag */             \
 	X(XTCP_STAT_NOT_IP4, "not_ipv4")      /* ARP, IPv6, ... (passed) */                        \
 	X(XTCP_STAT_NOT_TCP, "not_tcp")	      /* IPv4 but not TCP (passed) */                      \
-	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */
+	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */                \
+	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow") /* served port, kernel's connection (passed) */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

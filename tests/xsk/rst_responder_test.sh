@@ -75,14 +75,19 @@ PY
 }
 field() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$2" | tail -1; }
 
-# listen PORT: a kernel listener in the server namespace (pid in BG_PID).
+# listen PORT: a kernel echo server in the server namespace (pid in BG_PID).
 listen() {
 	bg_srv "listen$1" /dev/null python3 -c '
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(128)
-while True:
-    c, _ = s.accept(); c.close()' "$1"
+import socketserver, sys
+class Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        while True:
+            d = self.request.recv(4096)
+            if not d: return
+            self.request.sendall(d)
+socketserver.ThreadingTCPServer.allow_reuse_address = True
+socketserver.ThreadingTCPServer.daemon_threads = True
+socketserver.ThreadingTCPServer(("0.0.0.0", int(sys.argv[1])), Echo).serve_forever()' "$1"
 }
 wait_connect() { # wait until PORT accepts
 	for _ in $(seq 50); do
@@ -121,6 +126,21 @@ lpid_other=$BG_PID
 wait_connect 8080 && ok "kernel listener on 8080" || bad "kernel listener on 8080"
 wait_connect 8081 && ok "kernel listener on 8081" || bad "kernel listener on 8081"
 
+# A kernel connection to 8080 made before xtcp serves it must survive it.
+tb_cli timeout 60 python3 - "$TB_SIP" "$tmp/go" >"$tmp/long.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection((sys.argv[1], 8080), timeout=5)
+s.sendall(b"before"); print("echo1", s.recv(100).decode(), flush=True)
+while not os.path.exists(sys.argv[2]): time.sleep(0.05)
+try:
+    s.sendall(b"during"); print("echo2", s.recv(100).decode(), flush=True)
+except OSError as e:
+    print("error", e, flush=True)
+PY
+long_pid=$!
+for _ in $(seq 50); do grep -q echo1 "$tmp/long.out" && break; sleep 0.1; done
+expect "kernel connection before serving" "$(grep echo1 "$tmp/long.out")" "echo1 before"
+
 # 1. Served through AF_XDP: every SYN gets the responder's RST at once.
 start_responder && ok "responder ready: $(grep '^ready' "$log")" || { bad "responder start"; finish; }
 grep -q "attached alone" "$log" && ok "single-program fallback logged" ||
@@ -131,6 +151,10 @@ expect "8080 refused (of 20)" "$(field refused "$r")" 20
 	bad "slow refusal: $r"
 r=$(probe 8081 5)
 expect "unserved 8081 reaches the kernel (of 5)" "$(field connected "$r")" 5
+touch "$tmp/go"
+wait $long_pid
+expect "the kernel's older connection on 8080 still works" "$(grep -E 'echo2|error' "$tmp/long.out")" \
+	"echo2 during"
 tb_cli ping -c3 -i0.2 -W1 -q "$TB_SIP" >/dev/null && ok "ping" || bad "ping"
 s=$(responder_stats)
 echo "  $s"

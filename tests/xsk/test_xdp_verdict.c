@@ -4,7 +4,8 @@
  * no interface, no socket. "Steered" shows as XDP_PASS with the no_socket
  * counter raised (bpf_redirect_map falls back to XDP_PASS on an empty XSKMAP
  * slot); the redirect itself is proven by tests/xsk/rst_responder_test.sh.
- * Needs root (loading BPF).
+ * Needs root (loading BPF); run in the test bed's server namespace (it makes
+ * a kernel TCP connection on 127.0.0.1 there).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -31,6 +33,9 @@ struct frame_spec {
 	const char *daddr; /* dotted */
 	__u16 dport;	   /* host order */
 	unsigned truncate; /* cut the frame to this many bytes, if nonzero */
+	const char *saddr; /* dotted; 0 = 10.0.0.9 */
+	__u16 sport;	   /* host order; 0 = 33333 */
+	int ack;	   /* an ACK segment instead of a SYN */
 };
 
 static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
@@ -59,14 +64,15 @@ static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
 	ip->ttl = 64;
 	ip->protocol = s->ip_proto ? s->ip_proto : IPPROTO_TCP;
 	ip->frag_off = htons(s->frag_off);
-	ip->saddr = inet_addr("10.0.0.9");
+	ip->saddr = inet_addr(s->saddr ? s->saddr : "10.0.0.9");
 	ip->daddr = inet_addr(s->daddr ? s->daddr : "10.0.0.1");
 	ip->tot_len = htons(ihl * 4 + doff * 4 + 10);
 	th = (void *)(buf + off + ihl * 4);
-	th->source = htons(33333);
+	th->source = htons(s->sport ? s->sport : 33333);
 	th->dest = htons(s->dport);
 	th->doff = doff;
-	th->syn = 1;
+	th->syn = !s->ack;
+	th->ack = !!s->ack;
 	off += ihl * 4 + doff * 4 + 10;
 	return s->truncate ? s->truncate : off;
 }
@@ -118,7 +124,68 @@ static void expect(struct xtcp_xdp *skel, const char *name, const struct frame_s
 	}
 }
 
+static __u16 local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	return getsockname(fd, (struct sockaddr *)&a, &len) ? 0 : ntohs(a.sin_port);
+}
+
 #define MOVES(...) ((const int[]){__VA_ARGS__, -1})
+
+/*
+ * Segments of a connection the kernel owns stay with the kernel, even on a
+ * served port; a pure SYN or a segment matching only the listener is ours.
+ * (A real kernel connection on 127.0.0.1 of the test bed's namespace.)
+ */
+static void kernel_flows(struct xtcp_xdp *skel)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct xtcp_serve_key key = {0};
+	struct xtcp_serve_val val = {0};
+	int l, c, acc;
+	__u16 lport, cport;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
+		CHECK(0, "kernel listener: %s", strerror(errno));
+		return;
+	}
+	lport = local_port(l);
+	a.sin_port = htons(lport);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
+	acc = accept(l, NULL, NULL);
+	cport = local_port(c);
+	key.port = htons(lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
+
+	const int P = XDP_PASS;
+	expect(skel, "kernel flow: ACK passed",
+	       &(struct frame_spec){.saddr = "127.0.0.1",
+				    .daddr = "127.0.0.1",
+				    .sport = cport,
+				    .dport = lport,
+				    .ack = 1},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW));
+	expect(skel, "kernel flow: pure SYN is ours",
+	       &(struct frame_spec){
+		       .saddr = "127.0.0.1", .daddr = "127.0.0.1", .sport = cport, .dport = lport},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	expect(skel, "only the listener: ACK is ours",
+	       &(struct frame_spec){.saddr = "127.0.0.1",
+				    .daddr = "127.0.0.1",
+				    .sport = (__u16)(cport + 1),
+				    .dport = lport,
+				    .ack = 1},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
+	if (acc >= 0)
+		close(acc);
+	close(c);
+	close(l);
+}
 
 int main(void)
 {
@@ -189,6 +256,8 @@ int main(void)
 	expect(skel, "ip options past end",
 	       &(struct frame_spec){.ihl = 15, .dport = 80, .truncate = 60}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP_OPTIONS, XTCP_STAT_MALFORMED));
+
+	kernel_flows(skel);
 
 	/* Unserving works: the exact entry is gone, the frame is no longer steered. */
 	key.ip4 = inet_addr("10.0.0.1");
