@@ -43,7 +43,7 @@
 /* xsk/xp_prog.c: join the program's user table (not yet in xp.h; requested). */
 int xp_prog_add_user(struct xp_prog *prog);
 
-#define BG_GRACE_US 1000 /* app polled this recently: it is driving, stay off the rings */
+#define BG_GRACE_US 5000 /* app polled this recently: it is driving, stay off the rings */
 
 enum bg_mode {
 	BG_BUSY = 0, /* running */
@@ -116,7 +116,7 @@ void shim_engine_poll(struct shim_engine *eng)
 	stack_poll(eng->stk, now);
 	eng->last_poll_us = now;
 	if (!tls_bg)
-		last_app_poll_us = now;
+		__atomic_store_n(&last_app_poll_us, now, __ATOMIC_RELAXED);
 	SHIM_STAT(polls)++;
 	if (shim_stats_shm && now - shim_stats_shm->updated_us > 100000)
 		shim_stats_update(eng);
@@ -528,8 +528,26 @@ static void *bg_main(void *arg)
 			tsp = &ts;
 		}
 		shim_unlock(eng);
-		REAL(ppoll)(pfd, n, tsp, NULL);
-		pthread_mutex_lock(&shim.lock);
+		for (;;) {
+			REAL(ppoll)(pfd, n, tsp, NULL);
+			if (eng->bg_mode != BG_TIMER || (pfd[0].revents & POLLIN))
+				break;
+			/* The app drives: check again later without touching its lock. */
+			now = shim_now_us();
+			until = __atomic_load_n(&last_app_poll_us, __ATOMIC_RELAXED) + BG_GRACE_US;
+			if (until <= now)
+				break;
+			ts.tv_sec = (time_t)((until - now) / 1000000);
+			ts.tv_nsec = (long)((until - now) % 1000000) * 1000;
+		}
+		/* The lock held means an app thread is inside the shim: it drives. */
+		while (eng->bg_mode == BG_TIMER && !(pfd[0].revents & POLLIN) &&
+		       pthread_mutex_trylock(&shim.lock)) {
+			ts = (struct timespec){0, BG_GRACE_US * 1000};
+			REAL(ppoll)(pfd, 1, &ts, NULL);
+		}
+		if (eng->bg_mode != BG_TIMER || (pfd[0].revents & POLLIN))
+			pthread_mutex_lock(&shim.lock);
 		eng->bg_mode = BG_BUSY;
 		if (pfd[0].revents & POLLIN)
 			drain(eng->kick_fd);
