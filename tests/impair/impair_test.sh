@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# impair_test.sh BUILD_DIR - TCP between kernel peers through xt_impair.
+# impair_test.sh BUILD_DIR [kernel|xtcp] [block|thread|epoll] - TCP through xt_impair.
+#   kernel  both peers on the kernel (default)
+#   xtcp    the server under LD_PRELOAD=BUILD_DIR/libxtcp.so (XTCP_IFACE=veth0),
+#           and the server namespace's kernel must accept nothing (nstat)
 #
 # Test bed with a middle namespace (TB_MIDDLE=1); the middle's forwarding is
 # turned off so xt_impair is the only path (checked: no ping without it).
-# Runs posix_cli against posix_srv (thread mode) through 2% loss, 1%
+# Runs posix_cli against posix_srv (thread mode by default) through 2% loss, 1%
 # duplication, 2% reordering and 0.5% corruption (seeded), checks every byte
 # arrives intact and that each impairment really happened (counters).
 # Needs root: otherwise exit 77 (1 with XTCP_TEST_NO_SKIP=1).
 set -u
-build=$(cd "${1:?usage: impair_test.sh BUILD_DIR}" && pwd)
+build=$(cd "${1:?usage: impair_test.sh BUILD_DIR [kernel|xtcp]}" && pwd)
+variant=${2:-kernel}
+mode=${3:-thread}
+srv_env=()
+[ "$variant" = xtcp ] && srv_env=(LD_PRELOAD="$build/libxtcp.so" XTCP_IFACE=veth0
+	XTCP_PORTS=7201 XTCP_STRICT=1)
 here=$(cd "$(dirname "$0")" && pwd)
 imp=$build/tests/impair/xt_impair
 srv=$build/tests/shim/posix_srv
@@ -21,6 +29,11 @@ if [ "$(id -u)" != 0 ]; then
 	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
 	exit 77
 fi
+[ "$variant" = xtcp ] && [ ! -f "$build/libxtcp.so" ] && {
+	echo "impair_test: $build/libxtcp.so not built"
+	echo "0 passed, 1 failed"
+	exit 1
+}
 for b in "$imp" "$srv" "$cli"; do
 	[ -x "$b" ] || { echo "impair_test: $b not built"; echo "0 passed, 1 failed"; exit 1; }
 done
@@ -62,19 +75,27 @@ for i in $(seq 50); do
 done
 check "path through the bridge" test $ok = 1
 
-ip netns exec "$TB_SRV" "$srv" -m thread -p 7201 >"$out/srv.log" 2>&1 &
+k0=$(ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}')
+ip netns exec "$TB_SRV" sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+	exec "$@"' tb env "${srv_env[@]}" "$srv" -m "$mode" -p 7201 >"$out/srv.log" 2>&1 &
 spid=$!
 for i in $(seq 100); do grep -q listening "$out/srv.log" && break; sleep 0.1; done
-tb_cli timeout 250 "$cli" -a "$TB_SIP" -p 7201 -m thread -s 8 >"$out/cli.txt" 2>&1
+tb_cli timeout 250 "$cli" -a "$TB_SIP" -p 7201 -m "$mode" -s 8 >"$out/cli.txt" 2>&1
 crc=$?
 sed 's/^/  [client] /' "$out/cli.txt"
-check "POSIX cases and integrity through the impaired path" test $crc = 0
+check "POSIX cases and integrity through the impaired path ($variant $mode server)" test $crc = 0
+k1=$(ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}')
+if [ "$variant" = xtcp ]; then
+	check "the server's kernel accepted nothing ($k0 -> $k1)" test "$k1" = "$k0"
+else
+	check "the server's kernel accepted the connections ($k0 -> $k1)" test "$k1" -gt "$k0"
+fi
 kill "$spid" 2>/dev/null
 kill "$ipid" 2>/dev/null
 wait "$ipid" 2>/dev/null
 sed 's/^/  [bridge] /' "$out/impair.log"
 for what in lost dup reordered corrupted; do
-	n=$(awk -v w="$what" '/->/ {for (i = 1; i < NF; i++) if ($i == w) s += $(i + 1)} END {print s + 0}' "$out/impair.log")
+	n=$(awk -v w="$what" '/ -> / {for (i = 1; i < NF; i++) if ($i == w) s += $(i + 1)} END {print s + 0}' "$out/impair.log")
 	check "bridge $what frames ($n)" test "$n" -gt 0
 done
 [ $fail = 0 ] && rm -rf "$out"

@@ -838,6 +838,25 @@ uint64_t t_drops(const struct t *t, const char *sub)
 	return sum;
 }
 
+static void t_on_event(void *ctx, int sd)
+{
+	struct t *t = ctx;
+
+	if (sd >= 0 && sd < (int)(sizeof(t->events) / sizeof(t->events[0])))
+		t->events[sd]++;
+}
+
+unsigned t_events(struct t *t, int sd)
+{
+	unsigned n;
+
+	if (sd < 0 || sd >= (int)(sizeof(t->events) / sizeof(t->events[0])))
+		t_fail(t, __FILE__, __LINE__, "t_events: sd %d out of range", sd);
+	n = t->events[sd];
+	t->events[sd] = 0;
+	return n;
+}
+
 /* ---- set-up and runner ---- */
 
 int t_init(struct t *t, const char *name, const struct stack_config *cfg)
@@ -861,6 +880,10 @@ int t_init(struct t *t, const char *name, const struct stack_config *cfg)
 	if (cfg)
 		t->cfg = *cfg;
 	t->cfg.dev = &t->dev;
+	if (!t->cfg.on_event) {
+		t->cfg.on_event = t_on_event;
+		t->cfg.event_ctx = t;
+	}
 	if (!t->cfg.seed)
 		t->cfg.seed = 0x5eed;
 	t->stk = stack_create(&t->cfg);

@@ -126,6 +126,7 @@ struct t {
 	char dev_err[160];  /* contract breach seen inside a netdev callback */
 	int failed;
 	jmp_buf jb;
+	unsigned events[64]; /* on_event() calls per sd (sd < 64), see t_events() */
 	/* corpus recording for the fuzzer (XTCP_T_CORPUS=dir) */
 	void *corpus;
 	uint64_t corpus_time;
@@ -197,6 +198,8 @@ static inline uint8_t t_pat(uint32_t off)
 	return (uint8_t)(off * 7u + (off >> 8) * 13u + 3u);
 }
 struct stack_stats t_stats(const struct t *t);
+/* on_event() calls for sd since the last t_events() for it (then reset). */
+unsigned t_events(struct t *t, int sd);
 /* Sum of drop_reason[] over reasons whose name contains sub (case-insensitive). */
 uint64_t t_drops(const struct t *t, const char *sub);
 
