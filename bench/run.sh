@@ -16,13 +16,18 @@
 #                       kernel-txoff  nginx on the kernel, client tx checksum offload OFF
 #                       xtcp          nginx under LD_PRELOAD=libxtcp.so (offload OFF:
 #                                     xtcp verifies checksums)
-#   --workloads LIST  subset of ab50,ab1000,ab4000,ka,cpu,bulk,idle,rate,stack
+#   --workloads LIST  subset of ab50,ab1000,ab4000,ka,kax,cpu,bulk,idle,rate,stack
+#                     (kax: wrk itself under xtcp, XTCP_CONNECT_PORTS=80)
 #   --build DIR       build directory (default <repo>/build)
 #   --no-build        do not install packages or build: use what DIR holds
 #   --out DIR         results directory (default bench/results/<date>-<commit>)
 #   --rate R          requests/s of the fixed-rate workload (default: half of
 #                     the first side's keep-alive req/s, measured in round 1)
 #   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
+#   --bulk-mb N       size of the bulk download in MiB (default 1024)
+#   --tso on|off      TSO on both veth ends (default off: with TSO on, veth
+#                     skips the receiver's NAPI and the receive work runs on
+#                     the sender's core; see bench/README.md)
 #
 # Needs root (network namespaces). Touches only the namespaces it makes and
 # the processes it starts.
@@ -34,12 +39,14 @@ rounds=3
 dur=10
 idle=10
 sides=kernel,xtcp
-workloads=ab50,ab1000,ab4000,ka,cpu,bulk,idle,rate,stack
+workloads=ab50,ab1000,ab4000,ka,kax,cpu,bulk,idle,rate,stack
 build=$top/build
 do_build=1
 out=""
 rate=""
 cpu_rounds=250
+tso=off
+bulk_mb=1024
 
 die() {
 	echo "bench: $*" >&2
@@ -71,6 +78,12 @@ while [ $# -gt 0 ]; do
 	--out) out=${2:-}; shift ;;
 	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
 	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
+	--bulk-mb) num "$1" "${2:-}"; bulk_mb=$2; shift ;;
+	--tso)
+		tso=${2:-}
+		[ "$tso" = on ] || [ "$tso" = off ] || die "--tso needs on or off, got '$tso'"
+		shift
+		;;
 	-h | --help) usage 0 ;;
 	*) echo "bench: unknown option '$1'" >&2; usage ;;
 	esac
@@ -84,8 +97,8 @@ for s in "${SIDES[@]}"; do
 done
 IFS=, read -r -a WL <<<"$workloads"
 for w in "${WL[@]}"; do
-	case $w in ab50 | ab1000 | ab4000 | ka | cpu | bulk | idle | rate | stack) ;;
-	*) die "unknown workload '$w' (ab50,ab1000,ab4000,ka,cpu,bulk,idle,rate,stack)" ;;
+	case $w in ab50 | ab1000 | ab4000 | ka | kax | cpu | bulk | idle | rate | stack) ;;
+	*) die "unknown workload '$w' (ab50,ab1000,ab4000,ka,kax,cpu,bulk,idle,rate,stack)" ;;
 	esac
 done
 want() { [[ ,$workloads, == *,$1,* ]]; }
@@ -101,7 +114,11 @@ if [ $do_build = 1 ]; then
 		log "cmake configure failed (see $build/bench-cmake.log)"
 	cmake --build "$build" -j"$(nproc)" --target cpuserver ratecli >>"$build/bench-cmake.log" 2>&1 ||
 		log "building cpuserver/ratecli with cmake failed (see $build/bench-cmake.log)"
-	if want_side xtcp; then
+	if want stack; then
+		cmake --build "$build" -j"$(nproc)" --target stack_bench >>"$build/bench-cmake.log" 2>&1 ||
+			log "building bench/stack failed: no stack micro-benchmark (see $build/bench-cmake.log)"
+	fi
+	if want_side xtcp || want kax; then
 		cmake --build "$build" -j"$(nproc)" --target xtcp >>"$build/bench-cmake.log" 2>&1 ||
 			log "building libxtcp.so failed: the xtcp side will be reported FAILED (see $build/bench-cmake.log)"
 	fi
@@ -139,6 +156,8 @@ else
 	log "only one CPU: server and client share core 0 (figures are not meaningful)"
 fi
 HZ=$(getconf CLK_TCK)
+SRV_NAPI="" # pids of the server veth's NAPI threads (placement())
+SRV_PIDS="" # pids of the processes in the server namespace (srv_start())
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
 # ---------------------------------------------------------------- server files
@@ -147,9 +166,9 @@ chmod 755 "$work"
 mkdir -p "$work/www" "$work/tmp"
 head -c 63 /dev/zero | tr '\0' x >"$work/www/64"
 echo >>"$work/www/64"
-truncate -s 1G "$work/www/1g" # sparse; read once so that every side finds it cached
-cat "$work/www/1g" >/dev/null
-chmod 644 "$work/www/64" "$work/www/1g"
+truncate -s "${bulk_mb}M" "$work/www/bulk" # sparse; read once: every side finds it cached
+cat "$work/www/bulk" >/dev/null
+chmod 644 "$work/www/64" "$work/www/bulk"
 cat >"$work/nginx.conf" <<EOF
 # One worker: the server gets one core (core $SC). Same file for every side.
 user www-data;
@@ -196,6 +215,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- meta
+# Other load on the machine skews every figure: measure it before starting.
+busy_before=$(
+	{
+		cat /proc/stat
+		sleep 1
+		cat /proc/stat
+	} | awk '/^cpu / {b = $2 + $3 + $4 + $7 + $8 + $9; t = b + $5 + $6
+		if (n++) printf "%.1f", 100 * (b - b0) / (t - t0); b0 = b; t0 = t}'
+)
+awk -v b="$busy_before" 'BEGIN {exit !(b > 10)}' &&
+	log "warning: the machine was ${busy_before}% busy before the run: figures will be noisy"
 {
 	printf '{\n'
 	printf '  "date": "%s",\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -204,6 +234,8 @@ trap 'exit 130' INT TERM
 	printf '  "machine": "%s",\n' "$(uname -m)"
 	printf '  "cpu": "%s",\n' "$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
 	printf '  "cpus": %s,\n' "$(nproc)"
+	printf '  "busy_before_pct": %s,\n' "$busy_before"
+	printf '  "loadavg": "%s",\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 	printf '  "mem_kb": %s,\n' "$(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 	printf '  "os": "%s",\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
 	printf '  "nginx": "%s",\n' "$(nginx -v 2>&1 | sed 's/.*: //')"
@@ -215,6 +247,8 @@ trap 'exit 130' INT TERM
 	printf '  "duration_s": %s,\n' "$dur"
 	printf '  "idle_s": %s,\n' "$idle"
 	printf '  "cpu_rounds": %s,\n' "$cpu_rounds"
+	printf '  "tso": "%s",\n' "$tso"
+	printf '  "bulk_mb": %s,\n' "$bulk_mb"
 	printf '  "server_core": %s,\n' "$SC"
 	printf '  "client_core": %s,\n' "$CC"
 	printf '  "libxtcp": "%s"\n' "$LIBXTCP"
@@ -244,13 +278,14 @@ srv_stop() {
 		sleep 0.1
 	done
 	for p in $(srv_pids); do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	[ -z "${SRV_JOB:-}" ] || wait "$SRV_JOB" 2>/dev/null
+	SRV_JOB=""
 }
 
 # srv_start SIDE LOG CMD...: start a server in the server namespace on the
 # server core (under xtcp for the xtcp side) and wait until it answers.
 srv_start() {
-	local side=$1 logf=$2 path=$3 i
+	local side=$1 logf=$2 path=$3
 	shift 3
 	local env=()
 	if [ "$side" = xtcp ]; then
@@ -261,10 +296,12 @@ srv_start() {
 		env=(XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP")
 	fi
 	tb_srv env "${env[@]}" taskset -c "$SC" "$@" >>"$logf" 2>&1 &
-	for i in $(seq 50); do
+	SRV_JOB=$!
+	for _ in $(seq 50); do
 		sleep 0.1
 		if [ "$(tb_cli curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$TB_SIP$path")" = 200 ]; then
 			srv_pin
+			SRV_PIDS=$(srv_pids) # for snap(); the server's processes stay
 			if [ "$side" = xtcp ] && ! ip -n "$TB_SRV" link show "$TB_SIF" | grep -q 'prog/xdp'; then
 				echo "xtcp is not active: no XDP program on $TB_SIF" >>"$logf"
 				return 1
@@ -277,25 +314,33 @@ srv_start() {
 }
 
 # Snapshot: busy/total jiffies of all CPUs, CPU $CC, CPU $SC; server process
-# ticks; client veth packets; time. Sets the array named by $1.
+# ticks; client veth packets; time; server NAPI thread ticks. Sets the array
+# named by $1.
 snap() {
 	local -n s=$1
-	local p t=0
-	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" < <(awk -v cc="cpu$CC" -v sc="cpu$SC" '
+	local p files=() napi=""
+	# One awk for everything: forks are what costs on a loaded machine.
+	for p in $SRV_PIDS; do [ -r "/proc/$p/stat" ] && files+=("/proc/$p/stat"); done
+	for p in $SRV_NAPI; do
+		[ -r "/proc/$p/stat" ] && files+=("/proc/$p/stat") && napi="$napi /proc/$p/stat"
+	done
+	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" < <(awk \
+		-v cc="cpu$CC" -v sc="cpu$SC" -v dev="$TB_CIF:" -v napi="$napi" '
 		function busy() { return $2 + $3 + $4 + $7 + $8 + $9 }
 		function tot() { return busy() + $5 + $6 }
-		$1 == "cpu" { ab = busy(); at = tot() }
-		$1 == cc { cb = busy(); ct = tot() }
-		$1 == sc { sb = busy(); st = tot() }
-		END { print ab, at, cb, ct, sb, st }' /proc/stat)
-	for p in $(srv_pids); do
-		[ -r "/proc/$p/stat" ] || continue
-		t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-	done
-	s[6]=$t
-	s[7]=$(tb_cli cat "/sys/class/net/$TB_CIF/statistics/rx_packets" \
-		"/sys/class/net/$TB_CIF/statistics/tx_packets" | awk '{n += $1} END {print n + 0}')
-	s[8]=$(date +%s%N)
+		BEGIN { n = split(napi, a, " "); for (i = 1; i <= n; i++) isnapi[a[i]] = 1 }
+		FILENAME == "/proc/stat" && $1 == "cpu" { ab = busy(); at = tot() }
+		FILENAME == "/proc/stat" && $1 == cc { cb = busy(); ct = tot() }
+		FILENAME == "/proc/stat" && $1 == sc { sb = busy(); st = tot() }
+		FILENAME ~ /^\/proc\/[0-9]+\/stat$/ {
+			f = FILENAME
+			sub(/.*\) /, "")
+			if (f in isnapi) nt += $12 + $13; else pt += $12 + $13
+		}
+		FILENAME ~ /net\/dev$/ && $1 == dev { pk = $3 + $11 }
+		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0 }' \
+		/proc/stat "${files[@]}" "/proc/$CLI_ANCHOR/net/dev")
+	s[8]=${EPOCHREALTIME/./}
 }
 
 # cpu_metrics REQUESTS: emit the CPU and packet figures between snapshots A and B.
@@ -303,16 +348,17 @@ cpu_metrics() {
 	local wl=$1 req=$2
 	awk -v hz="$HZ" -v req="$req" -v a="${A[*]}" -v b="${B[*]}" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
-		for (i = 1; i <= 9; i++) d[i] = y[i] - x[i]
+		for (i = 1; i <= 10; i++) d[i] = y[i] - x[i]
 		if (req > 0) {
 			printf "mach_cpu_s_per_kreq %.5f\n", d[1] / hz / req * 1000
 			printf "srv_proc_cpu_s_per_kreq %.5f\n", d[7] / hz / req * 1000
+			printf "srv_cpu_s_per_kreq %.5f\n", (d[7] + d[10]) / hz / req * 1000
 			printf "srv_core_cpu_s_per_kreq %.5f\n", d[5] / hz / req * 1000
 			printf "pkts_per_req %.2f\n", d[8] / req
 		}
 		if (d[6] > 0) printf "srv_core_busy_pct %.1f\n", 100 * d[5] / d[6]
 		if (d[4] > 0) printf "cli_core_busy_pct %.1f\n", 100 * d[3] / d[4]
-		if (d[9] > 0) printf "srv_proc_pct_core %.2f\n", 100 * d[7] / hz / (d[9] / 1e9)
+		if (d[9] > 0) printf "srv_proc_pct_core %.2f\n", 100 * d[7] / hz / (d[9] / 1e6)
 	}' | while read -r m v; do emit "$wl" "$m" "$v"; done
 }
 
@@ -349,13 +395,34 @@ run_ab() { # WORKLOAD CONCURRENCY
 	cpu_metrics "$wl" "$req"
 }
 
-run_wrk() { # WORKLOAD PATH
+run_wrk() { # WORKLOAD PATH [xtcp]: with "xtcp", wrk itself runs under xtcp
 	local wl=$1 path=$2 f=$out/logs/r$ROUND-$SIDE-$1.txt req rps err p50 p99
-	local -a A B
+	local -a A B env=()
+	if [ "${3:-}" = xtcp ]; then
+		env=(XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=80 XTCP_LOCAL_PORTS=61000-65535
+			XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP")
+	fi
+	if [ ${#env[@]} -gt 0 ] && [ ! -f "$LIBXTCP" ]; then
+		echo "no $LIBXTCP (build failed?)" >"$f"
+		emit "$wl" ok 0
+		return
+	fi
 	snap A
-	tb_cli timeout -k 2 $((dur + 30)) taskset -c "$CC" \
-		wrk -t1 -c100 -d"${dur}s" --timeout 5s --latency "http://$TB_SIP$path" >"$f" 2>&1
+	tb_cli env "${env[@]}" timeout -k 2 $((dur + 30)) taskset -c "$CC" \
+		wrk -t1 -c100 -d"${dur}s" --timeout 5s --latency "http://$TB_SIP$path" >"$f" 2>&1 &
+	local pid=$! active=1
+	if [ ${#env[@]} -gt 0 ]; then
+		# wrk under xtcp counts only if xtcp steers the client's veth meanwhile.
+		sleep 1
+		ip -n "$TB_CLI" link show "$TB_CIF" | grep -q 'prog/xdp' || active=0
+	fi
+	wait $pid
 	snap B
+	if [ $active = 0 ]; then
+		echo "xtcp was not active in wrk: no XDP program on $TB_CIF" >>"$f"
+		emit "$wl" ok 0
+		return
+	fi
 	req=$(awk '/requests in/ {print $1}' "$f")
 	rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
 	err=$(awk '/Socket errors:/ {gsub(",", ""); e += $4 + $6 + $8 + $10}
@@ -375,15 +442,21 @@ run_wrk() { # WORKLOAD PATH
 	cpu_metrics "$wl" "$req"
 }
 
+# Bulk: the kernel server gets its best case, TSO on its veth (as a real NIC's
+# TSO: 64 KB super-segments cross veth unsegmented), although the client's
+# receive work then runs on the server core. xtcp sends MTU frames; TSO on
+# its veth would only move the client's receive work onto the server core.
 run_bulk() {
 	local f=$out/logs/r$ROUND-$SIDE-bulk.txt size t code
 	local -a A B
+	[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tso on >/dev/null 2>&1
 	snap A
 	tb_cli timeout -k 2 90 taskset -c "$CC" curl -s -o /dev/null --max-time 60 \
-		-w '%{size_download} %{time_total} %{http_code}\n' "http://$TB_SIP/1g" >"$f" 2>&1
+		-w '%{size_download} %{time_total} %{http_code}\n' "http://$TB_SIP/bulk" >"$f" 2>&1
 	snap B
+	[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tso "$tso" >/dev/null 2>&1
 	read -r size t code <"$f"
-	if [ "${code:-}" != 200 ] || [ "${size:-0}" != 1073741824 ]; then
+	if [ "${code:-}" != 200 ] || [ "${size:-0}" != $((bulk_mb << 20)) ]; then
 		emit bulk ok 0
 		return
 	fi
@@ -449,11 +522,16 @@ run_rate() {
 napi_threads() { ps -eo pid=,comm= | awk '$2 ~ /^napi\// {print $1, $2}' | sort; }
 
 # GRO + threaded NAPI on both veth ends, each NAPI thread pinned with its side.
+# TSO off on both ends: veth hands a packet to the receiver's NAPI only if
+# the sending device has no TSO (veth_skb_is_eligible_for_gro() in
+# drivers/net/veth.c); otherwise it is received by netif_rx() in the softirq
+# of the sending CPU, and the receive work lands on the other side's core.
 placement() {
 	local before after pid name n=0
+	SRV_NAPI=""
 	before=$(napi_threads)
-	tb_srv ethtool -K "$TB_SIF" gro on >/dev/null 2>&1
-	tb_cli ethtool -K "$TB_CIF" gro on >/dev/null 2>&1
+	tb_srv ethtool -K "$TB_SIF" gro on tso "$tso" >/dev/null 2>&1
+	tb_cli ethtool -K "$TB_CIF" gro on tso "$tso" >/dev/null 2>&1
 	tb_srv sh -c "echo 1 > /sys/class/net/$TB_SIF/threaded" || log "cannot thread NAPI on $TB_SIF"
 	tb_cli sh -c "echo 1 > /sys/class/net/$TB_CIF/threaded" || log "cannot thread NAPI on $TB_CIF"
 	sleep 0.1
@@ -462,7 +540,10 @@ placement() {
 	while read -r pid name; do
 		[ -n "$pid" ] || continue
 		case $name in
-		napi/"$TB_SIF"-*) taskset -pc "$SC" "$pid" >/dev/null && n=$((n + 1)) ;;
+		napi/"$TB_SIF"-*)
+			taskset -pc "$SC" "$pid" >/dev/null && n=$((n + 1))
+			SRV_NAPI="$SRV_NAPI $pid"
+			;;
 		napi/"$TB_CIF"-*) taskset -pc "$CC" "$pid" >/dev/null && n=$((n + 1)) ;;
 		esac
 		echo "placement: $name pid $pid -> core $([[ $name == napi/$TB_SIF-* ]] && echo "$SC" || echo "$CC")" \
@@ -476,9 +557,14 @@ testbed() { # SIDE
 	[ "$1" = kernel ] && txcsum=on
 	TB_CLIENT_TXCSUM=$txcsum tb_up 1 || return 1
 	trap cleanup EXIT # tb_up sets its own (tb_down only)
-	ip netns exec "$TB_CLI" sysctl -qw net.ipv4.ip_local_port_range="1024 65000" \
+	ip netns exec "$TB_CLI" sysctl -qw net.ipv4.ip_local_port_range="1024 60999" \
 		net.ipv4.tcp_tw_reuse=1
 	ip netns exec "$TB_SRV" sysctl -qw net.core.somaxconn=8192 net.ipv4.tcp_max_syn_backlog=8192
+	# A process that lives in the client namespace until tb_down: its
+	# /proc/PID/net/dev gives the client veth's counters.
+	ip netns exec "$TB_CLI" sleep 1000000 &
+	CLI_ANCHOR=$!
+	disown "$CLI_ANCHOR" # tb_down kills it; no "Killed" notice
 	placement
 }
 
@@ -492,19 +578,26 @@ side_run() { # SIDE ROUND
 		return 1
 	}
 	local nginx_wl=0
-	for w in ab50 ab1000 ab4000 ka rate bulk idle; do want $w && nginx_wl=1; done
+	for w in ab50 ab1000 ab4000 ka kax rate bulk idle; do want $w && nginx_wl=1; done
 	if [ $nginx_wl = 1 ]; then
 		if srv_start "$SIDE" "$f" /64 nginx -c "$work/nginx.conf" -g 'daemon off;'; then
 			! want ab50 || run_ab ab50 50
 			! want ab1000 || run_ab ab1000 1000
 			! want ab4000 || run_ab ab4000 4000
 			! want ka || run_wrk ka /64
+			if want kax; then
+				# xtcp in wrk verifies checksums: a kernel server's veth must
+				# finish them (tx off), as a real NIC would.
+				[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tx off >/dev/null 2>&1
+				run_wrk kax /64 xtcp
+				[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tx on tso "$tso" >/dev/null 2>&1
+			fi
 			! want rate || run_rate
 			! want bulk || run_bulk
 			! want idle || run_idle
 		else
 			log "$SIDE nginx did not start: $(tail -n 3 "$f" | tr '\n' ' ')"
-			for w in ab50 ab1000 ab4000 ka rate bulk idle; do ! want $w || emit $w ok 0; done
+			for w in ab50 ab1000 ab4000 ka kax rate bulk idle; do ! want $w || emit $w ok 0; done
 		fi
 		srv_stop
 	fi

@@ -38,24 +38,26 @@ NR > 1 {
 }
 END {
 	ns = split(sides, S, ",")
-	nw = split("ab50 ab1000 ab4000 ka cpu rate bulk idle", W, " ")
+	nw = split("ab50 ab1000 ab4000 ka kax cpu rate bulk idle", W, " ")
 	title["ab50"] = "ab HTTP/1.0 64 B, -c 50"
 	title["ab1000"] = "ab HTTP/1.0 64 B, -c 1000"
 	title["ab4000"] = "ab HTTP/1.0 64 B, -c 4000"
 	title["ka"] = "wrk keep-alive 64 B, -c 100"
+	title["kax"] = "same, wrk itself under xtcp"
 	title["cpu"] = "cpuserver (fixed CPU/request), wrk -c 100"
 	title["rate"] = "fixed rate (open loop), keep-alive 64 B"
-	title["bulk"] = "1 GB download, one connection"
+	title["bulk"] = "bulk download, one connection"
 	title["idle"] = "idle server"
-	load = "rps failed lat_p50_ms lat_p99_ms srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq mach_cpu_s_per_kreq srv_core_busy_pct cli_core_busy_pct pkts_per_req"
-	M["ab50"] = M["ab1000"] = M["ab4000"] = M["ka"] = M["cpu"] = load
-	M["rate"] = "target_rps rps failed lat_p50_ms lat_p99_ms lat_p999_ms srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq"
+	load = "rps failed lat_p50_ms lat_p99_ms srv_cpu_s_per_kreq srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq mach_cpu_s_per_kreq srv_core_busy_pct cli_core_busy_pct pkts_per_req"
+	M["ab50"] = M["ab1000"] = M["ab4000"] = M["ka"] = M["kax"] = M["cpu"] = load
+	M["rate"] = "target_rps rps failed lat_p50_ms lat_p99_ms lat_p999_ms srv_cpu_s_per_kreq srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq"
 	M["bulk"] = "gbps srv_proc_cpu_s_per_gb srv_core_busy_pct cli_core_busy_pct"
 	M["idle"] = "srv_proc_pct_core srv_core_busy_pct"
 	label["rps"] = "requests/s"; label["failed"] = "failed requests"
 	label["target_rps"] = "target requests/s"
 	label["lat_p50_ms"] = "latency p50 ms"; label["lat_p99_ms"] = "latency p99 ms"
 	label["lat_p999_ms"] = "latency p99.9 ms"
+	label["srv_cpu_s_per_kreq"] = "server+NAPI CPU s/1k req"
 	label["srv_core_cpu_s_per_kreq"] = "server core CPU s/1k req"
 	label["srv_proc_cpu_s_per_kreq"] = "server proc CPU s/1k req"
 	label["mach_cpu_s_per_kreq"] = "machine CPU s/1k req"
@@ -102,15 +104,15 @@ END {
 		}
 	}
 	# Plot data: one row per workload, one column per side ("?" = missing).
-	split("rps srv_core_cpu_s_per_kreq lat_p99_ms", P, " ")
+	split("rps srv_cpu_s_per_kreq lat_p99_ms", P, " ")
 	for (p = 1; p <= 3; p++) {
 		f = dir "/plot-" P[p] ".dat"
 		printf "" > f
-		for (w = 1; w <= 6; w++) {
+		for (w = 1; w <= 7; w++) {
 			row = W[w]
 			for (s = 1; s <= ns; s++) {
 				v = plotv[W[w], P[p], s]
-				if (v != "" && P[p] == "srv_core_cpu_s_per_kreq") v = v * 1000
+				if (v != "" && P[p] == "srv_cpu_s_per_kreq") v = v * 1000
 				row = row " " (v == "" ? "?" : v)
 			}
 			print row > f
@@ -130,7 +132,7 @@ END {
 }' "$dir/runs.csv"
 
 {
-	sed -n 's/^  "\(date\|commit\|kernel\|cpu\|cpus\|nginx\|rounds\|duration_s\)": \(.*\),$/\1=\2/p' \
+	sed -n 's/^  "\(date\|commit\|kernel\|cpu\|cpus\|nginx\|rounds\|duration_s\|busy_before_pct\)": \(.*\),$/\1=\2/p' \
 		"$dir/meta.json" | tr -d '"' | tr '\n' ' '
 	echo
 	cat "$dir/table.txt"
@@ -183,7 +185,7 @@ set offsets 0, 0, graph 0.15, 0
 set yrange [0:*]
 set multiplot layout 2,2 title "xtcp bench $commit: median of rounds (${sides//,/ vs })"
 $(panel "$dir/plot-rps.dat" "requests/s (higher is better)")
-$(panel "$dir/plot-srv_core_cpu_s_per_kreq.dat" "server-core CPU us per request (lower is better)")
+$(panel "$dir/plot-srv_cpu_s_per_kreq.dat" "server CPU (processes + receive NAPI thread) us per request (lower is better)")
 set logscale y
 set yrange [*:*]
 $(panel "$dir/plot-lat_p99_ms.dat" "latency p99 ms, log scale (lower is better)")
