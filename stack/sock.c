@@ -103,6 +103,16 @@ static void local_range(struct stack *stk, uint32_t *lo, uint32_t *hi, uint32_t 
 	*rem = stk->cfg.local_port_rem % *step;
 }
 
+/* Linux tcp_twsk_unique() (tcp_tw_reuse): a TIME-WAIT tuple with timestamps
+ * may be reused by connect() once 1 s has passed; PAWS guards the rest. */
+static int tw_reusable(struct stack *stk, struct tcp_hent *h)
+{
+	struct tcb *o = (struct tcb *)h;
+
+	return !h->is_req && o->state == TCPS_TIME_WAIT && (o->flags & TF_TS) &&
+	       (o->flags & TF_ORPHAN) && stk->now_us + TCP_TIMEWAIT_US - o->tw_until >= 1000000;
+}
+
 /*
  * RFC 6056 Algorithm 3 (hash + counter) over the ports p of the range with
  * p % step == rem. raddr/rport 0 for bind(port 0). Returns 0 and the port.
@@ -133,11 +143,7 @@ static int port_pick(struct stack *stk, struct tcb *t, uint32_t raddr, uint16_t 
 			if (h) {
 				struct tcb *o = (struct tcb *)h;
 
-				/* Linux tcp_twsk_unique(): reuse a TIME-WAIT tuple after 1 s with
-				 * TS */
-				if (h->is_req || o->state != TCPS_TIME_WAIT ||
-				    !(o->flags & TF_TS) || !(o->flags & TF_ORPHAN) ||
-				    stk->now_us + TCP_TIMEWAIT_US - o->tw_until < 1000000)
+				if (!tw_reusable(stk, h))
 					continue;
 				tcb_release(stk, o);
 			}
@@ -282,8 +288,10 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	} else {
 		struct tcp_hent *h = tcb_lookup(stk, stk->ip4, t->h.lport, daddr, dport);
 
-		if (h)
+		if (h && !tw_reusable(stk, h))
 			return -EADDRNOTAVAIL;
+		if (h)
+			tcb_release(stk, (struct tcb *)h);
 	}
 	t->h.laddr = stk->ip4;
 	t->h.raddr = daddr;
