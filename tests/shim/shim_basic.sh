@@ -8,7 +8,8 @@
 #   served       nginx (master + 2 www-data workers, 2-queue veth, sendfile, tcp_nopush,
 #                keep-alive): files 0 B..8 MB with sha256 checked, served by xtcp
 #                (worker stats count the accepts, the kernel's PassiveOpens stays flat),
-#                loopback served by the kernel half, idle workers use no CPU
+#                loopback served by the kernel half, idle workers use no CPU,
+#                kill -9: refused at once by the kernel, a restart serves again
 #   nested       an epoll fd with xtcp sockets inside another epoll fd, and in poll()
 #   client       curl with XTCP_CONNECT_PORTS: connect() on xtcp (kernel ActiveOpens flat)
 set -u
@@ -173,6 +174,18 @@ for w in $(pgrep -P "$(cat "$d/nginx.pid")"); do
 	t1=$((t1 + $(awk '{print $14 + $15}' "/proc/$w/stat")))
 done
 check "served: idle workers use ~0% CPU ($((t1 - t0)) ticks in 2 s)" [ $((t1 - t0)) -le 2 ]
+# kill -9 of the whole server: the kernel answers at once (RST), a restart serves again.
+mpid=$(cat "$d/nginx.pid")
+kill -9 $(pgrep -P "$mpid") "$mpid" 2>/dev/null
+sleep 0.3
+t0=$(date +%s%N)
+out=$(tb_cli timeout 10 curl -s -o /dev/null -w '%{exitcode}' "http://$TB_SIP:8080/f1000")
+t1=$(date +%s%N)
+check "kill -9: refused at once (curl exit $out in $(((t1 - t0) / 1000000)) ms)" \
+	[ "$out" = 7 ] && [ $(((t1 - t0) / 1000000)) -lt 1000 ]
+rm -f "$d/nginx.pid"
+nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
+check "kill -9: restarted nginx serves again" fetch_ok 8080 f100000
 nginx_stop
 check "served: XDP program detached after nginx quit" \
 	sh -c "! ip -n $TB_SRV link show $TB_SIF | grep -q ' xdp'"
