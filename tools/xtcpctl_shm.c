@@ -10,6 +10,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -61,7 +62,8 @@ static int shm_open_all(struct shm_proc *p, int max)
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		if (fstat(fd, &sb) || (size_t)sb.st_size < sizeof(struct shim_stats)) {
+		/* Version 1 files end before the connection table. */
+		if (fstat(fd, &sb) || (size_t)sb.st_size < offsetof(struct shim_stats, conn_gen)) {
 			close(fd);
 			continue;
 		}

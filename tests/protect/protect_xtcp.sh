@@ -103,8 +103,20 @@ check "status: nginx holds an AF_XDP socket" grep -Eq "[0-9]+ nginx +[0-9]+ sock
 js=$(ctl --json status)
 check "status --json: xtcp program and processes" grep -q '"xtcp":true' <<<"$js"
 check "status --json: accepted on xtcp" grep -Eq '"comm":"nginx".*"accepted_xtcp":[1-9]' <<<"$js"
-out=$(ctl conns)
-check "conns lists nginx: $out" grep -q "nginx" <<<"$out"
+# one connection held open by the client: conns shows it like ss -tn
+tb_cli bash -c "exec 3<>/dev/tcp/$TB_SIP/80; sleep 4" &
+hpid=$!
+# The process refreshes its table at most every 100 ms while it polls.
+for _ in $(seq 30); do
+	sleep 0.1
+	out=$(ctl conns)
+	grep -q "^ESTAB" <<<"$out" && break
+done
+check "conns shows the open connection: $out" grep -Eq "^ESTAB +0 +0 +$TB_SIP:80 +$TB_CIP:[0-9]+ +[0-9]+ nginx .*rtt:" <<<"$out"
+check "conns shows the listener" grep -Eq "^LISTEN .*:80 " <<<"$out"
+js=$(ctl --json conns)
+check "conns --json: $js" grep -q "\"state\":\"ESTAB\",\"local\":\"$TB_SIP:80\",\"peer\":\"$TB_CIP:" <<<"$js"
+wait $hpid
 
 # --- a UDP flood: dropped by the global budget; ping, kernel TCP and the served port work ---
 d0=$(counter drop_global_rate)
