@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 
 #include "shim_stats.h"
 #include "xtcpctl.h"
@@ -258,12 +259,15 @@ static void conns_of(struct jw *w, const struct shm_proc *p, struct shim_conn_in
 			jw_u64(w, "retrans", c[i].retrans);
 			jw_end_obj(w);
 		} else {
-			printf("%-10s %6u %6u %-21s %-21s %7d %-12s rtt:%.3f/%.3f rto:%.0f cwnd:%u "
-			       "mss:%u retrans:%llu\n",
-			       tcp_state_name(c[i].state), c[i].rx_queued, c[i].tx_queued, local,
-			       peer, (int)p->st->pid, p->comm, c[i].srtt_us / 1000.0,
-			       c[i].rttvar_us / 1000.0, c[i].rto_us / 1000.0, c[i].cwnd, c[i].mss,
-			       (unsigned long long)c[i].retrans);
+			printf("%-10s %6u %6u %-21s %-21s %7d %-12s", tcp_state_name(c[i].state),
+			       c[i].rx_queued, c[i].tx_queued, local, peer, (int)p->st->pid,
+			       p->comm);
+			if (c[i].state != TCP_LISTEN) /* no path figures */
+				printf(" rtt:%.3f/%.3f rto:%.0f cwnd:%u mss:%u retrans:%llu",
+				       c[i].srtt_us / 1000.0, c[i].rttvar_us / 1000.0,
+				       c[i].rto_us / 1000.0, c[i].cwnd, c[i].mss,
+				       (unsigned long long)c[i].retrans);
+			printf("\n");
 		}
 	}
 	if (!w && p->st->conn_total > n)
