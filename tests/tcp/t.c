@@ -731,6 +731,23 @@ int t_accept(struct t *t)
 	return sd;
 }
 
+int t_connect(struct t *t, uint16_t pport)
+{
+	struct t_flow *f = t_flow(t, pport);
+	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(pport)};
+	int sd = sock_socket(t->stk), rc;
+
+	dst.sin_addr.s_addr = ip_of(PEER_IP);
+	if (sd < 0)
+		t_fail(t, __FILE__, __LINE__, "sock_socket: %d", sd);
+	rc = sock_connect(t->stk, sd, &dst, t->now);
+	if (rc != -EINPROGRESS)
+		t_fail(t, __FILE__, __LINE__, "sock_connect: %d, expected -EINPROGRESS", rc);
+	f->sport = 0; /* learned from the SYN */
+	f->sd = sd;
+	return sd;
+}
+
 void t_write(struct t *t, int n)
 {
 	struct t_flow *f = cur(t);

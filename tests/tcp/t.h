@@ -186,6 +186,9 @@ struct t_flow *t_flow(struct t *t, uint16_t pport);
 #define t_start(t, state)	t_start_(t, state, 1, __FILE__, __LINE__)
 #define t_start_plain(t, state) t_start_(t, state, 0, __FILE__, __LINE__)
 void t_start_(struct t *t, int state, int with_opts, const char *file, int line);
+/* Active open: a socket connecting to the peer's port pport (a new flow); -EINPROGRESS
+ * is expected. The stack's port and ISN are learned from its SYN. Returns the sd. */
+int t_connect(struct t *t, uint16_t pport);
 /* Accept the pending connection into the current flow; fails if none. */
 int t_accept(struct t *t);
 /* Write n pattern bytes (continuing the stream) on the current flow's socket. */
