@@ -38,9 +38,9 @@ bad() {
 	echo "FAIL: $*" >&2
 }
 check() { # DESCRIPTION COMMAND...
-	local d=$1
+	local desc=$1
 	shift
-	if "$@"; then ok; else bad "$d"; fi
+	if "$@"; then ok; else bad "$desc"; fi
 }
 finish() {
 	if [ -n "${lpid:-}" ]; then
