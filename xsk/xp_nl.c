@@ -5,7 +5,8 @@
  *
  * Every call opens a NETLINK_ROUTE socket, sends one request, reads the
  * answer and closes: these run at open and connect time, never per packet.
- * Memory: all on the caller's stack; nothing is kept.
+ * Memory: one receive buffer per call (heap), freed before returning;
+ * nothing is kept.
  *
  * Neighbours: xtcp never sends ARP itself. A missing, incomplete or failed
  * entry is handed to the kernel with RTM_NEWNEIGH + NTF_USE (what the
@@ -24,6 +25,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -31,7 +33,7 @@
 
 #include "xp_priv.h"
 
-#define NL_BUF 16384
+#define NL_BUF 32768 /* a dump part is at most a page or two */
 
 struct nl_req {
 	struct nlmsghdr nh;
@@ -65,14 +67,20 @@ static void nl_put_attr(struct nl_req *req, uint16_t type, const void *data, uin
 static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-	char buf[NL_BUF] __attribute__((aligned(4)));
+	char *buf;
 	bool dump = req->nh.nlmsg_flags & NLM_F_DUMP;
 	int fd, err = 0, done = 0;
 	ssize_t n;
 
+	/* On the heap: this runs in application threads, whose stacks may be small. */
+	buf = malloc(NL_BUF);
+	if (!buf)
+		return -ENOMEM;
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
+	if (fd < 0) {
+		free(buf);
 		return -errno;
+	}
 	req->nh.nlmsg_seq = 1;
 	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		err = -errno;
@@ -81,11 +89,16 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 	while (!done) {
 		struct nlmsghdr *nh;
 
-		n = recv(fd, buf, sizeof(buf), 0);
+		/* MSG_TRUNC: the real length, so a too-small buffer is an error, not a cut. */
+		n = recv(fd, buf, NL_BUF, MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			err = -errno;
+			break;
+		}
+		if (n > NL_BUF) {
+			err = -EMSGSIZE;
 			break;
 		}
 		if (n == 0) {
@@ -117,6 +130,7 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 	}
 out:
 	close(fd);
+	free(buf);
 	return err;
 }
 
