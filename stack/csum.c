@@ -13,17 +13,34 @@
 uint64_t csum_partial(const void *buf, size_t len, uint64_t sum)
 {
 	const uint8_t *p = buf;
-	uint32_t w[4];
+	uint64_t w[4], c = 0;
 
-	while (len >= 16) {
-		memcpy(w, p, 16);
-		sum += (uint64_t)w[0] + w[1] + w[2] + w[3];
-		p += 16;
-		len -= 16;
+	/* 64-bit words with end-around carry: the adds chain through the carry flag */
+	while (len >= 32) {
+		memcpy(w, p, 32);
+		c += __builtin_add_overflow(sum, w[0], &sum);
+		c += __builtin_add_overflow(sum, w[1], &sum);
+		c += __builtin_add_overflow(sum, w[2], &sum);
+		c += __builtin_add_overflow(sum, w[3], &sum);
+		p += 32;
+		len -= 32;
 	}
-	while (len >= 4) {
-		memcpy(w, p, 4);
-		sum += w[0];
+	while (len >= 8) {
+		memcpy(w, p, 8);
+		c += __builtin_add_overflow(sum, w[0], &sum);
+		p += 8;
+		len -= 8;
+	}
+	uint64_t carries = c;
+
+	c = __builtin_add_overflow(sum, carries, &sum);
+	sum += c; /* cannot overflow again: sum wrapped to a small value */
+	if (len >= 4) {
+		uint32_t v;
+
+		memcpy(&v, p, 4);
+		c = __builtin_add_overflow(sum, (uint64_t)v, &sum);
+		sum += c;
 		p += 4;
 		len -= 4;
 	}
@@ -31,7 +48,8 @@ uint64_t csum_partial(const void *buf, size_t len, uint64_t sum)
 		uint16_t h;
 
 		memcpy(&h, p, 2);
-		sum += h;
+		c = __builtin_add_overflow(sum, (uint64_t)h, &sum);
+		sum += c;
 		p += 2;
 		len -= 2;
 	}
@@ -39,7 +57,8 @@ uint64_t csum_partial(const void *buf, size_t len, uint64_t sum)
 		uint16_t h = 0;
 
 		memcpy(&h, p, 1); /* trailing byte padded with zero, in memory order */
-		sum += h;
+		c = __builtin_add_overflow(sum, (uint64_t)h, &sum);
+		sum += c;
 	}
 	return sum;
 }

@@ -20,14 +20,20 @@
 #include "stack_priv.h"
 
 #define PIPE_FRAME 2048u
+#define PIPE_ALIGN 2 /* frame data at 2 mod 4: the IP header is 4-byte aligned (NET_IP_ALIGN) */
 #define NIL	   UINT32_MAX
 
 struct pipe_frame {
 	uint64_t due;
 	uint32_t len;
 	uint32_t next, prev;
-	uint8_t data[PIPE_FRAME];
+	uint8_t buf[PIPE_FRAME + 8];
 };
+
+static uint8_t *fdata(struct pipe_frame *f)
+{
+	return f->buf + PIPE_ALIGN;
+}
 
 struct pipe_end {
 	struct netdev dev; /* first: the netdev pointer is the end */
@@ -99,7 +105,7 @@ static unsigned pipe_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max
 		else
 			q->tail = NIL;
 		q->count--;
-		pkts[n].data = f->data;
+		pkts[n].data = fdata(f);
 		pkts[n].len = f->len;
 		pkts[n].addr = i;
 		n++;
@@ -125,7 +131,7 @@ static int pipe_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 
 	if (i == NIL)
 		return -ENOBUFS;
-	pkt->data = p->frames[i].data;
+	pkt->data = fdata(&p->frames[i]);
 	pkt->len = 0;
 	pkt->addr = i;
 	return 0;
@@ -178,7 +184,7 @@ static void pipe_send_one(struct netdev_pipe *p, int to, uint32_t i, uint32_t le
 
 	f->len = len;
 	if (p->pcap && len)
-		pcap_write(p, f->data, len);
+		pcap_write(p, fdata(f), len);
 	if (!len || pipe_chance(p, c->loss_ppm) || q->count >= qmax) {
 		frame_put(p, i);
 		return;
@@ -186,7 +192,7 @@ static void pipe_send_one(struct netdev_pipe *p, int to, uint32_t i, uint32_t le
 	if (pipe_chance(p, c->corrupt_ppm)) {
 		uint64_t r = pipe_rand(p);
 
-		f->data[r % len] ^= (uint8_t)(1u << ((r >> 32) % 8));
+		fdata(f)[r % len] ^= (uint8_t)(1u << ((r >> 32) % 8));
 	}
 	uint64_t start = q->busy_until > p->now ? q->busy_until : p->now;
 
@@ -206,7 +212,7 @@ static void pipe_send_one(struct netdev_pipe *p, int to, uint32_t i, uint32_t le
 		uint32_t d = frame_get(p);
 
 		if (d != NIL) {
-			memcpy(p->frames[d].data, f->data, len);
+			memcpy(fdata(&p->frames[d]), fdata(f), len);
 			p->frames[d].len = len;
 			p->frames[d].due = f->due + 1 + pipe_rand(p) % 200;
 			queue_insert(p, q, d);

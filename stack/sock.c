@@ -75,7 +75,7 @@ int sock_socket(struct stack *stk)
 
 static int port_free_for(struct stack *stk, struct tcb *t, uint16_t port)
 {
-	if (stk->listen_sd[port] >= 0)
+	if (stk->listen_sd[port])
 		return 0;
 	if (stk->port_refs[port] && !(t->flags & TF_REUSEADDR))
 		return 0;
@@ -135,7 +135,7 @@ static int port_pick(struct stack *stk, struct tcb *t, uint32_t raddr, uint16_t 
 		uint32_t idx = (off + stk->port_next + k) % n;
 		uint16_t p = (uint16_t)(first + idx * step);
 
-		if (stk->listen_sd[p] >= 0)
+		if (stk->listen_sd[p])
 			continue;
 		if (raddr) {
 			struct tcp_hent *h = tcb_lookup(stk, stk->ip4, p, raddr, rport);
@@ -210,10 +210,10 @@ int sock_listen(struct stack *stk, int sd, int backlog)
 		if (r)
 			return r;
 	}
-	if (stk->listen_sd[t->h.lport] >= 0)
+	if (stk->listen_sd[t->h.lport])
 		return -EADDRINUSE;
 	t->backlog = (uint32_t)backlog;
-	stk->listen_sd[t->h.lport] = t->sd;
+	stk->listen_sd[t->h.lport] = t->sd + 1;
 	tcp_set_state(stk, t, TCPS_LISTEN);
 	return 0;
 }

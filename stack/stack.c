@@ -101,14 +101,12 @@ struct stack *stack_create(const struct stack_config *cfg)
 	stk->tcbs = calloc(stk->ntcb, sizeof(*stk->tcbs));
 	stk->reqs = calloc(stk->nreq, sizeof(*stk->reqs));
 	stk->htab = calloc(hsize, sizeof(*stk->htab));
-	stk->listen_sd = malloc(65536 * sizeof(*stk->listen_sd));
+	stk->listen_sd = calloc(65536, sizeof(*stk->listen_sd));
 	stk->port_refs = calloc(65536, sizeof(*stk->port_refs));
 	if (!stk->tcbs || !stk->reqs || !stk->htab || !stk->listen_sd || !stk->port_refs) {
 		stack_destroy(stk);
 		return NULL;
 	}
-	for (unsigned i = 0; i < 65536; i++)
-		stk->listen_sd[i] = -1;
 	list_init(&stk->free_tcbs);
 	list_init(&stk->free_reqs);
 	list_init(&stk->timewait);

@@ -332,7 +332,7 @@ struct stack {
 	struct tcp_hent **htab;
 	uint32_t hmask;
 	uint64_t hkey[2];    /* SipHash key of everything keyed */
-	int32_t *listen_sd;  /* by local port: listener sd or -1 */
+	int32_t *listen_sd;  /* by local port: listener sd + 1, 0 = none */
 	uint16_t *port_refs; /* by local port: sockets holding it */
 
 	struct list_node wheel[WHEEL_SLOTS];

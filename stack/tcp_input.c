@@ -653,8 +653,8 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	}
 	int32_t lsd = stk->listen_sd[seg.dport];
 
-	if (lsd >= 0) {
-		tcp_listen_input(stk, &stk->tcbs[lsd], &seg);
+	if (lsd) {
+		tcp_listen_input(stk, &stk->tcbs[lsd - 1], &seg);
 		return;
 	}
 	if (!(seg.flags & TH_RST))

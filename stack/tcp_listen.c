@@ -367,6 +367,6 @@ void tcp_listen_close(struct stack *stk, struct tcb *l)
 		c->flags |= TF_ORPHAN;
 		tcb_release(stk, c);
 	}
-	if (stk->listen_sd[l->h.lport] == l->sd)
-		stk->listen_sd[l->h.lport] = -1;
+	if (stk->listen_sd[l->h.lport] == l->sd + 1)
+		stk->listen_sd[l->h.lport] = 0;
 }

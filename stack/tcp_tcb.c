@@ -24,12 +24,23 @@ uint64_t stack_rand(struct stack *stk)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
+/*
+ * Bucket of a 4-tuple: a keyed multiply-xorshift mix (two rounds of the
+ * splitmix64 finaliser over the tuple xor the secret). Much cheaper than
+ * SipHash on every segment; the key still keeps bucket choice unpredictable
+ * to a peer. SipHash stays for ISNs, cookies and ports, which must not leak
+ * the secret.
+ */
 static uint32_t tuple_hash(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr,
 			   uint16_t rport)
 {
-	uint64_t m[2] = {(uint64_t)laddr << 32 | raddr, (uint64_t)lport << 16 | rport};
+	uint64_t x = ((uint64_t)raddr << 32 | (uint32_t)rport << 16 | lport) ^ stk->hkey[0];
 
-	return (uint32_t)siphash_words(stk->hkey, m, 2);
+	x ^= (uint64_t)laddr << 13;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x ^= stk->hkey[1];
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return (uint32_t)(x ^ (x >> 31));
 }
 
 void tcb_hash_add(struct stack *stk, struct tcp_hent *h)

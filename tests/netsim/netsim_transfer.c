@@ -110,7 +110,7 @@ static double transfer(const char *name, const struct netdev_pipe_cfg *pc, uint6
 
 int main(void)
 {
-	uint64_t mb = env_mb(4);
+	uint64_t mb = env_mb(2);
 	struct netdev_pipe_cfg clean = {.delay_us = 100, .seed = 1, .rate_bps = 10000000000ull};
 	struct netdev_pipe_cfg lossy = {.delay_us = 1000,
 					.loss_ppm = 10000,
