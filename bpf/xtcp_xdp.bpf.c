@@ -18,6 +18,9 @@
  * accepted that connection before an AF_XDP socket was on the queue.
  *
  * Decisions (docs/ARCHITECTURE.md, "XDP program"):
+ *  - 802.1Q/802.1ad-tagged frames (one tag) are parsed and counted, but
+ *    steered only with XTCP_CFG_F_VLAN: the stack speaks untagged Ethernet,
+ *    and tagged traffic belongs to the kernel's VLAN interfaces.
  *  - IPv4 fragments (MF set or offset != 0) are passed and counted: a
  *    non-first fragment has no TCP header, a first one only part of the
  *    segment, and the stack does no reassembly. TCP sets DF, so they are rare.
@@ -135,6 +138,15 @@ static __always_inline enum steer xtcp_steered(__u32 daddr, __u16 dport)
 	return STEER_NO;
 }
 
+/* Are tagged frames steered too (XTCP_CFG_F_VLAN)? */
+static __always_inline int vlan_steering(void)
+{
+	__u32 zero = 0;
+	struct xtcp_cfg *cfg = bpf_map_lookup_elem(&xtcp_cfg, &zero);
+
+	return cfg && (cfg->flags & XTCP_CFG_F_VLAN);
+}
+
 /*
  * Does the kernel own this segment's connection? A served port has a kernel
  * listener too (loopback, fallback), and SYNs that arrived while no AF_XDP
@@ -171,6 +183,7 @@ int xtcp_xdp(struct xdp_md *ctx)
 	struct tcphdr *th;
 	void *l3;
 	enum steer steer;
+	int tagged = 0;
 	__u16 proto;
 	__u32 ihl;
 	long rc;
@@ -185,6 +198,7 @@ int xtcp_xdp(struct xdp_md *ctx)
 		if ((void *)(vt + 1) > end)
 			return verdict_pass(XTCP_STAT_MALFORMED);
 		stat_inc(XTCP_STAT_VLAN);
+		tagged = 1;
 		proto = vt->proto;
 		l3 = vt + 1;
 	}
@@ -218,6 +232,8 @@ int xtcp_xdp(struct xdp_md *ctx)
 		return verdict_pass(XTCP_STAT_MALFORMED);
 
 	steer = xtcp_steered(ip->daddr, th->dest);
+	if (steer != STEER_NO && tagged && !vlan_steering())
+		steer = STEER_NO;
 	/* A pure SYN starts a new flow: ours. Anything else may be a kernel flow. */
 	if (steer == STEER_SERVED && !(th->syn && !th->ack) && kernel_owns_flow(ctx, ip, th)) {
 		stat_inc(XTCP_STAT_KERNEL_FLOW);

@@ -38,8 +38,15 @@ struct xtcp_serve_val {
 struct xtcp_cfg {
 	__u16 lport_min; /* xtcp's local-port range for its own connections, */
 	__u16 lport_max; /* host order, inclusive; 0/0 = none */
-	__u32 flags;	 /* reserved, 0 */
+	__u32 flags;	 /* XTCP_CFG_F_* */
 };
+
+/*
+ * Steer 802.1Q/802.1ad-tagged frames too. Off by default: the stack has no
+ * VLAN support, and tagged frames belong to the kernel's VLAN interfaces
+ * (a wildcard-address port would otherwise steal their traffic).
+ */
+#define XTCP_CFG_F_VLAN 0x1
 
 /* One process that attached or adopted the program (0 pid = free slot). */
 struct xtcp_user {

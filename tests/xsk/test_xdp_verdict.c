@@ -224,8 +224,18 @@ int main(void)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_LOCAL_PORT));
 	expect(skel, "past local range", &(struct frame_spec){.dport = 40011}, P,
 	       MOVES(XTCP_STAT_PASSED));
-	expect(skel, "vlan served", &(struct frame_spec){.vlan = 1, .dport = 80}, P,
+	expect(skel, "vlan served, not steered by default",
+	       &(struct frame_spec){.vlan = 1, .dport = 80}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_VLAN));
+	cfg.flags = XTCP_CFG_F_VLAN;
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_cfg), &zero, &cfg, 0), "cfg");
+	expect(skel, "vlan served, steered with the flag",
+	       &(struct frame_spec){.vlan = 1, .dport = 80}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_VLAN));
+	expect(skel, "vlan unserved with the flag", &(struct frame_spec){.vlan = 1, .dport = 22}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_VLAN));
+	cfg.flags = 0;
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_cfg), &zero, &cfg, 0), "cfg");
 	expect(skel, "ip options served", &(struct frame_spec){.ihl = 7, .dport = 80}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP_OPTIONS));
 	expect(skel, "tcp options served", &(struct frame_spec){.doff = 8, .dport = 80}, P,
