@@ -324,7 +324,12 @@ snap() {
 	for p in $SRV_NAPI; do
 		[ -r "/proc/$p/stat" ] && files+=("/proc/$p/stat") && napi="$napi /proc/$p/stat"
 	done
-	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" < <(awk \
+	# The server namespace's kernel TCP counters, through its first process.
+	local snmp=/dev/null
+	for p in $SRV_PIDS; do
+		[ -r "/proc/$p/net/snmp" ] && snmp=/proc/$p/net/snmp && break
+	done
+	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" "s[10]" < <(awk \
 		-v cc="cpu$CC" -v sc="cpu$SC" -v dev="$TB_CIF:" -v napi="$napi" '
 		function busy() { return $2 + $3 + $4 + $7 + $8 + $9 }
 		function tot() { return busy() + $5 + $6 }
@@ -338,8 +343,12 @@ snap() {
 			if (f in isnapi) nt += $12 + $13; else pt += $12 + $13
 		}
 		FILENAME ~ /net\/dev$/ && $1 == dev { pk = $3 + $11 }
-		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0 }' \
-		/proc/stat "${files[@]}" "/proc/$CLI_ANCHOR/net/dev")
+		FILENAME ~ /net\/snmp$/ && $1 == "Tcp:" {
+			if (!col) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") col = i }
+			else po = $col
+		}
+		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0, po + 0 }' \
+		/proc/stat "${files[@]}" "/proc/$CLI_ANCHOR/net/dev" "$snmp")
 	s[8]=${EPOCHREALTIME/./}
 }
 
@@ -348,7 +357,7 @@ cpu_metrics() {
 	local wl=$1 req=$2
 	awk -v hz="$HZ" -v req="$req" -v a="${A[*]}" -v b="${B[*]}" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
-		for (i = 1; i <= 10; i++) d[i] = y[i] - x[i]
+		for (i = 1; i <= 11; i++) d[i] = y[i] - x[i]
 		if (req > 0) {
 			printf "mach_cpu_s_per_kreq %.5f\n", d[1] / hz / req * 1000
 			printf "srv_proc_cpu_s_per_kreq %.5f\n", d[7] / hz / req * 1000
@@ -358,8 +367,14 @@ cpu_metrics() {
 		}
 		if (d[6] > 0) printf "srv_core_busy_pct %.1f\n", 100 * d[5] / d[6]
 		if (d[4] > 0) printf "cli_core_busy_pct %.1f\n", 100 * d[3] / d[4]
+		printf "kernel_accepts %d\n", d[11]
 		if (d[9] > 0) printf "srv_proc_pct_core %.2f\n", 100 * d[7] / hz / (d[9] / 1e6)
-	}' | while read -r m v; do emit "$wl" "$m" "$v"; done
+	}' | while read -r m v; do
+		emit "$wl" "$m" "$v"
+		if [ "$m" = kernel_accepts ] && [ "$SIDE" = xtcp ] && [ "$v" -gt 0 ]; then
+			log "warning: round $ROUND $wl: the kernel accepted $v connections on the xtcp side"
+		fi
+	done
 }
 
 to_ms() { # wrk latency "512.00us" | "2.10ms" | "1.02s" -> ms

@@ -52,6 +52,9 @@ for side in kernel kernel-txoff; do
 	check "$side ka latency p99 >= p50 > 0" gt "$(metric ka $side lat_p99_ms)" 0
 	check "$side ka about 2 packets per keep-alive request" \
 		awk -v p="$(metric ka $side pkts_per_req)" 'BEGIN {exit !(p >= 1.5 && p <= 3)}'
+	check "$side ab50 kernel accepted about one connection per request" awk \
+		-v a="$(metric ab50 $side kernel_accepts)" -v r="$(metric ab50 $side requests)" \
+		'BEGIN {exit !(a >= r && a <= r + 100)}'
 	check "$side bulk > 0.1 Gbit/s" gt "$(metric bulk $side gbps)" 0.1
 	check "$side idle measured" test -n "$(metric idle $side srv_proc_pct_core)"
 done
