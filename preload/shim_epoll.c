@@ -144,7 +144,8 @@ static struct shim_ep *ep_of(int epfd)
 	return (o && o->kind == SHIM_FD_EPOLL) ? (struct shim_ep *)o : NULL;
 }
 
-static bool is_epoll_fd(int fd)
+/* 1: fd is an epoll fd, 0: it is not, -1: cannot tell (no /proc). */
+static int epoll_fd_kind(int fd)
 {
 	char path[64], link[64];
 	ssize_t n;
@@ -152,9 +153,14 @@ static bool is_epoll_fd(int fd)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
-		return false;
+		return errno == ENOENT && REAL(fcntl)(fd, F_GETFD, 0) >= 0 ? -1 : 0;
 	link[n] = '\0';
 	return !strcmp(link, "anon_inode:[eventpoll]");
+}
+
+static bool is_epoll_fd(int fd)
+{
+	return epoll_fd_kind(fd) == 1;
 }
 
 /* The shim_ep of epfd, made on its first xtcp item: NULL if epfd is no epoll fd. */
@@ -164,7 +170,7 @@ static struct shim_ep *ep_get(int epfd, int *err)
 
 	if (ep)
 		return ep;
-	if (shim_fd_get(epfd) || !is_epoll_fd(epfd)) {
+	if (shim_fd_get(epfd) || !epoll_fd_kind(epfd)) { /* without /proc: trust the app */
 		*err = REAL(fcntl)(epfd, F_GETFD, 0) < 0 ? -EBADF : -EINVAL;
 		return NULL;
 	}
