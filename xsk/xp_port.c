@@ -33,6 +33,9 @@
 #include "xp_priv.h"
 #include "xtcp_xdp.h"
 
+#ifndef XDP_MAX_TX_SKB_BUDGET
+#define XDP_MAX_TX_SKB_BUDGET 9 /* Linux 6.17 uapi */
+#endif
 #ifndef SO_PREFER_BUSY_POLL
 #define SO_PREFER_BUSY_POLL 69
 #endif
@@ -328,6 +331,11 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->fd = xsk_socket__fd(p->xsk);
 	if (!getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
 		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
+	/*
+	 * Copy mode sends at most 32 frames per sendto() by default; where the
+	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
+	 */
+	setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
 	if (cfg->busy_poll)
 		set_busy_poll(p->fd);
 	err = xp_prog_add_user(prog);

@@ -103,6 +103,7 @@ static void tx_pool(struct netdev *dev, const char *ifname, const uint8_t peer_m
 	CHECK(sysfs_u64(ifname, "tx_packets") - tx_before >= n, "the device sent them (%llu)",
 	      (unsigned long long)(sysfs_u64(ifname, "tx_packets") - tx_before));
 	CHECK(st.tx_invalid == 0 && st.rx_invalid == 0, "no invalid descriptors");
+	printf("%u frames sent with %llu kicks\n", n, (unsigned long long)st.tx_kicks);
 	for (unsigned i = 0; i < again; i++)
 		dev->ops->tx_free(dev, &pkts[i]);
 }
