@@ -106,7 +106,10 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 
 static void tcp_persist_expire(struct stack *stk, struct tcb *t)
 {
-	if (++t->retries > TCP_RETRIES2) {
+	/* Linux tcp_probe_timer(): an orphan whose probes backed off to the
+	 * maximum is given up even if the peer keeps answering with window 0 */
+	if (++t->retries > TCP_RETRIES2 ||
+	    ((t->flags & TF_ORPHAN) && t->rto_us >= TCP_RTO_MAX_US)) {
 		tcb_done(stk, t, ETIMEDOUT);
 		return;
 	}

@@ -28,6 +28,8 @@ void wheel_arm(struct stack *stk, struct wheel_ent *e, uint64_t when_us)
 
 	if (ms < stk->wheel_ms)
 		ms = stk->wheel_ms;
+	if (stk->wheel_running && ms <= stk->now_ms)
+		ms = stk->now_ms + 1; /* slots up to now are being run: next ms, not next lap */
 	if (e->when_ms && e->when_ms <= ms)
 		return; /* lazy: it fires earlier and re-checks */
 	if (e->when_ms)
@@ -86,6 +88,8 @@ void wheel_run(struct stack *stk, uint64_t now_ms)
 	}
 	uint64_t n = now_ms - stk->wheel_ms + 1;
 
+	stk->wheel_running = 1;
+
 	if (n > WHEEL_SLOTS)
 		n = WHEEL_SLOTS;
 	for (uint64_t i = 0; i < n; i++) {
@@ -93,6 +97,7 @@ void wheel_run(struct stack *stk, uint64_t now_ms)
 
 		wheel_run_slot(stk, &stk->wheel[ms & (WHEEL_SLOTS - 1)], now_ms);
 	}
+	stk->wheel_running = 0;
 	stk->wheel_ms = now_ms + 1;
 	stk->next_dl_ms = 0; /* stale: recomputed by wheel_next() */
 }
