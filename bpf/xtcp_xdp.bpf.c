@@ -152,8 +152,9 @@ static __always_inline int vlan_steering(void)
  * listener too (loopback, fallback), and SYNs that arrived while no AF_XDP
  * socket was on their queue made kernel connections: their later segments
  * must stay with the kernel even once a socket appears. A kernel socket for
- * the 4-tuple in any state but LISTEN (established, request, time-wait)
- * owns it; finding only the listener means the flow is not the kernel's.
+ * the 4-tuple owns it unless it is the listener (then the flow is not the
+ * kernel's) or in TIME-WAIT: a new xtcp connection may reuse the 4-tuple of
+ * a finished kernel one, and the old one needs nothing more from the peer.
  */
 static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th)
 {
@@ -168,7 +169,7 @@ static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip
 	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return 0;
-	owned = sk->state != BPF_TCP_LISTEN;
+	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
 	bpf_sk_release(sk);
 	return owned;
 }
