@@ -25,6 +25,9 @@
 #                     the first side's keep-alive req/s, measured in round 1)
 #   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
 #   --bulk-mb N       size of the bulk download in MiB (default 1024)
+#   --perf            then one profiling pass per side: perf record -g of the
+#                     server core during ab -c 50 and wrk keep-alive; reports
+#                     in DIR/perf/ (not in the figures: perf costs CPU)
 #   --tso on|off      TSO on both veth ends (default off: with TSO on, veth
 #                     skips the receiver's NAPI and the receive work runs on
 #                     the sender's core; see bench/README.md)
@@ -47,6 +50,7 @@ rate=""
 cpu_rounds=250
 tso=off
 bulk_mb=1024
+do_perf=0
 
 die() {
 	echo "bench: $*" >&2
@@ -78,6 +82,7 @@ while [ $# -gt 0 ]; do
 	--out) out=${2:-}; shift ;;
 	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
 	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
+	--perf) do_perf=1 ;;
 	--bulk-mb) num "$1" "${2:-}"; bulk_mb=$2; shift ;;
 	--tso)
 		tso=${2:-}
@@ -645,6 +650,35 @@ run_stack() {
 	[ $found = 1 ] || log "no stack micro-benchmark in $build/bench/stack (skipped)"
 }
 
+# --perf: where the server core's time goes, per side. A separate pass, so
+# that perf's own cost stays out of the measured figures.
+profile_side() { # SIDE
+	SIDE=$1
+	ROUND=perf
+	local f=$out/logs/perf-$SIDE-server.txt w pp data
+	local RUNS=$out/perf/runs.csv # emit() of this pass goes here
+	mkdir -p "$out/perf"
+	log "profile: $SIDE"
+	testbed "$SIDE" || return 1
+	if srv_start "$SIDE" "$f" /64 nginx -c "$work/nginx.conf" -g 'daemon off;'; then
+		for w in ab50 ka; do
+			data=$out/perf/$SIDE-$w.data
+			perf record -q -F 999 -g -C "$SC" -o "$data" -- sleep "$dur" >/dev/null 2>&1 &
+			pp=$!
+			case $w in
+			ab50) run_ab ab50 50 ;;
+			ka) run_wrk ka /64 ;;
+			esac
+			wait "$pp"
+			perf report -i "$data" --stdio --no-children --sort comm,dso,symbol \
+				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' >"$out/perf/$SIDE-$w.txt"
+			rm -f "$data" "$data.old"
+		done
+	fi
+	srv_stop
+	tb_down
+}
+
 # ---------------------------------------------------------------- main
 log "results in $out; sides ${SIDES[*]}; $rounds round(s) of ${dur} s loads"
 t0=$(date +%s)
@@ -654,5 +688,12 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 ! want stack || run_stack
+if [ $do_perf = 1 ]; then
+	if command -v perf >/dev/null; then
+		for s in "${SIDES[@]}"; do profile_side "$s"; done
+	else
+		log "perf is not installed: no profile"
+	fi
+fi
 log "measured in $(($(date +%s) - t0)) s"
 "$here/summarize.sh" "$out"

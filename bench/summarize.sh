@@ -146,6 +146,12 @@ if [ -s "$dir/stack.txt" ]; then
 	tail -n 12 "$dir/stack.txt"
 fi
 
+for f in "$dir"/perf/*.txt; do
+	[ -s "$f" ] || continue
+	echo "profile $(basename "$f" .txt) (server core, top symbols): $f"
+	grep -E '^ +[0-9.]+%' "$f" | head -n 8
+done
+
 command -v gnuplot >/dev/null || {
 	echo "gnuplot not installed: no plot" >&2
 	exit 0
