@@ -206,6 +206,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 /* Drop the lock, waking threads asleep in the shim if events happened meanwhile. */
 void shim_unlock(struct shim_engine *eng);
 void shim_lock(void);
+/* The engine, with listener s made in its stack if not yet (first use; lock held). */
+struct shim_engine *shim_listener_use(struct shim_sock *s);
 /* Make the stack listener for s in eng (lock held). */
 int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
 /* Before a privilege drop: open this process's engine if it serves any listener. */

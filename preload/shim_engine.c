@@ -8,8 +8,9 @@
  *   first use of a served socket in a process (accept, epoll_ctl, poll, ...)
  *	or a privilege drop (setuid & co.) -> shim_engine_get(): open an
  *	AF_XDP port on the first free RX queue (EBUSY = taken by another
- *	process), create the stack on it, instantiate every listening socket
- *	the process holds, start the background thread.
+ *	process), create the stack on it, start the background thread.
+ *	A listening socket is made in the stack at its first use in the
+ *	process (shim_listener_use).
  *   app calls: lock -> sock_*() / shim_engine_poll() -> shim_unlock().
  *   blocking: shim_wait_locked() sleeps in ppoll() on the AF_XDP fd, the
  *	thread's wake eventfd and the caller's kernel fds, until the stack's
@@ -230,8 +231,10 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 	int sd, err;
 
 	sd = sock_socket(eng->stk);
-	if (sd < 0)
+	if (sd < 0) {
+		s->gen = eng->gen;
 		return sd;
+	}
 	for (i = 0; i < s->n_opts; i++)
 		sock_setopt(eng->stk, sd, s->opts[i].level, s->opts[i].name, &s->opts[i].val,
 			    sizeof(int));
@@ -240,6 +243,7 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 		err = sock_listen(eng->stk, sd, listen_backlog(s->backlog));
 	if (err) {
 		sock_close(eng->stk, sd);
+		s->gen = eng->gen; /* tried here: stays on the kernel in this process */
 		SHIM_STAT(fallback[SHIM_FB_STACK])++;
 		shim_warn("fd %d (port %u) stays on the kernel: stack listen: %s", s->fd,
 			  ntohs(s->local.sin_port), strerror(-err));
@@ -330,7 +334,7 @@ static struct shim_engine *engine_start(void)
 	struct netdev *devs[SHIM_MAX_PORTS];
 	unsigned n_queues = 1, i;
 	bool client_only = !has_listeners();
-	int fd, err;
+	int err;
 
 	if (prog_ensure())
 		goto fail_quiet;
@@ -381,12 +385,6 @@ static struct shim_engine *engine_start(void)
 	eng->pid = shim_pid;
 	eng->gen = ++shim.gen;
 	shim.eng = eng;
-	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
-		struct shim_sock *s = shim_sock_of(fd);
-
-		if (s && s->role == SHIM_LISTENER && s->fd == fd)
-			shim_listener_instantiate(eng, s);
-	}
 	if (engine_start_thread(eng))
 		shim_warn("no background thread: progress only inside socket calls");
 	shim_stats_publish(eng);
@@ -404,6 +402,20 @@ fail_eng:
 fail_quiet:
 	shim.eng_failed_pid = shim_pid;
 	return NULL;
+}
+
+/*
+ * A listener's first use in this process (accept, epoll_ctl, poll): make it
+ * in this process's stack. Only on use: with SO_REUSEPORT (nginx "listen
+ * ... reuseport") every worker holds every worker's socket but uses its own.
+ */
+struct shim_engine *shim_listener_use(struct shim_sock *s)
+{
+	struct shim_engine *eng = shim_engine_get();
+
+	if (eng && s->role == SHIM_LISTENER && !shim_sock_live(s, eng) && s->gen != eng->gen)
+		shim_listener_instantiate(eng, s);
+	return eng;
 }
 
 struct shim_engine *shim_engine_get(void)

@@ -300,7 +300,7 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		return shim_errno(-EINVAL);
 	shim_lock();
 	/* Adding a served listener is its first use in an nginx worker: start the engine. */
-	eng = s->role == SHIM_LISTENER ? shim_engine_get() : shim_engine_cur();
+	eng = s->role == SHIM_LISTENER ? shim_listener_use(s) : shim_engine_cur();
 	if (s->role != SHIM_CONN) {
 		/* The kernel half (loopback, fallback) validates op and ev for both halves. */
 		r = REAL(epoll_ctl)(epfd, op, fd, ev) ? -errno : 0;
@@ -579,7 +579,7 @@ int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigse
 
 		kfds[i] = fds[i];
 		if (s && s->role == SHIM_LISTENER)
-			eng = shim_engine_get(); /* first use of a listener */
+			eng = shim_listener_use(s); /* first use of a listener */
 		if (s && s->role == SHIM_CONN)
 			kfds[i].fd = -1; /* the placeholder has nothing to say */
 	}

@@ -122,10 +122,16 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 	shim_lock();
 	s = shim_sock_alloc();
 	if (s) {
+		int v = 0;
+		socklen_t vl = sizeof(v);
+
 		s->role = SHIM_BOUND;
 		s->fd = fd;
 		s->local = *sin;
 		s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+		/* Set before bind(), so before we knew the socket: carry it to the stack. */
+		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
+			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
 		map_fd(fd, s);
 	}
 	shim_unlock(NULL);
@@ -244,7 +250,7 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 	if (s->role == SHIM_CONN || (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)))
 		return shim_errno(-EINVAL);
 	shim_lock();
-	eng = shim_engine_get();
+	eng = shim_listener_use(s);
 	if (!shim_sock_live(s, eng)) {
 		shim_unlock(eng);
 		return REAL(accept4)(fd, addr, alen, flags);
