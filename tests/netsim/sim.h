@@ -26,7 +26,15 @@ struct sim {
 	uint64_t now;
 	uint64_t steps;
 	int events_a, events_b;
+	int *evq[2]; /* if set: sds whose readiness changed, per stack (A, B) */
+	unsigned evn[2], evcap[2];
 };
+
+static inline void sim_evq_push(struct sim *s, int side, int sd)
+{
+	if (s->evq[side] && s->evn[side] < s->evcap[side])
+		s->evq[side][s->evn[side]++] = sd;
+}
 
 static int t_pass, t_fail;
 
@@ -42,14 +50,14 @@ static int t_pass, t_fail;
 
 static void sim_on_event_a(void *ctx, int sd)
 {
-	(void)sd;
 	((struct sim *)ctx)->events_a++;
+	sim_evq_push(ctx, 0, sd);
 }
 
 static void sim_on_event_b(void *ctx, int sd)
 {
-	(void)sd;
 	((struct sim *)ctx)->events_b++;
+	sim_evq_push(ctx, 1, sd);
 }
 
 static inline int sim_init(struct sim *s, const struct netdev_pipe_cfg *pc,
