@@ -187,7 +187,7 @@ for i in range(n):
     hdr = struct.pack("!HHIIBBHHH", 20000 + i % 40000, port, i * 7919, 0, 5 << 4, 0x02, 64240, 0, 0)
     c = csum(pseudo + hdr)
     s.sendto(hdr[:16] + struct.pack("!H", c) + hdr[18:], (dst, 0))
-    if i % 1000 == 999: time.sleep(0.05)
+    if i % 500 == 499: time.sleep(0.1)
 PY
 sleep 0.5
 s=$(responder_stats)
