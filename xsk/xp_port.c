@@ -303,6 +303,13 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->owner = getpid();
 	p->fd = -1;
 	err = xp_umem_create(&p->umem, frames, ring);
+	if (err == -ENOBUFS || err == -EPERM) {
+		/* The kernel pins UMEM pages against RLIMIT_MEMLOCK unless CAP_IPC_LOCK. */
+		xp_log(0, prog->log_level,
+		       "cannot register %u MiB of AF_XDP frames on %s queue %u: raise the "
+		       "locked-memory limit (ulimit -l) or grant CAP_IPC_LOCK",
+		       (unsigned)((uint64_t)frames * 4096 >> 20), prog->ifname, queue_id);
+	}
 	if (err)
 		goto fail;
 	p->rx_stash = calloc(p->umem.n_rx, sizeof(*p->rx_stash));
