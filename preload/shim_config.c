@@ -86,6 +86,8 @@ int shim_config_parse_ports(const char *s, uint8_t bitmap[65536 / 8])
 
 static int bad(char *err, size_t errlen, const char *var, const char *val, const char *form)
 {
+	if (!err || !errlen)
+		return -EINVAL;
 	snprintf(err, errlen, "xtcp: %s=\"%s\" is invalid: expected %s; xtcp stays off", var, val,
 		 form);
 	return -EINVAL;

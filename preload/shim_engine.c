@@ -73,7 +73,7 @@ static void kick(int fd)
 
 static void drain(int fd)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (REAL(read)(fd, &v, sizeof(v)) < 0)
 		return; /* EAGAIN: already drained by someone */

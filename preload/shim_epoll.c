@@ -43,7 +43,7 @@ static void efd_signal(struct shim_ep *ep)
 
 static void efd_drain(struct shim_ep *ep)
 {
-	uint64_t v;
+	uint64_t v = 0;
 
 	if (REAL(read)(ep->efd, &v, sizeof(v)) < 0)
 		return; /* not signalled */

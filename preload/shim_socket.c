@@ -534,9 +534,12 @@ int shim_shutdown(int fd, int how)
 		return shim_errno(-EINVAL);
 	shim_lock();
 	eng = shim_engine_cur();
-	r = shim_sock_live(s, eng) ? sock_shutdown(eng->stk, s->sd, how) : -EBADF;
-	if (eng)
+	if (shim_sock_live(s, eng)) {
+		r = sock_shutdown(eng->stk, s->sd, how);
 		shim_engine_flush(eng);
+	} else {
+		r = -EBADF;
+	}
 	shim_unlock(eng);
 	return r ? shim_errno(r) : 0;
 }
