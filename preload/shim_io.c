@@ -97,6 +97,8 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 			if (got >= want || !(flags & MSG_WAITALL) || (flags & MSG_PEEK))
 				break;
 			if (cur == iov) {
+				/* local[] is filled by iov_skip() below, before any use */
+				/* cppcheck-suppress legacyUninitvar */
 				cur = iovcnt <= IOV_LOCAL ? local
 							  : malloc(sizeof(*cur) * (size_t)iovcnt);
 				if (!cur) {
@@ -154,6 +156,8 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 			if (sent >= want || nonblock)
 				break;
 			if (cur == iov) {
+				/* local[] is filled by iov_skip() below, before any use */
+				/* cppcheck-suppress legacyUninitvar */
 				cur = iovcnt <= IOV_LOCAL ? local
 							  : malloc(sizeof(*cur) * (size_t)iovcnt);
 				if (!cur) {
