@@ -124,7 +124,8 @@ int sock_name(struct stack *stk, int sd, struct sockaddr_in *out);
 int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out); /* -ENOTCONN */
 /* EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLHUP | EPOLLERR, Linux poll semantics. */
 uint32_t sock_events(struct stack *stk, int sd);
-/* Pending error (SO_ERROR), cleared by reading. */
+/* Pending error (SO_ERROR) as a positive errno value (0 = none), cleared by
+ * reading; -EBADF for a bad sd. */
 int sock_error(struct stack *stk, int sd);
 uint32_t sock_rx_avail(struct stack *stk, int sd);  /* FIONREAD */
 uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsent */

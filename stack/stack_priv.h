@@ -337,7 +337,7 @@ struct stack {
 
 	struct list_node wheel[WHEEL_SLOTS];
 	uint64_t wheel_ms;	     /* all slots before this ms were run */
-	uint8_t wheel_running;	      /* inside wheel_run(): arms go at least to now + 1 ms */
+	uint8_t wheel_running;	     /* inside wheel_run(): arms go at least to now + 1 ms */
 	uint64_t next_dl_ms;	     /* no timer is due before this (a lower bound) */
 	struct list_node timewait;   /* FIFO of TIME-WAIT TCBs by tw_until */
 	struct list_node tx_pending; /* TCBs with pend != 0 */

@@ -507,7 +507,7 @@ static void tcp_synsent_input(struct stack *stk, struct tcb *t, struct tcp_seg_i
 	t->snd_wnd = seg->wnd; /* RFC 7323 2.2: the window of a SYN is never scaled */
 	t->max_snd_wnd = t->snd_wnd;
 	t->snd_wl1 = seg->seq;
-	t->rcv_adv = t->rcv_nxt;
+	t->rcv_adv = t->rcv_nxt + XT_MIN(t->rmask + 1, 65535u); /* what our SYN offered */
 	t->last_rx_us = stk->now_us;
 	t->retries = 0;
 	if (seg->flags & TH_ACK) {
