@@ -53,7 +53,6 @@ struct xp_port {
 	int fd;
 	unsigned queue_id;
 	bool tx_kick_pending; /* descriptors submitted since the last kick */
-	pid_t owner;	      /* process that opened it (fork: children only unmap) */
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
 	struct xp_port_stats st;
@@ -135,9 +134,12 @@ static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 static void xp_tx_free(struct netdev *dev, struct pkt *pkt)
 {
 	struct xp_umem *u = &port_of(dev)->umem;
+	uint64_t addr = xp_umem_frame(u, pkt->addr);
 
-	if (u->n_tx_free < u->n_frames - u->n_rx)
-		u->tx_free[u->n_tx_free++] = xp_umem_frame(u, pkt->addr);
+	/* Only TX frames belong to the pool (an RX frame here would be a caller bug). */
+	if (addr >= (uint64_t)u->n_rx * u->frame_size && addr < u->size &&
+	    u->n_tx_free < u->n_frames - u->n_rx)
+		u->tx_free[u->n_tx_free++] = addr;
 }
 
 /*
@@ -276,13 +278,45 @@ static int port_link_facts(struct xp_port *p)
 	return 0;
 }
 
+/* Create and bind the socket (our program is not touched), then tune it. */
+static int port_socket(struct xp_port *p, const struct xp_port_config *cfg, uint32_t ring)
+{
+	struct xsk_socket_config xcfg = {0};
+	struct xdp_options xopt = {0};
+	socklen_t optlen = sizeof(xopt);
+	int err;
+
+	xcfg.rx_size = ring;
+	xcfg.tx_size = ring;
+	xcfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+	xcfg.bind_flags = XDP_USE_NEED_WAKEUP;
+	if (cfg->zero_copy == 1)
+		xcfg.bind_flags |= XDP_ZEROCOPY;
+	else if (cfg->zero_copy == 0)
+		xcfg.bind_flags |= XDP_COPY;
+	err = xsk_socket__create(&p->xsk, p->prog->ifname, p->queue_id, p->umem.umem, &p->rx,
+				 &p->tx, &xcfg);
+	if (err) {
+		p->xsk = NULL;
+		return err;
+	}
+	p->fd = xsk_socket__fd(p->xsk);
+	if (!getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
+		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
+	/*
+	 * Copy mode sends at most 32 frames per sendto() by default; where the
+	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
+	 */
+	setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
+	if (cfg->busy_poll)
+		set_busy_poll(p->fd);
+	return 0;
+}
+
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out)
 {
 	static const struct xp_port_config defaults = {.zero_copy = -1};
-	struct xsk_socket_config xcfg = {0};
-	struct xdp_options xopt = {0};
-	socklen_t optlen = sizeof(xopt);
 	uint32_t frames, ring;
 	struct xp_port *p;
 	int err;
@@ -300,7 +334,6 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->dev.ops = &xp_netdev_ops;
 	p->prog = prog;
 	p->queue_id = queue_id;
-	p->owner = getpid();
 	p->fd = -1;
 	err = xp_umem_create(&p->umem, frames, ring);
 	if (err == -ENOBUFS || err == -EPERM) {
@@ -321,30 +354,9 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	if (err)
 		goto fail;
 
-	xcfg.rx_size = ring;
-	xcfg.tx_size = ring;
-	xcfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
-	xcfg.bind_flags = XDP_USE_NEED_WAKEUP;
-	if (cfg->zero_copy == 1)
-		xcfg.bind_flags |= XDP_ZEROCOPY;
-	else if (cfg->zero_copy == 0)
-		xcfg.bind_flags |= XDP_COPY;
-	err = xsk_socket__create(&p->xsk, prog->ifname, queue_id, p->umem.umem, &p->rx, &p->tx,
-				 &xcfg);
-	if (err) {
-		p->xsk = NULL;
+	err = port_socket(p, cfg, ring);
+	if (err)
 		goto fail;
-	}
-	p->fd = xsk_socket__fd(p->xsk);
-	if (!getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
-		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
-	/*
-	 * Copy mode sends at most 32 frames per sendto() by default; where the
-	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
-	 */
-	setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
-	if (cfg->busy_poll)
-		set_busy_poll(p->fd);
 	err = xp_prog_add_user(prog);
 	if (err)
 		goto fail;
