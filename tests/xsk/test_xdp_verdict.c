@@ -197,6 +197,63 @@ static void kernel_flows(struct xtcp_xdp *skel)
 	close(l);
 }
 
+/*
+ * Seeded random frames, half of them shaped like IPv4/TCP to a served port:
+ * whatever the bytes, the verdict is XDP_PASS (no socket, no protection rule)
+ * and exactly one verdict counter moves per frame.
+ */
+static void random_frames(struct xtcp_xdp *skel, unsigned n)
+{
+	int prog_fd = bpf_program__fd(skel->progs.xtcp_xdp);
+	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
+	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+	uint64_t x = 0x9e3779b97f4a7c15ULL, verdicts0, verdicts1;
+	unsigned bad_verdict = 0, bad_count = 0;
+	uint64_t steered0 = stat_sum(stats_fd, XTCP_STAT_NO_SOCKET);
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned len;
+		int rv;
+
+		for (unsigned b = 0; b < 256; b++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			buf[b] = (__u8)x;
+		}
+		len = ETH_HLEN + (unsigned)(x % (256 - ETH_HLEN));
+		if (i & 1) {
+			buf[12] = 0x08; /* IPv4, TCP, to port 8080 (served), random rest */
+			buf[13] = 0x00;
+			buf[14] = 0x40 | (buf[14] & 0x0f);
+			buf[20] = 0x40; /* DF, not a fragment */
+			buf[21] = 0;
+			buf[23] = IPPROTO_TCP;
+			buf[14 + (buf[14] & 0x0f) * 4 + 2] = 0x1f;
+			buf[14 + (buf[14] & 0x0f) * 4 + 3] = 0x90;
+		}
+		verdicts0 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
+			    stat_sum(stats_fd, XTCP_STAT_PASSED) +
+			    stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		struct bpf_test_run_opts opts = {
+			.sz = sizeof(opts),
+			.data_in = buf,
+			.data_size_in = len,
+			.repeat = 1,
+		};
+		rv = bpf_prog_test_run_opts(prog_fd, &opts) ? -1 : (int)opts.retval;
+		verdicts1 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
+			    stat_sum(stats_fd, XTCP_STAT_PASSED) +
+			    stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		bad_verdict += rv != XDP_PASS;
+		bad_count += verdicts1 - verdicts0 != 1;
+	}
+	CHECK(bad_verdict == 0, "%u of %u random frames not passed", bad_verdict, n);
+	CHECK(bad_count == 0, "%u of %u random frames moved != 1 verdict counter", bad_count, n);
+	CHECK(stat_sum(stats_fd, XTCP_STAT_NO_SOCKET) > steered0,
+	      "some random frames were steered");
+}
+
 int main(void)
 {
 	struct xtcp_serve_val val = {0};
@@ -278,6 +335,7 @@ int main(void)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP_OPTIONS, XTCP_STAT_MALFORMED));
 
 	kernel_flows(skel);
+	random_frames(skel, 5000);
 
 	/* Unserving works: the exact entry is gone, the frame is no longer steered. */
 	key.ip4 = inet_addr("10.0.0.1");
