@@ -298,7 +298,8 @@ measure() { # ROUND SIDE FLOOD
 }
 
 log "results in $out; sides ${SIDES[*]}; floods ${FLOODS[*]} ($fpath path); ${dur} s ab -c $conc"
-echo "sides=$sides floods=$floods path=$fpath duration=$dur rounds=$rounds conc=$conc flood_pps=$fpps napi_prio=$napi_prio commit=$commit kernel=$(uname -r) date=$(date -u +%FT%TZ)" >"$out/meta.txt"
+echo "sides=$sides floods=$floods path=$fpath duration=$dur rounds=$rounds conc=$conc flood_pps=$fpps napi_prio=$napi_prio commit=$commit kernel=$(uname -r) date=$(date -u +%FT%TZ) cpus=$(nproc) loadavg_before=$(cut -d' ' -f1 /proc/loadavg)" >"$out/meta.txt"
+awk '$1 > 1.5 {print "flood: warning: load average " $1 " before the run: other work shares the cores, figures will be noisy"}' /proc/loadavg >&2
 for ((r = 1; r <= rounds; r++)); do
 	for s in "${SIDES[@]}"; do
 		for f in "${FLOODS[@]}"; do
@@ -338,4 +339,5 @@ awk -F, 'NR > 1 && $4 != "FAILED" {
 				printf "kernel-xdp/kernel under %s flood: %.2fx\n", f, m["kernel-xdp," f] / m["kernel," f]
 		}
 	}' "$CSV" | tee "$out/table.txt"
+echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/meta.txt"
 echo "raw: $CSV"
