@@ -41,7 +41,8 @@ int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
  * Neighbour (ARP) entry for ip on ifindex: 0 and mac when REACHABLE/STALE/
  * PERMANENT...; -EAGAIN after asking the kernel to resolve it (an incomplete
  * entry is created and the kernel sends the ARP request); -EHOSTUNREACH when
- * the kernel marked it FAILED.
+ * the kernel marked it FAILED; -EPERM when the entry is missing and the
+ * process may not ask (that needs CAP_NET_ADMIN; reading needs nothing).
  */
 int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6]);
 

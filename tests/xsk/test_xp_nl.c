@@ -5,14 +5,19 @@
  *   test_xp_nl IF OUR_IP PEER_IP  test bed part (root): the link's facts,
  *                                 the on-link route, and neighbour resolution
  *                                 through the kernel (missing -> -EAGAIN ->
- *                                 the peer's MAC), an unanswered address
+ *                                 the peer's MAC), an unanswered address,
+ *                                 and without CAP_NET_ADMIN (-EPERM)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
 
+#include <linux/capability.h>
 #include <net/if.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "xp.h"
 #include "xt_check.h"
@@ -76,11 +81,49 @@ static void bed_part(const char *ifname, const char *ours, const char *peer)
 	CHECK(err == -EAGAIN, "unanswered: %s", strerror(-err));
 }
 
+/* Drop CAP_NET_ADMIN from the effective set (no libcap: the raw syscalls). */
+static int drop_net_admin(void)
+{
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[CAP_NET_ADMIN / 32].effective &= ~(1u << (CAP_NET_ADMIN % 32));
+	return syscall(SYS_capset, &h, d) ? -errno : 0;
+}
+
+/*
+ * Without CAP_NET_ADMIN (a worker after setuid): known entries are read,
+ * a missing one cannot be asked for: -EPERM, not a silent -EAGAIN forever.
+ */
+static void unprivileged_part(const char *ifname, const char *peer)
+{
+	uint8_t mac[6] = {0}, zero[6] = {0};
+	int ifindex = (int)if_nametoindex(ifname), st = -1;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int rc = drop_net_admin() ? 10 : 0;
+
+		if (!rc && (xp_nl_neigh(ifindex, inet_addr(peer), mac) || !memcmp(mac, zero, 6)))
+			rc = 11;
+		if (!rc && xp_nl_neigh(ifindex, inet_addr("10.77.1.78"), mac) != -EPERM)
+			rc = 12;
+		_exit(rc);
+	}
+	waitpid(pid, &st, 0);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	      "unprivileged: known entry read, missing one -EPERM (%d)",
+	      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4) {
 		xt_need_root("neighbour requests");
 		bed_part(argv[1], argv[2], argv[3]);
+		unprivileged_part(argv[1], argv[3]);
 	} else {
 		unit_part();
 	}
