@@ -79,16 +79,22 @@ static void drain(int fd)
 		return; /* EAGAIN: already drained by someone */
 }
 
-void shim_unlock(struct shim_engine *eng)
+/* Threads asleep in the shim may wait for what just happened (lock held). */
+static void wake_waiters(struct shim_engine *eng)
 {
 	unsigned i;
 
-	if (eng && eng->events) {
-		/* Threads asleep in the shim may wait for what just happened. */
-		for (i = 0; i < eng->n_wake; i++)
-			kick(eng->waiter_fd[i]);
-		eng->events = 0;
-	}
+	if (!eng->events)
+		return;
+	for (i = 0; i < eng->n_wake; i++)
+		kick(eng->waiter_fd[i]);
+	eng->events = 0;
+}
+
+void shim_unlock(struct shim_engine *eng)
+{
+	if (eng)
+		wake_waiters(eng);
 	pthread_mutex_unlock(&shim.lock);
 }
 
@@ -429,6 +435,23 @@ struct shim_engine *shim_engine_get(void)
 	return engine_start();
 }
 
+/*
+ * Going to sleep: publish the current state (xtcpctl reads it while we are
+ * idle), at most every 10 ms; a skipped refresh shortens the sleep to come
+ * back for it.
+ */
+static void stats_before_sleep(struct shim_engine *eng, uint64_t now, uint64_t *until)
+{
+	struct shim_stats *st = shim_stats_shm;
+
+	if (!st || st->updated_us >= eng->last_poll_us)
+		return;
+	if (now - st->updated_us >= 10000)
+		shim_stats_update(eng);
+	else if (st->updated_us + 10000 < *until)
+		*until = st->updated_us + 10000;
+}
+
 int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_extra,
 		     uint64_t deadline_us, const sigset_t *mask)
 {
@@ -454,10 +477,19 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 	until = stack_next_deadline(eng->stk);
 	if (deadline_us && deadline_us < until)
 		until = deadline_us;
-	if (eng->n_wake < 64 && tls_wake_fd >= 0)
+	/*
+	 * Events this thread's own polls produced (for other sleepers) must be
+	 * delivered before it sleeps: its unlock below does not go through
+	 * shim_unlock(). Done before registering, so it never wakes itself.
+	 */
+	wake_waiters(eng);
+	if (eng->n_wake < 64 && tls_wake_fd >= 0) {
 		slot = eng->n_wake++;
-	else if (until > now + 10000)
+		eng->waiter_fd[slot] = tls_wake_fd;
+	} else if (until > now + 10000) {
 		until = now + 10000; /* cannot be woken by others: bounded sleep */
+	}
+	stats_before_sleep(eng, now, &until);
 	if (until != UINT64_MAX) {
 		uint64_t d = until > now ? until - now : 0;
 
@@ -465,8 +497,6 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 		ts.tv_nsec = (long)(d % 1000000) * 1000;
 		tsp = &ts;
 	}
-	if (slot != ~0u)
-		eng->waiter_fd[slot] = tls_wake_fd;
 	eng->n_waiters++;
 	if (eng->bg_mode == BG_XSK)
 		kick(eng->kick_fd); /* this thread watches the rings now */
