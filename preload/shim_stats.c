@@ -10,6 +10,7 @@
  */
 #include "shim.h"
 #include "stack.h"
+#include "xp.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,6 +58,38 @@ static void conns_update(struct shim_engine *eng, struct shim_stats *st)
 	__atomic_store_n(&st->conn_gen, gen + 1, __ATOMIC_RELEASE);
 }
 
+static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
+{
+	struct xp_port_stats ps;
+	uint64_t v[10] = {0}, zc = eng->n_ports > 0;
+	unsigned i;
+
+	for (i = 0; i < eng->n_ports; i++) {
+		xp_port_get_stats(eng->ports[i], &ps);
+		v[0] += ps.rx_packets;
+		v[1] += ps.tx_packets;
+		v[2] += ps.rx_ring_full;
+		v[3] += ps.fill_empty;
+		v[4] += ps.tx_ring_full;
+		v[5] += ps.tx_invalid;
+		v[6] += ps.rx_invalid;
+		v[7] += ps.rx_dropped;
+		v[8] += ps.tx_kicks;
+		zc &= ps.zero_copy;
+	}
+	st->xsk_ports = eng->n_ports;
+	st->xsk_rx_packets = v[0];
+	st->xsk_tx_packets = v[1];
+	st->xsk_rx_ring_full = v[2];
+	st->xsk_fill_empty = v[3];
+	st->xsk_tx_ring_full = v[4];
+	st->xsk_tx_invalid = v[5];
+	st->xsk_rx_invalid = v[6];
+	st->xsk_rx_dropped = v[7];
+	st->xsk_tx_kicks = v[8];
+	st->xsk_zero_copy = zc;
+}
+
 void shim_stats_update(struct shim_engine *eng)
 {
 	struct shim_stats *st = shim_stats_shm;
@@ -74,6 +107,7 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_socks_in_use = ss.socks_in_use;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st);
+	xsk_update(eng, st);
 	st->updated_us = shim_now_us();
 }
 

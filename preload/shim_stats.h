@@ -16,9 +16,10 @@
 
 #include <stdint.h>
 
-#define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
-#define SHIM_STATS_VERSION 2 /* 2: conn[] table appended (v1 readers stop at stack_drop) */
-#define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
+#define SHIM_STATS_MAGIC 0x78746370u /* "xtcp" */
+#define SHIM_STATS_VERSION                                                                         \
+	3 /* 2: conn[] appended; 3: xsk_* appended (older readers stop earlier) */
+#define SHIM_STATS_PATH "/dev/shm/xtcp-%d.stats"
 
 #define SHIM_STATS_MAX_CONNS 1024
 
@@ -70,6 +71,11 @@ struct shim_stats {
 	uint64_t n_conn;     /* valid entries in conn[] */
 	uint64_t conn_total; /* sockets in use, even beyond the table */
 	struct shim_conn_info conn[SHIM_STATS_MAX_CONNS];
+	/* version 3: xp_port_get_stats() summed over this process's AF_XDP sockets */
+	uint64_t xsk_ports; /* AF_XDP sockets this process drives */
+	uint64_t xsk_rx_packets, xsk_tx_packets, xsk_rx_ring_full, xsk_fill_empty;
+	uint64_t xsk_tx_ring_full, xsk_tx_invalid, xsk_rx_invalid, xsk_rx_dropped, xsk_tx_kicks;
+	uint64_t xsk_zero_copy; /* 1 if every port is zero-copy */
 };
 
 #endif
