@@ -737,6 +737,18 @@ int protect_stats(const struct protect_maps *m, uint64_t out[PROT_CNT_MAX])
 	return 0;
 }
 
+int protect_apply_initial(const struct protect_maps *m, const struct protect_cfg *c)
+{
+	struct prot_config cur;
+	uint32_t zero = 0;
+
+	if (bpf_map_lookup_elem(m->cfg, &zero, &cur))
+		return -errno;
+	if (cur.acl_default != 0)
+		return 1; /* configured already (by the first user or by xtcpctl): keep */
+	return protect_apply(m, c);
+}
+
 int protect_env_apply(int ifindex)
 {
 	struct protect_cfg *c = malloc(sizeof(*c));
@@ -755,9 +767,11 @@ int protect_env_apply(int ifindex)
 				      : strerror(-err));
 		goto out;
 	}
-	err = protect_apply(&m, c);
-	if (err)
+	err = protect_apply_initial(&m, c);
+	if (err < 0)
 		fprintf(stderr, "xtcp: protection maps not updated: %s\n", strerror(-err));
+	else
+		err = 0;
 	protect_maps_close(&m);
 out:
 	free(c);

@@ -98,12 +98,22 @@ void protect_maps_close(struct protect_maps *m);
 
 /* Replace the whole configuration in the maps (buckets of changed rules restart full). */
 int protect_apply(const struct protect_maps *m, const struct protect_cfg *c);
+/*
+ * The same, only if nobody configured the maps yet (returns 1 and changes
+ * nothing otherwise): a process that adopts a running program, e.g. a new
+ * worker, keeps the settings in force, including changes made with xtcpctl.
+ */
+int protect_apply_initial(const struct protect_maps *m, const struct protect_cfg *c);
 /* Read the configuration back from the maps. */
 int protect_read(const struct protect_maps *m, struct protect_cfg *c);
 /* Sum the per-CPU counters. */
 int protect_stats(const struct protect_maps *m, uint64_t out[PROT_CNT_MAX]);
 
-/* The shim's one call: env settings into the program on ifindex (errors: one stderr line). */
+/*
+ * The shim's one call after attaching: the XTCP_* settings into the program on
+ * ifindex, unless it is configured already (protect_apply_initial). 0 or
+ * -errno, with one stderr line on error.
+ */
 int protect_env_apply(int ifindex);
 
 #endif

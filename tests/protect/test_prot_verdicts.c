@@ -342,6 +342,26 @@ static void test_read_back(void)
 	free(rb);
 }
 
+/* A second process adopting the program keeps the rules in force. */
+static void test_apply_initial(void)
+{
+	struct protect_cfg *rb = malloc(sizeof(*rb));
+	uint32_t zero = 0;
+	struct prot_config blank = {0};
+
+	CHECK(rb != NULL, "malloc");
+	if (!rb)
+		return;
+	bpf_map_update_elem(maps.cfg, &zero, &blank, BPF_ANY); /* a fresh program */
+	rules_off();
+	cfg->base.src_pps = 11;
+	CHECK(protect_apply_initial(&maps, cfg) == 0, "first apply");
+	cfg->base.src_pps = 22;
+	CHECK(protect_apply_initial(&maps, cfg) == 1, "second apply leaves it");
+	CHECK(protect_read(&maps, rb) == 0 && rb->base.src_pps == 11, "kept %u", rb->base.src_pps);
+	free(rb);
+}
+
 static int map_fd(struct bpf_object *obj, const char *name)
 {
 	return bpf_object__find_map_fd_by_name(obj, name);
@@ -409,6 +429,7 @@ int main(int argc, char **argv)
 	test_syn();
 	test_acl();
 	test_read_back();
+	test_apply_initial();
 	check_verdict_counter();
 
 	free(cfg);
