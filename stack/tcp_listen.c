@@ -36,16 +36,31 @@ static uint32_t cookie_time(struct stack *stk)
 	return (uint32_t)(stk->now_us / 60000000u);
 }
 
-/* Linux secure_tcp_syn_cookie(): hash + client ISN + minute counter + MSS index. */
+/*
+ * Linux secure_tcp_syn_cookie(): hash + client ISN + minute counter + data.
+ * Unlike Linux, the MSS index sits in the top 2 of the 24 data bits
+ * (COOKIE_IND_SHIFT): the client's sequence number adds into the cookie, so
+ * with Linux's dense encoding a segment starting 1-3 bytes into the stream
+ * (the first, small one lost) decodes to a smaller valid index and the
+ * connection starts misaligned. With indices 2^22 apart such a segment is
+ * recognised (cookie_check() returns -2) and dropped until the first byte is
+ * retransmitted.
+ */
+#define COOKIE_IND_SHIFT 22
+
 static uint32_t cookie_make(struct stack *stk, const struct tcp_seg_in *seg, unsigned mssind)
 {
 	uint32_t count = cookie_time(stk);
 
 	return cookie_hash(stk, seg, 0, 0) + seg->seq + (count << COOKIEBITS) +
-	       ((cookie_hash(stk, seg, count, 1) + mssind) & COOKIEMASK);
+	       ((cookie_hash(stk, seg, count, 1) + (mssind << COOKIE_IND_SHIFT)) & COOKIEMASK);
 }
 
-/* Linux check_tcp_syn_cookie(): the MSS index, or -1. seg is the third ACK. */
+/*
+ * Linux check_tcp_syn_cookie(): the MSS index; -2 for a later segment of a
+ * cookie connection whose first bytes are missing; -1 for anything else.
+ * seg is the third ACK (or the first data segment).
+ */
 static int cookie_check(struct stack *stk, const struct tcp_seg_in *seg)
 {
 	uint32_t sseq = seg->seq - 1, cookie = seg->ack - 1, count = cookie_time(stk);
@@ -55,9 +70,17 @@ static int cookie_check(struct stack *stk, const struct tcp_seg_in *seg)
 
 	if (diff >= COOKIE_MAX_AGE)
 		return -1;
-	uint32_t ind = (cookie - cookie_hash(stk, seg, count - diff, 1)) & COOKIEMASK;
+	uint32_t v = (cookie - cookie_hash(stk, seg, count - diff, 1)) & COOKIEMASK;
 
-	return ind < sizeof(msstab) / sizeof(msstab[0]) ? (int)ind : -1;
+	for (unsigned i = 0; i < sizeof(msstab) / sizeof(msstab[0]); i++) {
+		uint32_t k = ((i << COOKIE_IND_SHIFT) - v) & COOKIEMASK;
+
+		if (k == 0)
+			return (int)i;
+		if (k <= 65535)
+			return -2; /* seq is k bytes into the stream */
+	}
+	return -1;
 }
 
 void tcp_req_free(struct stack *stk, struct tcp_req *r)
@@ -231,6 +254,10 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 		return -1;
 	int ind = cookie_check(stk, seg);
 
+	if (ind == -2) {
+		tcp_drop(stk, DROP_TCP_COOKIE); /* no RST: the peer resends the first bytes */
+		return 0;
+	}
 	if (ind < 0)
 		return -1;
 	struct tcp_req r;
