@@ -99,6 +99,12 @@ static uint64_t rd(const uint64_t *v)
 	return __atomic_load_n(v, __ATOMIC_RELAXED);
 }
 
+/* Does this file carry the AF_XDP figures (version 3)? */
+static bool has_xsk(const struct shm_proc *p)
+{
+	return p->st->version >= 3 && p->len >= sizeof(struct shim_stats);
+}
+
 static void proc_json(struct jw *w, const struct shm_proc *p)
 {
 	const struct shim_stats *s = p->st;
@@ -130,6 +136,21 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	jw_u64(w, "retrans_segs", rd(&s->stack_retrans_segs));
 	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
 	jw_end_obj(w);
+	if (has_xsk(p)) {
+		jw_obj(w, "af_xdp");
+		jw_u64(w, "sockets", rd(&s->xsk_ports));
+		jw_bool(w, "zero_copy", rd(&s->xsk_zero_copy) != 0);
+		jw_u64(w, "rx_packets", rd(&s->xsk_rx_packets));
+		jw_u64(w, "tx_packets", rd(&s->xsk_tx_packets));
+		jw_u64(w, "rx_ring_full", rd(&s->xsk_rx_ring_full));
+		jw_u64(w, "fill_ring_empty", rd(&s->xsk_fill_empty));
+		jw_u64(w, "tx_ring_full", rd(&s->xsk_tx_ring_full));
+		jw_u64(w, "rx_invalid", rd(&s->xsk_rx_invalid));
+		jw_u64(w, "tx_invalid", rd(&s->xsk_tx_invalid));
+		jw_u64(w, "rx_dropped", rd(&s->xsk_rx_dropped));
+		jw_u64(w, "tx_kicks", rd(&s->xsk_tx_kicks));
+		jw_end_obj(w);
+	}
 	jw_end_obj(w);
 }
 
@@ -155,6 +176,20 @@ static void proc_text(const struct shm_proc *p)
 		fb += rd(&s->fallback[i]);
 	}
 	printf("%s\n", fb ? "" : " none");
+	if (has_xsk(p))
+		printf("      AF_XDP: %llu socket%s (%s), rx %llu tx %llu; rx ring full %llu, fill "
+		       "ring empty %llu, tx ring full %llu, invalid rx/tx %llu/%llu, kernel "
+		       "dropped %llu\n",
+		       (unsigned long long)rd(&s->xsk_ports), rd(&s->xsk_ports) == 1 ? "" : "s",
+		       rd(&s->xsk_zero_copy) ? "zero-copy" : "copy mode",
+		       (unsigned long long)rd(&s->xsk_rx_packets),
+		       (unsigned long long)rd(&s->xsk_tx_packets),
+		       (unsigned long long)rd(&s->xsk_rx_ring_full),
+		       (unsigned long long)rd(&s->xsk_fill_empty),
+		       (unsigned long long)rd(&s->xsk_tx_ring_full),
+		       (unsigned long long)rd(&s->xsk_rx_invalid),
+		       (unsigned long long)rd(&s->xsk_tx_invalid),
+		       (unsigned long long)rd(&s->xsk_rx_dropped));
 	printf("      stack: rx %llu tx %llu frames, %llu dropped, %llu retransmitted;"
 	       " %llu polls, %llu sleeps\n",
 	       (unsigned long long)rd(&s->stack_rx_frames),

@@ -100,6 +100,7 @@ check "status: the xtcp program in native mode: $txt" grep -q "XDP program [0-9]
 check "status: steering counters" grep -q "steering .*redirected [1-9]" <<<"$txt"
 check "status: nginx listening on xtcp" grep -q "nginx: $TB_SIF queue 0, 1 listening" <<<"$txt"
 check "status: nginx holds an AF_XDP socket" grep -Eq "[0-9]+ nginx +[0-9]+ socket" <<<"$txt"
+check "status: AF_XDP ring figures of nginx" grep -Eq "AF_XDP: 1 socket \((copy mode|zero-copy)\), rx [1-9]" <<<"$txt"
 js=$(ctl --json status)
 check "status --json: xtcp program and processes" grep -q '"xtcp":true' <<<"$js"
 check "status --json: accepted on xtcp" grep -Eq '"comm":"nginx".*"accepted_xtcp":[1-9]' <<<"$js"
