@@ -214,6 +214,16 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
 void shim_engine_before_privdrop(void);
 void shim_fork_setup(void);
 
+/* --- shim_signal.c --- */
+/*
+ * A blocking call interrupted by a signal: restart it (true) as Linux does
+ * when the handler has SA_RESTART and the socket has no timeout for it
+ * (SO_RCVTIMEO/SO_SNDTIMEO make Linux return EINTR). The shim cannot tell
+ * which signal came, so it restarts only while every installed handler has
+ * SA_RESTART.
+ */
+bool shim_sig_restart(uint64_t timeout_us);
+
 /* --- shim_mq.c: one netdev over several ports (client-only processes) --- */
 struct netdev *shim_mq_create(struct netdev **ports, unsigned n);
 

@@ -116,6 +116,8 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 			break;
 		}
 		w = shim_wait_locked(eng, NULL, 0, deadline, NULL);
+		if (w == -EINTR && shim_sig_restart(s->rcvtimeo_us))
+			continue; /* SA_RESTART */
 		if (w == -EINTR || w == -ENOMEM) {
 			err = w;
 			break;
@@ -177,6 +179,8 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		}
 		shim_engine_flush(eng);
 		w = shim_wait_locked(eng, NULL, 0, deadline, NULL);
+		if (w == -EINTR && !sent && shim_sig_restart(s->sndtimeo_us))
+			continue; /* SA_RESTART (a partial write returns its count) */
 		if (w == -EINTR || w == -ENOMEM) {
 			err = w;
 			break;
@@ -424,6 +428,8 @@ static ssize_t do_sendfile(struct shim_sock *s, int in, off_t *off, size_t count
 			}
 			shim_engine_flush(eng);
 			w = shim_wait_locked(eng, NULL, 0, deadline, NULL);
+			if (w == -EINTR && !done && shim_sig_restart(s->sndtimeo_us))
+				continue; /* SA_RESTART */
 			if (w == -EINTR || w == -ENOMEM) {
 				err = w;
 				break;

@@ -288,6 +288,8 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 		}
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		w = shim_wait_locked(eng, &p, 1, deadline, NULL);
+		if (w == -EINTR && shim_sig_restart(s->rcvtimeo_us))
+			continue; /* SA_RESTART */
 		if (w == -EINTR || w == -ENOMEM) {
 			r = shim_errno(w);
 			break;

@@ -13,8 +13,9 @@
  * level-triggered, edge-triggered, EPOLLONESHOT + MOD, EPOLL_CTL errors,
  * timeouts 0 / positive, epoll_pwait, MSG_PEEK, MSG_DONTWAIT / O_NONBLOCK
  * EAGAIN, FIONREAD, SIOCOUTQ after ACK, poll and select mixed with a pipe,
- * getpeername, half-close (EPOLLRDHUP, EOF), then RST (events, ECONNRESET,
- * then EPIPE with MSG_NOSIGNAL).
+ * getpeername, a blocking recv across SIGALRM (restarted with SA_RESTART,
+ * EINTR without), half-close (EPOLLRDHUP, EOF), then RST (events, recv and
+ * send results, SO_ERROR).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,10 +32,18 @@
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 static int ep, c;
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
 
 static long ms_now(void)
 {
@@ -187,6 +196,22 @@ static int server(int port)
 	ioctl(c, SIOCOUTQ, &v);
 	printf("SIOCOUTQ after ACK %d\n", v);
 
+	/* a blocking recv and SIGALRM: restarted with SA_RESTART, EINTR without */
+	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
+	struct itimerval it = {.it_value = {0, 100000}};
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	step('i'); /* "late1" after 400 ms */
+	rd("recv across SIGALRM, SA_RESTART", 100, 0);
+	sa.sa_flags = 0;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	step('j'); /* "late2" after 400 ms */
+	rd("recv across SIGALRM, no SA_RESTART", 100, 0);
+	rd("recv again", 100, 0);
+	printf("alarms %d\n", (int)alarms);
+
 	mod(EPOLLIN | EPOLLRDHUP);
 	step('g'); /* client shutdown(SHUT_WR) */
 	wait_print("half-close", 2000);
@@ -235,6 +260,10 @@ static int client(const char *addr, int port)
 	while (recv(fd, &s, 1, 0) == 1) {
 		if (s >= 'a' && s <= 'f') {
 			if (send(fd, data[s - 'a'], strlen(data[s - 'a']), 0) < 0)
+				return 1;
+		} else if (s == 'i' || s == 'j') {
+			usleep(400000);
+			if (send(fd, s == 'i' ? "late1" : "late2", 5, 0) != 5)
 				return 1;
 		} else if (s == 'g') {
 			shutdown(fd, SHUT_WR);
