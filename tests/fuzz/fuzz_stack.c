@@ -163,14 +163,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct stack_config cfg = {
 		.max_socks = 64, .max_syn_queue = 4, .sndbuf = 16384, .rcvbuf = 16384};
-	struct t *t = calloc(1, sizeof(*t));
+	static struct t *t; /* allocated once: t_init() resets it for every input */
 
+	if (!t)
+		t = malloc(sizeof(*t));
 	if (!t || t_init(t, "fuzz", &cfg))
 		abort();
 	if (setjmp(t->jb)) /* a harness assertion: the stack broke a contract */
 		abort();
 	run_input(t, data, size);
 	t_fini(t);
-	free(t);
 	return 0;
 }

@@ -119,7 +119,6 @@ struct t {
 	unsigned rx_head, rx_tail;
 	unsigned rx_outstanding; /* handed to the stack, not yet rx_done */
 	/* tx capture */
-	struct t_frame cap[T_CAP_MAX];
 	unsigned cap_head, cap_tail;
 	unsigned tx_alloced, tx_frames, arp_replies;
 	struct t_wire last; /* the segment the last t_out() matched */
@@ -130,6 +129,8 @@ struct t {
 	/* corpus recording for the fuzzer (XTCP_T_CORPUS=dir) */
 	void *corpus;
 	uint64_t corpus_time;
+	/* Last: t_init() clears everything before it, not these 512 KiB. */
+	struct t_frame cap[T_CAP_MAX];
 };
 
 /* --- running --- */
