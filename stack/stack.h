@@ -55,7 +55,12 @@ struct stack_config {
 	enum stack_cc cc;
 	void (*on_event)(void *ctx, int sd); /* readiness of sd may have changed */
 	void *event_ctx;
+	unsigned flags; /* STACK_F_*: options not to offer or accept (Linux sysctl equivalents) */
 };
+
+#define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */
+#define STACK_F_NO_TS	0x2u /* net.ipv4.tcp_timestamps = 0 */
+#define STACK_F_NO_WS	0x4u /* net.ipv4.tcp_window_scaling = 0 */
 
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);

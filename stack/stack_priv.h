@@ -369,6 +369,17 @@ static inline struct tcb *tcb_of_sd(struct stack *stk, int sd)
 	return t;
 }
 
+/* Options switched off by cfg.flags are treated as not offered by the peer. */
+static inline void stk_mask_options(const struct stack *stk, struct tcp_seg_in *seg)
+{
+	if (stk->cfg.flags & STACK_F_NO_TS)
+		seg->has_ts = 0;
+	if (stk->cfg.flags & STACK_F_NO_SACK)
+		seg->sack_ok = 0;
+	if (stk->cfg.flags & STACK_F_NO_WS)
+		seg->has_ws = 0;
+}
+
 /* csum.c */
 uint64_t csum_partial(const void *buf, size_t len, uint64_t sum);
 uint16_t csum_fold(uint64_t sum);

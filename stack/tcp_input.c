@@ -488,6 +488,7 @@ static void tcp_synsent_input(struct stack *stk, struct tcb *t, struct tcp_seg_i
 	t->rcv_user = t->rcv_nxt;
 	t->last_ack_sent = t->rcv_nxt;
 	t->flags &= ~(TF_TS | TF_SACK | TF_WS);
+	stk_mask_options(stk, seg);
 	if (seg->has_ts) {
 		t->flags |= TF_TS;
 		t->ts_recent = seg->tsval;

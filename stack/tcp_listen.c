@@ -108,6 +108,7 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 	r->peer_wnd = seg->wnd;
 	r->mss = seg->has_mss ? seg->mss : 0;
 	r->opts = 0;
+	stk_mask_options(stk, (struct tcp_seg_in *)seg);
 	if (seg->has_ts) {
 		r->opts |= TF_TS;
 		r->ts_recent = seg->tsval;

@@ -135,9 +135,10 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 {
 	uint8_t opt[40];
 	struct tx_seg s;
-	int ts = synack ? !!(t->flags & TF_TS) : 1;
-	int sack = synack ? !!(t->flags & TF_SACK) : 1;
-	int ws = synack ? !!(t->flags & TF_WS) : 1;
+	unsigned no = stk->cfg.flags;
+	int ts = synack ? !!(t->flags & TF_TS) : !(no & STACK_F_NO_TS);
+	int sack = synack ? !!(t->flags & TF_SACK) : !(no & STACK_F_NO_SACK);
+	int ws = synack ? !!(t->flags & TF_WS) : !(no & STACK_F_NO_WS);
 	uint32_t wnd = XT_MIN(t->rmask + 1, 65535u);
 
 	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), ts,

@@ -17,13 +17,13 @@ static uint64_t env_mb(uint64_t def)
 }
 
 /* Transfer ab bytes A->B and ba bytes B->A; returns virtual seconds taken. */
-static double transfer(const char *name, const struct netdev_pipe_cfg *pc, uint64_t ab, uint64_t ba,
-		       double max_s)
+static double transfer(const char *name, const struct netdev_pipe_cfg *pc,
+		       const struct stack_config *cfg, uint64_t ab, uint64_t ba, double max_s)
 {
 	struct sim s;
 	struct stack_stats sa, sb;
 
-	if (sim_init(&s, pc, NULL)) {
+	if (sim_init(&s, pc, cfg)) {
 		CHECK(!"sim_init");
 		return -1;
 	}
@@ -120,11 +120,19 @@ int main(void)
 					.rate_bps = 1000000000ull,
 					.seed = 7};
 
-	double t0 = transfer("clean", &clean, mb << 20, mb << 20, 60);
+	struct stack_config reno = {.cc = STACK_CC_NEWRENO,
+				    .flags = STACK_F_NO_SACK | STACK_F_NO_TS | STACK_F_NO_WS};
+
+	double t0 = transfer("clean", &clean, NULL, mb << 20, mb << 20, 60);
 
 	CHECK(t0 >= 0 && t0 < 10);
-	double t1 = transfer("lossy 3%", &lossy, mb << 20, mb << 20, 600);
+	double t1 = transfer("lossy 3%", &lossy, NULL, mb << 20, mb << 20, 600);
 
 	CHECK(t1 >= 0 && t1 < 120);
+	/* NewReno without SACK, timestamps or window scaling (64 KiB windows) */
+	double t2 =
+		transfer("lossy 3% newreno, no sack/ts/ws", &lossy, &reno, mb << 19, mb << 19, 600);
+
+	CHECK(t2 >= 0 && t2 < 300);
 	return sim_report();
 }
