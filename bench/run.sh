@@ -26,7 +26,7 @@
 #   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
 #   --bulk-mb N       size of the bulk download in MiB (default 1024)
 #   --perf            then one profiling pass per side: perf record -g of the
-#                     server core during ab -c 50 and wrk keep-alive; reports
+#                     server's tasks during ab -c 50 and wrk keep-alive; reports
 #                     in DIR/perf/ (not in the figures: perf costs CPU)
 #   --tso on|off      TSO on both veth ends (default off: with TSO on, veth
 #                     skips the receiver's NAPI and the receive work runs on
@@ -663,7 +663,10 @@ profile_side() { # SIDE
 	if srv_start "$SIDE" "$f" /64 nginx -c "$work/nginx.conf" -g 'daemon off;'; then
 		for w in ab50 ka; do
 			data=$out/perf/$SIDE-$w.data
-			perf record -q -F 999 -g -C "$SC" -o "$data" -- sleep "$dur" >/dev/null 2>&1 &
+			# Only the server's tasks (processes and its NAPI thread): the rest
+			# of core 1 may be anything else the machine runs.
+			perf record -q -F 999 -g -p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -o "$data" \
+				-- sleep "$dur" >/dev/null 2>&1 &
 			pp=$!
 			case $w in
 			ab50) run_ab ab50 50 ;;
@@ -671,7 +674,8 @@ profile_side() { # SIDE
 			esac
 			wait "$pp"
 			perf report -i "$data" --stdio --no-children --sort comm,dso,symbol \
-				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' >"$out/perf/$SIDE-$w.txt"
+				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | sed 's/[ -]*$//' \
+				>"$out/perf/$SIDE-$w.txt"
 			rm -f "$data" "$data.old"
 		done
 	fi
