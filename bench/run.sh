@@ -167,6 +167,7 @@ ulimit -n 1048576 2>/dev/null || ulimit -n 65536 2>/dev/null || true
 
 # ---------------------------------------------------------------- server files
 work=$(mktemp -d /tmp/xtcp-bench.XXXXXX) || die "mktemp failed"
+trap 'rm -rf "$work"' EXIT # until the full cleanup below is set
 chmod 755 "$work"
 mkdir -p "$work/www" "$work/tmp"
 head -c 63 /dev/zero | tr '\0' x >"$work/www/64"
