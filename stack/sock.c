@@ -301,7 +301,8 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	r = stk->dev->ops->resolve(stk->dev, daddr, t->dmac);
 	if (r && r != -EAGAIN)
 		return r;
-	t->flags &= ~(TF_TS | TF_SACK | TF_WS | TF_FIN_Q | TF_FIN_SENT | TF_FIN_RCVD);
+	t->flags &=
+		~(TF_TS | TF_SACK | TF_WS | TF_FIN_Q | TF_FIN_SENT | TF_FIN_RCVD | TF_SOCK_DONE);
 	if (tcb_init_buffers(stk, t) != 0)
 		return -ENOBUFS;
 	t->iss = tcp_isn(stk, t->h.laddr, t->h.lport, daddr, dport);
@@ -472,6 +473,9 @@ ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 	uint32_t avail = rx_avail(t);
 
 	if (!avail) {
+		/* Linux tcp_recvmsg(): SOCK_DONE (FIN seen) before sk_err, then shutdown */
+		if (t->flags & TF_SOCK_DONE)
+			return 0;
 		if (t->err)
 			return -sock_take_err(t);
 		if ((t->shut & SHUT_RCV) || (t->flags & TF_DONE))

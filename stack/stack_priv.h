@@ -132,6 +132,7 @@ enum tcp_drop_reason {
 #define TF_ACCEPTQ    0x00100000u /* child on its listener's accept queue */
 #define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
 #define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
+#define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order (Linux SOCK_DONE) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */

@@ -417,6 +417,7 @@ static void step8_fin(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	}
 	t->rcv_nxt = t->fin_seq + 1;
 	t->shut |= SHUT_RCV;
+	t->flags |= TF_SOCK_DONE;
 	tcb_mark(stk, t, PEND_ACK);
 	switch (t->state) {
 	case TCPS_SYN_RECEIVED:
