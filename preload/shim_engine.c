@@ -137,11 +137,23 @@ void shim_engine_flush(struct shim_engine *eng)
 
 static void at_exit(void)
 {
-	/* Leave the program's user table; the last user removes the program. */
-	if (shim.prog)
-		xp_prog_detach(shim.prog);
-	shim.prog = NULL;
-	shim_stats_unpublish();
+	struct xp_prog *prog;
+
+	/*
+	 * Leave the program's user table; the last user removes the program.
+	 * Under the lock (other threads may be inside the shim); if it is held
+	 * (exit from a signal handler that interrupted the shim), leave the
+	 * program: a later start replaces a program whose users are all gone.
+	 */
+	if (pthread_mutex_trylock(&shim.lock) == 0) {
+		prog = shim.prog;
+		shim.prog = NULL;
+		if (prog)
+			xp_prog_detach(prog);
+		pthread_mutex_unlock(&shim.lock);
+	}
+	/* Other threads (ours, the app's) still run until exit completes: unmap nothing. */
+	shim_stats_remove();
 }
 
 static int prog_ensure(void)

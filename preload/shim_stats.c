@@ -6,7 +6,9 @@
  * counted there too); shim_stats_publish() creates the file when the engine
  * starts and carries the counts over. The owner removes the file at exit;
  * a forked child only unmaps its parent's file.
- * Memory: one shared mapping per process, unmapped by shim_stats_unpublish().
+ * Memory: one shared mapping per process, unmapped by shim_stats_unpublish()
+ * in a fork child only; at exit the file is removed but the mapping stays
+ * (the background thread may still be counting into it until the end).
  */
 #include "shim.h"
 #include "stack.h"
@@ -146,6 +148,16 @@ void shim_stats_publish(struct shim_engine *eng)
 	stats_pid = getpid();
 	shim_stats_shm = st;
 	shim_stats_update(eng);
+}
+
+void shim_stats_remove(void)
+{
+	char path[64];
+
+	if (!shim_stats_shm || stats_pid != getpid())
+		return;
+	snprintf(path, sizeof(path), SHIM_STATS_PATH, (int)stats_pid);
+	unlink(path);
 }
 
 void shim_stats_unpublish(void)
