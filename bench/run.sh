@@ -394,9 +394,10 @@ to_ms() { # wrk latency "512.00us" | "2.10ms" | "1.02s" -> ms
 run_ab() { # WORKLOAD CONCURRENCY
 	local wl=$1 c=$2 f=$out/logs/r$ROUND-$SIDE-$1.txt req fail rps p50 p99
 	local -a A B
+	# -t stops ab; -n only bounds its statistics array (calloc of n records).
 	snap A
 	tb_cli timeout -k 2 $((dur + 40)) taskset -c "$CC" \
-		ab -q -r -s 10 -c "$c" -t "$dur" -n 100000000 "http://$TB_SIP/64" >"$f" 2>&1
+		ab -q -r -s 10 -c "$c" -t "$dur" -n $((dur * 200000)) "http://$TB_SIP/64" >"$f" 2>&1
 	snap B
 	req=$(awk '/^Complete requests:/ {print $3}' "$f")
 	fail=$(awk '/^Failed requests:/ {f += $3} /^Non-2xx responses:/ {f += $3} END {print f + 0}' "$f")
