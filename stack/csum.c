@@ -13,34 +13,32 @@
 uint64_t csum_partial(const void *buf, size_t len, uint64_t sum)
 {
 	const uint8_t *p = buf;
-	uint64_t w[4], c = 0;
+	uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
 
-	/* 64-bit words with end-around carry: the adds chain through the carry flag */
+	/*
+	 * 32-bit halves into four independent 64-bit accumulators: no carry
+	 * chain, so the adds run in parallel (and vectorise). Each accumulator
+	 * takes len/16 values < 2^32: no overflow below 2^36 bytes.
+	 */
 	while (len >= 32) {
-		memcpy(w, p, 32);
-		c += __builtin_add_overflow(sum, w[0], &sum);
-		c += __builtin_add_overflow(sum, w[1], &sum);
-		c += __builtin_add_overflow(sum, w[2], &sum);
-		c += __builtin_add_overflow(sum, w[3], &sum);
+		uint64_t w0, w1, w2, w3;
+
+		memcpy(&w0, p, 8);
+		memcpy(&w1, p + 8, 8);
+		memcpy(&w2, p + 16, 8);
+		memcpy(&w3, p + 24, 8);
+		a0 += (w0 & 0xffffffffu) + (w2 & 0xffffffffu);
+		a1 += (w0 >> 32) + (w2 >> 32);
+		a2 += (w1 & 0xffffffffu) + (w3 & 0xffffffffu);
+		a3 += (w1 >> 32) + (w3 >> 32);
 		p += 32;
 		len -= 32;
 	}
-	while (len >= 8) {
-		memcpy(w, p, 8);
-		c += __builtin_add_overflow(sum, w[0], &sum);
-		p += 8;
-		len -= 8;
-	}
-	uint64_t carries = c;
-
-	c = __builtin_add_overflow(sum, carries, &sum);
-	sum += c; /* cannot overflow again: sum wrapped to a small value */
-	if (len >= 4) {
+	while (len >= 4) {
 		uint32_t v;
 
 		memcpy(&v, p, 4);
-		c = __builtin_add_overflow(sum, (uint64_t)v, &sum);
-		sum += c;
+		a0 += v;
 		p += 4;
 		len -= 4;
 	}
@@ -48,8 +46,7 @@ uint64_t csum_partial(const void *buf, size_t len, uint64_t sum)
 		uint16_t h;
 
 		memcpy(&h, p, 2);
-		c = __builtin_add_overflow(sum, (uint64_t)h, &sum);
-		sum += c;
+		a1 += h;
 		p += 2;
 		len -= 2;
 	}
@@ -57,10 +54,12 @@ uint64_t csum_partial(const void *buf, size_t len, uint64_t sum)
 		uint16_t h = 0;
 
 		memcpy(&h, p, 1); /* trailing byte padded with zero, in memory order */
-		c = __builtin_add_overflow(sum, (uint64_t)h, &sum);
-		sum += c;
+		a2 += h;
 	}
-	return sum;
+	uint64_t t = a0 + a1 + a2 + a3;
+
+	sum += t;
+	return sum + (sum < t); /* end-around carry */
 }
 
 uint16_t csum_fold(uint64_t sum)
