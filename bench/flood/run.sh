@@ -24,6 +24,10 @@
 #                      as XDP frames, the way a NIC delivers them; direct: sent
 #                      on the test bed veth (veth then copies each frame for XDP
 #                      on the server's core, a cost no NIC has)
+#   --udp-target closed|sink
+#                    closed (default): nothing listens on the UDP flood's port;
+#                    sink: a UDP service (udp_sink.c, on the server core) reads
+#                      that port, as a DNS or syslog server would
 #   --napi-prio fifo|other
 #                    fifo (default): the veth NAPI threads run SCHED_FIFO 1, so
 #                      receive work preempts the server like a NIC's softirq;
@@ -32,7 +36,7 @@
 #   --out DIR        results (default bench/results/flood-<date>-<commit>)
 #
 # Flood: bench/flood/xtcp_flood from the client namespace: UDP (port 9, 64-byte
-# frames) from spoofed sources 10.77.3.0/24 (routed via the client), or SYNs
+# frames; --udp-target) from spoofed sources 10.77.3.0/24 (routed via the client), or SYNs
 # to port 80 from one spoofed source 10.77.3.1. Protection (xtcp and
 # kernel-xdp): XTCP_PROTECT_GLOBAL_RATE=10000/10000 (UDP and other non-TCP
 # traffic, all sources together) and XTCP_SYN_RATE=50000/50000 (SYNs per
@@ -54,6 +58,7 @@ conc=50
 fpps=0
 fpath=nic
 napi_prio=fifo
+utarget=closed
 build=$top/build
 out=""
 die() {
@@ -73,6 +78,7 @@ while [ $# -gt 0 ]; do
 	--flood-pps) num "$1" "${2:-}"; fpps=$2; shift ;;
 	--flood-path) fpath=${2:-}; shift ;;
 	--napi-prio) napi_prio=${2:-}; shift ;;
+	--udp-target) utarget=${2:-}; shift ;;
 	--build) build=${2:-}; shift ;;
 	--out) out=${2:-}; shift ;;
 	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
@@ -83,6 +89,7 @@ done
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, XDP)"
 case $fpath in nic | direct) ;; *) die "--flood-path: nic or direct, got '$fpath'" ;; esac
 case $napi_prio in fifo | other) ;; *) die "--napi-prio: fifo or other, got '$napi_prio'" ;; esac
+case $utarget in closed | sink) ;; *) die "--udp-target: closed or sink, got '$utarget'" ;; esac
 [ "$dur" -ge 1 ] && [ "$rounds" -ge 1 ] && [ "$conc" -ge 1 ] || die "duration, rounds, conc must be >= 1"
 IFS=, read -r -a SIDES <<<"$sides"
 IFS=, read -r -a FLOODS <<<"$floods"
@@ -100,6 +107,11 @@ FLOOD=$build/bench/flood/xtcp_flood
 if [ ! -x "$FLOOD" ] || [ "$here/xtcp_flood.c" -nt "$FLOOD" ]; then
 	mkdir -p "$build/bench/flood"
 	cc -O2 -Wall -o "$FLOOD" "$here/xtcp_flood.c" || die "cannot build xtcp_flood"
+fi
+SINK=$build/bench/flood/udp_sink
+mkdir -p "$build/bench/flood"
+if [ ! -x "$SINK" ] || [ "$here/udp_sink.c" -nt "$SINK" ]; then
+	cc -O2 -Wall -o "$SINK" "$here/udp_sink.c" || die "cannot build udp_sink"
 fi
 XTCPCTL=$build/xtcpctl
 LIBXTCP=$build/libxtcp.so
@@ -261,6 +273,9 @@ measure() { # ROUND SIDE FLOOD
 		nic_path "$out/logs/$tag-server.txt" || { log "$tag: NIC path failed"; fif=$TB_CIF; }
 	fi
 	d0=$(xdp_dropped)
+	if [ "$fl" = udp ] && [ "$utarget" = sink ]; then
+		tb_srv taskset -c "$SC" "$SINK" 9 $((dur + 6)) >"$out/logs/$tag-sink.txt" 2>&1 &
+	fi
 	if [ "$fl" != none ]; then
 		local fargs=(-s 10.77.3.0/24 -t udp -p 9)
 		[ "$fl" = syn ] && fargs=(-s 10.77.3.1/32 -t syn -p 80)
@@ -298,7 +313,7 @@ measure() { # ROUND SIDE FLOOD
 }
 
 log "results in $out; sides ${SIDES[*]}; floods ${FLOODS[*]} ($fpath path); ${dur} s ab -c $conc"
-echo "sides=$sides floods=$floods path=$fpath duration=$dur rounds=$rounds conc=$conc flood_pps=$fpps napi_prio=$napi_prio commit=$commit kernel=$(uname -r) date=$(date -u +%FT%TZ) cpus=$(nproc) loadavg_before=$(cut -d' ' -f1 /proc/loadavg)" >"$out/meta.txt"
+echo "sides=$sides floods=$floods path=$fpath duration=$dur rounds=$rounds conc=$conc flood_pps=$fpps napi_prio=$napi_prio udp_target=$utarget commit=$commit kernel=$(uname -r) date=$(date -u +%FT%TZ) cpus=$(nproc) loadavg_before=$(cut -d' ' -f1 /proc/loadavg)" >"$out/meta.txt"
 awk '$1 > 1.5 {print "flood: warning: load average " $1 " before the run: other work shares the cores, figures will be noisy"}' /proc/loadavg >&2
 for ((r = 1; r <= rounds; r++)); do
 	for s in "${SIDES[@]}"; do
