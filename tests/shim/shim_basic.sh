@@ -182,7 +182,7 @@ t0=$(date +%s%N)
 out=$(tb_cli timeout 10 curl -s -o /dev/null -w '%{exitcode}' "http://$TB_SIP:8080/f1000")
 t1=$(date +%s%N)
 check "kill -9: refused at once (curl exit $out in $(((t1 - t0) / 1000000)) ms)" \
-	[ "$out" = 7 ] && [ $(((t1 - t0) / 1000000)) -lt 1000 ]
+	[ "$out" = 7 ] && [ $(((t1 - t0) / 1000000)) -lt 3000 ]
 rm -f "$d/nginx.pid"
 nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
 check "kill -9: restarted nginx serves again" fetch_ok 8080 f100000
