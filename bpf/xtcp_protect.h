@@ -74,8 +74,12 @@ struct prot_config {
 	__u32 scope;	   /* PROT_SCOPE_* */
 	__u32 acl_on;	   /* 1: consult prot_acl for served ports */
 	__u32 acl_default; /* verdict for sources not in prot_acl (PROT_ACL_*) */
-	__u32 reserved;
+	__u32 flags;	   /* PROT_F_*: which tables hold entries (skip empty lookups) */
 };
+
+/* prot_config.flags, kept by userspace: a lookup in an empty table is skipped. */
+#define PROT_F_ALLOW 0x1u /* prot_allow has entries */
+#define PROT_F_PORTS 0x2u /* prot_port has entries */
 
 /* prot_port key: destination port of UDP/TCP that is not served. */
 struct prot_port_key {
@@ -230,10 +234,12 @@ static __always_inline int prot_addr_admit(void *map, __u32 addr, __u64 now, __u
 	return 1;
 }
 
-static __always_inline int prot_allowlisted(__u32 saddr)
+static __always_inline int prot_allowlisted(const struct prot_config *cfg, __u32 saddr)
 {
 	struct prot_lpm_key k = {.prefixlen = 32, .addr = saddr};
 
+	if (!(cfg->flags & PROT_F_ALLOW))
+		return 0;
 	return bpf_map_lookup_elem(&prot_allow, &k) != NULL;
 }
 
@@ -288,13 +294,13 @@ static __always_inline int xtcp_protect_pass(struct xdp_md *ctx, struct iphdr *i
 	cfg = bpf_map_lookup_elem(&prot_cfg, &zero);
 	if (!cfg)
 		return XDP_PASS;
-	if (prot_allowlisted(iph->saddr)) {
+	if (prot_allowlisted(cfg, iph->saddr)) {
 		prot_count(PROT_CNT_PASS_ALLOWLIST);
 		return XDP_PASS;
 	}
 	now = bpf_ktime_get_ns();
 	pk.proto = iph->protocol;
-	pk.port = prot_dport(ctx, iph);
+	pk.port = (cfg->flags & PROT_F_PORTS) ? prot_dport(ctx, iph) : 0;
 	rule = pk.port ? bpf_map_lookup_elem(&prot_port, &pk) : NULL;
 	if (rule) {
 		if (rule->action == PROT_PORT_ALLOW) {
@@ -356,7 +362,7 @@ static __always_inline int xtcp_protect_served(struct xdp_md *ctx, struct iphdr 
 	if (!th->syn || th->ack)
 		return XDP_PASS;
 	prot_count(PROT_CNT_SYN_SEEN);
-	if (cfg->syn_pps && !prot_allowlisted(iph->saddr) &&
+	if (cfg->syn_pps && !prot_allowlisted(cfg, iph->saddr) &&
 	    !prot_addr_admit(&prot_syn, iph->saddr, bpf_ktime_get_ns(), cfg->syn_pps,
 			     cfg->syn_burst)) {
 		prot_count(PROT_CNT_DROP_SYN_RATE);

@@ -659,6 +659,7 @@ int protect_apply(const struct protect_maps *m, const struct protect_cfg *c)
 	if (err)
 		return err;
 	base.acl_on = c->n_acl > 0 || base.acl_default == PROT_ACL_DENY;
+	base.flags = (c->n_allow ? PROT_F_ALLOW : 0) | (c->n_ports ? PROT_F_PORTS : 0);
 	if (!base.acl_default)
 		base.acl_default = PROT_ACL_ALLOW;
 	if (bpf_map_update_elem(m->cfg, &zero, &base, BPF_ANY))
