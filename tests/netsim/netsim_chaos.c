@@ -124,7 +124,12 @@ static void chaos(uint64_t seed)
 				     .rate_bps = 200000000,
 				     .queue_frames = 256,
 				     .seed = seed};
-	struct stack_config cfg = {.sndbuf = 16384, .rcvbuf = 16384, .max_syn_queue = 8};
+	/* per seed: buffer sizes, congestion control and options vary */
+	struct stack_config cfg = {.sndbuf = 4096u << (seed % 5),
+				   .rcvbuf = 4096u << ((seed / 5) % 5),
+				   .max_syn_queue = 8,
+				   .cc = (seed & 8) ? STACK_CC_NEWRENO : STACK_CC_CUBIC,
+				   .flags = (unsigned)(seed >> 4) % 8};
 	struct end ca[CONNS], sb[CONNS];
 	uint64_t rs = seed * 7 + 1;
 	int nacc = 0;
