@@ -43,6 +43,15 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* CPU time of this process: rates per CPU-second hold on a busy shared machine. */
+static uint64_t cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void pump(struct bench *b)
 {
 	b->now = mono_us();
@@ -104,7 +113,7 @@ static int bench_bulk(uint64_t mb)
 	struct bench b;
 	struct sockaddr_in dst;
 	static uint8_t buf[CHUNK], pat[CHUNK + 251];
-	uint64_t total = mb << 20, sent = 0, rcvd = 0, t0, t1, stall;
+	uint64_t total = mb << 20, sent = 0, rcvd = 0, t0, t1, c0, c1, stall;
 	int ls, cs, ss = -1, rc = 1;
 	ssize_t n;
 
@@ -122,6 +131,7 @@ static int bench_bulk(uint64_t mb)
 		goto out;
 	}
 	t0 = mono_us();
+	c0 = cpu_us();
 	b.now = t0;
 	stall = t0;
 	while (rcvd < total && b.now - t0 < LIMIT_US) {
@@ -154,9 +164,11 @@ static int bench_bulk(uint64_t mb)
 		}
 	}
 	t1 = mono_us();
-	printf("bulk: %.2f Gbit/s (%llu MiB in %.3f s, one core, both stacks)\n",
+	c1 = cpu_us();
+	printf("bulk: %.2f Gbit/s (%llu MiB in %.3f s, one core, both stacks; %.2f Gbit/s per CPU "
+	       "second)\n",
 	       (double)rcvd * 8 / ((double)(t1 - t0) * 1000), (unsigned long long)(rcvd >> 20),
-	       (double)(t1 - t0) / 1e6);
+	       (double)(t1 - t0) / 1e6, (double)rcvd * 8 / ((double)(c1 - c0 + 1) * 1000));
 	rc = 0;
 out:
 	teardown(&b);
@@ -182,7 +194,7 @@ static int bench_conn(unsigned total, unsigned par)
 	struct slot *sl = calloc(par, sizeof(*sl));
 	struct srv_conn *sv = calloc(par * 4 + 16, sizeof(*sv));
 	unsigned started = 0, done = 0, nsv = 0, i, j;
-	uint64_t t0, t1, last_progress;
+	uint64_t t0, t1, c0, c1, last_progress;
 	uint8_t buf[128];
 	int ls, rc = 1;
 	ssize_t n;
@@ -193,6 +205,7 @@ static int bench_conn(unsigned total, unsigned par)
 		goto out;
 	}
 	t0 = mono_us();
+	c0 = cpu_us();
 	b.now = t0;
 	last_progress = t0;
 	while (done < total && b.now - t0 < LIMIT_US) {
@@ -281,11 +294,14 @@ static int bench_conn(unsigned total, unsigned par)
 		}
 	}
 	t1 = mono_us();
+	c1 = cpu_us();
 	/* Let the last FINs and ACKs settle before the counts. */
 	for (i = 0; i < 100; i++)
 		pump(&b);
-	printf("conn: %.0f connections/s (%u in %.3f s, %u in parallel, one core, both stacks)\n",
-	       done / ((double)(t1 - t0) / 1e6), done, (double)(t1 - t0) / 1e6, par);
+	printf("conn: %.0f connections/s (%u in %.3f s, %u in parallel, one core, both stacks; "
+	       "%.0f per CPU second)\n",
+	       done / ((double)(t1 - t0) / 1e6), done, (double)(t1 - t0) / 1e6, par,
+	       done / ((double)(c1 - c0 + 1) / 1e6));
 	rc = 0;
 out:
 	teardown(&b);
