@@ -149,7 +149,7 @@ static int recv_pattern(int fd, uint32_t seed, uint64_t size)
 
 static int c_upload(uint64_t size, uint32_t seed)
 {
-	char line[64], want[64];
+	char line[64] = "", want[64];
 	int fd = dial(OP_UPLOAD, size, seed), rc = 0;
 
 	if (fd < 0)
