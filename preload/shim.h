@@ -145,6 +145,7 @@ struct shim_engine {
 	int waiter_fd[64];     /* their wake eventfds */
 	int bg_mode;	       /* what the background thread sleeps on */
 	pthread_t bg;
+	bool bg_started; /* started at the app's first poll */
 	bool bg_running;
 };
 

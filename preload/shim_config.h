@@ -28,9 +28,10 @@ struct shim_config {
 	uint32_t spin_us;   /* XTCP_SPIN_US: bounded spinning before sleeping */
 	uint16_t lport_min; /* XTCP_LOCAL_PORTS: xtcp's own connect() ports */
 	uint16_t lport_max;
-	uint32_t frames;    /* XTCP_FRAMES: UMEM frames per queue, 0 = xsk default */
-	uint32_t max_socks; /* XTCP_MAX_SOCKS: stack sockets, 0 = stack default */
-	unsigned n_ports;   /* number of served listening ports */
+	uint32_t frames;	/* XTCP_FRAMES: UMEM frames per queue, 0 = xsk default */
+	uint32_t max_socks;	/* XTCP_MAX_SOCKS: stack sockets, 0 = stack default */
+	uint32_t queue_wait_ms; /* XTCP_QUEUE_WAIT_MS: wait for a free queue before dropping root */
+	unsigned n_ports;	/* number of served listening ports */
 	unsigned n_connect_ports;
 	uint8_t ports[65536 / 8];	  /* XTCP_PORTS bitmap, host order */
 	uint8_t connect_ports[65536 / 8]; /* XTCP_CONNECT_PORTS bitmap */

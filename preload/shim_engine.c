@@ -116,10 +116,22 @@ static void on_event(void *ctx, int sd)
 		shim_ep_sock_event(s);
 }
 
+static int engine_start_thread(struct shim_engine *eng);
+
 void shim_engine_poll(struct shim_engine *eng)
 {
 	uint64_t now = shim_now_us();
 
+	/*
+	 * The background thread starts with the app's first poll: before it,
+	 * frames wait in the rings, so SYNs that came early meet the listeners
+	 * the app makes at their first use instead of a stack without them.
+	 */
+	if (unlikely(!eng->bg_started) && !tls_bg) {
+		eng->bg_started = true;
+		if (engine_start_thread(eng))
+			shim_warn("no background thread: progress only inside socket calls");
+	}
 	stack_poll(eng->stk, now);
 	eng->last_poll_us = now;
 	if (!tls_bg)
@@ -345,7 +357,7 @@ static void ports_close(struct shim_engine *eng)
 	eng->n_ports = 0;
 }
 
-static struct shim_engine *engine_start(void)
+static struct shim_engine *engine_start(bool privdrop)
 {
 	struct stack_config scfg = {0};
 	struct shim_engine *eng;
@@ -367,6 +379,16 @@ static struct shim_engine *engine_start(void)
 	 * the peer's hashing picks.
 	 */
 	err = port_open(eng, client_only, &n_queues);
+	/*
+	 * About to drop root with every queue taken: after `nginx -s reload`
+	 * the old workers hold them until they exit, moments later. Without
+	 * root this process could never open one, so wait (XTCP_QUEUE_WAIT_MS).
+	 */
+	for (uint64_t end = shim_now_us() + (uint64_t)shim.cfg.queue_wait_ms * 1000;
+	     err == -EBUSY && privdrop && shim_now_us() < end;) {
+		usleep(20000);
+		err = port_open(eng, client_only, &n_queues);
+	}
 	if (err) {
 		SHIM_STAT(fallback[SHIM_FB_NO_ENGINE])++;
 		shim_fail("no AF_XDP socket on %s for this process (%s%s)", shim.cfg.iface,
@@ -403,8 +425,6 @@ static struct shim_engine *engine_start(void)
 	eng->pid = shim_pid;
 	eng->gen = ++shim.gen;
 	shim.eng = eng;
-	if (engine_start_thread(eng))
-		shim_warn("no background thread: progress only inside socket calls");
 	shim_stats_publish(eng);
 	if (eng->n_ports == 1)
 		shim_info("serving %s queue %u of %u", shim.cfg.iface, eng->queue, n_queues);
@@ -444,7 +464,7 @@ struct shim_engine *shim_engine_get(void)
 		return eng;
 	if (shim.eng_failed_pid == shim_pid)
 		return NULL;
-	return engine_start();
+	return engine_start(false);
 }
 
 /*
@@ -615,8 +635,8 @@ void shim_engine_before_privdrop(void)
 	if (geteuid() != 0)
 		return;
 	pthread_mutex_lock(&shim.lock);
-	if (!shim_engine_cur() && shim.prog && has_listeners())
-		shim_engine_get();
+	if (!shim_engine_cur() && shim.prog && has_listeners() && shim.eng_failed_pid != shim_pid)
+		engine_start(true);
 	pthread_mutex_unlock(&shim.lock);
 }
 

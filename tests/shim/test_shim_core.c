@@ -77,6 +77,7 @@ static void test_ports(void)
 	CHECK(!shim_port_in(cfg.ports, 81) && !shim_port_in(cfg.ports, 0));
 	CHECK(cfg.n_connect_ports == 0);
 	CHECK(cfg.lport_min == 61000 && cfg.lport_max == 65535);
+	CHECK(cfg.queue_wait_ms == 2000 && cfg.spin_us == 0 && cfg.stats && !cfg.strict);
 	CHECK(parse(&cfg, err, env2) == 0);
 	CHECK(cfg.n_ports == 2 && shim_port_in(cfg.ports, 65535) && shim_port_in(cfg.ports, 1));
 }
@@ -116,6 +117,7 @@ static void test_bad(void)
 	const char *lp2[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_LOCAL_PORTS=61000", NULL};
 	const char *m1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_XDP_MODE=skb", NULL};
 	const char *f1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_FRAMES=1", NULL};
+	const char *q1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_QUEUE_WAIT_MS=60001", NULL};
 
 	expect_bad(p1, "XTCP_PORTS");
 	expect_bad(p2, "XTCP_PORTS");
@@ -137,17 +139,24 @@ static void test_bad(void)
 	expect_bad(lp2, "XTCP_LOCAL_PORTS");
 	expect_bad(m1, "XTCP_XDP_MODE");
 	expect_bad(f1, "XTCP_FRAMES");
+	expect_bad(q1, "XTCP_QUEUE_WAIT_MS");
 }
 
 static void test_options(void)
 {
 	static struct shim_config cfg;
 	char err[256];
-	const char *env[] = {"XTCP_IFACE=veth0",      "XTCP_CONNECT_PORTS=80,443",
-			     "XTCP_STRICT=1",	      "XTCP_SPIN_US=50",
-			     "XTCP_LOG=error",	      "XTCP_LOCAL_PORTS=40000-40999",
-			     "XTCP_XDP_MODE=generic", "XTCP_STATS=0",
-			     "XTCP_MAX_SOCKS=1000",   NULL};
+	const char *env[] = {"XTCP_IFACE=veth0",
+			     "XTCP_CONNECT_PORTS=80,443",
+			     "XTCP_STRICT=1",
+			     "XTCP_SPIN_US=50",
+			     "XTCP_LOG=error",
+			     "XTCP_LOCAL_PORTS=40000-40999",
+			     "XTCP_XDP_MODE=generic",
+			     "XTCP_STATS=0",
+			     "XTCP_MAX_SOCKS=1000",
+			     "XTCP_QUEUE_WAIT_MS=0",
+			     NULL};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
 
 	CHECK(parse(&cfg, err, env) == 0);
@@ -157,6 +166,7 @@ static void test_options(void)
 	CHECK(cfg.strict && cfg.spin_us == 50 && cfg.log_level == SHIM_LOG_ERROR);
 	CHECK(cfg.lport_min == 40000 && cfg.lport_max == 40999);
 	CHECK(cfg.xdp_generic && !cfg.stats && cfg.max_socks == 1000);
+	CHECK(cfg.queue_wait_ms == 0);
 	/* XTCP_STRICT is known even when another variable is wrong (the caller exits). */
 	CHECK(parse(&cfg, err, strict_bad) == -EINVAL && cfg.strict && !cfg.active);
 }
