@@ -91,7 +91,7 @@ void tcp_req_free(struct stack *stk, struct tcp_req *r)
 	if (r->listener)
 		r->listener->syn_len--;
 	r->listener = NULL;
-	list_add_tail(&stk->free_reqs, &r->lnode);
+	list_add_head(&stk->free_reqs, &r->lnode); /* LIFO: reuse what is still in cache */
 }
 
 /* Fill a request from a SYN; the caller chose iss and the window shift. */

@@ -156,7 +156,7 @@ void tcb_release(struct stack *stk, struct tcb *t)
 	t->in_use = 0;
 	t->state = TCPS_CLOSED;
 	t->flags = 0;
-	list_add_tail(&stk->free_tcbs, &t->q_node);
+	list_add_head(&stk->free_tcbs, &t->q_node); /* LIFO: reuse what is still in cache */
 	stk->st.socks_in_use--;
 }
 
