@@ -194,7 +194,7 @@ static void chaos(uint64_t seed)
 	}
 	CHECK(sock_close(s.b, l) == 0);
 	lim = s.now + 2000000000ull; /* orphans may back off to 120 s RTOs */
-	struct stack_stats sa, sbs;
+	struct stack_stats sa = {0}, sbs = {0};
 
 	while (s.now < lim) {
 		sim_step(&s);
