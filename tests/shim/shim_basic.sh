@@ -8,7 +8,8 @@
 #   served       nginx (master + 2 www-data workers, 2-queue veth, sendfile, tcp_nopush,
 #                keep-alive): files 0 B..8 MB with sha256 checked, served by xtcp
 #                (worker stats count the accepts, the kernel's PassiveOpens stays flat),
-#                loopback served by the kernel half, idle workers use no CPU,
+#                loopback served by the kernel half, reload under load (new workers
+#                take the queues), idle workers use no CPU,
 #                kill -9: refused at once by the kernel, a restart serves again
 #   nested       an epoll fd with xtcp sockets inside another epoll fd, and in poll()
 #   client       curl with XTCP_CONNECT_PORTS: connect() on xtcp (kernel ActiveOpens flat)
@@ -164,6 +165,26 @@ out=$(tb_srv timeout 10 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1
 p2=$(passive_opens)
 check "served: loopback answered by the kernel half ($out, PassiveOpens +$((p2 - p1)))" \
 	[ "$out" = 200 ] && [ $((p2 - p1)) = 1 ]
+# nginx -s reload under light load: nothing fails, the new workers take the queues over.
+(
+	for i in $(seq 40); do
+		tb_cli timeout 5 curl -s -o /dev/null -w '%{http_code} ' "http://$TB_SIP:8080/f1000"
+		sleep 0.05
+	done
+) >"$d/reload.txt" &
+lp=$!
+sleep 0.3
+kill -HUP "$(cat "$d/nginx.pid")"
+wait $lp
+n200=$(grep -o 200 "$d/reload.txt" | wc -l)
+check "reload: 40 requests across nginx -s reload all answered ($n200)" [ "$n200" = 40 ]
+for i in $(seq 50); do
+	n=$(cat "$d/logs/error.log" "$d/nginx.err" | grep -c 'serving veth0 queue')
+	[ "$n" -ge 4 ] && break
+	sleep 0.1
+done
+check "reload: the new workers serve on xtcp ($n serving lines, 4 expected)" [ "$n" -ge 4 ]
+check "reload: served by xtcp after the reload" fetch_ok 8080 f100000
 sleep 1
 t0=0
 for w in $(pgrep -P "$(cat "$d/nginx.pid")"); do
