@@ -92,6 +92,12 @@ struct xp_port_config {
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out);
 struct netdev *xp_port_netdev(struct xp_port *port);
+/*
+ * Frames still on the TX ring that the kernel has not taken (tx_flush()
+ * could not hand everything over: device queue full, ...). The caller then
+ * calls the netdev's tx_flush() again soon instead of sleeping.
+ */
+bool xp_port_tx_pending(struct xp_port *port);
 struct xp_port_stats {
 	uint64_t rx_packets, tx_packets;
 	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;

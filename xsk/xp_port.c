@@ -142,30 +142,40 @@ static void xp_tx_free(struct netdev *dev, struct pkt *pkt)
 		u->tx_free[u->n_tx_free++] = addr;
 }
 
+/* Descriptors on the TX ring the kernel has not taken yet. */
+static uint32_t tx_unsent(const struct xp_port *p)
+{
+	return *p->tx.producer - __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE);
+}
+
 /*
  * Make the kernel send what the TX ring holds. In copy mode one sendto()
- * sends at most a small batch (32 in Linux) and answers EAGAIN while more is
- * left, or while the completion ring is full: reap completions and call again,
- * a bounded number of times. In zero-copy mode one call wakes the driver.
+ * sends a batch (32 by default) and answers EAGAIN while more is left or the
+ * completion ring is full (reap, call again), EBUSY when the device dropped
+ * one frame (the rest still wait: call again). Bounded. In zero-copy mode one
+ * call wakes the driver, which sends on its own.
  */
 static int tx_kick(struct xp_port *p)
 {
-	unsigned max = p->umem.n_rx / 32 + 2;
+	unsigned max = p->umem.n_rx / 8 + 8; /* 4x the kicks a full ring needs at 32 */
+	int err = 0;
 
-	for (unsigned i = 0; i < max; i++) {
+	for (unsigned i = 0; i < max && tx_unsent(p); i++) {
 		p->st.tx_kicks++;
-		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0)
-			break;
-		xp_umem_complete(&p->umem);
-		if (errno == EAGAIN || errno == EINTR)
+		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
+			if (p->st.zero_copy)
+				break;
 			continue;
-		/* EBUSY: another sender is in the ring; ENOBUFS: the device queue is full. */
-		if (errno == EBUSY || errno == ENOBUFS || errno == ENETDOWN)
-			break;
-		return -errno;
+		}
+		xp_umem_complete(&p->umem);
+		if (errno == EAGAIN || errno == EINTR || errno == EBUSY)
+			continue;
+		if (errno != ENOBUFS && errno != ENETDOWN)
+			err = -errno;
+		break;
 	}
 	xp_umem_complete(&p->umem);
-	return 0;
+	return err;
 }
 
 static int xp_tx_flush(struct netdev *dev)
@@ -175,8 +185,9 @@ static int xp_tx_flush(struct netdev *dev)
 
 	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx))
 		err = tx_kick(p);
-	p->tx_kick_pending = false;
 	xp_umem_complete(&p->umem);
+	/* Anything the kernel did not take needs another kick (xp_port_tx_pending()). */
+	p->tx_kick_pending = tx_unsent(p) != 0;
 	return err;
 }
 
@@ -371,6 +382,14 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 fail:
 	xp_port_close(p);
 	return err;
+}
+
+bool xp_port_tx_pending(struct xp_port *port)
+{
+	if (!port->tx_kick_pending)
+		return false;
+	/* Zero-copy: the driver sends on its own unless it asks to be woken. */
+	return !port->st.zero_copy || xsk_ring_prod__needs_wakeup(&port->tx);
 }
 
 struct netdev *xp_port_netdev(struct xp_port *port)

@@ -108,6 +108,48 @@ static void tx_pool(struct netdev *dev, const char *ifname, const uint8_t peer_m
 		dev->ops->tx_free(dev, &pkts[i]);
 }
 
+/*
+ * One poll emitting a ring's worth (a SYN-ACK storm): a single tx_flush()
+ * hands it all to the kernel, even past the peer's backlog (frames the
+ * device drops are consumed, not stranded), and every frame comes back.
+ */
+static void big_burst(struct xp_prog *prog, const uint8_t peer_mac[6])
+{
+	static struct pkt pkts[2048];
+	struct xp_port_stats st;
+	struct xp_port *port;
+	struct netdev *dev;
+	unsigned n, back = 0;
+	int err = xp_port_open(prog, 1, NULL, &port);
+
+	CHECK(err == 0, "default port on queue 1: %s", strerror(-err));
+	if (err)
+		return;
+	dev = xp_port_netdev(port);
+	n = alloc_all(dev, pkts, 2048, &err);
+	CHECK(n == 2048, "default TX pool: %u", n);
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(pkts[i].data, peer_mac, 6);
+		memcpy(pkts[i].data + 6, dev->info.mac, 6);
+		pkts[i].data[12] = 0x88;
+		pkts[i].data[13] = 0xb5;
+		pkts[i].len = 60;
+	}
+	dev->ops->tx_queue(dev, pkts, n);
+	dev->ops->tx_flush(dev);
+	CHECK(!xp_port_tx_pending(port), "one flush handed everything over");
+	for (int tries = 0; tries < 100 && back < n; tries++) {
+		poll(NULL, 0, 2);
+		back += alloc_all(dev, pkts + back, n - back, &err); /* reaps, never kicks */
+	}
+	xp_port_get_stats(port, &st);
+	CHECK(back == n, "all %u frames completed without another flush (%u)", n, back);
+	printf("burst of %u frames: %llu kicks, ring full %llu\n", n,
+	       (unsigned long long)st.tx_kicks, (unsigned long long)st.tx_ring_full);
+	CHECK(st.tx_ring_full == 0 && st.tx_packets == n, "no drop at the ring");
+	xp_port_close(port);
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_port_config cfg = {.frames = 256, .ring_size = 64, .zero_copy = -1};
@@ -162,6 +204,7 @@ int main(int argc, char **argv)
 	      "not through this interface");
 
 	tx_pool(dev, argv[1], peer_mac);
+	big_burst(prog, peer_mac);
 	CHECK(dev->ops->rx_burst(dev, (struct pkt[4]){0}, 4) == 0,
 	      "nothing served, nothing received");
 	xp_port_close(port);
