@@ -172,6 +172,12 @@ static void half_close(void)
 
 	CHECK(sim_init(&s, &(struct netdev_pipe_cfg){.delay_us = 300, .seed = 22}, NULL) == 0);
 	CHECK(pair(&s, &l, &ca, &sb) == 0);
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+
+	CHECK(sock_getopt(s.a, ca, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 && tl == sizeof(ti));
+	CHECK(ti.tcpi_state == S_ESTABLISHED && ti.tcpi_options == 7 && ti.tcpi_snd_mss == 1448);
+	CHECK(ti.tcpi_rtt >= 500 && ti.tcpi_rtt < 5000 && ti.tcpi_snd_cwnd == 10);
 	CHECK(sock_send(s.a, ca, "request", 7, 0) == 7);
 	CHECK(sock_shutdown(s.a, ca, SHUT_WR) == 0);
 	CHECK(sock_send(s.a, ca, "x", 1, 0) == -EPIPE);
