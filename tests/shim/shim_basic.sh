@@ -196,7 +196,13 @@ for w in $(pgrep -P "$(cat "$d/nginx.pid")"); do
 	t1=$((t1 + $(awk '{print $14 + $15}' "/proc/$w/stat")))
 done
 check "served: idle workers use ~0% CPU ($((t1 - t0)) ticks in 2 s)" [ $((t1 - t0)) -le 2 ]
+nginx_stop
+check "served: XDP program detached after nginx quit" \
+	sh -c "! ip -n $TB_SRV link show $TB_SIF | grep -q ' xdp'"
+
 # kill -9 of the whole server: the kernel answers at once (RST), a restart serves again.
+nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080
+check "kill -9: nginx up again" fetch_ok 8080 f1000
 mpid=$(cat "$d/nginx.pid")
 kill -9 $(pgrep -P "$mpid") "$mpid" 2>/dev/null
 wait "$nginx_job" 2>/dev/null # reaped: a zombie would still count as a user of the program
@@ -210,8 +216,6 @@ rm -f "$d/nginx.pid"
 nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
 check "kill -9: restarted nginx serves again" fetch_ok 8080 f100000
 nginx_stop
-check "served: XDP program detached after nginx quit" \
-	sh -c "! ip -n $TB_SRV link show $TB_SIF | grep -q ' xdp'"
 
 # --- epoll in epoll, poll on an epoll fd (shim_nested) ---
 nested=$build/tests/shim/shim_nested
