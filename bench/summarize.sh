@@ -22,6 +22,21 @@ function median(key,    n, i, j, t, v) {
 	for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
 	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 }
+function tgt(wl, met, op, lim, what,    a, b, r, ok, res) {
+	a = plotv[wl, met, 1]; b = plotv[wl, met, 2]
+	if (a == "" || b == "" || a == 0) return
+	r = b / a
+	ok = op == "le" ? r <= lim : r >= lim
+	res = ok ? "met" : "MISSED"
+	printf "  %-8s %-34s %9.2fx  %s\n", wl, what, r, res > table
+}
+function absl(wl, met, op, lim, what,    v, ok, res) {
+	v = plotv[wl, met, 2]
+	if (v == "") return
+	ok = op == "eq" ? v == lim : op == "ge" ? v >= lim : v < lim
+	res = ok ? "met" : "MISSED"
+	printf "  %-8s %-34s %10s  %s\n", wl, what, v, res > table
+}
 function fmt(x) {
 	if (x == "") return "-"
 	if (x == 0) return "0"
@@ -103,6 +118,26 @@ END {
 			print crow > csv
 			for (s = 1; s <= ns; s++) plotv[wl, met, s] = med[s]
 		}
+	}
+	# Issue 5 targets (xtcp / kernel), when the sides are kernel then xtcp.
+	if (ns >= 2 && S[1] == "kernel" && S[2] == "xtcp") {
+		print "" > table
+		print "issue 5 targets (xtcp vs kernel, medians)" > table
+		tgt("ab50", "srv_cpu_s_per_kreq", "le", 0.5, "server CPU per request <= 0.5x")
+		tgt("ab1000", "srv_cpu_s_per_kreq", "le", 0.5, "server CPU per request <= 0.5x")
+		tgt("ka", "srv_cpu_s_per_kreq", "le", 0.5, "server CPU per request <= 0.5x")
+		tgt("ab50", "rps", "ge", 1, "requests/s >= 1x")
+		tgt("ab1000", "rps", "ge", 1, "requests/s >= 1x")
+		tgt("ab4000", "rps", "ge", 1, "requests/s >= 1x")
+		absl("ab50", "failed", "eq", 0, "zero failures (xtcp)")
+		absl("ab1000", "failed", "eq", 0, "zero failures (xtcp)")
+		absl("ab4000", "failed", "eq", 0, "zero failures (xtcp)")
+		tgt("ka", "rps", "ge", 1.4, "requests/s >= 1.4x")
+		tgt("kax", "rps", "ge", 2.5, "requests/s >= 2.5x (wrk under xtcp)")
+		tgt("cpu", "rps", "ge", 1.3, "requests/s >= 1.3x")
+		absl("bulk", "gbps", "ge", 10, ">= 10 Gbit/s (xtcp)")
+		absl("idle", "srv_proc_pct_core", "lt", 0.5, "< 0.5% of a core (xtcp)")
+		tgt("rate", "lat_p99_ms", "le", 1, "latency p99 <= 1x")
 	}
 	# Plot data: one row per workload, one column per side ("?" = missing).
 	split("rps srv_cpu_s_per_kreq lat_p99_ms", P, " ")
