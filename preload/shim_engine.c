@@ -468,6 +468,23 @@ struct shim_engine *shim_engine_get(void)
 }
 
 /*
+ * Frames the kernel has not taken from a TX ring yet (device queue full):
+ * kick again now, and sleep at most TX_RETRY_US so they are not left behind.
+ */
+#define TX_RETRY_US 200
+static bool tx_pending(struct shim_engine *eng)
+{
+	unsigned i;
+	bool pending = false;
+
+	for (i = 0; i < eng->n_ports; i++)
+		pending |= xp_port_tx_pending(eng->ports[i]);
+	if (pending)
+		eng->dev->ops->tx_flush(eng->dev);
+	return pending;
+}
+
+/*
  * Going to sleep: publish the current state (xtcpctl reads it while we are
  * idle), at most every 10 ms; a skipped refresh shortens the sleep to come
  * back for it.
@@ -522,6 +539,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 		until = now + 10000; /* cannot be woken by others: bounded sleep */
 	}
 	stats_before_sleep(eng, now, &until);
+	if (tx_pending(eng) && until > now + TX_RETRY_US)
+		until = now + TX_RETRY_US;
 	if (until != UINT64_MAX) {
 		uint64_t d = until > now ? until - now : 0;
 
@@ -591,6 +610,8 @@ static void *bg_main(void *arg)
 		} else {
 			eng->bg_mode = BG_XSK;
 			until = stack_next_deadline(eng->stk);
+			if (tx_pending(eng) && until > now + TX_RETRY_US)
+				until = now + TX_RETRY_US;
 			n = 2;
 		}
 		tsp = NULL;
