@@ -70,6 +70,13 @@ struct {
 } xtcp_users SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XTCP_XDP_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} xtcp_drain SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, XTCP_STAT_SLOTS);
 	__type(key, __u32);
@@ -136,6 +143,14 @@ static __always_inline enum steer xtcp_steered(__u32 daddr, __u16 dport)
 		return STEER_LOCAL_PORT;
 	}
 	return STEER_NO;
+}
+
+/* Is the socket of this queue draining (xp_port_drain(): no new flows)? */
+static __always_inline int queue_draining(__u32 queue)
+{
+	__u32 *d = bpf_map_lookup_elem(&xtcp_drain, &queue);
+
+	return d && *d;
 }
 
 /* Are tagged frames steered too (XTCP_CFG_F_VLAN)? */
@@ -235,8 +250,17 @@ int xtcp_xdp(struct xdp_md *ctx)
 	steer = xtcp_steered(ip->daddr, th->dest);
 	if (steer != STEER_NO && tagged && !vlan_steering())
 		steer = STEER_NO;
-	/* A pure SYN starts a new flow: ours. Anything else may be a kernel flow. */
-	if (steer == STEER_SERVED && !(th->syn && !th->ack) && kernel_owns_flow(ctx, ip, th)) {
+	/*
+	 * A pure SYN starts a new flow: ours, unless this queue's socket is
+	 * draining (its process stopped listening: the kernel's listener takes
+	 * new flows). Anything else may be a kernel flow.
+	 */
+	if (steer == STEER_SERVED && th->syn && !th->ack) {
+		if (queue_draining(ctx->rx_queue_index)) {
+			stat_inc(XTCP_STAT_DRAIN);
+			steer = STEER_NO;
+		}
+	} else if (steer == STEER_SERVED && kernel_owns_flow(ctx, ip, th)) {
 		stat_inc(XTCP_STAT_KERNEL_FLOW);
 		steer = STEER_NO;
 	}

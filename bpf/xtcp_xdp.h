@@ -9,6 +9,8 @@
  *   xtcp_users   ARRAY[N]   struct xtcp_user: processes using the program
  *                           (userspace only; see xsk/xp_prog.c)
  *   xtcp_stats   PERCPU_ARRAY[XTCP_STAT_SLOTS] __u64, indexed by enum xtcp_stat
+ *   xtcp_drain   ARRAY[XTCP_XDP_MAX_QUEUES] __u32: nonzero = the socket of that
+ *                queue is draining: new flows (pure SYNs) go to the kernel
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -72,7 +74,8 @@ struct xtcp_user {
 	X(XTCP_STAT_NOT_IP4, "not_ipv4")      /* ARP, IPv6, ... (passed) */                        \
 	X(XTCP_STAT_NOT_TCP, "not_tcp")	      /* IPv4 but not TCP (passed) */                      \
 	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */                \
-	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow") /* served port, kernel's connection (passed) */
+	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow") /* served port, kernel's connection (passed) */    \
+	X(XTCP_STAT_DRAIN, "drain_syn")		/* SYN on a draining queue (passed) */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

@@ -93,6 +93,14 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 		 struct xp_port **out);
 struct netdev *xp_port_netdev(struct xp_port *port);
 /*
+ * Drain: while on, new flows (pure SYNs to served ports) arriving on this
+ * port's queue go to the kernel (its listener) instead of this socket; the
+ * other segments still come here, so open connections finish on xtcp. For a
+ * process that stopped listening (nginx reload/quit). Cleared by on=false
+ * or when a new socket is opened on the queue.
+ */
+int xp_port_drain(struct xp_port *port, bool on);
+/*
  * Frames still on the TX ring that the kernel has not taken (tx_flush()
  * could not hand everything over: device queue full, ...). The caller then
  * calls the netdev's tx_flush() again soon instead of sleeping.

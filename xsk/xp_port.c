@@ -371,6 +371,10 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	err = xp_prog_add_user(prog);
 	if (err)
 		goto fail;
+	/* A new socket on the queue ends an earlier owner's drain. */
+	err = xp_port_drain(p, false);
+	if (err)
+		goto fail;
 	/* Last: from here the program steers this queue's served segments to us. */
 	err = xsk_socket__update_xskmap(p->xsk, prog->xsks_fd);
 	if (err)
@@ -382,6 +386,15 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 fail:
 	xp_port_close(p);
 	return err;
+}
+
+int xp_port_drain(struct xp_port *port, bool on)
+{
+	uint32_t q = port->queue_id, v = on;
+
+	if (bpf_map_update_elem(port->prog->drain_fd, &q, &v, BPF_ANY))
+		return -errno;
+	return 0;
 }
 
 bool xp_port_tx_pending(struct xp_port *port)

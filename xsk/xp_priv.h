@@ -21,9 +21,9 @@ struct xp_prog {
 	int ifindex;
 	int mode; /* enum xdp_attach_mode it runs in */
 	uint32_t prog_id;
-	int xsks_fd, serve_fd, cfg_fd, users_fd, stats_fd; /* map fds (ours to close) */
-	int user_slot;					   /* our slot in xtcp_users, -1 if none */
-	pid_t user_pid;					   /* the process that holds user_slot */
+	int xsks_fd, serve_fd, cfg_fd, users_fd, stats_fd, drain_fd; /* map fds (ours) */
+	int user_slot;	/* our slot in xtcp_users, -1 if none */
+	pid_t user_pid; /* the process that holds user_slot */
 	int log_level;
 };
 

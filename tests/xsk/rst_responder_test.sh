@@ -200,6 +200,25 @@ expect "burst: AF_XDP tx" "$(field tx "$s")" $total
 expect "burst: ring errors" "$(field errors "$s")" 0
 expect "burst: bad checksums" "$(field bad "$s")" 0
 
+# Drain (a process that stopped listening): new flows go to the kernel's
+# listener, until drain is turned off again.
+drain_toggle() { # WANT: on | off
+	kill -USR2 $rpid
+	for _ in $(seq 30); do
+		[ "$(grep '^drain' "$log" | tail -1)" = "drain $1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+drain_toggle on && ok "drain on" || bad "drain on"
+r=$(probe 8080 5)
+expect "draining: the kernel listener takes new flows (of 5)" "$(field connected "$r")" 5
+drain_toggle off && ok "drain off" || bad "drain off"
+r=$(probe 8080 5)
+expect "not draining: refused by the responder again (of 5)" "$(field refused "$r")" 5
+s=$(responder_stats)
+expect "drain: responder saw only the undrained SYNs" "$(field rx "$s")" $((total + 5))
+
 # Idle: asleep in poll() (need_wakeup), not spinning.
 cpu_ticks() { awk '{print $14 + $15}' /proc/$rpid/stat; }
 t0=$(cpu_ticks)

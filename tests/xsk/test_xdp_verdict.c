@@ -197,6 +197,25 @@ static void kernel_flows(struct xtcp_xdp *skel)
 	close(l);
 }
 
+/* A draining queue sends new flows (pure SYNs) to the kernel, keeps the rest. */
+static void drain(struct xtcp_xdp *skel)
+{
+	int fd = bpf_map__fd(skel->maps.xtcp_drain);
+	__u32 q0 = 0, one = 1, zero = 0;
+	const int P = XDP_PASS;
+
+	CHECK(!bpf_map_update_elem(fd, &q0, &one, 0), "drain queue 0");
+	expect(skel, "draining: SYN to the kernel", &(struct frame_spec){.dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_DRAIN));
+	expect(skel, "draining: ACK still ours", &(struct frame_spec){.dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	expect(skel, "draining: unserved port", &(struct frame_spec){.dport = 22}, P,
+	       MOVES(XTCP_STAT_PASSED));
+	CHECK(!bpf_map_update_elem(fd, &q0, &zero, 0), "undrain");
+	expect(skel, "drained no more: SYN ours", &(struct frame_spec){.dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+}
+
 /*
  * Seeded random frames, half of them shaped like IPv4/TCP to a served port:
  * whatever the bytes, the verdict is XDP_PASS (no socket, no protection rule)
@@ -335,6 +354,7 @@ int main(void)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP_OPTIONS, XTCP_STAT_MALFORMED));
 
 	kernel_flows(skel);
+	drain(skel);
 	random_frames(skel, 5000);
 
 	/* Unserving works: the exact entry is gone, the frame is no longer steered. */

@@ -13,6 +13,7 @@
  * and the program handle and exits (what a forked worker that never serves
  * does at exit): the parent must keep serving, its XSKMAP slots untouched.
  * prints "ready queues=N mode=native|generic zero_copy=0|1" when serving,
+ * SIGUSR2 toggles drain on every port (new flows go to the kernel),
  * and at SIGTERM/SIGINT (or SIGUSR1, without exiting) one line of counters:
  *   "stats rx=.. rst=.. bad=.. tx=.. kicks=.. redirected=.. no_socket=.."
  */
@@ -36,13 +37,15 @@
 
 #define MAX_Q 16
 
-static volatile sig_atomic_t stop, dump;
+static volatile sig_atomic_t stop, dump, drain_toggle;
 static uint64_t n_rx, n_rst, n_bad;
 
 static void on_signal(int sig)
 {
 	if (sig == SIGUSR1)
 		dump = 1;
+	else if (sig == SIGUSR2)
+		drain_toggle = 1;
 	else
 		stop = 1;
 }
@@ -217,6 +220,7 @@ int main(int argc, char **argv)
 	struct xp_link link;
 	unsigned nq, q;
 	int err, port;
+	bool draining = false;
 
 	if (argc < 3 || argc > 4 || (port = atoi(argv[2])) <= 0 || port > 65535 ||
 	    (argc == 4 && strcmp(argv[3], "forkclose"))) {
@@ -226,6 +230,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGUSR1, on_signal);
+	signal(SIGUSR2, on_signal);
 	err = xp_nl_link(argv[1], &link);
 	if (err) {
 		fprintf(stderr, "responder: %s: %s\n", argv[1], strerror(-err));
@@ -262,6 +267,14 @@ int main(int argc, char **argv)
 		if (dump) {
 			dump = 0;
 			print_stats(prog, ports, nq);
+		}
+		if (drain_toggle) {
+			drain_toggle = 0;
+			draining = !draining;
+			for (q = 0; q < nq; q++)
+				xp_port_drain(ports[q], draining);
+			printf("drain %s\n", draining ? "on" : "off");
+			fflush(stdout);
 		}
 		/* Sleep until a frame arrives: need_wakeup, no busy polling. */
 		if (poll(pfd, nq, 1000) < 0 && errno != EINTR)
