@@ -76,7 +76,10 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* Start time of a process (clock ticks since boot), 0 if it does not exist. */
+/*
+ * Start time of a process (clock ticks since boot), 0 if it does not exist
+ * or is already dead (a zombie: killed, not yet reaped by its parent).
+ */
 static uint64_t proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
@@ -95,7 +98,7 @@ static uint64_t proc_start_time(pid_t pid)
 	buf[n] = 0;
 	/* comm (field 2) may hold spaces and parentheses: skip to the last ')'. */
 	p = strrchr(buf, ')');
-	if (!p)
+	if (!p || !p[1] || p[2] == 'Z' || p[2] == 'X')
 		return 0;
 	for (field = 2; *p && field < 22; p++)
 		if (*p == ' ')
@@ -163,6 +166,7 @@ static bool have_children(void)
 	bool found = false;
 	DIR *d = opendir("/proc");
 	int ppid, fd;
+	char state;
 	ssize_t n;
 
 	if (!d)
@@ -181,7 +185,8 @@ static bool have_children(void)
 		buf[n] = 0;
 		/* Fields after the command: state ppid ... */
 		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == getpid() &&
+		    state != 'Z' && state != 'X')
 			found = true;
 	}
 	closedir(d);

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -44,6 +45,41 @@ static int child_adopt(const char *ifname, int clean_exit)
 	if (clean_exit)
 		xp_prog_detach(p);
 	return 0; /* without detach: as if killed */
+}
+
+/*
+ * A user killed but not yet reaped (a zombie) is dead: kill -9 then a
+ * restart must replace its program, and a zombie child keeps nothing.
+ */
+static void zombie_user(const char *ifname)
+{
+	struct xp_prog_opts opts = {.log_level = 1};
+	struct xp_prog *prog;
+	int c2p[2], st;
+	uint32_t id;
+	char c;
+	pid_t pid;
+
+	if (pipe(c2p))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		if (xp_prog_attach(ifname, &opts, &prog) || write(c2p[1], "r", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	CHECK(read(c2p[0], &c, 1) == 1, "zombie-to-be attached");
+	id = attached_id(ifname);
+	kill(pid, SIGKILL);
+	poll(NULL, 0, 50); /* not reaped yet: a zombie */
+	CHECK(xp_prog_attach(ifname, &opts, &prog) == 0, "attach over a zombie's program");
+	CHECK(attached_id(ifname) != id, "the zombie's program was replaced, not adopted");
+	xp_prog_detach(prog); /* our zombie child must not keep it */
+	CHECK(attached_id(ifname) == 0, "detached despite the zombie child");
+	waitpid(pid, &st, 0);
+	close(c2p[0]);
+	close(c2p[1]);
 }
 
 static int run_child(const char *ifname, int clean_exit)
@@ -223,6 +259,7 @@ int main(int argc, char **argv)
 	unregistered_child(ifname);
 	CHECK(attached_id(ifname) == 0, "nothing left");
 	foreign_program(ifname);
+	zombie_user(ifname);
 
 	opts.force_generic = true;
 	err = xp_prog_attach(ifname, &opts, &prog);
