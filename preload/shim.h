@@ -146,6 +146,7 @@ struct shim_engine {
 	int bg_mode;	       /* what the background thread sleeps on */
 	pthread_t bg;
 	bool bg_started; /* started at the app's first poll */
+	bool draining;	 /* last listener closed: new flows go to the kernel */
 	bool bg_running;
 };
 
@@ -209,6 +210,8 @@ void shim_unlock(struct shim_engine *eng);
 void shim_lock(void);
 /* The engine, with listener s made in its stack if not yet (first use; lock held). */
 struct shim_engine *shim_listener_use(struct shim_sock *s);
+/* After a listener closed: drain the queues if it was the process's last (lock held). */
+void shim_engine_drain_check(struct shim_engine *eng);
 /* Make the stack listener for s in eng (lock held). */
 int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
 /* Before a privilege drop: open this process's engine if it serves any listener. */

@@ -255,6 +255,16 @@ static int listen_backlog(int backlog)
 	return backlog > somaxconn ? backlog : somaxconn;
 }
 
+static void set_drain(struct shim_engine *eng, bool on)
+{
+	unsigned i;
+
+	for (i = 0; i < eng->n_ports; i++)
+		xp_port_drain(eng->ports[i], on);
+	eng->draining = on;
+	shim_debug("queue %u: %s", eng->queue, on ? "draining (no listener left)" : "serving");
+}
+
 int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 {
 	unsigned i;
@@ -283,7 +293,29 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 	s->sd = sd;
 	s->gen = eng->gen;
 	SHIM_STAT(listeners)++;
+	if (eng->draining)
+		set_drain(eng, false);
 	return 0;
+}
+
+/*
+ * A process that closed its last listener (nginx reload/quit: old workers
+ * finish their connections) drains its queues: new flows go to the kernel's
+ * listener, still open in the processes that keep serving, instead of
+ * meeting a stack without listener (RST). Open connections stay here.
+ */
+void shim_engine_drain_check(struct shim_engine *eng)
+{
+	int fd;
+
+	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
+		struct shim_sock *s = shim_sock_of(fd);
+
+		if (s && s->role == SHIM_LISTENER && shim_sock_live(s, eng))
+			return;
+	}
+	if (!eng->draining)
+		set_drain(eng, true);
 }
 
 static bool has_listeners(void)

@@ -461,6 +461,10 @@ static void sock_unref(struct shim_sock *s, int fd)
 		else
 			SHIM_STAT(conns)--;
 	}
+	if (shim_sock_live(s, eng) && s->role == SHIM_LISTENER) {
+		s->sd = -1;
+		shim_engine_drain_check(eng);
+	}
 	shim_sock_free(s);
 }
 
