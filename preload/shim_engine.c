@@ -41,9 +41,6 @@
 #endif
 #include <sys/random.h>
 
-/* xsk/xp_prog.c: join the program's user table (not yet in xp.h; requested). */
-int xp_prog_add_user(struct xp_prog *prog);
-
 #define BG_GRACE_US 5000 /* app polled this recently: it is driving, stay off the rings */
 
 enum bg_mode {
