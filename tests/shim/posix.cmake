@@ -4,6 +4,7 @@
 #   shim_posix_kernel       both on the kernel, between the test bed namespaces
 #   shim_posix_preload      again with the server under LD_PRELOAD=libxtcp.so:
 #                           identical client output, no kernel accept (nstat)
+#   shim_posix_client       the client under LD_PRELOAD instead (XTCP_CONNECT_PORTS)
 find_package(Threads REQUIRED)
 add_executable(posix_srv ${CMAKE_CURRENT_LIST_DIR}/posix_srv.c)
 target_link_libraries(posix_srv Threads::Threads)
@@ -19,5 +20,12 @@ if(TARGET xtcp)
 	add_test(NAME shim_posix_preload
 		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} preload)
 	set_tests_properties(shim_posix_preload PROPERTIES LABELS integration
+		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
+endif()
+if(TARGET xtcp)
+	# The client under LD_PRELOAD (XTCP_CONNECT_PORTS), the server on the kernel.
+	add_test(NAME shim_posix_client
+		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} client)
+	set_tests_properties(shim_posix_client PROPERTIES LABELS integration
 		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
 endif()
