@@ -65,7 +65,11 @@ const char *xp_prog_mode(const struct xp_prog *prog); /* "native" / "generic" */
  * order of enum xtcp_stat (bpf/xtcp_xdp.h). Returns how many were read, or -errno.
  */
 int xp_prog_read_stats(struct xp_prog *prog, uint64_t *counts, unsigned n);
-/* Detach from the interface and free (the last user, at exit). */
+/*
+ * Leave the user table and free; the program is removed from the interface
+ * when no other live user and no live child of the caller remain (a child
+ * may still register; the family's last process removes it then).
+ */
 void xp_prog_detach(struct xp_prog *prog);
 /*
  * Make the calling process a user of the program (idempotent): the program
