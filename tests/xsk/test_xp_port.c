@@ -42,6 +42,18 @@ static unsigned alloc_all(struct netdev *dev, struct pkt *pkts, unsigned max, in
 	return n;
 }
 
+/* Open, retrying -EBUSY for up to 1 s: a queue closed just before is freed late. */
+static int open_retry(struct xp_prog *prog, unsigned q, const struct xp_port_config *cfg,
+		      struct xp_port **port, int *tries)
+{
+	int err;
+
+	*tries = 0;
+	while ((err = xp_port_open(prog, q, cfg, port)) == -EBUSY && (*tries)++ < 200)
+		poll(NULL, 0, 5);
+	return err;
+}
+
 static void bad_configs(struct xp_prog *prog)
 {
 	struct xp_port *p;
@@ -120,7 +132,7 @@ static void big_burst(struct xp_prog *prog, const uint8_t peer_mac[6])
 	struct xp_port *port;
 	struct netdev *dev;
 	unsigned n, back = 0;
-	int err = xp_port_open(prog, 1, NULL, &port);
+	int tries, err = open_retry(prog, 1, NULL, &port, &tries); /* closed by main() earlier */
 
 	CHECK(err == 0, "default port on queue 1: %s", strerror(-err));
 	if (err)
@@ -138,7 +150,7 @@ static void big_burst(struct xp_prog *prog, const uint8_t peer_mac[6])
 	dev->ops->tx_queue(dev, pkts, n);
 	dev->ops->tx_flush(dev);
 	CHECK(!xp_port_tx_pending(port), "one flush handed everything over");
-	for (int tries = 0; tries < 100 && back < n; tries++) {
+	for (int w = 0; w < 100 && back < n; w++) {
 		poll(NULL, 0, 2);
 		back += alloc_all(dev, pkts + back, n - back, &err); /* reaps, never kicks */
 	}
@@ -212,9 +224,7 @@ int main(int argc, char **argv)
 	 * The queue is free again shortly after the socket is closed: the kernel
 	 * releases it from a work queue, so a claim right away may see -EBUSY.
 	 */
-	tries = 0;
-	while ((err = xp_port_open(prog, 0, &cfg, &port)) == -EBUSY && tries++ < 200)
-		poll(NULL, 0, 5);
+	err = open_retry(prog, 0, &cfg, &port, &tries);
 	CHECK(err == 0, "reopen queue 0: %s (after %d tries)", strerror(-err), tries);
 	printf("queue 0 claimable again after %d ms\n", tries * 5);
 	if (!err)

@@ -244,7 +244,11 @@ int main(int argc, char **argv)
 	}
 	err = xp_prog_serve(prog, 0, (uint16_t)port, true);
 	for (q = 0; q < nq && !err; q++) {
-		err = xp_port_open(prog, q, NULL, &ports[q]);
+		/* A queue freed just before (a killed predecessor) is released late. */
+		for (int tries = 0;
+		     (err = xp_port_open(prog, q, NULL, &ports[q])) == -EBUSY && tries < 200;
+		     tries++)
+			poll(NULL, 0, 5);
 		if (err)
 			fprintf(stderr, "responder: queue %u: %s\n", q, strerror(-err));
 		else
