@@ -148,6 +148,7 @@ struct shim_engine {
 	bool bg_started; /* started at the app's first poll */
 	bool draining;	 /* last listener closed: new flows go to the kernel */
 	bool bg_running;
+	bool flush_due; /* output left for the next poll (shim_engine_flush_soon) */
 };
 
 struct shim_state {
@@ -198,6 +199,10 @@ int shim_prog_client(void);
 void shim_engine_poll(struct shim_engine *eng);
 /* Flush pending output (lock held). */
 void shim_engine_flush(struct shim_engine *eng);
+/* After a send or read: deferred while this thread serves a batch of events. */
+void shim_engine_flush_soon(struct shim_engine *eng);
+/* This thread got events from epoll_wait/poll (true) or is back to wait (false). */
+void shim_batch_set(bool on);
 /*
  * Sleep with the lock dropped until frames arrive, another thread signals,
  * one of extra[] is ready, the stack's next timer, or deadline_us (0 = none).

@@ -45,14 +45,21 @@
 
 enum bg_mode {
 	BG_BUSY = 0, /* running */
-	BG_SLEEP,    /* an app thread sleeps in the shim: it watches the rings */
+	BG_SLEEP,    /* app idle, a thread sleeps in the shim: it watches the rings */
 	BG_TIMER,    /* the app is driving: re-check after the grace period */
 	BG_XSK,	     /* nobody drives: sleep on the AF_XDP fd until the next timer */
 };
 
 static __thread int tls_wake_fd = -1;
-static __thread bool tls_bg; /* this thread is the background thread */
+static __thread bool tls_bg;	/* this thread is the background thread */
+static __thread bool tls_batch; /* serving what its last epoll_wait/poll returned */
 static uint64_t last_app_poll_us;
+/*
+ * Calls of app threads into the shim (bumped at unlock, no clock read): an
+ * app busy serving a long batch of events polls the stack only once per
+ * batch, but it is still driving as long as it keeps calling in.
+ */
+static unsigned long app_calls;
 static bool exit_registered;
 
 void shim_lock(void)
@@ -92,6 +99,9 @@ void shim_unlock(struct shim_engine *eng)
 {
 	if (eng)
 		wake_waiters(eng);
+	if (!tls_bg)
+		__atomic_store_n(&app_calls, __atomic_load_n(&app_calls, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&shim.lock);
 }
 
@@ -130,6 +140,8 @@ void shim_engine_poll(struct shim_engine *eng)
 			shim_warn("no background thread: progress only inside socket calls");
 	}
 	stack_poll(eng->stk, now);
+	/* stack_poll flushed the output */
+	__atomic_store_n(&eng->flush_due, false, __ATOMIC_RELAXED);
 	eng->last_poll_us = now;
 	if (!tls_bg)
 		__atomic_store_n(&last_app_poll_us, now, __ATOMIC_RELAXED);
@@ -140,8 +152,31 @@ void shim_engine_poll(struct shim_engine *eng)
 
 void shim_engine_flush(struct shim_engine *eng)
 {
+	__atomic_store_n(&eng->flush_due, false, __ATOMIC_RELAXED);
 	if (stack_has_output(eng->stk))
 		stack_flush(eng->stk, shim_now_us());
+}
+
+void shim_batch_set(bool on)
+{
+	tls_batch = on;
+}
+
+/*
+ * An app thread serving the events its epoll_wait/poll returned (nginx:
+ * read a request, write the answer, next event) leaves the output to its
+ * next epoll_wait/poll, which sends everything with one TX kick per loop
+ * instead of one per request; the answers' segments carry the requests'
+ * ACKs. Should the app not come back (it blocks elsewhere), its next wait in
+ * the shim or the background thread within BG_GRACE_US sends it.
+ */
+void shim_engine_flush_soon(struct shim_engine *eng)
+{
+	if (tls_batch && !tls_bg) {
+		__atomic_store_n(&eng->flush_due, true, __ATOMIC_RELAXED);
+		return;
+	}
+	shim_engine_flush(eng);
 }
 
 static void at_exit(void)
@@ -551,6 +586,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 	pfd[n_extra] = (struct pollfd){.fd = eng->xsk_fd, .events = POLLIN};
 	pfd[n_extra + 1] = (struct pollfd){.fd = tls_wake_fd, .events = POLLIN};
 
+	if (eng->flush_due)
+		shim_engine_flush(eng); /* nothing is left behind while we sleep */
 	now = shim_now_us();
 	until = stack_next_deadline(eng->stk);
 	if (deadline_us && deadline_us < until)
@@ -618,24 +655,34 @@ static void *bg_main(void *arg)
 	struct timespec ts, *tsp;
 	uint64_t now, until;
 	bool app_recent;
+	unsigned long seen_calls = 0;
 	unsigned n;
 
 	tls_bg = true;
 	pthread_mutex_lock(&shim.lock);
 	while (eng->bg_running && eng->pid == shim_pid) {
 		now = shim_now_us();
-		app_recent = now - last_app_poll_us < BG_GRACE_US;
+		app_recent = now - last_app_poll_us < BG_GRACE_US || app_calls != seen_calls;
+		seen_calls = app_calls;
 		if (!eng->n_waiters && !app_recent)
 			shim_engine_poll(eng);
+		else if (eng->flush_due)
+			shim_engine_flush(eng); /* the app left output behind */
 		until = UINT64_MAX;
 		pfd[0] = (struct pollfd){.fd = eng->kick_fd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = eng->xsk_fd, .events = POLLIN};
 		n = 1;
-		if (eng->n_waiters) {
-			eng->bg_mode = BG_SLEEP;
-		} else if (app_recent) {
+		if (app_recent) {
+			/*
+			 * The app drives (it may sleep in the shim now and then):
+			 * re-check after the grace period, so an app thread leaving
+			 * its wait never has to wake this thread (no eventfd write,
+			 * no lock handoff per wait under load).
+			 */
 			eng->bg_mode = BG_TIMER;
-			until = last_app_poll_us + BG_GRACE_US;
+			until = now + BG_GRACE_US;
+		} else if (eng->n_waiters) {
+			eng->bg_mode = BG_SLEEP;
 		} else {
 			eng->bg_mode = BG_XSK;
 			until = stack_next_deadline(eng->stk);
@@ -659,6 +706,12 @@ static void *bg_main(void *arg)
 			/* The app drives: check again later without touching its lock. */
 			now = shim_now_us();
 			until = __atomic_load_n(&last_app_poll_us, __ATOMIC_RELAXED) + BG_GRACE_US;
+			if (__atomic_load_n(&eng->flush_due, __ATOMIC_RELAXED))
+				break; /* output left behind for a grace period: send it */
+			if (__atomic_load_n(&app_calls, __ATOMIC_RELAXED) != seen_calls) {
+				seen_calls = __atomic_load_n(&app_calls, __ATOMIC_RELAXED);
+				until = now + BG_GRACE_US; /* still calling in */
+			}
 			if (until <= now)
 				break;
 			ts.tv_sec = (time_t)((until - now) / 1000000);

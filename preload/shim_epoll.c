@@ -400,6 +400,7 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 	bool timed_out = false;
 	int n, m, w, lst[8], n_lst;
 
+	shim_batch_set(false);
 	for (;;) {
 		shim_engine_poll(eng);
 		n_lst = 0;
@@ -415,8 +416,10 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 			if (m > 0)
 				n = merge(evs, n, m, lst, n_lst);
 		}
-		if (n > 0 || timeout_us == 0 || timed_out)
+		if (n > 0 || timeout_us == 0 || timed_out) {
+			shim_batch_set(n > 0); /* sends until the next wait: one TX kick */
 			return n;
+		}
 		if (shim.cfg.spin_us && shim_now_us() - start < shim.cfg.spin_us)
 			continue;
 		struct pollfd p = {.fd = ep->fd, .events = POLLIN};
@@ -585,6 +588,7 @@ int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigse
 	}
 	if (!eng)
 		eng = shim_engine_cur();
+	shim_batch_set(false);
 	for (;;) {
 		if (eng)
 			shim_engine_poll(eng);
@@ -602,8 +606,10 @@ int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigse
 			if (fds[i].revents)
 				cnt++;
 		}
-		if (cnt || timeout_us == 0 || timed_out)
+		if (cnt || timeout_us == 0 || timed_out) {
+			shim_batch_set(cnt > 0 && eng); /* sends until the next wait: one TX kick */
 			break;
+		}
 		if (!eng) {
 			/* Only stale xtcp fds: nothing of ours can change, the kernel's can. */
 			struct timespec ts = {(time_t)(timeout_us / 1000000),

@@ -124,7 +124,7 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		}
 		timed_out = w == -ETIMEDOUT;
 	}
-	shim_engine_flush(eng); /* a window update may be due */
+	shim_engine_flush_soon(eng); /* a window update may be due */
 	shim_unlock(eng);
 	if (cur != iov && cur != local)
 		free(cur);
@@ -187,7 +187,7 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		}
 		timed_out = w == -ETIMEDOUT;
 	}
-	shim_engine_flush(eng);
+	shim_engine_flush_soon(eng);
 	shim_unlock(eng);
 	if (cur != iov && cur != local)
 		free(cur);
@@ -462,10 +462,11 @@ static ssize_t do_sendfile(struct shim_sock *s, int in, off_t *off, size_t count
 		if (fill) {
 			sock_send_commit(eng->stk, s->sd, fill, 0);
 			done += fill;
-			shim_engine_flush(eng);
+			if (done < count && !eof)
+				shim_engine_flush(eng); /* the last part: flush_soon below */
 		}
 	}
-	shim_engine_flush(eng);
+	shim_engine_flush_soon(eng);
 	shim_unlock(eng);
 	if (done) {
 		if (off)

@@ -455,7 +455,7 @@ static void sock_unref(struct shim_sock *s, int fd)
 	if (shim_sock_live(s, eng)) {
 		sock_set_user(eng->stk, s->sd, NULL);
 		sock_close(eng->stk, s->sd);
-		shim_engine_flush(eng);
+		shim_engine_flush_soon(eng);
 		if (s->role == SHIM_LISTENER)
 			SHIM_STAT(listeners)--;
 		else
@@ -542,7 +542,7 @@ int shim_shutdown(int fd, int how)
 	eng = shim_engine_cur();
 	if (shim_sock_live(s, eng)) {
 		r = sock_shutdown(eng->stk, s->sd, how);
-		shim_engine_flush(eng);
+		shim_engine_flush_soon(eng);
 	} else {
 		r = -EBADF;
 	}
@@ -675,7 +675,7 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 			shim_debug("fd %d: option %d/%d ignored by xtcp", fd, level, name);
 			r = 0;
 		}
-		shim_engine_flush(eng); /* uncorking may release data */
+		shim_engine_flush_soon(eng); /* uncorking may release data */
 	}
 	shim_unlock(eng);
 	return r ? shim_errno(r) : 0;
