@@ -409,7 +409,11 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 			/* sender SWS avoidance (RFC 9293 3.8.6.2.1) */
 			int peer_limited = t->snd_wnd < t->cwnd;
 
-			if (usable && peer_limited && usable >= t->max_snd_wnd / 2)
+			/* or the persist timer fired on a window below one MSS:
+			 * send what fits (Linux tcp_write_wakeup()), else a
+			 * peer whose window stays that small would stall forever */
+			if (usable && peer_limited &&
+			    (usable >= t->max_snd_wnd / 2 || (pend & PEND_PROBE)))
 				len = usable;
 			else
 				break;
@@ -486,7 +490,7 @@ void tcp_output(struct stack *stk, struct tcb *t)
 		 */
 		unsigned sent = tcp_output_data(stk, t, pend);
 
-		if (pend & PEND_PROBE)
+		if ((pend & PEND_PROBE) && !sent)
 			tcp_emit(stk, t, t->snd_una - 1, 0, 0); /* keepalive / window probe */
 		else if ((pend & PEND_ACK) && !sent)
 			tcp_emit(stk, t, t->snd_max, 0, 0);

@@ -129,12 +129,11 @@ static void tcp_keep_expire(struct stack *stk, struct tcb *t)
 		return;
 	uint64_t since = stk->now_us - t->last_rx_us;
 
-	if (since < idle && !t->keep_probes) {
-		t->t_keep = t->last_rx_us + idle;
-		return;
-	}
-	if (t->keep_probes && since < intvl) {
-		t->keep_probes = 0; /* the peer answered */
+	/* Linux keepalive_time_elapsed(): idle counts from the last segment
+	 * received, so an answered probe restarts the whole idle time (unanswered
+	 * probes all go out after last_rx_us + idle, so since >= idle then) */
+	if (since < idle) {
+		t->keep_probes = 0;
 		t->t_keep = t->last_rx_us + idle;
 		return;
 	}
