@@ -14,8 +14,11 @@
 #include "stack.h"
 #include "xp.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -113,6 +116,35 @@ void shim_stats_update(struct shim_engine *eng)
 	st->updated_us = shim_now_us();
 }
 
+/*
+ * A process killed with -9 cannot remove its file: the next process that
+ * publishes removes the files of pids that no longer exist (best effort:
+ * /dev/shm is sticky, so only files of its own uid go).
+ */
+static void stats_sweep_dead(void)
+{
+	DIR *dir = opendir("/dev/shm");
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char path[300], *end;
+		long pid;
+
+		if (strncmp(de->d_name, "xtcp-", 5))
+			continue;
+		pid = strtol(de->d_name + 5, &end, 10);
+		if (pid <= 0 || strcmp(end, ".stats"))
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
+		unlink(path);
+	}
+	closedir(dir);
+}
+
 void shim_stats_publish(struct shim_engine *eng)
 {
 	char path[64];
@@ -121,6 +153,7 @@ void shim_stats_publish(struct shim_engine *eng)
 
 	if (!shim.cfg.stats || shim_stats_shm)
 		return;
+	stats_sweep_dead();
 	snprintf(path, sizeof(path), SHIM_STATS_PATH, (int)getpid());
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
