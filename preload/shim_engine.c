@@ -190,6 +190,13 @@ static void at_exit(void)
 	 * program: a later start replaces a program whose users are all gone.
 	 */
 	if (pthread_mutex_trylock(&shim.lock) == 0) {
+		/*
+		 * Output left for the next loop iteration (shim_engine_flush_soon)
+		 * goes now: an app that writes, closes and exits still delivers
+		 * its last answer, as the kernel would after it exits.
+		 */
+		if (shim.eng && shim.eng->pid == shim_pid)
+			shim_engine_flush(shim.eng);
 		prog = shim.prog;
 		shim.prog = NULL;
 		if (prog)
