@@ -51,6 +51,27 @@ static int iov_skip(struct iovec *dst, const struct iovec *src, int n, size_t sk
 	return k;
 }
 
+/*
+ * Next try of a partial recv/send: *cur becomes the iovec past the first done
+ * bytes. The caller's iov is never written: the first call switches *cur to a
+ * private copy (local[] or, past IOV_LOCAL elements, the heap; the caller
+ * frees it). False when that allocation fails.
+ */
+static bool iov_advance(struct iovec **cur, struct iovec *local, const struct iovec *iov,
+			int iovcnt, size_t done, int *cnt)
+{
+	if (*cur == iov) {
+		struct iovec *copy =
+			iovcnt <= IOV_LOCAL ? local : malloc(sizeof(*copy) * (size_t)iovcnt);
+
+		if (!copy)
+			return false;
+		*cur = copy;
+	}
+	*cnt = iov_skip(*cur, iov, iovcnt, done);
+	return true;
+}
+
 /* Lock and find the engine in which s lives; -EBADF if s is not usable in this process. */
 static int sock_io_begin(struct shim_sock *s, struct shim_engine **engp)
 {
@@ -96,17 +117,8 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 			got += (size_t)n;
 			if (got >= want || !(flags & MSG_WAITALL) || (flags & MSG_PEEK))
 				break;
-			if (cur == iov) {
-				/* local[] is filled by iov_skip() below, before any use */
-				/* cppcheck-suppress legacyUninitvar */
-				cur = iovcnt <= IOV_LOCAL ? local
-							  : malloc(sizeof(*cur) * (size_t)iovcnt);
-				if (!cur) {
-					cur = (struct iovec *)iov;
-					break;
-				}
-			}
-			cnt = iov_skip(cur, iov, iovcnt, got);
+			if (!iov_advance(&cur, local, iov, iovcnt, got, &cnt))
+				break;
 			continue;
 		}
 		if (n == 0 || want == 0)
@@ -157,17 +169,8 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 			sent += (size_t)n;
 			if (sent >= want || nonblock)
 				break;
-			if (cur == iov) {
-				/* local[] is filled by iov_skip() below, before any use */
-				/* cppcheck-suppress legacyUninitvar */
-				cur = iovcnt <= IOV_LOCAL ? local
-							  : malloc(sizeof(*cur) * (size_t)iovcnt);
-				if (!cur) {
-					cur = (struct iovec *)iov;
-					break;
-				}
-			}
-			cnt = iov_skip(cur, iov, iovcnt, sent);
+			if (!iov_advance(&cur, local, iov, iovcnt, sent, &cnt))
+				break;
 			shim_engine_flush(eng);
 			continue;
 		}
