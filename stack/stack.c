@@ -42,6 +42,7 @@ static const char *const drop_names[DROP_MAX] = {
 	[DROP_TCP_OOO_FULL] = "tcp_ooo_full",
 	[DROP_TCP_NO_MEM] = "tcp_no_mem",
 	[DROP_TCP_PORT] = "tcp_port",
+	[DROP_TCP_HANDED_OFF] = "handed_off",
 };
 
 _Static_assert(DROP_MAX <= 32, "stack_stats.drop_reason has 32 slots");

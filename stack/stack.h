@@ -56,6 +56,17 @@ struct stack_config {
 	void (*on_event)(void *ctx, int sd); /* readiness of sd may have changed */
 	void *event_ctx;
 	unsigned flags; /* STACK_F_*: options not to offer or accept (Linux sysctl equivalents) */
+	/*
+	 * Optional hand-off of misdirected segments (several processes, one RX
+	 * queue each): called for a TCP segment that matches no socket and no
+	 * listener, whose destination port is a local port of the range that
+	 * another stack picks (p % local_port_step != local_port_rem), before
+	 * the RST reply. frame/len: the whole Ethernet frame, checksums
+	 * verified, valid during the call only. Nonzero: taken (no RST, drop
+	 * reason "handed_off"); 0: answered as today (RST).
+	 */
+	int (*on_misdirected)(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
+	void *misdirected_ctx;
 };
 
 #define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */

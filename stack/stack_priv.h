@@ -80,6 +80,7 @@ enum tcp_drop_reason {
 	DROP_TCP_OOO_FULL,
 	DROP_TCP_NO_MEM,
 	DROP_TCP_PORT,
+	DROP_TCP_HANDED_OFF, /* not a drop: given to the owner (cfg.on_misdirected) */
 	DROP_MAX
 };
 

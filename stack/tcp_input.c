@@ -8,7 +8,9 @@
  * tcp_input_synced(), which runs the RFC's SEGMENT ARRIVES steps in order,
  * one static function per step. Input only marks: replies are emitted by
  * tcp_output_flush() (exception: stateless RSTs and SYN-ACKs of
- * mini-sockets). Every drop counts a reason.
+ * mini-sockets). Every drop counts a reason. A segment for no socket whose
+ * port another process's stack picks is offered to cfg.on_misdirected
+ * (hand-off to that process) before the RST reply.
  */
 #include "stack_priv.h"
 
@@ -582,6 +584,40 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	return 0;
 }
 
+/*
+ * No socket here: is the destination a local port another stack picks (same
+ * range, other remainder)? Then offer the whole frame to its owner
+ * (cfg.on_misdirected). The frame begins ETH_HLEN before the IP header
+ * (eth_input() parsed it so); its length excludes any Ethernet padding.
+ */
+static int tcp_misdirected(struct stack *stk, const struct ip4_hdr *ip, const uint8_t *tcp,
+			   uint32_t len, uint16_t dport)
+{
+	uint32_t lo = stk->cfg.local_port_min, hi = stk->cfg.local_port_max;
+	uint32_t step = stk->cfg.local_port_step;
+	const uint8_t *frame = (const uint8_t *)ip - ETH_HLEN;
+
+	if (step <= 1)
+		return 0;
+	if (!lo && !hi) {
+		lo = 61000;
+		hi = 65535;
+	}
+	if (lo > hi) {
+		uint32_t x = lo;
+
+		lo = hi;
+		hi = x;
+	}
+	if (dport < lo || dport > hi || dport % step == stk->cfg.local_port_rem % step)
+		return 0;
+	if (!stk->cfg.on_misdirected(stk->cfg.misdirected_ctx, frame, (uint32_t)(tcp + len - frame),
+				     dport))
+		return 0;
+	tcp_drop(stk, DROP_TCP_HANDED_OFF);
+	return 1;
+}
+
 void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip, uint8_t *tcp,
 	       uint32_t len)
 {
@@ -659,6 +695,8 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 		tcp_listen_input(stk, &stk->tcbs[lsd - 1], &seg);
 		return;
 	}
+	if (stk->cfg.on_misdirected && tcp_misdirected(stk, ip, tcp, len, seg.dport))
+		return;
 	if (!(seg.flags & TH_RST))
 		tcp_send_rst_reply(stk, &seg);
 	tcp_drop(stk, DROP_TCP_NO_SOCKET);
