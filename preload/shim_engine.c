@@ -28,6 +28,7 @@
  * freed (a forked child leaves its copy untouched; exit frees everything).
  */
 #include "shim.h"
+#include "shim_handoff.h"
 #include "stack.h"
 #include "netdev.h"
 #include "xp.h"
@@ -471,6 +472,16 @@ static struct shim_engine *engine_start(bool privdrop)
 	eng->dev = eng->n_ports == 1 ? devs[0] : shim_mq_create(devs, eng->n_ports);
 	if (!eng->dev)
 		goto fail_eng;
+	if (n_queues > 1 && eng->n_ports == 1) {
+		/*
+		 * Replies come back on some queue; pick ports this queue claims,
+		 * and hand segments for other processes' ports to them (see
+		 * ARCHITECTURE, shim_handoff.c).
+		 */
+		scfg.local_port_step = (uint16_t)n_queues;
+		scfg.local_port_rem = (uint16_t)eng->queue;
+		eng->dev = shim_handoff_attach(eng->dev, eng->queue, n_queues, &scfg);
+	}
 	eng->xsk_fd = eng->dev->ops->wait_fd(eng->dev);
 	eng->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (getrandom(&scfg.seed, sizeof(scfg.seed), 0) != sizeof(scfg.seed))
@@ -479,12 +490,6 @@ static struct shim_engine *engine_start(bool privdrop)
 	scfg.max_socks = shim.cfg.max_socks;
 	scfg.local_port_min = shim.cfg.lport_min;
 	scfg.local_port_max = shim.cfg.lport_max;
-	if (n_queues > 1 && eng->n_ports == 1) {
-		/* Replies come back on some queue; pick ports this queue claims (see ARCHITECTURE).
-		 */
-		scfg.local_port_step = (uint16_t)n_queues;
-		scfg.local_port_rem = (uint16_t)eng->queue;
-	}
 	scfg.on_event = on_event;
 	scfg.event_ctx = eng;
 	eng->stk = stack_create(&scfg);
@@ -504,6 +509,7 @@ static struct shim_engine *engine_start(bool privdrop)
 	return eng;
 
 fail_eng:
+	shim_handoff_abandon();
 	if (eng->kick_fd >= 0)
 		REAL(close)(eng->kick_fd);
 	ports_close(eng);
@@ -577,7 +583,7 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 {
 	struct pollfd buf[16], *pfd = buf;
 	struct timespec ts, *tsp = NULL;
-	unsigned n = n_extra + 2, i, slot = ~0u;
+	unsigned n = n_extra + 3, i, slot = ~0u;
 	uint64_t now, until;
 	int r, err;
 
@@ -592,6 +598,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 		pfd[i] = (struct pollfd){.fd = extra[i].fd, .events = extra[i].events};
 	pfd[n_extra] = (struct pollfd){.fd = eng->xsk_fd, .events = POLLIN};
 	pfd[n_extra + 1] = (struct pollfd){.fd = tls_wake_fd, .events = POLLIN};
+	/* segments other processes hand to us (-1: none, ignored by ppoll) */
+	pfd[n_extra + 2] = (struct pollfd){.fd = shim_handoff_fd(), .events = POLLIN};
 
 	if (eng->flush_due)
 		shim_engine_flush(eng); /* nothing is left behind while we sleep */
@@ -614,6 +622,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 	stats_before_sleep(eng, now, &until);
 	if (tx_pending(eng) && until > now + TX_RETRY_US)
 		until = now + TX_RETRY_US;
+	if (shim_handoff_pending())
+		until = now; /* handed-off frames wait in the pool: poll again at once */
 	if (until != UINT64_MAX) {
 		uint64_t d = until > now ? until - now : 0;
 
@@ -643,6 +653,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 		kick(eng->kick_fd); /* nobody watches the rings any more */
 	if (r > 0 && (pfd[n_extra + 1].revents & POLLIN))
 		drain(tls_wake_fd);
+	if (r > 0 && (pfd[n_extra + 2].revents & POLLIN))
+		shim_handoff_readable();
 	for (i = 0; i < n_extra; i++)
 		extra[i].revents = pfd[i].revents;
 	if (pfd != buf)
@@ -658,7 +670,7 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 static void *bg_main(void *arg)
 {
 	struct shim_engine *eng = arg;
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct timespec ts, *tsp;
 	uint64_t now, until;
 	bool app_recent;
@@ -678,6 +690,7 @@ static void *bg_main(void *arg)
 		until = UINT64_MAX;
 		pfd[0] = (struct pollfd){.fd = eng->kick_fd, .events = POLLIN};
 		pfd[1] = (struct pollfd){.fd = eng->xsk_fd, .events = POLLIN};
+		pfd[2] = (struct pollfd){.fd = shim_handoff_fd(), .events = POLLIN};
 		n = 1;
 		if (app_recent) {
 			/*
@@ -695,7 +708,9 @@ static void *bg_main(void *arg)
 			until = stack_next_deadline(eng->stk);
 			if (tx_pending(eng) && until > now + TX_RETRY_US)
 				until = now + TX_RETRY_US;
-			n = 2;
+			if (shim_handoff_pending())
+				until = now;
+			n = 3;
 		}
 		tsp = NULL;
 		if (until != UINT64_MAX) {
@@ -735,6 +750,8 @@ static void *bg_main(void *arg)
 		eng->bg_mode = BG_BUSY;
 		if (pfd[0].revents & POLLIN)
 			drain(eng->kick_fd);
+		if (n == 3 && (pfd[2].revents & POLLIN))
+			shim_handoff_readable();
 	}
 	pthread_mutex_unlock(&shim.lock);
 	return NULL;
@@ -807,6 +824,7 @@ static void fork_child(void)
 		REAL(close)(eng->kick_fd);
 		shim.eng = NULL;
 	}
+	shim_handoff_fork_child(); /* the parent's endpoint name stays the parent's */
 	shim.eng_failed_pid = 0;
 	shim_stats_unpublish();
 	/* A child holding served listeners keeps the program attached while it lives. */

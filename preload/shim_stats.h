@@ -18,7 +18,7 @@
 
 #define SHIM_STATS_MAGIC 0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION                                                                         \
-	3 /* 2: conn[] appended; 3: xsk_* appended (older readers stop earlier) */
+	4 /* 2: conn[] appended; 3: xsk_*; 4: handoff_* (older readers stop earlier) */
 #define SHIM_STATS_PATH "/dev/shm/xtcp-%d.stats"
 
 #define SHIM_STATS_MAX_CONNS 1024
@@ -76,6 +76,12 @@ struct shim_stats {
 	uint64_t xsk_rx_packets, xsk_tx_packets, xsk_rx_ring_full, xsk_fill_empty;
 	uint64_t xsk_tx_ring_full, xsk_tx_invalid, xsk_rx_invalid, xsk_rx_dropped, xsk_tx_kicks;
 	uint64_t xsk_zero_copy; /* 1 if every port is zero-copy */
+	/* version 4: misdirected segments handed between processes (shim_handoff.c) */
+	uint64_t handoff_sent;	   /* frames sent to the process that owns their local port */
+	uint64_t handoff_lost;	   /* taken but not delivered (owner gone or full): peer resends */
+	uint64_t handoff_no_owner; /* no endpoint for the owner's queue: RST as without hand-off */
+	uint64_t handoff_received; /* frames from other processes fed to this stack */
+	uint64_t handoff_rejected; /* datagrams or records refused (other user, malformed) */
 };
 
 #endif

@@ -1,0 +1,451 @@
+/*
+ * shim_handoff.c - misdirected segments go to the process that owns them.
+ *
+ * Processes serving one interface take one RX queue each; one that also
+ * connects picks local ports p with p % n_queues == its queue. The peer (or
+ * RSS) picks the queue of the replies, so some land on another process's
+ * queue. That process's stack finds no socket and, before answering with a
+ * RST, calls shim_handoff_misdirected() (stack_config.on_misdirected) when
+ * the port is one another process picks: the frame is copied into a batch
+ * and, at the end of the RX burst, sent to the owner of queue p % n_queues.
+ *
+ * Endpoint: each such process binds an abstract AF_UNIX datagram socket
+ * "\0xtcp-<ifindex>-q<queue>" (abstract names are per network namespace,
+ * freed when the last fd closes). One datagram per owner and burst carries
+ * up to HO_DGRAM_MAX bytes of records {u32 len, u32 magic, frame, pad to 8}:
+ * one sendmsg per owner per burst, not per segment. The receiver accepts
+ * datagrams only from root or its own uid (SO_PASSCRED), checks every
+ * record, and the stack parses the frames as any received frame.
+ * Failure: no endpoint (ECONNREFUSED) -> the frames are lost (the peer
+ * retransmits) and that owner's segments get RSTs as before for HO_DEAD_US;
+ * owner's queue full (EAGAIN) -> lost; all counted (shim_stats.h v4).
+ *
+ * Receive: struct shim_handoff wraps the process's port as a netdev:
+ * rx_burst() takes the port's frames first, then frames from the datagrams
+ * read (recvmmsg, HO_RX_DGRAMS at a time into a fixed pool) when a sleep
+ * saw the endpoint readable (shim_handoff_readable) or every
+ * HO_CHECK_EVERY polls while the process is too busy to sleep; rx_done()
+ * gives the port its frames back and sends the batch. Frames from the pool
+ * are never offered again (no ping-pong).
+ *
+ * Fork: the child closes its copy of the endpoint (the name stays the
+ * parent's) and binds its own if it builds an engine; close-on-exec.
+ * Memory: one struct per process, allocated when the engine starts, never
+ * freed (as the engine); all calls with shim.lock held.
+ */
+#include "shim.h"
+#include "shim_handoff.h"
+#include "netdev.h"
+#include "stack.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#define HO_DGRAM_MAX   (32 * 1024) /* one datagram: a batch of records */
+#define HO_RX_DGRAMS   4	   /* datagrams per recvmmsg */
+#define HO_FRAME_MAX   9216	   /* jumbo frame */
+#define HO_OUT_RECS    512	   /* records per batch (32 KiB of 64-byte ACKs) */
+#define HO_CHECK_EVERY 32	   /* busy (never sleeping): look every 32 polls */
+#define HO_MAX_QUEUES  256
+#define HO_MAGIC       0x31686f78u /* "xho1" */
+#define HO_DEAD_US     1000000	   /* no owner: back to RSTs for this long */
+#define HO_SNDBUF      (1 << 20)
+#define HO_ETH_HLEN    14
+#define HO_Q_SENT      0xffffu
+
+struct ho_rec {
+	uint32_t len; /* frame bytes that follow */
+	uint32_t magic;
+};
+
+struct shim_handoff {
+	struct netdev dev; /* first: the stack's handle */
+	struct netdev *inner;
+	pid_t pid;
+	int fd;
+	bool bound; /* the endpoint has our name: poll and read it */
+	bool ready; /* readable as far as we know */
+	int ifindex;
+	unsigned queue, n_queues;
+	unsigned polls;
+	unsigned n_inner; /* frames of the current burst from the port */
+	/* receive pool: datagrams rx_cur.. not yet handed out from rx_off */
+	unsigned rx_n, rx_cur;
+	uint32_t rx_off;
+	uint32_t rx_len[HO_RX_DGRAMS];
+	struct mmsghdr rx_msg[HO_RX_DGRAMS];
+	struct iovec rx_iov[HO_RX_DGRAMS];
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} rx_ctl[HO_RX_DGRAMS];
+	/* send batch: records in out_buf, by destination queue */
+	unsigned out_n;
+	uint32_t out_len;
+	uint32_t out_off[HO_OUT_RECS];
+	uint16_t out_q[HO_OUT_RECS];
+	struct iovec out_iov[HO_OUT_RECS];
+	uint64_t dead_until[HO_MAX_QUEUES]; /* owner without endpoint: RST until then */
+	uint8_t out_buf[HO_DGRAM_MAX] __attribute__((aligned(8)));
+	uint8_t rx_buf[HO_RX_DGRAMS][HO_DGRAM_MAX] __attribute__((aligned(8)));
+};
+
+static struct shim_handoff *ho_cur; /* this process's (check pid) */
+
+static struct shim_handoff *ho_of(struct netdev *dev)
+{
+	return (struct shim_handoff *)dev;
+}
+
+static uint32_t pad8(uint32_t n)
+{
+	return (n + 7u) & ~7u;
+}
+
+static socklen_t ho_addr(struct sockaddr_un *a, int ifindex, unsigned q)
+{
+	int n;
+
+	memset(a, 0, sizeof(*a));
+	a->sun_family = AF_UNIX;
+	n = snprintf(a->sun_path + 1, sizeof(a->sun_path) - 1, "xtcp-%d-q%u", ifindex, q);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+/* --- sending --- */
+
+static void ho_send(struct shim_handoff *ho, unsigned q, struct iovec *iov, unsigned n,
+		    unsigned frames)
+{
+	struct sockaddr_un a;
+	struct msghdr m = {
+		.msg_name = &a,
+		.msg_namelen = ho_addr(&a, ho->ifindex, q),
+		.msg_iov = iov,
+		.msg_iovlen = n,
+	};
+
+	if (REAL(sendmsg)(ho->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+		SHIM_STAT(handoff_sent) += frames;
+		return;
+	}
+	SHIM_STAT(handoff_lost) += frames;
+	if (errno == ECONNREFUSED || errno == ENOENT) {
+		ho->dead_until[q] = shim_now_us() + HO_DEAD_US;
+		shim_debug("hand-off: no process serves queue %u: its segments get RSTs", q);
+	} else if (errno != EAGAIN && errno != ENOBUFS) {
+		shim_debug("hand-off to queue %u: %s", q, strerror(errno));
+	}
+}
+
+/* Send the batch: one datagram per destination queue. */
+static void ho_flush(struct shim_handoff *ho)
+{
+	unsigned i, j, n;
+
+	for (i = 0; i < ho->out_n; i++) {
+		unsigned q = ho->out_q[i];
+
+		if (q == HO_Q_SENT)
+			continue;
+		for (n = 0, j = i; j < ho->out_n; j++) {
+			uint32_t end = j + 1 < ho->out_n ? ho->out_off[j + 1] : ho->out_len;
+
+			if (ho->out_q[j] != q)
+				continue;
+			ho->out_iov[n++] =
+				(struct iovec){ho->out_buf + ho->out_off[j], end - ho->out_off[j]};
+			ho->out_q[j] = HO_Q_SENT;
+		}
+		ho_send(ho, q, ho->out_iov, n, n);
+	}
+	ho->out_n = 0;
+	ho->out_len = 0;
+}
+
+int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport)
+{
+	struct shim_handoff *ho = ctx;
+	unsigned q = dport % ho->n_queues;
+	uint32_t need = (uint32_t)sizeof(struct ho_rec) + pad8(len);
+	struct ho_rec r = {.len = len, .magic = HO_MAGIC};
+
+	/* Ours, too long, or handed to us already: answered here (RST). */
+	if (q == ho->queue || len > HO_FRAME_MAX ||
+	    (frame >= ho->rx_buf[0] && frame < ho->rx_buf[0] + sizeof(ho->rx_buf)))
+		return 0;
+	if (ho->dead_until[q]) {
+		if (shim_now_us() < ho->dead_until[q]) {
+			SHIM_STAT(handoff_no_owner)++;
+			return 0;
+		}
+		ho->dead_until[q] = 0;
+	}
+	if (ho->out_n == HO_OUT_RECS || ho->out_len + need > HO_DGRAM_MAX)
+		ho_flush(ho);
+	memcpy(ho->out_buf + ho->out_len, &r, sizeof(r));
+	memcpy(ho->out_buf + ho->out_len + sizeof(r), frame, len);
+	ho->out_off[ho->out_n] = ho->out_len;
+	ho->out_q[ho->out_n++] = (uint16_t)q;
+	ho->out_len += need;
+	return 1;
+}
+
+/* --- receiving --- */
+
+/* Sent by root or by our own user? (Abstract names have no permissions.) */
+static bool ho_cred_ok(struct msghdr *m, uid_t uid, uid_t euid)
+{
+	struct cmsghdr *c;
+	struct ucred uc;
+
+	if (m->msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return false;
+	for (c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS ||
+		    c->cmsg_len < CMSG_LEN(sizeof(uc)))
+			continue;
+		memcpy(&uc, CMSG_DATA(c), sizeof(uc));
+		return uc.uid == 0 || uc.uid == uid || uc.uid == euid;
+	}
+	return false;
+}
+
+/* Refill the pool (all of it handed out and returned): one recvmmsg. */
+static void ho_read(struct shim_handoff *ho)
+{
+	unsigned i;
+	int r;
+
+	for (i = 0; i < HO_RX_DGRAMS; i++) {
+		ho->rx_iov[i] = (struct iovec){ho->rx_buf[i], HO_DGRAM_MAX};
+		ho->rx_msg[i].msg_hdr = (struct msghdr){
+			.msg_iov = &ho->rx_iov[i],
+			.msg_iovlen = 1,
+			.msg_control = ho->rx_ctl[i].buf,
+			.msg_controllen = sizeof(ho->rx_ctl[i].buf),
+		};
+		ho->rx_msg[i].msg_len = 0;
+	}
+	ho->rx_n = ho->rx_cur = 0;
+	ho->rx_off = 0;
+	r = REAL(recvmmsg)(ho->fd, ho->rx_msg, HO_RX_DGRAMS, MSG_DONTWAIT, NULL);
+	if (r <= 0) {
+		if (r < 0 && errno != EAGAIN)
+			shim_debug("hand-off endpoint: %s", strerror(errno));
+		ho->ready = false;
+		return;
+	}
+	ho->ready = r == HO_RX_DGRAMS; /* more may wait */
+	uid_t uid = getuid(), euid = geteuid();
+
+	for (i = 0; i < (unsigned)r; i++) {
+		ho->rx_len[i] = ho->rx_msg[i].msg_len;
+		if (!ho_cred_ok(&ho->rx_msg[i].msg_hdr, uid, euid)) {
+			SHIM_STAT(handoff_rejected)++;
+			ho->rx_len[i] = 0;
+		}
+	}
+	ho->rx_n = (unsigned)r;
+}
+
+/* Frames from the pool into pkts (at most max); a record that does not check out ends its datagram.
+ */
+static unsigned ho_take(struct shim_handoff *ho, struct pkt *pkts, unsigned max)
+{
+	unsigned n = 0;
+	struct ho_rec r;
+
+	if (ho->rx_cur >= ho->rx_n) {
+		if (!ho->ready && ++ho->polls % HO_CHECK_EVERY)
+			return 0;
+		ho_read(ho); /* the previous frames all came back with rx_done */
+	}
+	while (n < max && ho->rx_cur < ho->rx_n) {
+		uint8_t *b = ho->rx_buf[ho->rx_cur];
+		uint32_t len = ho->rx_len[ho->rx_cur], off = ho->rx_off;
+
+		if (off >= len || len - off < sizeof(r)) {
+			ho->rx_cur++;
+			ho->rx_off = 0;
+			continue;
+		}
+		memcpy(&r, b + off, sizeof(r));
+		if (r.magic != HO_MAGIC || r.len < HO_ETH_HLEN || r.len > HO_FRAME_MAX ||
+		    r.len > len - off - (uint32_t)sizeof(r)) {
+			SHIM_STAT(handoff_rejected)++;
+			ho->rx_cur++;
+			ho->rx_off = 0;
+			continue;
+		}
+		pkts[n++] = (struct pkt){.data = b + off + sizeof(r), .len = r.len, .addr = 0};
+		ho->rx_off = off + (uint32_t)sizeof(r) + pad8(r.len);
+	}
+	SHIM_STAT(handoff_received) += n;
+	return n;
+}
+
+/* --- the netdev wrapper --- */
+
+static unsigned ho_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
+{
+	struct shim_handoff *ho = ho_of(dev);
+	unsigned c;
+
+	if (ho->out_n)
+		ho_flush(ho);
+	c = ho->inner->ops->rx_burst(ho->inner, pkts, max);
+	ho->n_inner = c;
+	if (c < max && ho->bound)
+		c += ho_take(ho, pkts + c, max - c);
+	return c;
+}
+
+static void ho_rx_done(struct netdev *dev, struct pkt *pkts, unsigned n)
+{
+	struct shim_handoff *ho = ho_of(dev);
+	unsigned c = ho->n_inner < n ? ho->n_inner : n;
+
+	if (c)
+		ho->inner->ops->rx_done(ho->inner, pkts, c);
+	ho->n_inner = 0;
+	if (ho->out_n)
+		ho_flush(ho); /* what this burst handed off */
+}
+
+static int ho_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->tx_alloc(p, pkt, len);
+}
+
+static void ho_tx_free(struct netdev *dev, struct pkt *pkt)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	p->ops->tx_free(p, pkt);
+}
+
+static void ho_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	p->ops->tx_queue(p, pkts, n);
+}
+
+static int ho_tx_flush(struct netdev *dev)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->tx_flush(p);
+}
+
+static int ho_wait_fd(struct netdev *dev)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->wait_fd ? p->ops->wait_fd(p) : -1;
+}
+
+static int ho_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->resolve ? p->ops->resolve(p, dst_ip4, mac) : -EHOSTUNREACH;
+}
+
+static const struct netdev_ops ho_ops = {
+	.rx_burst = ho_rx_burst,
+	.rx_done = ho_rx_done,
+	.tx_alloc = ho_tx_alloc,
+	.tx_free = ho_tx_free,
+	.tx_queue = ho_tx_queue,
+	.tx_flush = ho_tx_flush,
+	.wait_fd = ho_wait_fd,
+	.resolve = ho_resolve,
+};
+
+/* --- life cycle --- */
+
+struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned n_queues,
+				   struct stack_config *cfg)
+{
+	struct shim_handoff *ho;
+	struct sockaddr_un a;
+	int one = 1, sz = HO_SNDBUF;
+
+	if (n_queues < 2 || n_queues > HO_MAX_QUEUES || queue >= n_queues)
+		return dev;
+	ho = calloc(1, sizeof(*ho));
+	if (!ho)
+		return dev;
+	ho->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ho->fd < 0) {
+		shim_warn("no hand-off endpoint (%s): replies landing on other queues get RSTs",
+			  strerror(errno));
+		free(ho);
+		return dev;
+	}
+	if (REAL(setsockopt)(ho->fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)))
+		shim_debug("hand-off: SO_PASSCRED: %s", strerror(errno));
+	if (REAL(setsockopt)(ho->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
+		REAL(setsockopt)(ho->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	ho->inner = dev;
+	ho->pid = shim_pid;
+	ho->ifindex = dev->info.ifindex;
+	ho->queue = queue;
+	ho->n_queues = n_queues;
+	if (REAL(bind)(ho->fd, (struct sockaddr *)&a, ho_addr(&a, ho->ifindex, queue)) == 0)
+		ho->bound = true;
+	else /* still hands off; what lands here for us gets RSTs */
+		shim_warn("hand-off endpoint xtcp-%d-q%u: %s: replies for this process landing "
+			  "on other queues get RSTs",
+			  ho->ifindex, queue, strerror(errno));
+	ho->dev.ops = &ho_ops;
+	ho->dev.info = dev->info;
+	cfg->on_misdirected = shim_handoff_misdirected;
+	cfg->misdirected_ctx = ho;
+	ho_cur = ho;
+	shim_debug("hand-off endpoint xtcp-%d-q%u of %u", ho->ifindex, queue, n_queues);
+	return &ho->dev;
+}
+
+void shim_handoff_abandon(void)
+{
+	if (!ho_cur || ho_cur->pid != shim_pid)
+		return;
+	REAL(close)(ho_cur->fd);
+	free(ho_cur);
+	ho_cur = NULL;
+}
+
+int shim_handoff_fd(void)
+{
+	return ho_cur && ho_cur->pid == shim_pid && ho_cur->bound ? ho_cur->fd : -1;
+}
+
+void shim_handoff_readable(void)
+{
+	if (ho_cur && ho_cur->pid == shim_pid)
+		ho_cur->ready = true;
+}
+
+bool shim_handoff_pending(void)
+{
+	return ho_cur && ho_cur->pid == shim_pid &&
+	       (ho_cur->rx_cur < ho_cur->rx_n || ho_cur->out_n);
+}
+
+void shim_handoff_fork_child(void)
+{
+	if (!ho_cur)
+		return;
+	/* Only this copy of the fd: the parent keeps its endpoint and name. */
+	REAL(close)(ho_cur->fd);
+	ho_cur = NULL;
+}

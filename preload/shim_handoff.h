@@ -1,0 +1,42 @@
+/*
+ * shim_handoff.h - hand-off of misdirected segments between the processes
+ * that serve one interface, one RX queue each (shim_handoff.c).
+ *
+ * A serving process that also connects picks local ports p with
+ * p % n_queues == its queue; a reply that lands on another queue reaches
+ * the wrong process, whose stack (stack_config.on_misdirected) gives the
+ * frame to shim_handoff_misdirected(); the frames go to the owner's
+ * endpoint, an abstract AF_UNIX datagram socket "\0xtcp-<ifindex>-q<queue>",
+ * and enter the owner's stack through its netdev wrapper as if received on
+ * its own queue. All calls with shim.lock held.
+ */
+#ifndef XTCP_SHIM_HANDOFF_H
+#define XTCP_SHIM_HANDOFF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct netdev;
+struct stack_config;
+
+/*
+ * Bind this process's endpoint for (dev's ifindex, queue) and wrap dev:
+ * returns the netdev to give the stack (dev itself, with a warning, when no
+ * endpoint can be made) and sets cfg's on_misdirected hook.
+ */
+struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned n_queues,
+				   struct stack_config *cfg);
+/* The engine could not start: close the endpoint made by shim_handoff_attach. */
+void shim_handoff_abandon(void);
+/* The endpoint fd to sleep on (POLLIN), or -1 when this process has none. */
+int shim_handoff_fd(void);
+/* A sleep saw the endpoint readable: the next stack_poll reads it. */
+void shim_handoff_readable(void);
+/* Frames read from the endpoint still wait for a stack_poll: do not sleep. */
+bool shim_handoff_pending(void);
+/* stack_config.on_misdirected: queue the frame for its owner. */
+int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
+/* Fork child: the name stays the parent's; close this copy of the endpoint. */
+void shim_handoff_fork_child(void);
+
+#endif
