@@ -1,0 +1,86 @@
+/*
+ * shim_stats_field.c - print counters of a process's statistics file
+ * (/dev/shm/xtcp-<pid>.stats, preload/shim_stats.h) by name, for shell tests.
+ *
+ *   shim_stats_field FILE NAME...   one value per line
+ * NAME: handoff_sent, handoff_lost, handoff_no_owner, handoff_received,
+ * handoff_rejected, or drop:<reason> (stack_drop_reason_name(), e.g.
+ * drop:tcp_no_socket). A field the file is too old or too short for prints
+ * "absent" (a shim without it); an unknown name or unreadable file: exit 2.
+ */
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim_stats.h"
+#include "stack.h"
+
+static const struct {
+	const char *name;
+	size_t off;
+	unsigned version;
+} fields[] = {
+	{"handoff_sent", offsetof(struct shim_stats, handoff_sent), 4},
+	{"handoff_lost", offsetof(struct shim_stats, handoff_lost), 4},
+	{"handoff_no_owner", offsetof(struct shim_stats, handoff_no_owner), 4},
+	{"handoff_received", offsetof(struct shim_stats, handoff_received), 4},
+	{"handoff_rejected", offsetof(struct shim_stats, handoff_rejected), 4},
+};
+
+int main(int argc, char **argv)
+{
+	static struct shim_stats st;
+	ssize_t got;
+	int fd, i;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: shim_stats_field FILE NAME...\n");
+		return 2;
+	}
+	fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		perror(argv[1]);
+		return 2;
+	}
+	got = read(fd, &st, sizeof(st));
+	close(fd);
+	if (got < (ssize_t)offsetof(struct shim_stats, listeners) || st.magic != SHIM_STATS_MAGIC) {
+		fprintf(stderr, "%s: not a statistics file\n", argv[1]);
+		return 2;
+	}
+	for (i = 2; i < argc; i++) {
+		size_t off = 0, k;
+		unsigned version = 1;
+		uint64_t v;
+
+		if (!strncmp(argv[i], "drop:", 5)) {
+			for (k = 0; k < 32; k++)
+				if (!strcmp(stack_drop_reason_name((unsigned)k), argv[i] + 5))
+					break;
+			if (k == 32) {
+				fprintf(stderr, "unknown drop reason %s\n", argv[i] + 5);
+				return 2;
+			}
+			off = offsetof(struct shim_stats, stack_drop) + k * sizeof(uint64_t);
+		} else {
+			for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+				if (!strcmp(fields[k].name, argv[i]))
+					break;
+			if (k == sizeof(fields) / sizeof(fields[0])) {
+				fprintf(stderr, "unknown field %s\n", argv[i]);
+				return 2;
+			}
+			off = fields[k].off;
+			version = fields[k].version;
+		}
+		if (st.version < version || (size_t)got < off + sizeof(v)) {
+			printf("absent\n");
+			continue;
+		}
+		memcpy(&v, (const char *)&st + off, sizeof(v));
+		printf("%llu\n", (unsigned long long)v);
+	}
+	return 0;
+}
