@@ -480,7 +480,8 @@ static struct shim_engine *engine_start(bool privdrop)
 		 */
 		scfg.local_port_step = (uint16_t)n_queues;
 		scfg.local_port_rem = (uint16_t)eng->queue;
-		eng->dev = shim_handoff_attach(eng->dev, eng->queue, n_queues, &scfg);
+		if (shim.cfg.n_connect_ports)
+			eng->dev = shim_handoff_attach(eng->dev, eng->queue, n_queues, &scfg);
 	}
 	eng->xsk_fd = eng->dev->ops->wait_fd(eng->dev);
 	eng->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

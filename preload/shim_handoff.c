@@ -29,7 +29,9 @@
  * are never offered again (no ping-pong).
  *
  * Fork: the child closes its copy of the endpoint (the name stays the
- * parent's) and binds its own if it builds an engine; close-on-exec.
+ * parent's) and binds its own if it builds an engine; close-on-exec. A name
+ * still held (the queue's previous holder exiting) is retried for 200 ms,
+ * then every HO_REBIND_EVERY polls.
  * Memory: one struct per process, allocated when the engine starts, never
  * freed (as the engine); all calls with shim.lock held.
  */
@@ -45,17 +47,19 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#define HO_DGRAM_MAX   (32 * 1024) /* one datagram: a batch of records */
-#define HO_RX_DGRAMS   4	   /* datagrams per recvmmsg */
-#define HO_FRAME_MAX   9216	   /* jumbo frame */
-#define HO_OUT_RECS    512	   /* records per batch (32 KiB of 64-byte ACKs) */
-#define HO_CHECK_EVERY 32	   /* busy (never sleeping): look every 32 polls */
-#define HO_MAX_QUEUES  256
-#define HO_MAGIC       0x31686f78u /* "xho1" */
-#define HO_DEAD_US     1000000	   /* no owner: back to RSTs for this long */
-#define HO_SNDBUF      (1 << 20)
-#define HO_ETH_HLEN    14
-#define HO_Q_SENT      0xffffu
+#define HO_DGRAM_MAX	(32 * 1024) /* one datagram: a batch of records */
+#define HO_RX_DGRAMS	4	    /* datagrams per recvmmsg */
+#define HO_FRAME_MAX	9216	    /* jumbo frame */
+#define HO_OUT_RECS	512	    /* records per batch (32 KiB of 64-byte ACKs) */
+#define HO_CHECK_EVERY	32	    /* busy (never sleeping): look every 32 polls */
+#define HO_MAX_QUEUES	256
+#define HO_MAGIC	0x31686f78u /* "xho1" */
+#define HO_DEAD_US	1000000	    /* no owner: back to RSTs for this long */
+#define HO_SNDBUF	(1 << 20)
+#define HO_BIND_TRIES	20   /* name still held (its holder exiting): 10 ms apart */
+#define HO_REBIND_EVERY 4096 /* then try again every so many polls */
+#define HO_ETH_HLEN	14
+#define HO_Q_SENT	0xffffu
 
 struct ho_rec {
 	uint32_t len; /* frame bytes that follow */
@@ -95,6 +99,8 @@ struct shim_handoff {
 };
 
 static struct shim_handoff *ho_cur; /* this process's (check pid) */
+
+static bool ho_bind(struct shim_handoff *ho);
 
 static struct shim_handoff *ho_of(struct netdev *dev)
 {
@@ -302,6 +308,8 @@ static unsigned ho_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 	ho->n_inner = c;
 	if (c < max && ho->bound)
 		c += ho_take(ho, pkts + c, max - c);
+	else if (!ho->bound && ++ho->polls % HO_REBIND_EVERY == 0 && ho_bind(ho))
+		shim_info("hand-off endpoint xtcp-%d-q%u bound", ho->ifindex, ho->queue);
 	return c;
 }
 
@@ -372,11 +380,19 @@ static const struct netdev_ops ho_ops = {
 
 /* --- life cycle --- */
 
+static bool ho_bind(struct shim_handoff *ho)
+{
+	struct sockaddr_un a;
+
+	ho->bound =
+		REAL(bind)(ho->fd, (struct sockaddr *)&a, ho_addr(&a, ho->ifindex, ho->queue)) == 0;
+	return ho->bound;
+}
+
 struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned n_queues,
 				   struct stack_config *cfg)
 {
 	struct shim_handoff *ho;
-	struct sockaddr_un a;
 	int one = 1, sz = HO_SNDBUF;
 
 	if (n_queues < 2 || n_queues > HO_MAX_QUEUES || queue >= n_queues)
@@ -400,11 +416,16 @@ struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned 
 	ho->ifindex = dev->info.ifindex;
 	ho->queue = queue;
 	ho->n_queues = n_queues;
-	if (REAL(bind)(ho->fd, (struct sockaddr *)&a, ho_addr(&a, ho->ifindex, queue)) == 0)
-		ho->bound = true;
-	else /* still hands off; what lands here for us gets RSTs */
+	/*
+	 * EADDRINUSE: the queue's previous holder (a replaced nginx worker) may
+	 * be exiting right now; its name goes with its last fd. Then retry in
+	 * the background (ho_rebind).
+	 */
+	for (int i = 0; i < HO_BIND_TRIES && !ho_bind(ho); i++)
+		usleep(10000);
+	if (!ho->bound)
 		shim_warn("hand-off endpoint xtcp-%d-q%u: %s: replies for this process landing "
-			  "on other queues get RSTs",
+			  "on other queues get RSTs until it is free",
 			  ho->ifindex, queue, strerror(errno));
 	ho->dev.ops = &ho_ops;
 	ho->dev.info = dev->info;
