@@ -11,6 +11,8 @@
 #   every download complete with the right bytes, in both processes
 #   the processes handed frames to each other (handoff_sent/received > 0)
 #   no segment was answered with a RST for want of a socket (drop:tcp_no_socket = 0)
+#   the same with a process that forks after its engine started (the child
+#   builds its own engine and endpoint on the other queue)
 # XTCP_TEST_LIB=path runs another libxtcp.so (e.g. one without hand-off: fails).
 # (nginx proxy_pass would be the natural load, but nginx registers its upstream
 # socket in epoll before connect(): see /tmp/xtcp-requests/shim.md.)
@@ -106,27 +108,54 @@ for p in 8081 8082; do
 	check "process on $p: $n downloads over xtcp, every byte right ($out)" [ "$out" = "ok $n failed 0" ]
 done
 
-sent=0 recv=0 lost=0 noowner=0 nosock=0 handed=0 files=0
-for p in 8081 8082; do
-	f=$d/cli$p.stats
-	[ -f "$f" ] || continue
-	files=$((files + 1))
-	read -r s r l o n h < <("$field" "$f" handoff_sent handoff_received handoff_lost \
-		handoff_no_owner drop:tcp_no_socket drop:handed_off 2>/dev/null | tr '\n' ' ')
-	echo "# process on $p: handoff sent ${s:-?} received ${r:-?} lost ${l:-?} no_owner ${o:-?};" \
-		"stack drops tcp_no_socket ${n:-?} handed_off ${h:-?}"
-	for v in s r l o n h; do
-		[[ ${!v:-x} =~ ^[0-9]+$ ]] || eval "$v=0"
+stats_check() { # stats_check LABEL STATSFILE...: hand-off happened, no RST
+	local label=$1 f hs hr hl ho dn dh v
+	local sent=0 recv=0 lost=0 noowner=0 nosock=0 handed=0 files=0
+	shift
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		files=$((files + 1))
+		read -r hs hr hl ho dn dh < <("$field" "$f" handoff_sent handoff_received handoff_lost \
+			handoff_no_owner drop:tcp_no_socket drop:handed_off 2>/dev/null | tr '\n' ' ')
+		echo "# $label $(basename "$f"): handoff sent ${hs:-?} received ${hr:-?} lost ${hl:-?}" \
+			"no_owner ${ho:-?}; stack drops tcp_no_socket ${dn:-?} handed_off ${dh:-?}"
+		for v in hs hr hl ho dn dh; do
+			[[ ${!v:-x} =~ ^[0-9]+$ ]] || eval "$v=0"
+		done
+		sent=$((sent + hs)) recv=$((recv + hr)) lost=$((lost + hl)) noowner=$((noowner + ho))
+		nosock=$((nosock + dn)) handed=$((handed + dh))
 	done
-	sent=$((sent + s)) recv=$((recv + r)) lost=$((lost + l)) noowner=$((noowner + o))
-	nosock=$((nosock + n)) handed=$((handed + h))
+	check "$label: replies landed on the other process's queue and were handed over (sent $sent, received $recv)" \
+		[ "$sent" -gt 0 -a "$recv" -gt 0 ]
+	check "$label: the stacks counted them (drop:handed_off $handed)" [ "$handed" -gt 0 ]
+	check "$label: no RST for want of a socket (drop:tcp_no_socket $nosock, no_owner $noowner)" \
+		[ "$files" = $# -a "$nosock" = 0 -a "$noowner" = 0 ]
+	echo "# $label: handoff lost (owner's queue full, peer retransmitted): $lost"
+}
+stats_check "two processes" "$d/cli8081.stats" "$d/cli8082.stats"
+
+# fork: a process whose engine runs forks; the child uses the listener too and
+# builds its own engine on the other queue with its own endpoint (the parent's
+# name stays the parent's). Both download at once.
+rm -f "$d/go"
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8081 XTCP_CONNECT_PORTS=8099 \
+	XTCP_LOG=info HANDOFF_GO="$d/go" HANDOFF_STATS="$d/fork.stats" \
+	"$cli" 8081 "$TB_CIP" 8099 /f100000 "$d/www/f100000" "$n" fork >"$d/fork.out" 2>"$d/fork.err" &
+fpid=$!
+for i in $(seq 100); do
+	[ "$(grep -c listening "$d/fork.out" 2>/dev/null)" = 2 ] && break
+	sleep 0.1
 done
-check "handoff: replies landed on the other process's queue and were handed over (sent $sent, received $recv)" \
-	[ "$sent" -gt 0 -a "$recv" -gt 0 ]
-check "handoff: the stacks counted them (drop:handed_off $handed)" [ "$handed" -gt 0 ]
-check "handoff: no RST for want of a socket (drop:tcp_no_socket $nosock, no_owner $noowner)" \
-	[ "$files" = 2 -a "$nosock" = 0 -a "$noowner" = 0 ]
-echo "# handoff lost (owner's queue full, peer retransmitted): $lost"
+q=$(grep -o 'serving veth0 queue [0-9] of 2' "$d/fork.err" | sort -u | wc -l)
+check "fork: parent and child each serve their own queue ($q of 2)" [ "$q" = 2 ]
+touch "$d/go"
+wait "$fpid"
+rc=$?
+grep -v 'xtcp' "$d/fork.err" | head -3
+okn=$(grep -c "^ok $n failed 0\$" "$d/fork.out")
+check "fork: parent and child, $n downloads each, every byte right ($okn of 2, rc=$rc)" \
+	[ "$okn" = 2 -a "$rc" = 0 ]
+stats_check "fork" "$d/fork.stats" "$d/fork.stats.child"
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -5,9 +5,13 @@
  * downloads PATH COUNT times from an HTTP/1.0 server over new connections
  * (XTCP_CONNECT_PORTS puts them on xtcp) and compares every body with FILE.
  *
- *   shim_handoff_cli LISTEN_PORT SERVER_IP SERVER_PORT PATH FILE COUNT
+ *   shim_handoff_cli LISTEN_PORT SERVER_IP SERVER_PORT PATH FILE COUNT [fork]
  * With HANDOFF_GO=path set, waits (10 s at most) for that file before the
  * downloads, so that several processes start together.
+ * With "fork", forks once its engine has started: the child uses the
+ * listener too (so it builds its own engine, on another queue, with its own
+ * hand-off endpoint) and downloads as well; it prints "child listening" and
+ * its own result line, and copies its statistics to HANDOFF_STATS.child.
  * With HANDOFF_STATS=path, copies the shim's statistics file there before
  * it exits (the shim removes it at exit).
  * Prints "ok N failed M" (first failures on stderr); exit 0 only if M == 0.
@@ -24,6 +28,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -119,13 +124,15 @@ int main(int argc, char **argv)
 	const char *why;
 	size_t want_len, cap;
 	char *want, *buf;
-	int lfd, one = 1, i, count, ok = 0, failed = 0;
+	int lfd, one = 1, i, count, ok = 0, failed = 0, st;
+	pid_t child = -1;
+	char stats[512];
 	time_t t_end;
 
-	if (argc != 7) {
+	if (argc != 7 && !(argc == 8 && !strcmp(argv[7], "fork"))) {
 		fprintf(stderr,
 			"usage: shim_handoff_cli LISTEN_PORT SERVER_IP SERVER_PORT PATH FILE "
-			"COUNT\n");
+			"COUNT [fork]\n");
 		return 2;
 	}
 	alarm(50);
@@ -147,7 +154,18 @@ int main(int argc, char **argv)
 	/* First use of the served listener: the engine starts and takes its queue. */
 	pfd = (struct pollfd){.fd = lfd, .events = POLLIN};
 	poll(&pfd, 1, 0);
-	printf("listening\n");
+	if (argc == 8) {
+		/* fork: the child uses the listener too, so it builds its own engine. */
+		fflush(stdout);
+		child = fork();
+		if (child < 0) {
+			perror("shim_handoff_cli: fork");
+			return 2;
+		}
+		if (child == 0)
+			poll(&pfd, 1, 0);
+	}
+	printf("%slistening\n", child == 0 ? "child " : "");
 	fflush(stdout);
 	/* Start together with the other processes: wait for the file $HANDOFF_GO. */
 	for (i = 0; getenv("HANDOFF_GO") && access(getenv("HANDOFF_GO"), F_OK) && i < 1000; i++)
@@ -174,10 +192,16 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("ok %d failed %d\n", ok, failed);
+	fflush(stdout);
 	/* Idle a moment (the shim refreshes its statistics before it sleeps), then keep a copy. */
 	poll(&pfd, 1, 300);
-	if (getenv("HANDOFF_STATS"))
-		copy_stats(getenv("HANDOFF_STATS"));
+	if (getenv("HANDOFF_STATS")) {
+		snprintf(stats, sizeof(stats), "%s%s", getenv("HANDOFF_STATS"),
+			 child == 0 ? ".child" : "");
+		copy_stats(stats);
+	}
 	close(lfd);
+	if (child > 0 && (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st)))
+		failed++;
 	return failed ? 1 : 0;
 }
