@@ -26,19 +26,24 @@ struct shim_stats *shim_stats_shm;
 struct shim_stats shim_stats_local;
 static pid_t stats_pid;
 
-/* Rewrite conn[] under the seqlock: gen odd while writing. */
-static void conns_update(struct shim_engine *eng, struct shim_stats *st)
+/*
+ * Rewrite conn[] under the seqlock: gen odd while writing. The walk stops
+ * when the table is full: a busy HTTP/1.0 server holds tens of thousands of
+ * TIME-WAIT sockets, and walking them all at every refresh cost it ~4% of
+ * its CPU. The total comes from the stack's counter instead.
+ */
+static void conns_update(struct shim_engine *eng, struct shim_stats *st, uint64_t in_use)
 {
 	uint64_t gen = st->conn_gen | 1;
 	struct sock_info si;
-	uint64_t n = 0, total = 0;
+	uint64_t n = 0;
 	int sd;
 
 	__atomic_store_n(&st->conn_gen, gen, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	for (sd = sock_next(eng->stk, 0); sd >= 0; sd = sock_next(eng->stk, sd + 1)) {
-		total++;
-		if (n >= SHIM_STATS_MAX_CONNS || sock_info(eng->stk, sd, &si))
+	for (sd = sock_next(eng->stk, 0); sd >= 0 && n < SHIM_STATS_MAX_CONNS;
+	     sd = sock_next(eng->stk, sd + 1)) {
+		if (sock_info(eng->stk, sd, &si))
 			continue;
 		st->conn[n++] = (struct shim_conn_info){
 			.state = (uint32_t)si.state,
@@ -59,7 +64,7 @@ static void conns_update(struct shim_engine *eng, struct shim_stats *st)
 		};
 	}
 	st->n_conn = n;
-	st->conn_total = total;
+	st->conn_total = in_use > n ? in_use : n;
 	__atomic_store_n(&st->conn_gen, gen + 1, __ATOMIC_RELEASE);
 }
 
@@ -111,7 +116,7 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_retrans_segs = ss.retrans_segs;
 	st->stack_socks_in_use = ss.socks_in_use;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
-	conns_update(eng, st);
+	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);
 	st->updated_us = shim_now_us();
 }
