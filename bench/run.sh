@@ -657,32 +657,45 @@ run_stack() {
 profile_side() { # SIDE
 	SIDE=$1
 	ROUND=perf
-	local f=$out/logs/perf-$SIDE-server.txt w pp data
+	local f=$out/logs/perf-$SIDE-server.txt w
 	local RUNS=$out/perf/runs.csv # emit() of this pass goes here
 	mkdir -p "$out/perf"
 	log "profile: $SIDE"
 	testbed "$SIDE" || return 1
 	if srv_start "$SIDE" "$f" /64 nginx -c "$work/nginx.conf" -g 'daemon off;'; then
-		for w in ab50 ka; do
-			data=$out/perf/$SIDE-$w.data
-			# Only the server's tasks (processes and its NAPI thread): the rest
-			# of core 1 may be anything else the machine runs.
-			perf record -q -F 999 -g -p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -o "$data" \
-				-- sleep "$dur" >/dev/null 2>&1 &
-			pp=$!
-			case $w in
-			ab50) run_ab ab50 50 ;;
-			ka) run_wrk ka /64 ;;
-			esac
-			wait "$pp"
-			perf report -i "$data" --stdio --no-children --sort comm,dso,symbol \
-				--percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | sed 's/[ -]*$//' \
-				>"$out/perf/$SIDE-$w.txt"
-			rm -f "$data" "$data.old"
-		done
+		for w in ab50 ka; do profile_load "$w"; done
+	fi
+	srv_stop
+	if want cpu && srv_start "$SIDE" "$f" / "$build/bench/cpuserver" -p 80 -r "$cpu_rounds"; then
+		profile_load cpu
 	fi
 	srv_stop
 	tb_down
+}
+
+# One load under perf: DIR/perf/SIDE-LOAD.txt, first the split between the
+# server's tasks (process threads, NAPI thread), then the symbols.
+profile_load() { # ab50|ka|cpu
+	local w=$1 pp data=$out/perf/$SIDE-$1.data
+	# Only the server's tasks (processes and its NAPI thread): the rest
+	# of core 1 may be anything else the machine runs.
+	perf record -q -F 999 -g -p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -o "$data" \
+		-- sleep "$dur" >/dev/null 2>&1 &
+	pp=$!
+	case $w in
+	ab50) run_ab ab50 50 ;;
+	ka) run_wrk ka /64 ;;
+	cpu) run_wrk cpu / ;;
+	esac
+	wait "$pp"
+	{
+		perf report -i "$data" --stdio --no-children --sort comm -g none 2>/dev/null |
+			grep -v '^#' | grep -v '^$'
+		echo
+		perf report -i "$data" --stdio --no-children --sort comm,dso,symbol \
+			--percent-limit 0.5 -g none 2>/dev/null | grep -v '^$' | sed 's/[ -]*$//'
+	} >"$out/perf/$SIDE-$w.txt"
+	rm -f "$data" "$data.old"
 }
 
 # ---------------------------------------------------------------- main
