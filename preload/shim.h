@@ -149,6 +149,7 @@ struct shim_engine {
 	bool draining;	 /* last listener closed: new flows go to the kernel */
 	bool bg_running;
 	bool flush_due; /* output left for the next poll (shim_engine_flush_soon) */
+	uint64_t flush_due_us; /* when flush_due was set */
 };
 
 struct shim_state {

@@ -23,6 +23,7 @@ struct shim_config {
 	bool strict;	    /* XTCP_STRICT=1: exit non-zero instead of falling back */
 	bool xdp_generic;   /* XTCP_XDP_MODE=generic */
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
+	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
 	int log_level;	    /* XTCP_LOG */
 	char iface[16];	    /* XTCP_IFACE (IFNAMSIZ) */
 	uint32_t spin_us;   /* XTCP_SPIN_US: bounded spinning before sleeping */

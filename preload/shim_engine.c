@@ -43,6 +43,7 @@
 #include <sys/random.h>
 
 #define BG_GRACE_US 5000 /* app polled this recently: it is driving, stay off the rings */
+#define FLUSH_DEFER_MAX_US 100 /* output deferred to the next loop iteration waits at most this */
 
 enum bg_mode {
 	BG_BUSY = 0, /* running */
@@ -174,8 +175,21 @@ void shim_batch_set(bool on)
 void shim_engine_flush_soon(struct shim_engine *eng)
 {
 	if (tls_batch && !tls_bg) {
-		__atomic_store_n(&eng->flush_due, true, __ATOMIC_RELAXED);
-		return;
+		uint64_t now = shim_now_us();
+
+		if (!eng->flush_due) {
+			eng->flush_due_us = now;
+			__atomic_store_n(&eng->flush_due, true, __ATOMIC_RELAXED);
+			return;
+		}
+		/*
+		 * An app that computes between answers (tens of us each) would
+		 * hold the first answers back for the whole batch, and the
+		 * client would wait instead of sending its next requests while
+		 * the server works: deferral is bounded in time.
+		 */
+		if (now - eng->flush_due_us < FLUSH_DEFER_MAX_US)
+			return;
 	}
 	shim_engine_flush(eng);
 }
@@ -379,7 +393,8 @@ static void *bg_main(void *arg);
  */
 static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 {
-	struct xp_port_config pcfg = {.frames = shim.cfg.frames, .zero_copy = -1};
+	struct xp_port_config pcfg = {
+		.frames = shim.cfg.frames, .zero_copy = -1, .busy_poll = shim.cfg.busy_poll};
 	struct xp_link link;
 	unsigned q;
 	int err;

@@ -86,7 +86,7 @@ struct xp_port_config {
 	uint32_t frames;    /* UMEM frames; 0 = 4096 */
 	uint32_t ring_size; /* each of RX/TX/fill/completion; 0 = 2048 */
 	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
-	bool busy_poll;	    /* never by default */
+	bool busy_poll;	    /* preferred busy polling (XTCP_BUSY_POLL); off by default */
 };
 /*
  * -EBUSY when another socket already holds that queue, and also for a few ms

@@ -11,7 +11,8 @@
  * to make progress. TX: tx_flush() kicks (sendto) only when the TX ring asks,
  * once per loop. RX: when the fill ring asks, rx_done() wakes the driver with
  * recvfrom(); an idle application sleeps in poll() on the socket fd, which
- * wakes the driver too. No busy polling.
+ * wakes the driver too. With busy_poll (opt-in) rx_burst() also calls
+ * recvfrom() when the ring is empty, to run the NAPI itself; it never spins.
  *
  * Memory: the port and its UMEM are allocated at open, never per packet.
  * pkt->addr is the UMEM offset of pkt->data. pkt->data is 2 mod 4 (the IP
@@ -53,6 +54,7 @@ struct xp_port {
 	int fd;
 	unsigned queue_id;
 	bool tx_kick_pending; /* descriptors submitted since the last kick */
+	bool busy_poll;	      /* the driver's NAPI runs in our recvfrom/sendto */
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
 	struct xp_port_stats st;
@@ -77,6 +79,11 @@ static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 	if (max > NETDEV_BURST_MAX)
 		max = NETDEV_BURST_MAX;
 	n = xsk_ring_cons__peek(&p->rx, max, &idx);
+	if (!n && p->busy_poll) {
+		/* Preferred busy polling: nothing arrives unless we run the NAPI. */
+		recvfrom(p->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		n = xsk_ring_cons__peek(&p->rx, max, &idx);
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&p->rx, idx + i);
 
@@ -259,14 +266,21 @@ static const struct netdev_ops xp_netdev_ops = {
 	.resolve = xp_resolve,
 };
 
-static void set_busy_poll(int fd)
+/*
+ * Preferred busy polling (XTCP_BUSY_POLL): the queue's NAPI runs inside our
+ * own recvfrom()/sendto() instead of in the driver's thread or softirq, as
+ * long as the device defers its interrupts (napi_defer_hard_irqs and
+ * gro_flush_timeout, README). Returns 0 or -errno.
+ */
+static int set_busy_poll(int fd)
 {
 	int one = 1, usecs = 20, budget = NETDEV_BURST_MAX;
 
-	/* Best effort: needs a recent kernel and driver NAPI; failure is harmless. */
-	setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs));
-	setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget));
+	if (setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)))
+		return -errno;
+	return 0;
 }
 
 static int port_link_facts(struct xp_port *p)
@@ -319,8 +333,13 @@ static int port_socket(struct xp_port *p, const struct xp_port_config *cfg, uint
 	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
 	 */
 	setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
-	if (cfg->busy_poll)
-		set_busy_poll(p->fd);
+	if (cfg->busy_poll) {
+		err = set_busy_poll(p->fd);
+		if (err)
+			xp_log(0, p->prog->log_level, "no busy polling on %s queue %u: %s",
+			       p->prog->ifname, p->queue_id, strerror(-err));
+		p->busy_poll = !err;
+	}
 	return 0;
 }
 
@@ -379,8 +398,8 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	err = xsk_socket__update_xskmap(p->xsk, prog->xsks_fd);
 	if (err)
 		goto fail;
-	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode)", prog->ifname, queue_id,
-	       p->st.zero_copy ? "zero-copy" : "copy");
+	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode%s)", prog->ifname,
+	       queue_id, p->st.zero_copy ? "zero-copy" : "copy", p->busy_poll ? ", busy polling" : "");
 	*out = p;
 	return 0;
 fail:

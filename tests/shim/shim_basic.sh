@@ -10,7 +10,8 @@
 #                (worker stats count the accepts, the kernel's PassiveOpens stays flat),
 #                loopback served by the kernel half, reload under load (new workers
 #                take the queues), idle workers use no CPU,
-#                kill -9: refused at once by the kernel, a restart serves again
+#                kill -9: refused at once by the kernel, a restart serves again,
+#                XTCP_BUSY_POLL=1: files right, idle workers idle
 #   nested       an epoll fd with xtcp sockets inside another epoll fd, and in poll()
 #   client       curl with XTCP_CONNECT_PORTS: connect() on xtcp (kernel ActiveOpens flat)
 set -u
@@ -216,6 +217,29 @@ rm -f "$d/nginx.pid"
 nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
 check "kill -9: restarted nginx serves again" fetch_ok 8080 f100000
 nginx_stop
+
+# XTCP_BUSY_POLL=1 with the device's deferral set (README): the receive work
+# runs in the workers' own calls; transfers stay right and idle stays idle.
+tb_srv sh -c "echo 2 > /sys/class/net/$TB_SIF/napi_defer_hard_irqs && \
+	echo 200000 > /sys/class/net/$TB_SIF/gro_flush_timeout"
+nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_BUSY_POLL=1
+for f in f0 f1000 f100000 f8000000; do
+	check "busy poll: $f sha256" fetch_ok 8080 "$f"
+done
+sleep 1
+t0=0
+for w in $(pgrep -P "$(cat "$d/nginx.pid")"); do
+	t0=$((t0 + $(awk '{print $14 + $15}' "/proc/$w/stat")))
+done
+sleep 2
+t1=0
+for w in $(pgrep -P "$(cat "$d/nginx.pid")"); do
+	t1=$((t1 + $(awk '{print $14 + $15}' "/proc/$w/stat")))
+done
+check "busy poll: idle workers use ~0% CPU ($((t1 - t0)) ticks in 2 s)" [ $((t1 - t0)) -le 2 ]
+nginx_stop
+tb_srv sh -c "echo 0 > /sys/class/net/$TB_SIF/napi_defer_hard_irqs && \
+	echo 0 > /sys/class/net/$TB_SIF/gro_flush_timeout"
 
 # --- epoll in epoll, poll on an epoll fd (shim_nested) ---
 nested=$build/tests/shim/shim_nested
