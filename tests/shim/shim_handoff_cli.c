@@ -15,7 +15,8 @@
  * With HANDOFF_STATS=path, copies the shim's statistics file there before
  * it exits (the shim removes it at exit).
  * Prints "ok N failed M" (first failures on stderr); exit 0 only if M == 0.
- * Plain blocking POSIX calls, 5 s receive/send timeouts, downloads for 30 s
+ * Plain POSIX calls: connect (3 s at most), blocking send/recv with 5 s
+ * timeouts; downloads for 30 s
  * at most (the rest count as failed), 50 s alarm.
  */
 #include <arpa/inet.h>
@@ -60,16 +61,33 @@ static int fetch(const struct sockaddr_in *srv, const char *path, const char *wa
 	size_t got = 0;
 	ssize_t r;
 	char *body;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), n;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), n, fl, err = 0;
+	socklen_t elen = sizeof(err);
+	struct pollfd pfd;
 
 	*why = "socket";
 	if (fd < 0)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	/* Non-blocking connect, 3 s at most: a stalled handshake must not hold the test. */
 	*why = "connect";
-	if (connect(fd, (const struct sockaddr *)srv, sizeof(*srv)) < 0)
-		goto fail;
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	if (connect(fd, (const struct sockaddr *)srv, sizeof(*srv)) < 0) {
+		if (errno != EINPROGRESS)
+			goto fail;
+		pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
+		if (poll(&pfd, 1, 3000) != 1) {
+			errno = ETIMEDOUT;
+			goto fail;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err) {
+			errno = err;
+			goto fail;
+		}
+	}
+	fcntl(fd, F_SETFL, fl);
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: handoff\r\n\r\n", path);
 	*why = "send";
 	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
