@@ -159,6 +159,7 @@ struct shim_state {
 	bool prog_failed;	 /* attaching failed: everything stays on the kernel */
 	struct shim_engine *eng; /* this process's engine (check eng->pid) */
 	pid_t eng_failed_pid;	 /* the process in which starting an engine failed */
+	bool forked;		 /* this process is a fork() child of one running the shim */
 	unsigned gen;		 /* engine generations, never reused */
 	int template_fd;	 /* kernel socket dup'ed as placeholder for xtcp conns */
 };

@@ -184,6 +184,15 @@ static int parse_rest(struct shim_config *cfg, shim_getenv_fn get, char *err, si
 		else if (strcmp(v, "native"))
 			return bad(err, errlen, "XTCP_XDP_MODE", v, "native or generic");
 	}
+	v = get("XTCP_QUEUES");
+	if (v && *v) {
+		if (!strcmp(v, "one"))
+			cfg->queues = SHIM_QUEUES_ONE;
+		else if (!strcmp(v, "all"))
+			cfg->queues = SHIM_QUEUES_ALL;
+		else if (strcmp(v, "auto"))
+			return bad(err, errlen, "XTCP_QUEUES", v, "auto, one or all");
+	}
 	return 0;
 }
 

@@ -18,12 +18,20 @@ enum shim_log_level {
 	SHIM_LOG_DEBUG,
 };
 
+/* XTCP_QUEUES: how many RX queues a serving process takes. */
+enum shim_queues {
+	SHIM_QUEUES_AUTO = 0, /* all for a process started by exec, one for a forked child */
+	SHIM_QUEUES_ONE,
+	SHIM_QUEUES_ALL,
+};
+
 struct shim_config {
 	bool active;	    /* XTCP_IFACE and XTCP_PORTS/XTCP_CONNECT_PORTS valid */
 	bool strict;	    /* XTCP_STRICT=1: exit non-zero instead of falling back */
 	bool xdp_generic;   /* XTCP_XDP_MODE=generic */
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
 	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
+	uint8_t queues;	    /* XTCP_QUEUES: enum shim_queues */
 	int log_level;	    /* XTCP_LOG */
 	char iface[16];	    /* XTCP_IFACE (IFNAMSIZ) */
 	uint32_t spin_us;   /* XTCP_SPIN_US: bounded spinning before sleeping */

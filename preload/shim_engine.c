@@ -451,6 +451,8 @@ static struct shim_engine *engine_start(bool privdrop)
 	struct netdev *devs[SHIM_MAX_PORTS];
 	unsigned n_queues = 1, i;
 	bool client_only = !has_listeners();
+	bool all_queues = client_only || shim.cfg.queues == SHIM_QUEUES_ALL ||
+			  (shim.cfg.queues == SHIM_QUEUES_AUTO && !shim.forked);
 	int err;
 
 	if (prog_ensure())
@@ -460,12 +462,14 @@ static struct shim_engine *engine_start(bool privdrop)
 		goto fail_quiet;
 	eng->kick_fd = -1;
 	/*
-	 * A process serving listeners takes one queue (share-nothing across
-	 * processes, RSS spreads the flows). A client-only process takes every
-	 * free queue: replies to its connections come back on whatever queue
-	 * the peer's hashing picks.
+	 * A forked process serving listeners (a prefork server's worker) takes
+	 * one queue: share-nothing across processes, RSS spreads the flows. A
+	 * process started by exec (redis, a single-process epoll server) takes
+	 * every free queue, or the flows hashed to the others would stay on the
+	 * kernel; so does a client-only process: replies to its connections come
+	 * back on whatever queue the peer's hashing picks. XTCP_QUEUES overrides.
 	 */
-	err = port_open(eng, client_only, &n_queues);
+	err = port_open(eng, all_queues, &n_queues);
 	/*
 	 * About to drop root with every queue taken: after `nginx -s reload`
 	 * the old workers hold them until they exit, moments later. Without
@@ -474,7 +478,7 @@ static struct shim_engine *engine_start(bool privdrop)
 	for (uint64_t end = shim_now_us() + (uint64_t)shim.cfg.queue_wait_ms * 1000;
 	     err == -EBUSY && privdrop && shim_now_us() < end;) {
 		usleep(20000);
-		err = port_open(eng, client_only, &n_queues);
+		err = port_open(eng, all_queues, &n_queues);
 	}
 	if (err) {
 		SHIM_STAT(fallback[SHIM_FB_NO_ENGINE])++;
@@ -825,6 +829,7 @@ static void fork_child(void)
 
 	pthread_mutex_init(&shim.lock, NULL);
 	shim_pid = getpid();
+	shim.forked = true;
 	if (tls_wake_fd >= 0) {
 		REAL(close)(tls_wake_fd);
 		tls_wake_fd = -1;

@@ -11,7 +11,8 @@
 #                loopback served by the kernel half, reload under load (new workers
 #                take the queues), idle workers use no CPU,
 #                kill -9: refused at once by the kernel, a restart serves again,
-#                XTCP_BUSY_POLL=1: files right, idle workers idle
+#                XTCP_BUSY_POLL=1: files right, idle workers idle,
+#                a single-process server (cpuserver) takes both queues
 #   nested       an epoll fd with xtcp sockets inside another epoll fd, and in poll()
 #   client       curl with XTCP_CONNECT_PORTS: connect() on xtcp (kernel ActiveOpens flat)
 set -u
@@ -217,6 +218,36 @@ rm -f "$d/nginx.pid"
 nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
 check "kill -9: restarted nginx serves again" fetch_ok 8080 f100000
 nginx_stop
+
+# A single-process server started by exec takes every queue (XTCP_QUEUES=auto):
+# connections hashed to either queue are served by xtcp, none by the kernel.
+cpusrv=$build/bench/cpuserver
+if [ -x "$cpusrv" ]; then
+	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8083 XTCP_LOG=info \
+		"$cpusrv" -p 8083 -r 1 >"$d/cpusrv.out" 2>"$d/cpusrv.err" &
+	cpusrv_job=$!
+	for i in $(seq 50); do
+		[ "$(tb_cli curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$TB_SIP:8083/")" = 200 ] && break
+		sleep 0.1
+	done
+	p0=$(passive_opens) # (the first answer may come from the kernel: no queue yet)
+	n200=0
+	for i in $(seq 30); do
+		[ "$(tb_cli curl -s -o /dev/null -m 2 -w '%{http_code}' "http://$TB_SIP:8083/")" = 200 ] &&
+			n200=$((n200 + 1))
+	done
+	p1=$(passive_opens)
+	check "single process: 30 connections answered ($n200)" [ "$n200" = 30 ]
+	check "single process: serves both queues" grep -q 'serving veth.* queues: 2 of 2' "$d/cpusrv.err"
+	check "single process: kernel PassiveOpens flat ($p0 -> $p1)" [ "$p0" = "$p1" ]
+	# Only our server: the cpuserver process in this test's namespace.
+	for p in $(ip netns pids "$TB_SRV"); do
+		[ "$(cat "/proc/$p/comm" 2>/dev/null)" = cpuserver ] && kill "$p"
+	done
+	wait "$cpusrv_job" 2>/dev/null
+else
+	bad "single process: no $cpusrv (bench/ not built)"
+fi
 
 # XTCP_BUSY_POLL=1 with the device's deferral set (README): the receive work
 # runs in the workers' own calls; transfers stay right and idle stays idle.

@@ -84,7 +84,8 @@ tb_cli "$NGINX" -c "$d/up.conf" -p "$d" >"$d/up.err" 2>&1 || { cat "$d/up.err"; 
 pids=""
 for p in 8081 8082; do
 	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8081,8082 \
-		XTCP_CONNECT_PORTS=8099 XTCP_LOG=info HANDOFF_GO="$d/go" HANDOFF_STATS="$d/cli$p.stats" \
+		XTCP_CONNECT_PORTS=8099 XTCP_QUEUES=one XTCP_LOG=info HANDOFF_GO="$d/go" \
+		HANDOFF_STATS="$d/cli$p.stats" \
 		"$cli" $p "$TB_CIP" 8099 /f100000 "$d/www/f100000" "$n" >"$d/cli$p.out" 2>"$d/cli$p.err" &
 	pids="$pids $!"
 	for i in $(seq 100); do
@@ -139,7 +140,7 @@ stats_check "two processes" "$d/cli8081.stats" "$d/cli8082.stats"
 # name stays the parent's). Both download at once.
 rm -f "$d/go"
 tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8081 XTCP_CONNECT_PORTS=8099 \
-	XTCP_LOG=info HANDOFF_GO="$d/go" HANDOFF_STATS="$d/fork.stats" \
+	XTCP_QUEUES=one XTCP_LOG=info HANDOFF_GO="$d/go" HANDOFF_STATS="$d/fork.stats" \
 	"$cli" 8081 "$TB_CIP" 8099 /f100000 "$d/www/f100000" "$n" fork >"$d/fork.out" 2>"$d/fork.err" &
 fpid=$!
 for i in $(seq 100); do
