@@ -28,6 +28,10 @@
 #   --perf            then one profiling pass per side: perf record -g of the
 #                     server's tasks during ab -c 50 and wrk keep-alive; reports
 #                     in DIR/perf/ (not in the figures: perf costs CPU)
+#   --napi-defer N,NS the server veth's napi_defer_hard_irqs and gro_flush_timeout
+#                     (ns), every side (default 0,0: off)
+#   --busy-poll       xtcp side with XTCP_BUSY_POLL=1 (AF_XDP preferred busy
+#                     polling); implies --napi-defer 2,200000 unless given
 #   --tso on|off      TSO on both veth ends (default off: with TSO on, veth
 #                     skips the receiver's NAPI and the receive work runs on
 #                     the sender's core; see bench/README.md)
@@ -51,6 +55,8 @@ cpu_rounds=250
 tso=off
 bulk_mb=1024
 do_perf=0
+napi_defer=""
+busy_poll=0
 
 die() {
 	echo "bench: $*" >&2
@@ -83,6 +89,12 @@ while [ $# -gt 0 ]; do
 	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
 	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
 	--perf) do_perf=1 ;;
+	--busy-poll) busy_poll=1 ;;
+	--napi-defer)
+		napi_defer=${2:-}
+		[[ $napi_defer =~ ^[0-9]+,[0-9]+$ ]] || die "--napi-defer needs N,NS (e.g. 2,200000), got '$napi_defer'"
+		shift
+		;;
 	--bulk-mb) num "$1" "${2:-}"; bulk_mb=$2; shift ;;
 	--tso)
 		tso=${2:-}
@@ -95,6 +107,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 
+[ $busy_poll = 0 ] || [ -n "$napi_defer" ] || napi_defer=2,200000
 IFS=, read -r -a SIDES <<<"$sides"
 [ ${#SIDES[@]} -ge 1 ] || die "--sides needs at least one of kernel, kernel-txoff, xtcp"
 for s in "${SIDES[@]}"; do
@@ -254,6 +267,8 @@ awk -v b="$busy_before" 'BEGIN {exit !(b > 10)}' &&
 	printf '  "idle_s": %s,\n' "$idle"
 	printf '  "cpu_rounds": %s,\n' "$cpu_rounds"
 	printf '  "tso": "%s",\n' "$tso"
+	printf '  "napi_defer": "%s",\n' "${napi_defer:-0,0}"
+	printf '  "busy_poll": %s,\n' "$busy_poll"
 	printf '  "bulk_mb": %s,\n' "$bulk_mb"
 	printf '  "server_core": %s,\n' "$SC"
 	printf '  "client_core": %s,\n' "$CC"
@@ -299,7 +314,8 @@ srv_start() {
 			echo "no $LIBXTCP (build failed?)" >>"$logf"
 			return 1
 		fi
-		env=(XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP")
+		env=(XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP"
+			XTCP_BUSY_POLL=$busy_poll)
 	fi
 	tb_srv env "${env[@]}" taskset -c "$SC" "$@" >>"$logf" 2>&1 &
 	SRV_JOB=$!
@@ -555,6 +571,11 @@ placement() {
 	tb_srv ethtool -K "$TB_SIF" gro on tso "$tso" >/dev/null 2>&1
 	tb_cli ethtool -K "$TB_CIF" gro on tso "$tso" >/dev/null 2>&1
 	tb_srv sh -c "echo 1 > /sys/class/net/$TB_SIF/threaded" || log "cannot thread NAPI on $TB_SIF"
+	if [ -n "$napi_defer" ]; then
+		tb_srv sh -c "echo ${napi_defer%,*} > /sys/class/net/$TB_SIF/napi_defer_hard_irqs &&
+			echo ${napi_defer#*,} > /sys/class/net/$TB_SIF/gro_flush_timeout" ||
+			log "cannot set napi_defer_hard_irqs/gro_flush_timeout on $TB_SIF"
+	fi
 	tb_cli sh -c "echo 1 > /sys/class/net/$TB_CIF/threaded" || log "cannot thread NAPI on $TB_CIF"
 	sleep 0.1
 	after=$(napi_threads)

@@ -168,7 +168,7 @@ END {
 }' "$dir/runs.csv"
 
 {
-	sed -n 's/^  "\(date\|commit\|kernel\|cpu\|cpus\|nginx\|rounds\|duration_s\|busy_before_pct\)": \(.*\),$/\1=\2/p' \
+	sed -n 's/^  "\(date\|commit\|kernel\|cpu\|cpus\|nginx\|rounds\|duration_s\|busy_before_pct\|napi_defer\|busy_poll\)": \(.*\),$/\1=\2/p' \
 		"$dir/meta.json" | tr -d '"' | tr '\n' ' '
 	echo
 	cat "$dir/table.txt"
