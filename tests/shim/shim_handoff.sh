@@ -80,12 +80,25 @@ http {
 EOC
 tb_cli "$NGINX" -c "$d/up.conf" -p "$d" >"$d/up.err" 2>&1 || { cat "$d/up.err"; exit 1; }
 
+all_done() { # all_done N FILE...: wait (45 s at most) for N result lines in all
+	local want=$1 i f n
+	shift
+	for i in $(seq 450); do
+		n=0
+		for f in "$@"; do
+			n=$((n + $(grep -c '^ok [0-9]* failed' "$f" 2>/dev/null)))
+		done
+		[ "$n" -ge "$want" ] && return 0
+		sleep 0.1
+	done
+}
+
 # Two serving processes, started one after the other (queue 0, then queue 1).
 pids=""
 for p in 8081 8082; do
 	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8081,8082 \
 		XTCP_CONNECT_PORTS=8099 XTCP_QUEUES=one XTCP_LOG=info HANDOFF_GO="$d/go" \
-		HANDOFF_STATS="$d/cli$p.stats" \
+		HANDOFF_END="$d/end" HANDOFF_STATS="$d/cli$p.stats" \
 		"$cli" $p "$TB_CIP" 8099 /f100000 "$d/www/f100000" "$n" >"$d/cli$p.out" 2>"$d/cli$p.err" &
 	pids="$pids $!"
 	for i in $(seq 100); do
@@ -97,11 +110,12 @@ q=$(cat "$d"/cli*.err | grep -o 'serving veth0 queue [0-9] of 2' | sort -u | wc 
 check "two processes, each serving its own queue ($q of 2)" [ "$q" = 2 ]
 t0=$(date +%s%N)
 touch "$d/go"
-rc=0
-for pid in $pids; do
-	wait "$pid" || rc=1
-done
+all_done 2 "$d/cli8081.out" "$d/cli8082.out"
 t1=$(date +%s%N)
+touch "$d/end"
+for pid in $pids; do
+	wait "$pid"
+done
 echo "# $((2 * n)) downloads of 100 kB in $(((t1 - t0) / 1000000)) ms"
 for p in 8081 8082; do
 	out=$(tail -1 "$d/cli$p.out")
@@ -126,6 +140,10 @@ stats_check() { # stats_check LABEL STATSFILE...: hand-off happened, no RST
 		sent=$((sent + hs)) recv=$((recv + hr)) lost=$((lost + hl)) noowner=$((noowner + ho))
 		nosock=$((nosock + dn)) handed=$((handed + dh))
 	done
+	[ "$fail" -gt 0 ] && for f in "$@"; do # after a failure: what the engines did
+		echo "# $(basename "$f"): $(for v in queue polls sleeps stack_rx_frames stack_retrans_segs \
+			xsk_rx_packets; do echo -n "$v $("$field" "$f" $v) "; done)"
+	done
 	check "$label: replies landed on the other process's queue and were handed over (sent $sent, received $recv)" \
 		[ "$sent" -gt 0 -a "$recv" -gt 0 ]
 	check "$label: the stacks counted them (drop:handed_off $handed)" [ "$handed" -gt 0 ]
@@ -138,9 +156,10 @@ stats_check "two processes" "$d/cli8081.stats" "$d/cli8082.stats"
 # fork: a process whose engine runs forks; the child uses the listener too and
 # builds its own engine on the other queue with its own endpoint (the parent's
 # name stays the parent's). Both download at once.
-rm -f "$d/go"
+rm -f "$d/go" "$d/end"
 tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8081 XTCP_CONNECT_PORTS=8099 \
-	XTCP_QUEUES=one XTCP_LOG=info HANDOFF_GO="$d/go" HANDOFF_STATS="$d/fork.stats" \
+	XTCP_QUEUES=one XTCP_LOG=info HANDOFF_GO="$d/go" HANDOFF_END="$d/end" \
+	HANDOFF_STATS="$d/fork.stats" \
 	"$cli" 8081 "$TB_CIP" 8099 /f100000 "$d/www/f100000" "$n" fork >"$d/fork.out" 2>"$d/fork.err" &
 fpid=$!
 for i in $(seq 100); do
@@ -150,6 +169,8 @@ done
 q=$(grep -o 'serving veth0 queue [0-9] of 2' "$d/fork.err" | sort -u | wc -l)
 check "fork: parent and child each serve their own queue ($q of 2)" [ "$q" = 2 ]
 touch "$d/go"
+all_done 2 "$d/fork.out" # the parent's and the child's
+touch "$d/end"
 wait "$fpid"
 rc=$?
 grep -v 'xtcp' "$d/fork.err" | head -3

@@ -12,12 +12,15 @@
  * listener too (so it builds its own engine, on another queue, with its own
  * hand-off endpoint) and downloads as well; it prints "child listening" and
  * its own result line, and copies its statistics to HANDOFF_STATS.child.
+ * With HANDOFF_END=path, keeps its engine after the downloads until that
+ * file exists (40 s at most): the other processes' replies may still land on
+ * its queue.
  * With HANDOFF_STATS=path, copies the shim's statistics file there before
  * it exits (the shim removes it at exit).
  * Prints "ok N failed M" (first failures on stderr); exit 0 only if M == 0.
  * Plain POSIX calls: connect (3 s at most), blocking send/recv with 5 s
  * timeouts; downloads for 30 s
- * at most (the rest count as failed), 50 s alarm.
+ * at most (the rest count as failed), 80 s alarm.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
 			"COUNT [fork]\n");
 		return 2;
 	}
-	alarm(50);
+	alarm(80);
 	want = slurp(argv[5], &want_len);
 	count = atoi(argv[6]);
 	if (!want || count <= 0 || inet_pton(AF_INET, argv[2], &srv.sin_addr) != 1) {
@@ -211,7 +214,13 @@ int main(int argc, char **argv)
 	}
 	printf("ok %d failed %d\n", ok, failed);
 	fflush(stdout);
-	/* Idle a moment (the shim refreshes its statistics before it sleeps), then keep a copy. */
+	/*
+	 * Keep the engine (its queue) until every process is done: replies for
+	 * the others still land on it. Idle meanwhile in the shim (it refreshes
+	 * its statistics before it sleeps), then keep a copy.
+	 */
+	for (i = 0; getenv("HANDOFF_END") && access(getenv("HANDOFF_END"), F_OK) && i < 800; i++)
+		poll(&pfd, 1, 50);
 	poll(&pfd, 1, 300);
 	if (getenv("HANDOFF_STATS")) {
 		snprintf(stats, sizeof(stats), "%s%s", getenv("HANDOFF_STATS"),

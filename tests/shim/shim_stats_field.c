@@ -3,10 +3,10 @@
  * (/dev/shm/xtcp-<pid>.stats, preload/shim_stats.h) by name, for shell tests.
  *
  *   shim_stats_field FILE NAME...   one value per line
- * NAME: handoff_sent, handoff_lost, handoff_no_owner, handoff_received,
- * handoff_rejected, or drop:<reason> (stack_drop_reason_name(), e.g.
- * drop:tcp_no_socket). A field the file is too old or too short for prints
- * "absent" (a shim without it); an unknown name or unreadable file: exit 2.
+ * NAME: queue, polls, sleeps, stack_rx_frames, stack_retrans_segs, stack_tx_frames, xsk_rx_packets,
+ * handoff_sent, handoff_lost, handoff_no_owner, handoff_received, handoff_rejected, or
+ * drop:<reason> (stack_drop_reason_name(), e.g. drop:tcp_no_socket). A field the file is too old or
+ * too short for prints "absent" (a shim without it); an unknown name or unreadable file: exit 2.
  */
 #include <fcntl.h>
 #include <stddef.h>
@@ -22,6 +22,13 @@ static const struct {
 	size_t off;
 	unsigned version;
 } fields[] = {
+	{"queue", offsetof(struct shim_stats, queue), 1}, /* low half: see below */
+	{"polls", offsetof(struct shim_stats, polls), 1},
+	{"sleeps", offsetof(struct shim_stats, sleeps), 1},
+	{"stack_rx_frames", offsetof(struct shim_stats, stack_rx_frames), 1},
+	{"stack_retrans_segs", offsetof(struct shim_stats, stack_retrans_segs), 1},
+	{"stack_tx_frames", offsetof(struct shim_stats, stack_tx_frames), 1},
+	{"xsk_rx_packets", offsetof(struct shim_stats, xsk_rx_packets), 3},
 	{"handoff_sent", offsetof(struct shim_stats, handoff_sent), 4},
 	{"handoff_lost", offsetof(struct shim_stats, handoff_lost), 4},
 	{"handoff_no_owner", offsetof(struct shim_stats, handoff_no_owner), 4},
@@ -80,6 +87,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		memcpy(&v, (const char *)&st + off, sizeof(v));
+		if (off == offsetof(struct shim_stats, queue))
+			v = st.queue; /* a uint32_t */
 		printf("%llu\n", (unsigned long long)v);
 	}
 	return 0;
