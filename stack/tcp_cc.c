@@ -2,8 +2,9 @@
  * tcp_cc.c - congestion control: slow start and congestion avoidance
  * (RFC 5681 with RFC 3465 byte counting), the reduction on loss, and CUBIC
  * (RFC 9438, the default) or NewReno growth in congestion avoidance.
- * Windows are in bytes. Recovery itself (which segments to send) lives in
- * tcp_output.c; these functions only size cwnd and ssthresh.
+ * Windows are in bytes and grow only while in use (RFC 7661). Recovery
+ * itself (which segments to send) lives in tcp_output.c; these functions
+ * only size cwnd and ssthresh.
  */
 #include "stack_priv.h"
 
@@ -91,9 +92,28 @@ static void cubic_ack(struct stack *stk, struct tcb *t, uint32_t acked)
 	}
 }
 
+/*
+ * Was the window in use? RFC 7661 (Linux tcp_is_cwnd_limited()): cwnd grows
+ * only when the sender was limited by it, not by the application, its send
+ * buffer or the peer's window. Otherwise an application-limited sender
+ * (a bulk sender waiting on its buffer, a request/response server) grows a
+ * window it never tested (gigabytes were seen here) and bursts it out when it
+ * has data. In slow start, up to twice what was in flight before this ACK
+ * (Linux: cwnd < 2 * max_packets_out); in congestion avoidance, all but one
+ * segment of it.
+ */
+static int cwnd_limited(const struct tcb *t, uint32_t acked)
+{
+	uint64_t was = (uint64_t)flight(t) + acked;
+
+	if (t->cwnd < t->ssthresh)
+		return 2 * was > t->cwnd;
+	return was + t->smss >= t->cwnd;
+}
+
 void tcp_cc_ack(struct stack *stk, struct tcb *t, uint32_t acked)
 {
-	if (t->cwnd >= CWND_MAX)
+	if (t->cwnd >= CWND_MAX || !cwnd_limited(t, acked))
 		return;
 	if (t->cwnd < t->ssthresh) {
 		/* slow start; Linux grows by all newly ACKed data */
