@@ -71,7 +71,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, XTCP_XDP_MAX_QUEUES);
+	__uint(max_entries, 2 * XTCP_XDP_MAX_QUEUES);
 	__type(key, __u32);
 	__type(value, __u32);
 } xtcp_drain SEC(".maps");
@@ -145,11 +145,18 @@ static __always_inline enum steer xtcp_steered(__u32 daddr, __u16 dport)
 	return STEER_NO;
 }
 
-/* Is the socket of this queue draining (xp_port_drain(): no new flows)? */
+/*
+ * Is this queue draining: its owner stopped listening (xp_port_drain()), or
+ * a successor waits for it (xp_prog_drain_successor())? No new flows then.
+ */
 static __always_inline int queue_draining(__u32 queue)
 {
+	__u32 succ = queue + XTCP_XDP_MAX_QUEUES;
 	__u32 *d = bpf_map_lookup_elem(&xtcp_drain, &queue);
 
+	if (d && *d)
+		return 1;
+	d = bpf_map_lookup_elem(&xtcp_drain, &succ);
 	return d && *d;
 }
 

@@ -9,8 +9,10 @@
  *   xtcp_users   ARRAY[N]   struct xtcp_user: processes using the program
  *                           (userspace only; see xsk/xp_prog.c)
  *   xtcp_stats   PERCPU_ARRAY[XTCP_STAT_SLOTS] __u64, indexed by enum xtcp_stat
- *   xtcp_drain   ARRAY[XTCP_XDP_MAX_QUEUES] __u32: nonzero = the socket of that
- *                queue is draining: new flows (pure SYNs) go to the kernel
+ *   xtcp_drain   ARRAY[2 * XTCP_XDP_MAX_QUEUES] __u32: slot q nonzero = the
+ *                socket of queue q is draining (its owner stopped listening),
+ *                slot XTCP_XDP_MAX_QUEUES + q nonzero = a successor waits for
+ *                queue q: either way new flows (pure SYNs) go to the kernel
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.

@@ -175,6 +175,8 @@ static int parse_rest(struct shim_config *cfg, shim_getenv_fn get, char *err, si
 		      err, errlen) ||
 	    parse_num(get, "XTCP_QUEUE_WAIT_MS", 0, 60000, "milliseconds 0-60000",
 		      &cfg->queue_wait_ms, err, errlen) ||
+	    parse_num(get, "XTCP_EXIT_LINGER_MS", 0, 60000, "milliseconds 0-60000",
+		      &cfg->exit_linger_ms, err, errlen) ||
 	    parse_local_ports(cfg, get, err, errlen))
 		return -EINVAL;
 	v = get("XTCP_XDP_MODE");
@@ -208,6 +210,7 @@ int shim_config_parse(struct shim_config *cfg, shim_getenv_fn get, char *err, si
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->log_level = SHIM_LOG_WARN;
 	cfg->queue_wait_ms = 2000;
+	cfg->exit_linger_ms = 1000;
 	if (err && errlen)
 		err[0] = '\0';
 	if (parse_bool(get, "XTCP_STRICT", false, &strict, err, errlen))

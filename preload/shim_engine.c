@@ -194,6 +194,36 @@ void shim_engine_flush_soon(struct shim_engine *eng)
 	shim_engine_flush(eng);
 }
 
+/*
+ * The app closed these connections, but their last data or FIN is not
+ * acknowledged yet: the kernel would keep such orphans after the process
+ * exits, a stack inside the process cannot. Without this wait an nginx worker
+ * leaving after `nginx -s reload` took its last answers' retransmissions
+ * with it, and the client's ACK met the queue's next owner: a RST, and the
+ * client lost the unread answer. Bounded by XTCP_EXIT_LINGER_MS. Lock held.
+ */
+static bool tx_pending(struct shim_engine *eng);
+#define TX_RETRY_US 200
+
+static void linger_at_exit(struct shim_engine *eng)
+{
+	uint64_t now = shim_now_us(), end = now + (uint64_t)shim.cfg.exit_linger_ms * 1000;
+
+	shim_engine_flush(eng);
+	while (now < end && stack_orphans_unsettled(eng->stk)) {
+		struct pollfd p = {.fd = eng->xsk_fd, .events = POLLIN};
+		uint64_t until = stack_next_deadline(eng->stk);
+
+		if (until > end)
+			until = end;
+		if (tx_pending(eng) && until > now + TX_RETRY_US)
+			until = now + TX_RETRY_US;
+		REAL(poll)(&p, 1, until > now ? (int)((until - now + 999) / 1000) : 0);
+		now = shim_now_us();
+		stack_poll(eng->stk, now);
+	}
+}
+
 static void at_exit(void)
 {
 	struct xp_prog *prog;
@@ -207,11 +237,12 @@ static void at_exit(void)
 	if (pthread_mutex_trylock(&shim.lock) == 0) {
 		/*
 		 * Output left for the next loop iteration (shim_engine_flush_soon)
-		 * goes now: an app that writes, closes and exits still delivers
-		 * its last answer, as the kernel would after it exits.
+		 * goes now, and closed connections get their ACKs (bounded): an
+		 * app that writes, closes and exits still delivers its last
+		 * answer, as the kernel would after it exits.
 		 */
 		if (shim.eng && shim.eng->pid == shim_pid)
-			shim_engine_flush(shim.eng);
+			linger_at_exit(shim.eng);
 		prog = shim.prog;
 		shim.prog = NULL;
 		if (prog)
@@ -475,11 +506,21 @@ static struct shim_engine *engine_start(bool privdrop)
 	 * the old workers hold them until they exit, moments later. Without
 	 * root this process could never open one, so wait (XTCP_QUEUE_WAIT_MS).
 	 */
+	bool waited = err == -EBUSY && privdrop && shim.cfg.queue_wait_ms;
+
+	/*
+	 * Meanwhile the holders take no new flows (the kernel's listener does):
+	 * their accept queues empty before they close their listeners.
+	 */
+	for (i = 0; waited && i < n_queues; i++)
+		xp_prog_drain_successor(shim.prog, i, true);
 	for (uint64_t end = shim_now_us() + (uint64_t)shim.cfg.queue_wait_ms * 1000;
 	     err == -EBUSY && privdrop && shim_now_us() < end;) {
 		usleep(20000);
 		err = port_open(eng, all_queues, &n_queues);
 	}
+	for (i = 0; waited && err && i < n_queues; i++)
+		xp_prog_drain_successor(shim.prog, i, false); /* giving up */
 	if (err) {
 		SHIM_STAT(fallback[SHIM_FB_NO_ENGINE])++;
 		shim_fail("no AF_XDP socket on %s for this process (%s%s)", shim.cfg.iface,
@@ -568,7 +609,6 @@ struct shim_engine *shim_engine_get(void)
  * Frames the kernel has not taken from a TX ring yet (device queue full):
  * kick again now, and sleep at most TX_RETRY_US so they are not left behind.
  */
-#define TX_RETRY_US 200
 static bool tx_pending(struct shim_engine *eng)
 {
 	unsigned i;

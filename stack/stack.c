@@ -198,6 +198,20 @@ int stack_has_output(const struct stack *stk)
 	return !list_empty(&stk->tx_pending) || stk->ntx;
 }
 
+unsigned stack_orphans_unsettled(const struct stack *stk)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < stk->tcb_fresh; i++) {
+		const struct tcb *t = &stk->tcbs[i];
+
+		if (t->in_use && (t->flags & TF_ORPHAN) && t->state != TCPS_FIN_WAIT_2 &&
+		    t->state != TCPS_TIME_WAIT && t->state != TCPS_CLOSED)
+			n++;
+	}
+	return n;
+}
+
 void stack_get_stats(const struct stack *stk, struct stack_stats *out)
 {
 	if (out)

@@ -84,6 +84,13 @@ void stack_flush(struct stack *stk, uint64_t now_us);
 uint64_t stack_next_deadline(const struct stack *stk);
 /* True when output is pending that a stack_flush() would send. */
 int stack_has_output(const struct stack *stk);
+/*
+ * Connections the app closed whose data or FIN the peer has not acknowledged
+ * yet (not FIN-WAIT-2, TIME-WAIT or closed). A process about to exit waits
+ * for them: the kernel would keep such orphans after exit, a stack inside the
+ * process cannot. Walks the socket table: not for the packet path.
+ */
+unsigned stack_orphans_unsettled(const struct stack *stk);
 
 struct stack_stats {
 	uint64_t rx_frames, tx_frames;

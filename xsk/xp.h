@@ -105,6 +105,14 @@ struct netdev *xp_port_netdev(struct xp_port *port);
  */
 int xp_port_drain(struct xp_port *port, bool on);
 /*
+ * A process waiting for a queue another process holds (nginx's new workers
+ * after a reload) asks the holder's queue to drain, so the holder's accept
+ * queue empties before it closes its listeners, instead of its last
+ * handshaked connections being reset. Cleared by on=false or when a new
+ * socket is opened on the queue. Returns 0 or -errno.
+ */
+int xp_prog_drain_successor(struct xp_prog *prog, unsigned queue, bool on);
+/*
  * Frames still on the TX ring that the kernel has not taken (tx_flush()
  * could not hand everything over: device queue full, ...). The caller then
  * calls the netdev's tx_flush() again soon instead of sleeping.

@@ -390,8 +390,10 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	err = xp_prog_add_user(prog);
 	if (err)
 		goto fail;
-	/* A new socket on the queue ends an earlier owner's drain. */
+	/* A new socket on the queue ends an earlier owner's drain, and its own wait. */
 	err = xp_port_drain(p, false);
+	if (!err)
+		err = xp_prog_drain_successor(prog, queue_id, false);
 	if (err)
 		goto fail;
 	/* Last: from here the program steers this queue's served segments to us. */

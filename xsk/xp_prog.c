@@ -558,6 +558,17 @@ int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max)
 	return 0;
 }
 
+int xp_prog_drain_successor(struct xp_prog *prog, unsigned queue, bool on)
+{
+	uint32_t k = XTCP_XDP_MAX_QUEUES + queue, v = on;
+
+	if (queue >= XTCP_XDP_MAX_QUEUES)
+		return -EINVAL;
+	if (bpf_map_update_elem(prog->drain_fd, &k, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int xp_prog_ifindex(const struct xp_prog *prog)
 {
 	return prog->ifindex;

@@ -120,6 +120,7 @@ static void test_bad(void)
 	const char *q1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_QUEUE_WAIT_MS=60001", NULL};
 	const char *b1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_BUSY_POLL=yes", NULL};
 	const char *qs[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_QUEUES=2", NULL};
+	const char *el[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_EXIT_LINGER_MS=60001", NULL};
 
 	expect_bad(p1, "XTCP_PORTS");
 	expect_bad(p2, "XTCP_PORTS");
@@ -144,6 +145,7 @@ static void test_bad(void)
 	expect_bad(q1, "XTCP_QUEUE_WAIT_MS");
 	expect_bad(b1, "XTCP_BUSY_POLL");
 	expect_bad(qs, "XTCP_QUEUES");
+	expect_bad(el, "XTCP_EXIT_LINGER_MS");
 }
 
 static void test_options(void)
@@ -162,6 +164,7 @@ static void test_options(void)
 			     "XTCP_QUEUE_WAIT_MS=0",
 			     "XTCP_BUSY_POLL=1",
 			     "XTCP_QUEUES=one",
+			     "XTCP_EXIT_LINGER_MS=5",
 			     NULL};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
 
@@ -173,6 +176,7 @@ static void test_options(void)
 	CHECK(cfg.lport_min == 40000 && cfg.lport_max == 40999);
 	CHECK(cfg.xdp_generic && !cfg.stats && cfg.max_socks == 1000);
 	CHECK(cfg.queue_wait_ms == 0 && cfg.busy_poll && cfg.queues == SHIM_QUEUES_ONE);
+	CHECK(cfg.exit_linger_ms == 5);
 	/* XTCP_STRICT is known even when another variable is wrong (the caller exits). */
 	CHECK(parse(&cfg, err, strict_bad) == -EINVAL && cfg.strict && !cfg.active);
 }
