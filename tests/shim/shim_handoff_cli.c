@@ -55,6 +55,14 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* One download; 0 when the body is exactly want. */
 static int fetch(const struct sockaddr_in *srv, const char *path, const char *want, size_t want_len,
 		 char *buf, size_t cap, const char **why)
@@ -67,6 +75,8 @@ static int fetch(const struct sockaddr_in *srv, const char *path, const char *wa
 	int fd = socket(AF_INET, SOCK_STREAM, 0), n, fl, err = 0;
 	socklen_t elen = sizeof(err);
 	struct pollfd pfd;
+	static int slow;
+	long long t0 = now_ms(), t_conn;
 
 	*why = "socket";
 	if (fd < 0)
@@ -91,6 +101,7 @@ static int fetch(const struct sockaddr_in *srv, const char *path, const char *wa
 		}
 	}
 	fcntl(fd, F_SETFL, fl);
+	t_conn = now_ms();
 	n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: handoff\r\n\r\n", path);
 	*why = "send";
 	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
@@ -104,6 +115,10 @@ static int fetch(const struct sockaddr_in *srv, const char *path, const char *wa
 	if (r < 0)
 		goto fail;
 	close(fd);
+	if (now_ms() - t0 > 500 && slow++ < 5) /* a stall is worth a line */
+		fprintf(stderr,
+			"shim_handoff_cli[%d]: slow download: connect %lld ms, transfer %lld ms\n",
+			(int)getpid(), (long long)(t_conn - t0), (long long)(now_ms() - t_conn));
 	buf[got] = '\0';
 	*why = "status";
 	if (got < 12 || strncmp(buf + 9, "200", 3))
