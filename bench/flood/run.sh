@@ -32,6 +32,9 @@
 #                    fifo (default): the veth NAPI threads run SCHED_FIFO 1, so
 #                      receive work preempts the server like a NIC's softirq;
 #                      other: time-shared with the server (ring overflows)
+#   --perf           also perf record the server core (-a -C, call graphs)
+#                    during each measurement: DIR/perf/<run>.txt (costs CPU:
+#                    not for the figures)
 #   --build DIR      build directory (default <repo>/build)
 #   --out DIR        results (default bench/results/flood-<date>-<commit>)
 #
@@ -56,6 +59,7 @@ dur=10
 rounds=1
 conc=50
 fpps=0
+do_perf=0
 fpath=nic
 napi_prio=fifo
 utarget=closed
@@ -75,6 +79,7 @@ while [ $# -gt 0 ]; do
 	--duration) num "$1" "${2:-}"; dur=$2; shift ;;
 	--rounds) num "$1" "${2:-}"; rounds=$2; shift ;;
 	--conc) num "$1" "${2:-}"; conc=$2; shift ;;
+	--perf) do_perf=1 ;;
 	--flood-pps) num "$1" "${2:-}"; fpps=$2; shift ;;
 	--flood-path) fpath=${2:-}; shift ;;
 	--napi-prio) napi_prio=${2:-}; shift ;;
@@ -285,9 +290,26 @@ measure() { # ROUND SIDE FLOOD
 		sleep 1
 	fi
 	read -r b0 t0 < <(core_busy)
+	local ppid=""
+	if [ "$do_perf" = 1 ]; then
+		mkdir -p "$out/perf"
+		perf record -q -a -C "$SC" -g -F 999 -o "$work/$tag.perf" -- sleep "$dur" >/dev/null 2>&1 &
+		ppid=$!
+	fi
 	tb_cli timeout -k 2 $((dur + 30)) taskset -c "$CC" \
 		ab -q -r -s 5 -c "$conc" -t "$dur" -n 100000000 "http://$TB_SIP/64" >"$abf" 2>&1
 	read -r b1 t1 < <(core_busy)
+	if [ -n "$ppid" ]; then
+		wait "$ppid"
+		{
+			perf report -i "$work/$tag.perf" --stdio --no-children --sort comm -g none 2>/dev/null |
+				grep -v '^#' | grep -v '^$'
+			echo
+			perf report -i "$work/$tag.perf" --stdio --no-children --sort comm,dso,symbol \
+				--percent-limit 0.7 -g none 2>/dev/null | grep -v '^#' | grep -v '^$'
+		} >"$out/perf/$tag.txt"
+		rm -f "$work/$tag.perf"
+	fi
 	[ -n "$fpid" ] && wait "$fpid"
 	d1=$(xdp_dropped)
 	if [ -n "$fpid" ]; then
