@@ -475,6 +475,25 @@ static void ports_close(struct shim_engine *eng)
 	eng->n_ports = 0;
 }
 
+/*
+ * The timestamp-offset secret, the same for every process of this boot
+ * (stack_config.ts_seed): the kernel's boot id, hashed (FNV-1a). Off-path
+ * peers cannot read it; 0 (per-process offsets) if it cannot be read.
+ */
+static uint64_t host_ts_seed(void)
+{
+	char id[64];
+	uint64_t h = 1469598103934665603ULL;
+	int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? REAL(read)(fd, id, sizeof(id)) : -1;
+
+	if (fd >= 0)
+		REAL(close)(fd);
+	for (ssize_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)id[i]) * 1099511628211ULL;
+	return n > 0 ? h : 0;
+}
+
 static struct shim_engine *engine_start(bool privdrop)
 {
 	struct stack_config scfg = {0};
@@ -547,6 +566,7 @@ static struct shim_engine *engine_start(bool privdrop)
 	eng->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (getrandom(&scfg.seed, sizeof(scfg.seed), 0) != sizeof(scfg.seed))
 		scfg.seed = shim_now_us() ^ ((uint64_t)shim_pid << 32);
+	scfg.ts_seed = host_ts_seed();
 	scfg.dev = eng->dev;
 	scfg.max_socks = shim.cfg.max_socks;
 	scfg.local_port_min = shim.cfg.lport_min;

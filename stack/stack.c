@@ -92,6 +92,14 @@ struct stack *stack_create(const struct stack_config *cfg)
 	stk->hkey[0] = splitmix(&s);
 	stk->hkey[1] = splitmix(&s);
 	stk->rng = splitmix(&s) | 1;
+	if (cfg->ts_seed) {
+		s = cfg->ts_seed ^ 0x7874637074736b31ULL;
+		stk->tskey[0] = splitmix(&s);
+		stk->tskey[1] = splitmix(&s);
+	} else {
+		stk->tskey[0] = stk->hkey[0];
+		stk->tskey[1] = stk->hkey[1];
+	}
 	stk->ntcb = stk->cfg.max_socks;
 	stk->nreq = stk->cfg.max_socks;
 	uint32_t hsize = 1024;

@@ -44,6 +44,13 @@ enum stack_cc {
 struct stack_config {
 	struct netdev *dev;
 	uint64_t seed;		  /* secret for ISNs (RFC 6528), cookies, port choice */
+	/*
+	 * Secret for the timestamp offsets (RFC 7323 7.1), 0 = from seed. Give
+	 * every process of a host the same one: a 4-tuple another process used
+	 * before then carries newer timestamps, and the peer's TIME-WAIT takes
+	 * the new SYN (PAWS) instead of stalling it for a retransmission.
+	 */
+	uint64_t ts_seed;
 	unsigned max_socks;	  /* sockets incl. listeners and TIME-WAIT; 0 = 16384 */
 	unsigned max_syn_queue;	  /* half-open per listener before SYN cookies; 0 = 1024 */
 	uint32_t sndbuf;	  /* default send buffer bytes; 0 = 256 KiB */

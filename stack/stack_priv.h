@@ -334,6 +334,7 @@ struct stack {
 	struct tcp_hent **htab;
 	uint32_t hmask;
 	uint64_t hkey[2];    /* SipHash key of everything keyed */
+	uint64_t tskey[2];   /* SipHash key of the timestamp offsets (cfg.ts_seed) */
 	int32_t *listen_sd;  /* by local port: listener sd + 1, 0 = none */
 	uint16_t *port_refs; /* by local port: sockets holding it */
 

@@ -287,7 +287,7 @@ uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr)
 {
 	uint64_t m[2] = {(uint64_t)laddr << 32 | raddr, 0x75};
 
-	return (uint32_t)siphash_words(stk->hkey, m, 2);
+	return (uint32_t)siphash_words(stk->tskey, m, 2);
 }
 
 uint8_t tcp_rcv_wscale(uint32_t rcvbuf)

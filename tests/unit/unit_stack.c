@@ -2,8 +2,8 @@
  * unit_stack.c - unit tests of the stack's building blocks, through its
  * internal header: sequence arithmetic, the Internet checksum (against a
  * byte-wise reference, every length and alignment), byte rings, the
- * out-of-order range list, TCP option parsing/writing, the timer wheel and
- * the pipe's pcap output.
+ * out-of-order range list, TCP option parsing/writing, the timer wheel,
+ * the pipe's pcap output and the timestamp-offset secret.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +228,36 @@ static void test_pcap(void)
 	remove("/tmp/xtcp_unit_pipe.pcap");
 }
 
+/* ts_seed: processes sharing it give a peer the same timestamp offset; seed alone does not. */
+static void test_ts_seed(void)
+{
+	struct netdev *a, *b;
+	struct netdev_pipe_cfg pc = {.seed = 1};
+	struct netdev_pipe *p = netdev_pipe_pair(&a, &b, &pc);
+	struct stack_config c1 = {.dev = a, .seed = 1, .ts_seed = 77, .max_socks = 16};
+	struct stack_config c2 = {.dev = a, .seed = 2, .ts_seed = 77, .max_socks = 16};
+	struct stack_config c3 = {.dev = a, .seed = 3, .max_socks = 16};
+	struct stack *s1, *s2, *s3;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	s1 = stack_create(&c1);
+	s2 = stack_create(&c2);
+	s3 = stack_create(&c3);
+	CHECK(s1 && s2 && s3);
+	if (s1 && s2 && s3) {
+		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) == tcp_ts_off(s2, 0x0a4d0101, 0x0a4d0102));
+		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) != tcp_ts_off(s3, 0x0a4d0101, 0x0a4d0102));
+		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) != tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0103));
+		CHECK(tcp_isn(s1, 1, 2, 3, 4) != tcp_isn(s2, 1, 2, 3, 4)); /* ISNs stay per process */
+	}
+	stack_destroy(s1);
+	stack_destroy(s2);
+	stack_destroy(s3);
+	netdev_pipe_free(p);
+}
+
 int main(void)
 {
 	test_seq();
@@ -237,6 +267,7 @@ int main(void)
 	test_options();
 	test_wheel();
 	test_pcap();
+	test_ts_seed();
 	printf("%d passed, %d failed\n", pass, fail);
 	return fail ? 1 : 0;
 }
