@@ -160,9 +160,9 @@ stats_check() { # stats_check LABEL STATSFILE...: hand-off happened, no RST
 stats_check "two processes" "$d/cli8081.stats" "$d/cli8082.stats"
 
 # Local ports apart from the first run's: the upstream holds those 4-tuples
-# in TIME-WAIT, and new processes' stacks have other timestamp offsets (the
-# seed is per process), so Linux would refuse a reused 4-tuple's SYN (PAWS)
-# and the connect would wait for the SYN retransmission (1 s).
+# in TIME-WAIT (a reused one met PAWS while timestamp offsets were per
+# process; stack_config.ts_seed is host-wide now, the ranges stay apart so
+# that this test is about the hand-off alone).
 # fork: a process whose engine runs forks; the child uses the listener too and
 # builds its own engine on the other queue with its own endpoint (the parent's
 # name stays the parent's). Both download at once.
