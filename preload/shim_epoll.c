@@ -279,6 +279,109 @@ static int nest_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return 0;
 }
 
+/*
+ * Kernel epoll registrations of unconnected TCP/IPv4 sockets, kept in a
+ * process that may connect() on xtcp (XTCP_CONNECT_PORTS): nginx adds an
+ * upstream socket to its epoll set before connect(); when connect() moves
+ * the socket to xtcp, its registrations move with it (shim_ep_adopt()),
+ * else its events would never come. A short list: entries leave at
+ * connect(), EPOLL_CTL_DEL and close(); capped against leaks (fds closed
+ * by other means).
+ */
+struct kreg {
+	struct kreg *next;
+	int fd, epfd;
+	struct epoll_event ev;
+};
+#define KREG_MAX 4096
+static struct kreg *kregs;
+static unsigned n_kregs;
+
+static bool connect_candidate(int fd)
+{
+	struct sockaddr_in sa;
+	socklen_t l = sizeof(int), sl = sizeof(sa);
+	int v;
+
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) || v != IPPROTO_TCP)
+		return false;
+	l = sizeof(v);
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) || v != AF_INET)
+		return false;
+	return REAL(getpeername)(fd, (struct sockaddr *)&sa, &sl) && errno == ENOTCONN;
+}
+
+/* Forget fd's registrations, or only those in epfd (>= 0). Lock held. */
+static void kreg_drop(int fd, int epfd)
+{
+	struct kreg **pp = &kregs, *k;
+
+	while ((k = *pp)) {
+		if (k->fd == fd && (epfd < 0 || k->epfd == epfd)) {
+			*pp = k->next;
+			free(k);
+			n_kregs--;
+		} else {
+			pp = &k->next;
+		}
+	}
+}
+
+/* A successful epoll_ctl of a kernel fd: follow it. Lock held. */
+static void kreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
+{
+	struct kreg *k;
+
+	if (op == EPOLL_CTL_DEL) {
+		kreg_drop(fd, epfd);
+		return;
+	}
+	for (k = kregs; k; k = k->next)
+		if (k->fd == fd && k->epfd == epfd) {
+			k->ev = *ev; /* EPOLL_CTL_MOD */
+			return;
+		}
+	if (op != EPOLL_CTL_ADD || n_kregs >= KREG_MAX || !connect_candidate(fd))
+		return;
+	k = malloc(sizeof(*k));
+	if (!k)
+		return;
+	*k = (struct kreg){.next = kregs, .fd = fd, .epfd = epfd, .ev = *ev};
+	kregs = k;
+	n_kregs++;
+}
+
+/*
+ * Never waits for the lock: the shim's own close() calls (netlink sockets,
+ * inside connect()) come here with it held. A record left behind is
+ * harmless: shim_ep_adopt() checks with the kernel that it still holds.
+ */
+void shim_ep_forget(int fd)
+{
+	if (!__atomic_load_n(&n_kregs, __ATOMIC_RELAXED) || pthread_mutex_trylock(&shim.lock))
+		return;
+	kreg_drop(fd, -1);
+	pthread_mutex_unlock(&shim.lock);
+}
+
+void shim_ep_adopt(int fd, struct shim_sock *s)
+{
+	struct kreg **pp = &kregs, *k;
+
+	while ((k = *pp)) {
+		if (k->fd != fd) {
+			pp = &k->next;
+			continue;
+		}
+		/* Still registered there (the DEL says so): same events and data on xtcp. */
+		if (!REAL(epoll_ctl)(k->epfd, EPOLL_CTL_DEL, fd, NULL))
+			item_ctl(k->epfd, EPOLL_CTL_ADD, fd, s, &k->ev);
+		*pp = k->next;
+		free(k);
+		n_kregs--;
+	}
+}
+
 int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct shim_sock *s = shim_sock_of(fd);
@@ -292,7 +395,16 @@ int shim_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		if ((o && o->kind == SHIM_FD_EPOLL) ||
 		    (!o && op == EPOLL_CTL_ADD && is_epoll_fd(fd)))
 			return nest_ctl(epfd, op, fd, ev);
-		return REAL(epoll_ctl)(epfd, op, fd, ev);
+		r = REAL(epoll_ctl)(epfd, op, fd, ev);
+		if (!r && !o && shim.cfg.n_connect_ports && (ev || op == EPOLL_CTL_DEL)) {
+			int saved = errno;
+
+			shim_lock();
+			kreg_note(epfd, op, fd, ev);
+			shim_unlock(NULL);
+			errno = saved;
+		}
+		return r;
 	}
 	if (op != EPOLL_CTL_DEL && !ev)
 		return shim_errno(-EFAULT);

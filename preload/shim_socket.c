@@ -422,6 +422,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		sock_setopt(eng->stk, sd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
 	sock_set_user(eng->stk, sd, s);
 	map_fd(fd, s);
+	shim_ep_adopt(fd, s); /* epoll registrations made before connect() */
 	SHIM_STAT(conns)++;
 	SHIM_STAT(connected_xtcp)++;
 	r = sock_connect(eng->stk, sd, sin, shim_now_us());
@@ -472,8 +473,10 @@ int shim_close(int fd)
 {
 	struct shim_fd_obj *o;
 
-	if (!shim_fd_get(fd))
+	if (!shim_fd_get(fd)) {
+		shim_ep_forget(fd);
 		return REAL(close)(fd);
+	}
 	shim_lock();
 	o = shim_fd_clear(fd);
 	if (o && o->kind == SHIM_FD_SOCK)

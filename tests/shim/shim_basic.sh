@@ -15,6 +15,7 @@
 #                a single-process server (cpuserver) takes both queues
 #   nested       an epoll fd with xtcp sockets inside another epoll fd, and in poll()
 #   client       curl with XTCP_CONNECT_PORTS: connect() on xtcp (kernel ActiveOpens flat)
+#   proxy        nginx proxy_pass with its upstream side on xtcp (epoll before connect)
 set -u
 build=$(cd "${1:?usage: shim_basic.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -305,6 +306,45 @@ out=$(tb_cli env LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8083 
 	timeout 10 curl -s -o /dev/null -w '%{exitcode}' "http://$TB_SIP:8083/" 2>"$d/refused.err")
 [ "$out" = 7 ] || cat "$d/refused.err"
 check "client: refused port -> ECONNREFUSED (curl exit $out)" [ "$out" = 7 ]
+
+# A reverse proxy whose upstream side runs on xtcp: nginx (2 workers, client
+# namespace, XTCP_PORTS=8084, XTCP_CONNECT_PORTS=8082) in front of the kernel
+# nginx above. nginx adds the upstream socket to epoll before connect(): the
+# registration must follow the socket to xtcp.
+cat >"$d/proxy.conf" <<EOC
+user www-data;
+worker_processes 2;
+daemon off;
+pid $d/proxy.pid;
+error_log $d/logs/proxy.log notice;
+events { use epoll; worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $d/cb; proxy_temp_path $d/pt; fastcgi_temp_path $d/ft;
+	uwsgi_temp_path $d/ut; scgi_temp_path $d/st;
+	server { listen 8084; location / { proxy_pass http://$TB_SIP:8082;
+		proxy_connect_timeout 3s; proxy_read_timeout 5s; } }
+}
+EOC
+tb_cli env LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_PORTS=8084 XTCP_CONNECT_PORTS=8082 \
+	"$NGINX" -c "$d/proxy.conf" -p "$d" >"$d/proxy.err" 2>&1 &
+proxy_job=$!
+for i in $(seq 100); do
+	[ -s "$d/proxy.pid" ] && [ "$(pgrep -c -P "$(cat "$d/proxy.pid")")" = 2 ] && break
+	sleep 0.1
+done
+a0=$(active_opens)
+ok_n=0
+for f in f0 f1000 f100000 f8000000 f1000 f1000 f1000 f1000; do
+	a=$(sha256sum <"$d/www/$f" | cut -d' ' -f1)
+	b=$(tb_srv timeout 10 curl -sf "http://$TB_CIP:8084/$f" | sha256sum | cut -d' ' -f1)
+	[ "$a" = "$b" ] && ok_n=$((ok_n + 1))
+done
+a1=$(active_opens)
+check "proxy: 8 downloads through nginx with an xtcp upstream side, sha256 ($ok_n)" [ $ok_n = 8 ]
+check "proxy: upstream connections on xtcp (kernel ActiveOpens flat: $a0 -> $a1)" [ "$a0" = "$a1" ]
+[ -s "$d/proxy.pid" ] && kill -QUIT "$(cat "$d/proxy.pid")"
+wait "$proxy_job" 2>/dev/null
 nginx_stop
 
 echo "$pass passed, $fail failed"
