@@ -160,9 +160,17 @@ static void proc_text(const struct shm_proc *p)
 	uint64_t fb = 0;
 	unsigned i;
 
-	printf("  %d %s: %s queue %u, %llu listening + %llu connections on xtcp\n", (int)s->pid,
-	       p->comm, s->iface, s->queue, (unsigned long long)rd(&s->listeners),
-	       (unsigned long long)rd(&s->conns));
+	uint64_t nq = has_xsk(p) ? rd(&s->xsk_ports) : 1;
+
+	/* A process on several queues (started by exec, or client-only): the first one and how many. */
+	if (nq > 1)
+		printf("  %d %s: %s %llu queues from %u, %llu listening + %llu connections on xtcp\n",
+		       (int)s->pid, p->comm, s->iface, (unsigned long long)nq, s->queue,
+		       (unsigned long long)rd(&s->listeners), (unsigned long long)rd(&s->conns));
+	else
+		printf("  %d %s: %s queue %u, %llu listening + %llu connections on xtcp\n",
+		       (int)s->pid, p->comm, s->iface, s->queue, (unsigned long long)rd(&s->listeners),
+		       (unsigned long long)rd(&s->conns));
 	printf("      accepted %llu on xtcp, %llu from the kernel (loopback, other interfaces);"
 	       " connected %llu on xtcp\n",
 	       (unsigned long long)rd(&s->accepted_xtcp),
