@@ -702,8 +702,8 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 	stats_before_sleep(eng, now, &until);
 	if (tx_pending(eng) && until > now + TX_RETRY_US)
 		until = now + TX_RETRY_US;
-	if (shim_handoff_pending())
-		until = now; /* handed-off frames wait in the pool: poll again at once */
+	if (shim_handoff_next_us(now) < until)
+		until = shim_handoff_next_us(now); /* hand-off frames wait (pool, or to be sent) */
 	if (until != UINT64_MAX) {
 		uint64_t d = until > now ? until - now : 0;
 
@@ -788,8 +788,8 @@ static void *bg_main(void *arg)
 			until = stack_next_deadline(eng->stk);
 			if (tx_pending(eng) && until > now + TX_RETRY_US)
 				until = now + TX_RETRY_US;
-			if (shim_handoff_pending())
-				until = now;
+			if (shim_handoff_next_us(now) < until)
+				until = shim_handoff_next_us(now);
 			n = 3;
 		}
 		tsp = NULL;

@@ -23,8 +23,9 @@
  * Receive: struct shim_handoff wraps the process's port as a netdev:
  * rx_burst() takes the port's frames first, then frames from the datagrams
  * read (recvmmsg, HO_RX_DGRAMS at a time into a fixed pool) when a sleep
- * saw the endpoint readable (shim_handoff_readable) or every
- * HO_CHECK_EVERY polls while the process is too busy to sleep; rx_done()
+ * saw the endpoint readable (shim_handoff_readable), at every poll for
+ * HO_HOT polls after a read that got some, else every HO_CHECK_EVERY polls
+ * while the process is too busy to sleep; rx_done()
  * gives the port its frames back and sends the batch. Frames from the pool
  * are never offered again (no ping-pong).
  *
@@ -48,10 +49,11 @@
 #include <sys/un.h>
 
 #define HO_DGRAM_MAX	(32 * 1024) /* one datagram: a batch of records */
-#define HO_RX_DGRAMS	4	    /* datagrams per recvmmsg */
+#define HO_RX_DGRAMS	8	    /* datagrams per recvmmsg (the kernel queues 10) */
 #define HO_FRAME_MAX	9216	    /* jumbo frame */
 #define HO_OUT_RECS	512	    /* records per batch (32 KiB of 64-byte ACKs) */
 #define HO_CHECK_EVERY	32	    /* busy (never sleeping): look every 32 polls */
+#define HO_HOT		64	    /* ... or at every poll for 64 polls after a read got some */
 #define HO_MAX_QUEUES	256
 #define HO_MAGIC	0x31686f78u /* "xho1" */
 #define HO_DEAD_US	1000000	    /* no owner: back to RSTs for this long */
@@ -59,7 +61,10 @@
 #define HO_BIND_TRIES	20   /* name still held (its holder exiting): 10 ms apart */
 #define HO_REBIND_EVERY 4096 /* then try again every so many polls */
 #define HO_ETH_HLEN	14
-#define HO_Q_SENT	0xffffu
+#define HO_Q_DONE	0x8000u /* out_q[]: record sent or dropped */
+#define HO_Q_KEEP	0x4000u /* out_q[]: record kept for the next flush */
+#define HO_KEEP_US	20000	/* an owner that does not read for this long loses them */
+#define HO_RETRY_US	200	/* kept records: the next try at the latest */
 
 struct ho_rec {
 	uint32_t len; /* frame bytes that follow */
@@ -76,6 +81,7 @@ struct shim_handoff {
 	int ifindex;
 	unsigned queue, n_queues;
 	unsigned polls;
+	unsigned hot;	  /* polls left to look at every poll (hand-off traffic flows) */
 	unsigned n_inner; /* frames of the current burst from the port */
 	/* receive pool: datagrams rx_cur.. not yet handed out from rx_off */
 	unsigned rx_n, rx_cur;
@@ -92,6 +98,8 @@ struct shim_handoff {
 	uint32_t out_len;
 	uint32_t out_off[HO_OUT_RECS];
 	uint16_t out_q[HO_OUT_RECS];
+	uint16_t out_idx[HO_OUT_RECS];
+	uint64_t keep_since_us; /* records kept (owner's queue full) since then */
 	struct iovec out_iov[HO_OUT_RECS];
 	uint64_t dead_until[HO_MAX_QUEUES]; /* owner without endpoint: RST until then */
 	uint8_t out_buf[HO_DGRAM_MAX] __attribute__((aligned(8)));
@@ -124,8 +132,8 @@ static socklen_t ho_addr(struct sockaddr_un *a, int ifindex, unsigned q)
 
 /* --- sending --- */
 
-static void ho_send(struct shim_handoff *ho, unsigned q, struct iovec *iov, unsigned n,
-		    unsigned frames)
+/* One datagram to queue q's owner: 0, -EAGAIN (its queue is full: keep), or -errno (lost). */
+static int ho_send(struct shim_handoff *ho, unsigned q, struct iovec *iov, unsigned n)
 {
 	struct sockaddr_un a;
 	struct msghdr m = {
@@ -136,41 +144,85 @@ static void ho_send(struct shim_handoff *ho, unsigned q, struct iovec *iov, unsi
 	};
 
 	if (REAL(sendmsg)(ho->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
-		SHIM_STAT(handoff_sent) += frames;
-		return;
+		SHIM_STAT(handoff_sent) += n;
+		return 0;
 	}
-	SHIM_STAT(handoff_lost) += frames;
+	if (errno == EAGAIN || errno == ENOBUFS)
+		return -EAGAIN;
+	SHIM_STAT(handoff_lost) += n;
 	if (errno == ECONNREFUSED || errno == ENOENT) {
 		ho->dead_until[q] = shim_now_us() + HO_DEAD_US;
 		shim_debug("hand-off: no process serves queue %u: its segments get RSTs", q);
-	} else if (errno != EAGAIN && errno != ENOBUFS) {
+	} else {
 		shim_debug("hand-off to queue %u: %s", q, strerror(errno));
 	}
+	return -errno;
 }
 
-/* Send the batch: one datagram per destination queue. */
-static void ho_flush(struct shim_handoff *ho)
+static uint32_t rec_end(const struct shim_handoff *ho, unsigned j)
 {
-	unsigned i, j, n;
+	return j + 1 < ho->out_n ? ho->out_off[j + 1] : ho->out_len;
+}
+
+/*
+ * Send the batch: one datagram per destination queue. An owner whose queue
+ * is full (the kernel holds net.unix.max_dgram_qlen = 10 datagrams) keeps
+ * its records for the next flush, which sends them in one bigger datagram,
+ * for HO_KEEP_US at most; with drop they are lost at once instead.
+ */
+static void ho_flush(struct shim_handoff *ho, bool drop)
+{
+	uint32_t w = 0, off, end;
+	unsigned i, j, n, kept = 0;
+	uint64_t now;
 
 	for (i = 0; i < ho->out_n; i++) {
 		unsigned q = ho->out_q[i];
 
-		if (q == HO_Q_SENT)
+		if (q & (HO_Q_DONE | HO_Q_KEEP))
 			continue;
 		for (n = 0, j = i; j < ho->out_n; j++) {
-			uint32_t end = j + 1 < ho->out_n ? ho->out_off[j + 1] : ho->out_len;
-
 			if (ho->out_q[j] != q)
 				continue;
-			ho->out_iov[n++] =
-				(struct iovec){ho->out_buf + ho->out_off[j], end - ho->out_off[j]};
-			ho->out_q[j] = HO_Q_SENT;
+			ho->out_iov[n] = (struct iovec){ho->out_buf + ho->out_off[j],
+							rec_end(ho, j) - ho->out_off[j]};
+			ho->out_idx[n++] = (uint16_t)j;
+			ho->out_q[j] = HO_Q_DONE;
 		}
-		ho_send(ho, q, ho->out_iov, n, n);
+		if (ho_send(ho, q, ho->out_iov, n) != -EAGAIN)
+			continue;
+		if (drop) {
+			SHIM_STAT(handoff_lost) += n;
+			continue;
+		}
+		for (j = 0; j < n; j++)
+			ho->out_q[ho->out_idx[j]] = (uint16_t)(HO_Q_KEEP | q);
+		kept += n;
 	}
-	ho->out_n = 0;
-	ho->out_len = 0;
+	if (!kept) {
+		ho->out_n = 0;
+		ho->out_len = 0;
+		ho->keep_since_us = 0;
+		return;
+	}
+	/* The kept records move to the front, in order. */
+	for (i = 0, n = 0; i < ho->out_n; i++) {
+		if (!(ho->out_q[i] & HO_Q_KEEP))
+			continue;
+		off = ho->out_off[i];
+		end = rec_end(ho, i); /* before out_off[n <= i] is rewritten */
+		memmove(ho->out_buf + w, ho->out_buf + off, end - off);
+		ho->out_q[n] = ho->out_q[i] & ~HO_Q_KEEP;
+		ho->out_off[n++] = w;
+		w += end - off;
+	}
+	ho->out_n = n;
+	ho->out_len = w;
+	now = shim_now_us();
+	if (!ho->keep_since_us)
+		ho->keep_since_us = now;
+	else if (now - ho->keep_since_us > HO_KEEP_US)
+		ho_flush(ho, true); /* the owner does not read them: give up */
 }
 
 int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport)
@@ -192,7 +244,9 @@ int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint
 		ho->dead_until[q] = 0;
 	}
 	if (ho->out_n == HO_OUT_RECS || ho->out_len + need > HO_DGRAM_MAX)
-		ho_flush(ho);
+		ho_flush(ho, false);
+	if (ho->out_n == HO_OUT_RECS || ho->out_len + need > HO_DGRAM_MAX)
+		ho_flush(ho, true); /* kept records fill the batch: they go */
 	memcpy(ho->out_buf + ho->out_len, &r, sizeof(r));
 	memcpy(ho->out_buf + ho->out_len + sizeof(r), frame, len);
 	ho->out_off[ho->out_n] = ho->out_len;
@@ -240,6 +294,15 @@ static void ho_read(struct shim_handoff *ho)
 	ho->rx_n = ho->rx_cur = 0;
 	ho->rx_off = 0;
 	r = REAL(recvmmsg)(ho->fd, ho->rx_msg, HO_RX_DGRAMS, MSG_DONTWAIT, NULL);
+	/*
+	 * While hand-off traffic flows, look at every poll: the kernel queues
+	 * only 10 datagrams (net.unix.max_dgram_qlen) before the senders get
+	 * EAGAIN, and a busy process may not sleep for a long time.
+	 */
+	if (r > 0)
+		ho->hot = HO_HOT;
+	else if (ho->hot)
+		ho->hot--;
 	if (r <= 0) {
 		if (r < 0 && errno != EAGAIN)
 			shim_debug("hand-off endpoint: %s", strerror(errno));
@@ -267,7 +330,7 @@ static unsigned ho_take(struct shim_handoff *ho, struct pkt *pkts, unsigned max)
 	struct ho_rec r;
 
 	if (ho->rx_cur >= ho->rx_n) {
-		if (!ho->ready && ++ho->polls % HO_CHECK_EVERY)
+		if (!ho->ready && !ho->hot && ++ho->polls % HO_CHECK_EVERY)
 			return 0;
 		ho_read(ho); /* the previous frames all came back with rx_done */
 	}
@@ -300,11 +363,18 @@ static unsigned ho_take(struct shim_handoff *ho, struct pkt *pkts, unsigned max)
 static unsigned ho_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 {
 	struct shim_handoff *ho = ho_of(dev);
-	unsigned c;
+	unsigned c, room = max;
 
 	if (ho->out_n)
-		ho_flush(ho);
-	c = ho->inner->ops->rx_burst(ho->inner, pkts, max);
+		ho_flush(ho, false);
+	/*
+	 * Hand-off frames waiting or flowing: the port gets half the burst, or
+	 * a busy port (full bursts) would starve them and their senders would
+	 * find our queue full.
+	 */
+	if (ho->bound && (ho->ready || ho->hot || ho->rx_cur < ho->rx_n))
+		room = max - max / 2;
+	c = ho->inner->ops->rx_burst(ho->inner, pkts, room);
 	ho->n_inner = c;
 	if (c < max && ho->bound)
 		c += ho_take(ho, pkts + c, max - c);
@@ -322,7 +392,7 @@ static void ho_rx_done(struct netdev *dev, struct pkt *pkts, unsigned n)
 		ho->inner->ops->rx_done(ho->inner, pkts, c);
 	ho->n_inner = 0;
 	if (ho->out_n)
-		ho_flush(ho); /* what this burst handed off */
+		ho_flush(ho, false); /* what this burst handed off */
 }
 
 static int ho_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
@@ -456,10 +526,13 @@ void shim_handoff_readable(void)
 		ho_cur->ready = true;
 }
 
-bool shim_handoff_pending(void)
+uint64_t shim_handoff_next_us(uint64_t now)
 {
-	return ho_cur && ho_cur->pid == shim_pid &&
-	       (ho_cur->rx_cur < ho_cur->rx_n || ho_cur->out_n);
+	if (!ho_cur || ho_cur->pid != shim_pid)
+		return UINT64_MAX;
+	if (ho_cur->rx_cur < ho_cur->rx_n)
+		return now;
+	return ho_cur->out_n ? now + HO_RETRY_US : UINT64_MAX;
 }
 
 void shim_handoff_fork_child(void)

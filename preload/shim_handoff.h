@@ -32,8 +32,12 @@ void shim_handoff_abandon(void);
 int shim_handoff_fd(void);
 /* A sleep saw the endpoint readable: the next stack_poll reads it. */
 void shim_handoff_readable(void);
-/* Frames read from the endpoint still wait for a stack_poll: do not sleep. */
-bool shim_handoff_pending(void);
+/*
+ * When the engine must poll again at the latest (UINT64_MAX: no need): now
+ * while frames read from the endpoint wait in the pool, soon while frames for
+ * an owner whose queue was full wait to be sent again.
+ */
+uint64_t shim_handoff_next_us(uint64_t now);
 /* stack_config.on_misdirected: queue the frame for its owner. */
 int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
 /* Fork child: the name stays the parent's; close this copy of the endpoint. */
