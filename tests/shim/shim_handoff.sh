@@ -13,9 +13,10 @@
 #   no segment was answered with a RST for want of a socket (drop:tcp_no_socket = 0)
 #   the same with a process that forks after its engine started (the child
 #   builds its own engine and endpoint on the other queue)
+#   unmodified nginx (master + 2 www-data workers, one queue each) proxying to
+#   the same upstream over xtcp: sha256 of 0 B..1 MB, ab -n 200 -c 10 none
+#   failed, frames handed between the workers, no RST
 # XTCP_TEST_LIB=path runs another libxtcp.so (e.g. one without hand-off: fails).
-# (nginx proxy_pass would be the natural load, but nginx registers its upstream
-# socket in epoll before connect(): see /tmp/xtcp-requests/shim.md.)
 set -u
 build=$(cd "${1:?usage: shim_handoff.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -189,6 +190,67 @@ okn=$(grep -c "^ok $n failed 0\$" "$d/fork.out")
 check "fork: parent and child, $n downloads each, every byte right ($okn of 2, rc=$rc)" \
 	[ "$okn" = 2 -a "$rc" = 0 ]
 stats_check "fork" "$d/fork.stats" "$d/fork.stats.child"
+
+# nginx: the workers' upstream connections (proxy_pass to XTCP_CONNECT_PORTS).
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+for f in 0 1000 1000000; do
+	head -c $f /dev/urandom >"$d/www/f$f"
+done
+chmod -R a+rX "$d/www"
+cat >"$d/proxy.conf" <<EOC
+user www-data;
+worker_processes 2;
+daemon off;
+master_process on;
+pid $d/proxy.pid;
+error_log $d/logs/error.log info;
+events { use epoll; worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $d/cb; proxy_temp_path $d/pt; fastcgi_temp_path $d/ft;
+	uwsgi_temp_path $d/ut; scgi_temp_path $d/st;
+	server {
+		listen 8080;
+		location / { proxy_pass http://$TB_CIP:8099; proxy_connect_timeout 3s; }
+	}
+}
+EOC
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_CONNECT_PORTS=8099 \
+	XTCP_LOCAL_PORTS=65000-65535 XTCP_LOG=info "$NGINX" -c "$d/proxy.conf" -p "$d" \
+	>"$d/proxy.err" 2>&1 &
+for i in $(seq 100); do
+	[ -s "$d/proxy.pid" ] && [ "$(pgrep -c -P "$(cat "$d/proxy.pid")")" = 2 ] && break
+	sleep 0.1
+done
+workers=$(pgrep -P "$(cat "$d/proxy.pid" 2>/dev/null || echo 1)")
+sleep 0.3
+q=$(cat "$d/logs/error.log" "$d/proxy.err" | grep -o 'serving veth0 queue [0-9] of 2' | sort -u | wc -l)
+check "nginx: 2 workers, each serving its own queue ($q of 2)" [ "$q" = 2 ]
+rst0=$(out_rsts)
+good=0
+for r in 1 2 3; do
+	for f in f0 f1000 f100000 f1000000; do
+		a=$(sha256sum <"$d/www/$f" | cut -d' ' -f1)
+		b=$(tb_cli timeout 10 curl -sf "http://$TB_SIP:8080/$f" | sha256sum | cut -d' ' -f1)
+		[ "$a" = "$b" ] && good=$((good + 1))
+	done
+done
+check "nginx: 12 downloads through the workers' xtcp upstream connections, sha256 ($good)" \
+	[ "$good" = 12 ]
+tb_cli timeout 60 ab -q -n 200 -c 10 -s 10 "http://$TB_SIP:8080/f1000" >"$d/ab.txt" 2>&1
+done_n=$(awk '/^Complete requests:/ {print $3}' "$d/ab.txt")
+failed=$(awk '/^Failed requests:/ {print $3}' "$d/ab.txt")
+non2xx=$(awk '/^Non-2xx responses:/ {print $3}' "$d/ab.txt")
+check "nginx: ab -n 200 -c 10 through the proxy (${done_n:-none} complete, ${failed:-?} failed, ${non2xx:-0} non-2xx)" \
+	[ "${done_n:-0}" = 200 -a "${failed:-1}" = 0 -a -z "$non2xx" ]
+sleep 0.3 # idle workers refresh their statistics before they sleep
+files=""
+for w in $workers; do
+	cp "/dev/shm/xtcp-$w.stats" "$d/nginx-$w.stats" 2>/dev/null && files="$files $d/nginx-$w.stats"
+done
+# shellcheck disable=SC2086
+stats_check "nginx" $files
+kill -QUIT "$(cat "$d/proxy.pid")" 2>/dev/null
 
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]
