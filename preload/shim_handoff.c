@@ -322,7 +322,9 @@ static void ho_read(struct shim_handoff *ho)
 	ho->rx_n = (unsigned)r;
 }
 
-/* Frames from the pool into pkts (at most max); a record that does not check out ends its datagram.
+/*
+ * Frames from the pool into pkts (at most max); a record that does not
+ * check out ends its datagram.
  */
 static unsigned ho_take(struct shim_handoff *ho, struct pkt *pkts, unsigned max)
 {
