@@ -58,9 +58,9 @@ cleanup() {
 	tb_down # also kills the test processes left in the namespaces
 	rm -rf "$d"
 }
-trap cleanup EXIT
 
-tb_up 2 || { echo "shim_handoff: test bed failed"; exit 1; }
+tb_up 2 || { rm -rf "$d"; echo "shim_handoff: test bed failed"; exit 1; }
+trap cleanup EXIT # after tb_up, which sets its own EXIT trap (tb_down, called by cleanup)
 mkdir -p "$d/www" "$d/logs" "$d/up"
 head -c 100000 /dev/urandom >"$d/www/f100000"
 chmod -R a+rX "$d/www"
