@@ -417,7 +417,8 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	if (err)
 		goto fail;
 	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode%s)", prog->ifname,
-	       queue_id, p->st.zero_copy ? "zero-copy" : "copy", p->busy_poll ? ", busy polling" : "");
+	       queue_id, p->st.zero_copy ? "zero-copy" : "copy",
+	       p->busy_poll ? ", busy polling" : "");
 	*out = p;
 	return 0;
 fail:
