@@ -14,7 +14,8 @@
  * decremented with the header checksum updated (RFC 1624). On the way each
  * frame may be dropped, duplicated, delayed behind later frames (reorder,
  * by DELAY_US, default 3000) or get one bit flipped after the Ethernet
- * header (the receiver's checksums must catch it). One PRNG seeded by SEED
+ * header (the receiver's checksums must catch it); TCP RSTs are never
+ * dropped or corrupted (nothing resends them). One PRNG seeded by SEED
  * decides everything, in frame order.
  * Map: main() -> port_open() x2 -> loop: poll, forward(), release held
  * frames due; on SIGTERM/SIGINT or after SECONDS prints counters and exits.
@@ -28,6 +29,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,11 +177,18 @@ static void forward(struct port *ports, int i, uint8_t *f, uint32_t len)
 	ip[10] = (uint8_t)(~sum >> 8);
 	ip[11] = (uint8_t)~sum;
 
-	if (chance(ppm_loss)) {
+	/*
+	 * A RST is never lost or corrupted here: no TCP sends one again, so the
+	 * tests' reset cases (ECONNRESET, EPIPE) would wait for it forever.
+	 */
+	bool rst = ip[9] == 6 && len >= 14u + (ip[0] & 0xfu) * 4u + 14u &&
+		   (ip[(ip[0] & 0xfu) * 4u + 13u] & 0x04);
+
+	if (!rst && chance(ppm_loss)) {
 		cnt[i].lost++;
 		return;
 	}
-	if (chance(ppm_corrupt)) {
+	if (!rst && chance(ppm_corrupt)) {
 		uint32_t at = 14 + (uint32_t)(rnd() % (len - 14));
 
 		f[at] ^= (uint8_t)(1u << (rnd() % 8));
