@@ -50,6 +50,7 @@ cleanup() {
 trap cleanup EXIT
 
 tb_up 2 || { echo "nginx_load: test bed failed"; exit 1; }
+trap cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 head -c 64 /dev/urandom >"$d/www/f64"
 head -c 100000000 /dev/urandom >"$d/www/f100M"
