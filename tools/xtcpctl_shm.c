@@ -102,7 +102,13 @@ static uint64_t rd(const uint64_t *v)
 /* Does this file carry the AF_XDP figures (version 3)? */
 static bool has_xsk(const struct shm_proc *p)
 {
-	return p->st->version >= 3 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 3 && p->len >= offsetof(struct shim_stats, handoff_sent);
+}
+
+/* ... and the hand-off counters (version 4)? */
+static bool has_handoff(const struct shm_proc *p)
+{
+	return p->st->version >= 4 && p->len >= sizeof(struct shim_stats);
 }
 
 static void proc_json(struct jw *w, const struct shm_proc *p)
@@ -149,6 +155,15 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "tx_invalid", rd(&s->xsk_tx_invalid));
 		jw_u64(w, "rx_dropped", rd(&s->xsk_rx_dropped));
 		jw_u64(w, "tx_kicks", rd(&s->xsk_tx_kicks));
+		jw_end_obj(w);
+	}
+	if (has_handoff(p)) {
+		jw_obj(w, "handoff");
+		jw_u64(w, "sent", rd(&s->handoff_sent));
+		jw_u64(w, "received", rd(&s->handoff_received));
+		jw_u64(w, "lost", rd(&s->handoff_lost));
+		jw_u64(w, "no_owner", rd(&s->handoff_no_owner));
+		jw_u64(w, "rejected", rd(&s->handoff_rejected));
 		jw_end_obj(w);
 	}
 	jw_end_obj(w);
@@ -198,6 +213,14 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->xsk_rx_invalid),
 		       (unsigned long long)rd(&s->xsk_tx_invalid),
 		       (unsigned long long)rd(&s->xsk_rx_dropped));
+	if (has_handoff(p) && (rd(&s->handoff_sent) || rd(&s->handoff_received) ||
+				rd(&s->handoff_no_owner)))
+		printf("      hand-off: sent %llu received %llu lost %llu no owner %llu rejected %llu\n",
+		       (unsigned long long)rd(&s->handoff_sent),
+		       (unsigned long long)rd(&s->handoff_received),
+		       (unsigned long long)rd(&s->handoff_lost),
+		       (unsigned long long)rd(&s->handoff_no_owner),
+		       (unsigned long long)rd(&s->handoff_rejected));
 	printf("      stack: rx %llu tx %llu frames, %llu dropped, %llu retransmitted;"
 	       " %llu polls, %llu sleeps\n",
 	       (unsigned long long)rd(&s->stack_rx_frames),

@@ -250,6 +250,11 @@ for w in $workers; do
 done
 # shellcheck disable=SC2086
 stats_check "nginx" $files
+# The operator sees it too: xtcpctl status, text and JSON.
+out=$(tb_srv "$build/xtcpctl" status 2>&1)
+check "xtcpctl status shows the hand-off" grep -q 'hand-off: sent [1-9]' <<<"$out"
+out=$(tb_srv "$build/xtcpctl" --json status 2>&1 | tr -d ' \n\t')
+check "xtcpctl --json status has a handoff object" grep -q '"handoff":{"sent":[1-9]' <<<"$out"
 kill -QUIT "$(cat "$d/proxy.pid")" 2>/dev/null
 
 echo "$pass passed, $fail failed"
