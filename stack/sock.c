@@ -359,6 +359,8 @@ static int send_check(struct tcb *t)
  * ~200 us of a 10 Gbit/s link). Queued bytes are copied once per doubling, at
  * the same sequence-relative offsets; the block comes from the buffer cache
  * (malloc only the first time a size is used). Call before taking spans.
+ * "Never set" is t->sndbuf still equal to the stack's default (a request of
+ * exactly half the default, which Linux doubles to it, counts as unset).
  */
 #define SNDBUF_AUTO_MAX (4u << 20)
 
