@@ -194,17 +194,17 @@ void shim_engine_flush_soon(struct shim_engine *eng)
 	shim_engine_flush(eng);
 }
 
+static bool tx_pending(struct shim_engine *eng);
+#define TX_RETRY_US 200
+
 /*
  * The app closed these connections, but their last data or FIN is not
  * acknowledged yet: the kernel would keep such orphans after the process
  * exits, a stack inside the process cannot. Without this wait an nginx worker
- * leaving after `nginx -s reload` took its last answers' retransmissions
- * with it, and the client's ACK met the queue's next owner: a RST, and the
- * client lost the unread answer. Bounded by XTCP_EXIT_LINGER_MS. Lock held.
+ * leaving after `nginx -s reload` would take its last answers'
+ * retransmissions with it, and a client's ACK that met the queue's next
+ * owner would get a RST. Bounded by XTCP_EXIT_LINGER_MS. Lock held.
  */
-static bool tx_pending(struct shim_engine *eng);
-#define TX_RETRY_US 200
-
 static void linger_at_exit(struct shim_engine *eng)
 {
 	uint64_t now = shim_now_us(), end = now + (uint64_t)shim.cfg.exit_linger_ms * 1000;
