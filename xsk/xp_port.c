@@ -55,6 +55,7 @@ struct xp_port {
 	unsigned queue_id;
 	bool tx_kick_pending; /* descriptors submitted since the last kick */
 	bool busy_poll;	      /* the driver's NAPI runs in our recvfrom/sendto */
+	bool polled;	      /* a sendto since the last rx_burst ran the NAPI already */
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
 	struct xp_port_stats st;
@@ -79,11 +80,15 @@ static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 	if (max > NETDEV_BURST_MAX)
 		max = NETDEV_BURST_MAX;
 	n = xsk_ring_cons__peek(&p->rx, max, &idx);
-	if (!n && p->busy_poll) {
-		/* Preferred busy polling: nothing arrives unless we run the NAPI. */
+	if (!n && p->busy_poll && !p->polled) {
+		/*
+		 * Preferred busy polling: nothing arrives unless we run the NAPI;
+		 * a TX kick since the last burst ran it already (xsk_sendmsg).
+		 */
 		recvfrom(p->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		n = xsk_ring_cons__peek(&p->rx, max, &idx);
 	}
+	p->polled = false;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&p->rx, idx + i);
 
@@ -180,6 +185,7 @@ static int tx_kick(struct xp_port *p)
 		int e = 0;
 
 		p->st.tx_kicks++;
+		p->polled = true;
 		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
 			if (p->st.zero_copy)
 				break;
