@@ -26,7 +26,7 @@
 #   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
 #   --bulk-mb N       size of the bulk download in MiB (default 1024)
 #   --perf            then one profiling pass per side: perf record -g of the
-#                     server's tasks during ab -c 50 and wrk keep-alive; reports
+#                     server's tasks during ab -c 50, wrk keep-alive and cpuserver; reports
 #                     in DIR/perf/ (not in the figures: perf costs CPU)
 #   --napi-defer N,NS the server veth's napi_defer_hard_irqs and gro_flush_timeout
 #                     (ns), every side (default 0,0: off)

@@ -241,6 +241,7 @@ struct netdev *shim_mq_create(struct netdev **ports, unsigned n);
 /* --- shim_socket.c --- */
 struct shim_sock *shim_sock_alloc(void);
 void shim_sock_free(struct shim_sock *s);
+bool shim_is_tcp4(int fd); /* an AF_INET SOCK_STREAM TCP socket (3 getsockopt) */
 /* s usable in this process's stack: engine started and s instantiated in it. */
 static inline bool shim_sock_live(const struct shim_sock *s, const struct shim_engine *eng)
 {

@@ -300,15 +300,10 @@ static unsigned n_kregs;
 static bool connect_candidate(int fd)
 {
 	struct sockaddr_in sa;
-	socklen_t l = sizeof(int), sl = sizeof(sa);
-	int v;
+	socklen_t sl = sizeof(sa);
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) || v != IPPROTO_TCP)
-		return false;
-	l = sizeof(v);
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) || v != AF_INET)
-		return false;
-	return REAL(getpeername)(fd, (struct sockaddr *)&sa, &sl) && errno == ENOTCONN;
+	return shim_is_tcp4(fd) && REAL(getpeername)(fd, (struct sockaddr *)&sa, &sl) &&
+	       errno == ENOTCONN;
 }
 
 /* Forget fd's registrations, or only those in epfd (>= 0). Lock held. */

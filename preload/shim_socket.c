@@ -57,7 +57,7 @@ void shim_sock_free(struct shim_sock *s)
 	free_socks = s;
 }
 
-static bool is_tcp4(int fd)
+bool shim_is_tcp4(int fd)
 {
 	int v = 0;
 	socklen_t len = sizeof(v);
@@ -113,7 +113,7 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 			SHIM_STAT(fallback[SHIM_FB_NOT_INET])++;
 		return REAL(bind)(fd, addr, len);
 	}
-	if (!sin->sin_port || !shim_port_in(shim.cfg.ports, ntohs(sin->sin_port)) || !is_tcp4(fd))
+	if (!sin->sin_port || !shim_port_in(shim.cfg.ports, ntohs(sin->sin_port)) || !shim_is_tcp4(fd))
 		return REAL(bind)(fd, addr, len);
 	r = REAL(bind)(fd, addr, len);
 	if (r)
@@ -315,7 +315,7 @@ static bool connect_on_xtcp(int fd, const struct sockaddr_in *dst)
 
 	if (!shim_port_in(shim.cfg.connect_ports, ntohs(dst->sin_port)))
 		return false;
-	if ((ntohl(dst->sin_addr.s_addr) >> 24) == 127 || !is_tcp4(fd))
+	if ((ntohl(dst->sin_addr.s_addr) >> 24) == 127 || !shim_is_tcp4(fd))
 		return false;
 	/* A socket already bound to a local port keeps it: the kernel owns that port. */
 	if (!REAL(getsockname)(fd, (struct sockaddr *)&me, &len) && me.sin_port)

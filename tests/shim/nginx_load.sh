@@ -11,32 +11,14 @@ set -u
 build=$(cd "${1:?usage: nginx_load.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$build/libxtcp.so
-pass=0
-fail=0
-
-skip() {
-	echo "nginx_load: $*"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+TEST_NAME=nginx_load
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need_root
 [ -f "$lib" ] || { echo "nginx_load: $lib not built"; exit 1; }
 for tool in ab wrk curl; do
 	command -v $tool >/dev/null || { echo "nginx_load: $tool missing (tests/deps.sh)"; exit 1; }
 done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok $what"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $what"
-		fail=$((fail + 1))
-	fi
-}
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"

@@ -20,27 +20,11 @@ set -u
 build=$(cd "${1:?usage: shim_basic.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$build/libxtcp.so
-pass=0
-fail=0
-
-skip() {
-	echo "shim_basic: $*"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+TEST_NAME=shim_basic
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need_root
 [ -f "$lib" ] || { echo "shim_basic: $lib not built"; exit 1; }
-command -v nginx >/dev/null || NGINX=/usr/sbin/nginx
-NGINX=${NGINX:-nginx}
-
-ok() { echo "ok $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-not_grep() { ! grep -q "$@"; }
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
-}
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"

@@ -24,30 +24,12 @@ lib=${XTCP_TEST_LIB:-$build/libxtcp.so}
 field=$build/tests/shim/shim_stats_field
 cli=$build/tests/shim/shim_handoff_cli
 n=${HANDOFF_COUNT:-150}
-pass=0
-fail=0
-
-skip() {
-	echo "shim_handoff: $*"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+TEST_NAME=shim_handoff
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need_root
 [ -f "$lib" ] || { echo "shim_handoff: $lib not built"; exit 1; }
 [ -x "$field" ] && [ -x "$cli" ] || { echo "shim_handoff: test programs not built"; exit 1; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-
-check() { # check DESCRIPTION COMMAND...
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok $what"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $what"
-		fail=$((fail + 1))
-	fi
-}
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
