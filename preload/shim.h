@@ -122,33 +122,42 @@ struct shim_ep {
 	unsigned n_nested; /* epoll fds with xtcp items nested in this one */
 };
 
-/* --- the per-process engine (shim_engine.c) --- */
-#define SHIM_MAX_PORTS 64
+/* --- the per-process engine (shim_engine.c: the loop; shim_start.c: its life) --- */
+#define SHIM_MAX_PORTS	 64
+#define SHIM_MAX_WAITERS 64
 struct stack;
 struct xp_port;
 struct netdev;
 
+/* What the background thread does now (shim_engine.c: who drives). */
+enum shim_bg_state {
+	BG_RUN = 0, /* driving, or not started */
+	BG_WATCH,   /* asleep on the netdev's fds: nobody else watches */
+	BG_LEASE,   /* the app called in recently: it drives; look again at the lease's end */
+	BG_PARK,    /* an app thread asleep in the shim watches: until kicked */
+};
+
 struct shim_engine {
 	pid_t pid;	  /* owner; any other pid sees it as abandoned (fork) */
 	unsigned gen;	  /* matches shim_sock.gen of sockets in this stack */
-	unsigned n_ports; /* AF_XDP ports: 1, or every free queue (client-only) */
-	struct xp_port *ports[SHIM_MAX_PORTS];
-	struct netdev *dev; /* the port's netdev, or shim_mq over all ports */
+	unsigned n_ports; /* AF_XDP ports: 1, or every free queue */
+	struct xp_port *ports[SHIM_MAX_PORTS]; /* for drain and statistics; data goes through dev */
+	struct netdev *dev;		       /* the one netdev the stack sees (owns the ports) */
 	struct stack *stk;
-	unsigned queue;
-	int xsk_fd;	       /* readable when frames arrive */
-	int kick_fd;	       /* eventfd: wakes the background thread */
-	uint64_t last_poll_us; /* the last stack_poll by anyone */
-	uint64_t events;       /* on_event calls since the last wake-up of waiters */
-	unsigned n_waiters;    /* app threads asleep in shim_wait_locked */
-	unsigned n_wake;       /* of which can be woken through waiter_fd[] */
-	int waiter_fd[64];     /* their wake eventfds */
-	int bg_mode;	       /* what the background thread sleeps on */
+	unsigned queue;			 /* the first port's queue */
+	int kick_fd;			 /* eventfd: wakes the background thread */
+	uint64_t last_poll_us;		 /* the last stack_poll by anyone */
+	uint64_t events;		 /* on_event calls since the last wake-up of waiters */
+	unsigned long app_calls;	 /* app threads' calls in: renew the lease */
+	unsigned n_waiters;		 /* app threads asleep in shim_wait_locked */
+	unsigned n_wake;		 /* of which can be woken through waiter_fd[] */
+	int waiter_fd[SHIM_MAX_WAITERS]; /* their wake eventfds */
+	enum shim_bg_state bg_state;
 	pthread_t bg;
-	bool bg_started; /* started at the app's first poll */
-	bool draining;	 /* last listener closed: new flows go to the kernel */
-	bool bg_running;
-	bool flush_due; /* output left for the next poll (shim_engine_flush_soon) */
+	bool bg_started;       /* at the first listener or connection (shim_engine_attend) */
+	bool bg_running;       /* cleared to stop it (fork child) */
+	bool draining;	       /* last listener closed: new flows go to the kernel */
+	bool flush_due;	       /* output left for the next poll (shim_engine_flush_soon) */
 	uint64_t flush_due_us; /* when flush_due was set */
 };
 
@@ -189,15 +198,15 @@ static inline int shim_errno(int neg)
 	return -1;
 }
 
-/* --- shim_engine.c --- */
-/* This process's engine, started on first use; NULL when xtcp cannot run here. */
-struct shim_engine *shim_engine_get(void);
+/* --- shim_engine.c: the loop --- */
+void shim_lock(void);
+bool shim_trylock(void);
+/* Drop the lock, waking threads asleep in the shim if events happened meanwhile. */
+void shim_unlock(struct shim_engine *eng);
+bool shim_lock_held_here(void); /* this thread holds shim.lock */
 /* The engine if started in this process, without starting one. */
 struct shim_engine *shim_engine_cur(void);
-/* Attach the XDP program and serve port (listen on a served port). 0 / -errno. */
-int shim_prog_serve(const struct sockaddr_in *local);
-int shim_prog_client(void);
-/* Poll the stack now (lock held), waking other waiters if anything happened. */
+/* Poll the stack now (lock held): one loop iteration without sleep. */
 void shim_engine_poll(struct shim_engine *eng);
 /* Flush pending output (lock held). */
 void shim_engine_flush(struct shim_engine *eng);
@@ -208,13 +217,24 @@ void shim_batch_set(bool on);
 /*
  * Sleep with the lock dropped until frames arrive, another thread signals,
  * one of extra[] is ready, the stack's next timer, or deadline_us (0 = none).
- * Returns 0 (re-check), -ETIMEDOUT or -EINTR; lock held again on return.
+ * Returns 0 (re-check), -ETIMEDOUT, -EINTR or -ENOMEM; lock held again on return.
  */
 int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_extra,
 		     uint64_t deadline_us, const sigset_t *mask);
-/* Drop the lock, waking threads asleep in the shim if events happened meanwhile. */
-void shim_unlock(struct shim_engine *eng);
-void shim_lock(void);
+/* stack_config.on_event: queue the socket's epoll items, wake sleepers at unlock. */
+void shim_engine_on_event(void *ctx, int sd);
+/* The stack holds sockets that need progress without the app: start the background thread. */
+void shim_engine_attend(struct shim_engine *eng);
+/* Exit: wait (until end_us) for closed connections' last ACKs (lock held). */
+void shim_engine_linger(struct shim_engine *eng, uint64_t end_us);
+void shim_engine_fork_child(void); /* thread-local state of the forking thread */
+
+/* --- shim_start.c: the engine's life --- */
+/* This process's engine, started on first use; NULL when xtcp cannot run here. */
+struct shim_engine *shim_engine_get(void);
+/* Attach the XDP program and serve port (listen on a served port). 0 / -errno. */
+int shim_prog_serve(const struct sockaddr_in *local);
+int shim_prog_client(void);
 /* The engine, with listener s made in its stack if not yet (first use; lock held). */
 struct shim_engine *shim_listener_use(struct shim_sock *s);
 /* After a listener closed: drain the queues if it was the process's last (lock held). */
@@ -234,9 +254,6 @@ void shim_fork_setup(void);
  * SA_RESTART.
  */
 bool shim_sig_restart(uint64_t timeout_us);
-
-/* --- shim_mq.c: one netdev over several ports (client-only processes) --- */
-struct netdev *shim_mq_create(struct netdev **ports, unsigned n);
 
 /* --- shim_socket.c --- */
 struct shim_sock *shim_sock_alloc(void);
@@ -260,11 +277,11 @@ static inline uint64_t shim_deadline(uint64_t t)
 }
 
 /* --- shim_epoll.c --- */
-void shim_ep_sock_event(struct shim_sock *s); /* on_event: queue s's items (lock held) */
-void shim_ep_sock_gone(struct shim_sock *s);  /* s closes: drop its items (lock held) */
-void shim_ep_close(struct shim_ep *ep);	      /* the epoll fd closes (lock held) */
+void shim_ep_sock_event(struct shim_sock *s);	 /* on_event: queue s's items (lock held) */
+void shim_ep_sock_gone(struct shim_sock *s);	 /* s closes: drop its items (lock held) */
+void shim_ep_close(struct shim_ep *ep);		 /* the epoll fd closes (lock held) */
 void shim_ep_adopt(int fd, struct shim_sock *s); /* connect() moved fd to xtcp (lock held) */
-void shim_ep_forget(int fd); /* a kernel fd closes (lock held or not) */
+void shim_ep_forget(int fd);			 /* a kernel fd closes (lock held or not) */
 /* poll(2) over mixed fds, timeout in us (-1 = forever); shared by poll/ppoll/select. */
 int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigset_t *mask);
 

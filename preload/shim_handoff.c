@@ -23,18 +23,19 @@
  * Receive: struct shim_handoff wraps the process's port as a netdev:
  * rx_burst() takes the port's frames first, then frames from the datagrams
  * read (recvmmsg, HO_RX_DGRAMS at a time into a fixed pool) when a sleep
- * saw the endpoint readable (shim_handoff_readable), at every poll for
+ * saw the endpoint readable (poll_ready), at every poll for
  * HO_HOT polls after a read that got some, else every HO_CHECK_EVERY polls
  * while the process is too busy to sleep; rx_done()
  * gives the port its frames back and sends the batch. Frames from the pool
  * are never offered again (no ping-pong).
  *
- * Fork: the child closes its copy of the endpoint (the name stays the
- * parent's) and binds its own if it builds an engine; close-on-exec. A name
+ * Fork: the child closes its copy of the endpoint with the engine's netdev
+ * (the name stays the parent's) and binds its own if it builds an engine;
+ * close-on-exec. A name
  * still held (the queue's previous holder exiting) is retried for 200 ms,
  * then every HO_REBIND_EVERY polls.
- * Memory: one struct per process, allocated when the engine starts, never
- * freed (as the engine); all calls with shim.lock held.
+ * Memory: one struct per process, allocated when the engine starts, freed
+ * by close(); all calls with shim.lock held.
  */
 #include "shim.h"
 #include "shim_handoff.h"
@@ -74,10 +75,10 @@ struct ho_rec {
 struct shim_handoff {
 	struct netdev dev; /* first: the stack's handle */
 	struct netdev *inner;
-	pid_t pid;
 	int fd;
-	bool bound; /* the endpoint has our name: poll and read it */
-	bool ready; /* readable as far as we know */
+	int fd_slot; /* index of fd in the last poll_fds(), -1 if not there */
+	bool bound;  /* the endpoint has our name: poll and read it */
+	bool ready;  /* readable as far as we know */
 	int ifindex;
 	unsigned queue, n_queues;
 	unsigned polls;
@@ -105,8 +106,6 @@ struct shim_handoff {
 	uint8_t out_buf[HO_DGRAM_MAX] __attribute__((aligned(8)));
 	uint8_t rx_buf[HO_RX_DGRAMS][HO_DGRAM_MAX] __attribute__((aligned(8)));
 };
-
-static struct shim_handoff *ho_cur; /* this process's (check pid) */
 
 static bool ho_bind(struct shim_handoff *ho);
 
@@ -425,11 +424,11 @@ static int ho_tx_flush(struct netdev *dev)
 	return p->ops->tx_flush(p);
 }
 
-static int ho_wait_fd(struct netdev *dev)
+static int ho_tx_pending(struct netdev *dev)
 {
 	struct netdev *p = ho_of(dev)->inner;
 
-	return p->ops->wait_fd ? p->ops->wait_fd(p) : -1;
+	return p->ops->tx_pending ? p->ops->tx_pending(p) : 0;
 }
 
 static int ho_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
@@ -439,6 +438,63 @@ static int ho_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 	return p->ops->resolve ? p->ops->resolve(p, dst_ip4, mac) : -EHOSTUNREACH;
 }
 
+/* The port's fds, then the endpoint while it has our name. */
+static unsigned ho_poll_fds(struct netdev *dev, int *fds, unsigned max)
+{
+	struct shim_handoff *ho = ho_of(dev);
+	unsigned n = ho->inner->ops->poll_fds ? ho->inner->ops->poll_fds(ho->inner, fds, max) : 0;
+
+	ho->fd_slot = -1;
+	if (ho->bound && n < max) {
+		ho->fd_slot = (int)n;
+		fds[n++] = ho->fd;
+	}
+	return n;
+}
+
+/* A sleep saw the endpoint readable: the next rx_burst reads it. */
+static void ho_poll_ready(struct netdev *dev, uint32_t ready)
+{
+	struct shim_handoff *ho = ho_of(dev);
+
+	if (ho->fd_slot >= 0 && (ready & (1u << ho->fd_slot)))
+		ho->ready = true;
+	if (ho->inner->ops->poll_ready)
+		ho->inner->ops->poll_ready(ho->inner, ready);
+}
+
+/*
+ * Poll again now while frames read from the endpoint wait in the pool, soon
+ * while frames for an owner whose queue was full wait to be sent again.
+ */
+static uint64_t ho_next_deadline(struct netdev *dev, uint64_t now_us)
+{
+	struct shim_handoff *ho = ho_of(dev);
+	uint64_t until = ho->inner->ops->next_deadline
+				 ? ho->inner->ops->next_deadline(ho->inner, now_us)
+				 : UINT64_MAX;
+
+	if (ho->rx_cur < ho->rx_n)
+		return now_us;
+	if (ho->out_n && now_us + HO_RETRY_US < until)
+		until = now_us + HO_RETRY_US;
+	return until;
+}
+
+/*
+ * Close the endpoint and the port. In a fork child only this copy of the
+ * endpoint closes: the parent keeps its name.
+ */
+static void ho_close(struct netdev *dev)
+{
+	struct shim_handoff *ho = ho_of(dev);
+
+	if (ho->inner->ops->close)
+		ho->inner->ops->close(ho->inner);
+	REAL(close)(ho->fd);
+	free(ho);
+}
+
 static const struct netdev_ops ho_ops = {
 	.rx_burst = ho_rx_burst,
 	.rx_done = ho_rx_done,
@@ -446,8 +502,12 @@ static const struct netdev_ops ho_ops = {
 	.tx_free = ho_tx_free,
 	.tx_queue = ho_tx_queue,
 	.tx_flush = ho_tx_flush,
-	.wait_fd = ho_wait_fd,
 	.resolve = ho_resolve,
+	.poll_fds = ho_poll_fds,
+	.poll_ready = ho_poll_ready,
+	.next_deadline = ho_next_deadline,
+	.tx_pending = ho_tx_pending,
+	.close = ho_close,
 };
 
 /* --- life cycle --- */
@@ -484,7 +544,6 @@ struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned 
 	if (REAL(setsockopt)(ho->fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)))
 		REAL(setsockopt)(ho->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	ho->inner = dev;
-	ho->pid = shim_pid;
 	ho->ifindex = dev->info.ifindex;
 	ho->queue = queue;
 	ho->n_queues = n_queues;
@@ -503,45 +562,6 @@ struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned 
 	ho->dev.info = dev->info;
 	cfg->on_misdirected = shim_handoff_misdirected;
 	cfg->misdirected_ctx = ho;
-	ho_cur = ho;
 	shim_debug("hand-off endpoint xtcp-%d-q%u of %u", ho->ifindex, queue, n_queues);
 	return &ho->dev;
-}
-
-void shim_handoff_abandon(void)
-{
-	if (!ho_cur || ho_cur->pid != shim_pid)
-		return;
-	REAL(close)(ho_cur->fd);
-	free(ho_cur);
-	ho_cur = NULL;
-}
-
-int shim_handoff_fd(void)
-{
-	return ho_cur && ho_cur->pid == shim_pid && ho_cur->bound ? ho_cur->fd : -1;
-}
-
-void shim_handoff_readable(void)
-{
-	if (ho_cur && ho_cur->pid == shim_pid)
-		ho_cur->ready = true;
-}
-
-uint64_t shim_handoff_next_us(uint64_t now)
-{
-	if (!ho_cur || ho_cur->pid != shim_pid)
-		return UINT64_MAX;
-	if (ho_cur->rx_cur < ho_cur->rx_n)
-		return now;
-	return ho_cur->out_n ? now + HO_RETRY_US : UINT64_MAX;
-}
-
-void shim_handoff_fork_child(void)
-{
-	if (!ho_cur)
-		return;
-	/* Only this copy of the fd: the parent keeps its endpoint and name. */
-	REAL(close)(ho_cur->fd);
-	ho_cur = NULL;
 }

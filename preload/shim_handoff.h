@@ -8,7 +8,9 @@
  * frame to shim_handoff_misdirected(); the frames go to the owner's
  * endpoint, an abstract AF_UNIX datagram socket "\0xtcp-<ifindex>-q<queue>",
  * and enter the owner's stack through its netdev wrapper as if received on
- * its own queue. All calls with shim.lock held.
+ * its own queue. The wrapper is a netdev decorator: it adds its endpoint
+ * to the port's poll fds and deadline, and closes both. All calls with
+ * shim.lock held.
  */
 #ifndef XTCP_SHIM_HANDOFF_H
 #define XTCP_SHIM_HANDOFF_H
@@ -26,21 +28,7 @@ struct stack_config;
  */
 struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned n_queues,
 				   struct stack_config *cfg);
-/* The engine could not start: close the endpoint made by shim_handoff_attach. */
-void shim_handoff_abandon(void);
-/* The endpoint fd to sleep on (POLLIN), or -1 when this process has none. */
-int shim_handoff_fd(void);
-/* A sleep saw the endpoint readable: the next stack_poll reads it. */
-void shim_handoff_readable(void);
-/*
- * When the engine must poll again at the latest (UINT64_MAX: no need): now
- * while frames read from the endpoint wait in the pool, soon while frames for
- * an owner whose queue was full wait to be sent again.
- */
-uint64_t shim_handoff_next_us(uint64_t now);
 /* stack_config.on_misdirected: queue the frame for its owner. */
 int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
-/* Fork child: the name stays the parent's; close this copy of the endpoint. */
-void shim_handoff_fork_child(void);
 
 #endif

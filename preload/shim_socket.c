@@ -427,6 +427,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	SHIM_STAT(connected_xtcp)++;
 	r = sock_connect(eng->stk, sd, sin, shim_now_us());
 	shim_engine_flush(eng);
+	shim_engine_attend(eng); /* the handshake completes while the app computes */
 	if (r == -EINPROGRESS) {
 		s->connecting = true;
 		r = s->nonblock ? -EINPROGRESS : wait_connected(eng, s);

@@ -136,7 +136,8 @@ void ip_tx_kick(struct stack *stk)
 		stk->dev->ops->tx_queue(stk->dev, stk->txq, stk->ntx);
 		stk->ntx = 0;
 	}
-	if (stk->tx_dirty) {
+	/* Frames the device did not take at the last kick are retried too. */
+	if (stk->tx_dirty || (stk->dev->ops->tx_pending && stk->dev->ops->tx_pending(stk->dev))) {
 		stk->tx_dirty = 0;
 		stk->dev->ops->tx_flush(stk->dev);
 	}

@@ -8,7 +8,12 @@
  * Call order, once per stack_poll():
  *   rx_burst() -> (stack copies what it needs) -> rx_done()
  *   tx_alloc() ... fill pkt->data ... tx_queue()   (any number of times)
- *   tx_flush()                                      (once: one kick per loop)
+ *   tx_flush()                                      (once: one kick per loop,
+ *                                                    and again while tx_pending())
+ * Between polls the owner sleeps on poll_fds() until next_deadline(), then
+ * reports the readable fds with poll_ready(). A decorator (several queues
+ * as one, frames handed over by other processes) wraps another netdev and
+ * answers all of these for both: its user sees one netdev.
  *
  * Memory: frames belong to the netdev. A pkt from rx_burst() is valid until
  * rx_done(); a pkt from tx_alloc() is owned by the caller until tx_queue()
@@ -19,7 +24,8 @@
 
 #include <stdint.h>
 
-#define NETDEV_BURST_MAX 64
+#define NETDEV_BURST_MAX    64
+#define NETDEV_POLL_FDS_MAX 8 /* poll_fds() of a netdev and its decorators, together */
 
 struct netdev;
 
@@ -54,8 +60,31 @@ struct netdev_ops {
 	void (*tx_queue)(struct netdev *dev, struct pkt *pkts, unsigned n);
 	/* Push queued frames to the wire: one kick per poll. 0 or -errno. */
 	int (*tx_flush)(struct netdev *dev);
-	/* fd that becomes readable when frames arrive, or -1 if none. */
-	int (*wait_fd)(struct netdev *dev);
+	/*
+	 * Sleeping: the fds that turn readable (POLLIN) when this netdev has
+	 * work, at most max of them written to fds; returns how many.
+	 * Decorators append theirs to their inner netdev's. NULL: none.
+	 */
+	unsigned (*poll_fds)(struct netdev *dev, int *fds, unsigned max);
+	/* After such a sleep: bit i of ready set when fds[i] was readable. NULL: ignored. */
+	void (*poll_ready)(struct netdev *dev, uint32_t ready);
+	/*
+	 * The latest time to poll again though no fd turned readable
+	 * (frames held by a decorator, frames the device has not taken
+	 * yet), or UINT64_MAX. NULL: UINT64_MAX.
+	 */
+	uint64_t (*next_deadline)(struct netdev *dev, uint64_t now_us);
+	/*
+	 * Frames given to tx_queue() that the device has not taken yet: the
+	 * stack calls tx_flush() again at its next poll. NULL: never.
+	 */
+	int (*tx_pending)(struct netdev *dev);
+	/*
+	 * This process lets go: close its fds and mappings, free the netdev
+	 * and what it wraps. In a forked child it drops only the child's view
+	 * (the parent keeps its rings). NULL: nothing to release.
+	 */
+	void (*close)(struct netdev *dev);
 	/*
 	 * Next-hop MAC for an IPv4 destination (network order): 0 and mac set,
 	 * -EAGAIN while resolution is under way (ask again later), or
@@ -95,8 +124,6 @@ struct netdev_pipe *netdev_pipe_pair(struct netdev **a, struct netdev **b,
 void netdev_pipe_set_time(struct netdev_pipe *pipe, uint64_t now_us);
 /* Earliest time a frame in flight becomes due, or UINT64_MAX. */
 uint64_t netdev_pipe_next_due(const struct netdev_pipe *pipe);
-/* Frames in flight or waiting to be received, both directions. */
-unsigned netdev_pipe_in_flight(const struct netdev_pipe *pipe);
 void netdev_pipe_free(struct netdev_pipe *pipe);
 
 #endif

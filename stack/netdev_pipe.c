@@ -238,12 +238,6 @@ static int pipe_tx_flush(struct netdev *dev)
 	return 0;
 }
 
-static int pipe_wait_fd(struct netdev *dev)
-{
-	(void)dev;
-	return -1;
-}
-
 static int pipe_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 {
 	struct pipe_end *e = end_of(dev);
@@ -262,7 +256,6 @@ static const struct netdev_ops pipe_ops = {
 	.tx_free = pipe_tx_free,
 	.tx_queue = pipe_tx_queue,
 	.tx_flush = pipe_tx_flush,
-	.wait_fd = pipe_wait_fd,
 	.resolve = pipe_resolve,
 };
 
@@ -336,11 +329,6 @@ uint64_t netdev_pipe_next_due(const struct netdev_pipe *pipe)
 		if (pipe->q[s].head != NIL && pipe->frames[pipe->q[s].head].due < due)
 			due = pipe->frames[pipe->q[s].head].due;
 	return due;
-}
-
-unsigned netdev_pipe_in_flight(const struct netdev_pipe *pipe)
-{
-	return pipe->q[0].count + pipe->q[1].count;
 }
 
 void netdev_pipe_free(struct netdev_pipe *pipe)

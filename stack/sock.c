@@ -993,13 +993,6 @@ uint32_t sock_tx_queued(struct stack *stk, int sd)
 	return t ? tx_queued(t) : 0;
 }
 
-int sock_is_listener(struct stack *stk, int sd)
-{
-	struct tcb *t = tcb_of_sd(stk, sd);
-
-	return t && t->state == TCPS_LISTEN;
-}
-
 void sock_set_user(struct stack *stk, int sd, void *user)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);

@@ -159,7 +159,6 @@ uint32_t sock_events(struct stack *stk, int sd);
 int sock_error(struct stack *stk, int sd);
 uint32_t sock_rx_avail(struct stack *stk, int sd);  /* FIONREAD */
 uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsent */
-int sock_is_listener(struct stack *stk, int sd);
 /* Opaque per-socket pointer for the caller. */
 void sock_set_user(struct stack *stk, int sd, void *user);
 void *sock_get_user(struct stack *stk, int sd);

@@ -112,12 +112,6 @@ int xp_port_drain(struct xp_port *port, bool on);
  * socket is opened on the queue. Returns 0 or -errno.
  */
 int xp_prog_drain_successor(struct xp_prog *prog, unsigned queue, bool on);
-/*
- * Frames still on the TX ring that the kernel has not taken (tx_flush()
- * could not hand everything over: device queue full, ...). The caller then
- * calls the netdev's tx_flush() again soon instead of sleeping.
- */
-bool xp_port_tx_pending(struct xp_port *port);
 struct xp_port_stats {
 	uint64_t rx_packets, tx_packets;
 	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;
@@ -125,6 +119,11 @@ struct xp_port_stats {
 	bool zero_copy;
 };
 void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
+/*
+ * One netdev over several ports (queues) of one interface: receives from
+ * all, sends through the first. It owns the ports: its close() closes them.
+ */
+struct netdev *xp_mq_create(struct netdev **ports, unsigned n);
 /* Close the socket and unmap the UMEM (in a forked child: only this process's view). */
 void xp_port_close(struct xp_port *port);
 

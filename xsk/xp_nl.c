@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "xp_priv.h"
+#include "xp_sys.h"
 
 #define NL_BUF 32768 /* a dump part is at most a page or two */
 
@@ -76,13 +77,13 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 	buf = malloc(NL_BUF);
 	if (!buf)
 		return -ENOMEM;
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	fd = xp_sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0) {
 		free(buf);
 		return -errno;
 	}
 	req->nh.nlmsg_seq = 1;
-	if (sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (xp_sys_sendto(fd, req, req->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		err = -errno;
 		goto out;
 	}
@@ -90,7 +91,7 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 		struct nlmsghdr *nh;
 
 		/* MSG_TRUNC: the real length, so a too-small buffer is an error, not a cut. */
-		n = recv(fd, buf, NL_BUF, MSG_TRUNC);
+		n = xp_sys_recvfrom(fd, buf, NL_BUF, MSG_TRUNC);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -129,7 +130,7 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 		}
 	}
 out:
-	close(fd);
+	xp_sys_close(fd);
 	free(buf);
 	return err;
 }
@@ -203,15 +204,15 @@ static unsigned ethtool_rx_queues(const char *ifname)
 	struct ethtool_channels ch = {.cmd = ETHTOOL_GCHANNELS};
 	struct ifreq ifr = {0};
 	unsigned n = 0;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = xp_sys_socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return 0;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
 	ifr.ifr_data = (void *)&ch;
-	if (!ioctl(fd, SIOCETHTOOL, &ifr))
+	if (!xp_sys_ioctl(fd, SIOCETHTOOL, &ifr))
 		n = ch.rx_count + ch.combined_count;
-	close(fd);
+	xp_sys_close(fd);
 	return n;
 }
 

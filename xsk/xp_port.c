@@ -32,6 +32,7 @@
 
 #include "netdev.h"
 #include "xp_priv.h"
+#include "xp_sys.h"
 #include "xtcp_xdp.h"
 
 #ifndef XDP_MAX_TX_SKB_BUDGET
@@ -43,6 +44,8 @@
 #ifndef SO_BUSY_POLL_BUDGET
 #define SO_BUSY_POLL_BUDGET 70
 #endif
+/* Frames the kernel had no room for: kick again this much later at the latest. */
+#define XP_TX_RETRY_US 200
 
 struct xp_port {
 	struct netdev dev; /* first: the stack's handle is a pointer to this */
@@ -85,7 +88,7 @@ static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 		 * Preferred busy polling: nothing arrives unless we run the NAPI;
 		 * a TX kick since the last burst ran it already (xsk_sendmsg).
 		 */
-		recvfrom(p->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		xp_sys_recvfrom(p->fd, NULL, 0, MSG_DONTWAIT);
 		n = xsk_ring_cons__peek(&p->rx, max, &idx);
 	}
 	p->polled = false;
@@ -121,7 +124,7 @@ static void xp_rx_done(struct netdev *dev, struct pkt *pkts, unsigned n)
 		}
 	}
 	if (xsk_ring_prod__needs_wakeup(&p->umem.fq))
-		recvfrom(p->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		xp_sys_recvfrom(p->fd, NULL, 0, MSG_DONTWAIT);
 }
 
 static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
@@ -170,9 +173,9 @@ static uint32_t tx_unsent(const struct xp_port *p)
  * call again only while a call made progress: retrying a kernel without
  * room cost one system call per ~3 frames in the bulk download (220,000
  * sendto for 600,000 frames). What is left waits for the next loop
- * (xp_port_tx_pending()), which comes with the next ACK or within the
- * shim's short retry sleep. Bounded. In zero-copy mode one call wakes the
- * driver, which sends on its own.
+ * (xp_tx_pending(): the stack kicks again at its next poll, which comes
+ * with the next ACK or at xp_next_deadline(), XP_TX_RETRY_US later). Bounded. In zero-copy mode one
+ * call wakes the driver, which sends on its own.
  */
 static int tx_kick(struct xp_port *p)
 {
@@ -186,7 +189,7 @@ static int tx_kick(struct xp_port *p)
 
 		p->st.tx_kicks++;
 		p->polled = true;
-		if (sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
+		if (xp_sys_sendto(p->fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0) {
 			if (p->st.zero_copy)
 				break;
 		} else {
@@ -215,7 +218,7 @@ static int xp_tx_flush(struct netdev *dev)
 	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx))
 		err = tx_kick(p);
 	xp_umem_complete(&p->umem);
-	/* Anything the kernel did not take needs another kick (xp_port_tx_pending()). */
+	/* Anything the kernel did not take needs another kick (xp_tx_pending()). */
 	p->tx_kick_pending = tx_unsent(p) != 0;
 	return err;
 }
@@ -258,9 +261,32 @@ static void xp_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 	}
 }
 
-static int xp_wait_fd(struct netdev *dev)
+static unsigned xp_poll_fds(struct netdev *dev, int *fds, unsigned max)
 {
-	return port_of(dev)->fd;
+	if (!max)
+		return 0;
+	fds[0] = port_of(dev)->fd;
+	return 1;
+}
+
+static int xp_tx_pending(struct netdev *dev)
+{
+	struct xp_port *p = port_of(dev);
+
+	if (!p->tx_kick_pending)
+		return 0;
+	/* Zero-copy: the driver sends on its own unless it asks to be woken. */
+	return !p->st.zero_copy || xsk_ring_prod__needs_wakeup(&p->tx);
+}
+
+static uint64_t xp_next_deadline(struct netdev *dev, uint64_t now_us)
+{
+	return xp_tx_pending(dev) ? now_us + XP_TX_RETRY_US : UINT64_MAX;
+}
+
+static void xp_close_dev(struct netdev *dev)
+{
+	xp_port_close(port_of(dev));
 }
 
 static int xp_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
@@ -284,8 +310,11 @@ static const struct netdev_ops xp_netdev_ops = {
 	.tx_free = xp_tx_free,
 	.tx_queue = xp_tx_queue,
 	.tx_flush = xp_tx_flush,
-	.wait_fd = xp_wait_fd,
 	.resolve = xp_resolve,
+	.poll_fds = xp_poll_fds,
+	.tx_pending = xp_tx_pending,
+	.next_deadline = xp_next_deadline,
+	.close = xp_close_dev,
 };
 
 /*
@@ -298,9 +327,9 @@ static int set_busy_poll(int fd)
 {
 	int one = 1, usecs = 20, budget = NETDEV_BURST_MAX;
 
-	if (setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)))
+	if (xp_sys_setsockopt(fd, SOL_SOCKET, SO_PREFER_BUSY_POLL, &one, sizeof(one)) ||
+	    xp_sys_setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &usecs, sizeof(usecs)) ||
+	    xp_sys_setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL_BUDGET, &budget, sizeof(budget)))
 		return -errno;
 	return 0;
 }
@@ -348,13 +377,13 @@ static int port_socket(struct xp_port *p, const struct xp_port_config *cfg, uint
 		return err;
 	}
 	p->fd = xsk_socket__fd(p->xsk);
-	if (!getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
+	if (!xp_sys_getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
 		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
 	/*
 	 * Copy mode sends at most 32 frames per sendto() by default; where the
 	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
 	 */
-	setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
+	xp_sys_setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
 	if (cfg->busy_poll) {
 		err = set_busy_poll(p->fd);
 		if (err)
@@ -441,14 +470,6 @@ int xp_port_drain(struct xp_port *port, bool on)
 	return 0;
 }
 
-bool xp_port_tx_pending(struct xp_port *port)
-{
-	if (!port->tx_kick_pending)
-		return false;
-	/* Zero-copy: the driver sends on its own unless it asks to be woken. */
-	return !port->st.zero_copy || xsk_ring_prod__needs_wakeup(&port->tx);
-}
-
 struct netdev *xp_port_netdev(struct xp_port *port)
 {
 	return &port->dev;
@@ -460,7 +481,7 @@ void xp_port_get_stats(struct xp_port *p, struct xp_port_stats *out)
 	socklen_t len = sizeof(ks);
 
 	*out = p->st;
-	if (getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &ks, &len))
+	if (xp_sys_getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &ks, &len))
 		return;
 	out->rx_dropped = ks.rx_dropped;
 	out->rx_invalid = ks.rx_invalid_descs;

@@ -40,6 +40,7 @@
 #include <xdp/libxdp.h>
 
 #include "xp_priv.h"
+#include "xp_sys.h"
 #include "xtcp_xdp.h"
 #include "xtcp_xdp.skel.h"
 
@@ -88,11 +89,11 @@ static uint64_t proc_start_time(pid_t pid)
 	int fd, field;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = xp_sys_open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = xp_sys_read(fd, buf, sizeof(buf) - 1);
+	xp_sys_close(fd);
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
@@ -175,11 +176,11 @@ static bool have_children(void)
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = xp_sys_open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
+		n = xp_sys_read(fd, buf, sizeof(buf) - 1);
+		xp_sys_close(fd);
 		if (n <= 0)
 			continue;
 		buf[n] = 0;
@@ -243,7 +244,7 @@ static int adopt_maps(struct xp_prog *prog, int prog_fd)
 		if (fd < 0)
 			return -errno;
 		if (bpf_obj_get_info_by_fd(fd, &mi, &len)) {
-			close(fd);
+			xp_sys_close(fd);
 			return -errno;
 		}
 		ours = bpf_object__find_map_by_name(prog->skel->obj, mi.name);
@@ -253,7 +254,7 @@ static int adopt_maps(struct xp_prog *prog, int prog_fd)
 		    mi.key_size != bpf_map__key_size(ours) ||
 		    mi.value_size != bpf_map__value_size(ours) ||
 		    mi.max_entries != bpf_map__max_entries(ours)) {
-			close(fd);
+			xp_sys_close(fd);
 			continue;
 		}
 		*slot = fd;
@@ -296,7 +297,7 @@ static void close_fds(struct xp_prog *prog)
 		int *fd = map_slot(prog, map_names[i]);
 
 		if (*fd >= 0)
-			close(*fd);
+			xp_sys_close(*fd);
 		*fd = -1;
 	}
 }

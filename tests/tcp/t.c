@@ -195,11 +195,6 @@ static int t_dev_tx_flush(struct netdev *dev)
 	return 0;
 }
 
-static int t_dev_wait_fd(struct netdev *dev)
-{
-	return -1;
-}
-
 static int t_dev_resolve(struct netdev *dev, uint32_t dst, uint8_t mac[6])
 {
 	if (dst != ip_of(PEER_IP))
@@ -215,7 +210,6 @@ static const struct netdev_ops t_dev_ops = {
 	.tx_free = t_dev_tx_free,
 	.tx_queue = t_dev_tx_queue,
 	.tx_flush = t_dev_tx_flush,
-	.wait_fd = t_dev_wait_fd,
 	.resolve = t_dev_resolve,
 };
 

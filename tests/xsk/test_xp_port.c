@@ -149,7 +149,7 @@ static void big_burst(struct xp_prog *prog, const uint8_t peer_mac[6])
 	}
 	dev->ops->tx_queue(dev, pkts, n);
 	dev->ops->tx_flush(dev);
-	CHECK(!xp_port_tx_pending(port), "one flush handed everything over");
+	CHECK(!dev->ops->tx_pending(dev), "one flush handed everything over");
 	for (int w = 0; w < 100 && back < n; w++) {
 		poll(NULL, 0, 2);
 		back += alloc_all(dev, pkts + back, n - back, &err); /* reaps, never kicks */
@@ -202,7 +202,10 @@ int main(int argc, char **argv)
 		      dev->info.n_queues == 2,
 	      "ifindex/queue/n_queues %d/%u/%u", dev->info.ifindex, dev->info.queue_id,
 	      dev->info.n_queues);
-	CHECK(dev->ops->wait_fd(dev) >= 0, "wait_fd");
+	int pfds[NETDEV_POLL_FDS_MAX];
+
+	CHECK(dev->ops->poll_fds(dev, pfds, NETDEV_POLL_FDS_MAX) == 1 && pfds[0] >= 0, "poll_fds");
+	CHECK(dev->ops->next_deadline(dev, 5) == UINT64_MAX, "no deadline while nothing is pending");
 
 	err = dev->ops->resolve(dev, inet_addr(argv[3]), peer_mac);
 	while (err == -EAGAIN && tries++ < 100) {

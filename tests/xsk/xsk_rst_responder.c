@@ -163,6 +163,16 @@ static void serve_queue(struct netdev *dev)
 	dev->ops->tx_flush(dev);
 }
 
+/* The port's socket, to sleep on. */
+static int port_fd(struct xp_port *port)
+{
+	struct netdev *dev = xp_port_netdev(port);
+	int fd = -1;
+
+	dev->ops->poll_fds(dev, &fd, 1);
+	return fd;
+}
+
 static void print_stats(struct xp_prog *prog, struct xp_port **ports, unsigned nq)
 {
 	uint64_t xdp[XTCP_STAT__COUNT] = {0};
@@ -252,9 +262,7 @@ int main(int argc, char **argv)
 		if (err)
 			fprintf(stderr, "responder: queue %u: %s\n", q, strerror(-err));
 		else
-			pfd[q] = (struct pollfd){.fd = xp_port_netdev(ports[q])->ops->wait_fd(
-							 xp_port_netdev(ports[q])),
-						 .events = POLLIN};
+			pfd[q] = (struct pollfd){.fd = port_fd(ports[q]), .events = POLLIN};
 	}
 	if (err) {
 		while (q-- > 1)
