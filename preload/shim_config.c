@@ -8,6 +8,7 @@
  * XTCP_STRICT=1).
  */
 #include "shim_config.h"
+#include "stack.h" /* STACK_LOCAL_PORT_MIN/MAX */
 
 #include <errno.h>
 #include <stdio.h>
@@ -148,8 +149,8 @@ static int parse_local_ports(struct shim_config *cfg, shim_getenv_fn get, char *
 	const char *form = "a range MIN-MAX within 1024-65535 (default 61000-65535)";
 	unsigned lo, hi;
 
-	cfg->lport_min = 61000;
-	cfg->lport_max = 65535;
+	cfg->lport_min = STACK_LOCAL_PORT_MIN;
+	cfg->lport_max = STACK_LOCAL_PORT_MAX;
 	if (!v || !*v)
 		return 0;
 	if (!strchr(v, '-') || strchr(v, ',') || parse_port_item(v, v + strlen(v), &lo, &hi) ||

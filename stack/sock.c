@@ -85,25 +85,14 @@ static int port_free_for(struct stack *stk, struct tcb *t, uint16_t port)
 	return 1;
 }
 
+/* The range, as normalised once by stack_create(). */
 static void local_range(struct stack *stk, uint32_t *lo, uint32_t *hi, uint32_t *step,
 			uint32_t *rem)
 {
 	*lo = stk->cfg.local_port_min;
 	*hi = stk->cfg.local_port_max;
-	if (!*lo && !*hi) {
-		*lo = 61000;
-		*hi = 65535;
-	}
-	if (*lo > *hi) {
-		uint32_t x = *lo;
-
-		*lo = *hi;
-		*hi = x;
-	}
-	if (*lo == 0)
-		*lo = 1;
-	*step = stk->cfg.local_port_step ? stk->cfg.local_port_step : 1;
-	*rem = stk->cfg.local_port_rem % *step;
+	*step = stk->cfg.local_port_step;
+	*rem = stk->cfg.local_port_rem;
 }
 
 /* Linux tcp_twsk_unique() (tcp_tw_reuse): a TIME-WAIT tuple with timestamps

@@ -61,6 +61,27 @@ static uint64_t splitmix(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* The local-port range of connect(), resolved here once for every user. */
+static void stack_local_ports_normalise(struct stack_config *c)
+{
+	uint16_t x;
+
+	if (!c->local_port_min && !c->local_port_max) {
+		c->local_port_min = STACK_LOCAL_PORT_MIN;
+		c->local_port_max = STACK_LOCAL_PORT_MAX;
+	}
+	if (c->local_port_min > c->local_port_max) {
+		x = c->local_port_min;
+		c->local_port_min = c->local_port_max;
+		c->local_port_max = x;
+	}
+	if (!c->local_port_min)
+		c->local_port_min = 1;
+	if (!c->local_port_step)
+		c->local_port_step = 1;
+	c->local_port_rem %= c->local_port_step;
+}
+
 struct stack *stack_create(const struct stack_config *cfg)
 {
 	if (!cfg || !cfg->dev || !cfg->dev->ops || !cfg->dev->ops->rx_burst ||
@@ -83,6 +104,7 @@ struct stack *stack_create(const struct stack_config *cfg)
 		stk->cfg.sndbuf = 256 * 1024;
 	if (!stk->cfg.rcvbuf)
 		stk->cfg.rcvbuf = 256 * 1024;
+	stack_local_ports_normalise(&stk->cfg);
 	stk->ip4 = cfg->dev->info.ip4;
 	stk->mtu = cfg->dev->info.mtu >= 576 ? cfg->dev->info.mtu : 1500;
 	if (stk->mtu > 9000)

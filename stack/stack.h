@@ -41,6 +41,10 @@ enum stack_cc {
 	STACK_CC_NEWRENO,
 };
 
+/* connect()'s local ports by default (Linux's ip_local_port_range ends at 60999). */
+#define STACK_LOCAL_PORT_MIN 61000
+#define STACK_LOCAL_PORT_MAX 65535
+
 struct stack_config {
 	struct netdev *dev;
 	uint64_t seed;		  /* secret for ISNs (RFC 6528), cookies, port choice */
@@ -56,7 +60,7 @@ struct stack_config {
 	uint32_t sndbuf;	  /* default send buffer bytes; 0 = 256 KiB */
 	uint32_t rcvbuf;	  /* default receive buffer bytes; 0 = 256 KiB */
 	uint16_t local_port_min;  /* range for connect() local ports (RFC 6056 random); */
-	uint16_t local_port_max;  /* 0/0 = 61000-65535 */
+	uint16_t local_port_max;  /* 0/0 = STACK_LOCAL_PORT_MIN-STACK_LOCAL_PORT_MAX */
 	uint16_t local_port_step; /* pick only ports p with p % step == local_port_rem; 0 = 1 */
 	uint16_t local_port_rem;
 	enum stack_cc cc;

@@ -125,7 +125,7 @@ enum tcp_drop_reason {
 #define TF_RECOVERY   0x00001000u /* in fast recovery (RFC 6675 / 6582) */
 #define TF_PERSIST    0x00002000u /* t_rtx is the zero-window probe timer */
 #define TF_RESOLVE    0x00004000u /* SYN waits for the next-hop MAC */
-#define TF_DONE	      0x00008000u /* connection over: reads return EOF (Linux SOCK_DONE) */
+#define TF_DONE	      0x00008000u /* connection over (reset, closed, timed out): reads return EOF */
 #define TF_BOUND      0x00010000u /* holds a reference on port_refs[lport] */
 #define TF_RTT	      0x00020000u /* timing one segment (no timestamps) */
 #define TF_CONNECTED  0x00040000u /* reached ESTABLISHED once */
@@ -133,7 +133,7 @@ enum tcp_drop_reason {
 #define TF_ACCEPTQ    0x00100000u /* child on its listener's accept queue */
 #define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
 #define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
-#define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order (Linux SOCK_DONE) */
+#define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order: EOF after the data (Linux RCV_SHUTDOWN) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */

@@ -599,17 +599,7 @@ static int tcp_misdirected(struct stack *stk, const struct ip4_hdr *ip, const ui
 
 	if (step <= 1)
 		return 0;
-	if (!lo && !hi) {
-		lo = 61000;
-		hi = 65535;
-	}
-	if (lo > hi) {
-		uint32_t x = lo;
-
-		lo = hi;
-		hi = x;
-	}
-	if (dport < lo || dport > hi || dport % step == stk->cfg.local_port_rem % step)
+	if (dport < lo || dport > hi || dport % step == stk->cfg.local_port_rem)
 		return 0;
 	if (!stk->cfg.on_misdirected(stk->cfg.misdirected_ctx, frame, (uint32_t)(tcp + len - frame),
 				     dport))
