@@ -58,28 +58,37 @@
 #define STATS_EVERY_US	   10000
 
 static __thread int tls_wake_fd = -1;
-static __thread bool tls_bg;	 /* this thread is the background thread */
-static __thread bool tls_batch;	 /* serving what its last epoll_wait/poll returned */
-static __thread bool tls_locked; /* this thread holds shim.lock */
+static __thread bool tls_bg;	/* this thread is the background thread */
+static __thread bool tls_batch; /* serving what its last epoll_wait/poll returned */
+/*
+ * This thread holds shim.lock, or is taking or dropping it: set before the
+ * lock is taken and cleared after it is dropped, so a signal handler that
+ * interrupts either step sees it set (a handler interrupting the wait for
+ * the lock then forks without it; the child re-initialises it anyway).
+ */
+static __thread volatile bool tls_locked;
 
 void shim_lock(void)
 {
-	pthread_mutex_lock(&shim.lock);
 	tls_locked = true;
+	pthread_mutex_lock(&shim.lock);
 }
 
 bool shim_trylock(void)
 {
-	if (pthread_mutex_trylock(&shim.lock))
-		return false;
+	if (tls_locked)
+		return false; /* held by this very thread: the mutex is not recursive */
 	tls_locked = true;
-	return true;
+	if (pthread_mutex_trylock(&shim.lock) == 0)
+		return true;
+	tls_locked = false;
+	return false;
 }
 
 static void lock_drop(void)
 {
-	tls_locked = false;
 	pthread_mutex_unlock(&shim.lock);
+	tls_locked = false;
 }
 
 bool shim_lock_held_here(void)

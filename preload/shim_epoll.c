@@ -353,10 +353,10 @@ static void kreg_note(int epfd, int op, int fd, const struct epoll_event *ev)
  */
 void shim_ep_forget(int fd)
 {
-	if (!__atomic_load_n(&n_kregs, __ATOMIC_RELAXED) || pthread_mutex_trylock(&shim.lock))
+	if (!__atomic_load_n(&n_kregs, __ATOMIC_RELAXED) || !shim_trylock())
 		return;
 	kreg_drop(fd, -1);
-	pthread_mutex_unlock(&shim.lock);
+	shim_unlock(NULL);
 }
 
 void shim_ep_adopt(int fd, struct shim_sock *s)
@@ -668,7 +668,32 @@ static short xtcp_revents(struct shim_engine *eng, const struct pollfd *p)
 	return (short)(sock_events(eng->stk, s->sd) & (uint32_t)(unsigned short)want);
 }
 
+static int poll_core_blocked(struct pollfd *fds, nfds_t n, int64_t timeout_us,
+			     const sigset_t *mask);
+
+/*
+ * Programs that fork from signal handlers (the PostgreSQL postmaster) keep
+ * signals blocked except while they wait in select()/poll(). The shim's
+ * work inside those calls (stack_poll, which may allocate) must not be
+ * interrupted by such a handler: glibc's fork() would wait for a malloc
+ * lock that the interrupted code holds. So signals stay blocked while the
+ * shim works and are let in only by the sleep itself (ppoll with the
+ * program's mask), as in the kernel's own select().
+ */
 int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigset_t *mask)
+{
+	sigset_t all, app;
+	int cnt;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &app);
+	cnt = poll_core_blocked(fds, n, timeout_us, mask ? mask : &app);
+	pthread_sigmask(SIG_SETMASK, &app, NULL);
+	return cnt;
+}
+
+/* shim_poll_core() with every signal blocked; mask is what the sleep lets in. */
+static int poll_core_blocked(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigset_t *mask)
 {
 	struct pollfd local[64], *kfds = local;
 	struct shim_engine *eng;
