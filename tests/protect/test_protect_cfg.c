@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "protect_cfg.h"
-#include "prot_test.h"
+#include "check.h"
 
 static const char *const *fake_env;
 
@@ -178,5 +178,5 @@ int main(void)
 	test_bad(c);
 	test_parsers(c);
 	free(c);
-	return t_done();
+	return check_summary();
 }

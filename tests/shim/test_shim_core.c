@@ -3,6 +3,7 @@
  * (preload/shim_config.c) and fd table (preload/shim_fd.c). No root, no
  * network, no LD_PRELOAD: the two files are linked in directly.
  */
+#include "check.h"
 #include "shim_config.h"
 #include "shim_fd.h"
 
@@ -11,18 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);         \
-		}                                                                                  \
-	} while (0)
 
 /* A fake environment: NULL-terminated name=value pairs. */
 static const char *const *fake_env;
@@ -265,6 +254,5 @@ int main(void)
 	test_options();
 	test_fd_table();
 	test_fd_threads();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

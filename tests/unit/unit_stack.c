@@ -8,19 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "stack_priv.h"
-
-static int pass, fail;
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (c) {                                                                           \
-			pass++;                                                                    \
-		} else {                                                                           \
-			fail++;                                                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);      \
-		}                                                                                  \
-	} while (0)
 
 static void test_seq(void)
 {
@@ -268,6 +257,5 @@ int main(void)
 	test_wheel();
 	test_pcap();
 	test_ts_seed();
-	printf("%d passed, %d failed\n", pass, fail);
-	return fail ? 1 : 0;
+	return check_summary();
 }
