@@ -148,7 +148,7 @@ struct shim_engine {
 	bool bg_started; /* started at the app's first poll */
 	bool draining;	 /* last listener closed: new flows go to the kernel */
 	bool bg_running;
-	bool flush_due; /* output left for the next poll (shim_engine_flush_soon) */
+	bool flush_due;	       /* output left for the next poll (shim_engine_flush_soon) */
 	uint64_t flush_due_us; /* when flush_due was set */
 };
 
@@ -260,11 +260,11 @@ static inline uint64_t shim_deadline(uint64_t t)
 }
 
 /* --- shim_epoll.c --- */
-void shim_ep_sock_event(struct shim_sock *s); /* on_event: queue s's items (lock held) */
-void shim_ep_sock_gone(struct shim_sock *s);  /* s closes: drop its items (lock held) */
-void shim_ep_close(struct shim_ep *ep);	      /* the epoll fd closes (lock held) */
+void shim_ep_sock_event(struct shim_sock *s);	 /* on_event: queue s's items (lock held) */
+void shim_ep_sock_gone(struct shim_sock *s);	 /* s closes: drop its items (lock held) */
+void shim_ep_close(struct shim_ep *ep);		 /* the epoll fd closes (lock held) */
 void shim_ep_adopt(int fd, struct shim_sock *s); /* connect() moved fd to xtcp (lock held) */
-void shim_ep_forget(int fd); /* a kernel fd closes (lock held or not) */
+void shim_ep_forget(int fd);			 /* a kernel fd closes (lock held or not) */
 /* poll(2) over mixed fds, timeout in us (-1 = forever); shared by poll/ppoll/select. */
 int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigset_t *mask);
 

@@ -141,20 +141,15 @@ static void test_options(void)
 {
 	static struct shim_config cfg;
 	char err[256];
-	const char *env[] = {"XTCP_IFACE=veth0",
-			     "XTCP_CONNECT_PORTS=80,443",
-			     "XTCP_STRICT=1",
-			     "XTCP_SPIN_US=50",
-			     "XTCP_LOG=error",
-			     "XTCP_LOCAL_PORTS=40000-40999",
-			     "XTCP_XDP_MODE=generic",
-			     "XTCP_STATS=0",
-			     "XTCP_MAX_SOCKS=1000",
-			     "XTCP_QUEUE_WAIT_MS=0",
-			     "XTCP_BUSY_POLL=1",
-			     "XTCP_QUEUES=one",
-			     "XTCP_EXIT_LINGER_MS=5",
-			     NULL};
+	const char *env[] = {
+		"XTCP_IFACE=veth0",	 "XTCP_CONNECT_PORTS=80,443",
+		"XTCP_STRICT=1",	 "XTCP_SPIN_US=50",
+		"XTCP_LOG=error",	 "XTCP_LOCAL_PORTS=40000-40999",
+		"XTCP_XDP_MODE=generic", "XTCP_STATS=0",
+		"XTCP_MAX_SOCKS=1000",	 "XTCP_QUEUE_WAIT_MS=0",
+		"XTCP_BUSY_POLL=1",	 "XTCP_QUEUES=one",
+		"XTCP_EXIT_LINGER_MS=5", NULL,
+	};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
 
 	CHECK(parse(&cfg, err, env) == 0);

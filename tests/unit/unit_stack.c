@@ -236,10 +236,13 @@ static void test_ts_seed(void)
 	s3 = stack_create(&c3);
 	CHECK(s1 && s2 && s3);
 	if (s1 && s2 && s3) {
-		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) == tcp_ts_off(s2, 0x0a4d0101, 0x0a4d0102));
-		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) != tcp_ts_off(s3, 0x0a4d0101, 0x0a4d0102));
-		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) != tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0103));
-		CHECK(tcp_isn(s1, 1, 2, 3, 4) != tcp_isn(s2, 1, 2, 3, 4)); /* ISNs stay per process */
+		uint32_t ip1 = 0x0a4d0101, ip2 = 0x0a4d0102; /* 10.77.1.1, 10.77.1.2 */
+
+		CHECK(tcp_ts_off(s1, ip1, ip2) == tcp_ts_off(s2, ip1, ip2));
+		CHECK(tcp_ts_off(s1, ip1, ip2) != tcp_ts_off(s3, ip1, ip2));
+		CHECK(tcp_ts_off(s1, ip1, ip2) != tcp_ts_off(s1, ip1, ip2 + 1));
+		/* ISNs stay per process */
+		CHECK(tcp_isn(s1, 1, 2, 3, 4) != tcp_isn(s2, 1, 2, 3, 4));
 	}
 	stack_destroy(s1);
 	stack_destroy(s2);
