@@ -16,16 +16,12 @@ add_test(NAME shim_posix_kernel
 set_tests_properties(shim_posix_kernel PROPERTIES LABELS integration
 	SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
 
-if(TARGET xtcp)
-	add_test(NAME shim_posix_preload
-		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} preload)
-	set_tests_properties(shim_posix_preload PROPERTIES LABELS integration
-		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
-endif()
-if(TARGET xtcp)
-	# The client under LD_PRELOAD (XTCP_CONNECT_PORTS), the server on the kernel.
-	add_test(NAME shim_posix_client
-		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} client)
-	set_tests_properties(shim_posix_client PROPERTIES LABELS integration
-		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
-endif()
+add_test(NAME shim_posix_preload
+	COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} preload)
+set_tests_properties(shim_posix_preload PROPERTIES LABELS integration
+	SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
+# The client under LD_PRELOAD (XTCP_CONNECT_PORTS), the server on the kernel.
+add_test(NAME shim_posix_client
+	COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} client)
+set_tests_properties(shim_posix_client PROPERTIES LABELS integration
+	SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
