@@ -4,6 +4,7 @@
  * network, no LD_PRELOAD: the two files are linked in directly.
  */
 #include "check.h"
+#include "fake_env.h"
 #include "shim_config.h"
 #include "shim_fd.h"
 
@@ -13,24 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A fake environment: NULL-terminated name=value pairs. */
-static const char *const *fake_env;
-
-static const char *fake_get(const char *name)
-{
-	const char *const *e;
-	size_t n = strlen(name);
-
-	for (e = fake_env; e && *e; e++)
-		if (!strncmp(*e, name, n) && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
-
 static int parse(struct shim_config *cfg, char *err, const char *const *env)
 {
 	fake_env = env;
-	return shim_config_parse(cfg, fake_get, err, 256);
+	return shim_config_parse(cfg, fake_getenv, err, 256);
 }
 
 static void test_inert(void)
