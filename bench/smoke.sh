@@ -6,26 +6,11 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$here/../build}
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: needs root (network namespaces)"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-fi
+# shellcheck source=../tests/check.sh
+. "$here/../tests/check.sh"
+need_root
 out=$(mktemp -d /tmp/xtcp-bench-smoke.XXXXXX)
 trap 'rm -rf "$out"' EXIT
-pass=0
-fail=0
-check() { # DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then
-		echo "ok: $what"
-		pass=$((pass + 1))
-	else
-		echo "FAIL: $what"
-		fail=$((fail + 1))
-	fi
-}
 # metric WORKLOAD SIDE METRIC -> value (round 1)
 metric() { awk -F, -v w="$1" -v s="$2" -v m="$3" '$3 == w && $2 == s && $4 == m {print $5; exit}' "$out/runs.csv"; }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a != "" && a + 0 > b + 0)}'; }
@@ -65,5 +50,4 @@ check "meta.json records kernel and commit" grep -q '"kernel": ".\+"' "$out/meta
 if command -v gnuplot >/dev/null; then
 	check "plot.png written" test -s "$out/plot.png"
 fi
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

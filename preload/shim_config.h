@@ -41,7 +41,7 @@ struct shim_config {
 	uint32_t max_socks;	/* XTCP_MAX_SOCKS: stack sockets, 0 = stack default */
 	uint32_t queue_wait_ms; /* XTCP_QUEUE_WAIT_MS: wait for a free queue before dropping root */
 	uint32_t exit_linger_ms; /* XTCP_EXIT_LINGER_MS: exit waits for closed connections' ACKs */
-	unsigned n_ports;	/* number of served listening ports */
+	unsigned n_ports;	 /* number of served listening ports */
 	unsigned n_connect_ports;
 	uint8_t ports[65536 / 8];	  /* XTCP_PORTS bitmap, host order */
 	uint8_t connect_ports[65536 / 8]; /* XTCP_CONNECT_PORTS bitmap */

@@ -18,9 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef XTCP_HAVE_PROTECT
 #include "protect_cfg.h"
-#endif
 
 struct shim_real_table shim_real;
 struct shim_state shim = {
@@ -120,14 +118,12 @@ __attribute__((constructor)) static void shim_ctor(void)
 	if (!shim.cfg.active)
 		return;
 	shim_pid = getpid();
-#ifdef XTCP_HAVE_PROTECT
 	/* The protection variables are validated up front too (one line each, by protect_cfg). */
 	if (protect_env_check() < 0) {
 		if (shim.cfg.strict)
 			_exit(1);
 		return;
 	}
-#endif
 	shim_fork_setup();
 	__atomic_store_n(&shim_active, 1, __ATOMIC_RELEASE);
 	shim_debug("active on %s (%u listening ports, %u connect ports)", shim.cfg.iface,

@@ -113,7 +113,8 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 			SHIM_STAT(fallback[SHIM_FB_NOT_INET])++;
 		return REAL(bind)(fd, addr, len);
 	}
-	if (!sin->sin_port || !shim_port_in(shim.cfg.ports, ntohs(sin->sin_port)) || !shim_is_tcp4(fd))
+	if (!sin->sin_port || !shim_port_in(shim.cfg.ports, ntohs(sin->sin_port)) ||
+	    !shim_is_tcp4(fd))
 		return REAL(bind)(fd, addr, len);
 	r = REAL(bind)(fd, addr, len);
 	if (r)

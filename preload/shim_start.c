@@ -33,9 +33,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
-#ifdef XTCP_HAVE_PROTECT
 #include "protect_cfg.h"
-#endif
 
 static bool exit_registered;
 
@@ -92,10 +90,8 @@ static int prog_ensure(void)
 			  strerror(-err));
 		return err;
 	}
-#ifdef XTCP_HAVE_PROTECT
 	/* Flood protection settings (XTCP_PROTECT*, tools/protect_cfg.h): prints its own error. */
 	protect_env_apply(xp_prog_ifindex(shim.prog));
-#endif
 	if (!exit_registered) {
 		atexit(at_exit);
 		exit_registered = true;

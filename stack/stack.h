@@ -47,7 +47,7 @@ enum stack_cc {
 
 struct stack_config {
 	struct netdev *dev;
-	uint64_t seed;		  /* secret for ISNs (RFC 6528), cookies, port choice */
+	uint64_t seed; /* secret for ISNs (RFC 6528), cookies, port choice */
 	/*
 	 * Secret for the timestamp offsets (RFC 7323 7.1), 0 = from seed. Give
 	 * every process of a host the same one: a 4-tuple another process used

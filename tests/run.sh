@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # tests/run.sh - the whole test suite, from a clean clone on Debian 12.
 #
-#   tests/run.sh            install what is missing, build, run unit + fuzz + integration
-#   tests/run.sh unit       only one label (unit | fuzz | integration)
+#   tests/run.sh            install what is missing, build, run unit + fuzz + lint + integration
+#   tests/run.sh unit       only one label (unit | fuzz | lint | integration)
 #
 # Two builds: build-asan/ (clang, ASan+UBSan, libFuzzer) for unit and fuzz
 # tests, build/ (Release) for the integration tests, which LD_PRELOAD the
-# library into real programs. Integration tests need root; under CI=true a
-# test that skips (exit 77) counts as a failure.
+# library into real programs, and for lint (clang-format, cppcheck: no build
+# output needed). Integration tests need root; under CI=true a test that
+# skips (exit 77) counts as a failure.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-labels=${1:-"unit fuzz integration"}
+labels=${1:-"unit fuzz lint integration"}
 
 "$top/tests/deps.sh"
 
@@ -31,8 +32,8 @@ log=$(mktemp)
 for label in $labels; do
 	case $label in
 	unit | fuzz) dir=build-asan ;;
-	integration) dir=build ;;
-	*) echo "unknown label $label (unit | fuzz | integration)" >&2; exit 2 ;;
+	lint | integration) dir=build ;;
+	*) echo "unknown label $label (unit | fuzz | lint | integration)" >&2; exit 2 ;;
 	esac
 	echo "=== ctest -L $label ($dir)"
 	if ! ctest --test-dir "$dir" -L "^$label\$" --output-on-failure --timeout 900 | tee "$log"; then

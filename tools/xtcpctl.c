@@ -398,7 +398,6 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 			fprintf(stderr, "xtcpctl: %s: XDP query failed: %s\n", argv[0],
 				strerror(-err));
 		status_iface(ctl, &p, s, n, diag);
-		shown++;
 	} else {
 		ifs = if_nameindex();
 		for (i = ifs; i && i->if_index; i++) {

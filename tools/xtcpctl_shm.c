@@ -177,15 +177,16 @@ static void proc_text(const struct shm_proc *p)
 
 	uint64_t nq = has_xsk(p) ? rd(&s->xsk_ports) : 1;
 
-	/* A process on several queues (started by exec, or client-only): the first one and how many. */
+	/* A process on several queues (started by exec, or client-only): the first and how many. */
 	if (nq > 1)
-		printf("  %d %s: %s %llu queues from %u, %llu listening + %llu connections on xtcp\n",
+		printf("  %d %s: %s %llu queues from %u,"
+		       " %llu listening + %llu connections on xtcp\n",
 		       (int)s->pid, p->comm, s->iface, (unsigned long long)nq, s->queue,
 		       (unsigned long long)rd(&s->listeners), (unsigned long long)rd(&s->conns));
 	else
 		printf("  %d %s: %s queue %u, %llu listening + %llu connections on xtcp\n",
-		       (int)s->pid, p->comm, s->iface, s->queue, (unsigned long long)rd(&s->listeners),
-		       (unsigned long long)rd(&s->conns));
+		       (int)s->pid, p->comm, s->iface, s->queue,
+		       (unsigned long long)rd(&s->listeners), (unsigned long long)rd(&s->conns));
 	printf("      accepted %llu on xtcp, %llu from the kernel (loopback, other interfaces);"
 	       " connected %llu on xtcp\n",
 	       (unsigned long long)rd(&s->accepted_xtcp),
@@ -213,9 +214,10 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->xsk_rx_invalid),
 		       (unsigned long long)rd(&s->xsk_tx_invalid),
 		       (unsigned long long)rd(&s->xsk_rx_dropped));
-	if (has_handoff(p) && (rd(&s->handoff_sent) || rd(&s->handoff_received) ||
-				rd(&s->handoff_no_owner)))
-		printf("      hand-off: sent %llu received %llu lost %llu no owner %llu rejected %llu\n",
+	if (has_handoff(p) &&
+	    (rd(&s->handoff_sent) || rd(&s->handoff_received) || rd(&s->handoff_no_owner)))
+		printf("      hand-off: sent %llu received %llu lost %llu"
+		       " no owner %llu rejected %llu\n",
 		       (unsigned long long)rd(&s->handoff_sent),
 		       (unsigned long long)rd(&s->handoff_received),
 		       (unsigned long long)rd(&s->handoff_lost),

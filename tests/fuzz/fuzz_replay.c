@@ -5,8 +5,9 @@
  *
  *   fuzz_replay FILE|DIR...
  *
- * A stack bug aborts (the target aborts on any broken contract); otherwise
- * prints "N passed, 0 failed".
+ * A stack bug aborts (the target aborts on any broken contract); a file that
+ * cannot be read fails; the end is "N passed, N failed" (check.h). An empty
+ * corpus fails too: check_summary() fails a run that checked nothing.
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -14,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -45,7 +48,7 @@ static int run_file(const char *path)
 
 int main(int argc, char **argv)
 {
-	int pass = 0, fail = 0, i;
+	int i;
 
 	for (i = 1; i < argc; i++) {
 		struct stat st;
@@ -60,21 +63,13 @@ int main(int argc, char **argv)
 				if (e->d_name[0] == '.')
 					continue;
 				snprintf(p, sizeof(p), "%s/%s", argv[i], e->d_name);
-				if (run_file(p) == 0)
-					pass++;
-				else
-					fail++;
+				check_count(run_file(p) == 0);
 			}
 			if (d)
 				closedir(d);
-		} else if (run_file(argv[i]) == 0) {
-			pass++;
 		} else {
-			fail++;
+			check_count(run_file(argv[i]) == 0);
 		}
 	}
-	if (pass + fail == 0)
-		fail++; /* an empty corpus is a broken test, not a pass */
-	printf("%d passed, %d failed\n", pass, fail);
-	return fail ? 1 : 0;
+	return check_summary();
 }

@@ -21,37 +21,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 imp=$build/tests/impair/xt_impair
 srv=$build/tests/shim/posix_srv
 cli=$build/tests/shim/posix_cli
-pass=0
-fail=0
-
-if [ "$(id -u)" != 0 ]; then
-	echo "impair_test: needs root (network namespaces)"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-fi
-[ "$variant" = xtcp ] && [ ! -f "$build/libxtcp.so" ] && {
-	echo "impair_test: $build/libxtcp.so not built"
-	echo "0 passed, 1 failed"
-	exit 1
-}
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root
+[ "$variant" = xtcp ] && [ ! -f "$build/libxtcp.so" ] && fatal "$build/libxtcp.so not built"
 for b in "$imp" "$srv" "$cli"; do
-	[ -x "$b" ] || { echo "impair_test: $b not built"; echo "0 passed, 1 failed"; exit 1; }
+	[ -x "$b" ] || fatal "$b not built"
 done
-check() { # check NAME CONDITION...
-	local name=$1
-	shift
-	if "$@"; then
-		echo "ok   $name"
-		pass=$((pass + 1))
-	else
-		echo "FAIL $name"
-		fail=$((fail + 1))
-	fi
-}
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-TB_MIDDLE=1 tb_up || { echo "impair_test: test bed failed"; echo "0 passed, 1 failed"; exit 1; }
+TB_MIDDLE=1 tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-impair.XXXXXX)
 
 # Frames must cross the bridge whole, with finished checksums: no offloads.
@@ -99,5 +79,4 @@ for what in lost dup reordered corrupted; do
 	check "bridge $what frames ($n)" test "$n" -gt 0
 done
 [ $fail = 0 ] && rm -rf "$out"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

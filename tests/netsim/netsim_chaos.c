@@ -39,8 +39,8 @@ static uint64_t cur_seed;
 
 static void fail_at(const char *what, long v, const struct end *e)
 {
-	t_fail++;
-	if (t_fail < 20)
+	check_count(0);
+	if (check_failed < 20)
 		fprintf(stderr, "seed %llu side %d idx %d sd %d: %s %ld (sent %llu rcvd %llu)\n",
 			(unsigned long long)cur_seed, e->side, e->idx, e->sd, what, v,
 			(unsigned long long)e->sent, (unsigned long long)e->rcvd);
@@ -221,5 +221,5 @@ int main(int argc, char **argv)
 		cur_seed = seed;
 		chaos(seed);
 	}
-	return sim_report();
+	return check_summary();
 }

@@ -205,5 +205,5 @@ int main(void)
 	syn_flood_cookies();
 	backlog_full();
 	lossy_handshakes();
-	return sim_report();
+	return check_summary();
 }

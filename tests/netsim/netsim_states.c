@@ -147,7 +147,7 @@ static void zero_window(void)
 		while ((n = sock_recv(s.b, sb, buf, sizeof(buf), 0)) > 0) {
 			for (ssize_t k = 0; k < n; k++)
 				if (buf[k] != sim_byte(3, got + (uint64_t)k))
-					t_fail++;
+					check_count(0);
 			got += (uint64_t)n;
 		}
 		if (sent < 4000000) {
@@ -490,7 +490,7 @@ static void many_connections(void)
 
 			if (c < 0 || c >= 16384 ||
 			    sock_connect(s.a, c, &dst, s.now) != -EINPROGRESS) {
-				t_fail++;
+				check_count(0);
 				continue;
 			}
 			cstate[c] = 1;
@@ -529,7 +529,7 @@ static void many_connections(void)
 			} else if (cstate[c] == 2 && sock_rx_avail(s.a, c) == 100) {
 				if (sock_recv(s.a, c, buf, sizeof(buf), 0) != 100 ||
 				    buf[0] != (uint8_t)c || buf[99] != (uint8_t)c)
-					t_fail++;
+					check_count(0);
 				sock_close(s.a, c);
 				cstate[c] = 3;
 				done++;
@@ -592,11 +592,11 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 		if (argc > 1 && strcmp(argv[1], tests[i].name) != 0)
 			continue;
-		int f0 = t_fail;
+		int f0 = check_failed;
 
 		tests[i].fn();
-		printf("%s %s\n", t_fail == f0 ? "ok  " : "FAIL", tests[i].name);
+		printf("%s %s\n", check_failed == f0 ? "ok  " : "FAIL", tests[i].name);
 		fflush(stdout);
 	}
-	return sim_report();
+	return check_summary();
 }

@@ -144,5 +144,5 @@ int main(void)
 	double t3 = transfer("1 Gbit/s x 20 ms, 4 MiB buffers", &lfn, &big, 8u << 20, 0, 60);
 
 	CHECK(t3 >= 0 && t3 < 0.5); /* 0.07 s at line rate + slow start */
-	return sim_report();
+	return check_summary();
 }

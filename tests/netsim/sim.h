@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "netdev.h"
 #include "stack.h"
 
@@ -35,18 +36,6 @@ static inline void sim_evq_push(struct sim *s, int side, int sd)
 	if (s->evq[side] && s->evn[side] < s->evcap[side])
 		s->evq[side][s->evn[side]++] = sd;
 }
-
-static int t_pass, t_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			t_pass++;                                                                  \
-		} else {                                                                           \
-			t_fail++;                                                                  \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-		}                                                                                  \
-	} while (0)
 
 static void sim_on_event_a(void *ctx, int sd)
 {
@@ -151,12 +140,6 @@ static inline uint8_t sim_byte(uint64_t seed, uint64_t i)
 	uint64_t x = (i >> 6) * 0x9E3779B97F4A7C15ULL + seed;
 
 	return (uint8_t)((x >> 29) ^ i);
-}
-
-static inline int sim_report(void)
-{
-	printf("%d passed, %d failed\n", t_pass, t_fail);
-	return t_fail ? 1 : 0;
 }
 
 #endif

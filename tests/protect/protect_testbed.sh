@@ -18,38 +18,22 @@
 set -u
 XTCPCTL=${1:?usage: protect_testbed.sh XTCPCTL BINDIR}
 BIN=${2:?usage: protect_testbed.sh XTCPCTL BINDIR}
-if [ "$(id -u)" != 0 ]; then
-	echo "protect_testbed: needs root (network namespaces, XDP)" >&2
-	[ -n "${XTCP_TEST_NO_SKIP:-}" ] && exit 1
-	exit 77
-fi
+# shellcheck source=../check.sh
+. "$(dirname "$0")/../check.sh"
+need_root "network namespaces, XDP"
 XTCPCTL=$(readlink -f "$XTCPCTL")
 BIN=$(readlink -f "$BIN")
 for f in "$XTCPCTL" "$BIN/prot_load" "$BIN/prot_listen" "$BIN/prot_flood" "$BIN/prot_harness.bpf.o"; do
-	[ -e "$f" ] || { echo "protect_testbed: missing $f" >&2; exit 1; }
+	[ -e "$f" ] || fatal "missing $f"
 done
 . "$(dirname "$0")/../testbed.sh"
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-	fail=$((fail + 1))
-	echo "FAIL: $*" >&2
-}
-check() { # DESCRIPTION COMMAND...
-	local desc=$1
-	shift
-	if "$@"; then ok; else bad "$desc"; fi
-}
 finish() {
 	if [ -n "${lpid:-}" ]; then
 		kill "$lpid" 2>/dev/null
 		wait "$lpid" 2>/dev/null
 	fi
-	echo "$pass passed, $fail failed"
-	[ $fail = 0 ]
-	exit $?
+	check_done
 }
 
 tb_up 1 || { bad "test bed"; finish; }

@@ -13,29 +13,16 @@
 # XTCP_TEST_NO_SKIP=1).
 set -u
 B=${1:?usage: protect_xtcp.sh BUILD_DIR}
-if [ "$(id -u)" != 0 ]; then
-	echo "protect_xtcp: needs root (network namespaces, XDP)" >&2
-	[ -n "${XTCP_TEST_NO_SKIP:-}" ] && exit 1
-	exit 77
-fi
+# shellcheck source=../check.sh
+. "$(dirname "$0")/../check.sh"
+need_root "network namespaces, XDP"
 B=$(readlink -f "$B")
 for f in "$B/libxtcp.so" "$B/xtcpctl" "$B/tests/protect/prot_listen" "$B/tests/protect/prot_flood"; do
-	[ -e "$f" ] || { echo "protect_xtcp: missing $f" >&2; exit 1; }
+	[ -e "$f" ] || fatal "missing $f"
 done
-command -v nginx >/dev/null || { echo "protect_xtcp: nginx missing (tests/deps.sh)" >&2; exit 1; }
+[ -x "$NGINX" ] || fatal "nginx missing (tests/deps.sh)"
 . "$(dirname "$0")/../testbed.sh"
 
-pass=0
-fail=0
-bad() {
-	fail=$((fail + 1))
-	echo "FAIL: $*" >&2
-}
-check() {
-	local desc=$1
-	shift
-	if "$@"; then pass=$((pass + 1)); else bad "$desc"; fi
-}
 work=$(mktemp -d /tmp/xtcp-protect.XXXXXX)
 finish() {
 	local p
@@ -43,9 +30,7 @@ finish() {
 	wait 2>/dev/null
 	tb_down
 	rm -rf "$work"
-	echo "$pass passed, $fail failed"
-	[ $fail = 0 ]
-	exit $?
+	check_done
 }
 
 tb_up 1 || { bad "test bed"; finish; }
@@ -77,7 +62,7 @@ http() { tb_cli curl -s -m "${2:-2}" -o /dev/null -w '%{http_code}' "http://$TB_
 
 tb_srv env XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
 	XTCP_PROTECT_GLOBAL_RATE=5000/5000 XTCP_PROTECT_PORTS=udp:53=allow \
-	LD_PRELOAD="$B/libxtcp.so" nginx -c "$work/nginx.conf" -g 'daemon off;' >"$work/nginx.out" 2>&1 &
+	LD_PRELOAD="$B/libxtcp.so" "$NGINX" -c "$work/nginx.conf" -g 'daemon off;' >"$work/nginx.out" 2>&1 &
 npid=$!
 tb_srv "$B/tests/protect/prot_listen" 120 2222 &
 lpid=$!

@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/tcp.h>
@@ -27,7 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "protect_cfg.h"
-#include "prot_test.h"
+#include "check.h"
 #include "xtcp_xdp.h"
 
 static int prog_fd, served_fd, xtcp_stats_fd = -1;
@@ -375,10 +374,7 @@ int main(int argc, char **argv)
 	uint8_t one = 1;
 	bool xtcp;
 
-	if (geteuid() != 0) {
-		fprintf(stderr, "test_prot_verdicts: needs root (BPF)\n");
-		return getenv("XTCP_TEST_NO_SKIP") ? 1 : 77;
-	}
+	check_root_or_skip("BPF");
 	if (argc != 3 || (strcmp(argv[2], "harness") && strcmp(argv[2], "xtcp"))) {
 		fprintf(stderr, "usage: test_prot_verdicts OBJ harness|xtcp\n");
 		return 2;
@@ -434,5 +430,5 @@ int main(int argc, char **argv)
 
 	free(cfg);
 	bpf_object__close(obj);
-	return t_done();
+	return check_summary();
 }

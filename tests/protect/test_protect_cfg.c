@@ -10,26 +10,14 @@
 #include <string.h>
 
 #include "protect_cfg.h"
-#include "prot_test.h"
-
-static const char *const *fake_env;
-
-static const char *fake_get(const char *name)
-{
-	const char *const *e;
-	size_t n = strlen(name);
-
-	for (e = fake_env; e && *e; e++)
-		if (!strncmp(*e, name, n) && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
+#include "check.h"
+#include "fake_env.h"
 
 static int parse(struct protect_cfg *c, char *err, size_t n, const char *const *env)
 {
 	fake_env = env;
 	err[0] = 0;
-	return protect_cfg_parse(c, fake_get, err, n);
+	return protect_cfg_parse(c, fake_getenv, err, n);
 }
 
 static void test_defaults(struct protect_cfg *c)
@@ -178,5 +166,5 @@ int main(void)
 	test_bad(c);
 	test_parsers(c);
 	free(c);
-	return t_done();
+	return check_summary();
 }

@@ -11,13 +11,12 @@ set -u
 build=$(cd "${1:?usage: nginx_load.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$build/libxtcp.so
-TEST_NAME=nginx_load
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../check.sh
+. "$here/../check.sh"
 need_root
-[ -f "$lib" ] || { echo "nginx_load: $lib not built"; exit 1; }
+[ -f "$lib" ] || fatal "$lib not built"
 for tool in ab wrk curl; do
-	command -v $tool >/dev/null || { echo "nginx_load: $tool missing (tests/deps.sh)"; exit 1; }
+	command -v $tool >/dev/null || fatal "$tool missing (tests/deps.sh)"
 done
 
 # shellcheck source=../testbed.sh
@@ -31,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-tb_up 2 || { echo "nginx_load: test bed failed"; exit 1; }
+tb_up 2 || fatal "test bed failed"
 trap cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 head -c 64 /dev/urandom >"$d/www/f64"
@@ -102,5 +101,4 @@ for _ in $(seq 50); do
 	kill -0 "$(cat "$d/nginx.pid" 2>/dev/null)" 2>/dev/null || break
 	sleep 0.1
 done
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

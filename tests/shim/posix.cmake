@@ -11,21 +11,7 @@ target_link_libraries(posix_srv Threads::Threads)
 add_executable(posix_cli ${CMAKE_CURRENT_LIST_DIR}/posix_cli.c)
 target_link_libraries(posix_cli Threads::Threads)
 
-add_test(NAME shim_posix_kernel
-	COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} kernel)
-set_tests_properties(shim_posix_kernel PROPERTIES LABELS integration
-	SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
-
-if(TARGET xtcp)
-	add_test(NAME shim_posix_preload
-		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} preload)
-	set_tests_properties(shim_posix_preload PROPERTIES LABELS integration
-		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
-endif()
-if(TARGET xtcp)
-	# The client under LD_PRELOAD (XTCP_CONNECT_PORTS), the server on the kernel.
-	add_test(NAME shim_posix_client
-		COMMAND ${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} client)
-	set_tests_properties(shim_posix_client PROPERTIES LABELS integration
-		SKIP_RETURN_CODE 77 TIMEOUT 900 RUN_SERIAL TRUE)
-endif()
+foreach(variant kernel preload client)
+	xtcp_serial_test(shim_posix_${variant} 900
+		${CMAKE_CURRENT_LIST_DIR}/posix_run.sh ${CMAKE_BINARY_DIR} ${variant})
+endforeach()

@@ -27,12 +27,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "posix_proto.h"
 
 #define CHUNK 65536
 
 static struct sockaddr_in srv;
-static int n_pass, n_fail;
 static char why[256];
 
 #define FAILED(...) (snprintf(why, sizeof(why), __VA_ARGS__), -1)
@@ -377,13 +377,10 @@ static int c_parallel(uint64_t size)
 
 static void report(const char *name, int rc)
 {
-	if (rc == 0) {
+	if (check_count(rc == 0))
 		printf("ok %s\n", name);
-		n_pass++;
-	} else {
+	else
 		printf("FAIL %s: %s\n", name, why);
-		n_fail++;
-	}
 	fflush(stdout);
 }
 
@@ -442,6 +439,5 @@ int main(int argc, char **argv)
 		report("peerdeath", c_peerdeath(35));
 	}
 	report("parallel 8 x 2 MiB", c_parallel(2 << 20));
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	return check_summary();
 }

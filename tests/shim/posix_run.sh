@@ -20,24 +20,16 @@ srv=$build/tests/shim/posix_srv
 cli=$build/tests/shim/posix_cli
 lib=$build/libxtcp.so
 
-skip() {
-	echo "posix_run: $*"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-}
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
-[ -x "$srv" ] && [ -x "$cli" ] || { echo "posix_run: build posix_srv and posix_cli first"; exit 1; }
-if [ "$variant" != kernel ] && [ ! -f "$lib" ]; then
-	echo "posix_run: $lib not built"
-	exit 1
-fi
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root
+[ -x "$srv" ] && [ -x "$cli" ] || fatal "build posix_srv and posix_cli first"
+[ "$variant" != kernel ] && [ ! -f "$lib" ] && fatal "$lib not built"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-tb_up || { echo "posix_run: test bed failed"; exit 1; }
+tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-posix.XXXXXX)
-pass=0
-fail=0
 
 # run_one NAME MODE PORT [env assignments...]: client output in $out/NAME-MODE.txt
 # (the assignments go to the server, or to the client when CLIENT_ENV=1)
@@ -84,10 +76,9 @@ for mode in block thread epoll; do
 	port=$((port + 1))
 	k0=$(passive_opens)
 	if run_one kernel "$mode" "$port" && [ "$(passive_opens)" -gt "$k0" ]; then
-		pass=$((pass + 1))
+		ok "kernel $mode"
 	else
-		fail=$((fail + 1))
-		echo "FAIL kernel $mode (server log: $out/srv-kernel-$mode.log)"
+		bad "kernel $mode (server log: $out/srv-kernel-$mode.log)"
 	fi
 	if [ "$variant" = client ]; then
 		port=$((port + 1))
@@ -99,13 +90,11 @@ for mode in block thread epoll; do
 		c1=$(active_opens)
 		# peerdeath's forked child may fall back to the kernel (one queue): at most 1
 		if [ $((c1 - c0)) -gt 1 ]; then
-			fail=$((fail + 1))
-			echo "FAIL client $mode: the client's kernel made $((c1 - c0)) connections"
+			bad "client $mode: the client's kernel made $((c1 - c0)) connections"
 		elif diff -u "$out/kernel-$mode.txt" "$out/client-$mode.txt" >"$out/diff-$mode.txt"; then
-			pass=$((pass + 1))
+			ok "client $mode"
 		else
-			fail=$((fail + 1))
-			echo "FAIL client $mode differs from the kernel run:"
+			bad "client $mode differs from the kernel run:"
 			cat "$out/diff-$mode.txt"
 		fi
 		continue
@@ -118,16 +107,13 @@ for mode in block thread epoll; do
 		XTCP_STRICT=1
 	k1=$(passive_opens)
 	if [ "$k1" != "$k0" ]; then
-		fail=$((fail + 1))
-		echo "FAIL preload $mode: the server's kernel accepted $((k1 - k0)) connections"
+		bad "preload $mode: the server's kernel accepted $((k1 - k0)) connections"
 	elif diff -u "$out/kernel-$mode.txt" "$out/preload-$mode.txt" >"$out/diff-$mode.txt"; then
-		pass=$((pass + 1))
+		ok "preload $mode"
 	else
-		fail=$((fail + 1))
-		echo "FAIL preload $mode differs from the kernel run:"
+		bad "preload $mode differs from the kernel run:"
 		cat "$out/diff-$mode.txt"
 	fi
 done
 [ $fail = 0 ] && rm -rf "$out"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

@@ -9,26 +9,16 @@ build=$(cd "${1:?usage: shim_attend.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$build/tests/shim/shim_attend
 lib=$build/libxtcp.so
-if [ "$(id -u)" != 0 ]; then
-	echo "shim_attend: needs root (network namespaces)"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-fi
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root
 [ -x "$bin" ] && [ -f "$lib" ] || { echo "shim_attend: build shim_attend and xtcp first"; exit 1; }
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 tb_up || { echo "shim_attend: test bed failed"; exit 1; }
 out=$(mktemp -d /tmp/xtcp-attend.XXXXXX)
-pass=0
-fail=0
-check() { # check COND-EXIT-STATUS MESSAGE
-	if [ "$1" = 0 ]; then
-		pass=$((pass + 1))
-		echo "ok $2"
-	else
-		fail=$((fail + 1))
-		echo "FAIL $2"
-	fi
+result() { # result EXIT-STATUS DESCRIPTION
+	if [ "$1" = 0 ]; then ok "$2"; else bad "$2"; fi
 }
 wait_listening() {
 	for _ in $(seq 100); do
@@ -51,10 +41,10 @@ for round in 1 2 3; do
 	ack=$(sed -n 's/^ack_us=//p' "$out/cli$round.txt")
 	echo "server computing: data ACKed after ${ack:-?} us"
 	[ -n "$ack" ] && [ "$ack" -lt $limit_us ] && grep -q 'server_read=1000' "$out/srv$round.txt"
-	check $? "round $round: an xtcp server that computes ACKs within $limit_us us and reads the data"
+	result $? "round $round: an xtcp server that computes ACKs within $limit_us us and reads the data"
 done
 grep -q 'serving veth0' "$out/srv1.err"
-check $? "the server ran on xtcp"
+result $? "the server ran on xtcp"
 
 # Client computing right after a non-blocking connect: the handshake completes.
 for round in 1 2 3; do
@@ -69,10 +59,9 @@ for round in 1 2 3; do
 	d=$((${t1:-0} - ${t0:-0}))
 	echo "client computing: handshake completed after $d us"
 	[ -n "$t0" ] && [ -n "$t1" ] && [ "$d" -lt $limit_us ]
-	check $? "round $round: an xtcp client that computes completes its handshake within $limit_us us"
+	result $? "round $round: an xtcp client that computes completes its handshake within $limit_us us"
 done
 grep -q 'serving veth0' "$out/con1.err"
-check $? "the client ran on xtcp"
+result $? "the client ran on xtcp"
 [ $fail = 0 ] && rm -rf "$out"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

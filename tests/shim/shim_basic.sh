@@ -20,11 +20,10 @@ set -u
 build=$(cd "${1:?usage: shim_basic.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 lib=$build/libxtcp.so
-TEST_NAME=shim_basic
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../check.sh
+. "$here/../check.sh"
 need_root
-[ -f "$lib" ] || { echo "shim_basic: $lib not built"; exit 1; }
+[ -f "$lib" ] || fatal "$lib not built"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
@@ -52,7 +51,7 @@ check "config: XTCP_STRICT=1 runs nothing" not_grep '^ran' "$d/out"
 XTCP_IFACE=veth0 XTCP_PORTS=80 XTCP_LOG=loud LD_PRELOAD=$lib /bin/true 2>"$d/err"
 check "config: bad XTCP_LOG named" grep -q 'XTCP_LOG="loud"' "$d/err"
 
-tb_up 2 || { echo "shim_basic: test bed failed"; exit 1; }
+tb_up 2 || fatal "test bed failed"
 trap cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 for n in 0 1 1000 100000 8000000; do
@@ -327,5 +326,4 @@ check "proxy: upstream connections on xtcp (kernel ActiveOpens flat: $a0 -> $a1)
 wait "$proxy_job" 2>/dev/null
 nginx_stop
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

@@ -9,11 +9,9 @@ build=$(cd "${1:?usage: shim_forksig.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$build/tests/shim/shim_forksig
 lib=$build/libxtcp.so
-if [ "$(id -u)" != 0 ]; then
-	echo "shim_forksig: needs root (network namespaces)"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-fi
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root
 [ -x "$bin" ] && [ -f "$lib" ] || { echo "shim_forksig: build shim_forksig and xtcp first"; exit 1; }
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
@@ -21,8 +19,6 @@ tb_up || { echo "shim_forksig: test bed failed"; exit 1; }
 out=$(mktemp -d /tmp/xtcp-forksig.XXXXXX)
 starts=${FORKSIG_STARTS:-20}
 conns=50
-pass=0
-fail=0
 hung=0
 forks=0
 for i in $(seq "$starts"); do
@@ -43,14 +39,12 @@ for i in $(seq "$starts"); do
 	forks=$((forks + ${f:-0}))
 	if [ $sst = 0 ] && [ $cst = 0 ] && grep -q "served=$conns" "$out/srv$i.txt" &&
 		grep -q 'serving veth0' "$out/srv$i.err"; then
-		pass=$((pass + 1))
+		ok "start $i"
 	else
-		fail=$((fail + 1))
-		echo "FAIL start $i: server status $sst, client status $cst"
+		bad "start $i: server status $sst, client status $cst"
 		cat "$out/srv$i.txt" "$out/srv$i.err" "$out/cli$i.txt"
 	fi
 done
 echo "$starts starts, $hung hung, $forks forks from the signal handler"
 [ $fail = 0 ] && rm -rf "$out"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

@@ -24,12 +24,11 @@ lib=${XTCP_TEST_LIB:-$build/libxtcp.so}
 field=$build/tests/shim/shim_stats_field
 cli=$build/tests/shim/shim_handoff_cli
 n=${HANDOFF_COUNT:-150}
-TEST_NAME=shim_handoff
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../check.sh
+. "$here/../check.sh"
 need_root
-[ -f "$lib" ] || { echo "shim_handoff: $lib not built"; exit 1; }
-[ -x "$field" ] && [ -x "$cli" ] || { echo "shim_handoff: test programs not built"; exit 1; }
+[ -f "$lib" ] || fatal "$lib not built"
+[ -x "$field" ] && [ -x "$cli" ] || fatal "test programs not built"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
@@ -41,7 +40,7 @@ cleanup() {
 	rm -rf "$d"
 }
 
-tb_up 2 || { rm -rf "$d"; echo "shim_handoff: test bed failed"; exit 1; }
+tb_up 2 || { rm -rf "$d"; fatal "test bed failed"; }
 trap cleanup EXIT # after tb_up, which sets its own EXIT trap (tb_down, called by cleanup)
 mkdir -p "$d/www" "$d/logs" "$d/up"
 head -c 100000 /dev/urandom >"$d/www/f100000"
@@ -61,7 +60,10 @@ http {
 	server { listen $TB_CIP:8099; root $d/www; }
 }
 EOC
-tb_cli "$NGINX" -c "$d/up.conf" -p "$d" >"$d/up.err" 2>&1 || { cat "$d/up.err"; exit 1; }
+if ! tb_cli "$NGINX" -c "$d/up.conf" -p "$d" >"$d/up.err" 2>&1; then
+	cat "$d/up.err"
+	fatal "the upstream nginx did not start"
+fi
 
 out_rsts() { tb_srv nstat -az TcpOutRsts | awk '/TcpOutRsts/ {print $2}'; }
 
@@ -174,7 +176,6 @@ check "fork: parent and child, $n downloads each, every byte right ($okn of 2, r
 stats_check "fork" "$d/fork.stats" "$d/fork.stats.child"
 
 # nginx: the workers' upstream connections (proxy_pass to XTCP_CONNECT_PORTS).
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 for f in 0 1000 1000000; do
 	head -c $f /dev/urandom >"$d/www/f$f"
 done
@@ -239,5 +240,4 @@ out=$(tb_srv "$build/xtcpctl" --json status 2>&1 | tr -d ' \n\t')
 check "xtcpctl --json status has a handoff object" grep -q '"handoff":{"sent":[1-9]' <<<"$out"
 kill -QUIT "$(cat "$d/proxy.pid")" 2>/dev/null
 
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

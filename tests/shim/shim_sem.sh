@@ -9,15 +9,13 @@ build=$(cd "${1:?usage: shim_sem.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 bin=$build/tests/shim/shim_sem
 lib=$build/libxtcp.so
-if [ "$(id -u)" != 0 ]; then
-	echo "shim_sem: needs root (network namespaces)"
-	[ "${XTCP_TEST_NO_SKIP:-0}" = 1 ] && exit 1
-	exit 77
-fi
-[ -x "$bin" ] && [ -f "$lib" ] || { echo "shim_sem: build shim_sem and xtcp first"; exit 1; }
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root
+[ -x "$bin" ] && [ -f "$lib" ] || fatal "build shim_sem and xtcp first"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-tb_up || { echo "shim_sem: test bed failed"; exit 1; }
+tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-sem.XXXXXX)
 
 run() { # run NAME PORT [env...]: server output in $out/NAME.txt
@@ -35,23 +33,13 @@ run() { # run NAME PORT [env...]: server output in $out/NAME.txt
 
 run kernel 7301
 run xtcp 7302 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7302 XTCP_LOG=info
-pass=0
-fail=0
-if [ "$(wc -l <"$out/kernel.txt")" -gt 30 ] && diff -u "$out/kernel.txt" "$out/xtcp.txt"; then
-	pass=$((pass + 1))
-	echo "ok identical observations ($(wc -l <"$out/kernel.txt") lines)"
+lines=$(wc -l <"$out/kernel.txt")
+if [ "$lines" -gt 30 ] && diff -u "$out/kernel.txt" "$out/xtcp.txt"; then
+	ok "identical observations ($lines lines)"
 else
-	fail=$((fail + 1))
-	echo "FAIL observations differ (kernel vs xtcp above; kernel run $(wc -l <"$out/kernel.txt") lines)"
+	bad "observations differ (kernel vs xtcp above; kernel run $lines lines)"
 fi
-if grep -q 'serving veth0 queue' "$out/xtcp.err"; then
-	pass=$((pass + 1))
-	echo "ok the xtcp run was served by xtcp"
-else
-	fail=$((fail + 1))
-	echo "FAIL the xtcp run did not start xtcp:"
+check "the xtcp run was served by xtcp" grep -q 'serving veth0 queue' "$out/xtcp.err" ||
 	cat "$out/xtcp.err"
-fi
 [ $fail = 0 ] && rm -rf "$out"
-echo "$pass passed, $fail failed"
-[ $fail = 0 ]
+check_done

@@ -15,19 +15,9 @@
 #include <sys/epoll.h>
 #include <arpa/inet.h>
 
+#include "check.h"
 #include "netdev.h"
 #include "stack.h"
-
-static int passed, failed;
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (c) {                                                                           \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #c);               \
-		}                                                                                  \
-	} while (0)
 
 static int calls, take, frame_ok;
 static uint16_t last_dport;
@@ -151,6 +141,5 @@ int main(void)
 	stack_destroy(s.a);
 	stack_destroy(s.b);
 	netdev_pipe_free(s.pipe);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed != 0;
+	return check_summary();
 }

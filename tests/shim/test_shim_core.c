@@ -3,6 +3,8 @@
  * (preload/shim_config.c) and fd table (preload/shim_fd.c). No root, no
  * network, no LD_PRELOAD: the two files are linked in directly.
  */
+#include "check.h"
+#include "fake_env.h"
 #include "shim_config.h"
 #include "shim_fd.h"
 
@@ -12,36 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);         \
-		}                                                                                  \
-	} while (0)
-
-/* A fake environment: NULL-terminated name=value pairs. */
-static const char *const *fake_env;
-
-static const char *fake_get(const char *name)
-{
-	const char *const *e;
-	size_t n = strlen(name);
-
-	for (e = fake_env; e && *e; e++)
-		if (!strncmp(*e, name, n) && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
-
 static int parse(struct shim_config *cfg, char *err, const char *const *env)
 {
 	fake_env = env;
-	return shim_config_parse(cfg, fake_get, err, 256);
+	return shim_config_parse(cfg, fake_getenv, err, 256);
 }
 
 static void test_inert(void)
@@ -152,20 +128,15 @@ static void test_options(void)
 {
 	static struct shim_config cfg;
 	char err[256];
-	const char *env[] = {"XTCP_IFACE=veth0",
-			     "XTCP_CONNECT_PORTS=80,443",
-			     "XTCP_STRICT=1",
-			     "XTCP_SPIN_US=50",
-			     "XTCP_LOG=error",
-			     "XTCP_LOCAL_PORTS=40000-40999",
-			     "XTCP_XDP_MODE=generic",
-			     "XTCP_STATS=0",
-			     "XTCP_MAX_SOCKS=1000",
-			     "XTCP_QUEUE_WAIT_MS=0",
-			     "XTCP_BUSY_POLL=1",
-			     "XTCP_QUEUES=one",
-			     "XTCP_EXIT_LINGER_MS=5",
-			     NULL};
+	const char *env[] = {
+		"XTCP_IFACE=veth0",	 "XTCP_CONNECT_PORTS=80,443",
+		"XTCP_STRICT=1",	 "XTCP_SPIN_US=50",
+		"XTCP_LOG=error",	 "XTCP_LOCAL_PORTS=40000-40999",
+		"XTCP_XDP_MODE=generic", "XTCP_STATS=0",
+		"XTCP_MAX_SOCKS=1000",	 "XTCP_QUEUE_WAIT_MS=0",
+		"XTCP_BUSY_POLL=1",	 "XTCP_QUEUES=one",
+		"XTCP_EXIT_LINGER_MS=5", NULL,
+	};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
 
 	CHECK(parse(&cfg, err, env) == 0);
@@ -265,6 +236,5 @@ int main(void)
 	test_options();
 	test_fd_table();
 	test_fd_threads();
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return check_summary();
 }

@@ -12,8 +12,8 @@
  *     stack_next_deadline() reports, up to a target time.
  *   script steps (t_in_, t_out_, t_nothing_): translate relative SEG() values
  *     to absolute ones per flow, build, inject, capture, compare.
- *   runner (t_run, t_summary): one fresh stack per test; a failure longjmps
- *     out of that test only.
+ *   runner (t_run): one fresh stack per test, counted as one check of
+ *     check.h; a failure longjmps out of that test only.
  * Memory: the harness owns every frame (malloc'd struct t_frame); the stack
  *   only borrows them between rx_burst/rx_done and tx_alloc/tx_queue.
  */
@@ -33,8 +33,6 @@ static const uint8_t stack_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 static const uint8_t peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 #define STACK_IP "10.77.1.1"
 #define PEER_IP	 "10.77.1.2"
-
-static int n_pass, n_fail;
 
 static struct t *t_of_dev(struct netdev *dev)
 {
@@ -944,7 +942,7 @@ void t_run(const char *name, t_fn fn, const struct stack_config *cfg)
 	t = calloc(1, sizeof(*t));
 	if (!t || t_init(t, name, cfg)) {
 		fprintf(stderr, "FAIL %s: set-up\n", name);
-		n_fail++;
+		check_count(0);
 		free(t);
 		return;
 	}
@@ -959,18 +957,8 @@ void t_run(const char *name, t_fn fn, const struct stack_config *cfg)
 			       rel_str(cur(t), &w, gb, sizeof(gb)));
 		}
 	}
-	if (t->failed) {
-		n_fail++;
-	} else {
-		n_pass++;
+	if (check_count(!t->failed))
 		printf("ok   %s\n", name);
-	}
 	t_fini(t);
 	free(t);
-}
-
-int t_summary(void)
-{
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
 }

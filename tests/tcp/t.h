@@ -37,6 +37,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 
+#include "check.h"
 #include "stack.h"
 #include "netdev.h"
 #include "t_seg.h"
@@ -135,10 +136,9 @@ struct t {
 
 /* --- running --- */
 typedef void (*t_fn)(struct t *t);
-/* Run fn on a fresh stack (cfg may be NULL); counts pass/fail. */
+/* Run fn on a fresh stack (cfg may be NULL); counts one check (check.h) per
+ * test, so main() ends with return check_summary(). */
 void t_run(const char *name, t_fn fn, const struct stack_config *cfg);
-/* Prints "N passed, N failed"; returns the exit status for main(). */
-int t_summary(void);
 #define T_RUN(fn) t_run(#fn, fn, NULL)
 
 /* --- set-up without running a test (the fuzzer, the harness self-test) --- */

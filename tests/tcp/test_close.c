@@ -101,5 +101,5 @@ int main(void)
 	T_RUN(close_with_unread_data_rst);
 	T_RUN(rst_in_syn_received);
 	T_RUN(time_wait_accepts_new_syn);
-	return t_summary();
+	return check_summary();
 }

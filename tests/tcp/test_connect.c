@@ -172,5 +172,5 @@ int main(void)
 	T_RUN(synack_bad_ack_rst);
 	T_RUN(simultaneous_open);
 	T_RUN(active_close_time_wait);
-	return t_summary();
+	return check_summary();
 }

@@ -129,5 +129,5 @@ int main(void)
 	T_RUN(event_on_ack_frees_space);
 	T_RUN(event_on_accept_ready);
 	T_RUN(event_on_reset);
-	return t_summary();
+	return check_summary();
 }

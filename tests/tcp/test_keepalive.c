@@ -94,5 +94,5 @@ int main(void)
 	T_RUN(keepalive_answered);
 	T_RUN(keepalive_dead_peer);
 	T_RUN(keepalive_quiet_while_busy);
-	return t_summary();
+	return check_summary();
 }

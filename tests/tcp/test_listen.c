@@ -169,5 +169,5 @@ int main(void)
 	t_run("syn_cookie_round_trip", syn_cookie_round_trip, &small);
 	T_RUN(syn_retransmit_same_isn);
 	T_RUN(synack_retransmitted);
-	return t_summary();
+	return check_summary();
 }

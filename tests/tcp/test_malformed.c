@@ -207,5 +207,5 @@ int main(void)
 	T_RUN(malformed_options_established);
 	T_RUN(ethernet_padding_ignored);
 	T_RUN(not_for_us_dropped);
-	return t_summary();
+	return check_summary();
 }

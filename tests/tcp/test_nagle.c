@@ -97,5 +97,5 @@ int main(void)
 	T_RUN(msg_more_coalesces);
 	T_RUN(cork_until_uncorked);
 	T_RUN(cork_sends_full_segments);
-	return t_summary();
+	return check_summary();
 }

@@ -184,5 +184,5 @@ int main(void)
 	T_RUN(overlapping_retransmission);
 	T_RUN(fin_after_data_is_eof);
 	T_RUN(no_redundant_window_update);
-	return t_summary();
+	return check_summary();
 }

@@ -105,5 +105,5 @@ int main(void)
 	T_RUN(rst_out_of_window_ignored);
 	T_RUN(ack_of_unsent_data);
 	T_RUN(challenge_ack_twice);
-	return t_summary();
+	return check_summary();
 }

@@ -4,21 +4,12 @@
  * RFC 1071 checksum on a known vector, and each sabotage the scripts use
  * being caught by the strict parser.
  */
+#include "check.h"
 #include "t_seg.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
-
-static int n_pass, n_fail;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);            \
-			return 1;                                                                  \
-		}                                                                                  \
-	} while (0)
 
 static void base(struct t_wire *w)
 {
@@ -37,7 +28,7 @@ static void base(struct t_wire *w)
 	w->df = 1;
 }
 
-static int test_csum_vector(void)
+static void test_csum_vector(void)
 {
 	/* RFC 1071 section 3 example: sum 0xddf2, checksum ~ = 0x220d. */
 	static const uint8_t v[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
@@ -45,10 +36,9 @@ static int test_csum_vector(void)
 	CHECK(t_csum(v, sizeof(v), 0) == 0x220d);
 	/* Odd length pads with a zero byte. */
 	CHECK(t_csum("\x01", 1, 0) == (uint16_t)~0x0100);
-	return 0;
 }
 
-static int test_roundtrip_syn(void)
+static void test_roundtrip_syn(void)
 {
 	struct t_wire w, p;
 	uint8_t buf[T_FRAME_MAX];
@@ -65,14 +55,14 @@ static int test_roundtrip_syn(void)
 	w.ts_ecr = 0;
 	n = t_seg_build(&w, buf);
 	CHECK(n == 14 + 20 + 40); /* Linux's SYN: 20 bytes of options */
-	CHECK(t_seg_parse(buf, n, &p, &why) == 0);
+	if (!CHECK(t_seg_parse(buf, n, &p, &why) == 0, "%s", why))
+		return;
 	CHECK(p.flags == T_SYN && p.seq == w.seq && p.mss == 1460 && p.ws == 7 && p.sackok);
 	CHECK(p.ts && p.ts_val == 0xdeadbeef && p.ts_ecr == 0 && p.len == 0 && p.df);
 	CHECK(p.sport == 40000 && p.dport == 80 && p.src_ip == w.src_ip);
-	return 0;
 }
 
-static int test_roundtrip_data_sack(void)
+static void test_roundtrip_data_sack(void)
 {
 	struct t_wire w, p;
 	uint8_t buf[T_FRAME_MAX], pay[777];
@@ -91,14 +81,14 @@ static int test_roundtrip_data_sack(void)
 	w.data = pay;
 	w.len = sizeof(pay);
 	n = t_seg_build(&w, buf);
-	CHECK(t_seg_parse(buf, n, &p, NULL) == 0);
+	if (!CHECK(t_seg_parse(buf, n, &p, NULL) == 0))
+		return;
 	CHECK(p.nsack == 3 && p.sack[2][0] == 0xfffffff0u && p.sack[2][1] == 16);
 	CHECK(p.len == sizeof(pay) && memcmp(p.data, pay, sizeof(pay)) == 0);
 	CHECK(p.ts_val == 5 && p.ts_ecr == 6 && p.mss == 0 && p.ws == -1);
-	return 0;
 }
 
-static int expect_bad(struct t_wire *w, const char *want)
+static void expect_bad(struct t_wire *w, const char *want)
 {
 	uint8_t buf[T_FRAME_MAX];
 	struct t_wire p;
@@ -106,11 +96,10 @@ static int expect_bad(struct t_wire *w, const char *want)
 	size_t n = t_seg_build(w, buf);
 
 	CHECK(t_seg_parse(buf, n, &p, &why) < 0);
-	CHECK(strstr(why, want) != NULL);
-	return 0;
+	CHECK(strstr(why, want) != NULL, "want \"%s\", got \"%s\"", want, why);
 }
 
-static int test_sabotage_caught(void)
+static void test_sabotage_caught(void)
 {
 	static const uint8_t opt_len0[] = {2, 0, 0, 0};
 	static const uint8_t opt_past[] = {1, 1, 8, 10, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -118,35 +107,34 @@ static int test_sabotage_caught(void)
 
 	base(&w);
 	w.bad_tcp_csum = 1;
-	CHECK(expect_bad(&w, "TCP checksum") == 0);
+	expect_bad(&w, "TCP checksum");
 	base(&w);
 	w.bad_ip_csum = 1;
-	CHECK(expect_bad(&w, "IP checksum") == 0);
+	expect_bad(&w, "IP checksum");
 	base(&w);
 	w.doff_delta = 3; /* data offset past the end of the segment */
-	CHECK(expect_bad(&w, "data offset") == 0);
+	expect_bad(&w, "data offset");
 	base(&w);
 	w.ip_len_delta = 8;
-	CHECK(expect_bad(&w, "total length") == 0);
+	expect_bad(&w, "total length");
 	base(&w);
 	w.ihl_delta = -1;
-	CHECK(expect_bad(&w, "IP header") == 0);
+	expect_bad(&w, "IP header");
 	base(&w);
 	w.raw_opt = opt_len0;
 	w.raw_optlen = sizeof(opt_len0);
-	CHECK(expect_bad(&w, "option") == 0);
+	expect_bad(&w, "option");
 	base(&w);
 	w.raw_opt = opt_past;
 	w.raw_optlen = sizeof(opt_past);
 	w.doff_delta = -1; /* the TS option now runs past the header */
-	CHECK(expect_bad(&w, "option") == 0);
+	expect_bad(&w, "option");
 	base(&w);
 	w.trunc = 10;
-	CHECK(expect_bad(&w, "length") == 0);
-	return 0;
+	expect_bad(&w, "length");
 }
 
-static int test_fix_csum(void)
+static void test_fix_csum(void)
 {
 	struct t_wire w, p;
 	uint8_t buf[T_FRAME_MAX];
@@ -159,26 +147,14 @@ static int test_fix_csum(void)
 	CHECK(t_seg_parse(buf, n, &p, NULL) < 0);
 	t_seg_fix_csum(buf, n);
 	CHECK(t_seg_parse(buf, n, &p, NULL) == 0);
-	return 0;
 }
-
-#define RUN(fn)                                                                                    \
-	do {                                                                                       \
-		if (fn() == 0) {                                                                   \
-			n_pass++;                                                                  \
-			printf("ok   %s\n", #fn);                                                  \
-		} else {                                                                           \
-			n_fail++;                                                                  \
-		}                                                                                  \
-	} while (0)
 
 int main(void)
 {
-	RUN(test_csum_vector);
-	RUN(test_roundtrip_syn);
-	RUN(test_roundtrip_data_sack);
-	RUN(test_sabotage_caught);
-	RUN(test_fix_csum);
-	printf("%d passed, %d failed\n", n_pass, n_fail);
-	return n_fail ? 1 : 0;
+	test_csum_vector();
+	test_roundtrip_syn();
+	test_roundtrip_data_sack();
+	test_sabotage_caught();
+	test_fix_csum();
+	return check_summary();
 }

@@ -179,5 +179,5 @@ int main(void)
 	T_RUN(zero_window_probe);
 	T_RUN(rto_retransmit);
 	T_RUN(fast_retransmit);
-	return t_summary();
+	return check_summary();
 }

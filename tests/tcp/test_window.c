@@ -93,5 +93,5 @@ int main(void)
 	T_RUN(send_respects_scaled_window);
 	T_RUN(send_respects_unscaled_window);
 	t_run("recv_window_closes_and_reopens", recv_window_closes_and_reopens, &small);
-	return t_summary();
+	return check_summary();
 }

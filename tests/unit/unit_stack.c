@@ -8,19 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "stack_priv.h"
-
-static int pass, fail;
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (c) {                                                                           \
-			pass++;                                                                    \
-		} else {                                                                           \
-			fail++;                                                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);      \
-		}                                                                                  \
-	} while (0)
 
 static void test_seq(void)
 {
@@ -247,10 +236,13 @@ static void test_ts_seed(void)
 	s3 = stack_create(&c3);
 	CHECK(s1 && s2 && s3);
 	if (s1 && s2 && s3) {
-		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) == tcp_ts_off(s2, 0x0a4d0101, 0x0a4d0102));
-		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) != tcp_ts_off(s3, 0x0a4d0101, 0x0a4d0102));
-		CHECK(tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0102) != tcp_ts_off(s1, 0x0a4d0101, 0x0a4d0103));
-		CHECK(tcp_isn(s1, 1, 2, 3, 4) != tcp_isn(s2, 1, 2, 3, 4)); /* ISNs stay per process */
+		uint32_t ip1 = 0x0a4d0101, ip2 = 0x0a4d0102; /* 10.77.1.1, 10.77.1.2 */
+
+		CHECK(tcp_ts_off(s1, ip1, ip2) == tcp_ts_off(s2, ip1, ip2));
+		CHECK(tcp_ts_off(s1, ip1, ip2) != tcp_ts_off(s3, ip1, ip2));
+		CHECK(tcp_ts_off(s1, ip1, ip2) != tcp_ts_off(s1, ip1, ip2 + 1));
+		/* ISNs stay per process */
+		CHECK(tcp_isn(s1, 1, 2, 3, 4) != tcp_isn(s2, 1, 2, 3, 4));
 	}
 	stack_destroy(s1);
 	stack_destroy(s2);
@@ -268,6 +260,5 @@ int main(void)
 	test_wheel();
 	test_pcap();
 	test_ts_seed();
-	printf("%d passed, %d failed\n", pass, fail);
-	return fail ? 1 : 0;
+	return check_summary();
 }

@@ -12,24 +12,12 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 resp=${1:?usage: $0 RESPONDER}
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: needs root (network namespaces, XDP)"
-	[ "${XTCP_TEST_NO_SKIP:-}" = 1 ] && exit 1
-	exit 77
-fi
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root "network namespaces, XDP"
+# shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-expect() { # expect NAME ACTUAL WANTED
-	if [ "$2" = "$3" ]; then ok "$1 = $2"; else bad "$1: got '$2', want '$3'"; fi
-}
-finish() {
-	echo "$passed passed, $failed failed"
-	[ $failed = 0 ] && [ $passed -gt 0 ]
-	exit $?
-}
-tb_up 2 || { bad "tb_up"; finish; }
+tb_up 2 || fatal "test bed failed"
 tmp=$(mktemp -d)
 log=$tmp/responder.log
 trap 'rm -rf "$tmp"; tb_down' EXIT
@@ -142,7 +130,7 @@ for _ in $(seq 50); do grep -q echo1 "$tmp/long.out" && break; sleep 0.1; done
 expect "kernel connection before serving" "$(grep echo1 "$tmp/long.out")" "echo1 before"
 
 # 1. Served through AF_XDP: every SYN gets the responder's RST at once.
-start_responder && ok "responder ready: $(grep '^ready' "$log")" || { bad "responder start"; finish; }
+start_responder && ok "responder ready: $(grep '^ready' "$log")" || fatal "responder start"
 grep -q "attached alone" "$log" && ok "single-program fallback logged" ||
 	bad "no fallback line in: $(cat "$log")"
 r=$(probe 8080 20)
@@ -242,7 +230,7 @@ expect "no listener: kernel RST refuses (of 5)" "$(field refused "$r")" 5
 # 3. Restart without clean-up: the stale program is replaced. This time a
 # forked child closes its copies of the ports and exits before serving: the
 # parent's sockets must stay in the XSKMAP and keep working.
-start_responder forkclose && ok "restarted" || { bad "restart"; finish; }
+start_responder forkclose && ok "restarted" || fatal "restart"
 grep -q "replaced a stale" "$log" && ok "stale program replaced" || bad "no replace line: $(cat "$log")"
 grep -q "forked child closed" "$log" && ok "forked child closed its views" || bad "no fork"
 r=$(probe 8080 10)
@@ -260,6 +248,6 @@ grep -q '^stats' "$log" && ok "final counters printed" || bad "no final counters
 xdp_attached && bad "program still attached after clean exit" || ok "program detached"
 r=$(probe 8081 3)
 expect "8081 after exit (of 3)" "$(field connected "$r")" 3
-tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null && ok "ping after exit" || bad "ping after exit"
+check "ping after exit" tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null
 kill $lpid_other 2>/dev/null
-finish
+check_done

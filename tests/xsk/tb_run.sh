@@ -4,13 +4,12 @@
 # the server address and the client address.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "$(id -u)" != 0 ]; then
-	echo "SKIP: needs root (network namespaces, XDP)"
-	[ "${XTCP_TEST_NO_SKIP:-}" = 1 ] && exit 1
-	exit 77
-fi
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root "network namespaces, XDP"
+# shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-tb_up 2 || { echo "0 passed, 1 failed (tb_up)"; exit 1; }
+tb_up 2 || fatal "test bed failed"
 args=()
 for a in "$@"; do
 	a=${a//@SIF@/$TB_SIF}

@@ -20,7 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "xt_check.h"
+#include "check.h"
 #include "xtcp_xdp.h"
 #include "xtcp_xdp.skel.h"
 
@@ -281,11 +281,11 @@ int main(void)
 	struct xtcp_xdp *skel;
 	__u32 zero = 0;
 
-	xt_need_root("loading BPF");
+	check_root_or_skip("loading BPF");
 	skel = xtcp_xdp__open_and_load();
 	CHECK(skel != NULL, "open_and_load: %s", strerror(errno));
 	if (!skel)
-		return xt_done();
+		return check_summary();
 
 	key.ip4 = inet_addr("10.0.0.1");
 	key.port = htons(80);
@@ -365,5 +365,5 @@ int main(void)
 	       MOVES(XTCP_STAT_PASSED));
 
 	xtcp_xdp__destroy(skel);
-	return xt_done();
+	return check_summary();
 }

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "xp.h"
-#include "xt_check.h"
+#include "check.h"
 
 static void unit_part(void)
 {
@@ -121,11 +121,11 @@ static void unprivileged_part(const char *ifname, const char *peer)
 int main(int argc, char **argv)
 {
 	if (argc == 4) {
-		xt_need_root("neighbour requests");
+		check_root_or_skip("neighbour requests");
 		bed_part(argv[1], argv[2], argv[3]);
 		unprivileged_part(argv[1], argv[3]);
 	} else {
 		unit_part();
 	}
-	return xt_done();
+	return check_summary();
 }

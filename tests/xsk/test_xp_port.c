@@ -14,7 +14,7 @@
 
 #include "netdev.h"
 #include "xp.h"
-#include "xt_check.h"
+#include "check.h"
 
 static uint64_t sysfs_u64(const char *ifname, const char *stat)
 {
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	struct xp_link link;
 	int err, tries = 0;
 
-	xt_need_root("AF_XDP");
+	check_root_or_skip("AF_XDP");
 	if (argc != 4) {
 		fprintf(stderr, "usage: %s IF OUR_IP PEER_IP\n", argv[0]);
 		return 2;
@@ -182,7 +182,7 @@ int main(int argc, char **argv)
 	err = xp_prog_attach(argv[1], &opts, &prog);
 	CHECK(err == 0, "attach: %s", strerror(-err));
 	if (err)
-		return xt_done();
+		return check_summary();
 	bad_configs(prog);
 	err = xp_port_open(prog, 0, &cfg, &port);
 	CHECK(err == 0, "open queue 0: %s", strerror(-err));
@@ -234,5 +234,5 @@ int main(int argc, char **argv)
 		xp_port_close(port);
 out:
 	xp_prog_detach(prog);
-	return xt_done();
+	return check_summary();
 }

@@ -20,7 +20,7 @@
 #include <net/if.h>
 
 #include "xp.h"
-#include "xt_check.h"
+#include "check.h"
 
 static uint32_t attached_id(const char *ifname)
 {
@@ -210,14 +210,14 @@ int main(int argc, char **argv)
 	uint32_t id1, id2;
 	int err;
 
-	xt_need_root("attaching XDP");
+	check_root_or_skip("attaching XDP");
 	CHECK(xp_prog_attach("no-such-if0", &opts, &prog) == -ENODEV, "bad interface");
 	CHECK(xp_prog_attach("", &opts, &prog) == -EINVAL, "empty name");
 
 	err = xp_prog_attach(ifname, &opts, &prog);
 	CHECK(err == 0, "attach %s: %s", ifname, strerror(-err));
 	if (err)
-		return xt_done();
+		return check_summary();
 	CHECK(!strcmp(xp_prog_mode(prog), "native"), "mode %s", xp_prog_mode(prog));
 	CHECK(xp_prog_ifindex(prog) == (int)if_nametoindex(ifname), "ifindex");
 	id1 = attached_id(ifname);
@@ -269,5 +269,5 @@ int main(int argc, char **argv)
 		xp_prog_detach(prog);
 	}
 	CHECK(attached_id(ifname) == 0, "detached (generic)");
-	return xt_done();
+	return check_summary();
 }
