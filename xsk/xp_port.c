@@ -168,8 +168,8 @@ static uint32_t tx_unsent(const struct xp_port *p)
  * (veth: until the receiver's NAPI takes them), or the device queue is
  * stopped. EBUSY: the device dropped one frame (the rest still wait). So
  * call again only while a call made progress: retrying a kernel without
- * room cost one system call per ~3 frames in the bulk download (220,000
- * sendto for 600,000 frames). What is left waits for the next loop
+ * room is a futile system call, and a bulk sender would make one for every
+ * few frames it sends. What is left waits for the next loop
  * (xp_port_tx_pending()), which comes with the next ACK or within the
  * shim's short retry sleep. Bounded. In zero-copy mode one call wakes the
  * driver, which sends on its own.

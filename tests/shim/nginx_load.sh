@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# nginx_load.sh BUILD_DIR - unmodified nginx under libxtcp.so, loaded the way
-# issue 4 asks, from the client namespace of a 2-queue test bed (root; exits
+# nginx_load.sh BUILD_DIR - unmodified nginx under libxtcp.so, loaded as a
+# busy web server is, from the client namespace of a 2-queue test bed (root; exits
 # 77 without, 1 with XTCP_TEST_NO_SKIP=1). Prints "N passed, N failed".
 #   a 100 MB file by curl, sha256 checked
 #   ab -n 100000 -c 1000 (HTTP/1.0): every request complete, none failed
