@@ -292,7 +292,7 @@ static const struct netdev_ops xp_netdev_ops = {
  * Preferred busy polling (XTCP_BUSY_POLL): the queue's NAPI runs inside our
  * own recvfrom()/sendto() instead of in the driver's thread or softirq, as
  * long as the device defers its interrupts (napi_defer_hard_irqs and
- * gro_flush_timeout, README). Returns 0 or -errno.
+ * gro_flush_timeout, docs/configuration.md). Returns 0 or -errno.
  */
 static int set_busy_poll(int fd)
 {

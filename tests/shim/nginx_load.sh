@@ -86,7 +86,7 @@ tb_cli sh -c "ulimit -n 20000; timeout 90 wrk -t2 -c4000 -d8s --timeout 10s http
 	>"$d/wrk4k.out" 2>&1
 reqs=$(awk '/requests in/ {print $1}' "$d/wrk4k.out")
 # Every connection made and none timed out; read/write errors (resets) are
-# printed: a few at -c 4000 are a known open item (see the README).
+# printed: a few at -c 4000 are a known open item (docs/limits.md).
 errs=$(grep "Socket errors" "$d/wrk4k.out")
 bad=$(echo "$errs" | grep -Eo "(connect|timeout) [1-9][0-9]*")
 check "wrk -c 4000: ${reqs:-0} requests, ${errs:-no socket error}" \
