@@ -21,7 +21,7 @@
 #   --build DIR       build directory (default <repo>/build)
 #   --no-build        do not install packages or build: use what DIR holds
 #   --out DIR         raw results directory (default bench/results/raw/<date>-<commit>,
-#                     which git ignores; the run's summary then also goes to
+#                     which git ignores; a clean tree's summary then also goes to
 #                     bench/results/<date>-<commit>.txt, the file git keeps)
 #   --rate R          requests/s of the fixed-rate workload (default: half of
 #                     the first side's keep-alive req/s, measured in round 1)
@@ -159,12 +159,13 @@ LIBXTCP=$build/libxtcp.so
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo nogit)
 git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit-dirty"
 # Raw data (logs, runs.csv, profiles, plot) stays out of git; only the
-# summary of a default run is copied next to it for keeping (bench/README.md).
+# summary of a default run of a clean tree is copied next to it for keeping:
+# a -dirty run cannot be reproduced from any commit (bench/README.md).
 keep=""
 if [ -z "$out" ]; then
 	name=$(date -u +%Y%m%d-%H%M)-$commit
 	out=$here/results/raw/$name
-	keep=$here/results/$name.txt
+	[[ $commit == *-dirty ]] || keep=$here/results/$name.txt
 fi
 mkdir -p "$out/logs" || die "cannot create $out"
 out=$(cd "$out" && pwd)
@@ -749,4 +750,6 @@ log "measured in $(($(date +%s) - t0)) s"
 if [ -n "$keep" ] && [ -s "$out/table.txt" ]; then
 	cp "$out/table.txt" "$keep"
 	log "summary: $keep (raw data: $out)"
+else
+	log "summary: $out/table.txt (not copied to bench/results/: --out given or the tree has changes)"
 fi

@@ -37,7 +37,7 @@
 #                    not for the figures)
 #   --build DIR      build directory (default <repo>/build)
 #   --out DIR        raw results (default bench/results/raw/flood-<date>-<commit>,
-#                    which git ignores; the summary then also goes to
+#                    which git ignores; a clean tree's summary also goes to
 #                    bench/results/flood-<date>-<commit>.txt, the file git keeps)
 #
 # Flood: bench/flood/xtcp_flood from the client namespace: UDP (port 9, 64-byte
@@ -129,11 +129,14 @@ if [[ ,$sides, == *,kernel-xdp,* ]] && [ ! -x "$PBIN/prot_load" ]; then
 fi
 
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo nogit)
+git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit-dirty"
+# Raw data stays out of git; the summary of a clean tree's default run is
+# copied next to it for keeping (bench/README.md, "Results").
 keep=""
 if [ -z "$out" ]; then
 	name=flood-$(date -u +%Y%m%d-%H%M)-$commit
 	out=$top/bench/results/raw/$name
-	keep=$top/bench/results/$name.txt
+	[[ $commit == *-dirty ]] || keep=$top/bench/results/$name.txt
 fi
 mkdir -p "$out/logs" || die "cannot create $out"
 out=$(cd "$out" && pwd)
