@@ -20,7 +20,9 @@
 #                     (kax: wrk itself under xtcp, XTCP_CONNECT_PORTS=80)
 #   --build DIR       build directory (default <repo>/build)
 #   --no-build        do not install packages or build: use what DIR holds
-#   --out DIR         results directory (default bench/results/<date>-<commit>)
+#   --out DIR         raw results directory (default bench/results/raw/<date>-<commit>,
+#                     which git ignores; a clean tree's summary then also goes to
+#                     bench/results/<date>-<commit>.txt, the file git keeps)
 #   --rate R          requests/s of the fixed-rate workload (default: half of
 #                     the first side's keep-alive req/s, measured in round 1)
 #   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
@@ -156,7 +158,15 @@ LIBXTCP=$build/libxtcp.so
 # ---------------------------------------------------------------- results
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo nogit)
 git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit-dirty"
-[ -n "$out" ] || out=$here/results/$(date -u +%Y%m%d-%H%M)-$commit
+# Raw data (logs, runs.csv, profiles, plot) stays out of git; only the
+# summary of a default run of a clean tree is copied next to it for keeping:
+# a -dirty run cannot be reproduced from any commit (bench/README.md).
+keep=""
+if [ -z "$out" ]; then
+	name=$(date -u +%Y%m%d-%H%M)-$commit
+	out=$here/results/raw/$name
+	[[ $commit == *-dirty ]] || keep=$here/results/$name.txt
+fi
 mkdir -p "$out/logs" || die "cannot create $out"
 out=$(cd "$out" && pwd)
 RUNS=$out/runs.csv
@@ -737,3 +747,9 @@ if [ $do_perf = 1 ]; then
 fi
 log "measured in $(($(date +%s) - t0)) s"
 "$here/summarize.sh" "$out"
+if [ -n "$keep" ] && [ -s "$out/table.txt" ]; then
+	cp "$out/table.txt" "$keep"
+	log "summary: $keep (raw data: $out)"
+else
+	log "summary: $out/table.txt (not copied to bench/results/: --out given or the tree has changes)"
+fi

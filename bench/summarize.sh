@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# bench/summarize.sh DIR - medians and ratios of a bench/run.sh results
-# directory: prints the table (also DIR/table.txt), writes DIR/summary.csv and,
-# if gnuplot is installed, DIR/plot.png. Can be re-run on an old DIR.
+# bench/summarize.sh DIR - medians and ratios of a bench/run.sh raw results
+# directory: prints the summary (also DIR/table.txt: the run's settings, the
+# table, the stack micro-benchmark's last lines and the profiles' top symbols),
+# writes DIR/summary.csv and, if gnuplot is installed, DIR/plot.png. Can be
+# re-run on an old DIR. bench/run.sh copies DIR/table.txt to
+# bench/results/<run>.txt, the one file of a run that git keeps.
 #
 # Input: DIR/runs.csv (round,side,workload,metric,value), DIR/meta.json.
 # The first side in meta.json's "sides" is the reference: ratio = side2/side1.
@@ -119,10 +122,11 @@ END {
 			for (s = 1; s <= ns; s++) plotv[wl, met, s] = med[s]
 		}
 	}
-	# Issue 5 targets (xtcp / kernel), when the sides are kernel then xtcp.
+	# The targets set for xtcp against the kernel (bench/README.md),
+	# when the sides are kernel then xtcp.
 	if (ns >= 2 && S[1] == "kernel" && S[2] == "xtcp") {
 		print "" > table
-		print "issue 5 targets (xtcp vs kernel, medians)" > table
+		print "targets (xtcp vs kernel, medians)" > table
 		tgt("ab50", "srv_cpu_s_per_kreq", "le", 0.5, "server CPU per request <= 0.5x")
 		tgt("ab1000", "srv_cpu_s_per_kreq", "le", 0.5, "server CPU per request <= 0.5x")
 		tgt("ka", "srv_cpu_s_per_kreq", "le", 0.5, "server CPU per request <= 0.5x")
@@ -174,18 +178,19 @@ END {
 	cat "$dir/table.txt"
 	echo "ms of CPU per 1,000 requests = us per request; server core = core $(sed -n \
 		's/.*"server_core": \([0-9]*\).*/\1/p' "$dir/meta.json"), from /proc/stat"
+	if [ -s "$dir/stack.txt" ]; then
+		echo
+		echo "stack micro-benchmark (bench/stack), last lines of stack.txt:"
+		tail -n 12 "$dir/stack.txt"
+	fi
+	for f in "$dir"/perf/*.txt; do
+		[ -s "$f" ] || continue
+		echo
+		echo "profile $(basename "$f" .txt) (server's tasks, top symbols of perf/$(basename "$f")):"
+		grep -E '^ +[0-9.]+%' "$f" | head -n 8 | sed 's/[[:space:]]*$//'
+	done
 } | tee "$dir/table.full.txt"
 mv "$dir/table.full.txt" "$dir/table.txt"
-if [ -s "$dir/stack.txt" ]; then
-	echo "stack micro-benchmark (bench/stack): $dir/stack.txt"
-	tail -n 12 "$dir/stack.txt"
-fi
-
-for f in "$dir"/perf/*.txt; do
-	[ -s "$f" ] || continue
-	echo "profile $(basename "$f" .txt) (server core, top symbols): $f"
-	grep -E '^ +[0-9.]+%' "$f" | head -n 8
-done
 
 command -v gnuplot >/dev/null || {
 	echo "gnuplot not installed: no plot" >&2

@@ -10,7 +10,7 @@
  * The XDP_PASS fallback of bpf_redirect_map is what returns a queue to the
  * kernel when its socket dies: no socket in the XSKMAP slot, no black hole.
  *
- * Flood protection (bpf/xtcp_protect.h, issue 6) is asked before every
+ * Flood protection (bpf/xtcp_protect.h) is asked before every
  * IPv4 XDP_PASS and before every redirect; its drops count as "dropped".
  *
  * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
@@ -39,7 +39,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "xtcp_xdp.h"
-#include "xtcp_protect.h" /* flood protection hooks (issue 6): maps prot_* */
+#include "xtcp_protect.h" /* flood protection hooks: maps prot_* */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);

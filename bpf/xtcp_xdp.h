@@ -26,7 +26,7 @@
 #define XTCP_XDP_MAX_QUEUES 256	       /* xsks_map entries */
 #define XTCP_XDP_MAX_SERVED 4096       /* xtcp_serve entries */
 #define XTCP_XDP_MAX_USERS  64	       /* xtcp_users entries */
-#define XTCP_STAT_SLOTS	    64	       /* xtcp_stats entries: room for issue 6 reasons */
+#define XTCP_STAT_SLOTS	    64	       /* xtcp_stats entries: room for more reasons */
 
 /* A served TCP destination: ip4 0 means any address of the interface. */
 struct xtcp_serve_key {
@@ -67,7 +67,7 @@ struct xtcp_user {
 #define XTCP_STATS(X)                                                                              \
 	X(XTCP_STAT_REDIRECTED, "redirected") /* verdict: to an AF_XDP socket */                   \
 	X(XTCP_STAT_PASSED, "passed")	      /* verdict: XDP_PASS to the kernel */                \
-	X(XTCP_STAT_DROPPED, "dropped")	      /* verdict: XDP_DROP (flood protection, issue 6) */  \
+	X(XTCP_STAT_DROPPED, "dropped")	      /* verdict: XDP_DROP (flood protection) */           \
 	X(XTCP_STAT_MALFORMED, "malformed")   /* truncated or inconsistent headers (passed) */     \
 	X(XTCP_STAT_FRAGMENTS, "fragments")   /* IPv4 fragments (passed: no reassembly here) */    \
 	X(XTCP_STAT_IP_OPTIONS, "ip_options") /* IPv4 with options (steered normally) */           \

@@ -29,8 +29,9 @@ static pid_t stats_pid;
 /*
  * Rewrite conn[] under the seqlock: gen odd while writing. The walk stops
  * when the table is full: a busy HTTP/1.0 server holds tens of thousands of
- * TIME-WAIT sockets, and walking them all at every refresh cost it ~4% of
- * its CPU. The total comes from the stack's counter instead.
+ * TIME-WAIT sockets, and walking them all at every refresh would cost work
+ * in proportion to the whole pool, many times a second, for entries that
+ * xtcpctl never shows. The total comes from the stack's counter instead.
  */
 static void conns_update(struct shim_engine *eng, struct shim_stats *st, uint64_t in_use)
 {

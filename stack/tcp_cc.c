@@ -97,8 +97,8 @@ static void cubic_ack(struct stack *stk, struct tcb *t, uint32_t acked)
  * only when the sender was limited by it, not by the application, its send
  * buffer or the peer's window. Otherwise an application-limited sender
  * (a bulk sender waiting on its buffer, a request/response server) grows a
- * window it never tested (gigabytes were seen here) and bursts it out when it
- * has data. In slow start, up to twice what was in flight before this ACK
+ * window it never tested, without bound, and bursts it out when it has
+ * data. In slow start, up to twice what was in flight before this ACK
  * (Linux: cwnd < 2 * max_packets_out); in congestion avoidance, all but one
  * segment of it.
  */

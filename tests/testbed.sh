@@ -14,7 +14,7 @@
 # the middle), where an impairment program can be run with tb_mid.
 # TB_CLIENT_TXCSUM=on keeps the client's transmit checksum offload (kernel
 # servers' best case); by default it is off, as a real NIC would deliver
-# finished checksums (a userspace stack verifies them; see ARCHITECTURE.md).
+# finished checksums (a userspace stack verifies them; see docs/ARCHITECTURE.md).
 #
 # Names carry the shell's pid, so parallel runs and leftovers never collide.
 # Only namespaces made here are ever touched; no default route is added.

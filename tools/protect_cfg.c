@@ -29,7 +29,7 @@
 
 #define PROTECT_RATE_MAX 100000000u /* 100 Mpps: beyond any NIC queue */
 
-/* Documented in README.md, "Protection and xtcpctl". */
+/* Documented in docs/configuration.md, "Flood protection". */
 void protect_cfg_defaults(struct protect_cfg *c)
 {
 	memset(c, 0, sizeof(*c));

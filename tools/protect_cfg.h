@@ -41,7 +41,7 @@ struct protect_cfg {
 	struct protect_prefix acl[PROTECT_MAX_PREFIXES];   /* served-port sources */
 };
 
-/* The documented defaults (README "Protection and xtcpctl"). */
+/* The documented defaults (docs/configuration.md, "Flood protection"). */
 void protect_cfg_defaults(struct protect_cfg *c);
 /*
  * Defaults, then the XTCP_PROTECT* / XTCP_SYN_RATE / XTCP_SERVED_* variables.

@@ -90,8 +90,8 @@ struct xp_port_config {
 };
 /*
  * -EBUSY when another socket already holds that queue, and also for a few ms
- * (15 ms seen) after the socket that held it was closed or its process died:
- * the kernel frees a queue from a work queue. A claimant retries briefly.
+ * after the socket that held it was closed or its process died: the kernel
+ * frees a queue from a work queue, later. A claimant retries briefly.
  */
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out);

@@ -171,8 +171,8 @@ static uint32_t tx_unsent(const struct xp_port *p)
  * (veth: until the receiver's NAPI takes them), or the device queue is
  * stopped. EBUSY: the device dropped one frame (the rest still wait). So
  * call again only while a call made progress: retrying a kernel without
- * room cost one system call per ~3 frames in the bulk download (220,000
- * sendto for 600,000 frames). What is left waits for the next loop
+ * room is a futile system call, and a bulk sender would make one for every
+ * few frames it sends. What is left waits for the next loop
  * (xp_tx_pending(): the stack kicks again at its next poll, which comes
  * with the next ACK or at xp_next_deadline(), XP_TX_RETRY_US later). Bounded. In zero-copy mode one
  * call wakes the driver, which sends on its own.
@@ -321,7 +321,7 @@ static const struct netdev_ops xp_netdev_ops = {
  * Preferred busy polling (XTCP_BUSY_POLL): the queue's NAPI runs inside our
  * own recvfrom()/sendto() instead of in the driver's thread or softirq, as
  * long as the device defers its interrupts (napi_defer_hard_irqs and
- * gro_flush_timeout, README). Returns 0 or -errno.
+ * gro_flush_timeout, docs/configuration.md). Returns 0 or -errno.
  */
 static int set_busy_poll(int fd)
 {

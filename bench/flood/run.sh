@@ -36,7 +36,9 @@
 #                    during each measurement: DIR/perf/<run>.txt (costs CPU:
 #                    not for the figures)
 #   --build DIR      build directory (default <repo>/build)
-#   --out DIR        results (default bench/results/flood-<date>-<commit>)
+#   --out DIR        raw results (default bench/results/raw/flood-<date>-<commit>,
+#                    which git ignores; a clean tree's summary also goes to
+#                    bench/results/flood-<date>-<commit>.txt, the file git keeps)
 #
 # Flood: bench/flood/xtcp_flood from the client namespace: UDP (port 9, 64-byte
 # frames; --udp-target) from spoofed sources 10.77.3.0/24 (routed via the client), or SYNs
@@ -127,7 +129,15 @@ if [[ ,$sides, == *,kernel-xdp,* ]] && [ ! -x "$PBIN/prot_load" ]; then
 fi
 
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo nogit)
-[ -n "$out" ] || out=$top/bench/results/flood-$(date -u +%Y%m%d-%H%M)-$commit
+git -C "$top" diff --quiet HEAD -- 2>/dev/null || commit="$commit-dirty"
+# Raw data stays out of git; the summary of a clean tree's default run is
+# copied next to it for keeping (bench/README.md, "Results").
+keep=""
+if [ -z "$out" ]; then
+	name=flood-$(date -u +%Y%m%d-%H%M)-$commit
+	out=$top/bench/results/raw/$name
+	[[ $commit == *-dirty ]] || keep=$top/bench/results/$name.txt
+fi
 mkdir -p "$out/logs" || die "cannot create $out"
 out=$(cd "$out" && pwd)
 CSV=$out/results.csv
@@ -378,3 +388,7 @@ awk -F, 'NR > 1 && $4 != "FAILED" {
 	}' "$CSV" | tee "$out/table.txt"
 echo "loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/meta.txt"
 echo "raw: $CSV"
+if [ -n "$keep" ]; then
+	cat "$out/meta.txt" "$out/table.txt" >"$keep"
+	echo "summary: $keep"
+fi

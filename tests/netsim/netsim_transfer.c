@@ -3,7 +3,7 @@
  * every byte checked, at 0% and with loss + reordering + duplication +
  * corruption, completion within a bounded virtual time, then a clean close
  * with every pool slot returned. Sizes scale with XTCP_NETSIM_MB (default
- * small enough for ASan on CI; set 100 for the issue's 100 MB runs).
+ * small enough for ASan on CI; set 100 for 100 MB each way).
  */
 #include "xfer.h"
 

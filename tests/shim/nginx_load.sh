@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# nginx_load.sh BUILD_DIR - unmodified nginx under libxtcp.so, loaded the way
-# issue 4 asks, from the client namespace of a 2-queue test bed (root; exits
+# nginx_load.sh BUILD_DIR - unmodified nginx under libxtcp.so, loaded as a
+# busy web server is, from the client namespace of a 2-queue test bed (root; exits
 # 77 without, 1 with XTCP_TEST_NO_SKIP=1). Prints "N passed, N failed".
 #   a 100 MB file by curl, sha256 checked
 #   ab -n 100000 -c 1000 (HTTP/1.0): every request complete, none failed
@@ -85,7 +85,7 @@ tb_cli sh -c "ulimit -n 20000; timeout 90 wrk -t2 -c4000 -d8s --timeout 10s http
 	>"$d/wrk4k.out" 2>&1
 reqs=$(awk '/requests in/ {print $1}' "$d/wrk4k.out")
 # Every connection made and none timed out; read/write errors (resets) are
-# printed: a few at -c 4000 are a known open item (see the README).
+# printed: a few at -c 4000 are a known open item (docs/limits.md).
 errs=$(grep "Socket errors" "$d/wrk4k.out")
 bad=$(echo "$errs" | grep -Eo "(connect|timeout) [1-9][0-9]*")
 check "wrk -c 4000: ${reqs:-0} requests, ${errs:-no socket error}" \

@@ -237,7 +237,7 @@ else
 	bad "single process: no $cpusrv (bench/ not built)"
 fi
 
-# XTCP_BUSY_POLL=1 with the device's deferral set (README): the receive work
+# XTCP_BUSY_POLL=1 with the device's deferral set (docs/configuration.md): the receive work
 # runs in the workers' own calls; transfers stay right and idle stays idle.
 tb_srv sh -c "echo 2 > /sys/class/net/$TB_SIF/napi_defer_hard_irqs && \
 	echo 200000 > /sys/class/net/$TB_SIF/gro_flush_timeout"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# rst_responder_test.sh RESPONDER - issue 2 item 8: both directions of the
-# AF_XDP path, in a 2-queue test bed.
+# rst_responder_test.sh RESPONDER - both directions of the AF_XDP path work
+# without the TCP stack, in a 2-queue test bed.
 #
 # A kernel listener runs on the served port 8080 and on 8081 (not served).
 # While xsk_rst_responder serves 8080 through AF_XDP, connect() to 8080 is

@@ -1,6 +1,6 @@
 /*
  * xsk_rst_responder.c - the proof that both directions of the AF_XDP path
- * work (issue 2 item 8): serve a TCP port on every RX queue of an interface
+ * work, without the TCP stack: serve a TCP port on every RX queue of an interface
  * through xp_prog/xp_port and the netdev API, and answer every segment that
  * arrives there with a RST built from scratch (RFC 9293 3.10.7.1: a segment
  * to a closed port gets <SEQ=SEG.ACK><CTL=RST>, or, without ACK,
