@@ -107,6 +107,9 @@ struct stack_stats {
 	uint64_t retrans_segs, syn_cookies_sent, syn_cookies_ok, challenge_acks;
 	uint64_t socks_in_use; /* pool occupancy: returns to 0 when all closed */
 	uint64_t tx_nobufs;    /* frames that could not be allocated */
+	/* segments whose option list ended at a malformed option (length 0 or 1,
+	 * or past the header): taken with the options before it, as Linux does */
+	uint64_t malformed_opt_lists;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

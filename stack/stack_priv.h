@@ -66,7 +66,8 @@ enum tcp_drop_reason {
 	DROP_TCP_SHORT,
 	DROP_TCP_HDR_LEN,
 	DROP_TCP_CSUM,
-	DROP_TCP_OPT,
+	DROP_TCP_OPT_RETIRED, /* options no longer drop (Linux parses up to a bad one); the
+			       * slot stays so that later reasons keep their numbers */
 	DROP_TCP_FLAGS,
 	DROP_TCP_NO_SOCKET,
 	DROP_TCP_SEQ,

@@ -653,10 +653,8 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	seg.len = len - doff;
 	seg.data = tcp + doff;
 	seg.smac = smac;
-	if (doff > TCP_HLEN && tcp_opt_parse(&seg, tcp + TCP_HLEN, doff - TCP_HLEN) != 0) {
-		tcp_drop(stk, DROP_TCP_OPT);
-		return;
-	}
+	if (doff > TCP_HLEN && tcp_opt_parse(&seg, tcp + TCP_HLEN, doff - TCP_HLEN) != 0)
+		stk->st.malformed_opt_lists++; /* processed with the options before the bad one */
 	if ((seg.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) ||
 	    (seg.flags & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST) || seg.sport == 0 ||
 	    seg.dport == 0) {

@@ -1,14 +1,20 @@
 /*
  * tcp_opt.c - TCP options: parse once on input, write on output.
  *
- * Parsing checks every length: a truncated option or a length below 2 makes
- * the segment malformed (dropped as DROP_TCP_OPT); a known option with the
- * wrong length is ignored, as Linux does. Writing follows Linux's layout so
+ * Parsing is as lenient as Linux's tcp_parse_options(): an option of length
+ * 0 or 1, or one that runs past the header, ends the list (the options before
+ * it count, the segment is still processed); a known option with the wrong
+ * length is ignored. Writing follows Linux's layout so
  * that captures compare easily: SYN "mss, sackOK, TS, nop, wscale";
  * others "nop, nop, TS" then "nop, nop, SACK".
  */
 #include "stack_priv.h"
 
+/*
+ * Returns 0, or -1 when the list ended at a malformed option ("silly
+ * options", a partial option): parsing stops there, as in Linux, which
+ * still answers such a SYN; the caller only counts it.
+ */
 int tcp_opt_parse(struct tcp_seg_in *seg, const uint8_t *opt, unsigned len)
 {
 	unsigned i = 0;
