@@ -83,6 +83,8 @@ struct stack *stack_create(const struct stack_config *cfg)
 		stk->cfg.sndbuf = 256 * 1024;
 	if (!stk->cfg.rcvbuf)
 		stk->cfg.rcvbuf = 256 * 1024;
+	if (!stk->cfg.challenge_ack_limit)
+		stk->cfg.challenge_ack_limit = TCP_CHALLENGE_ACK_LIM;
 	stk->ip4 = cfg->dev->info.ip4;
 	stk->mtu = cfg->dev->info.mtu >= 576 ? cfg->dev->info.mtu : 1500;
 	if (stk->mtu > 9000)

@@ -74,6 +74,13 @@ struct stack_config {
 	 */
 	int (*on_misdirected)(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
 	void *misdirected_ctx;
+	/*
+	 * Challenge ACKs (RFC 5961 7) the whole stack sends per second, on
+	 * average: each second's budget is drawn anew between half and one and a
+	 * half times this (Linux tcp_challenge_ack_limit), so that the count
+	 * tells an off-path attacker nothing (CVE-2016-5696). 0 = 1000.
+	 */
+	unsigned challenge_ack_limit;
 };
 
 #define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */
@@ -110,6 +117,10 @@ struct stack_stats {
 	/* segments whose option list ended at a malformed option (length 0 or 1,
 	 * or past the header): taken with the options before it, as Linux does */
 	uint64_t malformed_opt_lists;
+	/* ACKs to invalid segments not sent: one per connection per 500 ms
+	 * (Linux TCPACKSkippedChallenge/Seq/PAWS), or the stack's challenge-ACK
+	 * budget of the second spent */
+	uint64_t invalid_acks_limited;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

@@ -216,28 +216,39 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	return 0;
 }
 
+/*
+ * An unacceptable segment (PAWS or sequence): a SYN gets a challenge ACK
+ * (RFC 5961 4.2, Linux syn_challenge), a RST nothing, anything else the ACK
+ * of RFC 9293 3.10.7.4, both rate-limited per connection as in Linux.
+ */
+static int step1_reject(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg,
+			unsigned reason)
+{
+	if (seg->flags & TH_SYN) {
+		tcp_send_challenge_ack(stk, t);
+		reason = DROP_TCP_SYN;
+	} else if (!(seg->flags & TH_RST)) {
+		tcp_send_oow_ack(stk, t, seg);
+	}
+	tcp_drop(stk, reason);
+	return -1;
+}
+
 /* Step 1: sequence number check, with PAWS first (RFC 7323 5.3). */
 static int step1_seq(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 {
 	if ((t->flags & TF_TS) && seg->has_ts && !(seg->flags & TH_RST) &&
 	    (int32_t)(seg->tsval - t->ts_recent) < 0) {
-		if (stk->now_us - t->ts_recent_us <= TCP_PAWS_24DAYS_US) {
-			tcb_mark(stk, t, PEND_ACK);
-			tcp_drop(stk, DROP_TCP_PAWS);
-			return -1;
-		}
+		if (stk->now_us - t->ts_recent_us <= TCP_PAWS_24DAYS_US)
+			return step1_reject(stk, t, seg, DROP_TCP_PAWS);
 		t->ts_recent = seg->tsval; /* idle > 24 days: ts_recent is invalid */
 	}
 	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	uint32_t seglen = seg->len + !!(seg->flags & TH_SYN) + !!(seg->flags & TH_FIN);
 
 	/* Linux tcp_sequence(): not wholly before RCV.NXT, not after the window */
-	if (seq_lt(seg->seq + seglen, t->rcv_nxt) || seq_gt(seg->seq, t->rcv_nxt + wnd)) {
-		if (!(seg->flags & TH_RST))
-			tcb_mark(stk, t, PEND_ACK);
-		tcp_drop(stk, DROP_TCP_SEQ);
-		return -1;
-	}
+	if (seq_lt(seg->seq + seglen, t->rcv_nxt) || seq_gt(seg->seq, t->rcv_nxt + wnd))
+		return step1_reject(stk, t, seg, DROP_TCP_SEQ);
 	/* a retransmission wholly below RCV.NXT: re-ACK at once */
 	if (seglen && seq_leq(seg->seq + seglen, t->rcv_nxt) && !(seg->flags & TH_RST))
 		tcb_mark(stk, t, PEND_ACK);

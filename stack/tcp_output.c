@@ -314,17 +314,60 @@ void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq)
 	tcp_emit(stk, t, seq, flags, 0);
 }
 
-/* RFC 5961 7: challenge ACKs, rate-limited per stack. */
+/*
+ * Linux __tcp_oow_rate_limited(): one ACK to invalid segments per connection
+ * per TCP_INVALID_RATELIMIT_US, so that two endpoints that disagree about
+ * the sequence space (or a flood of forged segments) do not ping-pong ACKs.
+ */
+static int tcp_oow_limited(struct stack *stk, struct tcb *t)
+{
+	if (t->oow_ack_us && stk->now_us - t->oow_ack_us < TCP_INVALID_RATELIMIT_US) {
+		stk->st.invalid_acks_limited++;
+		return 1;
+	}
+	t->oow_ack_us = stk->now_us ? stk->now_us : 1; /* 0 means never */
+	return 0;
+}
+
+/*
+ * The ACK owed to an unacceptable segment (RFC 9293 3.10.7.4 first check).
+ * Segments with data always get it: they are not part of an ACK loop, and a
+ * retransmission must learn our RCV.NXT at once (Linux tcp_oow_rate_limited()).
+ */
+void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
+{
+	if (seg->len && !(seg->flags & TH_SYN)) {
+		tcb_mark(stk, t, PEND_ACK);
+		return;
+	}
+	if (!tcp_oow_limited(stk, t))
+		tcb_mark(stk, t, PEND_ACK);
+}
+
+/*
+ * RFC 5961 7 challenge ACKs, as Linux's tcp_send_challenge_ack(): first the
+ * connection's 500 ms limit, then the stack's budget for this second, drawn
+ * from [limit/2, limit*3/2) by a keyed hash: a fixed shared budget is the
+ * side channel of CVE-2016-5696 (count the challenge ACKs a probe draws).
+ */
 void tcp_send_challenge_ack(struct stack *stk, struct tcb *t)
 {
 	uint64_t sec = stk->now_us / 1000000;
 
-	if (sec != stk->cack_sec) {
-		stk->cack_sec = sec;
-		stk->cack_cnt = 0;
-	}
-	if (stk->cack_cnt++ >= TCP_CHALLENGE_ACK_LIM)
+	if (tcp_oow_limited(stk, t))
 		return;
+	if (stk->cack_sec != sec + 1) {
+		uint32_t lim = stk->cfg.challenge_ack_limit, half = (lim + 1) / 2;
+		uint64_t m[2] = {sec, 0x63616b6275646774ULL};
+
+		stk->cack_sec = sec + 1;
+		stk->cack_left = half + (uint32_t)(siphash_words(stk->hkey, m, 2) % lim);
+	}
+	if (!stk->cack_left) {
+		stk->st.invalid_acks_limited++;
+		return;
+	}
+	stk->cack_left--;
 	stk->st.challenge_acks++;
 	tcb_mark(stk, t, PEND_ACK);
 }
