@@ -108,8 +108,10 @@ enum tcp_drop_reason {
 #define TCP_BUF_MIN	      4096u
 #define TCP_BUF_MAX	      (16u << 20)
 #define TCP_PAWS_24DAYS_US    (24ull * 86400 * 1000000)
-#define TCP_CHALLENGE_ACK_LIM 1000	 /* per second, per stack: Linux tcp_challenge_ack_limit */
-#define TCP_INVALID_RATELIMIT_US 500000u /* Linux tcp_invalid_ratelimit (500 ms) */
+#define TCP_CHALLENGE_ACK_LIM 1000 /* per second, per stack: Linux tcp_challenge_ack_limit */
+
+/* replies to invalid segments, per connection: Linux tcp_invalid_ratelimit */
+#define TCP_INVALID_RATELIMIT_US 500000u
 
 /* tcb->flags */
 #define TF_TS	      0x00000001u /* timestamps negotiated */
@@ -237,7 +239,7 @@ struct tcb {
 	uint64_t ts_recent_us;	/* when ts_recent was set (PAWS 24-day rule) */
 	uint32_t ts_off;	/* our TSval = now_ms + ts_off (per-connection offset) */
 	uint32_t last_ack_sent; /* RCV.NXT in our last ACK (RFC 7323 4.3) */
-	uint64_t oow_ack_us;	/* last ACK to an invalid segment (Linux last_oow_ack_time); 0 none */
+	uint64_t oow_ack_us;	/* last reply to an invalid segment (Linux last_oow_ack_time) */
 
 	/* RTT and RTO (RFC 6298) */
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -357,7 +359,7 @@ struct stack {
 	uint32_t port_next; /* RFC 6056 Algorithm 3 counter */
 	uint64_t cack_sec;  /* second of cack_left, plus one (0: none drawn yet) */
 	uint32_t cack_left; /* challenge ACKs the stack may still send in cack_sec */
-	uint64_t rng; /* xorshift state for non-secret choices */
+	uint64_t rng;	    /* xorshift state for non-secret choices */
 
 	void *bufcache[BUFCACHE_ORDERS]; /* free blocks by log2 size, linked through themselves */
 
