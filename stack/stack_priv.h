@@ -228,6 +228,8 @@ struct tcb {
 	struct seq_range ooo[TCP_OOO_HOLES]; /* out-of-order data above rcv_nxt, sorted */
 	uint8_t n_ooo;			     /* blocks in ooo[] */
 	uint8_t ooo_last;		     /* ooo[] index touched last: first SACK block */
+	uint8_t dsack_on;		     /* dsack is to be sent (once) */
+	struct seq_range dsack;		     /* duplicate data received: RFC 2883 D-SACK */
 	uint8_t quickack;		     /* segments still to ACK immediately */
 	uint16_t rcv_mss;		     /* largest segment seen from the peer (delayed ACK) */
 	uint32_t rcv_unacked;		     /* bytes received since our last ACK */

@@ -217,6 +217,47 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 }
 
 /*
+ * RFC 2883: remember duplicate data [start, end) for the first SACK block of
+ * the next segment we send (Linux tcp_dsack_set(): the latest one wins).
+ */
+static void tcp_dsack_set(struct tcb *t, uint32_t start, uint32_t end)
+{
+	if (!(t->flags & TF_SACK) || !seq_lt(start, end))
+		return;
+	t->dsack.start = start;
+	t->dsack.end = end;
+	t->dsack_on = 1;
+}
+
+/* Data of seg below RCV.NXT is a duplicate (Linux tcp_send_dupack(), tcp_data_queue()). */
+static void tcp_dsack_below(struct tcb *t, const struct tcp_seg_in *seg)
+{
+	uint32_t start = seg->seq + !!(seg->flags & TH_SYN);
+
+	if (seg->len && seq_lt(start, t->rcv_nxt))
+		tcp_dsack_set(t, start, seq_min(start + seg->len, t->rcv_nxt));
+}
+
+/*
+ * Data of seg that out-of-order blocks already hold is a duplicate too: the
+ * overlap with the first such block (Linux tcp_data_queue_ofo(),
+ * tcp_ofo_queue()). RFC 2883 4: the block holding it then follows the
+ * D-SACK, as ooo_insert() makes it the most recent one.
+ */
+static void tcp_dsack_ooo(struct tcb *t, const struct tcp_seg_in *seg)
+{
+	uint32_t end = seg->seq + seg->len;
+
+	for (unsigned i = 0; i < t->n_ooo; i++) {
+		if (seq_lt(t->ooo[i].start, end) && seq_lt(seg->seq, t->ooo[i].end)) {
+			tcp_dsack_set(t, seq_max(seg->seq, t->ooo[i].start),
+				      seq_min(end, t->ooo[i].end));
+			return;
+		}
+	}
+}
+
+/*
  * An unacceptable segment (PAWS or sequence): a SYN gets a challenge ACK
  * (RFC 5961 4.2, Linux syn_challenge), a RST nothing, anything else the ACK
  * of RFC 9293 3.10.7.4, both rate-limited per connection as in Linux.
@@ -228,6 +269,7 @@ static int step1_reject(struct stack *stk, struct tcb *t, const struct tcp_seg_i
 		tcp_send_challenge_ack(stk, t);
 		reason = DROP_TCP_SYN;
 	} else if (!(seg->flags & TH_RST)) {
+		tcp_dsack_below(t, seg);
 		tcp_send_oow_ack(stk, t, seg);
 	}
 	tcp_drop(stk, reason);
@@ -252,6 +294,8 @@ static int step1_seq(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	/* a retransmission wholly below RCV.NXT: re-ACK at once */
 	if (seglen && seq_leq(seg->seq + seglen, t->rcv_nxt) && !(seg->flags & TH_RST))
 		tcb_mark(stk, t, PEND_ACK);
+	if (!(seg->flags & TH_RST))
+		tcp_dsack_below(t, seg);
 	/* RFC 7323 4.3: update TS.Recent if SEG.SEQ =< Last.ACK.sent */
 	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->last_ack_sent) &&
 	    (int32_t)(seg->tsval - t->ts_recent) >= 0) {
@@ -385,6 +429,7 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		return 0;
 	uint32_t base = t->irs + 1;
 
+	tcp_dsack_ooo(t, seg);
 	ring_write(t->rbuf, t->rmask, seg->seq - base, seg->data, seg->len);
 	if (seg->len > t->rcv_mss)
 		t->rcv_mss = (uint16_t)XT_MIN(seg->len, 65535u);

@@ -195,6 +195,7 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	t->last_ack_sent = t->rcv_nxt;
 	t->t_delack = 0;
 	t->rcv_unacked = 0;
+	t->dsack_on = 0; /* a D-SACK is reported once (RFC 2883 4) */
 	return 0;
 }
 
