@@ -111,7 +111,10 @@ struct stack_stats {
 	uint64_t rx_drop;	  /* all input drops, each also counted by reason */
 	uint64_t drop_reason[32]; /* indexed by the stack's drop reasons */
 	uint64_t active_opens, passive_opens, attempt_fails, estab_resets;
-	uint64_t retrans_segs, syn_cookies_sent, syn_cookies_ok, challenge_acks;
+	uint64_t retrans_segs;
+	uint64_t syn_cookies_sent; /* SYN-ACKs with a cookie (Linux SyncookiesSent) */
+	uint64_t syn_cookies_ok;   /* handshakes completed by a valid cookie (SyncookiesRecv) */
+	uint64_t challenge_acks;   /* RFC 5961 challenge ACKs sent (TCPChallengeACK) */
 	uint64_t socks_in_use; /* pool occupancy: returns to 0 when all closed */
 	uint64_t tx_nobufs;    /* frames that could not be allocated */
 	/* segments whose option list ended at a malformed option (length 0 or 1,
@@ -121,6 +124,10 @@ struct stack_stats {
 	 * (Linux TCPACKSkippedChallenge/Seq/PAWS), or the stack's challenge-ACK
 	 * budget of the second spent */
 	uint64_t invalid_acks_limited;
+	/* ACKs to a listener after cookies were sent that carry no valid cookie
+	 * (Linux SyncookiesFailed): answered by a RST, or dropped when the
+	 * cookie is good but the segment starts past the first byte */
+	uint64_t syn_cookies_failed;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

@@ -255,6 +255,8 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 		return -1;
 	int ind = cookie_check(stk, seg);
 
+	if (ind < 0)
+		stk->st.syn_cookies_failed++;
 	if (ind == -2) {
 		tcp_drop(stk, DROP_TCP_COOKIE); /* no RST: the peer resends the first bytes */
 		return 0;

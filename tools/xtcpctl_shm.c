@@ -108,7 +108,13 @@ static bool has_xsk(const struct shm_proc *p)
 /* ... and the hand-off counters (version 4)? */
 static bool has_handoff(const struct shm_proc *p)
 {
-	return p->st->version >= 4 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 4 && p->len >= offsetof(struct shim_stats, stack_syn_cookies_sent);
+}
+
+/* ... and the SYN cookie and invalid-segment counters (version 5)? */
+static bool has_cookies(const struct shm_proc *p)
+{
+	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
 }
 
 static void proc_json(struct jw *w, const struct shm_proc *p)
@@ -141,6 +147,14 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	jw_u64(w, "passive_opens", rd(&s->stack_passive_opens));
 	jw_u64(w, "retrans_segs", rd(&s->stack_retrans_segs));
 	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
+	if (has_cookies(p)) {
+		jw_u64(w, "syn_cookies_sent", rd(&s->stack_syn_cookies_sent));
+		jw_u64(w, "syn_cookies_validated", rd(&s->stack_syn_cookies_validated));
+		jw_u64(w, "syn_cookies_failed", rd(&s->stack_syn_cookies_failed));
+		jw_u64(w, "challenge_acks", rd(&s->stack_challenge_acks));
+		jw_u64(w, "invalid_acks_limited", rd(&s->stack_invalid_acks_limited));
+		jw_u64(w, "malformed_opt_lists", rd(&s->stack_malformed_opt_lists));
+	}
 	jw_end_obj(w);
 	if (has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -228,6 +242,16 @@ static void proc_text(const struct shm_proc *p)
 	       (unsigned long long)rd(&s->stack_rx_drop),
 	       (unsigned long long)rd(&s->stack_retrans_segs), (unsigned long long)rd(&s->polls),
 	       (unsigned long long)rd(&s->sleeps));
+	if (has_cookies(p))
+		printf("      SYN cookies: sent %llu validated %llu failed %llu; "
+		       "challenge ACKs %llu, replies to invalid segments held back %llu; "
+		       "option lists cut at a malformed option %llu\n",
+		       (unsigned long long)rd(&s->stack_syn_cookies_sent),
+		       (unsigned long long)rd(&s->stack_syn_cookies_validated),
+		       (unsigned long long)rd(&s->stack_syn_cookies_failed),
+		       (unsigned long long)rd(&s->stack_challenge_acks),
+		       (unsigned long long)rd(&s->stack_invalid_acks_limited),
+		       (unsigned long long)rd(&s->stack_malformed_opt_lists));
 }
 
 void xtcpctl_shm_status(struct jw *w)
@@ -299,7 +323,7 @@ static void conns_of(struct jw *w, const struct shm_proc *p, struct shim_conn_in
 	char local[32], peer[32];
 	uint64_t n, i;
 
-	if (p->len < sizeof(struct shim_stats) || p->st->version < 2)
+	if (p->len < offsetof(struct shim_stats, xsk_ports) || p->st->version < 2)
 		return;
 	if (!conn_snapshot(p->st, c, &n)) {
 		fprintf(stderr, "xtcpctl: pid %d: connection table busy, skipped\n", p->st->pid);
