@@ -86,6 +86,7 @@ struct stack_config {
 #define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */
 #define STACK_F_NO_TS	0x2u /* net.ipv4.tcp_timestamps = 0 */
 #define STACK_F_NO_WS	0x4u /* net.ipv4.tcp_window_scaling = 0 */
+#define STACK_F_NO_ECN	0x8u /* net.ipv4.tcp_ecn = 0: refuse ECN (default: as tcp_ecn = 2) */
 
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);
@@ -128,6 +129,8 @@ struct stack_stats {
 	 * (Linux SyncookiesFailed): answered by a RST, or dropped when the
 	 * cookie is good but the segment starts past the first byte */
 	uint64_t syn_cookies_failed;
+	uint64_t ecn_ce_rcvd;	      /* data segments received with CE (congestion marked) */
+	uint64_t ecn_cwnd_reductions; /* cwnd reduced for an ECE, once per window */
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

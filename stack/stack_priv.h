@@ -138,6 +138,10 @@ enum tcp_drop_reason {
 #define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
 #define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
 #define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order (Linux SOCK_DONE) */
+#define TF_ECN	      0x01000000u /* ECN negotiated (RFC 3168 6.1.1) */
+#define TF_ECN_ECHO   0x02000000u /* CE received: ECE on every segment until a CWR */
+#define TF_ECN_CWR    0x04000000u /* cwnd reduced: CWR on the next new data segment */
+#define TF_CWR	      0x08000000u /* reduced for an ECE: no other until cwr_high is ACKed */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */
@@ -257,6 +261,7 @@ struct tcb {
 	uint8_t n_sacked;
 	uint32_t sacked_bytes; /* sum of the scoreboard */
 	uint32_t rtx_nxt;      /* next hole byte to retransmit in recovery */
+	uint32_t cwr_high;     /* snd_max at the last ECE reduction (TF_CWR) */
 
 	/* timers (absolute us; 0 = off); tm sits at the earliest */
 	uint64_t t_rtx;	     /* retransmission, SYN, persist */
@@ -298,6 +303,7 @@ struct tcp_req {
 	uint64_t sent_us; /* first SYN-ACK sent (RTT sample without timestamps) */
 	uint32_t our_wnd; /* window of our SYN-ACK (unscaled) */
 	uint8_t cookie;	  /* SYN cookie reply: TSval carries the options */
+	uint8_t ecn_ok;	  /* the SYN asked for ECN and we accept (SYN-ACK with ECE) */
 };
 
 /* A segment parsed once by tcp_input() and passed by pointer. */
@@ -309,6 +315,7 @@ struct tcp_seg_in {
 	uint8_t flags;
 	uint8_t has_mss, has_ws, has_ts, sack_ok;
 	uint8_t ws, nsack;
+	uint8_t ip_ecn; /* ECN field of the IP header (IP_ECN_*) */
 	uint16_t mss;
 	uint32_t len; /* payload bytes */
 	uint32_t tsval, tsecr;
@@ -423,7 +430,7 @@ unsigned tcp_opt_write(uint8_t *p, const struct tcb *t, uint32_t tsval, unsigned
 int eth_input(struct stack *stk, uint8_t *frame, uint32_t len);
 uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len);
 void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
-		uint32_t daddr, uint32_t l4len);
+		uint32_t daddr, uint32_t l4len, uint8_t ecn);
 void ip_tx_queue(struct stack *stk, struct pkt *pkt);
 void ip_tx_kick(struct stack *stk);
 

@@ -97,6 +97,8 @@ static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
 {
 	t->ssthresh = tcp_cc_ssthresh(stk, t);
 	t->cwnd = t->ssthresh;
+	if (t->flags & TF_ECN)
+		t->flags |= TF_ECN_CWR; /* any reduction ends the peer's echo (Linux) */
 	t->recover = t->snd_max;
 	t->rtx_nxt = t->snd_una;
 	t->flags |= TF_RECOVERY;
@@ -121,6 +123,24 @@ static void tcp_fin_acked(struct stack *stk, struct tcb *t)
 	default:
 		break;
 	}
+}
+
+/*
+ * RFC 3168 6.1.2: ECE is congestion: reduce cwnd as for a loss, but without
+ * retransmitting, at most once per window of data (Linux tcp_enter_cwr()),
+ * and tell the receiver with CWR. Recovery or RTO already reduced.
+ */
+static void tcp_ecn_echo_rcvd(struct stack *stk, struct tcb *t, uint32_t ack)
+{
+	if (t->flags & (TF_RECOVERY | TF_LOSS))
+		return;
+	if ((t->flags & TF_CWR) && seq_leq(ack, t->cwr_high))
+		return; /* this window was reduced already */
+	t->ssthresh = tcp_cc_ssthresh(stk, t);
+	t->cwnd = XT_MAX(t->ssthresh, (uint32_t)t->smss);
+	t->cwr_high = t->snd_max;
+	t->flags |= TF_CWR | TF_ECN_CWR;
+	stk->st.ecn_cwnd_reductions++;
 }
 
 /*
@@ -153,6 +173,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	if (t->flags & TF_PERSIST)
 		t->retries = 0; /* the peer answers probes: it is alive (Linux probes_out = 0) */
 
+	if ((t->flags & TF_ECN) && (seg->flags & TH_ECE))
+		tcp_ecn_echo_rcvd(stk, t, ack);
 	if (seq_gt(ack, t->snd_una)) {
 		uint32_t acked = ack - t->snd_una;
 		int fin_acked = (t->flags & TF_FIN_SENT) && seq_gt(ack, t->snd_end);
@@ -178,7 +200,11 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		} else {
 			if ((t->flags & TF_LOSS) && seq_geq(ack, t->recover))
 				t->flags &= ~TF_LOSS;
-			tcp_cc_ack(stk, t, acked);
+			if ((t->flags & TF_CWR) && seq_gt(ack, t->cwr_high))
+				t->flags &= ~TF_CWR;
+			/* RFC 3168 6.1.2: no growth in the window reduced for an ECE */
+			if (!(t->flags & TF_CWR))
+				tcp_cc_ack(stk, t, acked);
 		}
 		t->dupacks = 0;
 		if (t->snd_una == t->snd_max) {
@@ -406,6 +432,26 @@ static int step5_ack(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	return tcp_ack(stk, t, seg);
 }
 
+/*
+ * RFC 3168 6.1.3, as Linux's tcp_ecn_accept_cwr() and tcp_ecn_check_ce():
+ * CWR ends the echo; a CE mark on data starts it (ECE on every segment until
+ * the peer's CWR). Both are ACKed at once: the sender's cwnd may be small.
+ */
+static void tcp_ecn_data_in(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
+{
+	if (seg->flags & TH_CWR) {
+		t->flags &= ~TF_ECN_ECHO;
+		tcb_mark(stk, t, PEND_ACK);
+	}
+	if (seg->ip_ecn == IP_ECN_CE) {
+		stk->st.ecn_ce_rcvd++;
+		if (!(t->flags & TF_ECN_ECHO)) {
+			t->flags |= TF_ECN_ECHO;
+			tcb_mark(stk, t, PEND_ACK);
+		}
+	}
+}
+
 /* Step 7: segment text. */
 static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 {
@@ -419,6 +465,8 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	default:
 		return 0; /* after the peer's FIN: ignore */
 	}
+	if (t->flags & TF_ECN)
+		tcp_ecn_data_in(stk, t, seg);
 	if ((t->shut & SHUT_RCV) && t->state != TCPS_ESTABLISHED) {
 		/* RFC 1122 4.2.2.13 / Linux: data for a closed reader resets */
 		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_max);
@@ -705,7 +753,8 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	seg.seq = be32(th->seq);
 	seg.ack = be32(th->ack);
 	seg.wnd = be16(th->wnd);
-	seg.flags = th->flags & (TH_FIN | TH_SYN | TH_RST | TH_PSH | TH_ACK | TH_URG);
+	seg.flags = th->flags;
+	seg.ip_ecn = ip->tos & IP_ECN_MASK;
 	seg.len = len - doff;
 	seg.data = tcp + doff;
 	seg.smac = smac;

@@ -25,6 +25,7 @@ struct tx_seg {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
+	uint8_t ecn; /* IP ECN field */
 	uint16_t wnd;
 	const uint8_t *opt;
 	unsigned optlen;
@@ -131,7 +132,7 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	uint16_t c = (uint16_t)~csum_fold(sum);
 
 	memcpy(&th->csum, &c, 2);
-	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen);
+	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen, s->ecn);
 	pkt.len = ETH_HLEN + IP4_HLEN + tcplen;
 	ip_tx_queue(stk, &pkt);
 	return 0;
@@ -165,6 +166,23 @@ uint32_t tcp_rcv_window(struct tcb *t)
 	return XT_MIN(w >> t->rcv_ws, 65535u);
 }
 
+/*
+ * ECN marks of a segment of an ECN connection (RFC 3168 6.1, as Linux's
+ * tcp_ecn_send()): ECT(0) on new data only, never on pure ACKs or
+ * retransmissions (6.1.5); CWR on the first new data after a reduction;
+ * ECE on every segment while a CE mark waits for the peer's CWR.
+ */
+static void tcp_ecn_out(const struct tcb *t, struct tx_seg *s, uint32_t seq, uint32_t len)
+{
+	if (len && seq_geq(seq, t->snd_max)) {
+		s->ecn = IP_ECN_ECT0;
+		if (t->flags & TF_ECN_CWR)
+			s->flags |= TH_CWR;
+	}
+	if (t->flags & TF_ECN_ECHO)
+		s->flags |= TH_ECE;
+}
+
 /* One segment of t: flags get ACK; len bytes of payload from the send ring at seq. */
 static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flags, uint32_t len)
 {
@@ -181,6 +199,9 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	s.seq = seq;
 	s.ack = t->rcv_nxt;
 	s.flags = flags | TH_ACK;
+	s.ecn = 0;
+	if (t->flags & TF_ECN)
+		tcp_ecn_out(t, &s, seq, len);
 	s.wnd = (uint16_t)tcp_rcv_window(t);
 	s.opt = opt;
 	s.optlen = optlen;
@@ -196,6 +217,8 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	t->t_delack = 0;
 	t->rcv_unacked = 0;
 	t->dsack_on = 0; /* a D-SACK is reported once (RFC 2883 4) */
+	if (s.flags & TH_CWR)
+		t->flags &= ~TF_ECN_CWR;
 	return 0;
 }
 
@@ -222,6 +245,7 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	s.seq = t->iss;
 	s.ack = synack ? t->rcv_nxt : 0;
 	s.flags = synack ? (TH_SYN | TH_ACK) : TH_SYN;
+	s.ecn = 0; /* an active open does not ask for ECN (Linux tcp_ecn = 2) */
 	s.wnd = (uint16_t)wnd;
 	s.ring = NULL;
 	s.mask = s.off = s.len = 0;
@@ -258,6 +282,8 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 
 		if (r->opts & TF_SACK)
 			o |= 0x10u;
+		if (r->ecn_ok)
+			o |= 0x20u; /* Linux TS_OPT_ECN */
 		uint32_t ts = (tsval & ~0x3fu) | o;
 
 		if ((int32_t)(ts - tsval) > 0)
@@ -276,6 +302,10 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 	s.seq = r->iss;
 	s.ack = r->irs + 1;
 	s.flags = TH_SYN | TH_ACK;
+	/* RFC 3168 6.1.1: an ECN-setup SYN-ACK has ECE, and is not ECT itself */
+	if (r->ecn_ok)
+		s.flags |= TH_ECE;
+	s.ecn = 0;
 	s.wnd = (uint16_t)(r->our_wnd ? r->our_wnd : 65535u);
 	s.ring = NULL;
 	s.mask = s.off = s.len = 0;
@@ -302,6 +332,7 @@ void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg)
 		s.flags = TH_RST | TH_ACK;
 	}
 	s.wnd = 0;
+	s.ecn = 0;
 	s.opt = NULL;
 	s.optlen = 0;
 	s.ring = NULL;
