@@ -117,6 +117,17 @@ static bool has_cookies(const struct shm_proc *p)
 	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
 }
 
+/* JSON names of the version 5 counters, which follow stack_syn_cookies_sent in order. */
+static const char *const v5_names[] = {
+	"syn_cookies_sent", "syn_cookies_validated", "syn_cookies_failed",
+	"challenge_acks",   "invalid_acks_limited",  "malformed_opt_lists",
+};
+
+#define V5_FIRST offsetof(struct shim_stats, stack_syn_cookies_sent)
+#define V5_END	 (offsetof(struct shim_stats, stack_malformed_opt_lists) + sizeof(uint64_t))
+_Static_assert(sizeof(v5_names) / sizeof(v5_names[0]) * sizeof(uint64_t) == V5_END - V5_FIRST,
+	       "one name per version 5 counter");
+
 static void proc_json(struct jw *w, const struct shm_proc *p)
 {
 	const struct shim_stats *s = p->st;
@@ -147,14 +158,8 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	jw_u64(w, "passive_opens", rd(&s->stack_passive_opens));
 	jw_u64(w, "retrans_segs", rd(&s->stack_retrans_segs));
 	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
-	if (has_cookies(p)) {
-		jw_u64(w, "syn_cookies_sent", rd(&s->stack_syn_cookies_sent));
-		jw_u64(w, "syn_cookies_validated", rd(&s->stack_syn_cookies_validated));
-		jw_u64(w, "syn_cookies_failed", rd(&s->stack_syn_cookies_failed));
-		jw_u64(w, "challenge_acks", rd(&s->stack_challenge_acks));
-		jw_u64(w, "invalid_acks_limited", rd(&s->stack_invalid_acks_limited));
-		jw_u64(w, "malformed_opt_lists", rd(&s->stack_malformed_opt_lists));
-	}
+	for (i = 0; has_cookies(p) && i < sizeof(v5_names) / sizeof(v5_names[0]); i++)
+		jw_u64(w, v5_names[i], rd(&s->stack_syn_cookies_sent + i));
 	jw_end_obj(w);
 	if (has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -242,16 +247,16 @@ static void proc_text(const struct shm_proc *p)
 	       (unsigned long long)rd(&s->stack_rx_drop),
 	       (unsigned long long)rd(&s->stack_retrans_segs), (unsigned long long)rd(&s->polls),
 	       (unsigned long long)rd(&s->sleeps));
-	if (has_cookies(p))
-		printf("      SYN cookies: sent %llu validated %llu failed %llu; "
-		       "challenge ACKs %llu, replies to invalid segments held back %llu; "
-		       "option lists cut at a malformed option %llu\n",
-		       (unsigned long long)rd(&s->stack_syn_cookies_sent),
-		       (unsigned long long)rd(&s->stack_syn_cookies_validated),
-		       (unsigned long long)rd(&s->stack_syn_cookies_failed),
-		       (unsigned long long)rd(&s->stack_challenge_acks),
-		       (unsigned long long)rd(&s->stack_invalid_acks_limited),
-		       (unsigned long long)rd(&s->stack_malformed_opt_lists));
+	if (!has_cookies(p))
+		return;
+	unsigned long long v[sizeof(v5_names) / sizeof(v5_names[0])]; /* in v5_names' order */
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		v[i] = rd(&s->stack_syn_cookies_sent + i);
+	printf("      SYN cookies: sent %llu validated %llu failed %llu; challenge ACKs %llu, "
+	       "replies to invalid segments held back %llu; option lists cut at a malformed "
+	       "option %llu\n",
+	       v[0], v[1], v[2], v[3], v[4], v[5]);
 }
 
 void xtcpctl_shm_status(struct jw *w)

@@ -19,18 +19,7 @@
 #include <unistd.h>
 
 #include "shim_stats.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (cond) {                                                                        \
-			passed++;                                                                  \
-		} else {                                                                           \
-			failed++;                                                                  \
-			fprintf(stderr, "%s:%d: FAILED: %s\n", __FILE__, __LINE__, #cond);         \
-		}                                                                                  \
-	} while (0)
+#include "xt_check.h" /* the tree's CHECK() harness (tests/xsk) */
 
 static char path[64];
 
@@ -73,6 +62,7 @@ int main(int argc, char **argv)
 	static char out[1 << 20];
 	char cmd[1024], key[64];
 	const char *p;
+	int i;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: test_xtcpctl_stats XTCPCTL SHIM_STATS_FIELD\n");
@@ -84,13 +74,10 @@ int main(int argc, char **argv)
 	st.pid = getpid();
 	strcpy(st.iface, "veth-test");
 	st.handoff_sent = 5;
-	st.stack_syn_cookies_sent = 31;
-	st.stack_syn_cookies_validated = 32;
-	st.stack_syn_cookies_failed = 33;
-	st.stack_challenge_acks = 34;
-	st.stack_invalid_acks_limited = 35;
-	st.stack_malformed_opt_lists = 36;
-	CHECK(SHIM_STATS_VERSION == 5);
+	for (i = 0; i < 6; i++) /* the version 5 counters, in order: 31 .. 36 */
+		(&st.stack_syn_cookies_sent)[i] = 31 + (uint64_t)i;
+	CHECK(SHIM_STATS_VERSION == 5, "this test knows version 5, the header says %d",
+	      SHIM_STATS_VERSION);
 	if (publish(&st, sizeof(st))) {
 		perror(path);
 		return 1;
@@ -99,49 +86,51 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "%s --json status", argv[1]);
 	run(cmd, out, sizeof(out));
 	p = json_proc(out, key, sizeof(key));
-	CHECK(p != NULL);
+	CHECK(p != NULL, "output: %.600s", out);
 	if (p) {
-		CHECK(strstr(p, "\"syn_cookies_sent\":31,") != NULL);
-		CHECK(strstr(p, "\"syn_cookies_validated\":32,") != NULL);
-		CHECK(strstr(p, "\"syn_cookies_failed\":33,") != NULL);
-		CHECK(strstr(p, "\"challenge_acks\":34,") != NULL);
-		CHECK(strstr(p, "\"invalid_acks_limited\":35,") != NULL);
-		CHECK(strstr(p, "\"malformed_opt_lists\":36") != NULL);
-		CHECK(strstr(p, "\"sent\":5,") != NULL); /* hand-off, version 4 */
+		CHECK(strstr(p, "\"syn_cookies_sent\":31,") != NULL, "output: %.600s", out);
+		CHECK(strstr(p, "\"syn_cookies_validated\":32,") != NULL, "output: %.600s", out);
+		CHECK(strstr(p, "\"syn_cookies_failed\":33,") != NULL, "output: %.600s", out);
+		CHECK(strstr(p, "\"challenge_acks\":34,") != NULL, "output: %.600s", out);
+		CHECK(strstr(p, "\"invalid_acks_limited\":35,") != NULL, "output: %.600s", out);
+		CHECK(strstr(p, "\"malformed_opt_lists\":36") != NULL, "output: %.600s", out);
+		/* the hand-off block (version 4) is still there */
+		CHECK(strstr(p, "\"sent\":5,") != NULL, "output: %.600s", out);
 	}
 	snprintf(cmd, sizeof(cmd), "%s status", argv[1]);
 	run(cmd, out, sizeof(out));
 	snprintf(key, sizeof(key), "  %d ", (int)getpid());
 	p = strstr(out, key);
-	CHECK(p != NULL);
+	CHECK(p != NULL, "output: %.600s", out);
 	if (p)
 		CHECK(strstr(p, "SYN cookies: sent 31 validated 32 failed 33; challenge ACKs 34, "
 				"replies to invalid segments held back 35; option lists cut at a "
-				"malformed option 36") != NULL);
+				"malformed option 36") != NULL,
+		      "output: %.600s", p);
 	snprintf(cmd, sizeof(cmd), "%s %s stack_syn_cookies_failed stack_challenge_acks", argv[2],
 		 path);
 	run(cmd, out, sizeof(out));
-	CHECK(strcmp(out, "33\n34\n") == 0);
+	CHECK(strcmp(out, "33\n34\n") == 0, "output: %.600s", out);
 
 	/* A version 4 file (a shim of before): hand-off shown, cookies absent. */
 	st.version = 4;
-	CHECK(publish(&st, offsetof(struct shim_stats, stack_syn_cookies_sent)) == 0);
+	CHECK(publish(&st, offsetof(struct shim_stats, stack_syn_cookies_sent)) == 0, "write %s",
+	      path);
 	snprintf(cmd, sizeof(cmd), "%s --json status", argv[1]);
 	run(cmd, out, sizeof(out));
 	p = json_proc(out, key, sizeof(key));
-	CHECK(p != NULL);
+	CHECK(p != NULL, "output: %.600s", out);
 	if (p) {
 		const char *next = strstr(p + 1, "\"pid\":");
 		const char *c = strstr(p, "syn_cookies_sent");
 
-		CHECK(strstr(p, "\"sent\":5,") != NULL);
-		CHECK(!c || (next && c > next));
+		CHECK(strstr(p, "\"sent\":5,") != NULL, "output: %.600s", out);
+		CHECK(!c || (next && c > next), "output: %.600s", out);
 	}
 	snprintf(cmd, sizeof(cmd), "%s %s stack_syn_cookies_failed", argv[2], path);
 	run(cmd, out, sizeof(out));
-	CHECK(strcmp(out, "absent\n") == 0);
+	CHECK(strcmp(out, "absent\n") == 0, "output: %.600s", out);
 
 	unlink(path);
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return xt_done();
 }
