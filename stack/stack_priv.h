@@ -142,6 +142,13 @@ enum tcp_drop_reason {
 #define TF_ECN_ECHO   0x02000000u /* CE received: ECE on every segment until a CWR */
 #define TF_ECN_CWR    0x04000000u /* cwnd reduced: CWR on the next new data segment */
 #define TF_CWR	      0x08000000u /* reduced for an ECE: no other until cwr_high is ACKed */
+#define TF_OOBINLINE  0x10000000u /* SO_OOBINLINE: the urgent byte stays in the stream */
+#define TF_SND_URG    0x20000000u /* urgent mode: snd_up not yet ACKed (send(MSG_OOB)) */
+
+/* tcb->urg_data (Linux TCP_URG_*): the peer's urgent byte */
+#define URG_VALID  0x0100 /* arrived: the low 8 bits hold it */
+#define URG_NOTYET 0x0200 /* announced, not arrived yet */
+#define URG_READ   0x0400 /* read by recv(MSG_OOB) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */
@@ -239,6 +246,9 @@ struct tcb {
 	uint32_t rcv_unacked;		     /* bytes received since our last ACK */
 	uint32_t snd_sml;    /* end of the last small segment sent (Minshall Nagle) */
 	uint8_t keep_probes; /* keepalive probes unanswered */
+	uint16_t urg_data;   /* URG_* state of the peer's urgent byte; 0 none */
+	uint32_t rcv_up;     /* sequence of the peer's urgent byte (urg_data != 0) */
+	uint32_t snd_up;     /* sequence after our urgent byte (TF_SND_URG) */
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent;	/* peer's TSval to echo */
@@ -317,6 +327,7 @@ struct tcp_seg_in {
 	uint8_t ws, nsack;
 	uint8_t ip_ecn; /* ECN field of the IP header (IP_ECN_*) */
 	uint16_t mss;
+	uint16_t urp; /* urgent pointer field (meaningful with TH_URG) */
 	uint32_t len; /* payload bytes */
 	uint32_t tsval, tsecr;
 	struct seq_range sack[4];
@@ -481,6 +492,14 @@ void tcp_send_challenge_ack(struct stack *stk, struct tcb *t);
 void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
 uint32_t tcp_rcv_window(struct tcb *t);
 uint32_t tcp_tsval(const struct stack *stk, uint32_t ts_off);
+
+/* tcp_urg.c */
+void tcp_urg_input(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t seq0);
+void tcp_urg_read_span(const struct tcb *t, uint32_t *from, uint32_t *avail);
+void tcp_urg_read_done(struct tcb *t);
+int tcp_urg_read_oob(struct tcb *t, uint8_t *byte, int peek);
+uint32_t tcp_urg_hidden(const struct tcb *t);
+uint8_t tcp_urg_output(const struct tcb *t, uint32_t seq, uint16_t *urp);
 
 /* tcp_timer.c */
 void tcp_timer_fire(struct stack *stk, struct tcb *t);

@@ -183,6 +183,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		t->snd_una = ack;
 		if (seq_lt(t->snd_nxt, ack))
 			t->snd_nxt = ack;
+		if ((t->flags & TF_SND_URG) && seq_geq(ack, t->snd_up))
+			t->flags &= ~TF_SND_URG; /* urgent byte delivered: urgent mode ends */
 		if (t->flags & TF_SACK)
 			tcp_sack_update(t, seg);
 		t->retries = 0;
@@ -452,6 +454,21 @@ static void tcp_ecn_data_in(struct stack *stk, struct tcb *t, const struct tcp_s
 	}
 }
 
+/* Step 6: the URG bit (RFC 9293 3.10.7.4 sixth; Linux semantics in tcp_urg.c). */
+static void step6_urg(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t seq0)
+{
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_FIN_WAIT_1:
+	case TCPS_FIN_WAIT_2:
+		if ((seg->flags & TH_URG) || t->urg_data == URG_NOTYET)
+			tcp_urg_input(stk, t, seg, seq0);
+		break;
+	default:
+		break; /* after the peer's FIN: ignore (RFC 9293) */
+	}
+}
+
 /* Step 7: segment text. */
 static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 {
@@ -562,6 +579,7 @@ void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	}
 	if (step5_ack(stk, t, seg))
 		return;
+	step6_urg(stk, t, seg, seq0);
 	if (step7_data(stk, t, seg))
 		return;
 	step8_fin(stk, t, seg);
@@ -755,6 +773,7 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	seg.wnd = be16(th->wnd);
 	seg.flags = th->flags;
 	seg.ip_ecn = ip->tos & IP_ECN_MASK;
+	seg.urp = be16(th->urp);
 	seg.len = len - doff;
 	seg.data = tcp + doff;
 	seg.smac = smac;

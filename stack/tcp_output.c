@@ -25,7 +25,8 @@ struct tx_seg {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
-	uint8_t ecn; /* IP ECN field */
+	uint8_t ecn;  /* IP ECN field */
+	uint16_t urp; /* urgent pointer (with TH_URG) */
 	uint16_t wnd;
 	const uint8_t *opt;
 	unsigned optlen;
@@ -107,7 +108,7 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	th->flags = s->flags;
 	th->wnd = be16(s->wnd);
 	th->csum = 0;
-	th->urp = 0;
+	th->urp = be16(s->urp);
 	if (s->optlen)
 		memcpy(p, s->opt, s->optlen);
 	uint64_t sum =
@@ -202,6 +203,8 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	s.ecn = 0;
 	if (t->flags & TF_ECN)
 		tcp_ecn_out(t, &s, seq, len);
+	s.urp = 0;
+	s.flags |= tcp_urg_output(t, seq, &s.urp);
 	s.wnd = (uint16_t)tcp_rcv_window(t);
 	s.opt = opt;
 	s.optlen = optlen;
@@ -246,6 +249,7 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	s.ack = synack ? t->rcv_nxt : 0;
 	s.flags = synack ? (TH_SYN | TH_ACK) : TH_SYN;
 	s.ecn = 0; /* an active open does not ask for ECN (Linux tcp_ecn = 2) */
+	s.urp = 0;
 	s.wnd = (uint16_t)wnd;
 	s.ring = NULL;
 	s.mask = s.off = s.len = 0;
@@ -306,6 +310,7 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 	if (r->ecn_ok)
 		s.flags |= TH_ECE;
 	s.ecn = 0;
+	s.urp = 0;
 	s.wnd = (uint16_t)(r->our_wnd ? r->our_wnd : 65535u);
 	s.ring = NULL;
 	s.mask = s.off = s.len = 0;
@@ -333,6 +338,7 @@ void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg)
 	}
 	s.wnd = 0;
 	s.ecn = 0;
+	s.urp = 0;
 	s.opt = NULL;
 	s.optlen = 0;
 	s.ring = NULL;
@@ -561,8 +567,9 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 			else
 				break;
 		}
+		/* urgent mode sends at once, as Linux tcp_nagle_test() */
 		if (len && len < maxseg && len == avail && !rexmit && !(pend & PEND_PUSH) &&
-		    !(t->flags & TF_FIN_Q)) {
+		    !(t->flags & (TF_FIN_Q | TF_SND_URG))) {
 			if (t->flags & (TF_CORK | TF_MORE)) {
 				if (!t->t_misc)
 					t->t_misc = stk->now_us + TCP_CORK_US;

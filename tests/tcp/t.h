@@ -61,6 +61,7 @@ struct seg {
 	int nsack;
 	uint32_t sack[T_MAX_SACK][2];
 	int ecn; /* IP ECN codepoint (0 = Not-ECT), T_ANY in t_out skips it */
+	int urp; /* urgent pointer: t_in sends it; t_out checks it when URG is expected */
 	/* sabotage, passed to t_seg_build() */
 	const uint8_t *raw_opt;
 	uint8_t raw_optlen;

@@ -341,6 +341,8 @@ const char *t_seg_str(const struct t_wire *w, char *buf, size_t size)
 	for (i = 0; i < w->nsack && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n, " sack %u-%u", w->sack[i][0],
 				      w->sack[i][1]);
+	if (n < size && (w->flags & T_URG))
+		n += (size_t)snprintf(buf + n, size - n, " urg %u", w->urg);
 	if (n < size)
 		snprintf(buf + n, size - n, "%s", ecn[w->ecn & 3]);
 	return buf;
