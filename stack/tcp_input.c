@@ -700,7 +700,7 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 			t->tw_until = stk->now_us + TCP_TIMEWAIT_US;
 			list_add_tail(&stk->timewait, &t->q_node);
 		}
-		tcb_mark(stk, t, PEND_ACK);
+		tcp_send_oow_ack(stk, t, seg); /* Linux tcp_timewait_check_oow_rate_limit() */
 	}
 	tcp_drop(stk, DROP_TCP_STATE);
 	return 0;

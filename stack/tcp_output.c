@@ -368,13 +368,14 @@ static int tcp_oow_limited(struct stack *stk, struct tcb *t)
 }
 
 /*
- * The ACK owed to an unacceptable segment (RFC 9293 3.10.7.4 first check).
- * Segments with data always get it: they are not part of an ACK loop, and a
- * retransmission must learn our RCV.NXT at once (Linux tcp_oow_rate_limited()).
+ * The ACK owed to an unacceptable segment (RFC 9293 3.10.7.4 first check, or
+ * TIME-WAIT). Segments with data or FIN always get it: they are not part of
+ * an ACK loop, and a retransmission must learn our RCV.NXT at once (Linux
+ * tcp_oow_rate_limited(): seq != end_seq and no SYN).
  */
 void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
-	if (seg->len && !(seg->flags & TH_SYN)) {
+	if ((seg->len || (seg->flags & TH_FIN)) && !(seg->flags & TH_SYN)) {
 		tcb_mark(stk, t, PEND_ACK);
 		return;
 	}
