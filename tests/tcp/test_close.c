@@ -69,9 +69,8 @@ static void rst_in_syn_received(struct t *t)
 	t_eq(t, sock_accept(t->stk, t->listen_sd, NULL), -EAGAIN);
 }
 
-/* Our active close leaves TIME-WAIT; the same peer port connects again with a
- * newer timestamp and a higher ISN: accepted (RFC 6191). */
-static void time_wait_accepts_new_syn(struct t *t)
+/* Our active close, the peer's FIN and our ACK: the connection is in TIME-WAIT. */
+static void to_time_wait(struct t *t)
 {
 	t_start(t, TCP_ESTABLISHED);
 	t_eq(t, sock_close(t->stk, t->f->sd), 0);
@@ -79,6 +78,13 @@ static void time_wait_accepts_new_syn(struct t *t)
 	t_out(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 1));
 	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
 	t_out_by(t, 200000, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+}
+
+/* Our active close leaves TIME-WAIT; the same peer port connects again with a
+ * newer timestamp and a higher ISN: accepted (RFC 6191). */
+static void time_wait_accepts_new_syn(struct t *t)
+{
+	to_time_wait(t);
 	t_wait(t, 1000000);
 	/* New incarnation: ISN well above the old sequence space, newer TSval. */
 	t->f->peer_isn += 1000000;
@@ -101,12 +107,7 @@ static void time_wait_accepts_new_syn(struct t *t)
  */
 static void time_wait_acks_limited(struct t *t)
 {
-	t_start(t, TCP_ESTABLISHED);
-	t_eq(t, sock_close(t->stk, t->f->sd), 0);
-	t->f->sd = -1;
-	t_out(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 1));
-	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
-	t_out_by(t, 200000, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+	to_time_wait(t);
 	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
 	t_out(t, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
 	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
