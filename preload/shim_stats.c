@@ -116,6 +116,15 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_passive_opens = ss.passive_opens;
 	st->stack_retrans_segs = ss.retrans_segs;
 	st->stack_socks_in_use = ss.socks_in_use;
+	/* version 5: six counters in a row, in shim_stats.h's order */
+	const uint64_t v5[] = {ss.syn_cookies_sent,	ss.syn_cookies_ok,
+			       ss.syn_cookies_failed,	ss.challenge_acks,
+			       ss.invalid_acks_limited, ss.malformed_opt_lists};
+
+	_Static_assert(sizeof(v5) == offsetof(struct shim_stats, stack_malformed_opt_lists) + 8 -
+					     offsetof(struct shim_stats, stack_syn_cookies_sent),
+		       "shim_stats version 5 counters are contiguous");
+	memcpy(&st->stack_syn_cookies_sent, v5, sizeof(v5));
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);

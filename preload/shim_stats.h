@@ -16,10 +16,11 @@
 
 #include <stdint.h>
 
-#define SHIM_STATS_MAGIC 0x78746370u /* "xtcp" */
-#define SHIM_STATS_VERSION                                                                         \
-	4 /* 2: conn[] appended; 3: xsk_*; 4: handoff_* (older readers stop earlier) */
-#define SHIM_STATS_PATH "/dev/shm/xtcp-%d.stats"
+/* Versions: 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: stack_syn_cookies_* and the
+ * other stack counters after handoff_* (older readers stop earlier). */
+#define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
+#define SHIM_STATS_VERSION 5
+#define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
 
 #define SHIM_STATS_MAX_CONNS 1024
 
@@ -82,6 +83,13 @@ struct shim_stats {
 	uint64_t handoff_no_owner; /* no endpoint for the owner's queue: RST as without hand-off */
 	uint64_t handoff_received; /* frames from other processes fed to this stack */
 	uint64_t handoff_rejected; /* datagrams or records refused (other user, malformed) */
+	/* version 5: more of stack_get_stats(), refreshed with the stack_* fields above */
+	uint64_t stack_syn_cookies_sent;      /* SYN-ACKs carrying a SYN cookie */
+	uint64_t stack_syn_cookies_validated; /* handshakes completed by a valid cookie */
+	uint64_t stack_syn_cookies_failed;    /* ACKs after cookies were sent with no valid one */
+	uint64_t stack_challenge_acks;	      /* RFC 5961 challenge ACKs sent */
+	uint64_t stack_invalid_acks_limited;  /* replies to invalid segments held back (limits) */
+	uint64_t stack_malformed_opt_lists;   /* segments whose options ended at a malformed one */
 };
 
 #endif

@@ -96,7 +96,7 @@ uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len)
 }
 
 void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
-		uint32_t daddr, uint32_t l4len)
+		uint32_t daddr, uint32_t l4len, uint8_t ecn)
 {
 	struct eth_hdr *eth = (struct eth_hdr *)frame;
 	struct ip4_hdr *ip = (struct ip4_hdr *)(frame + ETH_HLEN);
@@ -105,7 +105,7 @@ void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32
 	memcpy(eth->src, stk->dev->info.mac, 6);
 	eth->type = be16(ETH_P_IPV4);
 	ip->ver_ihl = 0x45;
-	ip->tos = 0;
+	ip->tos = ecn & IP_ECN_MASK; /* DSCP 0; ECN as TCP decided (RFC 3168 6.1.2) */
 	ip->tot_len = be16(IP4_HLEN + l4len);
 	ip->id = be16(stk->ip_id++);
 	ip->frag_off = be16(IP4_DF);

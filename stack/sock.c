@@ -387,6 +387,10 @@ static void sbuf_autotune(struct stack *stk, struct tcb *t)
 
 static void send_done(struct stack *stk, struct tcb *t, int flags)
 {
+	if (flags & MSG_OOB) { /* Linux tcp_mark_urg(): the last byte written is urgent */
+		t->snd_up = t->snd_end;
+		t->flags |= TF_SND_URG;
+	}
 	if (flags & MSG_MORE)
 		t->flags |= TF_MORE;
 	else
@@ -500,6 +504,28 @@ static void recv_window_update(struct stack *stk, struct tcb *t)
 		tcb_mark(stk, t, PEND_ACK);
 }
 
+/* recv(MSG_OOB): the urgent byte into the first non-empty buffer (Linux tcp_recv_urg()). */
+static ssize_t recv_oob(struct tcb *t, const struct iovec *iov, int iovcnt, int flags)
+{
+	uint8_t c;
+	int i = 0;
+
+	while (i < iovcnt && !iov[i].iov_len)
+		i++;
+	if (i == iovcnt) { /* no room: Linux marks it read all the same (MSG_TRUNC) */
+		int r = tcp_urg_read_oob(t, &c, flags & MSG_PEEK);
+
+		return r > 0 ? 0 : r;
+	}
+	if (!iov[i].iov_base && !(flags & MSG_TRUNC))
+		return -EFAULT;
+	int r = tcp_urg_read_oob(t, &c, flags & MSG_PEEK);
+
+	if (r > 0 && !(flags & MSG_TRUNC))
+		*(uint8_t *)iov[i].iov_base = c;
+	return r;
+}
+
 ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
@@ -510,8 +536,16 @@ ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 		return -EINVAL;
 	if (t->state == TCPS_LISTEN)
 		return -ENOTCONN;
-	uint32_t avail = rx_avail(t);
+	if (flags & MSG_OOB)
+		return recv_oob(t, iov, iovcnt, flags);
+	uint32_t avail = rx_avail(t), from = t->rcv_user;
 
+	tcp_urg_read_span(t, &from, &avail); /* stop at the mark, skip the urgent byte */
+	if (!(flags & MSG_PEEK) && from != t->rcv_user) {
+		t->rcv_user = from;
+		tcp_urg_read_done(t);
+		recv_window_update(stk, t);
+	}
 	if (!avail) {
 		/* Linux tcp_recvmsg(): SOCK_DONE (FIN seen) before sk_err, then shutdown */
 		if (t->flags & TF_SOCK_DONE)
@@ -535,13 +569,14 @@ ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 		if (!(flags & MSG_TRUNC)) {
 			if (!iov[i].iov_base)
 				return done ? (ssize_t)done : -EFAULT;
-			ring_read(t->rbuf, t->rmask, t->rcv_user + (uint32_t)done - base,
-				  iov[i].iov_base, n);
+			ring_read(t->rbuf, t->rmask, from + (uint32_t)done - base, iov[i].iov_base,
+				  n);
 		}
 		done += n;
 	}
 	if (!(flags & MSG_PEEK) && done) {
 		t->rcv_user += (uint32_t)done;
+		tcp_urg_read_done(t);
 		recv_window_update(stk, t);
 	}
 	return (ssize_t)done;
@@ -712,6 +747,9 @@ static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void 
 	case SO_RCVBUF:
 		t->rcvbuf = buf_req(v); /* takes effect for connections not yet opened */
 		return 0;
+	case SO_OOBINLINE:
+		t->flags = v ? t->flags | TF_OOBINLINE : t->flags & ~TF_OOBINLINE;
+		return 0;
 	default:
 		return -ENOPROTOOPT;
 	}
@@ -856,6 +894,8 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 			return put_int(val, len, (int)t->sndbuf);
 		case SO_RCVBUF:
 			return put_int(val, len, (int)t->rcvbuf);
+		case SO_OOBINLINE:
+			return put_int(val, len, !!(t->flags & TF_OOBINLINE));
 		case SO_LINGER: {
 			struct linger lg = {.l_onoff = t->linger_on, .l_linger = t->linger_s};
 
@@ -940,8 +980,10 @@ uint32_t sock_events(struct stack *stk, int sd)
 	if (t->shut & SHUT_RCV)
 		m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
 	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RECEIVED) {
-		if (rx_avail(t))
+		if (rx_avail(t) > tcp_urg_hidden(t)) /* the urgent byte is not normal data */
 			m |= EPOLLIN | EPOLLRDNORM;
+		if (t->urg_data & URG_VALID)
+			m |= EPOLLPRI;
 		if (!(t->shut & SHUT_SND)) {
 			/* sk_stream_is_writeable(): free space >= queued / 2 */
 			uint32_t q = tx_queued(t), f = tx_free(t);
@@ -973,6 +1015,15 @@ uint32_t sock_rx_avail(struct stack *stk, int sd)
 	struct tcb *t = tcb_of_sd(stk, sd);
 
 	return t ? rx_avail(t) : 0;
+}
+
+int sock_atmark(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	return t->urg_data && t->rcv_up == t->rcv_user; /* Linux SIOCATMARK */
 }
 
 uint32_t sock_tx_queued(struct stack *stk, int sd)

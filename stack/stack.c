@@ -28,7 +28,7 @@ static const char *const drop_names[DROP_MAX] = {
 	[DROP_TCP_SHORT] = "tcp_short",
 	[DROP_TCP_HDR_LEN] = "tcp_hdr_len",
 	[DROP_TCP_CSUM] = "tcp_csum",
-	[DROP_TCP_OPT] = "tcp_opt",
+	[DROP_TCP_OPT_RETIRED] = "tcp_opt_retired",
 	[DROP_TCP_FLAGS] = "tcp_flags",
 	[DROP_TCP_NO_SOCKET] = "tcp_no_socket",
 	[DROP_TCP_SEQ] = "tcp_seq",
@@ -105,6 +105,8 @@ struct stack *stack_create(const struct stack_config *cfg)
 	if (!stk->cfg.rcvbuf)
 		stk->cfg.rcvbuf = 256 * 1024;
 	stack_local_ports_normalise(&stk->cfg);
+	if (!stk->cfg.challenge_ack_limit)
+		stk->cfg.challenge_ack_limit = TCP_CHALLENGE_ACK_LIM;
 	stk->ip4 = cfg->dev->info.ip4;
 	stk->mtu = cfg->dev->info.mtu >= 576 ? cfg->dev->info.mtu : 1500;
 	if (stk->mtu > 9000)

@@ -78,11 +78,19 @@ struct stack_config {
 	 */
 	int (*on_misdirected)(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
 	void *misdirected_ctx;
+	/*
+	 * Challenge ACKs (RFC 5961 7) the whole stack sends per second, on
+	 * average: each second's budget is drawn anew between half and one and a
+	 * half times this (Linux tcp_challenge_ack_limit), so that the count
+	 * tells an off-path attacker nothing (CVE-2016-5696). 0 = 1000.
+	 */
+	unsigned challenge_ack_limit;
 };
 
 #define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */
 #define STACK_F_NO_TS	0x2u /* net.ipv4.tcp_timestamps = 0 */
 #define STACK_F_NO_WS	0x4u /* net.ipv4.tcp_window_scaling = 0 */
+#define STACK_F_NO_ECN	0x8u /* net.ipv4.tcp_ecn = 0: refuse ECN (default: as tcp_ecn = 2) */
 
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);
@@ -108,9 +116,27 @@ struct stack_stats {
 	uint64_t rx_drop;	  /* all input drops, each also counted by reason */
 	uint64_t drop_reason[32]; /* indexed by the stack's drop reasons */
 	uint64_t active_opens, passive_opens, attempt_fails, estab_resets;
-	uint64_t retrans_segs, syn_cookies_sent, syn_cookies_ok, challenge_acks;
+	uint64_t retrans_segs;
+	uint64_t syn_cookies_sent; /* SYN-ACKs with a cookie (Linux SyncookiesSent) */
+	uint64_t syn_cookies_ok;   /* handshakes completed by a valid cookie (SyncookiesRecv) */
+	uint64_t challenge_acks;   /* RFC 5961 challenge ACKs sent (TCPChallengeACK) */
+
 	uint64_t socks_in_use; /* pool occupancy: returns to 0 when all closed */
 	uint64_t tx_nobufs;    /* frames that could not be allocated */
+	/* segments whose option list ended at a malformed option (length 0 or 1,
+	 * or past the header): taken with the options before it, as Linux does */
+	uint64_t malformed_opt_lists;
+	/* ACKs to invalid segments not sent: one per connection per 500 ms
+	 * (Linux TCPACKSkippedChallenge/Seq/PAWS), or the stack's challenge-ACK
+	 * budget of the second spent */
+	uint64_t invalid_acks_limited;
+	/* ACKs to a listener after cookies were sent that carry no valid cookie
+	 * (Linux SyncookiesFailed): answered by a RST, or dropped when the
+	 * cookie is good but the segment starts past the first byte */
+	uint64_t syn_cookies_failed;
+	uint64_t ecn_ce_rcvd;	      /* data segments received with CE (congestion marked) */
+	uint64_t ecn_cwnd_reductions; /* cwnd reduced for an ECE, once per window */
+	uint64_t urgent_marks;	      /* new urgent pointers taken from the peer */
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);
@@ -136,7 +162,11 @@ int sock_listen(struct stack *stk, int sd, int backlog);
 int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer);
 /* -EINPROGRESS; completion shows as EPOLLOUT, failure as EPOLLERR + sock_error(). */
 int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us);
-/* flags: MSG_MORE (cork this write), MSG_DONTWAIT is the caller's; never blocks: -EAGAIN. */
+/*
+ * flags: MSG_MORE (cork this write), MSG_OOB (the last byte written is
+ * urgent: URG and the pointer go out until it is ACKed, Nagle and cork do not
+ * hold it), MSG_DONTWAIT is the caller's; never blocks: -EAGAIN.
+ */
 ssize_t sock_send(struct stack *stk, int sd, const void *buf, size_t len, int flags);
 ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags);
 /*
@@ -146,7 +176,14 @@ ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
  */
 ssize_t sock_send_reserve(struct stack *stk, int sd, struct iovec span[2]);
 int sock_send_commit(struct stack *stk, int sd, size_t n, int flags);
-/* flags: MSG_PEEK, MSG_TRUNC. 0 = EOF, -EAGAIN = nothing yet. */
+/*
+ * flags: MSG_PEEK, MSG_TRUNC, MSG_OOB. 0 = EOF, -EAGAIN = nothing yet. Urgent
+ * data as Linux: a read stops at the urgent mark and, unless SO_OOBINLINE,
+ * steps over the urgent byte. MSG_OOB reads that byte: 1 (0 into no room,
+ * which Linux reports with MSG_TRUNC), -EINVAL when there is none (or
+ * SO_OOBINLINE, or already read), -EAGAIN before it arrives. The caller sets
+ * MSG_OOB in msg_flags and raises SIGURG: the stack sends no signals.
+ */
 ssize_t sock_recv(struct stack *stk, int sd, void *buf, size_t len, int flags);
 ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcnt, int flags);
 int sock_shutdown(struct stack *stk, int sd, int how); /* SHUT_RD / SHUT_WR / SHUT_RDWR */
@@ -156,12 +193,14 @@ int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val,
 int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, socklen_t *len);
 int sock_name(struct stack *stk, int sd, struct sockaddr_in *out);
 int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out); /* -ENOTCONN */
-/* EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLHUP | EPOLLERR, Linux poll semantics. */
+/* EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLHUP | EPOLLERR, Linux poll semantics
+ * (EPOLLPRI: an urgent byte to read with MSG_OOB). */
 uint32_t sock_events(struct stack *stk, int sd);
 /* Pending error (SO_ERROR) as a positive errno value (0 = none), cleared by
  * reading; -EBADF for a bad sd. */
 int sock_error(struct stack *stk, int sd);
 uint32_t sock_rx_avail(struct stack *stk, int sd);  /* FIONREAD */
+int sock_atmark(struct stack *stk, int sd);	    /* SIOCATMARK: 1 at the urgent mark, else 0 */
 uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsent */
 /* Opaque per-socket pointer for the caller. */
 void sock_set_user(struct stack *stk, int sd, void *user);

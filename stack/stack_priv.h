@@ -66,7 +66,8 @@ enum tcp_drop_reason {
 	DROP_TCP_SHORT,
 	DROP_TCP_HDR_LEN,
 	DROP_TCP_CSUM,
-	DROP_TCP_OPT,
+	DROP_TCP_OPT_RETIRED, /* options no longer drop (Linux parses up to a bad one); the
+			       * slot stays so that later reasons keep their numbers */
 	DROP_TCP_FLAGS,
 	DROP_TCP_NO_SOCKET,
 	DROP_TCP_SEQ,
@@ -107,7 +108,10 @@ enum tcp_drop_reason {
 #define TCP_BUF_MIN	      4096u
 #define TCP_BUF_MAX	      (16u << 20)
 #define TCP_PAWS_24DAYS_US    (24ull * 86400 * 1000000)
-#define TCP_CHALLENGE_ACK_LIM 1000 /* per second, per stack (RFC 5961 10) */
+#define TCP_CHALLENGE_ACK_LIM 1000 /* per second, per stack: Linux tcp_challenge_ack_limit */
+
+/* replies to invalid segments, per connection: Linux tcp_invalid_ratelimit */
+#define TCP_INVALID_RATELIMIT_US 500000u
 
 /* tcb->flags */
 #define TF_TS	      0x00000001u /* timestamps negotiated */
@@ -134,6 +138,17 @@ enum tcp_drop_reason {
 #define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
 #define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
 #define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order: EOF after the data (Linux RCV_SHUTDOWN) */
+#define TF_ECN	      0x01000000u /* ECN negotiated (RFC 3168 6.1.1) */
+#define TF_ECN_ECHO   0x02000000u /* CE received: ECE on every segment until a CWR */
+#define TF_ECN_CWR    0x04000000u /* cwnd reduced: CWR on the next new data segment */
+#define TF_CWR	      0x08000000u /* reduced for an ECE: no other until cwr_high is ACKed */
+#define TF_OOBINLINE  0x10000000u /* SO_OOBINLINE: the urgent byte stays in the stream */
+#define TF_SND_URG    0x20000000u /* urgent mode: snd_up not yet ACKed (send(MSG_OOB)) */
+
+/* tcb->urg_data (Linux TCP_URG_*): the peer's urgent byte */
+#define URG_VALID  0x0100 /* arrived: the low 8 bits hold it */
+#define URG_NOTYET 0x0200 /* announced, not arrived yet */
+#define URG_READ   0x0400 /* read by recv(MSG_OOB) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */
@@ -224,17 +239,23 @@ struct tcb {
 	struct seq_range ooo[TCP_OOO_HOLES]; /* out-of-order data above rcv_nxt, sorted */
 	uint8_t n_ooo;			     /* blocks in ooo[] */
 	uint8_t ooo_last;		     /* ooo[] index touched last: first SACK block */
+	uint8_t dsack_on;		     /* dsack is to be sent (once) */
+	struct seq_range dsack;		     /* duplicate data received: RFC 2883 D-SACK */
 	uint8_t quickack;		     /* segments still to ACK immediately */
 	uint16_t rcv_mss;		     /* largest segment seen from the peer (delayed ACK) */
 	uint32_t rcv_unacked;		     /* bytes received since our last ACK */
 	uint32_t snd_sml;    /* end of the last small segment sent (Minshall Nagle) */
 	uint8_t keep_probes; /* keepalive probes unanswered */
+	uint16_t urg_data;   /* URG_* state of the peer's urgent byte; 0 none */
+	uint32_t rcv_up;     /* sequence of the peer's urgent byte (urg_data != 0) */
+	uint32_t snd_up;     /* sequence after our urgent byte (TF_SND_URG) */
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent;	/* peer's TSval to echo */
 	uint64_t ts_recent_us;	/* when ts_recent was set (PAWS 24-day rule) */
 	uint32_t ts_off;	/* our TSval = now_ms + ts_off (per-connection offset) */
 	uint32_t last_ack_sent; /* RCV.NXT in our last ACK (RFC 7323 4.3) */
+	uint64_t oow_ack_us;	/* last reply to an invalid segment (Linux last_oow_ack_time) */
 
 	/* RTT and RTO (RFC 6298) */
 	uint32_t srtt_us, rttvar_us, rto_us;
@@ -250,6 +271,7 @@ struct tcb {
 	uint8_t n_sacked;
 	uint32_t sacked_bytes; /* sum of the scoreboard */
 	uint32_t rtx_nxt;      /* next hole byte to retransmit in recovery */
+	uint32_t cwr_high;     /* snd_max at the last ECE reduction (TF_CWR) */
 
 	/* timers (absolute us; 0 = off); tm sits at the earliest */
 	uint64_t t_rtx;	     /* retransmission, SYN, persist */
@@ -291,6 +313,7 @@ struct tcp_req {
 	uint64_t sent_us; /* first SYN-ACK sent (RTT sample without timestamps) */
 	uint32_t our_wnd; /* window of our SYN-ACK (unscaled) */
 	uint8_t cookie;	  /* SYN cookie reply: TSval carries the options */
+	uint8_t ecn_ok;	  /* the SYN asked for ECN and we accept (SYN-ACK with ECE) */
 };
 
 /* A segment parsed once by tcp_input() and passed by pointer. */
@@ -302,7 +325,9 @@ struct tcp_seg_in {
 	uint8_t flags;
 	uint8_t has_mss, has_ws, has_ts, sack_ok;
 	uint8_t ws, nsack;
+	uint8_t ip_ecn; /* ECN field of the IP header (IP_ECN_*) */
 	uint16_t mss;
+	uint16_t urp; /* urgent pointer field (meaningful with TH_URG) */
 	uint32_t len; /* payload bytes */
 	uint32_t tsval, tsecr;
 	struct seq_range sack[4];
@@ -352,9 +377,9 @@ struct stack {
 	uint8_t tx_dirty; /* frames queued since the last kick */
 	uint16_t ip_id;
 	uint32_t port_next; /* RFC 6056 Algorithm 3 counter */
-	uint64_t cack_sec;  /* challenge ACK rate limit window (s) */
-	uint32_t cack_cnt;
-	uint64_t rng; /* xorshift state for non-secret choices */
+	uint64_t cack_sec;  /* second of cack_left, plus one (0: none drawn yet) */
+	uint32_t cack_left; /* challenge ACKs the stack may still send in cack_sec */
+	uint64_t rng;	    /* xorshift state for non-secret choices */
 
 	void *bufcache[BUFCACHE_ORDERS]; /* free blocks by log2 size, linked through themselves */
 
@@ -416,7 +441,7 @@ unsigned tcp_opt_write(uint8_t *p, const struct tcb *t, uint32_t tsval, unsigned
 int eth_input(struct stack *stk, uint8_t *frame, uint32_t len);
 uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len);
 void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
-		uint32_t daddr, uint32_t l4len);
+		uint32_t daddr, uint32_t l4len, uint8_t ecn);
 void ip_tx_queue(struct stack *stk, struct pkt *pkt);
 void ip_tx_kick(struct stack *stk);
 
@@ -464,8 +489,17 @@ void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg);
 void tcp_send_synack(struct stack *stk, struct tcp_req *r);
 void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq);
 void tcp_send_challenge_ack(struct stack *stk, struct tcb *t);
+void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
 uint32_t tcp_rcv_window(struct tcb *t);
 uint32_t tcp_tsval(const struct stack *stk, uint32_t ts_off);
+
+/* tcp_urg.c */
+void tcp_urg_input(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t seq0);
+void tcp_urg_read_span(const struct tcb *t, uint32_t *from, uint32_t *avail);
+void tcp_urg_read_done(struct tcb *t);
+int tcp_urg_read_oob(struct tcb *t, uint8_t *byte, int peek);
+uint32_t tcp_urg_hidden(const struct tcb *t);
+uint8_t tcp_urg_output(const struct tcb *t, uint32_t seq, uint16_t *urp);
 
 /* tcp_timer.c */
 void tcp_timer_fire(struct stack *stk, struct tcb *t);

@@ -97,6 +97,8 @@ static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
 {
 	t->ssthresh = tcp_cc_ssthresh(stk, t);
 	t->cwnd = t->ssthresh;
+	if (t->flags & TF_ECN)
+		t->flags |= TF_ECN_CWR; /* any reduction ends the peer's echo (Linux) */
 	t->recover = t->snd_max;
 	t->rtx_nxt = t->snd_una;
 	t->flags |= TF_RECOVERY;
@@ -121,6 +123,24 @@ static void tcp_fin_acked(struct stack *stk, struct tcb *t)
 	default:
 		break;
 	}
+}
+
+/*
+ * RFC 3168 6.1.2: ECE is congestion: reduce cwnd as for a loss, but without
+ * retransmitting, at most once per window of data (Linux tcp_enter_cwr()),
+ * and tell the receiver with CWR. Recovery or RTO already reduced.
+ */
+static void tcp_ecn_echo_rcvd(struct stack *stk, struct tcb *t, uint32_t ack)
+{
+	if (t->flags & (TF_RECOVERY | TF_LOSS))
+		return;
+	if ((t->flags & TF_CWR) && seq_leq(ack, t->cwr_high))
+		return; /* this window was reduced already */
+	t->ssthresh = tcp_cc_ssthresh(stk, t);
+	t->cwnd = XT_MAX(t->ssthresh, (uint32_t)t->smss);
+	t->cwr_high = t->snd_max;
+	t->flags |= TF_CWR | TF_ECN_CWR;
+	stk->st.ecn_cwnd_reductions++;
 }
 
 /*
@@ -153,6 +173,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	if (t->flags & TF_PERSIST)
 		t->retries = 0; /* the peer answers probes: it is alive (Linux probes_out = 0) */
 
+	if ((t->flags & TF_ECN) && (seg->flags & TH_ECE))
+		tcp_ecn_echo_rcvd(stk, t, ack);
 	if (seq_gt(ack, t->snd_una)) {
 		uint32_t acked = ack - t->snd_una;
 		int fin_acked = (t->flags & TF_FIN_SENT) && seq_gt(ack, t->snd_end);
@@ -161,6 +183,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		t->snd_una = ack;
 		if (seq_lt(t->snd_nxt, ack))
 			t->snd_nxt = ack;
+		if ((t->flags & TF_SND_URG) && seq_geq(ack, t->snd_up))
+			t->flags &= ~TF_SND_URG; /* urgent byte delivered: urgent mode ends */
 		if (t->flags & TF_SACK)
 			tcp_sack_update(t, seg);
 		t->retries = 0;
@@ -178,7 +202,11 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		} else {
 			if ((t->flags & TF_LOSS) && seq_geq(ack, t->recover))
 				t->flags &= ~TF_LOSS;
-			tcp_cc_ack(stk, t, acked);
+			if ((t->flags & TF_CWR) && seq_gt(ack, t->cwr_high))
+				t->flags &= ~TF_CWR;
+			/* RFC 3168 6.1.2: no growth in the window reduced for an ECE */
+			if (!(t->flags & TF_CWR))
+				tcp_cc_ack(stk, t, acked);
 		}
 		t->dupacks = 0;
 		if (t->snd_una == t->snd_max) {
@@ -216,31 +244,86 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	return 0;
 }
 
+/*
+ * RFC 2883: remember duplicate data [start, end) for the first SACK block of
+ * the next segment we send (Linux tcp_dsack_set(): the latest one wins).
+ */
+static void tcp_dsack_set(struct tcb *t, uint32_t start, uint32_t end)
+{
+	if (!(t->flags & TF_SACK) || !seq_lt(start, end))
+		return;
+	t->dsack.start = start;
+	t->dsack.end = end;
+	t->dsack_on = 1;
+}
+
+/* Data of seg below RCV.NXT is a duplicate (Linux tcp_send_dupack(), tcp_data_queue()). */
+static void tcp_dsack_below(struct tcb *t, const struct tcp_seg_in *seg)
+{
+	uint32_t start = seg->seq + !!(seg->flags & TH_SYN);
+
+	if (seg->len && seq_lt(start, t->rcv_nxt))
+		tcp_dsack_set(t, start, seq_min(start + seg->len, t->rcv_nxt));
+}
+
+/*
+ * Data of seg that out-of-order blocks already hold is a duplicate too: the
+ * overlap with the first such block (Linux tcp_data_queue_ofo(),
+ * tcp_ofo_queue()). RFC 2883 4: the block holding it then follows the
+ * D-SACK, as ooo_insert() makes it the most recent one.
+ */
+static void tcp_dsack_ooo(struct tcb *t, const struct tcp_seg_in *seg)
+{
+	uint32_t end = seg->seq + seg->len;
+
+	for (unsigned i = 0; i < t->n_ooo; i++) {
+		if (seq_lt(t->ooo[i].start, end) && seq_lt(seg->seq, t->ooo[i].end)) {
+			tcp_dsack_set(t, seq_max(seg->seq, t->ooo[i].start),
+				      seq_min(end, t->ooo[i].end));
+			return;
+		}
+	}
+}
+
+/*
+ * An unacceptable segment (PAWS or sequence): a SYN gets a challenge ACK
+ * (RFC 5961 4.2, Linux syn_challenge), a RST nothing, anything else the ACK
+ * of RFC 9293 3.10.7.4, both rate-limited per connection as in Linux.
+ */
+static int step1_reject(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg,
+			unsigned reason)
+{
+	if (seg->flags & TH_SYN) {
+		tcp_send_challenge_ack(stk, t);
+		reason = DROP_TCP_SYN;
+	} else if (!(seg->flags & TH_RST)) {
+		tcp_dsack_below(t, seg);
+		tcp_send_oow_ack(stk, t, seg);
+	}
+	tcp_drop(stk, reason);
+	return -1;
+}
+
 /* Step 1: sequence number check, with PAWS first (RFC 7323 5.3). */
 static int step1_seq(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 {
 	if ((t->flags & TF_TS) && seg->has_ts && !(seg->flags & TH_RST) &&
 	    (int32_t)(seg->tsval - t->ts_recent) < 0) {
-		if (stk->now_us - t->ts_recent_us <= TCP_PAWS_24DAYS_US) {
-			tcb_mark(stk, t, PEND_ACK);
-			tcp_drop(stk, DROP_TCP_PAWS);
-			return -1;
-		}
+		if (stk->now_us - t->ts_recent_us <= TCP_PAWS_24DAYS_US)
+			return step1_reject(stk, t, seg, DROP_TCP_PAWS);
 		t->ts_recent = seg->tsval; /* idle > 24 days: ts_recent is invalid */
 	}
 	uint32_t wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	uint32_t seglen = seg->len + !!(seg->flags & TH_SYN) + !!(seg->flags & TH_FIN);
 
 	/* Linux tcp_sequence(): not wholly before RCV.NXT, not after the window */
-	if (seq_lt(seg->seq + seglen, t->rcv_nxt) || seq_gt(seg->seq, t->rcv_nxt + wnd)) {
-		if (!(seg->flags & TH_RST))
-			tcb_mark(stk, t, PEND_ACK);
-		tcp_drop(stk, DROP_TCP_SEQ);
-		return -1;
-	}
+	if (seq_lt(seg->seq + seglen, t->rcv_nxt) || seq_gt(seg->seq, t->rcv_nxt + wnd))
+		return step1_reject(stk, t, seg, DROP_TCP_SEQ);
 	/* a retransmission wholly below RCV.NXT: re-ACK at once */
 	if (seglen && seq_leq(seg->seq + seglen, t->rcv_nxt) && !(seg->flags & TH_RST))
 		tcb_mark(stk, t, PEND_ACK);
+	if (!(seg->flags & TH_RST))
+		tcp_dsack_below(t, seg);
 	/* RFC 7323 4.3: update TS.Recent if SEG.SEQ =< Last.ACK.sent */
 	if ((t->flags & TF_TS) && seg->has_ts && seq_leq(seg->seq, t->last_ack_sent) &&
 	    (int32_t)(seg->tsval - t->ts_recent) >= 0) {
@@ -351,6 +434,41 @@ static int step5_ack(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	return tcp_ack(stk, t, seg);
 }
 
+/*
+ * RFC 3168 6.1.3, as Linux's tcp_ecn_accept_cwr() and tcp_ecn_check_ce():
+ * CWR ends the echo; a CE mark on data starts it (ECE on every segment until
+ * the peer's CWR). Both are ACKed at once: the sender's cwnd may be small.
+ */
+static void tcp_ecn_data_in(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
+{
+	if (seg->flags & TH_CWR) {
+		t->flags &= ~TF_ECN_ECHO;
+		tcb_mark(stk, t, PEND_ACK);
+	}
+	if (seg->ip_ecn == IP_ECN_CE) {
+		stk->st.ecn_ce_rcvd++;
+		if (!(t->flags & TF_ECN_ECHO)) {
+			t->flags |= TF_ECN_ECHO;
+			tcb_mark(stk, t, PEND_ACK);
+		}
+	}
+}
+
+/* Step 6: the URG bit (RFC 9293 3.10.7.4 sixth; Linux semantics in tcp_urg.c). */
+static void step6_urg(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t seq0)
+{
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_FIN_WAIT_1:
+	case TCPS_FIN_WAIT_2:
+		if ((seg->flags & TH_URG) || t->urg_data == URG_NOTYET)
+			tcp_urg_input(stk, t, seg, seq0);
+		break;
+	default:
+		break; /* after the peer's FIN: ignore (RFC 9293) */
+	}
+}
+
 /* Step 7: segment text. */
 static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 {
@@ -364,6 +482,8 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	default:
 		return 0; /* after the peer's FIN: ignore */
 	}
+	if (t->flags & TF_ECN)
+		tcp_ecn_data_in(stk, t, seg);
 	if ((t->shut & SHUT_RCV) && t->state != TCPS_ESTABLISHED) {
 		/* RFC 1122 4.2.2.13 / Linux: data for a closed reader resets */
 		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_max);
@@ -374,6 +494,7 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		return 0;
 	uint32_t base = t->irs + 1;
 
+	tcp_dsack_ooo(t, seg);
 	ring_write(t->rbuf, t->rmask, seg->seq - base, seg->data, seg->len);
 	if (seg->len > t->rcv_mss)
 		t->rcv_mss = (uint16_t)XT_MIN(seg->len, 65535u);
@@ -458,6 +579,7 @@ void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	}
 	if (step5_ack(stk, t, seg))
 		return;
+	step6_urg(stk, t, seg, seq0);
 	if (step7_data(stk, t, seg))
 		return;
 	step8_fin(stk, t, seg);
@@ -578,7 +700,7 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 			t->tw_until = stk->now_us + TCP_TIMEWAIT_US;
 			list_add_tail(&stk->timewait, &t->q_node);
 		}
-		tcb_mark(stk, t, PEND_ACK);
+		tcp_send_oow_ack(stk, t, seg); /* Linux tcp_timewait_check_oow_rate_limit() */
 	}
 	tcp_drop(stk, DROP_TCP_STATE);
 	return 0;
@@ -639,14 +761,14 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	seg.seq = be32(th->seq);
 	seg.ack = be32(th->ack);
 	seg.wnd = be16(th->wnd);
-	seg.flags = th->flags & (TH_FIN | TH_SYN | TH_RST | TH_PSH | TH_ACK | TH_URG);
+	seg.flags = th->flags;
+	seg.ip_ecn = ip->tos & IP_ECN_MASK;
+	seg.urp = be16(th->urp);
 	seg.len = len - doff;
 	seg.data = tcp + doff;
 	seg.smac = smac;
-	if (doff > TCP_HLEN && tcp_opt_parse(&seg, tcp + TCP_HLEN, doff - TCP_HLEN) != 0) {
-		tcp_drop(stk, DROP_TCP_OPT);
-		return;
-	}
+	if (doff > TCP_HLEN && tcp_opt_parse(&seg, tcp + TCP_HLEN, doff - TCP_HLEN) != 0)
+		stk->st.malformed_opt_lists++; /* processed with the options before the bad one */
 	if ((seg.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) ||
 	    (seg.flags & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST) || seg.sport == 0 ||
 	    seg.dport == 0) {

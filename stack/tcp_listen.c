@@ -17,6 +17,7 @@
 #define COOKIE_MAX_AGE 2 /* minutes (Linux MAX_SYNCOOKIE_AGE) */
 #define TS_OPT_WSCALE  0xfu
 #define TS_OPT_SACK    0x10u
+#define TS_OPT_ECN     0x20u
 #define TSBITS	       6
 #define TCP_SYNACK_RTO 1000000u /* TCP_TIMEOUT_INIT */
 
@@ -123,6 +124,13 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 		r->snd_ws = 0;
 		r->rcv_ws = 0;
 	}
+	/*
+	 * RFC 3168 6.1.1: an ECN-setup SYN carries ECE and CWR. Linux with
+	 * tcp_ecn = 2 (tcp_ecn_create_request()) accepts it unless the SYN
+	 * itself is ECT, which a compliant sender never sends.
+	 */
+	r->ecn_ok = (seg->flags & (TH_ECE | TH_CWR)) == (TH_ECE | TH_CWR) && !seg->ip_ecn &&
+		    !(stk->cfg.flags & STACK_F_NO_ECN);
 	r->ts_off = tcp_ts_off(stk, r->h.laddr, r->h.raddr);
 	r->retries = 0;
 	r->cookie = 0;
@@ -150,6 +158,8 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	t->h.rport = r->h.rport;
 	tcb_port_ref(stk, t, r->h.lport);
 	t->flags |= r->opts & (TF_TS | TF_SACK | TF_WS);
+	if (r->ecn_ok)
+		t->flags |= TF_ECN;
 	t->flags |= l->flags & (TF_NODELAY | TF_KEEPALIVE | TF_LINGER0);
 	t->keepidle_s = l->keepidle_s;
 	t->keepintvl_s = l->keepintvl_s;
@@ -255,6 +265,8 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 		return -1;
 	int ind = cookie_check(stk, seg);
 
+	if (ind < 0)
+		stk->st.syn_cookies_failed++;
 	if (ind == -2) {
 		tcp_drop(stk, DROP_TCP_COOKIE); /* no RST: the peer resends the first bytes */
 		return 0;
@@ -282,6 +294,7 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 		r.ts_recent = seg->tsval;
 		if (opt & TS_OPT_SACK)
 			r.opts |= TF_SACK;
+		r.ecn_ok = (opt & TS_OPT_ECN) && !(stk->cfg.flags & STACK_F_NO_ECN);
 		if ((opt & TS_OPT_WSCALE) != TS_OPT_WSCALE) {
 			if ((opt & TS_OPT_WSCALE) > 14)
 				return -1;
@@ -310,8 +323,10 @@ static void tcp_send_cookie(struct stack *stk, struct tcb *l, struct tcp_seg_in 
 	req_from_syn(stk, l, &r, seg);
 	r.listener = NULL;
 	r.mss = msstab[ind];
-	if (!seg->has_ts)
+	if (!seg->has_ts) {
 		r.opts = 0; /* Linux: without timestamps no option survives a cookie */
+		r.ecn_ok = 0;
+	}
 	r.iss = cookie_make(stk, seg, ind);
 	r.cookie = 1;
 	l->cookie_us = stk->now_us;

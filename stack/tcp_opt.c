@@ -1,14 +1,20 @@
 /*
  * tcp_opt.c - TCP options: parse once on input, write on output.
  *
- * Parsing checks every length: a truncated option or a length below 2 makes
- * the segment malformed (dropped as DROP_TCP_OPT); a known option with the
- * wrong length is ignored, as Linux does. Writing follows Linux's layout so
+ * Parsing is as lenient as Linux's tcp_parse_options(): an option of length
+ * 0 or 1, or one that runs past the header, ends the list (the options before
+ * it count, the segment is still processed); a known option with the wrong
+ * length is ignored. Writing follows Linux's layout so
  * that captures compare easily: SYN "mss, sackOK, TS, nop, wscale";
  * others "nop, nop, TS" then "nop, nop, SACK".
  */
 #include "stack_priv.h"
 
+/*
+ * Returns 0, or -1 when the list ended at a malformed option ("silly
+ * options", a partial option): parsing stops there, as in Linux, which
+ * still answers such a SYN; the caller only counts it.
+ */
 int tcp_opt_parse(struct tcp_seg_in *seg, const uint8_t *opt, unsigned len)
 {
 	unsigned i = 0;
@@ -127,8 +133,8 @@ unsigned tcp_opt_len(const struct tcb *t, unsigned *nsack)
 
 	if (t->flags & TF_TS)
 		len += 12;
-	if ((t->flags & TF_SACK) && t->n_ooo) {
-		n = XT_MIN(t->n_ooo, (t->flags & TF_TS) ? 3u : 4u);
+	if ((t->flags & TF_SACK) && (t->n_ooo || t->dsack_on)) {
+		n = XT_MIN(t->n_ooo + t->dsack_on, (t->flags & TF_TS) ? 3u : 4u);
 		len += 4 + 8 * n;
 	}
 	*nsack = n;
@@ -150,8 +156,19 @@ unsigned tcp_opt_write(uint8_t *p, const struct tcb *t, uint32_t tsval, unsigned
 		p[2] = TCPOPT_SACK;
 		p[3] = (uint8_t)(2 + 8 * nsack);
 		p += 4;
+		unsigned done = 0;
+
+		/* RFC 2883 4: a D-SACK block comes first, followed by the usual blocks */
+		if (t->dsack_on) {
+			put_be32(p, t->dsack.start);
+			put_be32(p + 4, t->dsack.end);
+			p += 8;
+			done++;
+		}
+		if (!t->n_ooo || done == nsack)
+			return (unsigned)(p - s);
 		/* RFC 2018 4: the first block holds the most recently received segment */
-		unsigned k = t->ooo_last < t->n_ooo ? t->ooo_last : 0, done = 0;
+		unsigned k = t->ooo_last < t->n_ooo ? t->ooo_last : 0;
 
 		put_be32(p, t->ooo[k].start);
 		put_be32(p + 4, t->ooo[k].end);

@@ -25,6 +25,8 @@ struct tx_seg {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
+	uint8_t ecn;  /* IP ECN field */
+	uint16_t urp; /* urgent pointer (with TH_URG) */
 	uint16_t wnd;
 	const uint8_t *opt;
 	unsigned optlen;
@@ -106,7 +108,7 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	th->flags = s->flags;
 	th->wnd = be16(s->wnd);
 	th->csum = 0;
-	th->urp = 0;
+	th->urp = be16(s->urp);
 	if (s->optlen)
 		memcpy(p, s->opt, s->optlen);
 	uint64_t sum =
@@ -131,7 +133,7 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	uint16_t c = (uint16_t)~csum_fold(sum);
 
 	memcpy(&th->csum, &c, 2);
-	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen);
+	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen, s->ecn);
 	pkt.len = ETH_HLEN + IP4_HLEN + tcplen;
 	ip_tx_queue(stk, &pkt);
 	return 0;
@@ -165,6 +167,23 @@ uint32_t tcp_rcv_window(struct tcb *t)
 	return XT_MIN(w >> t->rcv_ws, 65535u);
 }
 
+/*
+ * ECN marks of a segment of an ECN connection (RFC 3168 6.1, as Linux's
+ * tcp_ecn_send()): ECT(0) on new data only, never on pure ACKs or
+ * retransmissions (6.1.5); CWR on the first new data after a reduction;
+ * ECE on every segment while a CE mark waits for the peer's CWR.
+ */
+static void tcp_ecn_out(const struct tcb *t, struct tx_seg *s, uint32_t seq, uint32_t len)
+{
+	if (len && seq_geq(seq, t->snd_max)) {
+		s->ecn = IP_ECN_ECT0;
+		if (t->flags & TF_ECN_CWR)
+			s->flags |= TH_CWR;
+	}
+	if (t->flags & TF_ECN_ECHO)
+		s->flags |= TH_ECE;
+}
+
 /* One segment of t: flags get ACK; len bytes of payload from the send ring at seq. */
 static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flags, uint32_t len)
 {
@@ -181,6 +200,11 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	s.seq = seq;
 	s.ack = t->rcv_nxt;
 	s.flags = flags | TH_ACK;
+	s.ecn = 0;
+	if (t->flags & TF_ECN)
+		tcp_ecn_out(t, &s, seq, len);
+	s.urp = 0;
+	s.flags |= tcp_urg_output(t, seq, &s.urp);
 	s.wnd = (uint16_t)tcp_rcv_window(t);
 	s.opt = opt;
 	s.optlen = optlen;
@@ -195,6 +219,9 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	t->last_ack_sent = t->rcv_nxt;
 	t->t_delack = 0;
 	t->rcv_unacked = 0;
+	t->dsack_on = 0; /* a D-SACK is reported once (RFC 2883 4) */
+	if (s.flags & TH_CWR)
+		t->flags &= ~TF_ECN_CWR;
 	return 0;
 }
 
@@ -221,6 +248,8 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	s.seq = t->iss;
 	s.ack = synack ? t->rcv_nxt : 0;
 	s.flags = synack ? (TH_SYN | TH_ACK) : TH_SYN;
+	s.ecn = 0; /* an active open does not ask for ECN (Linux tcp_ecn = 2) */
+	s.urp = 0;
 	s.wnd = (uint16_t)wnd;
 	s.ring = NULL;
 	s.mask = s.off = s.len = 0;
@@ -257,6 +286,8 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 
 		if (r->opts & TF_SACK)
 			o |= 0x10u;
+		if (r->ecn_ok)
+			o |= 0x20u; /* Linux TS_OPT_ECN */
 		uint32_t ts = (tsval & ~0x3fu) | o;
 
 		if ((int32_t)(ts - tsval) > 0)
@@ -275,6 +306,11 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 	s.seq = r->iss;
 	s.ack = r->irs + 1;
 	s.flags = TH_SYN | TH_ACK;
+	/* RFC 3168 6.1.1: an ECN-setup SYN-ACK has ECE, and is not ECT itself */
+	if (r->ecn_ok)
+		s.flags |= TH_ECE;
+	s.ecn = 0;
+	s.urp = 0;
 	s.wnd = (uint16_t)(r->our_wnd ? r->our_wnd : 65535u);
 	s.ring = NULL;
 	s.mask = s.off = s.len = 0;
@@ -301,6 +337,8 @@ void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg)
 		s.flags = TH_RST | TH_ACK;
 	}
 	s.wnd = 0;
+	s.ecn = 0;
+	s.urp = 0;
 	s.opt = NULL;
 	s.optlen = 0;
 	s.ring = NULL;
@@ -314,17 +352,61 @@ void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq)
 	tcp_emit(stk, t, seq, flags, 0);
 }
 
-/* RFC 5961 7: challenge ACKs, rate-limited per stack. */
+/*
+ * Linux __tcp_oow_rate_limited(): one ACK to invalid segments per connection
+ * per TCP_INVALID_RATELIMIT_US, so that two endpoints that disagree about
+ * the sequence space (or a flood of forged segments) do not ping-pong ACKs.
+ */
+static int tcp_oow_limited(struct stack *stk, struct tcb *t)
+{
+	if (t->oow_ack_us && stk->now_us - t->oow_ack_us < TCP_INVALID_RATELIMIT_US) {
+		stk->st.invalid_acks_limited++;
+		return 1;
+	}
+	t->oow_ack_us = stk->now_us ? stk->now_us : 1; /* 0 means never */
+	return 0;
+}
+
+/*
+ * The ACK owed to an unacceptable segment (RFC 9293 3.10.7.4 first check, or
+ * TIME-WAIT). Segments with data or FIN always get it: they are not part of
+ * an ACK loop, and a retransmission must learn our RCV.NXT at once (Linux
+ * tcp_oow_rate_limited(): seq != end_seq and no SYN).
+ */
+void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
+{
+	if ((seg->len || (seg->flags & TH_FIN)) && !(seg->flags & TH_SYN)) {
+		tcb_mark(stk, t, PEND_ACK);
+		return;
+	}
+	if (!tcp_oow_limited(stk, t))
+		tcb_mark(stk, t, PEND_ACK);
+}
+
+/*
+ * RFC 5961 7 challenge ACKs, as Linux's tcp_send_challenge_ack(): first the
+ * connection's 500 ms limit, then the stack's budget for this second, drawn
+ * from [limit/2, limit*3/2) by a keyed hash: a fixed shared budget is the
+ * side channel of CVE-2016-5696 (count the challenge ACKs a probe draws).
+ */
 void tcp_send_challenge_ack(struct stack *stk, struct tcb *t)
 {
 	uint64_t sec = stk->now_us / 1000000;
 
-	if (sec != stk->cack_sec) {
-		stk->cack_sec = sec;
-		stk->cack_cnt = 0;
-	}
-	if (stk->cack_cnt++ >= TCP_CHALLENGE_ACK_LIM)
+	if (tcp_oow_limited(stk, t))
 		return;
+	if (stk->cack_sec != sec + 1) {
+		uint32_t lim = stk->cfg.challenge_ack_limit, half = (lim + 1) / 2;
+		uint64_t m[2] = {sec, 0x63616b6275646774ULL};
+
+		stk->cack_sec = sec + 1;
+		stk->cack_left = half + (uint32_t)(siphash_words(stk->hkey, m, 2) % lim);
+	}
+	if (!stk->cack_left) {
+		stk->st.invalid_acks_limited++;
+		return;
+	}
+	stk->cack_left--;
 	stk->st.challenge_acks++;
 	tcb_mark(stk, t, PEND_ACK);
 }
@@ -486,8 +568,9 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 			else
 				break;
 		}
+		/* urgent mode sends at once, as Linux tcp_nagle_test() */
 		if (len && len < maxseg && len == avail && !rexmit && !(pend & PEND_PUSH) &&
-		    !(t->flags & TF_FIN_Q)) {
+		    !(t->flags & (TF_FIN_Q | TF_SND_URG))) {
 			if (t->flags & (TF_CORK | TF_MORE)) {
 				if (!t->t_misc)
 					t->t_misc = stk->now_us + TCP_CORK_US;

@@ -94,6 +94,8 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 	t->cwnd = t->smss;	    /* loss window: one segment */
 	t->flags &= ~(TF_RECOVERY | TF_RTT);
 	t->flags |= TF_LOSS;
+	if (t->flags & TF_ECN)
+		t->flags |= TF_ECN_CWR; /* Linux tcp_enter_loss(): ends the peer's echo too */
 	t->recover = t->snd_max;
 	t->n_sacked = 0; /* the receiver may have reneged (RFC 2018 8) */
 	t->sacked_bytes = 0;

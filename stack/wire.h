@@ -31,6 +31,11 @@
 #define TH_ECE 0x40
 #define TH_CWR 0x80
 
+/* The ECN field, the low two bits of the IPv4 TOS byte (RFC 3168 5) */
+#define IP_ECN_MASK 3
+#define IP_ECN_ECT0 2
+#define IP_ECN_CE   3
+
 /* TCP option kinds (RFC 9293, 7323, 2018) */
 #define TCPOPT_EOL	 0
 #define TCPOPT_NOP	 1

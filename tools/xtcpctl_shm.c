@@ -108,8 +108,25 @@ static bool has_xsk(const struct shm_proc *p)
 /* ... and the hand-off counters (version 4)? */
 static bool has_handoff(const struct shm_proc *p)
 {
-	return p->st->version >= 4 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 4 && p->len >= offsetof(struct shim_stats, stack_syn_cookies_sent);
 }
+
+/* ... and the SYN cookie and invalid-segment counters (version 5)? */
+static bool has_cookies(const struct shm_proc *p)
+{
+	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
+}
+
+/* JSON names of the version 5 counters, which follow stack_syn_cookies_sent in order. */
+static const char *const v5_names[] = {
+	"syn_cookies_sent", "syn_cookies_validated", "syn_cookies_failed",
+	"challenge_acks",   "invalid_acks_limited",  "malformed_opt_lists",
+};
+
+#define V5_FIRST offsetof(struct shim_stats, stack_syn_cookies_sent)
+#define V5_END	 (offsetof(struct shim_stats, stack_malformed_opt_lists) + sizeof(uint64_t))
+_Static_assert(sizeof(v5_names) / sizeof(v5_names[0]) * sizeof(uint64_t) == V5_END - V5_FIRST,
+	       "one name per version 5 counter");
 
 static void proc_json(struct jw *w, const struct shm_proc *p)
 {
@@ -141,6 +158,8 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	jw_u64(w, "passive_opens", rd(&s->stack_passive_opens));
 	jw_u64(w, "retrans_segs", rd(&s->stack_retrans_segs));
 	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
+	for (i = 0; has_cookies(p) && i < sizeof(v5_names) / sizeof(v5_names[0]); i++)
+		jw_u64(w, v5_names[i], rd(&s->stack_syn_cookies_sent + i));
 	jw_end_obj(w);
 	if (has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -230,6 +249,16 @@ static void proc_text(const struct shm_proc *p)
 	       (unsigned long long)rd(&s->stack_rx_drop),
 	       (unsigned long long)rd(&s->stack_retrans_segs), (unsigned long long)rd(&s->polls),
 	       (unsigned long long)rd(&s->sleeps));
+	if (!has_cookies(p))
+		return;
+	unsigned long long v[sizeof(v5_names) / sizeof(v5_names[0])]; /* in v5_names' order */
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		v[i] = rd(&s->stack_syn_cookies_sent + i);
+	printf("      SYN cookies: sent %llu validated %llu failed %llu; challenge ACKs %llu, "
+	       "replies to invalid segments held back %llu; option lists cut at a malformed "
+	       "option %llu\n",
+	       v[0], v[1], v[2], v[3], v[4], v[5]);
 }
 
 void xtcpctl_shm_status(struct jw *w)
@@ -301,7 +330,7 @@ static void conns_of(struct jw *w, const struct shm_proc *p, struct shim_conn_in
 	char local[32], peer[32];
 	uint64_t n, i;
 
-	if (p->len < sizeof(struct shim_stats) || p->st->version < 2)
+	if (p->len < offsetof(struct shim_stats, xsk_ports) || p->st->version < 2)
 		return;
 	if (!conn_snapshot(p->st, c, &n)) {
 		fprintf(stderr, "xtcpctl: pid %d: connection table busy, skipped\n", p->st->pid);

@@ -88,10 +88,11 @@ static void app(struct t *t, unsigned what)
 	switch (what % 8) {
 	case 0:
 		memset(buf, 'x', sizeof(buf));
-		sock_send(t->stk, f->sd, buf, 100 + what % 4000, 0);
+		sock_send(t->stk, f->sd, buf, 100 + what % 4000, (what & 8) ? MSG_OOB : 0);
 		break;
-	case 1:
-		sock_recv(t->stk, f->sd, buf, sizeof(buf), 0);
+	case 1: /* a normal read, or the urgent byte (MSG_OOB, maybe a peek) */
+		sock_recv(t->stk, f->sd, buf, sizeof(buf),
+			  ((what & 8) ? MSG_OOB : 0) | ((what & 16) ? MSG_PEEK : 0));
 		break;
 	case 2:
 		sock_shutdown(t->stk, f->sd, SHUT_WR);
@@ -106,7 +107,11 @@ static void app(struct t *t, unsigned what)
 			sock_close(t->stk, sd);
 		break;
 	case 5:
-		sock_setopt(t->stk, f->sd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof(one));
+		if (what & 8)
+			sock_setopt(t->stk, f->sd, SOL_SOCKET, SO_OOBINLINE, &one, sizeof(one));
+		else
+			sock_setopt(t->stk, f->sd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one,
+				    sizeof(one));
 		break;
 	case 6:
 		sock_recv(t->stk, f->sd, buf, 10, MSG_PEEK);
@@ -114,6 +119,7 @@ static void app(struct t *t, unsigned what)
 	default:
 		sock_events(t->stk, f->sd);
 		sock_error(t->stk, f->sd);
+		sock_atmark(t->stk, f->sd);
 		break;
 	}
 	stack_flush(t->stk, t->now);

@@ -157,6 +157,11 @@ for w in $(pgrep -P "$(cat "$d/nginx.pid")"); do
 	[ -f "/dev/shm/xtcp-$w.stats" ] && acc=$((acc + $(stat_u64 "/dev/shm/xtcp-$w.stats" 64)))
 done
 check "served: workers' stats count xtcp accepts ($acc >= 6)" [ "$acc" -ge 6 ]
+# The stack's SYN cookie and challenge-ACK counters reach xtcpctl from a live worker
+# (their movement is checked in tests/tcp and tests/shim/test_xtcpctl_stats).
+out=$(tb_srv "$build/xtcpctl" --json status)
+n=$(printf '%s' "$out" | grep -o '"syn_cookies_failed":[0-9]*,"challenge_acks":[0-9]*' | wc -l)
+check "served: xtcpctl --json shows each worker's cookie/challenge-ACK counters ($n)" [ "$n" -ge 2 ]
 q=$(cat "$d/logs/error.log" "$d/nginx.err" | grep -o 'serving veth0 queue [0-9]' | sort -u | wc -l)
 check "served: each worker serves its own queue ($q of 2)" [ "$q" = 2 ]
 out=$(tb_srv timeout 10 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8080/f1000")

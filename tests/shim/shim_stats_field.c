@@ -4,7 +4,9 @@
  *
  *   shim_stats_field FILE NAME...   one value per line
  * NAME: queue, polls, sleeps, stack_rx_frames, stack_retrans_segs, stack_tx_frames, xsk_rx_packets,
- * handoff_sent, handoff_lost, handoff_no_owner, handoff_received, handoff_rejected, or
+ * handoff_sent, handoff_lost, handoff_no_owner, handoff_received, handoff_rejected,
+ * stack_syn_cookies_{sent,validated,failed}, stack_challenge_acks, stack_invalid_acks_limited,
+ * stack_malformed_opt_lists, or
  * drop:<reason> (stack_drop_reason_name(), e.g. drop:tcp_no_socket). A field the file is too old or
  * too short for prints "absent" (a shim without it); an unknown name or unreadable file: exit 2.
  */
@@ -34,6 +36,12 @@ static const struct {
 	{"handoff_no_owner", offsetof(struct shim_stats, handoff_no_owner), 4},
 	{"handoff_received", offsetof(struct shim_stats, handoff_received), 4},
 	{"handoff_rejected", offsetof(struct shim_stats, handoff_rejected), 4},
+	{"stack_syn_cookies_sent", offsetof(struct shim_stats, stack_syn_cookies_sent), 5},
+	{"stack_syn_cookies_validated", offsetof(struct shim_stats, stack_syn_cookies_validated), 5},
+	{"stack_syn_cookies_failed", offsetof(struct shim_stats, stack_syn_cookies_failed), 5},
+	{"stack_challenge_acks", offsetof(struct shim_stats, stack_challenge_acks), 5},
+	{"stack_invalid_acks_limited", offsetof(struct shim_stats, stack_invalid_acks_limited), 5},
+	{"stack_malformed_opt_lists", offsetof(struct shim_stats, stack_malformed_opt_lists), 5},
 };
 
 int main(int argc, char **argv)

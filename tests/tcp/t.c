@@ -411,6 +411,8 @@ static void to_wire(struct t *t, const struct seg *s, struct t_wire *w, uint8_t 
 	w->flags = s->flags;
 	w->win = (uint16_t)(s->win == T_AUTO ? t->peer_win : s->win);
 	w->df = 1;
+	w->ecn = (uint8_t)(s->ecn & 3);
+	w->urg = (uint16_t)s->urp;
 	w->mss = s->mss;
 	w->ws = s->ws;
 	w->sackok = s->sackok;
@@ -542,6 +544,8 @@ static const char *exp_str(const struct seg *s, char *buf, size_t n)
 	w.ts_val = (uint32_t)s->ts_val;
 	w.ts_ecr = (uint32_t)s->ts_ecr;
 	w.nsack = s->nsack < 0 ? 0 : s->nsack;
+	w.ecn = s->ecn < 0 ? 0 : (uint8_t)s->ecn;
+	w.urg = s->urp < 0 ? 0 : (uint16_t)s->urp;
 	for (i = 0; i < w.nsack && i < T_MAX_SACK; i++) {
 		w.sack[i][0] = s->sack[i][0];
 		w.sack[i][1] = s->sack[i][1];
@@ -628,6 +632,10 @@ static void check_seg(struct t *t, struct t_flow *f, struct seg s, const struct 
 	}
 	if (s.len != T_ANY && s.len != w->len)
 		MISMATCH("payload length");
+	if (s.ecn != T_ANY && s.ecn != w->ecn)
+		MISMATCH("IP ECN field");
+	if ((want_flags & T_URG) && s.urp != T_ANY && s.urp != w->urg)
+		MISMATCH("urgent pointer");
 	for (i = 0; i < w->len && s.len != T_ANY; i++) {
 		uint8_t want =
 			s.data ? ((const uint8_t *)s.data)[i] : t_pat(rel_seq - 1 + (uint32_t)i);

@@ -22,6 +22,8 @@
  *             checks val does not go backwards and ecr is a TSval the peer
  *             sent. Give .ts = 0/1 and .ts_val/.ts_ecr to be exact.
  *   flags:    PSH is ignored by t_out unless the expected flags include it.
+ *   ecn:      the IP ECN field: t_in sends it (0 Not-ECT, T_ECT0, T_CE); t_out
+ *             checks it strictly, so ECT where none was expected fails.
  *   data:     NULL = the harness pattern t_pat(offset), so what the app
  *             reads and what the stack sends are checked byte for byte.
  *
@@ -59,6 +61,8 @@ struct seg {
 	int64_t ts_val, ts_ecr;
 	int nsack;
 	uint32_t sack[T_MAX_SACK][2];
+	int ecn; /* IP ECN codepoint (0 = Not-ECT), T_ANY in t_out skips it */
+	int urp; /* urgent pointer: t_in sends it; t_out checks it when URG is expected */
 	/* sabotage, passed to t_seg_build() */
 	const uint8_t *raw_opt;
 	uint8_t raw_optlen;

@@ -139,7 +139,7 @@ size_t t_seg_build(const struct t_wire *w, uint8_t *buf)
 	put16(buf + 12, 0x0800);
 
 	ip[0] = (uint8_t)(0x40 | ((5 + w->ihl_delta) & 0xf));
-	ip[1] = 0;
+	ip[1] = w->ecn & 3;
 	put16(ip + 2, (uint16_t)(IP_HLEN + tcp_len + w->ip_len_delta));
 	put16(ip + 4, w->ip_id);
 	put16(ip + 6, w->df ? 0x4000 : 0);
@@ -263,6 +263,7 @@ int t_seg_parse(const uint8_t *f, size_t len, struct t_wire *w, const char **why
 		return -1;
 	}
 	w->ttl = ip[8];
+	w->ecn = ip[1] & 3;
 	w->ip_id = get16(ip + 4);
 	w->df = !!(get16(ip + 6) & 0x4000);
 	memcpy(&w->src_ip, ip + 12, 4);
@@ -317,12 +318,13 @@ void t_seg_fix_csum(uint8_t *f, size_t len)
 
 const char *t_seg_str(const struct t_wire *w, char *buf, size_t size)
 {
-	static const char names[] = "FSRPAU";
-	char fl[8], *p = fl;
+	static const char names[] = "FSRPAUEW";
+	static const char *const ecn[] = {"", " ECT(1)", " ECT(0)", " CE"};
+	char fl[10], *p = fl;
 	size_t n;
 	int i;
 
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 8; i++)
 		if (w->flags & (1 << i))
 			*p++ = names[i];
 	*p = 0;
@@ -339,5 +341,9 @@ const char *t_seg_str(const struct t_wire *w, char *buf, size_t size)
 	for (i = 0; i < w->nsack && n < size; i++)
 		n += (size_t)snprintf(buf + n, size - n, " sack %u-%u", w->sack[i][0],
 				      w->sack[i][1]);
+	if (n < size && (w->flags & T_URG))
+		n += (size_t)snprintf(buf + n, size - n, " urg %u", w->urg);
+	if (n < size)
+		snprintf(buf + n, size - n, "%s", ecn[w->ecn & 3]);
 	return buf;
 }

@@ -20,6 +20,11 @@
 #define T_PSH 0x08
 #define T_ACK 0x10
 #define T_URG 0x20
+#define T_ECE 0x40
+#define T_CWR 0x80
+
+#define T_ECT0 2 /* IP ECN codepoints (RFC 3168 5) */
+#define T_CE   3
 
 #define T_MAX_SACK  4
 #define T_FRAME_MAX 2048
@@ -34,7 +39,8 @@ struct t_wire {
 	uint16_t urg;
 	uint8_t ttl;
 	uint16_t ip_id;
-	int df; /* IP don't-fragment bit */
+	int df;	     /* IP don't-fragment bit */
+	uint8_t ecn; /* IP ECN field (RFC 3168): 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE */
 	/* options: mss/ws/sackok/ts presence as below */
 	int mss;    /* 0 = absent */
 	int ws;	    /* -1 = absent */

@@ -2,7 +2,8 @@
  * test_close.c - packet scripts for closing: passive close (CLOSE-WAIT,
  * LAST-ACK), abortive close (SO_LINGER {1,0} sends RST), TIME-WAIT
  * answering a new SYN for the same 4-tuple (RFC 6191 with timestamps,
- * Linux tcp_tw_reuse on the passive side), RST of a half-open request.
+ * Linux tcp_tw_reuse on the passive side) and rate-limiting its ACKs, RST
+ * of a half-open request.
  */
 #include "t.h"
 
@@ -68,9 +69,8 @@ static void rst_in_syn_received(struct t *t)
 	t_eq(t, sock_accept(t->stk, t->listen_sd, NULL), -EAGAIN);
 }
 
-/* Our active close leaves TIME-WAIT; the same peer port connects again with a
- * newer timestamp and a higher ISN: accepted (RFC 6191). */
-static void time_wait_accepts_new_syn(struct t *t)
+/* Our active close, the peer's FIN and our ACK: the connection is in TIME-WAIT. */
+static void to_time_wait(struct t *t)
 {
 	t_start(t, TCP_ESTABLISHED);
 	t_eq(t, sock_close(t->stk, t->f->sd), 0);
@@ -78,6 +78,13 @@ static void time_wait_accepts_new_syn(struct t *t)
 	t_out(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 1));
 	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
 	t_out_by(t, 200000, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+}
+
+/* Our active close leaves TIME-WAIT; the same peer port connects again with a
+ * newer timestamp and a higher ISN: accepted (RFC 6191). */
+static void time_wait_accepts_new_syn(struct t *t)
+{
+	to_time_wait(t);
 	t_wait(t, 1000000);
 	/* New incarnation: ISN well above the old sequence space, newer TSval. */
 	t->f->peer_isn += 1000000;
@@ -94,6 +101,27 @@ static void time_wait_accepts_new_syn(struct t *t)
 	T_STATE(t, TCP_ESTABLISHED);
 }
 
+/*
+ * TIME-WAIT answers a retransmitted FIN every time, but stray ACKs at most
+ * once per 500 ms (Linux tcp_timewait_check_oow_rate_limit()).
+ */
+static void time_wait_acks_limited(struct t *t)
+{
+	to_time_wait(t);
+	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
+	t_out(t, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+	t_in(t, SEG(.flags = T_FIN | T_ACK, .seq = 1, .ack = 2));
+	t_out(t, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+	t_in(t, SEG(.flags = T_ACK, .seq = 100, .ack = 2));
+	t_out(t, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+	t_in(t, SEG(.flags = T_ACK, .seq = 100, .ack = 2));
+	t_nothing(t, 0);
+	t_eq(t, t_stats(t).invalid_acks_limited, 1);
+	t_wait(t, 500000);
+	t_in(t, SEG(.flags = T_ACK, .seq = 100, .ack = 2));
+	t_out(t, SEG(.flags = T_ACK, .seq = 2, .ack = 2));
+}
+
 int main(void)
 {
 	T_RUN(passive_close);
@@ -101,5 +129,6 @@ int main(void)
 	T_RUN(close_with_unread_data_rst);
 	T_RUN(rst_in_syn_received);
 	T_RUN(time_wait_accepts_new_syn);
+	T_RUN(time_wait_acks_limited);
 	return check_summary();
 }

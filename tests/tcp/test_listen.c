@@ -132,6 +132,37 @@ static void syn_cookie_round_trip(struct t *t)
 	T_STATE(t, TCP_ESTABLISHED);
 }
 
+/*
+ * After cookies were sent, an ACK whose cookie does not validate is counted
+ * as failed (Linux SyncookiesFailed) and answered by a RST; sent and
+ * validated move only with their own events.
+ */
+static void syn_cookie_failed_counted(struct t *t)
+{
+	struct stack_stats st;
+
+	t_flow(t, 41100);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ts = 0));
+	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460));
+	t_flow(t, 41101);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ts = 0));
+	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = T_ANY));
+	t_eq(t, t_stats(t).syn_cookies_sent, 1);
+	t_eq(t, t_stats(t).syn_cookies_failed, 0);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 7777));
+	t_out(t, SEG(.flags = T_RST, .seq = 7777));
+	st = t_stats(t);
+	t_eq(t, st.syn_cookies_failed, 1);
+	t_eq(t, st.syn_cookies_ok, 0);
+	t_eq(t, sock_accept(t->stk, t->listen_sd, NULL), -EAGAIN);
+	/* the real cookie still validates */
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_accept(t);
+	st = t_stats(t);
+	t_eq(t, st.syn_cookies_ok, 1);
+	t_eq(t, st.syn_cookies_failed, 1);
+}
+
 /* A retransmitted SYN gets the same SYN|ACK again (same ISN), not a second request. */
 static void syn_retransmit_same_isn(struct t *t)
 {
@@ -167,6 +198,7 @@ int main(void)
 	T_RUN(ack_to_closed_port_rst);
 	T_RUN(ack_to_listener_rst);
 	t_run("syn_cookie_round_trip", syn_cookie_round_trip, &small);
+	t_run("syn_cookie_failed_counted", syn_cookie_failed_counted, &small);
 	T_RUN(syn_retransmit_same_isn);
 	T_RUN(synack_retransmitted);
 	return check_summary();

@@ -1,6 +1,7 @@
 /*
  * test_malformed.c - hostile input: bad checksums dropped and counted,
- * malformed headers, lengths and options dropped without a reply, and the
+ * malformed headers and lengths dropped without a reply, malformed options
+ * parsed up to the bad one as Linux does, and the
  * stack still healthy afterwards. Ethernet padding (frames longer than
  * the IP total length) is legal and must be ignored, not delivered.
  */
@@ -51,8 +52,12 @@ static void bad_ip_checksum_dropped(struct t *t)
 	listener_healthy(t, 42001);
 }
 
-/* Options that break the option list's structure: the SYN is dropped and counted. */
-static void malformed_syn_options_dropped(struct t *t)
+/*
+ * Options that break the option list's structure: as Linux's
+ * tcp_parse_options(), parsing stops at the bad option and the SYN is
+ * answered (as if the list ended there); the cut is counted, not dropped.
+ */
+static void malformed_syn_options_answered(struct t *t)
 {
 	static const uint8_t len0[] = {2, 0, 5, 0xb4};		 /* option length 0 */
 	static const uint8_t len1[] = {4, 1, 1, 1};		 /* option length 1 */
@@ -62,20 +67,40 @@ static void malformed_syn_options_dropped(struct t *t)
 		const uint8_t *o;
 		uint8_t n;
 	} cases[] = {{len0, 4}, {len1, 4}, {past, 8}, {cut, 4}};
+	struct sock_info info;
 	unsigned i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint64_t d0 = drops(t);
+		uint64_t d0 = drops(t), c0 = t_stats(t).malformed_opt_lists;
 
 		t_flow(t, (uint16_t)(42100 + i));
 		t_in(t, SEG(.flags = T_SYN, .seq = 0, .ts = 0, .raw_opt = cases[i].o,
 			    .raw_optlen = cases[i].n));
-		t_nothing(t, 0);
-		if (drops(t) != d0 + 1)
-			t_fail(t, __FILE__, __LINE__, "case %u: rx_drop %llu -> %llu", i,
-			       (unsigned long long)d0, (unsigned long long)drops(t));
+		t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460));
+		t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+		t_accept(t);
+		t_eq(t, sock_info(t->stk, t->f->sd, &info), 0);
+		t_eq(t, info.mss, 536); /* no MSS option was taken: RFC 9293 3.7.1 */
+		t_eq(t, drops(t), d0);
+		t_eq(t, t_stats(t).malformed_opt_lists, c0 + 1);
 	}
-	listener_healthy(t, 42199);
+}
+
+/* The options before the malformed one still count (Linux parses up to it). */
+static void options_before_malformed_one_kept(struct t *t)
+{
+	/* MSS 1400, SACK-permitted, then a window scale of length 0 */
+	static const uint8_t o[] = {2, 4, 0x05, 0x78, 4, 2, 3, 0};
+	struct sock_info info;
+
+	t_flow(t, 42110);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .ts = 0, .raw_opt = o, .raw_optlen = sizeof(o)));
+	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460, .sackok = 1));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_accept(t);
+	t_eq(t, sock_info(t->stk, t->f->sd, &info), 0);
+	t_eq(t, info.mss, 1400);
+	t_eq(t, t_stats(t).malformed_opt_lists, 1);
 }
 
 /*
@@ -146,23 +171,25 @@ static void runt_frames_dropped(struct t *t)
 	listener_healthy(t, 42301);
 }
 
-/* Bad options on an established connection: the segment is dropped, data not delivered. */
+/*
+ * Bad options on an established connection: Linux ignores a wrong-sized
+ * option and stops parsing at a malformed one; the data is taken either way.
+ */
 static void malformed_options_established(struct t *t)
 {
-	static const uint8_t ts_short[] = {1, 1, 8, 8, 0, 0, 0, 1}; /* TS with length 8 */
+	static const uint8_t ts_short[] = {8, 8, 0, 0, 0, 1, 1, 1}; /* TS with length 8 */
 	static const uint8_t zero_len[] = {1, 1, 5, 0};		    /* SACK with length 0 */
 
 	t_start(t, TCP_ESTABLISHED);
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 50, .raw_opt = ts_short,
 		    .raw_optlen = sizeof(ts_short)));
-	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 50, .raw_opt = zero_len,
+	t_in(t, SEG(.flags = T_ACK, .seq = 51, .ack = 1, .len = 50, .raw_opt = zero_len,
 		    .raw_optlen = sizeof(zero_len)));
-	t_nothing(t, 0);
-	t_eq(t, t_read(t, 1000), -EAGAIN);
+	t_eq(t, t_stats(t).malformed_opt_lists, 1);
+	t_eq(t, t_read(t, 1000), 100);
 	T_STATE(t, TCP_ESTABLISHED);
-	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 50));
-	t_eq(t, t_read(t, 1000), 50);
-	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 51));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 51));
+	t_out_by(t, 500000, SEG(.flags = T_ACK, .seq = 1, .ack = 101));
 }
 
 /* Ethernet pads short frames to 60 bytes: bytes past the IP total length are not data. */
@@ -200,7 +227,8 @@ int main(void)
 {
 	T_RUN(bad_tcp_checksum_dropped);
 	T_RUN(bad_ip_checksum_dropped);
-	T_RUN(malformed_syn_options_dropped);
+	T_RUN(malformed_syn_options_answered);
+	T_RUN(options_before_malformed_one_kept);
 	T_RUN(wrong_size_options_ignored);
 	T_RUN(malformed_lengths_dropped);
 	T_RUN(runt_frames_dropped);

@@ -30,8 +30,8 @@ static void old_duplicate_dup_ack(struct t *t)
 	t_wait(t, 500000);
 	t_drain_acks(t);
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100));
-	/* A D-SACK block (RFC 2883) is allowed, not required. */
-	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101, .nsack = T_ANY));
+	/* with the D-SACK block of RFC 2883 (test_dsack.c) */
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101, .nsack = 1, .sack = {{1, 101}}));
 	t_eq(t, t_read(t, 1000), -EAGAIN);
 }
 
@@ -81,7 +81,9 @@ static void sack_blocks_merge(struct t *t)
 	t_in(t, SEG(.flags = T_ACK, .seq = 1001, .ack = 1, .len = 100));
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{1001, 1101}}));
 	t_in(t, SEG(.flags = T_ACK, .seq = 1051, .ack = 1, .len = 100));
-	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{1001, 1151}}));
+	/* the overlap is a duplicate: D-SACKed first (RFC 2883), then the merged block */
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 2,
+		     .sack = {{1051, 1101}, {1001, 1151}}));
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 1000));
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1151));
 	t_eq(t, t_read(t, 4000), 1150);

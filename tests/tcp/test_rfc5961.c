@@ -1,7 +1,9 @@
 /*
  * test_rfc5961.c - packet scripts for blind-attack defences in ESTABLISHED
  * (RFC 5961): challenge ACKs for in-window SYN and RST, RST accepted only
- * exactly at rcv_nxt, out-of-window RST ignored, ACK range check.
+ * exactly at rcv_nxt, out-of-window RST ignored, ACK range check; replies to
+ * invalid segments rate-limited per connection (Linux tcp_invalid_ratelimit)
+ * and challenge ACKs per stack by a randomised budget (RFC 5961 7).
  */
 #include "t.h"
 
@@ -85,15 +87,105 @@ static void ack_of_unsent_data(struct t *t)
 	T_STATE(t, TCP_ESTABLISHED);
 }
 
-/* Challenge ACKs may be rate-limited (RFC 5961 7), but not to fewer than two. */
-static void challenge_ack_twice(struct t *t)
+/*
+ * Linux tcp_invalid_ratelimit: one ACK to invalid segments per connection
+ * per 500 ms; a RST and a SYN right after it share that one.
+ */
+static void challenge_ack_once_per_500ms(struct t *t)
 {
 	t_start(t, TCP_ESTABLISHED);
 	t_in(t, SEG(.flags = T_RST, .seq = 200));
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
 	t_in(t, SEG(.flags = T_SYN, .seq = 300));
+	t_nothing(t, 0);
+	t_wait(t, 499999);
+	t_in(t, SEG(.flags = T_RST, .seq = 200));
+	t_nothing(t, 0);
+	t_wait(t, 1);
+	t_in(t, SEG(.flags = T_SYN, .seq = 300));
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
 	t_eq(t, t_stats(t).challenge_acks, 2);
+	t_eq(t, t_stats(t).invalid_acks_limited, 2);
+	T_STATE(t, TCP_ESTABLISHED);
+}
+
+/* Five in-window RSTs within 20 ms draw one challenge ACK, as from Linux. */
+static void rst_burst_one_connection(struct t *t)
+{
+	int i;
+
+	t_start(t, TCP_ESTABLISHED);
+	for (i = 0; i < 5; i++) {
+		t_in(t, SEG(.flags = T_RST, .seq = 100 + 1000 * i));
+		t_wait(t, 4000);
+	}
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_nothing(t, 0);
+	t_eq(t, t_stats(t).challenge_acks, 1);
+	T_STATE(t, TCP_ESTABLISHED);
+}
+
+/*
+ * Out-of-window segments without data share the limit (Linux
+ * tcp_oow_rate_limited()); with data they are always answered, and an
+ * out-of-window SYN is answered by a challenge ACK.
+ */
+static void out_of_window_acks_limited(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1 + 50000000, .ack = 1));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1 + 50000000, .ack = 1));
+	t_nothing(t, 0);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1 + 50000000, .ack = 1, .len = 10));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_eq(t, t_stats(t).invalid_acks_limited, 1);
+	t_wait(t, 500000);
+	t_in(t, SEG(.flags = T_SYN, .seq = 1 + 50000000));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_eq(t, t_stats(t).challenge_acks, 1);
+	t_eq(t, t_read(t, 100), -EAGAIN);
+}
+
+/*
+ * RST bursts across many connections: each connection may answer, but the
+ * stack's challenge ACKs per second stay within its budget, which is drawn
+ * anew each second from [limit/2, limit*3/2) (Linux tcp_challenge_ack_limit,
+ * CVE-2016-5696): an attacker cannot learn it by counting.
+ */
+static void rst_burst_across_connections(struct t *t)
+{
+	enum { NFLOW = T_MAX_FLOWS, ROUNDS = 8 };
+	unsigned sent[ROUNDS], total = 0, r, i, differ = 0;
+	struct t_wire w;
+
+	for (i = 0; i < NFLOW; i++) {
+		t_flow(t, (uint16_t)(43000 + i));
+		t_start(t, TCP_ESTABLISHED);
+	}
+	t_wait(t, 1000000);
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < NFLOW; i++) {
+			t_flow(t, (uint16_t)(43000 + i));
+			t_in(t, SEG(.flags = T_RST, .seq = 100));
+		}
+		sent[r] = 0;
+		while (t_next(t, &w) == 0) {
+			t_check(t, w.flags == T_ACK && w.len == 0);
+			sent[r]++;
+		}
+		t_check(t, sent[r] >= 2 && sent[r] <= 5); /* limit 4: [2, 5] */
+		total += sent[r];
+		differ |= sent[r] != sent[0];
+		t_wait(t, 1000000);
+	}
+	t_check(t, differ);
+	t_eq(t, t_stats(t).challenge_acks, total);
+	t_eq(t, t_stats(t).invalid_acks_limited, NFLOW * ROUNDS - total);
+	for (i = 0; i < NFLOW; i++) {
+		t_flow(t, (uint16_t)(43000 + i));
+		T_STATE(t, TCP_ESTABLISHED);
+	}
 }
 
 int main(void)
@@ -104,6 +196,13 @@ int main(void)
 	T_RUN(rst_exactly_at_rcv_nxt);
 	T_RUN(rst_out_of_window_ignored);
 	T_RUN(ack_of_unsent_data);
-	T_RUN(challenge_ack_twice);
+	T_RUN(challenge_ack_once_per_500ms);
+	T_RUN(rst_burst_one_connection);
+	T_RUN(out_of_window_acks_limited);
+	{
+		struct stack_config cfg = {.challenge_ack_limit = 4};
+
+		t_run("rst_burst_across_connections", rst_burst_across_connections, &cfg);
+	}
 	return check_summary();
 }

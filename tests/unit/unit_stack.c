@@ -127,6 +127,11 @@ static void test_options(void)
 	memset(&seg, 0, sizeof(seg));
 	CHECK(tcp_opt_parse(&seg, bad1, 4) == -1);
 	CHECK(tcp_opt_parse(&seg, bad2, 4) == -1);
+	/* parsing stops at the bad option; what came before it counts (Linux) */
+	const uint8_t keep[] = {2, 4, 5, 0xb4, 3, 0, 1, 1};
+
+	memset(&seg, 0, sizeof(seg));
+	CHECK(tcp_opt_parse(&seg, keep, 8) == -1 && seg.has_mss && seg.mss == 1460 && !seg.has_ws);
 	CHECK(tcp_opt_parse(&seg, odd, 4) == 0 && !seg.has_ws);
 	const uint8_t ws[] = {3, 3, 30, 0};
 
