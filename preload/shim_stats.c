@@ -22,6 +22,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* shim_config.h keeps XTCP_RX_CSUM as this enum's values. */
+_Static_assert(XP_RX_CSUM_AUTO == 0 && XP_RX_CSUM_VERIFY == 1 && XP_RX_CSUM_TRUST_LOCAL == 2,
+	       "XTCP_RX_CSUM order");
+
 struct shim_stats *shim_stats_shm;
 struct shim_stats shim_stats_local;
 static pid_t stats_pid;
@@ -115,6 +119,7 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_passive_opens = ss.passive_opens;
 	st->stack_retrans_segs = ss.retrans_segs;
 	st->stack_socks_in_use = ss.socks_in_use;
+	st->stack_rx_csum_partial = ss.rx_csum_partial;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);

@@ -18,7 +18,7 @@
 
 #define SHIM_STATS_MAGIC 0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION                                                                         \
-	4 /* 2: conn[] appended; 3: xsk_*; 4: handoff_* (older readers stop earlier) */
+	5 /* 2: conn[]; 3: xsk_*; 4: handoff_*; 5: stack_rx_csum_partial (older stop earlier) */
 #define SHIM_STATS_PATH "/dev/shm/xtcp-%d.stats"
 
 #define SHIM_STATS_MAX_CONNS 1024
@@ -82,6 +82,8 @@ struct shim_stats {
 	uint64_t handoff_no_owner; /* no endpoint for the owner's queue: RST as without hand-off */
 	uint64_t handoff_received; /* frames from other processes fed to this stack */
 	uint64_t handoff_rejected; /* datagrams or records refused (other user, malformed) */
+	/* version 5: segments accepted with a local kernel's unfinished checksum */
+	uint64_t stack_rx_csum_partial;
 };
 
 #endif

@@ -107,6 +107,12 @@ struct stack_stats {
 	uint64_t retrans_segs, syn_cookies_sent, syn_cookies_ok, challenge_acks;
 	uint64_t socks_in_use; /* pool occupancy: returns to 0 when all closed */
 	uint64_t tx_nobufs;    /* frames that could not be allocated */
+	/*
+	 * Segments accepted with an unfinished checksum (a local kernel's
+	 * CHECKSUM_PARTIAL form) on a link that trusts it; bad ones count as
+	 * drop_reason "tcp_csum" whatever the link.
+	 */
+	uint64_t rx_csum_partial;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

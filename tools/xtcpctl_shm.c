@@ -108,7 +108,13 @@ static bool has_xsk(const struct shm_proc *p)
 /* ... and the hand-off counters (version 4)? */
 static bool has_handoff(const struct shm_proc *p)
 {
-	return p->st->version >= 4 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 4 && p->len >= offsetof(struct shim_stats, stack_rx_csum_partial);
+}
+
+/* ... and the accepted unfinished checksums (version 5)? */
+static bool has_csum_partial(const struct shm_proc *p)
+{
+	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
 }
 
 static void proc_json(struct jw *w, const struct shm_proc *p)
@@ -141,6 +147,8 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	jw_u64(w, "passive_opens", rd(&s->stack_passive_opens));
 	jw_u64(w, "retrans_segs", rd(&s->stack_retrans_segs));
 	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
+	if (has_csum_partial(p))
+		jw_u64(w, "rx_csum_partial", rd(&s->stack_rx_csum_partial));
 	jw_end_obj(w);
 	if (has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -228,6 +236,9 @@ static void proc_text(const struct shm_proc *p)
 	       (unsigned long long)rd(&s->stack_rx_drop),
 	       (unsigned long long)rd(&s->stack_retrans_segs), (unsigned long long)rd(&s->polls),
 	       (unsigned long long)rd(&s->sleeps));
+	if (has_csum_partial(p) && rd(&s->stack_rx_csum_partial))
+		printf("      %llu segments taken with a local sender's unfinished checksum\n",
+		       (unsigned long long)rd(&s->stack_rx_csum_partial));
 }
 
 void xtcpctl_shm_status(struct jw *w)

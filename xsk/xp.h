@@ -33,8 +33,11 @@ struct xp_link {
 	unsigned n_addrs;
 	uint32_t addr[XP_NL_MAX_ADDRS]; /* IPv4, network order */
 	uint8_t prefix_len[XP_NL_MAX_ADDRS];
+	char kind[16]; /* IFLA_INFO_KIND ("veth", ...); empty for hardware */
 };
 int xp_nl_link(const char *ifname, struct xp_link *out);
+/* Are both ends of this link in this kernel (veth, netkit)? */
+bool xp_link_local_only(const struct xp_link *l);
 /* Route lookup: next hop (the destination itself when on-link) and ifindex. */
 int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
 /*
@@ -82,11 +85,21 @@ void xp_prog_release(struct xp_prog *prog);
 
 /* --- one AF_XDP socket (xp_port.c, xp_umem.c) --- */
 struct xp_port;
+/*
+ * Which TCP checksums the stack accepts (netdev_info.rx_csum_trust_local):
+ * auto trusts a local kernel's unfinished (CHECKSUM_PARTIAL) form on links
+ * whose both ends are in this kernel (xp_link_local_only()) and verifies
+ * elsewhere; verify and trust_local force one or the other.
+ */
+enum xp_rx_csum { XP_RX_CSUM_AUTO = 0, XP_RX_CSUM_VERIFY, XP_RX_CSUM_TRUST_LOCAL };
+
 struct xp_port_config {
 	uint32_t frames;    /* UMEM frames; 0 = 4096 */
 	uint32_t ring_size; /* each of RX/TX/fill/completion; 0 = 2048 */
 	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
 	bool busy_poll;	    /* preferred busy polling (XTCP_BUSY_POLL); off by default */
+	/* XTCP_RX_CSUM; 0 = auto */
+	enum xp_rx_csum rx_csum;
 };
 /*
  * -EBUSY when another socket already holds that queue, and also for a few ms

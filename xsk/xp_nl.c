@@ -148,6 +148,8 @@ static void nl_init(struct nl_req *req, uint16_t type, uint16_t flags, size_t bo
 	    left = (int)(nh)->nlmsg_len - (int)NLMSG_LENGTH(NLMSG_ALIGN(hdr_len));                 \
 	     RTA_OK(rta, left); rta = RTA_NEXT(rta, left))
 
+static void link_kind(const struct rtattr *info, struct xp_link *l);
+
 static int link_cb(const struct nlmsghdr *nh, void *arg)
 {
 	struct xp_link *l = arg;
@@ -164,8 +166,38 @@ static int link_cb(const struct nlmsghdr *nh, void *arg)
 			memcpy(&l->mtu, RTA_DATA(rta), 4);
 		else if (rta->rta_type == IFLA_NUM_RX_QUEUES && RTA_PAYLOAD(rta) >= 4)
 			memcpy(&l->n_rx_queues, RTA_DATA(rta), 4);
+		else if (rta->rta_type == IFLA_LINKINFO)
+			link_kind(rta, l);
 	}
 	return 0;
+}
+
+/* IFLA_LINKINFO's IFLA_INFO_KIND: the driver of a virtual link ("veth"); none for hardware. */
+static void link_kind(const struct rtattr *info, struct xp_link *l)
+{
+	const struct rtattr *rta = RTA_DATA(info);
+	int left = (int)RTA_PAYLOAD(info);
+
+	for (; RTA_OK(rta, left); rta = RTA_NEXT(rta, left)) {
+		if (rta->rta_type != IFLA_INFO_KIND)
+			continue;
+		size_t n = RTA_PAYLOAD(rta);
+
+		if (n >= sizeof(l->kind))
+			n = sizeof(l->kind) - 1;
+		memcpy(l->kind, RTA_DATA(rta), n);
+		l->kind[n] = 0;
+	}
+}
+
+bool xp_link_local_only(const struct xp_link *l)
+{
+	/*
+	 * Both ends of these are in this kernel: every frame was sent by a
+	 * socket or forwarded by the stack of this host. A bridge, a tunnel,
+	 * tun/tap (a VM's or a program's frames) or hardware are not.
+	 */
+	return !strcmp(l->kind, "veth") || !strcmp(l->kind, "netkit");
 }
 
 static int addr_cb(const struct nlmsghdr *nh, void *arg)

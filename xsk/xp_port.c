@@ -59,6 +59,7 @@ struct xp_port {
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
 	struct xp_port_stats st;
+	enum xp_rx_csum rx_csum; /* the policy netdev_info.rx_csum_trust_local comes from */
 };
 
 static struct xp_port *port_of(struct netdev *dev)
@@ -319,6 +320,8 @@ static int port_link_facts(struct xp_port *p)
 	p->dev.info.ifindex = l.ifindex;
 	p->dev.info.queue_id = p->queue_id;
 	p->dev.info.n_queues = l.n_rx_queues;
+	p->dev.info.rx_csum_trust_local = p->rx_csum == XP_RX_CSUM_TRUST_LOCAL ||
+					  (p->rx_csum == XP_RX_CSUM_AUTO && xp_link_local_only(&l));
 	/* A frame must fit one UMEM frame after the kernel's headroom. */
 	if (p->dev.info.mtu + 14u + 4u > p->umem.frame_size - XDP_PACKET_HEADROOM - XP_NET_IP_ALIGN)
 		return -EMSGSIZE;
@@ -378,7 +381,8 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 		cfg = &defaults;
 	frames = cfg->frames ? cfg->frames : 4096;
 	ring = cfg->ring_size ? cfg->ring_size : 2048;
-	if (queue_id >= XTCP_XDP_MAX_QUEUES || cfg->zero_copy < -1 || cfg->zero_copy > 1)
+	if (queue_id >= XTCP_XDP_MAX_QUEUES || cfg->zero_copy < -1 || cfg->zero_copy > 1 ||
+	    cfg->rx_csum > XP_RX_CSUM_TRUST_LOCAL)
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -387,6 +391,7 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->prog = prog;
 	p->queue_id = queue_id;
 	p->fd = -1;
+	p->rx_csum = cfg->rx_csum;
 	err = xp_umem_create(&p->umem, frames, ring);
 	if (err == -ENOBUFS || err == -EPERM) {
 		/* The kernel pins UMEM pages against RLIMIT_MEMLOCK unless CAP_IPC_LOCK. */

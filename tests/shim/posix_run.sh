@@ -10,6 +10,10 @@
 #            the server namespace's kernel must accept no connection (nstat)
 #   client   the same, with the CLIENT under LD_PRELOAD (XTCP_IFACE=veth1
 #            XTCP_CONNECT_PORTS=<port>) and the server on the kernel
+#   localcsum  as preload, but the client keeps its kernel's default
+#            checksum offload (TB_CLIENT_TXCSUM=on: it sends CHECKSUM_PARTIAL
+#            segments over the veth) and nothing is changed with ethtool;
+#            xtcp must also count the unfinished checksums it took (xtcpctl)
 # Needs root (network namespaces): otherwise exits 77, or 1 when
 # XTCP_TEST_NO_SKIP=1. Prints "N passed, N failed" (one per run and shape).
 set -u
@@ -34,6 +38,7 @@ fi
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
+[ "$variant" = localcsum ] && export TB_CLIENT_TXCSUM=on
 tb_up || { echo "posix_run: test bed failed"; exit 1; }
 out=$(mktemp -d /tmp/xtcp-posix.XXXXXX)
 pass=0
@@ -60,6 +65,9 @@ run_one() {
 	tb_cli env "${cenv[@]}" timeout 320 "$cli" -a "$TB_SIP" -p "$port" -m "$mode" \
 		>"$out/$name-$mode.txt" 2>"$out/$name-$mode.err"
 	rc=$?
+	# The server's counters while it still runs (its stats file goes at exit).
+	[ "$name" = preload ] &&
+		ip netns exec "$TB_SRV" "$build/xtcpctl" --json status >"$out/stats-$mode.json" 2>&1
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	sed "s/^/  [$name $mode] /" "$out/$name-$mode.txt"
@@ -110,16 +118,20 @@ for mode in block thread epoll; do
 		fi
 		continue
 	fi
-	[ "$variant" = preload ] || continue
+	[ "$variant" = preload ] || [ "$variant" = localcsum ] || continue
 	port=$((port + 1))
 	# Proof that xtcp served: the server namespace's kernel accepts nothing.
 	k0=$(passive_opens)
 	run_one preload "$mode" "$port" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$port" \
 		XTCP_STRICT=1
 	k1=$(passive_opens)
+	partial=$(grep -o '"rx_csum_partial": *[0-9]*' "$out/stats-$mode.json" | grep -o '[0-9]*$')
 	if [ "$k1" != "$k0" ]; then
 		fail=$((fail + 1))
 		echo "FAIL preload $mode: the server's kernel accepted $((k1 - k0)) connections"
+	elif [ "$variant" = localcsum ] && [ "${partial:-0}" -eq 0 ]; then
+		fail=$((fail + 1))
+		echo "FAIL localcsum $mode: xtcp counted no unfinished checksum (${partial:-none})"
 	elif diff -u "$out/kernel-$mode.txt" "$out/preload-$mode.txt" >"$out/diff-$mode.txt"; then
 		pass=$((pass + 1))
 	else
@@ -128,6 +140,7 @@ for mode in block thread epoll; do
 		cat "$out/diff-$mode.txt"
 	fi
 done
+[ "$variant" = localcsum ] && echo "segments taken with unfinished checksums, last run: ${partial:-?}"
 [ $fail = 0 ] && rm -rf "$out"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

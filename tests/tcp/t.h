@@ -62,6 +62,7 @@ struct seg {
 	const uint8_t *raw_opt;
 	uint8_t raw_optlen;
 	int bad_tcp_csum, bad_ip_csum, doff_delta, ip_len_delta, ihl_delta, trunc;
+	int partial_tcp_csum; /* as a local kernel sends it: see t_wire */
 };
 
 /* Later designators override the defaults (the targets build with
@@ -137,6 +138,13 @@ struct t {
 typedef void (*t_fn)(struct t *t);
 /* Run fn on a fresh stack (cfg may be NULL); counts pass/fail. */
 void t_run(const char *name, t_fn fn, const struct stack_config *cfg);
+/*
+ * The fake link's checksum facts for the tests t_run() starts from now on
+ * (struct netdev_info): rx_trust_local, and tx_offload, with which the link
+ * finishes each sent TCP checksum as a device would, failing the test
+ * unless the stack left exactly the pseudo-header sum in the field.
+ */
+void t_link_csum(int rx_trust_local, int tx_offload);
 /* Prints "N passed, N failed"; returns the exit status for main(). */
 int t_summary(void);
 #define T_RUN(fn) t_run(#fn, fn, NULL)

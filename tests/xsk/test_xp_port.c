@@ -203,6 +203,22 @@ int main(int argc, char **argv)
 	      "ifindex/queue/n_queues %d/%u/%u", dev->info.ifindex, dev->info.queue_id,
 	      dev->info.n_queues);
 	CHECK(dev->ops->wait_fd(dev) >= 0, "wait_fd");
+	/* auto on a veth: a local kernel's unfinished checksums are taken. */
+	CHECK(dev->info.rx_csum_trust_local == 1, "veth trusts local checksums by default");
+	CHECK(dev->info.tx_csum_offload == 0, "no transmit checksum offload");
+	{
+		struct xp_port_config vcfg = cfg;
+		int vtries;
+
+		vcfg.rx_csum = XP_RX_CSUM_VERIFY;
+		err = open_retry(prog, 1, &vcfg, &other, &vtries);
+		CHECK(err == 0 && !xp_port_netdev(other)->info.rx_csum_trust_local,
+		      "XP_RX_CSUM_VERIFY on a veth: %s", strerror(-err));
+		if (!err)
+			xp_port_close(other);
+		vcfg.rx_csum = (enum xp_rx_csum)3;
+		CHECK(xp_port_open(prog, 1, &vcfg, &other) == -EINVAL, "unknown rx_csum");
+	}
 
 	err = dev->ops->resolve(dev, inet_addr(argv[3]), peer_mac);
 	while (err == -EAGAIN && tries++ < 100) {
