@@ -48,6 +48,12 @@ int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
  * process may not ask (that needs CAP_NET_ADMIN; reading needs nothing).
  */
 int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6]);
+/*
+ * Local ports of the kernel's TCP connections in this network namespace
+ * (sock_diag; IPv4 and IPv6, every state but LISTEN and TIME-WAIT, half-open
+ * ones included, loopback addresses left out): set bits in ports. 0 / -errno.
+ */
+int xp_nl_tcp_flow_ports(uint8_t ports[65536 / 8]);
 
 /* --- the XDP program (xp_prog.c) --- */
 struct xp_prog;
@@ -59,6 +65,15 @@ struct xp_prog_opts {
 int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct xp_prog **out);
 /* Serve TCP (ip4, port) on AF_XDP; ip4 0 = any local address. Ports host order. */
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on);
+/*
+ * Let served ports skip the program's kernel-socket lookup where the kernel
+ * holds no connection (bpf/xtcp_xdp.h, struct xtcp_kflow): one sock_diag
+ * dump, then each served port that is free of kernel flows, and had no SYN
+ * handed to the kernel (nor a serve) for 100 ms, is marked clean. Returns
+ * how many served ports still need the lookup, or -errno. Cheap enough to
+ * call about once a second from a serving process; never per packet.
+ */
+int xp_prog_kflow_sweep(struct xp_prog *prog);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);

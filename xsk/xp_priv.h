@@ -22,6 +22,7 @@ struct xp_prog {
 	int mode; /* enum xdp_attach_mode it runs in */
 	uint32_t prog_id;
 	int xsks_fd, serve_fd, cfg_fd, users_fd, stats_fd, drain_fd; /* map fds (ours) */
+	int kflow_fd, kclean_fd;				     /* ... and the kflow pair */
 	int user_slot;	/* our slot in xtcp_users, -1 if none */
 	pid_t user_pid; /* the process that holds user_slot */
 	int log_level;
