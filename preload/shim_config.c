@@ -159,13 +159,15 @@ static int parse_choice(shim_getenv_fn get, const char *var, const char *const *
 	return bad(err, errlen, var, v, form);
 }
 
-/* XTCP_RX_CSUM, in the order of enum xp_rx_csum (xsk/xp.h). */
+/* XTCP_RX_CSUM / XTCP_TX_CSUM, in the order of enum xp_rx_csum / xp_tx_csum (xsk/xp.h). */
 static int parse_csum(struct shim_config *cfg, shim_getenv_fn get, char *err, size_t errlen)
 {
 	static const char *const rx[] = {"auto", "verify", "trust-local"};
+	static const char *const tx[] = {"auto", "off"};
 
 	return parse_choice(get, "XTCP_RX_CSUM", rx, 3, "auto, verify or trust-local",
-			    &cfg->rx_csum, err, errlen);
+			    &cfg->rx_csum, err, errlen) ||
+	       parse_choice(get, "XTCP_TX_CSUM", tx, 2, "auto or off", &cfg->tx_csum, err, errlen);
 }
 
 static int parse_local_ports(struct shim_config *cfg, shim_getenv_fn get, char *err, size_t errlen)

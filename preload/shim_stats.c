@@ -22,9 +22,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* shim_config.h keeps XTCP_RX_CSUM as this enum's values. */
-_Static_assert(XP_RX_CSUM_AUTO == 0 && XP_RX_CSUM_VERIFY == 1 && XP_RX_CSUM_TRUST_LOCAL == 2,
-	       "XTCP_RX_CSUM order");
+/* shim_config.h keeps XTCP_RX_CSUM / XTCP_TX_CSUM as these enums' values. */
+_Static_assert(XP_RX_CSUM_AUTO == 0 && XP_RX_CSUM_VERIFY == 1 && XP_RX_CSUM_TRUST_LOCAL == 2 &&
+		       XP_TX_CSUM_AUTO == 0 && XP_TX_CSUM_OFF == 1,
+	       "XTCP_RX_CSUM/XTCP_TX_CSUM order");
 
 struct shim_stats *shim_stats_shm;
 struct shim_stats shim_stats_local;

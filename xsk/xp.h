@@ -107,14 +107,22 @@ struct xp_port;
  * elsewhere; verify and trust_local force one or the other.
  */
 enum xp_rx_csum { XP_RX_CSUM_AUTO = 0, XP_RX_CSUM_VERIFY, XP_RX_CSUM_TRUST_LOCAL };
+/*
+ * Who finishes transmitted TCP checksums (netdev_info.tx_csum_offload): auto
+ * asks the kernel through AF_XDP TX metadata (Linux 6.8+) where that works
+ * on every device, i.e. in copy mode; off, older kernels and zero-copy
+ * sockets: the stack sums.
+ */
+enum xp_tx_csum { XP_TX_CSUM_AUTO = 0, XP_TX_CSUM_OFF };
 
 struct xp_port_config {
 	uint32_t frames;    /* UMEM frames; 0 = 4096 */
 	uint32_t ring_size; /* each of RX/TX/fill/completion; 0 = 2048 */
 	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
 	bool busy_poll;	    /* preferred busy polling (XTCP_BUSY_POLL); off by default */
-	/* XTCP_RX_CSUM; 0 = auto */
+	/* XTCP_RX_CSUM, XTCP_TX_CSUM; 0 = auto */
 	enum xp_rx_csum rx_csum;
+	enum xp_tx_csum tx_csum;
 };
 /*
  * -EBUSY when another socket already holds that queue, and also for a few ms
@@ -151,6 +159,7 @@ struct xp_port_stats {
 	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;
 	uint64_t tx_kicks;
 	bool zero_copy;
+	bool tx_csum; /* TCP checksums finished by the kernel or device */
 };
 void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
 /* Close the socket and unmap the UMEM (in a forked child: only this process's view). */

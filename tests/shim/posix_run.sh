@@ -12,8 +12,11 @@
 #            XTCP_CONNECT_PORTS=<port>) and the server on the kernel
 #   localcsum  as preload, but the client keeps its kernel's default
 #            checksum offload (TB_CLIENT_TXCSUM=on: it sends CHECKSUM_PARTIAL
-#            segments over the veth) and nothing is changed with ethtool;
-#            xtcp must also count the unfinished checksums it took (xtcpctl)
+#            segments over the veth); xtcp must count the unfinished
+#            checksums it took (xtcpctl). And xtcp's own checksums are
+#            finished by the kernel (AF_XDP TX metadata): with the server
+#            veth's tx offload off, the kernel completes them in software,
+#            the client verifies them (TcpInCsumErrors must not move)
 # Needs root (network namespaces): otherwise exits 77, or 1 when
 # XTCP_TEST_NO_SKIP=1. Prints "N passed, N failed" (one per run and shape).
 set -u
@@ -80,12 +83,19 @@ passive_opens() {
 	ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'
 }
 
+# Segments with a bad checksum the client namespace's kernel received so far.
+csum_errors() {
+	ip netns exec "$TB_CLI" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ {print $2}'
+}
+
 # Connections the client namespace's kernel opened so far.
 active_opens() {
 	ip netns exec "$TB_CLI" nstat -az TcpActiveOpens | awk '/TcpActiveOpens/ {print $2}'
 }
 # xtcp as the client: the kernel server's replies must carry finished checksums.
 [ "$variant" = client ] && ip netns exec "$TB_SRV" ethtool -K "$TB_SIF" tx off >/dev/null
+# xtcp's TX checksum requests must be finished by the kernel, and checked by the client.
+[ "$variant" = localcsum ] && ip netns exec "$TB_SRV" ethtool -K "$TB_SIF" tx off >/dev/null
 
 port=7100
 for mode in block thread epoll; do
@@ -122,9 +132,11 @@ for mode in block thread epoll; do
 	port=$((port + 1))
 	# Proof that xtcp served: the server namespace's kernel accepts nothing.
 	k0=$(passive_opens)
+	e0=$(csum_errors)
 	run_one preload "$mode" "$port" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$port" \
-		XTCP_STRICT=1
+		XTCP_STRICT=1 XTCP_LOG=info
 	k1=$(passive_opens)
+	e1=$(csum_errors)
 	partial=$(grep -o '"rx_csum_partial": *[0-9]*' "$out/stats-$mode.json" | grep -o '[0-9]*$')
 	if [ "$k1" != "$k0" ]; then
 		fail=$((fail + 1))
@@ -132,6 +144,13 @@ for mode in block thread epoll; do
 	elif [ "$variant" = localcsum ] && [ "${partial:-0}" -eq 0 ]; then
 		fail=$((fail + 1))
 		echo "FAIL localcsum $mode: xtcp counted no unfinished checksum (${partial:-none})"
+	elif [ "$variant" = localcsum ] && ! grep -q "TCP checksums finished by the kernel" \
+		"$out/srv-preload-$mode.log"; then
+		fail=$((fail + 1))
+		echo "FAIL localcsum $mode: no transmit checksum offload (server log)"
+	elif [ "$e1" != "$e0" ]; then
+		fail=$((fail + 1))
+		echo "FAIL preload $mode: the client's kernel saw $((e1 - e0)) bad checksums"
 	elif diff -u "$out/kernel-$mode.txt" "$out/preload-$mode.txt" >"$out/diff-$mode.txt"; then
 		pass=$((pass + 1))
 	else

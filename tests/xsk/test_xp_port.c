@@ -205,7 +205,8 @@ int main(int argc, char **argv)
 	CHECK(dev->ops->wait_fd(dev) >= 0, "wait_fd");
 	/* auto on a veth: a local kernel's unfinished checksums are taken. */
 	CHECK(dev->info.rx_csum_trust_local == 1, "veth trusts local checksums by default");
-	CHECK(dev->info.tx_csum_offload == 0, "no transmit checksum offload");
+	/* copy mode on a veth, Linux 6.8+: the kernel finishes TCP checksums (TX metadata) */
+	CHECK(dev->info.tx_csum_offload == 1, "transmit checksum offload");
 	{
 		struct xp_port_config vcfg = cfg;
 		int vtries;
@@ -218,6 +219,15 @@ int main(int argc, char **argv)
 			xp_port_close(other);
 		vcfg.rx_csum = (enum xp_rx_csum)3;
 		CHECK(xp_port_open(prog, 1, &vcfg, &other) == -EINVAL, "unknown rx_csum");
+		vcfg.rx_csum = XP_RX_CSUM_AUTO;
+		vcfg.tx_csum = XP_TX_CSUM_OFF;
+		err = open_retry(prog, 1, &vcfg, &other, &vtries);
+		CHECK(err == 0 && !xp_port_netdev(other)->info.tx_csum_offload,
+		      "XP_TX_CSUM_OFF: the stack sums: %s", strerror(-err));
+		if (!err)
+			xp_port_close(other);
+		vcfg.tx_csum = (enum xp_tx_csum)2;
+		CHECK(xp_port_open(prog, 1, &vcfg, &other) == -EINVAL, "unknown tx_csum");
 	}
 
 	err = dev->ops->resolve(dev, inet_addr(argv[3]), peer_mac);
