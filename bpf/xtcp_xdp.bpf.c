@@ -15,7 +15,9 @@
  *
  * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
  * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
- * accepted that connection before an AF_XDP socket was on the queue.
+ * accepted that connection before an AF_XDP socket was on the queue. The
+ * lookup runs only on ports where the kernel may own a flow (xtcp_kflow,
+ * bpf/xtcp_xdp.h), and always for a SYN|ACK.
  *
  * Decisions (docs/ARCHITECTURE.md, "XDP program"):
  *  - 802.1Q/802.1ad-tagged frames (one tag) are parsed and counted, but
@@ -82,6 +84,20 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } xtcp_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XTCP_KFLOW_PORTS);
+	__type(key, __u32);
+	__type(value, struct xtcp_kflow);
+} xtcp_kflow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XTCP_KFLOW_PORTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} xtcp_kclean SEC(".maps");
 
 /* 802.1Q / 802.1ad tag, after the MAC addresses. */
 struct vlan_tag {
@@ -196,6 +212,33 @@ static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip
 	return owned;
 }
 
+/*
+ * A SYN of a served port goes to the kernel, or the kernel owns a flow the
+ * program just found: the port needs the lookup until userspace has seen it
+ * free of kernel connections again. The bump comes before the frame goes up,
+ * so a check that read the old gen fails.
+ */
+static __always_inline void kflow_note(__be16 dport)
+{
+	__u32 port = bpf_ntohs(dport);
+	struct xtcp_kflow *k = bpf_map_lookup_elem(&xtcp_kflow, &port);
+
+	if (!k)
+		return;
+	__sync_fetch_and_add(&k->gen, 1);
+	k->last_ns = bpf_ktime_get_ns();
+}
+
+/* May the kernel own a connection on this served port? */
+static __always_inline int kflow_possible(__be16 dport)
+{
+	__u32 port = bpf_ntohs(dport);
+	struct xtcp_kflow *k = bpf_map_lookup_elem(&xtcp_kflow, &port);
+	__u64 *clean = bpf_map_lookup_elem(&xtcp_kclean, &port);
+
+	return !k || !clean || *clean != k->gen + 1;
+}
+
 SEC("xdp")
 int xtcp_xdp(struct xdp_md *ctx)
 {
@@ -260,16 +303,25 @@ int xtcp_xdp(struct xdp_md *ctx)
 	/*
 	 * A pure SYN starts a new flow: ours, unless this queue's socket is
 	 * draining (its process stopped listening: the kernel's listener takes
-	 * new flows). Anything else may be a kernel flow.
+	 * new flows). Anything else may be a kernel flow, where the kernel may
+	 * have one on this port; a SYN|ACK answers a connect, maybe the
+	 * kernel's: always asked, and a kernel one makes the port need the
+	 * lookup for that flow's later segments.
 	 */
 	if (steer == STEER_SERVED && th->syn && !th->ack) {
 		if (queue_draining(ctx->rx_queue_index)) {
 			stat_inc(XTCP_STAT_DRAIN);
+			kflow_note(th->dest);
 			steer = STEER_NO;
 		}
-	} else if (steer == STEER_SERVED && kernel_owns_flow(ctx, ip, th)) {
-		stat_inc(XTCP_STAT_KERNEL_FLOW);
-		steer = STEER_NO;
+	} else if (steer == STEER_SERVED && (th->syn || kflow_possible(th->dest))) {
+		stat_inc(XTCP_STAT_KFLOW_LOOKUP);
+		if (kernel_owns_flow(ctx, ip, th)) {
+			stat_inc(XTCP_STAT_KERNEL_FLOW);
+			if (th->syn)
+				kflow_note(th->dest);
+			steer = STEER_NO;
+		}
 	}
 	if (steer == STEER_NO) {
 		if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
@@ -284,6 +336,9 @@ int xtcp_xdp(struct xdp_md *ctx)
 		stat_inc(XTCP_STAT_REDIRECTED);
 		return XDP_REDIRECT;
 	}
+	/* No socket on this queue: a served SYN makes a kernel flow. */
+	if (steer == STEER_SERVED && th->syn && !th->ack)
+		kflow_note(th->dest);
 	return verdict_pass(XTCP_STAT_NO_SOCKET);
 }
 

@@ -13,6 +13,10 @@
  *                socket of queue q is draining (its owner stopped listening),
  *                slot XTCP_XDP_MAX_QUEUES + q nonzero = a successor waits for
  *                queue q: either way new flows (pure SYNs) go to the kernel
+ *   xtcp_kflow   ARRAY[65536] struct xtcp_kflow, by local port (host order):
+ *                written by the program (and touched by xp_prog_serve())
+ *   xtcp_kclean  ARRAY[65536] __u64, by local port: written by userspace
+ *                only (xp_prog_kflow_sweep()); see struct xtcp_kflow
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -52,6 +56,24 @@ struct xtcp_cfg {
  */
 #define XTCP_CFG_F_VLAN 0x1
 
+/*
+ * Kernel flows on served ports, so that only ports where the kernel may own
+ * a connection pay for the socket lookup (bpf_skc_lookup_tcp). On a served
+ * port, the kernel gets new flows only through this program: pure SYNs it
+ * passes (a draining queue, no AF_XDP socket on the queue) and SYN|ACKs of
+ * the kernel's own connects from that port (always looked up). Each bumps
+ * gen and stamps last_ns before the frame goes up. Userspace, having seen no
+ * kernel connection on the port (sock_diag) with gen unchanged across the
+ * check and last_ns older than a grace period, stores gen + 1 in
+ * xtcp_kclean; the program skips the lookup while xtcp_kclean == gen + 1.
+ * Connections from before the port was served: xp_prog_serve() bumps gen.
+ */
+struct xtcp_kflow {
+	__u64 gen;     /* SYNs of served ports handed to the kernel, and serve events */
+	__u64 last_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) of the last bump */
+};
+#define XTCP_KFLOW_PORTS 65536
+
 /* One process that attached or adopted the program (0 pid = free slot). */
 struct xtcp_user {
 	__u32 pid;
@@ -76,8 +98,9 @@ struct xtcp_user {
 	X(XTCP_STAT_NOT_IP4, "not_ipv4")      /* ARP, IPv6, ... (passed) */                        \
 	X(XTCP_STAT_NOT_TCP, "not_tcp")	      /* IPv4 but not TCP (passed) */                      \
 	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */                \
-	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow") /* served port, kernel's connection (passed) */    \
-	X(XTCP_STAT_DRAIN, "drain_syn")		/* SYN on a draining queue (passed) */
+	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow")	  /* served port, kernel's connection (passed) */  \
+	X(XTCP_STAT_DRAIN, "drain_syn")		  /* SYN on a draining queue (passed) */           \
+	X(XTCP_STAT_KFLOW_LOOKUP, "kflow_lookup") /* served segment that paid the socket lookup */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

@@ -154,11 +154,12 @@ struct shim_engine {
 	int waiter_fd[SHIM_MAX_WAITERS]; /* their wake eventfds */
 	enum shim_bg_state bg_state;
 	pthread_t bg;
-	bool bg_started;       /* at the first listener or connection (shim_engine_attend) */
-	bool bg_running;       /* cleared to stop it (fork child) */
-	bool draining;	       /* last listener closed: new flows go to the kernel */
-	bool flush_due;	       /* output left for the next poll (shim_engine_flush_soon) */
-	uint64_t flush_due_us; /* when flush_due was set */
+	bool bg_started;	 /* at the first listener or connection (shim_engine_attend) */
+	bool bg_running;	 /* cleared to stop it (fork child) */
+	bool draining;		 /* last listener closed: new flows go to the kernel */
+	bool flush_due;		 /* output left for the next poll (shim_engine_flush_soon) */
+	uint64_t flush_due_us;	 /* when flush_due was set */
+	uint64_t kflow_swept_us; /* the background thread's last xp_prog_kflow_sweep() */
 };
 
 struct shim_state {

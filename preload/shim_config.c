@@ -143,6 +143,34 @@ static int parse_log(struct shim_config *cfg, shim_getenv_fn get, char *err, siz
 	return bad(err, errlen, "XTCP_LOG", v, "error, warn, info or debug");
 }
 
+/* One of names[] (its index in *out); unset or empty keeps *out. */
+static int parse_choice(shim_getenv_fn get, const char *var, const char *const *names, unsigned n,
+			const char *form, uint8_t *out, char *err, size_t errlen)
+{
+	const char *v = get(var);
+
+	if (!v || !*v)
+		return 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!strcmp(v, names[i])) {
+			*out = (uint8_t)i;
+			return 0;
+		}
+	}
+	return bad(err, errlen, var, v, form);
+}
+
+/* XTCP_RX_CSUM / XTCP_TX_CSUM, in the order of enum xp_rx_csum / xp_tx_csum (xsk/xp.h). */
+static int parse_csum(struct shim_config *cfg, shim_getenv_fn get, char *err, size_t errlen)
+{
+	static const char *const rx[] = {"auto", "verify", "trust-local"};
+	static const char *const tx[] = {"auto", "off"};
+
+	return parse_choice(get, "XTCP_RX_CSUM", rx, 3, "auto, verify or trust-local",
+			    &cfg->rx_csum, err, errlen) ||
+	       parse_choice(get, "XTCP_TX_CSUM", tx, 2, "auto or off", &cfg->tx_csum, err, errlen);
+}
+
 static int parse_local_ports(struct shim_config *cfg, shim_getenv_fn get, char *err, size_t errlen)
 {
 	const char *v = get("XTCP_LOCAL_PORTS");
@@ -178,7 +206,7 @@ static int parse_rest(struct shim_config *cfg, shim_getenv_fn get, char *err, si
 		      &cfg->queue_wait_ms, err, errlen) ||
 	    parse_num(get, "XTCP_EXIT_LINGER_MS", 0, 60000, "milliseconds 0-60000",
 		      &cfg->exit_linger_ms, err, errlen) ||
-	    parse_local_ports(cfg, get, err, errlen))
+	    parse_local_ports(cfg, get, err, errlen) || parse_csum(cfg, get, err, errlen))
 		return -EINVAL;
 	v = get("XTCP_XDP_MODE");
 	if (v && *v) {

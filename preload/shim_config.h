@@ -32,6 +32,8 @@ struct shim_config {
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
 	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
 	uint8_t queues;	    /* XTCP_QUEUES: enum shim_queues */
+	uint8_t rx_csum;    /* XTCP_RX_CSUM: enum xp_rx_csum (auto, verify, trust-local) */
+	uint8_t tx_csum;    /* XTCP_TX_CSUM: enum xp_tx_csum (auto, off) */
 	int log_level;	    /* XTCP_LOG */
 	char iface[16];	    /* XTCP_IFACE (IFNAMSIZ) */
 	uint32_t spin_us;   /* XTCP_SPIN_US: bounded spinning before sleeping */

@@ -48,6 +48,7 @@
 #include "shim.h"
 #include "stack.h"
 #include "netdev.h"
+#include "xp.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@
 #define ENGINE_LEASE_US	   1000 /* the app drives while it called in this recently */
 #define FLUSH_DEFER_MAX_US 100	/* output deferred to the next loop iteration waits at most this */
 #define STATS_EVERY_US	   10000
+#define KFLOW_SWEEP_US	   1000000 /* ports found free of kernel flows skip the XDP lookup */
 
 static __thread int tls_wake_fd = -1;
 static __thread bool tls_bg;	/* this thread is the background thread */
@@ -387,6 +389,10 @@ static void bg_turn(struct shim_engine *eng, unsigned long *seen_calls)
 		n = add_dev_fds(eng, pfd, 1);
 	}
 	*seen_calls = eng->app_calls;
+	if (shim.prog && now - eng->kflow_swept_us >= KFLOW_SWEEP_US) {
+		eng->kflow_swept_us = now;
+		xp_prog_kflow_sweep(shim.prog);
+	}
 	pfd[0] = (struct pollfd){.fd = eng->kick_fd, .events = POLLIN};
 	engine_sleep(eng, pfd, n, 1, n - 1, until, NULL);
 	if (pfd[0].revents & POLLIN)

@@ -238,7 +238,12 @@ static bool has_listeners(void)
 static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 {
 	struct xp_port_config pcfg = {
-		.frames = shim.cfg.frames, .zero_copy = -1, .busy_poll = shim.cfg.busy_poll};
+		.frames = shim.cfg.frames,
+		.zero_copy = -1,
+		.busy_poll = shim.cfg.busy_poll,
+		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
+		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
+	};
 	struct xp_link link;
 	unsigned q;
 	int err;

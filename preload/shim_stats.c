@@ -22,6 +22,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
+/* shim_config.h keeps XTCP_RX_CSUM / XTCP_TX_CSUM as these enums' values. */
+_Static_assert(XP_RX_CSUM_AUTO == 0 && XP_RX_CSUM_VERIFY == 1 && XP_RX_CSUM_TRUST_LOCAL == 2 &&
+		       XP_TX_CSUM_AUTO == 0 && XP_TX_CSUM_OFF == 1,
+	       "XTCP_RX_CSUM/XTCP_TX_CSUM order");
+
 struct shim_stats *shim_stats_shm;
 struct shim_stats shim_stats_local;
 static pid_t stats_pid;
@@ -125,6 +130,7 @@ void shim_stats_update(struct shim_engine *eng)
 					     offsetof(struct shim_stats, stack_syn_cookies_sent),
 		       "shim_stats version 5 counters are contiguous");
 	memcpy(&st->stack_syn_cookies_sent, v5, sizeof(v5));
+	st->stack_rx_csum_partial = ss.rx_csum_partial;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);

@@ -17,7 +17,8 @@
 #include <stdint.h>
 
 /* Versions: 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: stack_syn_cookies_* and the
- * other stack counters after handoff_* (older readers stop earlier). */
+ * other stack counters after handoff_*, then stack_rx_csum_partial (older readers stop
+ * earlier). */
 #define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION 5
 #define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
@@ -90,6 +91,8 @@ struct shim_stats {
 	uint64_t stack_challenge_acks;	      /* RFC 5961 challenge ACKs sent */
 	uint64_t stack_invalid_acks_limited;  /* replies to invalid segments held back (limits) */
 	uint64_t stack_malformed_opt_lists;   /* segments whose options ended at a malformed one */
+	/* version 5, last: segments accepted with a local kernel's unfinished checksum */
+	uint64_t stack_rx_csum_partial;
 };
 
 #endif

@@ -45,6 +45,17 @@ struct netdev_info {
 	int ifindex;
 	unsigned queue_id; /* RX queue this netdev serves */
 	unsigned n_queues; /* RX queues of the interface */
+	/*
+	 * Checksum facts. rx_csum_trust_local: every frame comes from a kernel
+	 * on this host (veth), which leaves a TCP checksum unfinished
+	 * (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum) when
+	 * nothing on the path needs it finished; the stack then accepts that
+	 * form as well as a valid checksum (docs/ARCHITECTURE.md, "Checksums").
+	 * tx_csum_offload: the backend finishes the TCP checksum of every
+	 * frame it sends; the stack writes only the pseudo-header sum.
+	 */
+	uint8_t rx_csum_trust_local;
+	uint8_t tx_csum_offload;
 };
 
 struct netdev_ops {

@@ -109,6 +109,8 @@ struct stack *stack_create(const struct stack_config *cfg)
 		stk->cfg.challenge_ack_limit = TCP_CHALLENGE_ACK_LIM;
 	stk->ip4 = cfg->dev->info.ip4;
 	stk->mtu = cfg->dev->info.mtu >= 576 ? cfg->dev->info.mtu : 1500;
+	stk->rx_csum_trust = cfg->dev->info.rx_csum_trust_local;
+	stk->tx_csum_offload = cfg->dev->info.tx_csum_offload;
 	if (stk->mtu > 9000)
 		stk->mtu = 9000;
 	uint64_t s = cfg->seed ^ 0x7874637073746b31ULL;

@@ -137,6 +137,12 @@ struct stack_stats {
 	uint64_t ecn_ce_rcvd;	      /* data segments received with CE (congestion marked) */
 	uint64_t ecn_cwnd_reductions; /* cwnd reduced for an ECE, once per window */
 	uint64_t urgent_marks;	      /* new urgent pointers taken from the peer */
+	/*
+	 * Segments accepted with an unfinished checksum (a local kernel's
+	 * CHECKSUM_PARTIAL form) on a link that trusts it; bad ones count as
+	 * drop_reason "tcp_csum" whatever the link.
+	 */
+	uint64_t rx_csum_partial;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

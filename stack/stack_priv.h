@@ -347,6 +347,8 @@ struct stack {
 	uint64_t now_ms;
 	uint32_t ip4; /* dev->info.ip4 */
 	uint16_t mtu;
+	uint8_t rx_csum_trust;	 /* dev->info.rx_csum_trust_local */
+	uint8_t tx_csum_offload; /* dev->info.tx_csum_offload */
 
 	struct tcb *tcbs; /* max_socks slots; sd = index */
 	unsigned ntcb;

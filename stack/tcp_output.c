@@ -116,11 +116,17 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	uint32_t off = s->off & s->mask, first = XT_MIN(s->len, s->mask + 1 - off);
 
 	/*
-	 * The header is a multiple of 4 bytes, so the payload's sum chains at an
-	 * even offset. A payload that wraps the ring after an odd number of bytes
-	 * would not: it is copied first and summed with the header (rare).
+	 * Offload: the device finishes the sum (CHECKSUM_PARTIAL), adding header
+	 * and payload to what the field holds: the pseudo-header sum, not inverted.
+	 * Otherwise: the header is a multiple of 4 bytes, so the payload's sum
+	 * chains at an even offset. A payload that wraps the ring after an odd
+	 * number of bytes would not: it is copied first and summed with the
+	 * header (rare).
 	 */
-	if (first == s->len || !(first & 1)) {
+	if (stk->tx_csum_offload) {
+		if (s->len)
+			ring_read(s->ring, s->mask, s->off, p + s->optlen, s->len);
+	} else if (first == s->len || !(first & 1)) {
 		sum = csum_partial(th, TCP_HLEN + s->optlen, sum);
 		if (s->len)
 			sum = copy_csum(p + s->optlen, s->ring + off, first, sum);
@@ -130,7 +136,7 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 		ring_read(s->ring, s->mask, s->off, p + s->optlen, s->len);
 		sum = csum_partial(th, tcplen, sum);
 	}
-	uint16_t c = (uint16_t)~csum_fold(sum);
+	uint16_t c = stk->tx_csum_offload ? csum_fold(sum) : (uint16_t)~csum_fold(sum);
 
 	memcpy(&th->csum, &c, 2);
 	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen, s->ecn);

@@ -111,10 +111,16 @@ static bool has_handoff(const struct shm_proc *p)
 	return p->st->version >= 4 && p->len >= offsetof(struct shim_stats, stack_syn_cookies_sent);
 }
 
+/* ... and the accepted unfinished checksums (version 5, last)? */
+static bool has_csum_partial(const struct shm_proc *p)
+{
+	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
+}
+
 /* ... and the SYN cookie and invalid-segment counters (version 5)? */
 static bool has_cookies(const struct shm_proc *p)
 {
-	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, stack_rx_csum_partial);
 }
 
 /* JSON names of the version 5 counters, which follow stack_syn_cookies_sent in order. */
@@ -160,6 +166,8 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	jw_u64(w, "socks_in_use", rd(&s->stack_socks_in_use));
 	for (i = 0; has_cookies(p) && i < sizeof(v5_names) / sizeof(v5_names[0]); i++)
 		jw_u64(w, v5_names[i], rd(&s->stack_syn_cookies_sent + i));
+	if (has_csum_partial(p))
+		jw_u64(w, "rx_csum_partial", rd(&s->stack_rx_csum_partial));
 	jw_end_obj(w);
 	if (has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -259,6 +267,9 @@ static void proc_text(const struct shm_proc *p)
 	       "replies to invalid segments held back %llu; option lists cut at a malformed "
 	       "option %llu\n",
 	       v[0], v[1], v[2], v[3], v[4], v[5]);
+	if (has_csum_partial(p) && rd(&s->stack_rx_csum_partial))
+		printf("      %llu segments taken with a local sender's unfinished checksum\n",
+		       (unsigned long long)rd(&s->stack_rx_csum_partial));
 }
 
 void xtcpctl_shm_status(struct jw *w)

@@ -33,8 +33,11 @@ struct xp_link {
 	unsigned n_addrs;
 	uint32_t addr[XP_NL_MAX_ADDRS]; /* IPv4, network order */
 	uint8_t prefix_len[XP_NL_MAX_ADDRS];
+	char kind[16]; /* IFLA_INFO_KIND ("veth", ...); empty for hardware */
 };
 int xp_nl_link(const char *ifname, struct xp_link *out);
+/* Are both ends of this link in this kernel (veth, netkit)? */
+bool xp_link_local_only(const struct xp_link *l);
 /* Route lookup: next hop (the destination itself when on-link) and ifindex. */
 int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
 /*
@@ -45,6 +48,12 @@ int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
  * process may not ask (that needs CAP_NET_ADMIN; reading needs nothing).
  */
 int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6]);
+/*
+ * Local ports of the kernel's TCP connections in this network namespace
+ * (sock_diag; IPv4 and IPv6, every state but LISTEN and TIME-WAIT, half-open
+ * ones included, loopback addresses left out): set bits in ports. 0 / -errno.
+ */
+int xp_nl_tcp_flow_ports(uint8_t ports[65536 / 8]);
 
 /* --- the XDP program (xp_prog.c) --- */
 struct xp_prog;
@@ -56,6 +65,15 @@ struct xp_prog_opts {
 int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct xp_prog **out);
 /* Serve TCP (ip4, port) on AF_XDP; ip4 0 = any local address. Ports host order. */
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on);
+/*
+ * Let served ports skip the program's kernel-socket lookup where the kernel
+ * holds no connection (bpf/xtcp_xdp.h, struct xtcp_kflow): one sock_diag
+ * dump, then each served port that is free of kernel flows, and had no SYN
+ * handed to the kernel (nor a serve) for 100 ms, is marked clean. Returns
+ * how many served ports still need the lookup, or -errno. Cheap enough to
+ * call about once a second from a serving process; never per packet.
+ */
+int xp_prog_kflow_sweep(struct xp_prog *prog);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);
@@ -82,11 +100,29 @@ void xp_prog_release(struct xp_prog *prog);
 
 /* --- one AF_XDP socket (xp_port.c, xp_umem.c) --- */
 struct xp_port;
+/*
+ * Which TCP checksums the stack accepts (netdev_info.rx_csum_trust_local):
+ * auto trusts a local kernel's unfinished (CHECKSUM_PARTIAL) form on links
+ * whose both ends are in this kernel (xp_link_local_only()) and verifies
+ * elsewhere; verify and trust_local force one or the other.
+ */
+enum xp_rx_csum { XP_RX_CSUM_AUTO = 0, XP_RX_CSUM_VERIFY, XP_RX_CSUM_TRUST_LOCAL };
+/*
+ * Who finishes transmitted TCP checksums (netdev_info.tx_csum_offload): auto
+ * asks the kernel through AF_XDP TX metadata (Linux 6.8+) where that works
+ * on every device, i.e. in copy mode; off, older kernels and zero-copy
+ * sockets: the stack sums.
+ */
+enum xp_tx_csum { XP_TX_CSUM_AUTO = 0, XP_TX_CSUM_OFF };
+
 struct xp_port_config {
 	uint32_t frames;    /* UMEM frames; 0 = 4096 */
 	uint32_t ring_size; /* each of RX/TX/fill/completion; 0 = 2048 */
 	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
 	bool busy_poll;	    /* preferred busy polling (XTCP_BUSY_POLL); off by default */
+	/* XTCP_RX_CSUM, XTCP_TX_CSUM; 0 = auto */
+	enum xp_rx_csum rx_csum;
+	enum xp_tx_csum tx_csum;
 };
 /*
  * -EBUSY when another socket already holds that queue, and also for a few ms
@@ -117,6 +153,7 @@ struct xp_port_stats {
 	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;
 	uint64_t tx_kicks;
 	bool zero_copy;
+	bool tx_csum; /* TCP checksums finished by the kernel or device */
 };
 void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
 /*

@@ -17,13 +17,16 @@
  */
 #include <errno.h>
 #include <linux/ethtool.h>
+#include <linux/inet_diag.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +46,7 @@ struct nl_req {
 		struct ifaddrmsg ifa;
 		struct rtmsg rtm;
 		struct ndmsg ndm;
+		struct inet_diag_req_v2 diag;
 	};
 	char attrs[64];
 };
@@ -65,7 +69,7 @@ static void nl_put_attr(struct nl_req *req, uint16_t type, const void *data, uin
  * single answer of a non-dump request. Returns 0, the kernel's -errno, or
  * cb's.
  */
-static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
+static int nl_talk_proto(int proto, struct nl_req *req, nl_cb cb, void *arg)
 {
 	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
 	char *buf;
@@ -77,7 +81,7 @@ static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
 	buf = malloc(NL_BUF);
 	if (!buf)
 		return -ENOMEM;
-	fd = xp_sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	fd = xp_sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
 	if (fd < 0) {
 		free(buf);
 		return -errno;
@@ -135,6 +139,11 @@ out:
 	return err;
 }
 
+static int nl_talk(struct nl_req *req, nl_cb cb, void *arg)
+{
+	return nl_talk_proto(NETLINK_ROUTE, req, cb, arg);
+}
+
 static void nl_init(struct nl_req *req, uint16_t type, uint16_t flags, size_t body)
 {
 	memset(req, 0, sizeof(*req));
@@ -148,6 +157,8 @@ static void nl_init(struct nl_req *req, uint16_t type, uint16_t flags, size_t bo
 	for (rta = (struct rtattr *)((char *)NLMSG_DATA(nh) + NLMSG_ALIGN(hdr_len)),               \
 	    left = (int)(nh)->nlmsg_len - (int)NLMSG_LENGTH(NLMSG_ALIGN(hdr_len));                 \
 	     RTA_OK(rta, left); rta = RTA_NEXT(rta, left))
+
+static void link_kind(const struct rtattr *info, struct xp_link *l);
 
 static int link_cb(const struct nlmsghdr *nh, void *arg)
 {
@@ -165,8 +176,38 @@ static int link_cb(const struct nlmsghdr *nh, void *arg)
 			memcpy(&l->mtu, RTA_DATA(rta), 4);
 		else if (rta->rta_type == IFLA_NUM_RX_QUEUES && RTA_PAYLOAD(rta) >= 4)
 			memcpy(&l->n_rx_queues, RTA_DATA(rta), 4);
+		else if (rta->rta_type == IFLA_LINKINFO)
+			link_kind(rta, l);
 	}
 	return 0;
+}
+
+/* IFLA_LINKINFO's IFLA_INFO_KIND: the driver of a virtual link ("veth"); none for hardware. */
+static void link_kind(const struct rtattr *info, struct xp_link *l)
+{
+	const struct rtattr *rta = RTA_DATA(info);
+	int left = (int)RTA_PAYLOAD(info);
+
+	for (; RTA_OK(rta, left); rta = RTA_NEXT(rta, left)) {
+		if (rta->rta_type != IFLA_INFO_KIND)
+			continue;
+		size_t n = RTA_PAYLOAD(rta);
+
+		if (n >= sizeof(l->kind))
+			n = sizeof(l->kind) - 1;
+		memcpy(l->kind, RTA_DATA(rta), n);
+		l->kind[n] = 0;
+	}
+}
+
+bool xp_link_local_only(const struct xp_link *l)
+{
+	/*
+	 * Both ends of these are in this kernel: every frame was sent by a
+	 * socket or forwarded by the stack of this host. A bridge, a tunnel,
+	 * tun/tap (a VM's or a program's frames) or hardware are not.
+	 */
+	return !strcmp(l->kind, "veth") || !strcmp(l->kind, "netkit");
 }
 
 static int addr_cb(const struct nlmsghdr *nh, void *arg)
@@ -359,4 +400,59 @@ int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6])
 	if (err)
 		return err;
 	return (a.state & NUD_FAILED) ? -EHOSTUNREACH : -EAGAIN;
+}
+
+/* A loopback local address: such connections never pass the XDP program. */
+static bool diag_loopback(const struct inet_diag_msg *m)
+{
+	const uint8_t *a = (const uint8_t *)m->id.idiag_src;
+	static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+	if (m->idiag_family == AF_INET)
+		return a[0] == 127;
+	return !memcmp(a, v6lo, 16) || (!memcmp(a, v4mapped, 12) && a[12] == 127);
+}
+
+static int diag_cb(const struct nlmsghdr *nh, void *arg)
+{
+	const struct inet_diag_msg *m = NLMSG_DATA(nh);
+	uint8_t *ports = arg;
+	uint16_t port;
+
+	if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY || nh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)) ||
+	    diag_loopback(m))
+		return 0;
+	port = ntohs(m->id.idiag_sport);
+	ports[port >> 3] |= (uint8_t)(1u << (port & 7));
+	return 0;
+}
+
+int xp_nl_tcp_flow_ports(uint8_t ports[65536 / 8])
+{
+	/*
+	 * What bpf_skc_lookup_tcp() can find that the program counts as the
+	 * kernel's flow: every state but LISTEN and TIME-WAIT, half-open
+	 * request sockets included (SYN_RECV asks for them too). IPv6 sockets
+	 * hold IPv4 connections of dual-stack listeners (v4-mapped).
+	 */
+	static const uint32_t states =
+		1u << TCP_ESTABLISHED | 1u << TCP_SYN_SENT | 1u << TCP_SYN_RECV |
+		1u << TCP_FIN_WAIT1 | 1u << TCP_FIN_WAIT2 | 1u << TCP_CLOSE_WAIT |
+		1u << TCP_LAST_ACK | 1u << TCP_CLOSING | 1u << 12 /* TCP_NEW_SYN_RECV */;
+	static const uint8_t families[] = {AF_INET, AF_INET6};
+	struct nl_req req;
+	int err;
+
+	memset(ports, 0, 65536 / 8);
+	for (size_t i = 0; i < sizeof(families); i++) {
+		nl_init(&req, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, sizeof(req.diag));
+		req.diag.sdiag_family = families[i];
+		req.diag.sdiag_protocol = IPPROTO_TCP;
+		req.diag.idiag_states = states;
+		err = nl_talk_proto(NETLINK_SOCK_DIAG, &req, diag_cb, ports);
+		if (err)
+			return err;
+	}
+	return 0;
 }

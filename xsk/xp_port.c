@@ -2,8 +2,8 @@
  * xp_port.c - one AF_XDP socket on one RX queue, with its own UMEM
  * (xp_umem.c), implementing struct netdev (stack/netdev.h) for the stack.
  *
- * Call order: xp_port_open() (socket bound with need_wakeup, our program
- * left alone: INHIBIT_PROG_LOAD, then our XSKMAP slot set) -> per loop:
+ * Call order: xp_port_open() (the UMEM's socket, xp_umem.c, gets its RX and
+ * TX rings and is bound with need_wakeup; then our XSKMAP slot is set) -> per loop:
  * rx_burst() -> rx_done() -> tx_alloc()/tx_queue()... -> tx_flush() -> sleep
  * in poll() on wait_fd() -> xp_port_close().
  *
@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,10 +52,12 @@ struct xp_port {
 	struct netdev dev; /* first: the stack's handle is a pointer to this */
 	struct xp_prog *prog;
 	struct xp_umem umem;
-	struct xsk_socket *xsk;
 	struct xsk_ring_cons rx;
 	struct xsk_ring_prod tx;
-	int fd;
+	void *rx_map, *tx_map; /* the RX and TX rings' mappings */
+	size_t rx_len, tx_len;
+	int fd;	      /* = umem.fd: the UMEM is registered on the port's own socket */
+	bool tx_csum; /* TCP checksums finished by the kernel or device (TX metadata) */
 	unsigned queue_id;
 	bool tx_kick_pending; /* descriptors submitted since the last kick */
 	bool busy_poll;	      /* the driver's NAPI runs in our recvfrom/sendto */
@@ -62,6 +65,7 @@ struct xp_port {
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
 	struct xp_port_stats st;
+	enum xp_rx_csum rx_csum; /* the policy netdev_info.rx_csum_trust_local comes from */
 };
 
 static struct xp_port *port_of(struct netdev *dev)
@@ -133,13 +137,13 @@ static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 	struct xp_umem *u = &p->umem;
 	uint64_t addr;
 
-	if (len > u->frame_size - XP_NET_IP_ALIGN)
+	if (len > u->frame_size - u->tx_off)
 		return -EMSGSIZE;
 	if (!u->n_tx_free)
 		xp_umem_complete(u);
 	if (!u->n_tx_free)
 		return -ENOBUFS;
-	addr = u->tx_free[--u->n_tx_free] + XP_NET_IP_ALIGN;
+	addr = u->tx_free[--u->n_tx_free] + u->tx_off;
 	pkt->addr = addr;
 	pkt->data = xsk_umem__get_data(u->area, addr);
 	pkt->len = len;
@@ -223,6 +227,29 @@ static int xp_tx_flush(struct netdev *dev)
 	return err;
 }
 
+/*
+ * Options of one TX descriptor: with checksum offload, an IPv4 TCP frame
+ * (the stack left the pseudo-header sum in its checksum field) carries a
+ * request to sum from the TCP header on and store at its offset 16. The
+ * request sits in the metadata room before the frame (XP_TX_META_LEN).
+ */
+static uint32_t tx_options(const struct xp_port *p, const struct pkt *pkt)
+{
+	const uint8_t *f = pkt->data;
+	struct xp_tx_meta m = {.flags = XDP_TXMD_FLAGS_CHECKSUM, .csum_offset = 16};
+	uint32_t ihl;
+
+	if (!p->tx_csum || pkt->len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 ||
+	    f[23] != 6 /* IPPROTO_TCP */)
+		return 0;
+	ihl = (f[14] & 0xfu) * 4;
+	if (ihl < 20 || 14 + ihl + 20 > pkt->len)
+		return 0;
+	m.csum_start = (uint16_t)(14 + ihl);
+	memcpy(pkt->data - XP_TX_META_LEN, &m, sizeof(m));
+	return XDP_TX_METADATA;
+}
+
 /* Put up to one burst on the TX ring; a full ring is drained once, then drops. */
 static void tx_queue_burst(struct xp_port *p, struct pkt *pkts, unsigned n)
 {
@@ -244,6 +271,7 @@ static void tx_queue_burst(struct xp_port *p, struct pkt *pkts, unsigned n)
 
 		d->addr = pkts[i].addr;
 		d->len = pkts[i].len;
+		d->options = tx_options(p, &pkts[i]);
 	}
 	xsk_ring_prod__submit(&p->tx, n);
 	p->umem.tx_in_flight += n;
@@ -348,37 +376,76 @@ static int port_link_facts(struct xp_port *p)
 	p->dev.info.ifindex = l.ifindex;
 	p->dev.info.queue_id = p->queue_id;
 	p->dev.info.n_queues = l.n_rx_queues;
-	/* A frame must fit one UMEM frame after the kernel's headroom. */
-	if (p->dev.info.mtu + 14u + 4u > p->umem.frame_size - XDP_PACKET_HEADROOM - XP_NET_IP_ALIGN)
+	p->dev.info.rx_csum_trust_local = p->rx_csum == XP_RX_CSUM_TRUST_LOCAL ||
+					  (p->rx_csum == XP_RX_CSUM_AUTO && xp_link_local_only(&l));
+	/* A frame must fit one UMEM frame after the kernel's headroom (and ours, to send). */
+	uint32_t fs = p->umem.frame_size;
+
+	if (p->dev.info.mtu + 14u + 4u > fs - XDP_PACKET_HEADROOM - XP_NET_IP_ALIGN ||
+	    p->dev.info.mtu + 14u > fs - p->umem.tx_off)
 		return -EMSGSIZE;
 	return 0;
 }
 
-/* Create and bind the socket (our program is not touched), then tune it. */
+/* RX and TX rings of the socket, sized and mapped. */
+static int port_rings(struct xp_port *p, uint32_t ring)
+{
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(off);
+	int err;
+
+	if (xp_sys_setsockopt(p->fd, SOL_XDP, XDP_RX_RING, &ring, sizeof(ring)) ||
+	    xp_sys_setsockopt(p->fd, SOL_XDP, XDP_TX_RING, &ring, sizeof(ring)) ||
+	    xp_sys_getsockopt(p->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
+		return -errno;
+	err = xp_ring_map(p->fd, &off.rx, ring, sizeof(struct xdp_desc), XDP_PGOFF_RX_RING,
+			  &p->rx_map, &p->rx_len, &p->rx);
+	if (err)
+		return err;
+	err = xp_ring_map(p->fd, &off.tx, ring, sizeof(struct xdp_desc), XDP_PGOFF_TX_RING,
+			  &p->tx_map, &p->tx_len, (struct xsk_ring_cons *)&p->tx);
+	/* A producer's cached_cons runs one ring ahead (libxdp's convention). */
+	p->tx.cached_cons += ring;
+	return err;
+}
+
+/*
+ * Bind the UMEM's socket to the queue (our program is not touched: the
+ * caller puts the socket in the XSKMAP), then tune it.
+ */
 static int port_socket(struct xp_port *p, const struct xp_port_config *cfg, uint32_t ring)
 {
-	struct xsk_socket_config xcfg = {0};
+	struct sockaddr_xdp sxdp = {
+		.sxdp_family = AF_XDP,
+		.sxdp_ifindex = (uint32_t)p->dev.info.ifindex,
+		.sxdp_queue_id = p->queue_id,
+		.sxdp_flags = XDP_USE_NEED_WAKEUP,
+	};
 	struct xdp_options xopt = {0};
 	socklen_t optlen = sizeof(xopt);
 	int err;
 
-	xcfg.rx_size = ring;
-	xcfg.tx_size = ring;
-	xcfg.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
-	xcfg.bind_flags = XDP_USE_NEED_WAKEUP;
+	p->fd = p->umem.fd;
 	if (cfg->zero_copy == 1)
-		xcfg.bind_flags |= XDP_ZEROCOPY;
+		sxdp.sxdp_flags |= XDP_ZEROCOPY;
 	else if (cfg->zero_copy == 0)
-		xcfg.bind_flags |= XDP_COPY;
-	err = xsk_socket__create(&p->xsk, p->prog->ifname, p->queue_id, p->umem.umem, &p->rx,
-				 &p->tx, &xcfg);
-	if (err) {
-		p->xsk = NULL;
+		sxdp.sxdp_flags |= XDP_COPY;
+	err = port_rings(p, ring);
+	if (err)
 		return err;
-	}
-	p->fd = xsk_socket__fd(p->xsk);
+	if (xp_sys_bind(p->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
+		return -errno;
 	if (!xp_sys_getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
 		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
+	/*
+	 * Checksum offload: in copy mode the kernel builds an skb and marks it
+	 * CHECKSUM_PARTIAL, which any device handles (finished in hardware or
+	 * by skb_checksum_help() before it leaves; a veth peer takes it as it
+	 * is). In zero-copy mode only drivers with TX metadata support do it,
+	 * and others would send the unfinished sum: software there.
+	 */
+	p->tx_csum = p->umem.tx_meta && !p->st.zero_copy && cfg->tx_csum == XP_TX_CSUM_AUTO;
+	p->dev.info.tx_csum_offload = p->tx_csum;
 	/*
 	 * Copy mode sends at most 32 frames per sendto() by default; where the
 	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
@@ -407,7 +474,8 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 		cfg = &defaults;
 	frames = cfg->frames ? cfg->frames : 4096;
 	ring = cfg->ring_size ? cfg->ring_size : 2048;
-	if (queue_id >= XTCP_XDP_MAX_QUEUES || cfg->zero_copy < -1 || cfg->zero_copy > 1)
+	if (queue_id >= XTCP_XDP_MAX_QUEUES || cfg->zero_copy < -1 || cfg->zero_copy > 1 ||
+	    cfg->rx_csum > XP_RX_CSUM_TRUST_LOCAL || cfg->tx_csum > XP_TX_CSUM_OFF)
 		return -EINVAL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -416,7 +484,8 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->prog = prog;
 	p->queue_id = queue_id;
 	p->fd = -1;
-	err = xp_umem_create(&p->umem, frames, ring);
+	p->rx_csum = cfg->rx_csum;
+	err = xp_umem_create(&p->umem, frames, ring, cfg->tx_csum == XP_TX_CSUM_AUTO);
 	if (err == -ENOBUFS || err == -EPERM) {
 		/* The kernel pins UMEM pages against RLIMIT_MEMLOCK unless CAP_IPC_LOCK. */
 		xp_log(0, prog->log_level,
@@ -448,12 +517,14 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	if (err)
 		goto fail;
 	/* Last: from here the program steers this queue's served segments to us. */
-	err = xsk_socket__update_xskmap(p->xsk, prog->xsks_fd);
-	if (err)
+	if (bpf_map_update_elem(prog->xsks_fd, &p->queue_id, &p->fd, BPF_ANY)) {
+		err = -errno;
 		goto fail;
-	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode%s)", prog->ifname,
+	}
+	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode%s%s)", prog->ifname,
 	       queue_id, p->st.zero_copy ? "zero-copy" : "copy",
-	       p->busy_poll ? ", busy polling" : "");
+	       p->busy_poll ? ", busy polling" : "",
+	       p->tx_csum ? ", TCP checksums finished by the kernel" : "");
 	*out = p;
 	return 0;
 fail:
@@ -481,6 +552,7 @@ void xp_port_get_stats(struct xp_port *p, struct xp_port_stats *out)
 	socklen_t len = sizeof(ks);
 
 	*out = p->st;
+	out->tx_csum = p->tx_csum;
 	if (xp_sys_getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &ks, &len))
 		return;
 	out->rx_dropped = ks.rx_dropped;
@@ -502,8 +574,10 @@ void xp_port_close(struct xp_port *p)
 	 * XSKMAP when the last reference goes (in a forked child the parent
 	 * still holds it, so this only drops the child's view).
 	 */
-	if (p->xsk)
-		xsk_socket__delete(p->xsk);
+	if (p->rx_map)
+		munmap(p->rx_map, p->rx_len);
+	if (p->tx_map)
+		munmap(p->tx_map, p->tx_len);
 	xp_umem_destroy(&p->umem);
 	free(p->rx_stash);
 	free(p);

@@ -6,6 +6,7 @@
 #define XTCP_XP_PRIV_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -22,6 +23,7 @@ struct xp_prog {
 	int mode; /* enum xdp_attach_mode it runs in */
 	uint32_t prog_id;
 	int xsks_fd, serve_fd, cfg_fd, users_fd, stats_fd, drain_fd; /* map fds (ours) */
+	int kflow_fd, kclean_fd;				     /* ... and the kflow pair */
 	int user_slot;	/* our slot in xtcp_users, -1 if none */
 	pid_t user_pid; /* the process that holds user_slot */
 	int log_level;
@@ -46,13 +48,60 @@ void xp_log(int level, int max_level, const char *fmt, ...) __attribute__((forma
  */
 #define XP_NET_IP_ALIGN 2
 
+/*
+ * AF_XDP TX metadata (Linux 6.8+, include/uapi/linux/if_xdp.h), spelled out
+ * for headers that predate it: the UMEM reserves tx_metadata_len bytes in
+ * front of each TX descriptor's addr; a descriptor with XDP_TX_METADATA in
+ * its options carries a request there. XDP_TXMD_FLAGS_CHECKSUM asks the
+ * kernel (copy mode: the skb goes out CHECKSUM_PARTIAL) or the driver to
+ * sum from csum_start and store at csum_start + csum_offset.
+ */
+#ifndef XDP_UMEM_TX_METADATA_LEN
+#define XDP_UMEM_TX_METADATA_LEN (1 << 2)
+#endif
+#ifndef XDP_TX_METADATA
+#define XDP_TX_METADATA (1 << 1)
+#endif
+#ifndef XDP_TXMD_FLAGS_CHECKSUM
+#define XDP_TXMD_FLAGS_CHECKSUM (1 << 1)
+#endif
+struct xp_tx_meta { /* union xsk_tx_metadata, the request side */
+	uint64_t flags;
+	uint16_t csum_start;  /* from the descriptor's addr */
+	uint16_t csum_offset; /* from csum_start */
+	uint32_t pad;
+	uint64_t launch_time;
+};
+#define XP_TX_META_LEN	    24 /* sizeof(union xsk_tx_metadata): a multiple of 8 */
+/*
+ * TX frames start here with metadata room: still 2 mod 4 (the IP header
+ * aligned, as netdev.h promises), so the request itself is 2 mod 8. The
+ * kernel reads it with plain loads (fine on x86 and arm64); we write it with
+ * memcpy.
+ */
+#define XP_TX_META_DATA_OFF (XP_NET_IP_ALIGN + XP_TX_META_LEN)
+
+/* struct xdp_umem_reg of Linux 6.8+ (tx_metadata_len after flags). */
+struct xp_umem_reg {
+	uint64_t addr;
+	uint64_t len;
+	uint32_t chunk_size;
+	uint32_t headroom;
+	uint32_t flags;
+	uint32_t tx_metadata_len;
+};
+
 struct xp_umem {
 	void *area;
 	uint64_t size;
 	uint32_t frame_size;
 	uint32_t n_frames;
-	uint32_t n_rx; /* frames owned by the RX cycle (= fill ring size) */
-	struct xsk_umem *umem;
+	uint32_t n_rx;	 /* frames owned by the RX cycle (= fill ring size) */
+	int fd;		 /* the AF_XDP socket the UMEM is registered on (the port's) */
+	uint32_t tx_off; /* TX data offset in a frame: XP_NET_IP_ALIGN or XP_TX_META_DATA_OFF */
+	bool tx_meta;	 /* registered with tx_metadata_len = XP_TX_META_LEN */
+	void *fq_map, *cq_map; /* the rings' mappings */
+	size_t fq_len, cq_len;
 	struct xsk_ring_prod fq;
 	struct xsk_ring_cons cq;
 	uint64_t *tx_free; /* free TX frame addresses (a stack) */
@@ -60,7 +109,15 @@ struct xp_umem {
 	uint32_t tx_in_flight; /* queued to the TX ring, not yet completed */
 };
 
-int xp_umem_create(struct xp_umem *u, uint32_t n_frames, uint32_t ring_size);
+/*
+ * Make the socket, register the frame area on it (with TX metadata room when
+ * tx_meta and the kernel takes it: u->tx_meta says), map fill and completion
+ * rings, fill the fill ring. 0 or -errno.
+ */
+int xp_umem_create(struct xp_umem *u, uint32_t n_frames, uint32_t ring_size, bool tx_meta);
+/* Map a ring of the socket fd at pgoff (XDP_PGOFF_RX_RING, ...): 0 or -errno. */
+int xp_ring_map(int fd, const struct xdp_ring_offset *off, uint32_t size, size_t entry,
+		uint64_t pgoff, void **map, size_t *len, struct xsk_ring_cons *ring);
 void xp_umem_destroy(struct xp_umem *u);
 /* Give frames (any address inside a frame) to the fill ring: 0 or -ENOSPC. */
 int xp_umem_fill(struct xp_umem *u, const uint64_t *addrs, unsigned n);

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -207,14 +208,14 @@ static void drop_user(struct xp_prog *prog)
 	prog->user_slot = -1;
 }
 
-static const char *const map_names[] = {"xsks_map",   "xtcp_serve", "xtcp_cfg",
-					"xtcp_users", "xtcp_stats", "xtcp_drain"};
+static const char *const map_names[] = {"xsks_map",   "xtcp_serve", "xtcp_cfg",	  "xtcp_users",
+					"xtcp_stats", "xtcp_drain", "xtcp_kflow", "xtcp_kclean"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
-	int *slots[N_MAPS] = {&prog->xsks_fd,  &prog->serve_fd, &prog->cfg_fd,
-			      &prog->users_fd, &prog->stats_fd, &prog->drain_fd};
+	int *slots[N_MAPS] = {&prog->xsks_fd,  &prog->serve_fd, &prog->cfg_fd,	 &prog->users_fd,
+			      &prog->stats_fd, &prog->drain_fd, &prog->kflow_fd, &prog->kclean_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -431,7 +432,8 @@ static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
 	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map,   prog->skel->maps.xtcp_serve,
 					prog->skel->maps.xtcp_cfg,   prog->skel->maps.xtcp_users,
-					prog->skel->maps.xtcp_stats, prog->skel->maps.xtcp_drain};
+					prog->skel->maps.xtcp_stats, prog->skel->maps.xtcp_drain,
+					prog->skel->maps.xtcp_kflow, prog->skel->maps.xtcp_kclean};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
@@ -478,7 +480,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	if (!prog)
 		return -ENOMEM;
 	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
-	prog->drain_fd = -1;
+	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;
@@ -526,6 +528,34 @@ fail:
 	return err;
 }
 
+/* A SYN handed to the kernel is in its tables well within this. */
+#define KFLOW_GRACE_NS (100u * 1000 * 1000)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Mark a port as changed: gen + 1, stamped now. Not atomic with the
+ * program's own bumps, but either way gen moves past what any earlier check
+ * read, and last_ns is at least as new as the program's stamp.
+ */
+static int kflow_touch(struct xp_prog *prog, uint16_t port)
+{
+	struct xtcp_kflow k;
+	uint32_t key = port;
+
+	if (bpf_map_lookup_elem(prog->kflow_fd, &key, &k))
+		return -1;
+	k.gen++;
+	k.last_ns = mono_ns();
+	return bpf_map_update_elem(prog->kflow_fd, &key, &k, BPF_ANY);
+}
+
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)
 {
 	struct xtcp_serve_key key = {.ip4 = ip4, .port = htons(port)};
@@ -534,6 +564,13 @@ int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)
 
 	if (!port)
 		return -EINVAL;
+	/*
+	 * Kernel connections from before the port was served (and SYNs the
+	 * kernel is still taking in) need the lookup: the port counts as
+	 * changed now, and only a sweep a grace period later can clear it.
+	 */
+	if (on && kflow_touch(prog, port))
+		return -errno;
 	if (on)
 		err = bpf_map_update_elem(prog->serve_fd, &key, &val, BPF_ANY);
 	else
@@ -660,4 +697,92 @@ void xp_prog_release(struct xp_prog *prog)
 	 * process's fds and memory go.
 	 */
 	prog_free(prog);
+}
+
+/*
+ * Mark one port clean if gen is still what it was before the socket dump,
+ * the last SYN handed to the kernel (or serve) is older than the grace
+ * period, and the dump saw no kernel flow on it; unmark it when the dump
+ * saw one. 1 clean, 0 not, -errno.
+ * A bump between the read and the write leaves gen + 1 != clean: harmless.
+ */
+static int kflow_clear(struct xp_prog *prog, uint16_t port, uint64_t gen_before,
+		       const uint8_t *kernel_ports, uint64_t now_ns)
+{
+	uint32_t key = port;
+	struct xtcp_kflow k;
+	uint64_t clean;
+
+	if (bpf_map_lookup_elem(prog->kflow_fd, &key, &k) ||
+	    bpf_map_lookup_elem(prog->kclean_fd, &key, &clean))
+		return -errno;
+	if (kernel_ports[port >> 3] & (1u << (port & 7))) {
+		/*
+		 * A kernel flow the program never saw start (its SYN came in
+		 * another way): look it up again, to be safe.
+		 */
+		if (clean == k.gen + 1) {
+			clean = 0;
+			if (bpf_map_update_elem(prog->kclean_fd, &key, &clean, BPF_ANY))
+				return -errno;
+		}
+		return 0;
+	}
+	if (clean == k.gen + 1)
+		return 1;
+	if (k.gen != gen_before || now_ns - k.last_ns < KFLOW_GRACE_NS)
+		return 0;
+	clean = k.gen + 1;
+	if (bpf_map_update_elem(prog->kclean_fd, &key, &clean, BPF_ANY))
+		return -errno;
+	return 1;
+}
+
+int xp_prog_kflow_sweep(struct xp_prog *prog)
+{
+	struct sweep {
+		uint64_t gen[XTCP_XDP_MAX_SERVED];
+		uint16_t port[XTCP_XDP_MAX_SERVED];
+		uint8_t kernel_ports[65536 / 8];
+	} *w = malloc(sizeof(*w)); /* 48 KiB: not on an application thread's stack */
+	struct xtcp_serve_key key, next;
+	struct xtcp_kflow k;
+	unsigned n = 0, left = 0;
+	uint64_t now_ns;
+	int err = 0;
+
+	if (!w)
+		return -ENOMEM;
+	/*
+	 * Order: each served port's gen, then the kernel's sockets, then gen
+	 * again (kflow_clear()): a SYN handed to the kernel after the first
+	 * read moves gen; one handed over before it is older than the grace
+	 * period (else the port waits), so the dump saw its socket.
+	 */
+	for (void *kp = NULL; n < XTCP_XDP_MAX_SERVED; kp = &key) {
+		uint32_t p;
+
+		if (bpf_map_get_next_key(prog->serve_fd, kp, &next))
+			break;
+		key = next;
+		p = ntohs(next.port);
+		if (bpf_map_lookup_elem(prog->kflow_fd, &p, &k)) {
+			err = -errno;
+			goto out;
+		}
+		w->port[n] = (uint16_t)p;
+		w->gen[n++] = k.gen;
+	}
+	err = xp_nl_tcp_flow_ports(w->kernel_ports);
+	now_ns = mono_ns();
+	for (unsigned i = 0; i < n && !err; i++) {
+		int r = kflow_clear(prog, w->port[i], w->gen[i], w->kernel_ports, now_ns);
+
+		if (r < 0)
+			err = r;
+		left += r == 0;
+	}
+out:
+	free(w);
+	return err ? err : (int)left;
 }

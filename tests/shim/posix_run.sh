@@ -10,6 +10,13 @@
 #            the server namespace's kernel must accept no connection (nstat)
 #   client   the same, with the CLIENT under LD_PRELOAD (XTCP_IFACE=veth1
 #            XTCP_CONNECT_PORTS=<port>) and the server on the kernel
+#   localcsum  as preload, but the client keeps its kernel's default
+#            checksum offload (TB_CLIENT_TXCSUM=on: it sends CHECKSUM_PARTIAL
+#            segments over the veth); xtcp must count the unfinished
+#            checksums it took (xtcpctl). And xtcp's own checksums are
+#            finished by the kernel (AF_XDP TX metadata): with the server
+#            veth's tx offload off, the kernel completes them in software,
+#            the client verifies them (TcpInCsumErrors must not move)
 # Needs root (network namespaces): otherwise exits 77, or 1 when
 # XTCP_TEST_NO_SKIP=1. Prints "N passed, N failed" (one per run and shape).
 set -u
@@ -28,6 +35,7 @@ need_root
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
+[ "$variant" = localcsum ] && export TB_CLIENT_TXCSUM=on
 tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-posix.XXXXXX)
 
@@ -52,6 +60,9 @@ run_one() {
 	tb_cli env "${cenv[@]}" timeout 320 "$cli" -a "$TB_SIP" -p "$port" -m "$mode" \
 		>"$out/$name-$mode.txt" 2>"$out/$name-$mode.err"
 	rc=$?
+	# The server's counters while it still runs (its stats file goes at exit).
+	[ "$name" = preload ] &&
+		ip netns exec "$TB_SRV" "$build/xtcpctl" --json status >"$out/stats-$mode.json" 2>&1
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	sed "s/^/  [$name $mode] /" "$out/$name-$mode.txt"
@@ -64,12 +75,19 @@ passive_opens() {
 	ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'
 }
 
+# Segments with a bad checksum the client namespace's kernel received so far.
+csum_errors() {
+	ip netns exec "$TB_CLI" nstat -az TcpInCsumErrors | awk '/TcpInCsumErrors/ {print $2}'
+}
+
 # Connections the client namespace's kernel opened so far.
 active_opens() {
 	ip netns exec "$TB_CLI" nstat -az TcpActiveOpens | awk '/TcpActiveOpens/ {print $2}'
 }
 # xtcp as the client: the kernel server's replies must carry finished checksums.
 [ "$variant" = client ] && ip netns exec "$TB_SRV" ethtool -K "$TB_SIF" tx off >/dev/null
+# xtcp's TX checksum requests must be finished by the kernel, and checked by the client.
+[ "$variant" = localcsum ] && ip netns exec "$TB_SRV" ethtool -K "$TB_SIF" tx off >/dev/null
 
 port=7100
 for mode in block thread epoll; do
@@ -99,15 +117,25 @@ for mode in block thread epoll; do
 		fi
 		continue
 	fi
-	[ "$variant" = preload ] || continue
+	[ "$variant" = preload ] || [ "$variant" = localcsum ] || continue
 	port=$((port + 1))
 	# Proof that xtcp served: the server namespace's kernel accepts nothing.
 	k0=$(passive_opens)
+	e0=$(csum_errors)
 	run_one preload "$mode" "$port" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$port" \
-		XTCP_STRICT=1
+		XTCP_STRICT=1 XTCP_LOG=info
 	k1=$(passive_opens)
+	e1=$(csum_errors)
+	partial=$(grep -o '"rx_csum_partial": *[0-9]*' "$out/stats-$mode.json" | grep -o '[0-9]*$')
 	if [ "$k1" != "$k0" ]; then
 		bad "preload $mode: the server's kernel accepted $((k1 - k0)) connections"
+	elif [ "$variant" = localcsum ] && [ "${partial:-0}" -eq 0 ]; then
+		bad "localcsum $mode: xtcp counted no unfinished checksum (${partial:-none})"
+	elif [ "$variant" = localcsum ] && ! grep -q "TCP checksums finished by the kernel" \
+		"$out/srv-preload-$mode.log"; then
+		bad "localcsum $mode: no transmit checksum offload (server log)"
+	elif [ "$e1" != "$e0" ]; then
+		bad "preload $mode: the client's kernel saw $((e1 - e0)) bad checksums"
 	elif diff -u "$out/kernel-$mode.txt" "$out/preload-$mode.txt" >"$out/diff-$mode.txt"; then
 		ok "preload $mode"
 	else
@@ -115,5 +143,6 @@ for mode in block thread epoll; do
 		cat "$out/diff-$mode.txt"
 	fi
 done
+[ "$variant" = localcsum ] && echo "segments taken with unfinished checksums, last run: ${partial:-?}"
 [ $fail = 0 ] && rm -rf "$out"
 check_done

@@ -54,6 +54,7 @@ static void test_ports(void)
 	CHECK(cfg.n_connect_ports == 0);
 	CHECK(cfg.lport_min == 61000 && cfg.lport_max == 65535);
 	CHECK(cfg.queue_wait_ms == 2000 && cfg.spin_us == 0 && cfg.stats && !cfg.strict);
+	CHECK(cfg.rx_csum == 0 && cfg.tx_csum == 0); /* auto */
 	CHECK(parse(&cfg, err, env2) == 0);
 	CHECK(cfg.n_ports == 2 && shim_port_in(cfg.ports, 65535) && shim_port_in(cfg.ports, 1));
 }
@@ -97,6 +98,8 @@ static void test_bad(void)
 	const char *b1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_BUSY_POLL=yes", NULL};
 	const char *qs[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_QUEUES=2", NULL};
 	const char *el[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_EXIT_LINGER_MS=60001", NULL};
+	const char *rc[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_RX_CSUM=trust", NULL};
+	const char *tc[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_TX_CSUM=on", NULL};
 
 	expect_bad(p1, "XTCP_PORTS");
 	expect_bad(p2, "XTCP_PORTS");
@@ -122,6 +125,8 @@ static void test_bad(void)
 	expect_bad(b1, "XTCP_BUSY_POLL");
 	expect_bad(qs, "XTCP_QUEUES");
 	expect_bad(el, "XTCP_EXIT_LINGER_MS");
+	expect_bad(rc, "XTCP_RX_CSUM");
+	expect_bad(tc, "XTCP_TX_CSUM");
 }
 
 static void test_options(void)
@@ -135,9 +140,10 @@ static void test_options(void)
 		"XTCP_XDP_MODE=generic", "XTCP_STATS=0",
 		"XTCP_MAX_SOCKS=1000",	 "XTCP_QUEUE_WAIT_MS=0",
 		"XTCP_BUSY_POLL=1",	 "XTCP_QUEUES=one",
-		"XTCP_EXIT_LINGER_MS=5", NULL,
+		"XTCP_EXIT_LINGER_MS=5", "XTCP_RX_CSUM=trust-local", NULL,
 	};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
+	const char *tx_off[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_TX_CSUM=off", NULL};
 
 	CHECK(parse(&cfg, err, env) == 0);
 	CHECK(cfg.active); /* a client-only configuration is valid */
@@ -148,6 +154,8 @@ static void test_options(void)
 	CHECK(cfg.xdp_generic && !cfg.stats && cfg.max_socks == 1000);
 	CHECK(cfg.queue_wait_ms == 0 && cfg.busy_poll && cfg.queues == SHIM_QUEUES_ONE);
 	CHECK(cfg.exit_linger_ms == 5);
+	CHECK(cfg.rx_csum == 2 && cfg.tx_csum == 0); /* XP_RX_CSUM_TRUST_LOCAL, XP_TX_CSUM_AUTO */
+	CHECK(parse(&cfg, err, tx_off) == 0 && cfg.tx_csum == 1); /* XP_TX_CSUM_OFF */
 	/* XTCP_STRICT is known even when another variable is wrong (the caller exits). */
 	CHECK(parse(&cfg, err, strict_bad) == -EINVAL && cfg.strict && !cfg.active);
 }

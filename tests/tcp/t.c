@@ -172,6 +172,10 @@ static void t_dev_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 		if (pkts[i].len > T_FRAME_MAX || pkts[i].data < fr->buf ||
 		    pkts[i].data + pkts[i].len > fr->buf + T_FRAME_MAX) {
 			dev_error(t, "tx_queue: frame length or data outside the allocation");
+		} else if (t->dev.info.tx_csum_offload && pkts[i].len >= 34 &&
+			   pkts[i].data[23] == 6 &&
+			   t_seg_finish_partial(pkts[i].data, pkts[i].len)) {
+			dev_error(t, "tx_queue: TCP checksum field is not the pseudo-header sum");
 		} else if (!arp_reply(t, pkts[i].data, pkts[i].len)) {
 			if (t->cap_tail - t->cap_head >= T_CAP_MAX) {
 				dev_error(t, "more than T_CAP_MAX frames sent without t_out()");
@@ -446,6 +450,7 @@ static void to_wire(struct t *t, const struct seg *s, struct t_wire *w, uint8_t 
 	w->raw_optlen = s->raw_optlen;
 	w->bad_tcp_csum = s->bad_tcp_csum;
 	w->bad_ip_csum = s->bad_ip_csum;
+	w->partial_tcp_csum = s->partial_tcp_csum;
 	w->doff_delta = s->doff_delta;
 	w->ip_len_delta = s->ip_len_delta;
 	w->ihl_delta = s->ihl_delta;
@@ -467,7 +472,8 @@ static void to_wire(struct t *t, const struct seg *s, struct t_wire *w, uint8_t 
 	 */
 	end = rel + (uint32_t)s->len + ((s->flags & T_SYN) ? 1 : 0) + ((s->flags & T_FIN) ? 1 : 0);
 	if (s->raw_opt || s->bad_tcp_csum || s->bad_ip_csum || s->doff_delta || s->ip_len_delta ||
-	    s->ihl_delta || s->trunc || ((s->flags & T_SYN) && rel != 0) || (s->flags & T_RST))
+	    s->ihl_delta || s->trunc || ((s->flags & T_SYN) && rel != 0) || (s->flags & T_RST) ||
+	    (s->partial_tcp_csum && !t->dev.info.rx_csum_trust_local))
 		return;
 	if (!seq_gt(rel, f->peer_nxt) && seq_gt(end, f->peer_nxt))
 		f->peer_nxt = end;
@@ -876,6 +882,16 @@ unsigned t_events(struct t *t, int sd)
 
 /* ---- set-up and runner ---- */
 
+static struct {
+	uint8_t rx_trust_local, tx_offload;
+} link_csum;
+
+void t_link_csum(int rx_trust_local, int tx_offload)
+{
+	link_csum.rx_trust_local = rx_trust_local != 0;
+	link_csum.tx_offload = tx_offload != 0;
+}
+
 int t_init(struct t *t, const char *name, const struct stack_config *cfg)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -894,6 +910,8 @@ int t_init(struct t *t, const char *name, const struct stack_config *cfg)
 	t->dev.info.prefix_len = 24;
 	t->dev.info.ifindex = 1;
 	t->dev.info.n_queues = 1;
+	t->dev.info.rx_csum_trust_local = link_csum.rx_trust_local;
+	t->dev.info.tx_csum_offload = link_csum.tx_offload;
 	if (cfg)
 		t->cfg = *cfg;
 	t->cfg.dev = &t->dev;

@@ -67,6 +67,7 @@ struct seg {
 	const uint8_t *raw_opt;
 	uint8_t raw_optlen;
 	int bad_tcp_csum, bad_ip_csum, doff_delta, ip_len_delta, ihl_delta, trunc;
+	int partial_tcp_csum; /* as a local kernel sends it: see t_wire */
 };
 
 /* Later designators override the defaults (the targets build with
@@ -143,6 +144,13 @@ typedef void (*t_fn)(struct t *t);
 /* Run fn on a fresh stack (cfg may be NULL); counts one check (check.h) per
  * test, so main() ends with return check_summary(). */
 void t_run(const char *name, t_fn fn, const struct stack_config *cfg);
+/*
+ * The fake link's checksum facts for the tests t_run() starts from now on
+ * (struct netdev_info): rx_trust_local, and tx_offload, with which the link
+ * finishes each sent TCP checksum as a device would, failing the test
+ * unless the stack left exactly the pseudo-header sum in the field.
+ */
+void t_link_csum(int rx_trust_local, int tx_offload);
 #define T_RUN(fn) t_run(#fn, fn, NULL)
 
 /* --- set-up without running a test (the fuzzer, the harness self-test) --- */

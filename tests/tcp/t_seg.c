@@ -163,6 +163,8 @@ size_t t_seg_build(const struct t_wire *w, uint8_t *buf)
 	if (w->len)
 		memcpy(th + TCP_HLEN + optlen, w->data, w->len);
 	c = t_csum(th, tcp_len, pseudo_sum(ip, (uint16_t)tcp_len));
+	if (w->partial_tcp_csum) /* the sum's fold, not inverted: ~t_csum() of nothing */
+		c = (uint16_t)~t_csum(th, 0, pseudo_sum(ip, (uint16_t)tcp_len));
 	put16(th + 16, w->bad_tcp_csum ? (uint16_t)(c ^ 0x0101) : c);
 	return frame_len > (size_t)w->trunc ? frame_len - (size_t)w->trunc : 0;
 }
@@ -314,6 +316,27 @@ void t_seg_fix_csum(uint8_t *f, size_t len)
 	th = ip + ihl;
 	put16(th + 16, 0);
 	put16(th + 16, t_csum(th, tot - ihl, pseudo_sum(ip, (uint16_t)(tot - ihl))));
+}
+
+int t_seg_finish_partial(uint8_t *f, size_t len)
+{
+	uint8_t *ip = f + ETH_HLEN, *th;
+	size_t ihl, tot;
+
+	if (len < ETH_HLEN + IP_HLEN || get16(f + 12) != 0x0800)
+		return -1;
+	ihl = (size_t)(ip[0] & 0xf) * 4;
+	tot = get16(ip + 2);
+	if (ihl < IP_HLEN || tot < ihl + TCP_HLEN || ETH_HLEN + tot > len || ip[9] != 6)
+		return -1;
+	th = ip + ihl;
+	uint16_t ph = (uint16_t)~t_csum(th, 0, pseudo_sum(ip, (uint16_t)(tot - ihl)));
+
+	if (get16(th + 16) != ph)
+		return -1;
+	/* A device sums from the TCP header on, the field included: the same result. */
+	put16(th + 16, t_csum(th, tot - ihl, 0));
+	return 0;
 }
 
 const char *t_seg_str(const struct t_wire *w, char *buf, size_t size)

@@ -55,6 +55,8 @@ struct t_wire {
 	const uint8_t *raw_opt; /* replaces the option bytes when set */
 	uint8_t raw_optlen;
 	int bad_tcp_csum, bad_ip_csum;
+	/* the checksum field holds the pseudo-header sum only (CHECKSUM_PARTIAL) */
+	int partial_tcp_csum;
 	int doff_delta;	  /* added to the computed TCP data offset (words) */
 	int ip_len_delta; /* added to the computed IP total length */
 	int ihl_delta;	  /* added to the IP header length field (words) */
@@ -72,6 +74,12 @@ int t_seg_parse(const uint8_t *frame, size_t len, struct t_wire *w, const char *
 uint16_t t_csum(const void *data, size_t len, uint32_t sum);
 /* Recompute the IPv4 and TCP checksums of a frame in place (if it parses that far). */
 void t_seg_fix_csum(uint8_t *frame, size_t len);
+/*
+ * Do what a device does with a CHECKSUM_PARTIAL frame: 0 and the TCP checksum
+ * finished in place when the field holds exactly the pseudo-header sum
+ * (Linux's form), -1 (frame untouched) otherwise.
+ */
+int t_seg_finish_partial(uint8_t *frame, size_t len);
 /* One-line description of w (flags, seq/ack, win, len, options) into buf. */
 const char *t_seg_str(const struct t_wire *w, char *buf, size_t size);
 

@@ -37,6 +37,7 @@ struct frame_spec {
 	const char *saddr; /* dotted; 0 = 10.0.0.9 */
 	__u16 sport;	   /* host order; 0 = 33333 */
 	int ack;	   /* an ACK segment instead of a SYN */
+	int synack;	   /* a SYN|ACK */
 };
 
 static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
@@ -72,8 +73,8 @@ static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
 	th->source = htons(s->sport ? s->sport : 33333);
 	th->dest = htons(s->dport);
 	th->doff = doff;
-	th->syn = !s->ack;
-	th->ack = !!s->ack;
+	th->syn = !s->ack || s->synack;
+	th->ack = s->ack || s->synack;
 	off += ihl * 4 + doff * 4 + 10;
 	return s->truncate ? s->truncate : off;
 }
@@ -169,7 +170,7 @@ static void kernel_flows(struct xtcp_xdp *skel)
 				    .sport = cport,
 				    .dport = lport,
 				    .ack = 1},
-	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW));
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
 	expect(skel, "kernel flow: pure SYN is ours",
 	       &(struct frame_spec){
 		       .saddr = "127.0.0.1", .daddr = "127.0.0.1", .sport = cport, .dport = lport},
@@ -180,7 +181,7 @@ static void kernel_flows(struct xtcp_xdp *skel)
 				    .sport = (__u16)(cport + 1),
 				    .dport = lport,
 				    .ack = 1},
-	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 	/* The server closes first: its side ends in TIME-WAIT, which is not a claim. */
 	if (acc >= 0)
 		close(acc);
@@ -192,8 +193,121 @@ static void kernel_flows(struct xtcp_xdp *skel)
 				    .sport = cport,
 				    .dport = lport,
 				    .ack = 1},
-	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
+	close(l);
+}
+
+/* What xp_prog_kflow_sweep() writes once it found the port free of kernel flows. */
+static void kflow_mark_clean(struct xtcp_xdp *skel, __u16 port)
+{
+	struct xtcp_kflow k;
+	__u32 key = port;
+	__u64 clean;
+
+	CHECK(!bpf_map_lookup_elem(bpf_map__fd(skel->maps.xtcp_kflow), &key, &k), "kflow");
+	clean = k.gen + 1;
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_kclean), &key, &clean, 0), "kclean");
+}
+
+static __u64 kflow_gen(struct xtcp_xdp *skel, __u16 port)
+{
+	struct xtcp_kflow k = {0};
+	__u32 key = port;
+
+	bpf_map_lookup_elem(bpf_map__fd(skel->maps.xtcp_kflow), &key, &k);
+	return k.gen;
+}
+
+/*
+ * The lean path: on a port marked clean, segments skip the kernel socket
+ * lookup; every way the kernel can get a flow on a served port makes the
+ * port pay for it again (SYN to a draining queue, SYN with no socket on the
+ * queue, a SYN|ACK the kernel owns), and a SYN|ACK always pays.
+ * (A real kernel connection on 127.0.0.1, as in kernel_flows().)
+ */
+static void lean_path(struct xtcp_xdp *skel)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct xtcp_serve_key key = {0};
+	struct xtcp_serve_val val = {0};
+	int dfd = bpf_map__fd(skel->maps.xtcp_drain);
+	__u32 q0 = 0, one = 1, zero = 0;
+	int l, c, acc;
+	__u16 lport, cport;
+	__u64 g;
+	const int P = XDP_PASS;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
+		CHECK(0, "kernel listener: %s", strerror(errno));
+		return;
+	}
+	lport = local_port(l);
+	a.sin_port = htons(lport);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
+	acc = accept(l, NULL, NULL);
+	cport = local_port(c);
+	key.port = htons(lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
+
+	struct frame_spec other = {.saddr = "127.0.0.1",
+				   .daddr = "127.0.0.1",
+				   .sport = (__u16)(cport + 1),
+				   .dport = lport,
+				   .ack = 1};
+	struct frame_spec kflow = other;
+
+	kflow.sport = cport;
+	expect(skel, "not yet clean: the lookup runs", &other, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	kflow_mark_clean(skel, lport);
+	expect(skel, "clean: no lookup", &other, P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	other.synack = 1;
+	g = kflow_gen(skel, lport);
+	expect(skel, "clean: a SYN|ACK is always looked up", &other, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	CHECK(kflow_gen(skel, lport) == g, "a SYN|ACK nobody owns changes nothing");
+	other.synack = 0;
+	expect(skel, "still clean", &other, P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+
+	/* A SYN|ACK the kernel owns: that flow's later segments need the lookup. */
+	kflow.synack = 1;
+	expect(skel, "kernel's SYN|ACK passed", &kflow, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
+	kflow.synack = 0;
+	expect(skel, "kernel's flow found again", &kflow, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
+
+	/* A SYN handed to the kernel by a draining queue. */
+	kflow_mark_clean(skel, lport);
+	expect(skel, "clean again", &other, P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	CHECK(!bpf_map_update_elem(dfd, &q0, &one, 0), "drain queue 0");
+	other.ack = 0;
+	other.sport = (__u16)(cport + 2);
+	expect(skel, "draining: SYN to the kernel", &other, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_DRAIN));
+	CHECK(!bpf_map_update_elem(dfd, &q0, &zero, 0), "undrain");
+	other.ack = 1;
+	expect(skel, "after a drained SYN: the lookup runs", &other, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+
+	/* A SYN handed to the kernel because no AF_XDP socket is on the queue. */
+	kflow_mark_clean(skel, lport);
+	other.ack = 0;
+	expect(skel, "no socket: SYN to the kernel", &other, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	other.ack = 1;
+	expect(skel, "after that SYN: the lookup runs", &other, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "and finds the kernel's flow", &kflow, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
+
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
+	if (acc >= 0)
+		close(acc);
+	close(c);
 	close(l);
 }
 
@@ -208,7 +322,7 @@ static void drain(struct xtcp_xdp *skel)
 	expect(skel, "draining: SYN to the kernel", &(struct frame_spec){.dport = 8080}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_DRAIN));
 	expect(skel, "draining: ACK still ours", &(struct frame_spec){.dport = 8080, .ack = 1}, P,
-	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 	expect(skel, "draining: unserved port", &(struct frame_spec){.dport = 22}, P,
 	       MOVES(XTCP_STAT_PASSED));
 	CHECK(!bpf_map_update_elem(fd, &q0, &zero, 0), "undrain");
@@ -354,6 +468,7 @@ int main(void)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP_OPTIONS, XTCP_STAT_MALFORMED));
 
 	kernel_flows(skel);
+	lean_path(skel);
 	drain(skel);
 	random_frames(skel, 5000);
 

@@ -36,6 +36,7 @@ static void unit_part(void)
 	CHECK(l.n_rx_queues >= 1, "lo queues %u", l.n_rx_queues);
 	CHECK(l.n_addrs >= 1 && l.addr[0] == htonl(0x7f000001) && l.prefix_len[0] == 8,
 	      "lo address (%u addrs)", l.n_addrs);
+	CHECK(!l.kind[0] && !xp_link_local_only(&l), "lo has no link kind (\"%s\")", l.kind);
 	CHECK(xp_nl_link("no-such-if0", &l) == -ENODEV, "missing interface");
 	CHECK(xp_nl_link("", &l) == -EINVAL, "empty name");
 	CHECK(xp_nl_link("a-name-much-too-long-for-linux", &l) == -EINVAL, "long name");
@@ -61,6 +62,8 @@ static void bed_part(const char *ifname, const char *ours, const char *peer)
 	CHECK(memcmp(l.mac, zero, 6) != 0, "mac set");
 	CHECK(l.n_addrs == 1 && l.addr[0] == inet_addr(ours) && l.prefix_len[0] == 24,
 	      "address (%u)", l.n_addrs);
+	CHECK(!strcmp(l.kind, "veth") && xp_link_local_only(&l), "veth is local-only (\"%s\")",
+	      l.kind);
 
 	err = xp_nl_route(peer_ip, &nh, &oif);
 	CHECK(err == 0 && nh == peer_ip && oif == l.ifindex, "on-link route: %s", strerror(-err));

@@ -206,6 +206,32 @@ int main(int argc, char **argv)
 
 	CHECK(dev->ops->poll_fds(dev, pfds, NETDEV_POLL_FDS_MAX) == 1 && pfds[0] >= 0, "poll_fds");
 	CHECK(dev->ops->next_deadline(dev, 5) == UINT64_MAX, "no deadline while nothing is pending");
+	/* auto on a veth: a local kernel's unfinished checksums are taken. */
+	CHECK(dev->info.rx_csum_trust_local == 1, "veth trusts local checksums by default");
+	/* copy mode on a veth, Linux 6.8+: the kernel finishes TCP checksums (TX metadata) */
+	CHECK(dev->info.tx_csum_offload == 1, "transmit checksum offload");
+	{
+		struct xp_port_config vcfg = cfg;
+		int vtries;
+
+		vcfg.rx_csum = XP_RX_CSUM_VERIFY;
+		err = open_retry(prog, 1, &vcfg, &other, &vtries);
+		CHECK(err == 0 && !xp_port_netdev(other)->info.rx_csum_trust_local,
+		      "XP_RX_CSUM_VERIFY on a veth: %s", strerror(-err));
+		if (!err)
+			xp_port_close(other);
+		vcfg.rx_csum = (enum xp_rx_csum)3;
+		CHECK(xp_port_open(prog, 1, &vcfg, &other) == -EINVAL, "unknown rx_csum");
+		vcfg.rx_csum = XP_RX_CSUM_AUTO;
+		vcfg.tx_csum = XP_TX_CSUM_OFF;
+		err = open_retry(prog, 1, &vcfg, &other, &vtries);
+		CHECK(err == 0 && !xp_port_netdev(other)->info.tx_csum_offload,
+		      "XP_TX_CSUM_OFF: the stack sums: %s", strerror(-err));
+		if (!err)
+			xp_port_close(other);
+		vcfg.tx_csum = (enum xp_tx_csum)2;
+		CHECK(xp_port_open(prog, 1, &vcfg, &other) == -EINVAL, "unknown tx_csum");
+	}
 
 	err = dev->ops->resolve(dev, inet_addr(argv[3]), peer_mac);
 	while (err == -EAGAIN && tries++ < 100) {

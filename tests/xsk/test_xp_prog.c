@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <linux/if_link.h>
@@ -202,6 +203,50 @@ static void foreign_program(const char *ifname)
 	CHECK(attached_id(ifname) == 0, "foreign program removed");
 }
 
+/*
+ * xp_prog_kflow_sweep(): a port just served stays on the lookup for the
+ * grace period, is cleared once no kernel connection is on it, goes back
+ * on while one is (even one the program never saw start: a connection to
+ * our own address runs over lo), and is cleared again after it closed.
+ */
+static void kflow_sweep(const char *ifname)
+{
+	struct xp_prog_opts opts = {.log_level = 0};
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = inet_addr("10.77.1.1"),
+				.sin_port = htons(4343)};
+	struct xp_prog *prog;
+	int err, l, c, acc = -1;
+
+	err = xp_prog_attach(ifname, &opts, &prog);
+	CHECK(err == 0, "attach: %s", strerror(-err));
+	if (err)
+		return;
+	CHECK(xp_prog_serve(prog, 0, 4343, true) == 0, "serve 4343");
+	CHECK(xp_prog_kflow_sweep(prog) == 1, "just served: on the lookup for the grace period");
+	poll(NULL, 0, 150);
+	CHECK(xp_prog_kflow_sweep(prog) == 0, "no kernel connection: cleared");
+	CHECK(xp_prog_kflow_sweep(prog) == 0, "stays cleared");
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(l >= 0 && c >= 0 &&
+		      !setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int)) &&
+		      !bind(l, (struct sockaddr *)&a, sizeof(a)) && !listen(l, 4),
+	      "kernel listener: %s", strerror(errno));
+	CHECK(xp_prog_kflow_sweep(prog) == 0, "a listener is no kernel flow");
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
+	acc = accept(l, NULL, NULL);
+	CHECK(xp_prog_kflow_sweep(prog) == 1, "a kernel connection on the port: on the lookup");
+	close(c); /* the client's end takes the TIME-WAIT, on its own port */
+	if (acc >= 0)
+		close(acc);
+	poll(NULL, 0, 50);
+	CHECK(xp_prog_kflow_sweep(prog) == 0, "closed: cleared again");
+	close(l);
+	xp_prog_detach(prog);
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_prog_opts opts = {.log_level = 2};
@@ -260,6 +305,8 @@ int main(int argc, char **argv)
 	CHECK(attached_id(ifname) == 0, "nothing left");
 	foreign_program(ifname);
 	zombie_user(ifname);
+	kflow_sweep(ifname);
+	CHECK(attached_id(ifname) == 0, "detached (kflow)");
 
 	opts.force_generic = true;
 	err = xp_prog_attach(ifname, &opts, &prog);

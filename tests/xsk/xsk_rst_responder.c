@@ -133,7 +133,9 @@ static uint32_t build_rst(const struct netdev_info *me, const uint8_t *in, uint3
 		oth->ack = 1;
 		oth->ack_seq = htonl(ntohl(th->seq) + seg_len);
 	}
-	oth->check = htons(tcp_csum(oip, oth, 20));
+	/* A device that finishes checksums wants the pseudo-header sum (netdev.h). */
+	oth->check = htons(me->tx_csum_offload ? (uint16_t)~tcp_csum(oip, oth, 0)
+					       : tcp_csum(oip, oth, 20));
 	return 54;
 }
 
