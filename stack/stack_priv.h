@@ -81,6 +81,7 @@ enum tcp_drop_reason {
 	DROP_TCP_NO_MEM,
 	DROP_TCP_PORT,
 	DROP_TCP_HANDED_OFF, /* not a drop: given to the owner (cfg.on_misdirected) */
+	DROP_TCP_FORGOTTEN,  /* segment of a connection handed to another stack (sock_forget) */
 	DROP_MAX
 };
 
@@ -134,6 +135,7 @@ enum tcp_drop_reason {
 #define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
 #define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
 #define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order: EOF after the data (Linux RCV_SHUTDOWN) */
+#define TF_FORGOTTEN  0x01000000u /* handed to another stack (sock_forget): drop its segments */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */
