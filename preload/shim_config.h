@@ -31,6 +31,7 @@ struct shim_config {
 	bool xdp_generic;   /* XTCP_XDP_MODE=generic */
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
 	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
+	bool fork_parent;   /* XTCP_FORK_CONNS=parent: fork leaves connections on xtcp */
 	uint8_t queues;	    /* XTCP_QUEUES: enum shim_queues */
 	int log_level;	    /* XTCP_LOG */
 	char iface[16];	    /* XTCP_IFACE (IFNAMSIZ) */

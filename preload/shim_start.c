@@ -13,11 +13,14 @@
  *	create the stack on it. A listening socket is made in the stack at
  *	its first use in the process (shim_listener_use); then, or at the
  *	first connect, the background thread starts (shim_engine_attend).
- *   fork: the child abandons its parent's engine (closes only its own view
- *	of the AF_XDP sockets, never touches the rings or the stack) and
- *	builds its own lazily.
- *   exit: closed connections get their last ACKs (bounded), then the
- *	process leaves the program's user table.
+ *   fork: first the parent's live connections become kernel sockets
+ *	(shim_repair.c), so both processes share them as on Linux; the
+ *	child abandons its parent's engine (closes only its own view of the
+ *	AF_XDP sockets, never touches the rings or the stack) and builds its
+ *	own lazily.
+ *   exit: open and closed connections with data or a FIN to deliver go
+ *	to the kernel (or, failing that, get their last ACKs, bounded),
+ *	then the process leaves the program's user table.
  *
  * Memory: the engine and its stack are allocated once per process and never
  * freed (a forked child leaves its copy untouched; exit frees everything).
@@ -53,12 +56,13 @@ static void at_exit(void)
 		struct shim_engine *eng = shim_engine_cur();
 
 		/*
-		 * Output left for the next loop iteration goes now, and closed
-		 * connections get their ACKs (bounded): an app that writes,
-		 * closes and exits still delivers its last answer, as the
-		 * kernel would after it exits.
+		 * What the app wrote but the peer has not acknowledged, and the
+		 * FINs, go to the kernel, which delivers them after we are gone
+		 * as it does for its own orphans (shim_repair_exit). Without
+		 * CAP_NET_ADMIN, or what the kernel refused: wait for the ACKs
+		 * (bounded by XTCP_EXIT_LINGER_MS).
 		 */
-		if (eng)
+		if (eng && shim_repair_exit(eng))
 			shim_engine_linger(eng, shim_now_us() +
 							(uint64_t)shim.cfg.exit_linger_ms * 1000);
 		prog = shim.prog;
@@ -498,11 +502,20 @@ PRIVDROP_HOOK(initgroups, (const char *user, gid_t group), (user, group))
  */
 static __thread bool tls_fork_locked;
 
+/*
+ * The child shares the parent's fds; a connection in the parent's stack
+ * would be unusable there, so each becomes a kernel socket first
+ * (shim_repair.c; XTCP_FORK_CONNS=parent keeps them on xtcp, in the parent
+ * only). Not when this thread interrupted the shim (fork from a signal
+ * handler): the stack may be mid-change, so they stay.
+ */
 static void fork_prepare(void)
 {
 	tls_fork_locked = !shim_lock_held_here();
-	if (tls_fork_locked)
+	if (tls_fork_locked) {
 		shim_lock();
+		shim_repair_fork();
+	}
 }
 
 static void fork_parent(void)

@@ -18,7 +18,8 @@
 
 #define SHIM_STATS_MAGIC 0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION                                                                         \
-	4 /* 2: conn[] appended; 3: xsk_*; 4: handoff_* (older readers stop earlier) */
+	5 /* 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: kernel_* (older readers stop earlier)  \
+	   */
 #define SHIM_STATS_PATH "/dev/shm/xtcp-%d.stats"
 
 #define SHIM_STATS_MAX_CONNS 1024
@@ -82,6 +83,11 @@ struct shim_stats {
 	uint64_t handoff_no_owner; /* no endpoint for the owner's queue: RST as without hand-off */
 	uint64_t handoff_received; /* frames from other processes fed to this stack */
 	uint64_t handoff_rejected; /* datagrams or records refused (other user, malformed) */
+	/* version 5: connections handed to the kernel (shim_repair.c) */
+	uint64_t kernel_at_fork; /* live connections made kernel sockets before a fork */
+	uint64_t kernel_at_exit; /* connections the kernel finishes after this process exits */
+	uint64_t kernel_failed;	 /* hand-overs the kernel refused: stayed on xtcp */
+	uint64_t kernel_left;	 /* not handed over (state, privilege): stayed on xtcp */
 };
 
 #endif
