@@ -247,9 +247,15 @@ static int repair_build(int fd, const struct sock_export *e, uint32_t rcv_nxt)
 	};
 	if (REAL(setsockopt)(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
 		return -errno;
-	if ((err = set_queue(fd, TCP_NO_QUEUE, 0, false)))
+	if ((err = set_queue(fd, TCP_NO_QUEUE, 0, false)) ||
+	    (err = opt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)))
 		return err;
-	return opt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
+	/*
+	 * Leaving repair mode also drops the forced address reuse: as an
+	 * accepted socket inherits its listener's SO_REUSEADDR, allow it, or
+	 * this connection would keep a restarted server from binding its port.
+	 */
+	return opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
 }
 
 /*
@@ -455,6 +461,10 @@ unsigned shim_repair_exit(struct shim_engine *eng)
 		moved++;
 	}
 	SHIM_STAT(kernel_at_exit) += moved;
+	if (moved)
+		shim_info("%u connections handed to the kernel at exit (it delivers their data and "
+			  "FIN)",
+			  moved);
 	if (left)
 		shim_warn("%u closed connections stay on xtcp at exit (the kernel refused them): "
 			  "their last data may not arrive",

@@ -8,7 +8,9 @@
  *	MODE keep:  the same, but the parent keeps its copy until the child
  *		    exited (both hold it: the peer's EOF comes with the last close);
  *	MODE exec:  the child puts the socket on fds 0 and 1 and execs cat
- *		    (sshd's fork + re-exec).
+ *		    (sshd's fork + re-exec);
+ *	MODE late:  as close, but the parent forks 300 ms after accept (with
+ *		    -e the peer's data and FIN are there: CLOSE-WAIT at fork).
  *	Prints "server: N children ok, N bad, fork avg X us", then sleeps HOLD s.
  *   fork_inetd -S PORT K        accept K connections, then one fork() (timed,
  *	the child exits at once); the parent then echoes on all K: prints
@@ -16,6 +18,8 @@
  *   fork_inetd -c IP PORT N CONC LEN   N connections, CONC at a time, each
  *	sends LEN checked bytes, reads them back, half-closes and waits for
  *	EOF. Prints "client: N ok, N bad"; exit 0 only if all are ok.
+ *   fork_inetd -e ...           the same, but sends everything and half-closes
+ *	before reading anything.
  * Data: byte i of connection id is (i * 31 + id * 7 + i / 251) & 0xff.
  */
 #define _GNU_SOURCE
@@ -23,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +133,8 @@ static int server(int port, int n, const char *mode, int hold)
 			perror("accept");
 			return 2;
 		}
+		if (!strcmp(mode, "late"))
+			usleep(300000); /* the peer's data and FIN arrive before the fork */
 		t0 = now_us();
 		pid = fork();
 		fork_us += now_us() - t0;
@@ -193,7 +200,7 @@ static int bench(int port, int k)
 }
 
 /* One connection: send and read back len checked bytes, half-close, wait for EOF. */
-static int client_one(const char *ip, int port, uint32_t id, uint32_t len)
+static int client_one(const char *ip, int port, uint32_t id, uint32_t len, bool eager)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	uint32_t hdr[2] = {htonl(id), htonl(len)}, back[2], sent = 0, got = 0;
@@ -204,14 +211,29 @@ static int client_one(const char *ip, int port, uint32_t id, uint32_t len)
 	inet_pton(AF_INET, ip, &a.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) || write_full(fd, hdr, sizeof(hdr)) ||
-	    read_full(fd, back, sizeof(back)) || memcmp(hdr, back, sizeof(hdr))) {
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) || write_full(fd, hdr, sizeof(hdr))) {
+		close(fd);
+		return 1;
+	}
+	if (eager) { /* everything and the FIN at once: the server sees them before it forks */
+		uint8_t *all = malloc(len ? len : 1);
+
+		for (uint32_t i = 0; i < len; i++)
+			all[i] = pat(id, i);
+		bad |= write_full(fd, all, len);
+		free(all);
+		shutdown(fd, SHUT_WR);
+		sent = len;
+	}
+	if (read_full(fd, back, sizeof(back)) || memcmp(hdr, back, sizeof(hdr))) {
 		close(fd);
 		return 1;
 	}
 	while (got < len) {
 		struct pollfd p = {.fd = fd, .events = POLLIN | (sent < len ? POLLOUT : 0)};
 
+		if (sent == len)
+			p.events = POLLIN;
 		if (poll(&p, 1, 20000) <= 0)
 			break;
 		if ((p.revents & POLLOUT) && sent < len) {
@@ -243,7 +265,7 @@ static int client_one(const char *ip, int port, uint32_t id, uint32_t len)
 	return bad;
 }
 
-static int client(const char *ip, int port, int n, int conc, uint32_t len)
+static int client(const char *ip, int port, int n, int conc, uint32_t len, bool eager)
 {
 	int ok = 0, bad = 0, st;
 	pid_t pid;
@@ -254,7 +276,7 @@ static int client(const char *ip, int port, int n, int conc, uint32_t len)
 			int b = 0;
 
 			for (int i = w; i < n; i += conc)
-				b += client_one(ip, port, (uint32_t)i, len);
+				b += client_one(ip, port, (uint32_t)i, len, eager);
 			_exit(b > 250 ? 250 : b);
 		}
 	}
@@ -272,10 +294,10 @@ int main(int argc, char **argv)
 		return server(atoi(argv[2]), atoi(argv[3]), argv[4], argc == 6 ? atoi(argv[5]) : 0);
 	if (argc == 4 && !strcmp(argv[1], "-S"))
 		return bench(atoi(argv[2]), atoi(argv[3]));
-	if (argc == 7 && !strcmp(argv[1], "-c"))
+	if (argc == 7 && (!strcmp(argv[1], "-c") || !strcmp(argv[1], "-e")))
 		return client(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
-			      (uint32_t)strtoul(argv[6], NULL, 0));
-	fprintf(stderr, "usage: fork_inetd -s PORT N close|keep|exec | -S PORT K |"
-			" -c IP PORT N CONC LEN\n");
+			      (uint32_t)strtoul(argv[6], NULL, 0), argv[1][1] == 'e');
+	fprintf(stderr, "usage: fork_inetd -s PORT N close|keep|exec|late [HOLD] | -S PORT K |"
+			" -c|-e IP PORT N CONC LEN\n");
 	return 2;
 }
