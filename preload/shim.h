@@ -244,6 +244,10 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
 /* Before a privilege drop: open this process's engine if it serves any listener. */
 void shim_engine_before_privdrop(void);
 void shim_fork_setup(void);
+/* In a page wiped in any child (MADV_WIPEONFORK): 0 means forked behind our back. */
+extern pid_t *shim_fork_guard;
+/* Such a child: drop the parent's engine; unlocked: also start with a fresh lock. */
+void shim_fork_unnoticed(bool unlocked);
 
 /* --- shim_signal.c --- */
 /*

@@ -64,12 +64,16 @@ static __thread bool tls_locked; /* this thread holds shim.lock */
 
 void shim_lock(void)
 {
+	if (unlikely(!*shim_fork_guard)) /* a child made by clone(2): its lock copy may be held */
+		shim_fork_unnoticed(true);
 	pthread_mutex_lock(&shim.lock);
 	tls_locked = true;
 }
 
 bool shim_trylock(void)
 {
+	if (unlikely(!*shim_fork_guard))
+		shim_fork_unnoticed(true);
 	if (pthread_mutex_trylock(&shim.lock))
 		return false;
 	tls_locked = true;
@@ -139,6 +143,10 @@ struct shim_engine *shim_engine_cur(void)
 {
 	struct shim_engine *eng = shim.eng;
 
+	if (eng && unlikely(!*shim_fork_guard)) { /* a child made by clone(2): not ours */
+		shim_fork_unnoticed(false);
+		return NULL;
+	}
 	return (eng && eng->pid == shim_pid) ? eng : NULL;
 }
 

@@ -32,15 +32,48 @@
 #include "xp.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #ifdef XTCP_HAVE_PROTECT
 #include "protect_cfg.h"
 #endif
 
 static bool exit_registered;
+
+/*
+ * A child made without the at-fork handlers (a raw clone(2) system call:
+ * vsftpd's isolated children) would take its parent's engine for its own:
+ * drive a copy of the stack on the parent's rings and count into the
+ * parent's statistics file (closing its listener copy drove the parent's
+ * listener count below zero). A page with MADV_WIPEONFORK reads 0 in any
+ * child: shim_lock() and shim_engine_cur() check it and call
+ * shim_fork_unnoticed().
+ */
+static pid_t fork_guard_fallback = 1; /* no wipe-on-fork page: never trips */
+pid_t *shim_fork_guard = &fork_guard_fallback;
+
+static void fork_guard_arm(void)
+{
+	void *p;
+
+	if (shim_fork_guard != &fork_guard_fallback)
+		return;
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, 4096, MADV_WIPEONFORK)) {
+		munmap(p, 4096);
+		return;
+	}
+	shim_fork_guard = p;
+	*shim_fork_guard = shim_pid;
+}
 
 static void at_exit(void)
 {
@@ -399,6 +432,7 @@ static struct shim_engine *engine_start(bool privdrop)
 		goto fail_stack;
 	eng->pid = shim_pid;
 	eng->gen = ++shim.gen;
+	fork_guard_arm();
 	shim.eng = eng;
 	shim_stats_publish(eng);
 	if (eng->n_ports == 1)
@@ -524,14 +558,14 @@ static void fork_parent(void)
 		shim_unlock(NULL);
 }
 
-static void fork_child(void)
+/* What a child drops of its parent's engine (lock state is the caller's business). */
+static void child_abandon(void)
 {
 	struct shim_engine *eng = shim.eng;
 
-	pthread_mutex_init(&shim.lock, NULL);
 	shim_pid = getpid();
 	shim.forked = true;
-	shim_engine_fork_child();
+	*shim_fork_guard = shim_pid;
 	if (eng) {
 		/*
 		 * The parent keeps driving its rings: drop only this process's
@@ -549,6 +583,53 @@ static void fork_child(void)
 	/* A child holding served listeners keeps the program attached while it lives. */
 	if (shim.prog && has_listeners())
 		xp_prog_add_user(shim.prog);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&shim.lock, NULL);
+	shim_engine_fork_child();
+	child_abandon();
+}
+
+void shim_fork_unnoticed(bool unlocked)
+{
+	/*
+	 * Such a child has one thread (no CLONE_THREAD/CLONE_VM); the lock's
+	 * copy may be held by a thread of the parent that it does not have.
+	 */
+	if (unlocked) {
+		pthread_mutex_init(&shim.lock, NULL);
+		shim_engine_fork_child();
+	}
+	child_abandon();
+	shim_info("made by clone(2) without fork's handlers: the parent's xtcp connections stay "
+		  "with the parent (EBADF here)");
+}
+
+/*
+ * syscall(SYS_clone, flags without CLONE_VM, ...) is a fork to us: run the
+ * at-fork handlers around it (vsftpd forks its sessions this way, with new
+ * namespaces), so the parent's connections are the kernel's first.
+ */
+SHIM_EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	long a[6], r;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!shim_active || nr != SYS_clone || (a[0] & (CLONE_VM | CLONE_THREAD | CLONE_VFORK)))
+		return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	fork_prepare();
+	r = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (r == 0)
+		fork_child();
+	else
+		fork_parent();
+	return r;
 }
 
 void shim_fork_setup(void)

@@ -10,7 +10,10 @@
  *	MODE exec:  the child puts the socket on fds 0 and 1 and execs cat
  *		    (sshd's fork + re-exec);
  *	MODE late:  as close, but the parent forks 300 ms after accept (with
- *		    -e the peer's data and FIN are there: CLOSE-WAIT at fork).
+ *		    -e the peer's data and FIN are there: CLOSE-WAIT at fork);
+ *	MODE clone: as close, forking with syscall(SYS_clone, SIGCHLD) (vsftpd);
+ *	MODE wclone: glibc's clone() (no at-fork handlers): the child closes its
+ *		    copies of both sockets, the parent serves the connection.
  *	Prints "server: N children ok, N bad, fork avg X us", then sleeps HOLD s.
  *   fork_inetd -S PORT K        accept K connections, then one fork() (timed,
  *	the child exits at once); the parent then echoes on all K: prints
@@ -32,7 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +125,22 @@ static int listen_on(int port)
 	return fd;
 }
 
+/*
+ * glibc's clone() wrapper runs no at-fork handlers and is not interposed:
+ * the shim finds out in the child (wipe-on-fork page). This child only
+ * closes its copies; the parent serves the connection.
+ */
+static char wclone_stack[65536] __attribute__((aligned(16)));
+
+static int wclone_child(void *arg)
+{
+	int v = (int)(intptr_t)arg;
+
+	close(v >> 16);
+	close(v & 0xffff);
+	return 0;
+}
+
 static int server(int port, int n, const char *mode, int hold)
 {
 	int lfd = listen_on(port), ok = 0, bad = 0, st;
@@ -136,8 +158,18 @@ static int server(int port, int n, const char *mode, int hold)
 		if (!strcmp(mode, "late"))
 			usleep(300000); /* the peer's data and FIN arrive before the fork */
 		t0 = now_us();
-		pid = fork();
+		if (!strcmp(mode, "clone")) /* vsftpd's way: a fork the shim sees as syscall() */
+			pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		else if (!strcmp(mode, "wclone"))
+			pid = clone(wclone_child, wclone_stack + sizeof(wclone_stack), SIGCHLD,
+				    (void *)(intptr_t)(lfd << 16 | c));
+		else
+			pid = fork();
 		fork_us += now_us() - t0;
+		if (pid > 0 && !strcmp(mode, "wclone")) { /* the connection stays ours */
+			if (echo_child(c))
+				bad++;
+		}
 		if (pid == 0) {
 			close(lfd);
 			if (!strcmp(mode, "exec")) {
@@ -297,7 +329,8 @@ int main(int argc, char **argv)
 	if (argc == 7 && (!strcmp(argv[1], "-c") || !strcmp(argv[1], "-e")))
 		return client(argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]),
 			      (uint32_t)strtoul(argv[6], NULL, 0), argv[1][1] == 'e');
-	fprintf(stderr, "usage: fork_inetd -s PORT N close|keep|exec|late [HOLD] | -S PORT K |"
-			" -c|-e IP PORT N CONC LEN\n");
+	fprintf(stderr,
+		"usage: fork_inetd -s PORT N close|keep|exec|late|clone|wclone [HOLD] | -S PORT K |"
+		" -c|-e IP PORT N CONC LEN\n");
 	return 2;
 }
