@@ -78,6 +78,7 @@ static void test_ports(void)
 	CHECK(cfg.n_connect_ports == 0);
 	CHECK(cfg.lport_min == 61000 && cfg.lport_max == 65535);
 	CHECK(cfg.queue_wait_ms == 2000 && cfg.spin_us == 0 && cfg.stats && !cfg.strict);
+	CHECK(!cfg.fork_parent); /* XTCP_FORK_CONNS=kernel */
 	CHECK(parse(&cfg, err, env2) == 0);
 	CHECK(cfg.n_ports == 2 && shim_port_in(cfg.ports, 65535) && shim_port_in(cfg.ports, 1));
 }
@@ -121,6 +122,7 @@ static void test_bad(void)
 	const char *b1[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_BUSY_POLL=yes", NULL};
 	const char *qs[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_QUEUES=2", NULL};
 	const char *el[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_EXIT_LINGER_MS=60001", NULL};
+	const char *fc[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_FORK_CONNS=child", NULL};
 
 	expect_bad(p1, "XTCP_PORTS");
 	expect_bad(p2, "XTCP_PORTS");
@@ -146,6 +148,7 @@ static void test_bad(void)
 	expect_bad(b1, "XTCP_BUSY_POLL");
 	expect_bad(qs, "XTCP_QUEUES");
 	expect_bad(el, "XTCP_EXIT_LINGER_MS");
+	expect_bad(fc, "XTCP_FORK_CONNS");
 }
 
 static void test_options(void)
@@ -165,6 +168,7 @@ static void test_options(void)
 			     "XTCP_BUSY_POLL=1",
 			     "XTCP_QUEUES=one",
 			     "XTCP_EXIT_LINGER_MS=5",
+			     "XTCP_FORK_CONNS=parent",
 			     NULL};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
 
@@ -176,7 +180,7 @@ static void test_options(void)
 	CHECK(cfg.lport_min == 40000 && cfg.lport_max == 40999);
 	CHECK(cfg.xdp_generic && !cfg.stats && cfg.max_socks == 1000);
 	CHECK(cfg.queue_wait_ms == 0 && cfg.busy_poll && cfg.queues == SHIM_QUEUES_ONE);
-	CHECK(cfg.exit_linger_ms == 5);
+	CHECK(cfg.exit_linger_ms == 5 && cfg.fork_parent);
 	/* XTCP_STRICT is known even when another variable is wrong (the caller exits). */
 	CHECK(parse(&cfg, err, strict_bad) == -EINVAL && cfg.strict && !cfg.active);
 }
