@@ -580,6 +580,13 @@ static void child_abandon(void)
 	}
 	shim.eng_failed_pid = 0;
 	shim_stats_unpublish();
+	/*
+	 * Totals carry over; the gauges count sockets in this process's own
+	 * stack, which has none yet (else a child showed its parent's
+	 * listeners and connections as its own until it exited).
+	 */
+	SHIM_STAT(listeners) = 0;
+	SHIM_STAT(conns) = 0;
 	/* A child holding served listeners keeps the program attached while it lives. */
 	if (shim.prog && has_listeners())
 		xp_prog_add_user(shim.prog);
