@@ -84,6 +84,7 @@ struct shim_sock {
 	int refs;		  /* fds naming it (dup) */
 	unsigned gen;		  /* engine generation in which sd is valid */
 	int sd;			  /* stack socket in that engine, -1 if none */
+	unsigned busy;		  /* threads inside a data call on it (may sleep there) */
 	bool nonblock;		  /* the app's O_NONBLOCK (conns; listeners use the kernel's) */
 	bool connecting;	  /* non-blocking connect in progress */
 	bool connected;		  /* connect completed (EISCONN on another connect) */

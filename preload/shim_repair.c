@@ -365,6 +365,10 @@ int shim_repair_conn(struct shim_engine *eng, struct shim_sock *s, const char *w
 		return -EPERM;
 	err = sock_export(eng->stk, s->sd, &e);
 	why = err ? "still in its handshake" : why_not(&e, true);
+	/* A thread asleep in a call on it would keep waiting on xtcp for what goes to the kernel.
+	 */
+	if (!why && s->busy)
+		why = "another thread is blocked in a call on it";
 	if (why) {
 		SHIM_STAT(kernel_left)++;
 		shim_warn("fd %d (%s, port %u) stays on xtcp %s: %s", s->fd, state_name(e.state),
