@@ -51,8 +51,10 @@ static bool repair_denied; /* TCP_REPAIR refused once (no CAP_NET_ADMIN): do not
 
 /*
  * Called whenever a flow is handed to the kernel, before its kernel socket
- * exists: the place for whatever the XDP program must know about kernel
+ * is connected (from then on the XDP program must pass the flow's segments
+ * to the kernel): the place for whatever the program must know about kernel
  * flows on a served port (a per-port count that enables its socket lookup).
+ * A hand-over that fails after this call leaves the flow with xtcp.
  */
 void shim_kernel_flow_added(const struct sockaddr_in *local, const struct sockaddr_in *peer)
 {
