@@ -120,6 +120,10 @@ static int listen_on(int port)
 		perror("listen");
 		exit(2);
 	}
+	/* A first look makes xtcp serve it now, before the test's clients connect. */
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	poll(&p, 1, 0);
 	printf("listening\n");
 	fflush(stdout);
 	return fd;

@@ -14,6 +14,7 @@
 #   parent    XTCP_FORK_CONNS=parent: connections stay on xtcp in the parent
 #   ncat      ncat -l --send-only < 50 MB file: all bytes (sha256) and the FIN,
 #             3 runs, the tail handed to the kernel at exit
+#   vsftpd    5 downloads (sha256), control connections on xtcp, listener count right
 #   bench     the cost of one hand-over: fork() with 200 live connections
 #             against XTCP_FORK_CONNS=parent (printed, not checked)
 set -u
@@ -27,7 +28,8 @@ TEST_NAME=shim_fork
 . "$here/lib.sh"
 need_root
 [ -f "$lib" ] && [ -x "$bin" ] && [ -x "$field" ] || { echo "shim_fork: build first"; exit 1; }
-command -v ncat >/dev/null || skip "ncat is not installed (tests/deps.sh)"
+command -v ncat >/dev/null && command -v vsftpd >/dev/null ||
+	skip "ncat or vsftpd is not installed (tests/deps.sh)"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
@@ -103,7 +105,7 @@ inetd_checks wclone 20 0
 
 # --- Python's ForkingTCPServer: echo ---
 cat >"$d/fork_srv.py" <<'EOF'
-import socketserver, sys
+import select, socketserver, sys
 class Echo(socketserver.BaseRequestHandler):
     def handle(self):
         while True:
@@ -113,6 +115,7 @@ class Echo(socketserver.BaseRequestHandler):
             self.request.sendall(b)
 socketserver.ForkingTCPServer.allow_reuse_address = True
 srv = socketserver.ForkingTCPServer(("0.0.0.0", int(sys.argv[1])), Echo)
+select.select([srv.socket], [], [], 0)  # xtcp serves it from its first use
 print("listening", flush=True)
 for _ in range(int(sys.argv[2])):
     srv.handle_request()
@@ -166,6 +169,49 @@ for run in 1 2 3; do
 	check "ncat $run: served by xtcp" grep -q "serving $TB_SIF queue" "$d/ncat$run.err"
 done
 echo "ncat: $(cat "$d"/ncat*.err | grep -c "handed to the kernel at exit") of 3 runs handed their tail to the kernel at exit"
+
+# --- vsftpd (forks its sessions with syscall(SYS_clone), new namespaces) ---
+mkdir -p "$d/ftp/root" "$d/ftp/empty"
+head -c 5000000 /dev/urandom >"$d/ftp/root/f5m"
+chmod -R a+rX "$d/ftp"
+chmod 555 "$d/ftp/root" "$d/ftp/empty"
+cat >"$d/ftp/vsftpd.conf" <<EOF
+listen=YES
+listen_port=7410
+background=NO
+anonymous_enable=YES
+anon_root=$d/ftp/root
+local_enable=NO
+write_enable=NO
+pasv_min_port=30000
+pasv_max_port=30100
+seccomp_sandbox=NO
+secure_chroot_dir=$d/ftp/empty
+xferlog_enable=NO
+EOF
+want=$(sha256sum <"$d/ftp/root/f5m" | cut -d' ' -f1)
+tb_srv env "${xenv[@]}" XTCP_PORTS=7410 timeout 60 vsftpd "$d/ftp/vsftpd.conf" >"$d/ftp.err" 2>&1 &
+sp=$!
+for _ in $(seq 50); do # serving from its first accept()
+	grep -q "serving $TB_SIF queue" "$d/ftp.err" && break
+	sleep 0.1
+done
+po0=$(passive_opens)
+okn=0
+for _ in 1 2 3 4 5; do
+	tb_cli timeout 20 curl -s "ftp://$TB_SIP:7410/f5m" -o "$d/got" &&
+		[ "$(sha256sum <"$d/got" | cut -d' ' -f1)" = "$want" ] && okn=$((okn + 1))
+done
+po=$(($(passive_opens) - po0))
+vpid=$(pgrep -o -f "^vsftpd $d/ftp/vsftpd.conf")
+mapfile -t s < <("$field" "/dev/shm/xtcp-$vpid.stats" listeners conns kernel_at_fork \
+	kernel_failed kernel_left 2>&1)
+kill "$vpid" 2>/dev/null # ours: the configuration path is this test's
+wait "$sp" 2>/dev/null
+check "vsftpd: 5 of 5 downloads right ($okn)" [ $okn = 5 ]
+check "vsftpd: control connections on xtcp (the kernel accepted $po: the 5 data connections)" \
+	[ $po = 5 ]
+check "vsftpd: stats: 1 listener, 0 conns, 5 handed at fork (${s[*]})" [ "${s[*]}" = "1 0 5 0 0" ]
 
 # --- the cost of a hand-over: fork() with 200 live connections, kernel vs parent ---
 for mode in kernel parent; do
