@@ -18,6 +18,8 @@
  *   fork_inetd -S PORT K        accept K connections, then one fork() (timed,
  *	the child exits at once); the parent then echoes on all K: prints
  *	"bench: K connections, fork X us".
+ *   fork_inetd -X PORT FILE     accept 2 connections, write FILE to both, close
+ *	the first, exit with the second open (what the kernel finishes).
  *   fork_inetd -c IP PORT N CONC LEN   N connections, CONC at a time, each
  *	sends LEN checked bytes, reads them back, half-closes and waits for
  *	EOF. Prints "client: N ok, N bad"; exit 0 only if all are ok.
@@ -28,6 +30,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -235,6 +238,29 @@ static int bench(int port, int k)
 	return bad;
 }
 
+/*
+ * Exit with data in flight: accept 2 connections, write FILE to both, close
+ * the first (an orphan), leave the second open, exit at once.
+ */
+static int exit_tail(int port, const char *file)
+{
+	int lfd = listen_on(port), c[2], ffd = open(file, O_RDONLY);
+	off_t len = ffd >= 0 ? lseek(ffd, 0, SEEK_END) : -1;
+	char *buf = len > 0 ? malloc((size_t)len) : NULL;
+
+	if (!buf || pread(ffd, buf, (size_t)len, 0) != len)
+		return 2;
+	for (int i = 0; i < 2; i++)
+		if ((c[i] = accept(lfd, NULL, NULL)) < 0)
+			return 2;
+	for (int i = 0; i < 2; i++)
+		if (write_full(c[i], buf, (size_t)len))
+			return 1;
+	close(c[0]);
+	printf("exit: wrote %lld bytes twice\n", (long long)len);
+	exit(0); /* c[1] still open: closed by the exit, as the kernel does */
+}
+
 /* One connection: send and read back len checked bytes, half-close, wait for EOF. */
 static int client_one(const char *ip, int port, uint32_t id, uint32_t len, bool eager)
 {
@@ -248,6 +274,7 @@ static int client_one(const char *ip, int port, uint32_t id, uint32_t len, bool 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) || write_full(fd, hdr, sizeof(hdr))) {
+		fprintf(stderr, "connection %u: connect: %s\n", id, strerror(errno));
 		close(fd);
 		return 1;
 	}
@@ -262,6 +289,7 @@ static int client_one(const char *ip, int port, uint32_t id, uint32_t len, bool 
 		sent = len;
 	}
 	if (read_full(fd, back, sizeof(back)) || memcmp(hdr, back, sizeof(hdr))) {
+		fprintf(stderr, "connection %u: header echo: %s\n", id, strerror(errno));
 		close(fd);
 		return 1;
 	}
@@ -297,6 +325,9 @@ static int client_one(const char *ip, int port, uint32_t id, uint32_t len, bool 
 	if (sent == len && len == 0)
 		shutdown(fd, SHUT_WR);
 	bad |= got != len || read(fd, buf, 1) != 0; /* then EOF */
+	if (bad)
+		fprintf(stderr, "connection %u: sent %u, got %u of %u (%s), then %s\n", id, sent,
+			got, len, strerror(errno), got == len ? "no EOF or bad bytes" : "");
 	close(fd);
 	return bad;
 }
@@ -328,6 +359,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "-s"))
 		return server(atoi(argv[2]), atoi(argv[3]), argv[4], argc == 6 ? atoi(argv[5]) : 0);
+	if (argc == 4 && !strcmp(argv[1], "-X"))
+		return exit_tail(atoi(argv[2]), argv[3]);
 	if (argc == 4 && !strcmp(argv[1], "-S"))
 		return bench(atoi(argv[2]), atoi(argv[3]));
 	if (argc == 7 && (!strcmp(argv[1], "-c") || !strcmp(argv[1], "-e")))
@@ -335,6 +368,6 @@ int main(int argc, char **argv)
 			      (uint32_t)strtoul(argv[6], NULL, 0), argv[1][1] == 'e');
 	fprintf(stderr,
 		"usage: fork_inetd -s PORT N close|keep|exec|late|clone|wclone [HOLD] | -S PORT K |"
-		" -c|-e IP PORT N CONC LEN\n");
+		" -X PORT FILE | -c|-e IP PORT N CONC LEN\n");
 	return 2;
 }

@@ -14,6 +14,8 @@
 #   parent    XTCP_FORK_CONNS=parent: connections stay on xtcp in the parent
 #   ncat      ncat -l --send-only < 50 MB file: all bytes (sha256) and the FIN,
 #             3 runs, the tail handed to the kernel at exit
+#   exit      a server writes 20 MB on 2 connections, closes one, exits: both
+#             peers get every byte and the FIN
 #   vsftpd    5 downloads (sha256), control connections on xtcp, listener count right
 #   bench     the cost of one hand-over: fork() with 200 live connections
 #             against XTCP_FORK_CONNS=parent (printed, not checked)
@@ -75,7 +77,8 @@ inetd() {
 
 inetd_checks() { # inetd_checks MODE N [HANDED]
 	local mode=$1 n=$2 h=${3:-$2} s
-	check "$mode: client: $(cat "$d/$mode.cli")" grep -q "^client: $n ok, 0 bad" "$d/$mode.cli"
+	check "$mode: client: $(grep client: "$d/$mode.cli")" grep -q "^client: $n ok, 0 bad" "$d/$mode.cli"
+	grep -h "^connection" "$d/$mode.cli" | head -3 # what failed, if anything
 	if [ "$mode" != exec ]; then
 		check "$mode: server: $(grep server: "$d/$mode.srv")" \
 			grep -q "^server: $n children ok, 0 bad" "$d/$mode.srv"
@@ -169,6 +172,28 @@ for run in 1 2 3; do
 	check "ncat $run: served by xtcp" grep -q "serving $TB_SIF queue" "$d/ncat$run.err"
 done
 echo "ncat: $(cat "$d"/ncat*.err | grep -c "handed to the kernel at exit") of 3 runs handed their tail to the kernel at exit"
+
+# --- exit with an orphan and an open connection still sending ---
+head -c 20000000 /dev/urandom >"$d/20m"
+want=$(sha256sum <"$d/20m" | cut -d' ' -f1)
+tb_srv env "${xenv[@]}" XTCP_PORTS=7411 timeout 60 "$bin" -X 7411 "$d/20m" >"$d/x.srv" 2>"$d/x.err" &
+sp=$!
+wait_listening "$d/x.srv"
+tb_cli timeout 30 ncat --recv-only "$TB_SIP" 7411 >"$d/x0" &
+c0=$!
+sleep 0.2 # the first accepted is the one closed before exit
+tb_cli timeout 30 ncat --recv-only "$TB_SIP" 7411 >"$d/x1"
+r1=$?
+wait "$c0"
+r0=$?
+wait "$sp"
+for i in 0 1; do
+	r=$([ $i = 0 ] && echo $r0 || echo $r1)
+	check "exit: connection $i ($([ $i = 0 ] && echo closed || echo open) at exit): all bytes, FIN (rc $r)" \
+		[ "$(sha256sum <"$d/x$i" | cut -d' ' -f1)" = "$want" -a "$r" = 0 ]
+done
+check "exit: $(grep -o '[0-9]* connections handed to the kernel at exit' "$d/x.err")" \
+	grep -q "2 connections handed to the kernel at exit" "$d/x.err"
 
 # --- vsftpd (forks its sessions with syscall(SYS_clone), new namespaces) ---
 mkdir -p "$d/ftp/root" "$d/ftp/empty"
