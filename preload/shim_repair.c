@@ -25,6 +25,10 @@
  * named the connection, the app's epoll registrations of those fds move
  * to the real epoll sets, the shim forgets the fds and the stack forgets
  * the TCB (sock_forget: no FIN, no RST, in-flight segments swallowed).
+ * A segment that reaches the kernel socket while it is still in repair mode
+ * (the few tens of us between connect and repair off) may be dropped or
+ * held out of order: the peer retransmits it. CRIU closes that window with
+ * a firewall rule; here it is only as wide as these system calls.
  * From then on the XDP program passes the flow's segments to the kernel:
  * its kernel-flow check finds the established socket
  * (bpf_skc_lookup_tcp). It skips that check for xtcp's local-port range,
