@@ -84,6 +84,7 @@ struct shim_sock {
 	int refs;		  /* fds naming it (dup) */
 	unsigned gen;		  /* engine generation in which sd is valid */
 	int sd;			  /* stack socket in that engine, -1 if none */
+	unsigned busy;		  /* threads inside a data call on it (may sleep there) */
 	bool nonblock;		  /* the app's O_NONBLOCK (conns; listeners use the kernel's) */
 	bool connecting;	  /* non-blocking connect in progress */
 	bool connected;		  /* connect completed (EISCONN on another connect) */
@@ -245,6 +246,10 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s);
 /* Before a privilege drop: open this process's engine if it serves any listener. */
 void shim_engine_before_privdrop(void);
 void shim_fork_setup(void);
+/* In a page wiped in any child (MADV_WIPEONFORK): 0 means forked behind our back. */
+extern pid_t *shim_fork_guard;
+/* Such a child: drop the parent's engine; unlocked: also start with a fresh lock. */
+void shim_fork_unnoticed(bool unlocked);
 
 /* --- shim_signal.c --- */
 /*
@@ -283,8 +288,20 @@ void shim_ep_sock_gone(struct shim_sock *s);	 /* s closes: drop its items (lock 
 void shim_ep_close(struct shim_ep *ep);		 /* the epoll fd closes (lock held) */
 void shim_ep_adopt(int fd, struct shim_sock *s); /* connect() moved fd to xtcp (lock held) */
 void shim_ep_forget(int fd);			 /* a kernel fd closes (lock held or not) */
+/* fd of s is a kernel socket now: its items move to the real epoll sets (lock held). */
+void shim_ep_export(struct shim_sock *s, int fd);
 /* poll(2) over mixed fds, timeout in us (-1 = forever); shared by poll/ppoll/select. */
 int shim_poll_core(struct pollfd *fds, nfds_t n, int64_t timeout_us, const sigset_t *mask);
+
+/* --- shim_repair.c: connections handed to the kernel (TCP_REPAIR) --- */
+/* Live connection s becomes a kernel socket on the same fds; when: for the message. 0/-errno. */
+int shim_repair_conn(struct shim_engine *eng, struct shim_sock *s, const char *when);
+void shim_repair_fork(void); /* before fork: every live connection (XTCP_FORK_CONNS=kernel) */
+/* At exit: close the app's connections, hand what still has to be delivered to the kernel;
+ * returns the closed connections still unsettled on xtcp (for the linger). */
+unsigned shim_repair_exit(struct shim_engine *eng);
+/* Called for each flow given to the kernel, before its kernel socket exists. */
+void shim_kernel_flow_added(const struct sockaddr_in *local, const struct sockaddr_in *peer);
 
 /* --- shim_stats.c --- */
 #include "shim_stats.h"

@@ -215,6 +215,13 @@ static int parse_rest(struct shim_config *cfg, shim_getenv_fn get, char *err, si
 		else if (strcmp(v, "native"))
 			return bad(err, errlen, "XTCP_XDP_MODE", v, "native or generic");
 	}
+	v = get("XTCP_FORK_CONNS");
+	if (v && *v) {
+		if (!strcmp(v, "parent"))
+			cfg->fork_parent = true;
+		else if (strcmp(v, "kernel"))
+			return bad(err, errlen, "XTCP_FORK_CONNS", v, "kernel or parent");
+	}
 	v = get("XTCP_QUEUES");
 	if (v && *v) {
 		if (!strcmp(v, "one"))

@@ -31,6 +31,7 @@ struct shim_config {
 	bool xdp_generic;   /* XTCP_XDP_MODE=generic */
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
 	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
+	bool fork_parent;   /* XTCP_FORK_CONNS=parent: fork leaves connections on xtcp */
 	uint8_t queues;	    /* XTCP_QUEUES: enum shim_queues */
 	uint8_t rx_csum;    /* XTCP_RX_CSUM: enum xp_rx_csum (auto, verify, trust-local) */
 	uint8_t tx_csum;    /* XTCP_TX_CSUM: enum xp_tx_csum (auto, off) */

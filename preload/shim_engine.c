@@ -72,12 +72,16 @@ static __thread volatile bool tls_locked;
 
 void shim_lock(void)
 {
+	if (unlikely(!*shim_fork_guard)) /* a child made by clone(2): its lock copy may be held */
+		shim_fork_unnoticed(true);
 	tls_locked = true;
 	pthread_mutex_lock(&shim.lock);
 }
 
 bool shim_trylock(void)
 {
+	if (unlikely(!*shim_fork_guard))
+		shim_fork_unnoticed(true);
 	if (tls_locked)
 		return false; /* held by this very thread: the mutex is not recursive */
 	tls_locked = true;
@@ -150,6 +154,10 @@ struct shim_engine *shim_engine_cur(void)
 {
 	struct shim_engine *eng = shim.eng;
 
+	if (eng && unlikely(!*shim_fork_guard)) { /* a child made by clone(2): not ours */
+		shim_fork_unnoticed(false);
+		return NULL;
+	}
 	return (eng && eng->pid == shim_pid) ? eng : NULL;
 }
 

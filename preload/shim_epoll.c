@@ -122,6 +122,28 @@ static void item_free(struct shim_epitem *it)
 	free(it);
 }
 
+/*
+ * The reverse of shim_ep_adopt(): fd (of s) is now a kernel socket, so its
+ * registrations go to the real epoll fds with the same events and data; a
+ * disabled EPOLLONESHOT item stays disabled there (events 0).
+ */
+void shim_ep_export(struct shim_sock *s, int fd)
+{
+	struct shim_epitem *it, *next;
+
+	for (it = s->items; it; it = next) {
+		next = it->s_next;
+		if (it->fd != fd)
+			continue;
+		struct epoll_event ev = {.events = it->disabled ? 0 : it->events, .data = it->data};
+
+		if (REAL(epoll_ctl)(it->ep->fd, EPOLL_CTL_ADD, fd, &ev))
+			shim_warn("fd %d: epoll registration lost moving it to the kernel: %s", fd,
+				  strerror(errno));
+		item_free(it);
+	}
+}
+
 void shim_ep_sock_gone(struct shim_sock *s)
 {
 	while (s->items)

@@ -6,7 +6,7 @@
  * socket live in it) -> sock_recvv()/sock_sendv()/sock_send_reserve() ...,
  * polling the stack once when nothing is there yet and sleeping in
  * shim_wait_locked() when the call blocks -> shim_engine_flush() (one TX
- * kick) -> shim_unlock(). SIGPIPE is raised after the lock is dropped.
+ * kick) -> sock_io_end() (unlock). SIGPIPE is raised after the lock is dropped.
  * Linux semantics: a blocking send returns when everything is queued (or a
  * signal/timeout after a partial write: the partial count); a blocking recv
  * returns what is there (MSG_WAITALL: everything asked, or EOF/error);
@@ -85,7 +85,14 @@ static int sock_io_begin(struct shim_sock *s, struct shim_engine **engp)
 		shim_unlock(eng);
 		return -EBADF;
 	}
+	s->busy++; /* a blocked call: fork leaves s on xtcp (shim_repair_conn) */
 	return 0;
+}
+
+static void sock_io_end(struct shim_sock *s, struct shim_engine *eng)
+{
+	s->busy--;
+	shim_unlock(eng);
 }
 
 static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt, int flags)
@@ -137,7 +144,7 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		timed_out = w == -ETIMEDOUT;
 	}
 	shim_engine_flush_soon(eng); /* a window update may be due */
-	shim_unlock(eng);
+	sock_io_end(s, eng);
 	if (cur != iov && cur != local)
 		free(cur);
 	return got ? (ssize_t)got : err;
@@ -191,7 +198,7 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		timed_out = w == -ETIMEDOUT;
 	}
 	shim_engine_flush_soon(eng);
-	shim_unlock(eng);
+	sock_io_end(s, eng);
 	if (cur != iov && cur != local)
 		free(cur);
 	if (sent)
@@ -470,7 +477,7 @@ static ssize_t do_sendfile(struct shim_sock *s, int in, off_t *off, size_t count
 		}
 	}
 	shim_engine_flush_soon(eng);
-	shim_unlock(eng);
+	sock_io_end(s, eng);
 	if (done) {
 		if (off)
 			*off = pos + (off_t)done;

@@ -13,11 +13,14 @@
  *	create the stack on it. A listening socket is made in the stack at
  *	its first use in the process (shim_listener_use); then, or at the
  *	first connect, the background thread starts (shim_engine_attend).
- *   fork: the child abandons its parent's engine (closes only its own view
- *	of the AF_XDP sockets, never touches the rings or the stack) and
- *	builds its own lazily.
- *   exit: closed connections get their last ACKs (bounded), then the
- *	process leaves the program's user table.
+ *   fork: first the parent's live connections become kernel sockets
+ *	(shim_repair.c), so both processes share them as on Linux; the
+ *	child abandons its parent's engine (closes only its own view of the
+ *	AF_XDP sockets, never touches the rings or the stack) and builds its
+ *	own lazily.
+ *   exit: open and closed connections with data or a FIN to deliver go
+ *	to the kernel (or, failing that, get their last ACKs, bounded),
+ *	then the process leaves the program's user table.
  *
  * Memory: the engine and its stack are allocated once per process and never
  * freed (a forked child leaves its copy untouched; exit frees everything).
@@ -29,13 +32,46 @@
 #include "xp.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include "protect_cfg.h"
 
 static bool exit_registered;
+
+/*
+ * A child made without the at-fork handlers (a raw clone(2) system call:
+ * vsftpd's isolated children) would take its parent's engine for its own:
+ * drive a copy of the stack on the parent's rings and count into the
+ * parent's statistics file (closing its listener copy drove the parent's
+ * listener count below zero). A page with MADV_WIPEONFORK reads 0 in any
+ * child: shim_lock() and shim_engine_cur() check it and call
+ * shim_fork_unnoticed().
+ */
+static pid_t fork_guard_fallback = 1; /* no wipe-on-fork page: never trips */
+pid_t *shim_fork_guard = &fork_guard_fallback;
+
+static void fork_guard_arm(void)
+{
+	void *p;
+
+	if (shim_fork_guard != &fork_guard_fallback)
+		return;
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, 4096, MADV_WIPEONFORK)) {
+		munmap(p, 4096);
+		return;
+	}
+	shim_fork_guard = p;
+	*shim_fork_guard = shim_pid;
+}
 
 static void at_exit(void)
 {
@@ -51,12 +87,13 @@ static void at_exit(void)
 		struct shim_engine *eng = shim_engine_cur();
 
 		/*
-		 * Output left for the next loop iteration goes now, and closed
-		 * connections get their ACKs (bounded): an app that writes,
-		 * closes and exits still delivers its last answer, as the
-		 * kernel would after it exits.
+		 * What the app wrote but the peer has not acknowledged, and the
+		 * FINs, go to the kernel, which delivers them after we are gone
+		 * as it does for its own orphans (shim_repair_exit). Without
+		 * CAP_NET_ADMIN, or what the kernel refused: wait for the ACKs
+		 * (bounded by XTCP_EXIT_LINGER_MS).
 		 */
-		if (eng)
+		if (eng && shim_repair_exit(eng))
 			shim_engine_linger(eng, shim_now_us() +
 							(uint64_t)shim.cfg.exit_linger_ms * 1000);
 		prog = shim.prog;
@@ -396,6 +433,7 @@ static struct shim_engine *engine_start(bool privdrop)
 		goto fail_stack;
 	eng->pid = shim_pid;
 	eng->gen = ++shim.gen;
+	fork_guard_arm();
 	shim.eng = eng;
 	shim_stats_publish(eng);
 	if (eng->n_ports == 1)
@@ -499,11 +537,20 @@ PRIVDROP_HOOK(initgroups, (const char *user, gid_t group), (user, group))
  */
 static __thread bool tls_fork_locked;
 
+/*
+ * The child shares the parent's fds; a connection in the parent's stack
+ * would be unusable there, so each becomes a kernel socket first
+ * (shim_repair.c; XTCP_FORK_CONNS=parent keeps them on xtcp, in the parent
+ * only). Not when this thread interrupted the shim (fork from a signal
+ * handler): the stack may be mid-change, so they stay.
+ */
 static void fork_prepare(void)
 {
 	tls_fork_locked = !shim_lock_held_here();
-	if (tls_fork_locked)
+	if (tls_fork_locked) {
 		shim_lock();
+		shim_repair_fork();
+	}
 }
 
 static void fork_parent(void)
@@ -512,14 +559,14 @@ static void fork_parent(void)
 		shim_unlock(NULL);
 }
 
-static void fork_child(void)
+/* What a child drops of its parent's engine (lock state is the caller's business). */
+static void child_abandon(void)
 {
 	struct shim_engine *eng = shim.eng;
 
-	pthread_mutex_init(&shim.lock, NULL);
 	shim_pid = getpid();
 	shim.forked = true;
-	shim_engine_fork_child();
+	*shim_fork_guard = shim_pid;
 	if (eng) {
 		/*
 		 * The parent keeps driving its rings: drop only this process's
@@ -534,9 +581,63 @@ static void fork_child(void)
 	}
 	shim.eng_failed_pid = 0;
 	shim_stats_unpublish();
+	/*
+	 * Totals carry over; the gauges count sockets in this process's own
+	 * stack, which has none yet (else a child showed its parent's
+	 * listeners and connections as its own until it exited).
+	 */
+	SHIM_STAT(listeners) = 0;
+	SHIM_STAT(conns) = 0;
 	/* A child holding served listeners keeps the program attached while it lives. */
 	if (shim.prog && has_listeners())
 		xp_prog_add_user(shim.prog);
+}
+
+static void fork_child(void)
+{
+	pthread_mutex_init(&shim.lock, NULL);
+	shim_engine_fork_child();
+	child_abandon();
+}
+
+void shim_fork_unnoticed(bool unlocked)
+{
+	/*
+	 * Such a child has one thread (no CLONE_THREAD/CLONE_VM); the lock's
+	 * copy may be held by a thread of the parent that it does not have.
+	 */
+	if (unlocked) {
+		pthread_mutex_init(&shim.lock, NULL);
+		shim_engine_fork_child();
+	}
+	child_abandon();
+	shim_info("made by clone(2) without fork's handlers: the parent's xtcp connections stay "
+		  "with the parent (EBADF here)");
+}
+
+/*
+ * syscall(SYS_clone, flags without CLONE_VM, ...) is a fork to us: run the
+ * at-fork handlers around it (vsftpd forks its sessions this way, with new
+ * namespaces), so the parent's connections are the kernel's first.
+ */
+SHIM_EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	long a[6], r;
+
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (!shim_active || nr != SYS_clone || (a[0] & (CLONE_VM | CLONE_THREAD | CLONE_VFORK)))
+		return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	fork_prepare();
+	r = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	if (r == 0)
+		fork_child();
+	else
+		fork_parent();
+	return r;
 }
 
 void shim_fork_setup(void)

@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 /* Versions: 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: stack_syn_cookies_* and the
- * other stack counters after handoff_*, then stack_rx_csum_partial (older readers stop
- * earlier). */
+ * other stack counters after handoff_*, then stack_rx_csum_partial, then kernel_* (older
+ * readers stop earlier). */
 #define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION 5
 #define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
@@ -93,6 +93,11 @@ struct shim_stats {
 	uint64_t stack_malformed_opt_lists;   /* segments whose options ended at a malformed one */
 	/* version 5, last: segments accepted with a local kernel's unfinished checksum */
 	uint64_t stack_rx_csum_partial;
+	/* version 5: connections handed to the kernel (shim_repair.c) */
+	uint64_t kernel_at_fork; /* live connections made kernel sockets before a fork */
+	uint64_t kernel_at_exit; /* connections the kernel finishes after this process exits */
+	uint64_t kernel_failed;	 /* hand-overs the kernel refused: stayed on xtcp */
+	uint64_t kernel_left;	 /* not handed over (state, privilege): stayed on xtcp */
 };
 
 #endif

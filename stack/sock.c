@@ -22,7 +22,8 @@
 /* Any slot in use, orphans included (for introspection). */
 static struct tcb *tcb_any(struct stack *stk, int sd)
 {
-	if (sd < 0 || (unsigned)sd >= stk->tcb_fresh || !stk->tcbs[sd].in_use)
+	if (sd < 0 || (unsigned)sd >= stk->tcb_fresh || !stk->tcbs[sd].in_use ||
+	    (stk->tcbs[sd].flags & TF_FORGOTTEN))
 		return NULL;
 	return &stk->tcbs[sd];
 }
@@ -1083,7 +1084,137 @@ int sock_next(struct stack *stk, int from)
 	if (from < 0)
 		from = 0;
 	for (unsigned i = (unsigned)from; i < stk->tcb_fresh; i++)
-		if (stk->tcbs[i].in_use)
+		if (stk->tcbs[i].in_use && !(stk->tcbs[i].flags & TF_FORGOTTEN))
 			return (int)i;
 	return -1;
+}
+
+/* Up to two spans of ring holding sequence-relative offsets [off, off + n). */
+static void ring_spans(uint8_t *ring, uint32_t mask, uint32_t off, uint32_t n, struct iovec v[2])
+{
+	uint32_t o = off & mask, first = XT_MIN(n, mask + 1 - o);
+
+	v[0].iov_base = n ? ring + o : NULL;
+	v[0].iov_len = n ? first : 0;
+	v[1].iov_base = n > first ? ring : NULL;
+	v[1].iov_len = n - first;
+}
+
+static int export_state_ok(const struct tcb *t)
+{
+	switch (t->state) {
+	case TCPS_ESTABLISHED:
+	case TCPS_CLOSE_WAIT:
+	case TCPS_FIN_WAIT_1:
+	case TCPS_FIN_WAIT_2:
+	case TCPS_CLOSING:
+	case TCPS_LAST_ACK:
+		return !(t->flags & TF_ACCEPTQ);
+	default:
+		return 0;
+	}
+}
+
+static void export_send(const struct tcb *t, struct sock_export *out)
+{
+	/* Data is [iss + 1, snd_end); a FIN sent occupies snd_end. */
+	uint32_t una = seq_lt(t->snd_una, t->snd_end) ? t->snd_una : t->snd_end;
+	uint32_t sent = seq_lt(t->snd_max, t->snd_end) ? t->snd_max : t->snd_end;
+	uint32_t base = t->iss + 1;
+
+	out->snd_una = t->snd_una;
+	out->snd_nxt = sent;
+	out->n_unacked = seq_gt(sent, una) ? sent - una : 0;
+	out->n_unsent = t->snd_end - sent;
+	out->fin_queued = !!(t->flags & TF_FIN_Q);
+	out->fin_acked = out->fin_queued && seq_gt(t->snd_una, t->snd_end);
+	if (!t->sbuf) {
+		out->n_unacked = out->n_unsent = 0;
+		return;
+	}
+	ring_spans(t->sbuf, t->smask, una - base, out->n_unacked, out->unacked);
+	ring_spans(t->sbuf, t->smask, sent - base, out->n_unsent, out->unsent);
+}
+
+int sock_export(struct stack *stk, int sd, struct sock_export *out)
+{
+	struct tcb *t = tcb_any(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!out)
+		return -EFAULT;
+	if (!export_state_ok(t))
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->state = t->state;
+	out->orphan = !!(t->flags & TF_ORPHAN);
+	out->local.sin_family = AF_INET;
+	out->local.sin_addr.s_addr = t->h.laddr;
+	out->local.sin_port = be16(t->h.lport);
+	out->peer.sin_family = AF_INET;
+	out->peer.sin_addr.s_addr = t->h.raddr;
+	out->peer.sin_port = be16(t->h.rport);
+	export_send(t, out);
+	out->snd_wl1 = t->snd_wl1;
+	out->rcv_nxt = t->rcv_nxt;
+	out->rcv_data_end = rcv_data_end(t);
+	out->fin_rcvd = (t->flags & TF_FIN_RCVD) && seq_gt(t->rcv_nxt, t->fin_seq);
+	out->n_unread = out->orphan ? 0 : rx_avail(t);
+	if (t->rbuf)
+		ring_spans(t->rbuf, t->rmask, t->rcv_user - (t->irs + 1), out->n_unread,
+			   out->unread);
+	else
+		out->n_unread = 0;
+	out->snd_wnd = t->snd_wnd;
+	out->max_snd_wnd = XT_MAX(t->max_snd_wnd, t->snd_wnd);
+	out->rcv_wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
+	out->mss_peer = t->mss;
+	out->mss_ours = (uint16_t)(stk->mtu - 40);
+	out->ws = !!(t->flags & TF_WS);
+	out->sack = !!(t->flags & TF_SACK);
+	out->ts = !!(t->flags & TF_TS);
+	out->snd_ws = t->snd_ws;
+	out->rcv_ws = t->rcv_ws;
+	out->ts_off = t->ts_off;
+	out->tsval = tcp_tsval(stk, t->ts_off);
+	out->ts_recent = t->ts_recent;
+	out->nodelay = !!(t->flags & TF_NODELAY);
+	out->keepalive = !!(t->flags & TF_KEEPALIVE);
+	out->keepidle_s = t->keepidle_s;
+	out->keepintvl_s = t->keepintvl_s;
+	out->keepcnt = t->keepcnt;
+	return 0;
+}
+
+int sock_forget(struct stack *stk, int sd)
+{
+	struct tcb *t = tcb_any(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (t->state == TCPS_CLOSED && !(t->flags & TF_ORPHAN)) {
+		tcb_release(stk, t); /* nothing left to hand over, nothing in flight */
+		return 0;
+	}
+	if (!export_state_ok(t))
+		return -EINVAL;
+	t->user = NULL;
+	t->pend = 0;
+	if (!list_unlinked(&t->tx_node))
+		list_del(&t->tx_node);
+	if (!list_unlinked(&t->ev_node))
+		list_del(&t->ev_node);
+	if (t->sbuf)
+		buf_put(stk, t->sbuf, t->smask + 1);
+	if (t->rbuf)
+		buf_put(stk, t->rbuf, t->rmask + 1);
+	t->sbuf = t->rbuf = NULL;
+	t->flags |= TF_ORPHAN | TF_FORGOTTEN;
+	/* The 4-tuple stays in the hash for the grace period; the timer ends it. */
+	t->t_rtx = t->t_delack = t->t_keep = 0;
+	t->t_misc = stk->now_us + STACK_FORGET_GRACE_US;
+	wheel_cancel(&t->tm);
+	tcb_timer_update(stk, t);
+	return 0;
 }

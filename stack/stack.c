@@ -43,6 +43,7 @@ static const char *const drop_names[DROP_MAX] = {
 	[DROP_TCP_NO_MEM] = "tcp_no_mem",
 	[DROP_TCP_PORT] = "tcp_port",
 	[DROP_TCP_HANDED_OFF] = "handed_off",
+	[DROP_TCP_FORGOTTEN] = "forgotten",
 };
 
 _Static_assert(DROP_MAX <= 32, "stack_stats.drop_reason has 32 slots");
@@ -239,8 +240,9 @@ unsigned stack_orphans_unsettled(const struct stack *stk)
 	for (unsigned i = 0; i < stk->tcb_fresh; i++) {
 		const struct tcb *t = &stk->tcbs[i];
 
-		if (t->in_use && (t->flags & TF_ORPHAN) && t->state != TCPS_FIN_WAIT_2 &&
-		    t->state != TCPS_TIME_WAIT && t->state != TCPS_CLOSED)
+		if (t->in_use && (t->flags & TF_ORPHAN) && !(t->flags & TF_FORGOTTEN) &&
+		    t->state != TCPS_FIN_WAIT_2 && t->state != TCPS_TIME_WAIT &&
+		    t->state != TCPS_CLOSED)
 			n++;
 	}
 	return n;

@@ -208,6 +208,56 @@ int sock_error(struct stack *stk, int sd);
 uint32_t sock_rx_avail(struct stack *stk, int sd);  /* FIONREAD */
 int sock_atmark(struct stack *stk, int sd);	    /* SIOCATMARK: 1 at the urgent mark, else 0 */
 uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsent */
+/*
+ * Hand-over of a connection to another TCP implementation (the shim gives
+ * it to the Linux kernel with TCP_REPAIR): sock_export() describes it,
+ * sock_forget() then removes it without a FIN or a RST. Both take orphans
+ * too (sds from sock_next() that the app closed). Sequence numbers are
+ * absolute. The iovecs point into the socket's rings: valid until the
+ * next call on the stack. Synchronized states only: -EINVAL for a
+ * listener or a connection still in its handshake, -EBADF for a bad sd.
+ */
+struct sock_export {
+	int state; /* Linux TCP_* numbering, as sock_info */
+	int orphan;
+	struct sockaddr_in local, peer;
+	uint32_t snd_una;	 /* oldest unacknowledged sequence */
+	uint32_t snd_nxt;	 /* sequence after the last data byte sent (not counting a FIN) */
+	uint32_t snd_wl1;	 /* peer's sequence of the last window update */
+	struct iovec unacked[2]; /* data [snd_una, snd_nxt): sent, not acknowledged */
+	struct iovec unsent[2];	 /* data queued after snd_nxt, never sent */
+	uint32_t n_unacked, n_unsent;
+	uint32_t rcv_nxt;	/* next sequence expected (after the peer's FIN if taken) */
+	uint32_t rcv_data_end;	/* rcv_nxt without the peer's FIN */
+	struct iovec unread[2]; /* received in order, not read by the app */
+	uint32_t n_unread;
+	uint32_t snd_wnd;	/* peer's window in bytes (scaled) */
+	uint32_t max_snd_wnd;	/* largest window the peer offered */
+	uint32_t rcv_wnd;	/* window we advertised beyond rcv_nxt, bytes */
+	uint16_t mss_peer;	/* the peer's MSS option (clamped to our MTU) */
+	uint16_t mss_ours;	/* the MSS we announced */
+	uint8_t ws, sack, ts;	/* negotiated: window scaling, SACK, timestamps */
+	uint8_t snd_ws, rcv_ws; /* window shifts: the peer's, ours */
+	uint8_t fin_rcvd;	/* the peer's FIN taken in order (counted in rcv_nxt) */
+	uint8_t fin_queued;	/* our FIN follows the data (close/shutdown) */
+	uint8_t fin_acked;	/* our FIN acknowledged (FIN-WAIT-2, CLOSING excluded) */
+	uint32_t ts_off;	/* our TSval = now_ms + ts_off (CLOCK_MONOTONIC ms) */
+	uint32_t tsval;		/* our TSval at the stack's last clock */
+	uint32_t ts_recent;	/* the peer's TSval we echo */
+	int nodelay, keepalive; /* TCP_NODELAY, SO_KEEPALIVE */
+	uint32_t keepidle_s, keepintvl_s, keepcnt;
+};
+int sock_export(struct stack *stk, int sd, struct sock_export *out);
+/*
+ * The connection leaves this stack quietly: no FIN, no RST, buffers freed.
+ * For STACK_FORGET_GRACE_US its 4-tuple stays known, and segments of it
+ * still on their way here are dropped silently (drop reason "forgotten")
+ * rather than answered with a RST that would kill the connection's new
+ * owner; a listener on the port does not see them either.
+ */
+#define STACK_FORGET_GRACE_US 2000000u
+int sock_forget(struct stack *stk, int sd);
+
 /* Opaque per-socket pointer for the caller. */
 void sock_set_user(struct stack *stk, int sd, void *user);
 void *sock_get_user(struct stack *stk, int sd);

@@ -82,6 +82,7 @@ enum tcp_drop_reason {
 	DROP_TCP_NO_MEM,
 	DROP_TCP_PORT,
 	DROP_TCP_HANDED_OFF, /* not a drop: given to the owner (cfg.on_misdirected) */
+	DROP_TCP_FORGOTTEN,  /* segment of a connection handed to another stack (sock_forget) */
 	DROP_MAX
 };
 
@@ -137,18 +138,20 @@ enum tcp_drop_reason {
 #define TF_ACCEPTQ    0x00100000u /* child on its listener's accept queue */
 #define TF_KEEP_PROBE 0x00200000u /* keepalive probes outstanding */
 #define TF_LOSS	      0x00400000u /* RTO recovery: go-back-N from snd_una */
-#define TF_SOCK_DONE  0x00800000u /* peer's FIN taken in order: EOF after the data (Linux RCV_SHUTDOWN) */
-#define TF_ECN	      0x01000000u /* ECN negotiated (RFC 3168 6.1.1) */
-#define TF_ECN_ECHO   0x02000000u /* CE received: ECE on every segment until a CWR */
-#define TF_ECN_CWR    0x04000000u /* cwnd reduced: CWR on the next new data segment */
-#define TF_CWR	      0x08000000u /* reduced for an ECE: no other until cwr_high is ACKed */
-#define TF_OOBINLINE  0x10000000u /* SO_OOBINLINE: the urgent byte stays in the stream */
-#define TF_SND_URG    0x20000000u /* urgent mode: snd_up not yet ACKed (send(MSG_OOB)) */
+#define TF_SOCK_DONE                                                                               \
+	0x00800000u /* peer's FIN taken in order: EOF after the data (Linux RCV_SHUTDOWN) */
+#define TF_ECN	     0x01000000u /* ECN negotiated (RFC 3168 6.1.1) */
+#define TF_ECN_ECHO  0x02000000u /* CE received: ECE on every segment until a CWR */
+#define TF_ECN_CWR   0x04000000u /* cwnd reduced: CWR on the next new data segment */
+#define TF_CWR	     0x08000000u /* reduced for an ECE: no other until cwr_high is ACKed */
+#define TF_OOBINLINE 0x10000000u /* SO_OOBINLINE: the urgent byte stays in the stream */
+#define TF_SND_URG   0x20000000u /* urgent mode: snd_up not yet ACKed (send(MSG_OOB)) */
 
 /* tcb->urg_data (Linux TCP_URG_*): the peer's urgent byte */
-#define URG_VALID  0x0100 /* arrived: the low 8 bits hold it */
-#define URG_NOTYET 0x0200 /* announced, not arrived yet */
-#define URG_READ   0x0400 /* read by recv(MSG_OOB) */
+#define URG_VALID    0x0100	 /* arrived: the low 8 bits hold it */
+#define URG_NOTYET   0x0200	 /* announced, not arrived yet */
+#define URG_READ     0x0400	 /* read by recv(MSG_OOB) */
+#define TF_FORGOTTEN 0x40000000u /* handed to another stack (sock_forget): drop its segments */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */

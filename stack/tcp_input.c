@@ -800,6 +800,11 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	if (h) {
 		struct tcb *t = (struct tcb *)h;
 
+		/* Handed to another stack: its segments still in flight here are not ours. */
+		if (t->flags & TF_FORGOTTEN) {
+			tcp_drop(stk, DROP_TCP_FORGOTTEN);
+			return;
+		}
 		switch (t->state) {
 		case TCPS_SYN_SENT:
 			tcp_synsent_input(stk, t, &seg);

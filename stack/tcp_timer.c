@@ -156,6 +156,13 @@ void tcp_timer_fire(struct stack *stk, struct tcb *t)
 {
 	uint64_t now = stk->now_us;
 
+	if (t->flags & TF_FORGOTTEN) { /* sock_forget(): only its grace period is left */
+		if (t->t_misc <= now)
+			tcb_release(stk, t);
+		else
+			tcb_timer_update(stk, t);
+		return;
+	}
 	if (t->t_delack && t->t_delack <= now) {
 		t->t_delack = 0;
 		if (t->rcv_unacked || t->last_ack_sent != t->rcv_nxt)

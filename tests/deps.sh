@@ -2,7 +2,7 @@
 # tests/deps.sh - install the Debian 12 packages xtcp needs to build, test and
 # benchmark, if any is missing. Idempotent; needs root only when installing.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev clang-format cppcheck
+pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev clang-format cppcheck ncat vsftpd
 	libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
 	iproute2 iputils-ping ethtool procps psmisc
 	nginx curl apache2-utils wrk tcpdump gnuplot-nox linux-perf)

@@ -114,6 +114,12 @@ static bool has_handoff(const struct shm_proc *p)
 /* ... and the accepted unfinished checksums (version 5, last)? */
 static bool has_csum_partial(const struct shm_proc *p)
 {
+	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, kernel_at_fork);
+}
+
+/* ... and the counts of connections handed to the kernel (version 5, last)? */
+static bool has_kernel(const struct shm_proc *p)
+{
 	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
 }
 
@@ -193,6 +199,14 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "rejected", rd(&s->handoff_rejected));
 		jw_end_obj(w);
 	}
+	if (has_kernel(p)) {
+		jw_obj(w, "to_kernel");
+		jw_u64(w, "at_fork", rd(&s->kernel_at_fork));
+		jw_u64(w, "at_exit", rd(&s->kernel_at_exit));
+		jw_u64(w, "failed", rd(&s->kernel_failed));
+		jw_u64(w, "left", rd(&s->kernel_left));
+		jw_end_obj(w);
+	}
 	jw_end_obj(w);
 }
 
@@ -250,6 +264,14 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->handoff_lost),
 		       (unsigned long long)rd(&s->handoff_no_owner),
 		       (unsigned long long)rd(&s->handoff_rejected));
+	if (has_kernel(p) && (rd(&s->kernel_at_fork) || rd(&s->kernel_at_exit) ||
+			      rd(&s->kernel_failed) || rd(&s->kernel_left)))
+		printf("      to the kernel: %llu connections at fork, %llu at exit; %llu failed,"
+		       " %llu left on xtcp\n",
+		       (unsigned long long)rd(&s->kernel_at_fork),
+		       (unsigned long long)rd(&s->kernel_at_exit),
+		       (unsigned long long)rd(&s->kernel_failed),
+		       (unsigned long long)rd(&s->kernel_left));
 	printf("      stack: rx %llu tx %llu frames, %llu dropped, %llu retransmitted;"
 	       " %llu polls, %llu sleeps\n",
 	       (unsigned long long)rd(&s->stack_rx_frames),

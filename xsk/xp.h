@@ -74,6 +74,8 @@ int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on);
  * call about once a second from a serving process; never per packet.
  */
 int xp_prog_kflow_sweep(struct xp_prog *prog);
+/* The kernel got a flow on local port (host order) another way: look it up again. */
+int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);

@@ -556,6 +556,11 @@ static int kflow_touch(struct xp_prog *prog, uint16_t port)
 	return bpf_map_update_elem(prog->kflow_fd, &key, &k, BPF_ANY);
 }
 
+int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port)
+{
+	return kflow_touch(prog, port);
+}
+
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)
 {
 	struct xtcp_serve_key key = {.ip4 = ip4, .port = htons(port)};

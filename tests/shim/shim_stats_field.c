@@ -6,7 +6,8 @@
  * NAME: queue, polls, sleeps, stack_rx_frames, stack_retrans_segs, stack_tx_frames, xsk_rx_packets,
  * handoff_sent, handoff_lost, handoff_no_owner, handoff_received, handoff_rejected,
  * stack_syn_cookies_{sent,validated,failed}, stack_challenge_acks, stack_invalid_acks_limited,
- * stack_malformed_opt_lists, or
+ * stack_malformed_opt_lists, stack_rx_csum_partial, listeners, conns, stack_socks_in_use,
+ * kernel_at_fork, kernel_at_exit, kernel_failed, kernel_left, or
  * drop:<reason> (stack_drop_reason_name(), e.g. drop:tcp_no_socket). A field the file is too old or
  * too short for prints "absent" (a shim without it); an unknown name or unreadable file: exit 2.
  */
@@ -37,11 +38,19 @@ static const struct {
 	{"handoff_received", offsetof(struct shim_stats, handoff_received), 4},
 	{"handoff_rejected", offsetof(struct shim_stats, handoff_rejected), 4},
 	{"stack_syn_cookies_sent", offsetof(struct shim_stats, stack_syn_cookies_sent), 5},
-	{"stack_syn_cookies_validated", offsetof(struct shim_stats, stack_syn_cookies_validated), 5},
+	{"stack_syn_cookies_validated", offsetof(struct shim_stats, stack_syn_cookies_validated),
+	 5},
 	{"stack_syn_cookies_failed", offsetof(struct shim_stats, stack_syn_cookies_failed), 5},
 	{"stack_challenge_acks", offsetof(struct shim_stats, stack_challenge_acks), 5},
 	{"stack_invalid_acks_limited", offsetof(struct shim_stats, stack_invalid_acks_limited), 5},
 	{"stack_malformed_opt_lists", offsetof(struct shim_stats, stack_malformed_opt_lists), 5},
+	{"listeners", offsetof(struct shim_stats, listeners), 1},
+	{"conns", offsetof(struct shim_stats, conns), 1},
+	{"stack_socks_in_use", offsetof(struct shim_stats, stack_socks_in_use), 1},
+	{"kernel_at_fork", offsetof(struct shim_stats, kernel_at_fork), 5},
+	{"kernel_at_exit", offsetof(struct shim_stats, kernel_at_exit), 5},
+	{"kernel_failed", offsetof(struct shim_stats, kernel_failed), 5},
+	{"kernel_left", offsetof(struct shim_stats, kernel_left), 5},
 };
 
 int main(int argc, char **argv)

@@ -55,6 +55,7 @@ static void test_ports(void)
 	CHECK(cfg.lport_min == 61000 && cfg.lport_max == 65535);
 	CHECK(cfg.queue_wait_ms == 2000 && cfg.spin_us == 0 && cfg.stats && !cfg.strict);
 	CHECK(cfg.rx_csum == 0 && cfg.tx_csum == 0); /* auto */
+	CHECK(!cfg.fork_parent);		     /* XTCP_FORK_CONNS=kernel */
 	CHECK(parse(&cfg, err, env2) == 0);
 	CHECK(cfg.n_ports == 2 && shim_port_in(cfg.ports, 65535) && shim_port_in(cfg.ports, 1));
 }
@@ -100,6 +101,7 @@ static void test_bad(void)
 	const char *el[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_EXIT_LINGER_MS=60001", NULL};
 	const char *rc[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_RX_CSUM=trust", NULL};
 	const char *tc[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_TX_CSUM=on", NULL};
+	const char *fc[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_FORK_CONNS=child", NULL};
 
 	expect_bad(p1, "XTCP_PORTS");
 	expect_bad(p2, "XTCP_PORTS");
@@ -127,6 +129,7 @@ static void test_bad(void)
 	expect_bad(el, "XTCP_EXIT_LINGER_MS");
 	expect_bad(rc, "XTCP_RX_CSUM");
 	expect_bad(tc, "XTCP_TX_CSUM");
+	expect_bad(fc, "XTCP_FORK_CONNS");
 }
 
 static void test_options(void)
@@ -134,13 +137,14 @@ static void test_options(void)
 	static struct shim_config cfg;
 	char err[256];
 	const char *env[] = {
-		"XTCP_IFACE=veth0",	 "XTCP_CONNECT_PORTS=80,443",
-		"XTCP_STRICT=1",	 "XTCP_SPIN_US=50",
-		"XTCP_LOG=error",	 "XTCP_LOCAL_PORTS=40000-40999",
-		"XTCP_XDP_MODE=generic", "XTCP_STATS=0",
-		"XTCP_MAX_SOCKS=1000",	 "XTCP_QUEUE_WAIT_MS=0",
-		"XTCP_BUSY_POLL=1",	 "XTCP_QUEUES=one",
-		"XTCP_EXIT_LINGER_MS=5", "XTCP_RX_CSUM=trust-local", NULL,
+		"XTCP_IFACE=veth0",	  "XTCP_CONNECT_PORTS=80,443",
+		"XTCP_STRICT=1",	  "XTCP_SPIN_US=50",
+		"XTCP_LOG=error",	  "XTCP_LOCAL_PORTS=40000-40999",
+		"XTCP_XDP_MODE=generic",  "XTCP_STATS=0",
+		"XTCP_MAX_SOCKS=1000",	  "XTCP_QUEUE_WAIT_MS=0",
+		"XTCP_BUSY_POLL=1",	  "XTCP_QUEUES=one",
+		"XTCP_EXIT_LINGER_MS=5",  "XTCP_RX_CSUM=trust-local",
+		"XTCP_FORK_CONNS=parent", NULL,
 	};
 	const char *strict_bad[] = {"XTCP_STRICT=1", "XTCP_IFACE=veth0", "XTCP_PORTS=x", NULL};
 	const char *tx_off[] = {"XTCP_IFACE=veth0", "XTCP_PORTS=80", "XTCP_TX_CSUM=off", NULL};
@@ -153,7 +157,7 @@ static void test_options(void)
 	CHECK(cfg.lport_min == 40000 && cfg.lport_max == 40999);
 	CHECK(cfg.xdp_generic && !cfg.stats && cfg.max_socks == 1000);
 	CHECK(cfg.queue_wait_ms == 0 && cfg.busy_poll && cfg.queues == SHIM_QUEUES_ONE);
-	CHECK(cfg.exit_linger_ms == 5);
+	CHECK(cfg.exit_linger_ms == 5 && cfg.fork_parent);
 	CHECK(cfg.rx_csum == 2 && cfg.tx_csum == 0); /* XP_RX_CSUM_TRUST_LOCAL, XP_TX_CSUM_AUTO */
 	CHECK(parse(&cfg, err, tx_off) == 0 && cfg.tx_csum == 1); /* XP_TX_CSUM_OFF */
 	/* XTCP_STRICT is known even when another variable is wrong (the caller exits). */
