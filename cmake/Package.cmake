@@ -45,4 +45,12 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT) # xtcp_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
+# CPack adds postinst/postrm scripts calling ldconfig for any library under
+# /usr/lib, and a package with a postrm stays known to dpkg ("config-files")
+# after `dpkg -r`. libxtcp.so is preloaded by path and has no soname users:
+# a dpkg trigger does what ldconfig would, and naming (absent) postinst and
+# postrm files here stops CPack from generating its own (it checks names only).
+file(WRITE ${CMAKE_BINARY_DIR}/deb/triggers "activate-noawait ldconfig\n")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${CMAKE_BINARY_DIR}/deb/triggers
+	${CMAKE_BINARY_DIR}/deb/none/postinst ${CMAKE_BINARY_DIR}/deb/none/postrm)
 include(CPack)

@@ -98,7 +98,7 @@ static void lib_path(char *out, size_t n)
 #ifdef XTCP_LIB_PATH
 	snprintf(out, n, "%s", XTCP_LIB_PATH);
 #else
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], rel[PATH_MAX + 64], abs[PATH_MAX];
 	ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
 	if (len <= 0) {
@@ -106,7 +106,9 @@ static void lib_path(char *out, size_t n)
 		return;
 	}
 	exe[len] = '\0';
-	snprintf(out, n, "%s/%s", dirname(exe), XTCP_LIB_REL);
+	snprintf(rel, sizeof(rel), "%s/%s", dirname(exe), XTCP_LIB_REL);
+	/* bin/../lib/... -> lib/...: the path the program's maps and ps will show */
+	snprintf(out, n, "%s", realpath(rel, abs) ? abs : rel);
 #endif
 }
 
