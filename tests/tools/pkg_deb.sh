@@ -131,10 +131,10 @@ wait_nginx() { # wait_nginx NAME: master and its worker up
 	return 1
 }
 stop_nginx() { # stop_nginx NAME: QUIT, wait; 0 when it exited by itself
-	local pid i
+	local pid
 	pid=$(cat "$d/$1.pid" 2>/dev/null) || return 1
 	kill -QUIT "$pid" 2>/dev/null
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		kill -0 "$pid" 2>/dev/null || { rm -f "$d/$1.pid"; return 0; }
 		sleep 0.1
 	done
