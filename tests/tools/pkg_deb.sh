@@ -123,8 +123,7 @@ http {
 EOC
 }
 wait_nginx() { # wait_nginx NAME: master and its worker up
-	local i
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -s "$d/$1.pid" ] && [ "$(pgrep -c -P "$(cat "$d/$1.pid")")" = 1 ] && return 0
 		sleep 0.1
 	done
