@@ -4,7 +4,8 @@
 #   package   cpack -G DEB in the build folder: xtcp_<version>_<arch>.deb, its files
 #             (library in the multiarch folder, launcher, xtcpctl, man pages, docs),
 #             run-time dependencies only; cmake --install lays out the same files
-#   install   dpkg -i; xtcp --help, --profiles, a bad option; man -w for the 3 pages
+#   install   dpkg -i; xtcp --help, --profiles, a bad option; man -w for the 3 pages;
+#             the systemd drop-in example passes systemd-analyze verify
 #   served    unmodified nginx through the installed launcher on xtcp in the test bed:
 #             the installed library preloaded, sha256 of a download, the kernel's
 #             PassiveOpens flat under ab
@@ -98,6 +99,17 @@ check "xtcp: a bad option exits 2 ($rc), naming it and the form" \
 check "man -w xtcp" [ "$(man -w xtcp)" = /usr/share/man/man1/xtcp.1.gz ]
 check "man -w 7 xtcp" [ "$(man -w 7 xtcp)" = /usr/share/man/man7/xtcp.7.gz ]
 check "man -w xtcpctl" [ "$(man -w xtcpctl)" = /usr/share/man/man8/xtcpctl.8.gz ]
+
+unit=/lib/systemd/system/nginx.service
+if command -v systemd-analyze >/dev/null && [ -f $unit ]; then
+	mkdir -p "$d/units/nginx.service.d"
+	cp $unit "$d/units/"
+	cp /usr/share/doc/xtcp/examples/nginx-xtcp.conf "$d/units/nginx.service.d/xtcp.conf"
+	SYSTEMD_UNIT_PATH="$d/units:" systemd-analyze verify "$d/units/nginx.service" \
+		>"$d/verify.txt" 2>&1
+	check "systemd drop-in: systemd-analyze verify finds nothing$(head -c 300 "$d/verify.txt")" \
+		[ ! -s "$d/verify.txt" ]
+fi
 
 # --- served: nginx through the installed launcher ---
 tb_up 1 || { echo "pkg_deb: test bed failed"; exit 1; }
