@@ -23,6 +23,7 @@ set(xtcp_docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc/xtcp)
 install(FILES README.md docs/ARCHITECTURE.md docs/install.md docs/metrics.md
 	docs/container.md DESTINATION ${xtcp_docdir})
 install(FILES docs/examples/nginx-xtcp.conf docs/examples/prometheus.yml
+	docs/examples/xtcp-metrics.service
 	DESTINATION ${xtcp_docdir}/examples)
 install(PROGRAMS docs/examples/container.sh DESTINATION ${xtcp_docdir}/examples)
 

@@ -5,7 +5,7 @@
 #             (library in the multiarch folder, launcher, xtcpctl, man pages, docs),
 #             run-time dependencies only; cmake --install lays out the same files
 #   install   dpkg -i; xtcp --help, --profiles, a bad option; man -w for the 3 pages;
-#             the systemd drop-in example passes systemd-analyze verify
+#             the systemd examples pass systemd-analyze verify
 #   served    unmodified nginx through the installed launcher on xtcp in the test bed:
 #             the installed library preloaded, sha256 of a download, the kernel's
 #             PassiveOpens flat under ab
@@ -105,10 +105,11 @@ if command -v systemd-analyze >/dev/null && [ -f $unit ]; then
 	mkdir -p "$d/units/nginx.service.d"
 	cp $unit "$d/units/"
 	cp /usr/share/doc/xtcp/examples/nginx-xtcp.conf "$d/units/nginx.service.d/xtcp.conf"
+	cp /usr/share/doc/xtcp/examples/xtcp-metrics.service "$d/units/"
 	SYSTEMD_UNIT_PATH="$d/units:" systemd-analyze verify "$d/units/nginx.service" \
-		>"$d/verify.txt" 2>&1
-	check "systemd drop-in: systemd-analyze verify finds nothing$(head -c 300 "$d/verify.txt")" \
-		[ ! -s "$d/verify.txt" ]
+		"$d/units/xtcp-metrics.service" >"$d/verify.txt" 2>&1
+	check "systemd: the nginx drop-in and xtcp-metrics.service pass systemd-analyze verify$(
+		head -c 300 "$d/verify.txt")" [ ! -s "$d/verify.txt" ]
 fi
 
 # --- served: nginx through the installed launcher ---
@@ -200,6 +201,12 @@ fb=$(metric "$d/m1.txt" 'xtcp_fallbacks_total')
 check "metrics: no fallback to the kernel ($fb)" [ "$fb" = 0 ]
 check "metrics: labels process and pid of the worker" \
 	grep -q "process=\"nginx\",pid=\"$worker\",queue=\"0\"" "$d/m1.txt"
+# The capabilities examples/xtcp-metrics.service leaves xtcpctl: the same figures.
+tb_srv setpriv --bounding-set -all,+sys_admin,+net_admin,+sys_ptrace,+dac_read_search -- \
+	/usr/sbin/xtcpctl metrics >"$d/m1c.txt"
+check "metrics: with the service's capabilities, the worker's and the XDP program's series" \
+	sh -c "grep -q 'xtcp_accepted_total{.*pid=\"$worker\"' '$d/m1c.txt' &&
+		grep -q '^xtcp_xdp_packets_total{interface=\"$TB_SIF\"' '$d/m1c.txt'"
 tb_srv sh -c "echo \$\$ >'$d/listen.pid'; exec /usr/sbin/xtcpctl metrics --listen $TB_SIP:9478" \
 	2>"$d/listen.err" &
 for _ in $(seq 30); do
