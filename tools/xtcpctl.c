@@ -7,6 +7,7 @@
  *   xtcpctl [--json] filter show [IFACE]
  *   xtcpctl filter set|add|del|reset [IFACE] ...
  *   xtcpctl detach IFACE [--force]
+ *   xtcpctl metrics [--listen ADDR:PORT | --textfile PATH [--interval SEC]]
  *
  * Sources, all read without stopping anything: the XDP program attached to
  * each interface (bpf_xdp_query -> program id -> its maps by name), the
@@ -54,6 +55,11 @@ static int usage(FILE *f)
 		"  filter del [IFACE] port udp|tcp:PORT | allow|served A.B.C.D[/LEN]\n"
 		"  filter reset [IFACE]           back to the documented defaults\n"
 		"  detach IFACE [--force]         remove the xtcp XDP program from IFACE\n"
+		"  metrics                        every counter in the Prometheus text format\n"
+		"  metrics --listen ADDR:PORT     serve them over HTTP (GET /metrics)\n"
+		"  metrics --textfile PATH [--interval SEC]\n"
+		"                                 write them to PATH atomically (node_exporter\n"
+		"                                 textfile collector), once or every SEC seconds\n"
 		"IFACE may be left out when exactly one interface has xtcp attached.\n");
 	return f == stderr ? 2 : 0;
 }
@@ -212,6 +218,30 @@ static void print_counters(struct ctl *ctl, const char *title, const char *const
 		col++;
 	}
 	printf("\n");
+}
+
+int xtcpctl_xdp_counters(int ifindex, uint64_t *steer, bool *has_steer, uint64_t *prot,
+			 bool *has_prot)
+{
+	struct protect_maps m;
+	struct ifprog p;
+	int err = ifprog_query(ifindex, &p), fd;
+
+	*has_steer = *has_prot = false;
+	if (err)
+		return err;
+	if (p.xtcp_id) {
+		fd = protect_prog_map_fd(p.xtcp_id, "xtcp_stats");
+		if (fd >= 0 && !percpu_sum(fd, XTCP_STAT__COUNT, steer))
+			*has_steer = true;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (p.has_protect && !protect_maps_open(ifindex, &m)) {
+		*has_prot = !protect_stats(&m, prot);
+		protect_maps_close(&m);
+	}
+	return 0;
 }
 
 /* --- status --- */
@@ -751,6 +781,8 @@ int main(int argc, char **argv)
 		return xtcpctl_conns(ctl.json ? &ctl.w : NULL, argc - i - 1, argv + i + 1);
 	if (!strcmp(argv[i], "filter"))
 		return cmd_filter(&ctl, argc - i - 1, argv + i + 1);
+	if (!strcmp(argv[i], "metrics"))
+		return xtcpctl_metrics(argc - i - 1, argv + i + 1);
 	if (!strcmp(argv[i], "detach"))
 		return cmd_detach(&ctl, argc - i - 1, argv + i + 1);
 	fprintf(stderr, "xtcpctl: unknown command \"%s\"\n", argv[i]);

@@ -59,9 +59,32 @@ bool pid_in_my_netns(pid_t pid);
 void proc_comm(pid_t pid, char *buf, size_t n);
 
 /* --- xtcp processes, from their shared-memory statistics (xtcpctl_shm.c) --- */
+struct shim_stats;
+struct shm_proc {
+	const struct shim_stats *st; /* mapped read-only */
+	size_t len;
+	char comm[32];
+};
+/* Map the statistics of the live xtcp processes of this namespace; returns the count. */
+int xtcpctl_shm_open(struct shm_proc *p, int max);
+void xtcpctl_shm_close(struct shm_proc *p, int n);
+/* Does the file carry the AF_XDP figures (version 3), the hand-off counters (4)? */
+bool xtcpctl_shm_has_xsk(const struct shm_proc *p);
+bool xtcpctl_shm_has_handoff(const struct shm_proc *p);
 /* Append the "processes" part of status (w NULL: text on stdout). */
 void xtcpctl_shm_status(struct jw *w);
 /* xtcpctl conns: exit status. */
 int xtcpctl_conns(struct jw *w, int argc, char **argv);
+
+/* --- counters of the XDP program on an interface (xtcpctl.c) --- */
+/*
+ * steer[XTCP_STAT__COUNT] and prot[PROT_CNT_MAX] summed over CPUs; *has_steer and
+ * *has_prot tell which the attached program has. -ENOENT: no program attached.
+ */
+int xtcpctl_xdp_counters(int ifindex, uint64_t *steer, bool *has_steer, uint64_t *prot,
+			 bool *has_prot);
+
+/* xtcpctl metrics [--listen ADDR:PORT | --textfile PATH [--interval SEC]] (xtcpctl_metrics.c) */
+int xtcpctl_metrics(int argc, char **argv);
 
 #endif

@@ -2,7 +2,7 @@
  * xtcpctl_shm.c - the xtcp processes, from the statistics each publishes in
  * shared memory (preload/shim_stats.h: /dev/shm/xtcp-<pid>.stats).
  *
- * shm_open_all() maps every file read-only (MAP_SHARED, PROT_READ): a
+ * xtcpctl_shm_open() maps every file read-only (MAP_SHARED, PROT_READ): a
  * process is never stopped or signalled (kill(pid, 0) only tests that it is
  * alive; files of dead processes, left by kill -9, are skipped). Then
  * xtcpctl_shm_status() prints one block per process and xtcpctl_conns() the
@@ -33,13 +33,7 @@ static const char *const fb_names[SHIM_FB__COUNT] = {
 	[SHIM_FB_STACK] = "stack_refused",
 };
 
-struct shm_proc {
-	const struct shim_stats *st;
-	size_t len;
-	char comm[32];
-};
-
-static int shm_open_all(struct shm_proc *p, int max)
+int xtcpctl_shm_open(struct shm_proc *p, int max)
 {
 	struct dirent *e;
 	DIR *d = opendir(SHM_DIR);
@@ -86,7 +80,7 @@ static int shm_open_all(struct shm_proc *p, int max)
 	return n;
 }
 
-static void shm_close_all(struct shm_proc *p, int n)
+void xtcpctl_shm_close(struct shm_proc *p, int n)
 {
 	int i;
 
@@ -100,13 +94,13 @@ static uint64_t rd(const uint64_t *v)
 }
 
 /* Does this file carry the AF_XDP figures (version 3)? */
-static bool has_xsk(const struct shm_proc *p)
+bool xtcpctl_shm_has_xsk(const struct shm_proc *p)
 {
 	return p->st->version >= 3 && p->len >= offsetof(struct shim_stats, handoff_sent);
 }
 
 /* ... and the hand-off counters (version 4)? */
-static bool has_handoff(const struct shm_proc *p)
+bool xtcpctl_shm_has_handoff(const struct shm_proc *p)
 {
 	return p->st->version >= 4 && p->len >= offsetof(struct shim_stats, stack_syn_cookies_sent);
 }
@@ -175,7 +169,7 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 	if (has_csum_partial(p))
 		jw_u64(w, "rx_csum_partial", rd(&s->stack_rx_csum_partial));
 	jw_end_obj(w);
-	if (has_xsk(p)) {
+	if (xtcpctl_shm_has_xsk(p)) {
 		jw_obj(w, "af_xdp");
 		jw_u64(w, "sockets", rd(&s->xsk_ports));
 		jw_bool(w, "zero_copy", rd(&s->xsk_zero_copy) != 0);
@@ -190,7 +184,7 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "tx_kicks", rd(&s->xsk_tx_kicks));
 		jw_end_obj(w);
 	}
-	if (has_handoff(p)) {
+	if (xtcpctl_shm_has_handoff(p)) {
 		jw_obj(w, "handoff");
 		jw_u64(w, "sent", rd(&s->handoff_sent));
 		jw_u64(w, "received", rd(&s->handoff_received));
@@ -216,7 +210,7 @@ static void proc_text(const struct shm_proc *p)
 	uint64_t fb = 0;
 	unsigned i;
 
-	uint64_t nq = has_xsk(p) ? rd(&s->xsk_ports) : 1;
+	uint64_t nq = xtcpctl_shm_has_xsk(p) ? rd(&s->xsk_ports) : 1;
 
 	/* A process on several queues (started by exec, or client-only): the first and how many. */
 	if (nq > 1)
@@ -241,7 +235,7 @@ static void proc_text(const struct shm_proc *p)
 		fb += rd(&s->fallback[i]);
 	}
 	printf("%s\n", fb ? "" : " none");
-	if (has_xsk(p))
+	if (xtcpctl_shm_has_xsk(p))
 		printf("      AF_XDP: %llu socket%s (%s), rx %llu tx %llu; rx ring full %llu, fill "
 		       "ring empty %llu, tx ring full %llu, invalid rx/tx %llu/%llu, kernel "
 		       "dropped %llu\n",
@@ -255,10 +249,10 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->xsk_rx_invalid),
 		       (unsigned long long)rd(&s->xsk_tx_invalid),
 		       (unsigned long long)rd(&s->xsk_rx_dropped));
-	if (has_handoff(p) &&
+	if (xtcpctl_shm_has_handoff(p) &&
 	    (rd(&s->handoff_sent) || rd(&s->handoff_received) || rd(&s->handoff_no_owner)))
-		printf("      hand-off: sent %llu received %llu lost %llu"
-		       " no owner %llu rejected %llu\n",
+		printf("      hand-off: sent %llu received %llu lost %llu no owner %llu rejected "
+		       "%llu\n",
 		       (unsigned long long)rd(&s->handoff_sent),
 		       (unsigned long long)rd(&s->handoff_received),
 		       (unsigned long long)rd(&s->handoff_lost),
@@ -297,7 +291,7 @@ static void proc_text(const struct shm_proc *p)
 void xtcpctl_shm_status(struct jw *w)
 {
 	struct shm_proc *p = calloc(SHM_MAXP, sizeof(*p));
-	int n = p ? shm_open_all(p, SHM_MAXP) : 0, i;
+	int n = p ? xtcpctl_shm_open(p, SHM_MAXP) : 0, i;
 
 	if (w)
 		jw_arr(w, "processes");
@@ -311,7 +305,7 @@ void xtcpctl_shm_status(struct jw *w)
 	}
 	if (w)
 		jw_end_arr(w);
-	shm_close_all(p, n);
+	xtcpctl_shm_close(p, n);
 	free(p);
 }
 
@@ -418,7 +412,7 @@ int xtcpctl_conns(struct jw *w, int argc, char **argv)
 	}
 	if (!p)
 		return 1;
-	n = shm_open_all(p, SHM_MAXP);
+	n = xtcpctl_shm_open(p, SHM_MAXP);
 	if (w) {
 		jw_obj(w, NULL);
 		jw_arr(w, "connections");
@@ -450,7 +444,7 @@ int xtcpctl_conns(struct jw *w, int argc, char **argv)
 		jw_end_arr(w);
 		jw_end_obj(w);
 	}
-	shm_close_all(p, n);
+	xtcpctl_shm_close(p, n);
 	free(p);
 	return rc;
 }
