@@ -13,6 +13,14 @@
  * Flood protection (bpf/xtcp_protect.h, issue 6) is asked before every
  * IPv4 XDP_PASS and before every redirect; its drops count as "dropped".
  *
+ * Shared queues (more processes than queues, xsk/xp_share.c): several
+ * AF_XDP sockets on one queue, one per process. share_redirect() sends a
+ * pure SYN to a member that listens, picked by a hash of the 4-tuple among
+ * live ones, and remembers the choice (xtcp_flows); later segments follow
+ * the flow to its member. A member that died has an empty XSKMAP slot (the
+ * kernel clears it): its flows are passed (the kernel resets them, as it
+ * would the connections of a dead process) and new ones avoid it.
+ *
  * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
  * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
  * accepted that connection before an AF_XDP socket was on the queue.
@@ -82,6 +90,27 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } xtcp_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XTCP_SHARE_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct xtcp_shareq);
+} xtcp_shareq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XTCP_SHARE_MAX_QUEUES *XTCP_SHARE_MAX_MEMBERS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xtcp_share_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_SHARE_MAX_FLOWS);
+	__type(key, struct xtcp_flow_key);
+	__type(value, struct xtcp_flow_val);
+} xtcp_flows SEC(".maps");
 
 /* 802.1Q / 802.1ad tag, after the MAC addresses. */
 struct vlan_tag {
@@ -196,6 +225,142 @@ static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip
 	return owned;
 }
 
+static __always_inline int share_sock(__u32 q, __u32 m)
+{
+	__u32 k = q * XTCP_SHARE_MAX_MEMBERS + m;
+
+	return m < XTCP_SHARE_MAX_MEMBERS && bpf_map_lookup_elem(&xtcp_share_xsks, &k);
+}
+
+/* Has any member of shared queue q a live socket? */
+static __always_inline int share_any(__u32 q)
+{
+	for (__u32 m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
+		if (share_sock(q, m))
+			return 1;
+	return 0;
+}
+
+/*
+ * The member for a hash among those that listen (sq->slot[0..n)), skipping
+ * one whose socket is gone (it died: the kernel emptied its slot, its
+ * entry stays until another member rewrites the list), or -1.
+ */
+static __always_inline int share_pick(__u32 q, const struct xtcp_shareq *sq, __u32 hash)
+{
+	__u32 n = sq->n, i;
+
+	if (!n || n > XTCP_SHARE_MAX_MEMBERS)
+		return -1;
+	i = hash % n;
+	for (__u32 tries = 0; tries < XTCP_SHARE_MAX_MEMBERS; tries++) {
+		__u32 m;
+
+		if (tries >= n)
+			break;
+		if (i >= n)
+			i = 0;
+		if (i >= XTCP_SHARE_MAX_MEMBERS)
+			return -1;
+		m = sq->slot[i];
+		if (share_sock(q, m))
+			return (int)m;
+		i++;
+	}
+	return -1;
+}
+
+/* Does member m listen on shared queue q (with a live socket)? */
+static __always_inline int share_listens(__u32 q, const struct xtcp_shareq *sq, __u32 m)
+{
+	__u32 n = sq->n;
+
+	for (__u32 i = 0; i < XTCP_SHARE_MAX_MEMBERS; i++) {
+		if (i >= n)
+			break;
+		if (sq->slot[i] == m)
+			return share_sock(q, m);
+	}
+	return 0;
+}
+
+static __always_inline __u32 flow_hash(const struct xtcp_flow_key *f)
+{
+	/* murmur3's finaliser over the 4-tuple: ports and addresses all mix in. */
+	__u32 h = f->saddr * 0x9e3779b1u ^ f->daddr;
+
+	h ^= ((__u32)f->sport << 16 | f->dport) * 0x85ebca6bu;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+/*
+ * A served segment on a shared queue: the verdict, or -1 when the queue is
+ * not shared or its group has no member left (then one socket in xsks_map
+ * serves it, or none). A SYN that no member can take is dropped while
+ * members are about to listen (the peer sends it again a second later: no
+ * connection lands on the kernel at start-up or reload), else passed.
+ */
+static __always_inline int share_redirect(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th,
+					  enum steer steer)
+{
+	struct xtcp_flow_key fk = {ip->saddr, ip->daddr, th->source, th->dest};
+	__u32 q = ctx->rx_queue_index, key;
+	struct xtcp_flow_val *owner, fv;
+	struct xtcp_shareq *sq;
+	int m = -1;
+
+	if (q >= XTCP_SHARE_MAX_QUEUES)
+		return -1;
+	sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
+	if (!sq || !sq->shared)
+		return -1;
+	owner = bpf_map_lookup_elem(&xtcp_flows, &fk);
+	if (steer == STEER_SERVED && th->syn && !th->ack) {
+		/*
+		 * A retransmitted SYN goes where the first one went, if it still
+		 * listens there; a new connection on an old 4-tuple is hashed anew.
+		 */
+		if (owner && owner->isn == th->seq && share_listens(q, sq, owner->member))
+			m = (int)owner->member;
+		else
+			m = share_pick(q, sq, flow_hash(&fk));
+		if (m < 0) {
+			if (sq->wait_until && bpf_ktime_get_ns() < sq->wait_until) {
+				stat_inc(XTCP_STAT_SHARE_WAIT);
+				return verdict_drop();
+			}
+			/* No member at all (the group is gone): an exclusive socket, or the kernel.
+			 */
+			if (!share_any(q))
+				return -1;
+			return verdict_pass(XTCP_STAT_DRAIN);
+		}
+		fv.member = (__u32)m;
+		fv.isn = th->seq;
+		bpf_map_update_elem(&xtcp_flows, &fk, &fv, BPF_ANY);
+	} else if (owner && owner->member < XTCP_SHARE_MAX_MEMBERS) {
+		m = (int)owner->member;
+	} else if (steer == STEER_LOCAL_PORT) {
+		/* xtcp's own connections: each member's local ports are its slot mod members. */
+		m = (int)(bpf_ntohs(th->dest) % XTCP_SHARE_MAX_MEMBERS);
+	} else {
+		/* Not seen starting (table full): the hash over members, as a SYN would. */
+		m = share_pick(q, sq, flow_hash(&fk));
+		if (m < 0)
+			return -1;
+	}
+	key = q * XTCP_SHARE_MAX_MEMBERS + (__u32)m;
+	if (bpf_redirect_map(&xtcp_share_xsks, key, XDP_PASS) == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	return verdict_pass(XTCP_STAT_SHARE_GONE);
+}
+
 SEC("xdp")
 int xtcp_xdp(struct xdp_md *ctx)
 {
@@ -279,6 +444,9 @@ int xtcp_xdp(struct xdp_md *ctx)
 	}
 	if (xtcp_protect_served(ctx, ip, th) != XDP_PASS)
 		return verdict_drop();
+	rc = share_redirect(ctx, ip, th, steer);
+	if (rc >= 0)
+		return (int)rc;
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);

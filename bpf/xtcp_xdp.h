@@ -13,6 +13,13 @@
  *                socket of queue q is draining (its owner stopped listening),
  *                slot XTCP_XDP_MAX_QUEUES + q nonzero = a successor waits for
  *                queue q: either way new flows (pure SYNs) go to the kernel
+ *   xtcp_shareq  ARRAY[XTCP_SHARE_MAX_QUEUES] struct xtcp_shareq: queue q
+ *                shared by several processes (one AF_XDP socket each on one
+ *                UMEM, xsk/xp_share.c): which members take new flows
+ *   xtcp_share_xsks XSKMAP[XTCP_SHARE_MAX_QUEUES * XTCP_SHARE_MAX_MEMBERS]:
+ *                slot q * XTCP_SHARE_MAX_MEMBERS + m -> member m's socket
+ *   xtcp_flows   LRU_HASH struct xtcp_flow_key -> struct xtcp_flow_val: which
+ *                member a shared queue's flow went to (set at its SYN)
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -27,6 +34,35 @@
 #define XTCP_XDP_MAX_SERVED 4096       /* xtcp_serve entries */
 #define XTCP_XDP_MAX_USERS  64	       /* xtcp_users entries */
 #define XTCP_STAT_SLOTS	    64	       /* xtcp_stats entries: room for issue 6 reasons */
+
+/* Shared queues: how many, processes on each, flows remembered (least recently used go). */
+#define XTCP_SHARE_MAX_QUEUES  64
+#define XTCP_SHARE_MAX_MEMBERS 16
+#define XTCP_SHARE_MAX_FLOWS   65536
+
+/*
+ * A shared queue. Written by its members under their group's lock
+ * (xsk/xp_share.c), read by the program.
+ */
+struct xtcp_shareq {
+	__u64 wait_until; /* bpf_ktime_get_ns(): till then a SYN no member takes is dropped */
+	__u32 shared;	  /* nonzero: the queue is served by a group */
+	__u32 n;	  /* members that take new flows (listen): slot[0..n) */
+	__u8 slot[XTCP_SHARE_MAX_MEMBERS];
+};
+
+/* A flow on a shared queue, as the segments from the peer carry it (network order). */
+struct xtcp_flow_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+};
+
+struct xtcp_flow_val {
+	__u32 member;
+	__u32 isn; /* the SYN's sequence number: the same again is a retransmission */
+};
 
 /* A served TCP destination: ip4 0 means any address of the interface. */
 struct xtcp_serve_key {
@@ -76,8 +112,10 @@ struct xtcp_user {
 	X(XTCP_STAT_NOT_IP4, "not_ipv4")      /* ARP, IPv6, ... (passed) */                        \
 	X(XTCP_STAT_NOT_TCP, "not_tcp")	      /* IPv4 but not TCP (passed) */                      \
 	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */                \
-	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow") /* served port, kernel's connection (passed) */    \
-	X(XTCP_STAT_DRAIN, "drain_syn")		/* SYN on a draining queue (passed) */
+	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow")	  /* served port, kernel's connection (passed) */  \
+	X(XTCP_STAT_DRAIN, "drain_syn")		  /* SYN on a draining queue (passed) */           \
+	X(XTCP_STAT_SHARE_WAIT, "share_wait_syn") /* shared queue starting: SYN dropped */         \
+	X(XTCP_STAT_SHARE_GONE, "share_gone")	  /* shared queue: the flow's member is gone */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

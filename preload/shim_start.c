@@ -61,6 +61,9 @@ static void at_exit(void)
 		if (eng)
 			shim_engine_linger(eng, shim_now_us() +
 							(uint64_t)shim.cfg.exit_linger_ms * 1000);
+		/* A shared queue's member hands its slot and frames back (xp_share.c). */
+		for (unsigned i = 0; eng && i < eng->n_ports; i++)
+			xp_port_leave(eng->ports[i]);
 		prog = shim.prog;
 		shim.prog = NULL;
 		if (prog)
@@ -110,6 +113,49 @@ static int prog_ensure(void)
 	return 0;
 }
 
+/*
+ * Queues shared by the processes this one will fork (xp_share.c), made at
+ * its first served listen, while it has privilege and before it forks: a
+ * prefork server may start more workers than the device has queues, and
+ * every one of them serves (each with its own socket on a queue's shared
+ * UMEM, new flows spread by hash). Not when this process already holds
+ * queues of its own, nor when xtcp's own connections span several queues
+ * (the hand-off steers those by queue). Inherited across fork.
+ */
+static struct xp_share *share;
+static bool share_tried;
+
+static void share_ensure(void)
+{
+	struct xp_port_config pcfg = {
+		.frames = shim.cfg.frames, .zero_copy = -1, .busy_poll = shim.cfg.busy_poll};
+	struct xp_link link;
+	unsigned nq;
+	int err;
+
+	if (share || share_tried || geteuid() != 0 || shim_engine_cur())
+		return;
+	share_tried = true;
+	if (xp_nl_link(shim.cfg.iface, &link))
+		return;
+	nq = link.n_rx_queues ? link.n_rx_queues : 1;
+	if (shim.cfg.n_connect_ports && nq > 1)
+		return;
+	err = xp_share_create(shim.prog, nq, &pcfg, &share);
+	if (err) {
+		share = NULL;
+		shim_warn("queues of %s not shared (%s): each serving process needs a queue of "
+			  "its own",
+			  shim.cfg.iface, strerror(-err));
+		return;
+	}
+	/* Until the first member listens, new flows wait (dropped SYNs) rather than go to the
+	 * kernel. */
+	for (unsigned q = 0; q < nq; q++)
+		xp_share_expect(share, q, shim.cfg.queue_wait_ms);
+	shim_debug("%u queue(s) of %s shareable by this process's children", nq, shim.cfg.iface);
+}
+
 int shim_prog_serve(const struct sockaddr_in *local)
 {
 	int err = prog_ensure();
@@ -121,8 +167,10 @@ int shim_prog_serve(const struct sockaddr_in *local)
 		SHIM_STAT(fallback[SHIM_FB_NO_PROGRAM])++;
 		shim_fail("cannot steer port %u on %s: %s", ntohs(local->sin_port), shim.cfg.iface,
 			  strerror(-err));
+		return err;
 	}
-	return err;
+	share_ensure();
+	return 0;
 }
 
 int shim_prog_client(void)
@@ -268,6 +316,33 @@ static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 }
 
 /*
+ * Join shared queues (xp_share.c): the one with the fewest members (all:
+ * every one). A member takes no new flows until its first listener is made
+ * in its stack (shim_listener_instantiate ends the drain).
+ */
+static int port_join(struct shim_engine *eng, bool all, unsigned *n_queues)
+{
+	struct xp_port_config pcfg = {
+		.frames = shim.cfg.frames, .zero_copy = -1, .busy_poll = shim.cfg.busy_poll};
+	unsigned q = all ? 0 : xp_share_pick(share), end = all ? xp_share_queues(share) : q + 1;
+	int err = -EBUSY;
+
+	*n_queues = xp_share_queues(share);
+	for (; q < end && eng->n_ports < SHIM_MAX_PORTS; q++) {
+		err = xp_port_open_shared(share, q, &pcfg, &eng->ports[eng->n_ports]);
+		if (err)
+			break;
+		if (!eng->n_ports)
+			eng->queue = q;
+		eng->n_ports++;
+		if (has_listeners())
+			xp_share_expect(share, q, shim.cfg.queue_wait_ms);
+	}
+	eng->draining = eng->n_ports > 0;
+	return eng->n_ports ? 0 : err;
+}
+
+/*
  * The timestamp-offset secret, the same for every process of this boot
  * (stack_config.ts_seed): the kernel's boot id, hashed (FNV-1a). Off-path
  * peers cannot read it; 0 (per-process offsets) if it cannot be read.
@@ -299,7 +374,10 @@ static int engine_ports(struct shim_engine *eng, bool privdrop, unsigned *n_queu
 {
 	bool all = !has_listeners() || shim.cfg.queues == SHIM_QUEUES_ALL ||
 		   (shim.cfg.queues == SHIM_QUEUES_AUTO && !shim.forked);
-	int err = port_open(eng, all, n_queues);
+	int err = share ? port_join(eng, all, n_queues) : port_open(eng, all, n_queues);
+
+	if (share && err)
+		shim_warn("cannot join a shared queue of %s: %s", shim.cfg.iface, strerror(-err));
 	/*
 	 * About to drop root with every queue taken: after `nginx -s reload`
 	 * the old workers hold them until they exit, moments later. Without
@@ -307,13 +385,13 @@ static int engine_ports(struct shim_engine *eng, bool privdrop, unsigned *n_queu
 	 * Meanwhile the holders take no new flows (the kernel's listener does):
 	 * their accept queues empty before they close their listeners.
 	 */
-	bool waited = err == -EBUSY && privdrop && shim.cfg.queue_wait_ms;
+	bool waited = err == -EBUSY && privdrop && shim.cfg.queue_wait_ms && !share;
 	unsigned i;
 
 	for (i = 0; waited && i < *n_queues; i++)
 		xp_prog_drain_successor(shim.prog, i, true);
 	for (uint64_t end = shim_now_us() + (uint64_t)shim.cfg.queue_wait_ms * 1000;
-	     err == -EBUSY && privdrop && shim_now_us() < end;) {
+	     waited && err == -EBUSY && shim_now_us() < end;) {
 		usleep(20000);
 		err = port_open(eng, all, n_queues);
 	}
@@ -342,6 +420,12 @@ static struct netdev *engine_netdev(struct shim_engine *eng, unsigned n_queues,
 	for (i = 0; i < eng->n_ports; i++)
 		devs[i] = xp_port_netdev(eng->ports[i]);
 	dev = eng->n_ports == 1 ? devs[0] : xp_mq_create(devs, eng->n_ports);
+	if (dev && eng->n_ports == 1 && xp_port_member(eng->ports[0]) >= 0) {
+		/* A shared queue: the program steers our connections' replies by local port. */
+		scfg->local_port_step = XP_SHARE_MEMBERS_MAX;
+		scfg->local_port_rem = (uint16_t)xp_port_member(eng->ports[0]);
+		return dev;
+	}
 	if (!dev || n_queues < 2 || eng->n_ports != 1)
 		return dev;
 	scfg->local_port_step = (uint16_t)n_queues;

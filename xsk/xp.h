@@ -14,6 +14,11 @@
  * while the process still holds the privilege. A socket dies with its owner,
  * and the kernel removes it from the XSKMAP, so its queue falls back to
  * XDP_PASS and can be claimed again. All functions return 0 / -errno.
+ *
+ * More processes than queues (xp_share_*): a privileged process that will
+ * fork servers makes every queue shareable before it forks; each process
+ * then opens its own socket on a queue's shared UMEM (xp_port_open_shared),
+ * and the program spreads new flows over the processes that listen there.
  */
 #ifndef XTCP_XP_H
 #define XTCP_XP_H
@@ -116,6 +121,7 @@ struct xp_port_stats {
 	uint64_t rx_packets, tx_packets;
 	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;
 	uint64_t tx_kicks;
+	uint64_t drain_syn; /* SYNs dropped on a shared queue's member that stopped listening */
 	bool zero_copy;
 };
 void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
@@ -126,5 +132,44 @@ void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
 struct netdev *xp_mq_create(struct netdev **ports, unsigned n);
 /* Close the socket and unmap the UMEM (in a forked child: only this process's view). */
 void xp_port_close(struct xp_port *port);
+
+/* --- queues shared by several processes (xp_share.c) --- */
+struct xp_share;
+/*
+ * Make queues 0..n_queues-1 shareable (needs CAP_NET_ADMIN and CAP_NET_RAW):
+ * a UMEM in MAP_SHARED memory per queue, bound to it, inherited across fork.
+ * -EBUSY when a queue is held by another process's own socket.
+ */
+int xp_share_create(struct xp_prog *prog, unsigned n_queues, const struct xp_port_config *cfg,
+		    struct xp_share **out);
+unsigned xp_share_queues(const struct xp_share *sh);
+/* The queue with the fewest live members. */
+unsigned xp_share_pick(struct xp_share *sh);
+/*
+ * New flows on queue that no member takes are dropped (the peer retries)
+ * rather than left to the kernel for the next ms: members are starting.
+ */
+int xp_share_expect(struct xp_share *sh, unsigned queue, unsigned ms);
+/*
+ * Join queue's group with a socket of this process (privilege needed). It
+ * takes no new flows until xp_port_drain(port, false) (it listens). Each
+ * process joins a queue at most once (-EEXIST); -EUSERS when it is full.
+ */
+int xp_port_open_shared(struct xp_share *sh, unsigned queue, const struct xp_port_config *cfg,
+			struct xp_port **out);
+/*
+ * The member slot of a shared port, or -1. The program steers xtcp's own
+ * connections on a shared queue by local port: port % XP_SHARE_MEMBERS_MAX
+ * must be the slot of the member that connected.
+ */
+#define XP_SHARE_MEMBERS_MAX 16
+int xp_port_member(const struct xp_port *port);
+/*
+ * Leave the group cleanly (exit): no more flows, RX frames and cached TX
+ * frames back to the group. The socket stays open until close or exit.
+ */
+void xp_port_leave(struct xp_port *port);
+/* Free the handle; the groups live on in the processes that still map them. */
+void xp_share_free(struct xp_share *sh);
 
 #endif

@@ -62,6 +62,11 @@ struct xp_port {
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
 	struct xp_port_stats st;
+	struct xp_share *share; /* the group of a shared queue (xp_share.c), or NULL */
+	int member;		/* our slot in it */
+	pid_t owner;		/* the process that joined (a forked child only lets go) */
+	bool no_syn;		/* shared and draining: SYNs already on their way are dropped */
+	bool left;		/* xp_port_leave() done */
 };
 
 static struct xp_port *port_of(struct netdev *dev)
@@ -73,6 +78,41 @@ static void rx_stash_flush(struct xp_port *p)
 {
 	if (p->n_stash && !xp_umem_fill(&p->umem, p->rx_stash, p->n_stash))
 		p->n_stash = 0;
+}
+
+static bool pure_syn(const struct pkt *k)
+{
+	const uint8_t *f = k->data;
+	unsigned ihl;
+
+	/* Ethernet, IPv4 (protocol 6), TCP flags SYN without ACK: the program parsed it already. */
+	if (k->len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6)
+		return false;
+	ihl = (f[14] & 0xf) * 4u;
+	return k->len >= 14 + ihl + 20 && (f[14 + ihl + 13] & 0x12) == 0x02;
+}
+
+/*
+ * A member of a shared queue that stopped listening takes no new flows (the
+ * program sends them to the others), but SYNs steered to it just before may
+ * still be on its ring: dropped, the peer retries and reaches a member that
+ * listens, instead of meeting a stack without listener (RST).
+ */
+static unsigned drop_syns(struct xp_port *p, struct pkt *pkts, unsigned n)
+{
+	uint64_t gone[NETDEV_BURST_MAX];
+	unsigned k = 0, g = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (pure_syn(&pkts[i]))
+			gone[g++] = pkts[i].addr;
+		else
+			pkts[k++] = pkts[i];
+	}
+	/* A shared UMEM's fill never fails: what the ring cannot take goes to the free stack. */
+	xp_umem_fill(&p->umem, gone, g);
+	p->st.drain_syn += g;
+	return k;
 }
 
 static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
@@ -103,7 +143,7 @@ static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 	if (n)
 		xsk_ring_cons__release(&p->rx, n);
 	p->st.rx_packets += n;
-	return n;
+	return p->no_syn ? drop_syns(p, pkts, n) : n;
 }
 
 static void xp_rx_done(struct netdev *dev, struct pkt *pkts, unsigned n)
@@ -135,11 +175,9 @@ static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 
 	if (len > u->frame_size - XP_NET_IP_ALIGN)
 		return -EMSGSIZE;
-	if (!u->n_tx_free)
-		xp_umem_complete(u);
-	if (!u->n_tx_free)
+	if (xp_umem_tx_get(u, &addr))
 		return -ENOBUFS;
-	addr = u->tx_free[--u->n_tx_free] + XP_NET_IP_ALIGN;
+	addr += XP_NET_IP_ALIGN;
 	pkt->addr = addr;
 	pkt->data = xsk_umem__get_data(u->area, addr);
 	pkt->len = len;
@@ -148,13 +186,7 @@ static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 
 static void xp_tx_free(struct netdev *dev, struct pkt *pkt)
 {
-	struct xp_umem *u = &port_of(dev)->umem;
-	uint64_t addr = xp_umem_frame(u, pkt->addr);
-
-	/* Only TX frames belong to the pool (an RX frame here would be a caller bug). */
-	if (addr >= (uint64_t)u->n_rx * u->frame_size && addr < u->size &&
-	    u->n_tx_free < u->n_frames - u->n_rx)
-		u->tx_free[u->n_tx_free++] = addr;
+	xp_umem_tx_put(&port_of(dev)->umem, pkt->addr);
 }
 
 /* Descriptors on the TX ring the kernel has not taken yet. */
@@ -451,6 +483,13 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	err = xsk_socket__update_xskmap(p->xsk, prog->xsks_fd);
 	if (err)
 		goto fail;
+	if (queue_id < XTCP_SHARE_MAX_QUEUES) {
+		/* We hold the queue alone: a group that shared it earlier is gone. */
+		struct xtcp_shareq none = {0};
+		uint32_t k = queue_id;
+
+		bpf_map_update_elem(prog->shareq_fd, &k, &none, BPF_ANY);
+	}
 	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode%s)", prog->ifname,
 	       queue_id, p->st.zero_copy ? "zero-copy" : "copy",
 	       p->busy_poll ? ", busy polling" : "");
@@ -461,9 +500,102 @@ fail:
 	return err;
 }
 
+/* A port on a shared queue's UMEM: the group's rings, our own socket and slot. */
+int xp_port_open_shared(struct xp_share *sh, unsigned queue, const struct xp_port_config *cfg,
+			struct xp_port **out)
+{
+	static const struct xp_port_config defaults = {.zero_copy = -1};
+	struct xp_prog *prog = sh->prog;
+	struct xp_port *p;
+	uint32_t key;
+	unsigned member;
+	int err;
+
+	*out = NULL;
+	if (!cfg)
+		cfg = &defaults;
+	if (queue >= sh->n_queues)
+		return -EINVAL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->dev.ops = &xp_netdev_ops;
+	p->prog = prog;
+	p->queue_id = queue;
+	p->fd = -1;
+	p->member = -1;
+	err = xp_share_join(sh, queue, &member);
+	if (err)
+		goto fail;
+	p->share = sh;
+	p->member = (int)member;
+	p->owner = getpid();
+	xp_umem_share_view(&p->umem, &sh->q[queue].umem, sh->q[queue].umem.sh);
+	p->rx_stash = calloc(p->umem.n_rx, sizeof(*p->rx_stash));
+	if (!p->umem.tx_free || !p->rx_stash) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	err = port_link_facts(p);
+	if (!err)
+		err = port_socket(p, cfg, sh->ring_size);
+	if (!err)
+		err = xp_prog_add_user(prog);
+	if (err)
+		goto fail;
+	/* Not listening yet (xp_port_drain(false) starts it): no new flows, our own only. */
+	key = queue * XTCP_SHARE_MAX_MEMBERS + member;
+	if (bpf_map_update_elem(prog->share_xsks_fd, &key, &p->fd, BPF_ANY)) {
+		err = -errno;
+		goto fail;
+	}
+	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u, member %u (shared UMEM, %s mode)",
+	       prog->ifname, queue, member, p->st.zero_copy ? "zero-copy" : "copy");
+	*out = p;
+	return 0;
+fail:
+	xp_port_close(p);
+	return err;
+}
+
+int xp_port_member(const struct xp_port *port)
+{
+	return port->share ? port->member : -1;
+}
+
+void xp_port_leave(struct xp_port *p)
+{
+	uint32_t key, idx, n;
+	uint64_t addrs[NETDEV_BURST_MAX];
+
+	if (!p->share || p->left || p->owner != getpid())
+		return;
+	p->left = true;
+	xp_share_listen(p->share, p->queue_id, (unsigned)p->member, false);
+	key = p->queue_id * XTCP_SHARE_MAX_MEMBERS + (uint32_t)p->member;
+	bpf_map_delete_elem(p->prog->share_xsks_fd, &key);
+	/* What reached our RX ring goes back to the group's fill ring, unread. */
+	while ((n = xsk_ring_cons__peek(&p->rx, NETDEV_BURST_MAX, &idx))) {
+		for (uint32_t i = 0; i < n; i++)
+			addrs[i] = xsk_ring_cons__rx_desc(&p->rx, idx + i)->addr;
+		xsk_ring_cons__release(&p->rx, n);
+		xp_umem_fill(&p->umem, addrs, n);
+	}
+	xp_umem_fill(&p->umem, p->rx_stash, p->n_stash);
+	p->n_stash = 0;
+	xp_umem_share_return(&p->umem);
+	xp_share_leave(p->share, p->queue_id, (unsigned)p->member);
+}
+
 int xp_port_drain(struct xp_port *port, bool on)
 {
 	uint32_t q = port->queue_id, v = on;
+
+	/* A member of a shared queue takes new flows while it listens. */
+	if (port->share) {
+		port->no_syn = on;
+		return xp_share_listen(port->share, q, (unsigned)port->member, !on);
+	}
 
 	if (bpf_map_update_elem(port->prog->drain_fd, &q, &v, BPF_ANY))
 		return -errno;
@@ -497,6 +629,12 @@ void xp_port_close(struct xp_port *p)
 {
 	if (!p)
 		return;
+	if (p->share && !p->left && p->owner == getpid() && p->member >= 0) {
+		if (p->xsk)
+			xp_port_leave(p);
+		else
+			xp_share_leave(p->share, p->queue_id, (unsigned)p->member);
+	}
 	/*
 	 * Deleting the socket closes our fd: the kernel removes it from the
 	 * XSKMAP when the last reference goes (in a forked child the parent
