@@ -152,7 +152,11 @@ unsigned xp_share_pick(struct xp_share *sh);
 int xp_share_expect(struct xp_share *sh, unsigned queue, unsigned ms);
 /*
  * Join queue's group with a socket of this process (privilege needed). It
- * takes no new flows until xp_port_drain(port, false) (it listens). Each
+ * takes no new flows until xp_port_drain(port, false) (it listens). Members
+ * that join well after the others, all alive (nginx -s reload), are a new
+ * generation: once one of them listens they take every new flow, while the
+ * older members keep their connections and listeners, so their accept
+ * queues empty before they quit (closing a listener resets what is left). Each
  * process joins a queue at most once (-EEXIST); -EUSERS when it is full.
  */
 int xp_port_open_shared(struct xp_share *sh, unsigned queue, const struct xp_port_config *cfg,

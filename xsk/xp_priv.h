@@ -59,6 +59,7 @@ struct xp_share_member {
 	uint32_t pid;	     /* 0 = free */
 	uint16_t left;	     /* left cleanly (xp_port_leave), frames returned */
 	uint16_t listening;  /* takes new flows (it has a listener) */
+	uint32_t gen;	     /* the group's generation when it joined */
 	uint64_t start_time; /* tells a reused pid apart (xp_proc_start_time) */
 };
 
@@ -66,12 +67,14 @@ struct xp_share_hdr {
 	pthread_mutex_t lock;	   /* fill ring, completion ring, free stack */
 	pthread_mutex_t join_lock; /* members[] */
 	struct xp_share_member members[XTCP_SHARE_MAX_MEMBERS];
-	uint64_t wait_until; /* struct xtcp_shareq's: set by xp_share_expect() */
-	uint32_t deaths;     /* members that died without leaving */
-	uint32_t n_free;     /* frames on free[] */
-	uint32_t fq_target;  /* keep this many frames on the fill ring */
-	uint32_t tx_reserve; /* the fill ring is topped up only above this many free */
-	uint64_t free[];     /* free frame addresses, a stack */
+	uint64_t wait_until;   /* struct xtcp_shareq's: set by xp_share_expect() */
+	uint64_t last_join_ns; /* CLOCK_MONOTONIC of the latest join */
+	uint32_t gen;	       /* generation: bumped by a join after a reload */
+	uint32_t deaths;       /* members that died without leaving */
+	uint32_t n_free;       /* frames on free[] */
+	uint32_t fq_target;    /* keep this many frames on the fill ring */
+	uint32_t tx_reserve;   /* the fill ring is topped up only above this many free */
+	uint64_t free[];       /* free frame addresses, a stack */
 };
 
 /*

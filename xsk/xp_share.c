@@ -43,9 +43,10 @@
 
 _Static_assert(XP_SHARE_MEMBERS_MAX == XTCP_SHARE_MAX_MEMBERS, "xp.h and the program agree");
 
-#define XP_FRAME_SIZE	 4096
-#define XP_ANCHOR_RING	 64  /* the anchor's TX ring: required by bind, never used */
-#define XP_SHARE_RESERVE 256 /* free frames kept for TX before the fill ring is topped up */
+#define XP_FRAME_SIZE	  4096
+#define XP_ANCHOR_RING	  64  /* the anchor's TX ring: required by bind, never used */
+#define XP_SHARE_RESERVE  256 /* free frames kept for TX before the fill ring is topped up */
+#define XP_SHARE_BATCH_NS 500000000ull /* joins this close together: one generation */
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -172,16 +173,29 @@ void xp_share_free(struct xp_share *sh)
 
 /*
  * Tell the program which members of queue q take new flows: those alive and
- * listening, from the member table. join_lock held (the only writer).
+ * listening, of the newest generation that has any (after a reload the new
+ * processes take over as soon as one listens, while the old ones still
+ * accept: their accept queues empty before they close their listeners,
+ * which would reset what is left in them). join_lock held (the only writer).
  */
 static int share_publish(struct xp_share *sh, unsigned q)
 {
 	struct xp_share_hdr *h = sh->q[q].umem.sh;
 	struct xtcp_shareq v = {.wait_until = h->wait_until, .shared = 1};
-	uint32_t k = q;
+	uint32_t k = q, newest = 0;
+	bool any = false;
 
+	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++) {
+		struct xp_share_member *e = &h->members[m];
+
+		if (e->listening && member_alive(e) && (!any || (int32_t)(e->gen - newest) > 0)) {
+			newest = e->gen;
+			any = true;
+		}
+	}
 	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
-		if (h->members[m].listening && member_alive(&h->members[m]))
+		if (h->members[m].listening && h->members[m].gen == newest &&
+		    member_alive(&h->members[m]))
 			v.slot[v.n++] = (uint8_t)m;
 	if (bpf_map_update_elem(sh->prog->shareq_fd, &k, &v, BPF_ANY))
 		return -errno;
@@ -316,6 +330,38 @@ int xp_share_listen(struct xp_share *sh, unsigned queue, unsigned member, bool o
 	return err;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Does a process joining now start a new generation? A prefork server
+ * starts its workers together; one that joins a while later, while every
+ * member is alive, comes from a reload (nginx -s reload starts new workers,
+ * then asks the old ones to quit). A worker started to replace one that
+ * died (its slot is dead without having left) joins the current one.
+ * join_lock held.
+ */
+static bool new_generation(const struct xp_share_hdr *h)
+{
+	bool members = false;
+
+	if (now_ns() - h->last_join_ns < XP_SHARE_BATCH_NS)
+		return false;
+	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++) {
+		const struct xp_share_member *e = &h->members[m];
+
+		if (e->pid && !e->left && !member_alive(e))
+			return false;
+		members |= member_alive(e);
+	}
+	return members;
+}
+
 int xp_share_join(struct xp_share *sh, unsigned queue, unsigned *member)
 {
 	struct xp_share_hdr *h = sh->q[queue].umem.sh;
@@ -338,6 +384,9 @@ int xp_share_join(struct xp_share *sh, unsigned queue, unsigned *member)
 		pthread_mutex_unlock(&h->join_lock);
 		return m < XTCP_SHARE_MAX_MEMBERS ? -EEXIST : -EUSERS;
 	}
+	if (new_generation(h))
+		h->gen++;
+	h->last_join_ns = now_ns();
 	if (h->members[slot].pid && !h->members[slot].left) {
 		h->deaths++;
 		xp_log(1, sh->prog->log_level,
@@ -350,6 +399,7 @@ int xp_share_join(struct xp_share *sh, unsigned queue, unsigned *member)
 	h->members[slot].pid = pid;
 	h->members[slot].left = 0;
 	h->members[slot].listening = 0;
+	h->members[slot].gen = h->gen;
 	h->members[slot].start_time = xp_proc_start_time((pid_t)pid);
 	share_publish(sh, queue); /* the dead one is out of the list */
 	pthread_mutex_unlock(&h->join_lock);

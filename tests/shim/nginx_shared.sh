@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# nginx_shared.sh BUILD_DIR - more processes than RX queues: unmodified nginx
+# with 4 workers under libxtcp.so on a 1-queue test bed, every worker on its
+# own AF_XDP socket on the queue's shared UMEM (root; exits 77 without).
+# Prints "N passed, N failed".
+#   ab started the moment nginx returns: every request served, none by the
+#   kernel (TcpPassiveOpens flat), each worker a fair share ($pid in the log)
+#   reload under load (ab running): no failed request, none by the kernel
+#   kill -9 of a worker under load: only that worker's connections fail, the
+#   others and the respawned worker serve; then a clean run, all 4 serving
+set -u
+build=$(cd "${1:?usage: nginx_shared.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+lib=$build/libxtcp.so
+TEST_NAME=nginx_shared
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+need_root
+[ -f "$lib" ] || { echo "nginx_shared: $lib not built"; exit 1; }
+command -v ab >/dev/null || { echo "nginx_shared: ab missing (tests/deps.sh)"; exit 1; }
+
+# shellcheck source=../testbed.sh
+. "$here/../testbed.sh"
+d=$(mktemp -d /tmp/xtcp-nginx-shared.XXXXXX)
+chmod 755 "$d"
+cleanup() {
+	[ -s "$d/nginx.pid" ] && kill -9 "$(cat "$d/nginx.pid")" 2>/dev/null
+	tb_down
+	rm -rf "$d"
+}
+trap cleanup EXIT
+
+tb_up 1 || { echo "nginx_shared: test bed failed"; exit 1; }
+trap cleanup EXIT # tb_up set its own (tb_down only)
+mkdir -p "$d/www" "$d/logs"
+head -c 64 /dev/urandom >"$d/www/f64"
+chmod -R a+rX "$d/www"
+cat >"$d/nginx.conf" <<EOC
+user www-data;
+worker_processes 4;
+worker_rlimit_nofile 20000;
+pid $d/nginx.pid;
+error_log $d/logs/error.log warn;
+events { use epoll; worker_connections 4096; }
+http {
+	log_format bypid '\$pid \$status';
+	access_log $d/logs/access.log bypid;
+	keepalive_timeout 65;
+	client_body_temp_path $d/cb; proxy_temp_path $d/pt; fastcgi_temp_path $d/ft;
+	uwsgi_temp_path $d/ut; scgi_temp_path $d/st;
+	server { listen 80 backlog=4096; root $d/www; }
+}
+EOC
+passive_opens() { tb_srv nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'; }
+workers() { pgrep -P "$(cat "$d/nginx.pid")" | sort; }
+# ab_run OUT N [ab options]: HTTP/1.0 GETs of 64 bytes, 100 at a time.
+ab_run() {
+	local out=$1 n=$2
+	shift 2
+	tb_cli sh -c "ulimit -n 20000; timeout 120 ab -q -n $n -c 100 -s 20 $* http://$TB_SIP/f64" \
+		>"$out" 2>&1
+}
+ab_field() { awk -v f="$2" 'index($0, f) == 1 {print $(NF)}' "$1"; }
+# per_pid FROM_LINE PIDS...: requests each pid logged after line FROM_LINE, one per line.
+per_pid() {
+	local from=$1 pid
+	shift
+	for pid in "$@"; do
+		tail -n +"$from" "$d/logs/access.log" | awk -v p="$pid" '$1 == p' | wc -l
+	done
+}
+fair() { # fair TOTAL COUNTS...: each count >= half an equal share
+	local total=$1 c
+	shift
+	for c in "$@"; do [ "$c" -ge $((total / $# / 2)) ] || return 1; done
+}
+
+p0=$(passive_opens)
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
+	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
+# Load from the first moment: nginx has listened and forked; workers may still start.
+ab_run "$d/ab1.out" 20000
+mapfile -t pids < <(workers)
+check "nginx master + 4 workers on a 1-queue device" [ "${#pids[@]}" = 4 ]
+c=$(ab_field "$d/ab1.out" "Complete requests:")
+f=$(ab_field "$d/ab1.out" "Failed requests:")
+check "ab from start -n 20000 -c 100: complete=${c:-?} failed=${f:-?}" \
+	test "${c:-0}" = 20000 -a "${f:-1}" = 0
+mapfile -t share < <(per_pid 1 "${pids[@]}")
+check "every worker a fair share of 20000: ${share[*]}" fair 20000 "${share[@]}"
+p1=$(passive_opens)
+check "kernel TcpPassiveOpens flat from start ($p0 -> $p1)" [ "$p0" = "$p1" ]
+check "no process left to the kernel (no 'no AF_XDP socket', 'not shared', 'cannot join')" \
+	not_grep -E "no AF_XDP socket|not shared|cannot join|stays on the kernel" "$d/nginx.err"
+
+# Reload under load.
+lines=$(($(wc -l <"$d/logs/access.log") + 1))
+ab_run "$d/ab2.out" 40000 &
+abpid=$!
+sleep 1
+kill -HUP "$(cat "$d/nginx.pid")"
+wait $abpid
+c=$(ab_field "$d/ab2.out" "Complete requests:")
+f=$(ab_field "$d/ab2.out" "Failed requests:")
+check "reload under ab -n 40000: complete=${c:-?} failed=${f:-?}" \
+	test "${c:-0}" = 40000 -a "${f:-1}" = 0
+p2=$(passive_opens)
+check "kernel TcpPassiveOpens flat through reload ($p1 -> $p2)" [ "$p1" = "$p2" ]
+for _ in $(seq 50); do [ "$(workers | wc -l)" = 4 ] && break; sleep 0.1; done
+mapfile -t pids < <(workers)
+lines=$(($(wc -l <"$d/logs/access.log") + 1))
+ab_run "$d/ab3.out" 20000
+f=$(ab_field "$d/ab3.out" "Failed requests:")
+mapfile -t share < <(per_pid "$lines" "${pids[@]}")
+check "after reload: failed=${f:-?}, the 4 new workers' shares: ${share[*]}" \
+	sh -c "[ '${f:-1}' = 0 ] && [ ${#pids[@]} = 4 ]" && fair 20000 "${share[@]}"
+
+# kill -9 of one worker under load: its open connections die with it (as
+# on Linux); nothing else fails, the master respawns it, it serves.
+ab_run "$d/ab4.out" 40000 -r &
+abpid=$!
+sleep 1
+kill -9 "${pids[0]}"
+wait $abpid
+c=$(ab_field "$d/ab4.out" "Complete requests:")
+f=$(ab_field "$d/ab4.out" "Failed requests:")
+ex=$(grep -c "apr_socket_recv" "$d/ab4.out")
+check "kill -9 under ab -r -n 40000 -c 100: complete=${c:-?} failed=${f:-?} (<= 100 in flight)" \
+	test "${c:-0}" = 40000 -a "${f:-1}" -le 100
+for _ in $(seq 50); do [ "$(workers | wc -l)" = 4 ] && break; sleep 0.1; done
+mapfile -t pids < <(workers)
+lines=$(($(wc -l <"$d/logs/access.log") + 1))
+ab_run "$d/ab5.out" 20000
+c=$(ab_field "$d/ab5.out" "Complete requests:")
+f=$(ab_field "$d/ab5.out" "Failed requests:")
+mapfile -t share < <(per_pid "$lines" "${pids[@]}")
+check "after kill -9: complete=${c:-?} failed=${f:-?}, shares ${share[*]}" \
+	sh -c "[ '${c:-0}' = 20000 ] && [ '${f:-1}' = 0 ]" && fair 20000 "${share[@]}"
+p3=$(passive_opens)
+check "kernel TcpPassiveOpens flat through kill -9 ($p2 -> $p3)" [ "$p2" = "$p3" ]
+check "nginx error log has no crit/alert/emerg" \
+	sh -c "! grep -E '\[(crit|alert|emerg)\]' '$d/logs/error.log' | grep -v 'exited on signal 9'"
+[ $fail = 0 ] || { tail -n 20 "$d/nginx.err" "$d/logs/error.log"; grep -iE "fail|err|apr|length|except" "$d"/ab*.out | head -20; }
+
+kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
+for _ in $(seq 50); do
+	kill -0 "$(cat "$d/nginx.pid" 2>/dev/null)" 2>/dev/null || break
+	sleep 0.1
+done
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
