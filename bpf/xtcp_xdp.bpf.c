@@ -232,8 +232,15 @@ static __always_inline int share_sock(__u32 q, __u32 m)
 	return m < XTCP_SHARE_MAX_MEMBERS && bpf_map_lookup_elem(&xtcp_share_xsks, &k);
 }
 
+/*
+ * The share_* helpers below are global functions: the verifier checks each
+ * once on its own, instead of walking their loops again in every state of
+ * every call site (program load time is on the path of a client's first
+ * connect).
+ */
+
 /* Has any member of shared queue q a live socket? */
-static __always_inline int share_any(__u32 q)
+__attribute__((noinline)) int share_any(__u32 q)
 {
 	for (__u32 m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
 		if (share_sock(q, m))
@@ -242,39 +249,44 @@ static __always_inline int share_any(__u32 q)
 }
 
 /*
- * The member for a hash among those that listen (sq->slot[0..n)), skipping
- * one whose socket is gone (it died: the kernel emptied its slot, its
- * entry stays until another member rewrites the list), or -1.
+ * The member for a hash among those of queue q that listen (slot[0..n)),
+ * skipping one whose socket is gone (it died: the kernel emptied its slot,
+ * its entry stays until another member rewrites the list), or -1.
  */
-static __always_inline int share_pick(__u32 q, const struct xtcp_shareq *sq, __u32 hash)
+__attribute__((noinline)) int share_pick(__u32 q, __u32 hash)
 {
-	__u32 n = sq->n, i;
+	struct xtcp_shareq *sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
+	__u32 n, i;
 
+	if (!sq)
+		return -1;
+	n = sq->n;
 	if (!n || n > XTCP_SHARE_MAX_MEMBERS)
 		return -1;
 	i = hash % n;
-	for (__u32 tries = 0; tries < XTCP_SHARE_MAX_MEMBERS; tries++) {
-		__u32 m;
+	for (__u32 t = 0; t < XTCP_SHARE_MAX_MEMBERS; t++) {
+		__u32 j = i + t, m;
 
-		if (tries >= n)
+		if (t >= n)
 			break;
-		if (i >= n)
-			i = 0;
-		if (i >= XTCP_SHARE_MAX_MEMBERS)
-			return -1;
-		m = sq->slot[i];
+		if (j >= n)
+			j -= n;
+		m = sq->slot[j & (XTCP_SHARE_MAX_MEMBERS - 1)];
 		if (share_sock(q, m))
 			return (int)m;
-		i++;
 	}
 	return -1;
 }
 
 /* Does member m listen on shared queue q (with a live socket)? */
-static __always_inline int share_listens(__u32 q, const struct xtcp_shareq *sq, __u32 m)
+__attribute__((noinline)) int share_listens(__u32 q, __u32 m)
 {
-	__u32 n = sq->n;
+	struct xtcp_shareq *sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
+	__u32 n;
 
+	if (!sq)
+		return 0;
+	n = sq->n;
 	for (__u32 i = 0; i < XTCP_SHARE_MAX_MEMBERS; i++) {
 		if (i >= n)
 			break;
@@ -297,18 +309,23 @@ static __always_inline __u32 flow_hash(const struct xtcp_flow_key *f)
 	return h ^ (h >> 16);
 }
 
+#define SHARE_SYN	 1 /* a pure SYN to a served port */
+#define SHARE_LOCAL_PORT 2 /* steered by xtcp's local-port range */
+
 /*
  * A served segment on a shared queue: the verdict, or -1 when the queue is
  * not shared or its group has no member left (then one socket in xsks_map
  * serves it, or none). A SYN that no member can take is dropped while
  * members are about to listen (the peer sends it again a second later: no
  * connection lands on the kernel at start-up or reload), else passed.
+ * Global, so verified once on its own: the segment comes as scalars
+ * (addresses, ports as on the wire; seq_flags = seq << 32 | SHARE_*).
  */
-static __always_inline int share_redirect(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th,
-					  enum steer steer)
+__attribute__((noinline)) int share_redirect(struct xdp_md *ctx, __u32 saddr, __u32 daddr,
+					     __u32 ports, __u64 seq_flags)
 {
-	struct xtcp_flow_key fk = {ip->saddr, ip->daddr, th->source, th->dest};
-	__u32 q = ctx->rx_queue_index, key;
+	struct xtcp_flow_key fk = {saddr, daddr, (__u16)(ports >> 16), (__u16)ports};
+	__u32 q = ctx->rx_queue_index, key, seq = (__u32)(seq_flags >> 32);
 	struct xtcp_flow_val *owner, fv;
 	struct xtcp_shareq *sq;
 	int m = -1;
@@ -319,15 +336,15 @@ static __always_inline int share_redirect(struct xdp_md *ctx, struct iphdr *ip, 
 	if (!sq || !sq->shared)
 		return -1;
 	owner = bpf_map_lookup_elem(&xtcp_flows, &fk);
-	if (steer == STEER_SERVED && th->syn && !th->ack) {
+	if (seq_flags & SHARE_SYN) {
 		/*
 		 * A retransmitted SYN goes where the first one went, if it still
 		 * listens there; a new connection on an old 4-tuple is hashed anew.
 		 */
-		if (owner && owner->isn == th->seq && share_listens(q, sq, owner->member))
+		if (owner && owner->isn == seq && share_listens(q, owner->member))
 			m = (int)owner->member;
 		else
-			m = share_pick(q, sq, flow_hash(&fk));
+			m = share_pick(q, flow_hash(&fk));
 		if (m < 0) {
 			if (sq->wait_until && bpf_ktime_get_ns() < sq->wait_until) {
 				stat_inc(XTCP_STAT_SHARE_WAIT);
@@ -340,16 +357,16 @@ static __always_inline int share_redirect(struct xdp_md *ctx, struct iphdr *ip, 
 			return verdict_pass(XTCP_STAT_DRAIN);
 		}
 		fv.member = (__u32)m;
-		fv.isn = th->seq;
+		fv.isn = seq;
 		bpf_map_update_elem(&xtcp_flows, &fk, &fv, BPF_ANY);
 	} else if (owner && owner->member < XTCP_SHARE_MAX_MEMBERS) {
 		m = (int)owner->member;
-	} else if (steer == STEER_LOCAL_PORT) {
+	} else if (seq_flags & SHARE_LOCAL_PORT) {
 		/* xtcp's own connections: each member's local ports are its slot mod members. */
-		m = (int)(bpf_ntohs(th->dest) % XTCP_SHARE_MAX_MEMBERS);
+		m = (int)(bpf_ntohs(fk.dport) % XTCP_SHARE_MAX_MEMBERS);
 	} else {
 		/* Not seen starting (table full): the hash over members, as a SYN would. */
-		m = share_pick(q, sq, flow_hash(&fk));
+		m = share_pick(q, flow_hash(&fk));
 		if (m < 0)
 			return -1;
 	}
@@ -444,7 +461,9 @@ int xtcp_xdp(struct xdp_md *ctx)
 	}
 	if (xtcp_protect_served(ctx, ip, th) != XDP_PASS)
 		return verdict_drop();
-	rc = share_redirect(ctx, ip, th, steer);
+	rc = share_redirect(ctx, ip->saddr, ip->daddr, (__u32)th->source << 16 | th->dest,
+			    (__u64)th->seq << 32 | (steer == STEER_SERVED && th->syn && !th->ack) |
+				    (steer == STEER_LOCAL_PORT ? SHARE_LOCAL_PORT : 0));
 	if (rc >= 0)
 		return (int)rc;
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
