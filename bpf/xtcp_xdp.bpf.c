@@ -261,6 +261,9 @@ __attribute__((noinline)) int share_pick(__u32 q, __u32 hash)
 	if (!sq)
 		return -1;
 	n = sq->n;
+	/* Just after a reload the new workers take every new flow (xsk/xp_share.c). */
+	if (sq->n_new && sq->n_new < n && bpf_ktime_get_ns() < sq->new_until)
+		n = sq->n_new;
 	if (!n || n > XTCP_SHARE_MAX_MEMBERS)
 		return -1;
 	i = hash % n;

@@ -49,6 +49,9 @@ struct xtcp_shareq {
 	__u32 shared;	  /* nonzero: the queue is served by a group */
 	__u32 n;	  /* members that take new flows (listen): slot[0..n) */
 	__u8 slot[XTCP_SHARE_MAX_MEMBERS];
+	__u64 new_until; /* bpf_ktime_get_ns(): till then only slot[0..n_new) take them */
+	__u32 n_new;	 /* the newest generation of members (a reload's), listed first */
+	__u32 pad;
 };
 
 /* A flow on a shared queue, as the segments from the peer carry it (network order). */

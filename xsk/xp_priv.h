@@ -67,14 +67,16 @@ struct xp_share_hdr {
 	pthread_mutex_t lock;	   /* fill ring, completion ring, free stack */
 	pthread_mutex_t join_lock; /* members[] */
 	struct xp_share_member members[XTCP_SHARE_MAX_MEMBERS];
-	uint64_t wait_until;   /* struct xtcp_shareq's: set by xp_share_expect() */
-	uint64_t last_join_ns; /* CLOCK_MONOTONIC of the latest join */
-	uint32_t gen;	       /* generation: bumped by a join after a reload */
-	uint32_t deaths;       /* members that died without leaving */
-	uint32_t n_free;       /* frames on free[] */
-	uint32_t fq_target;    /* keep this many frames on the fill ring */
-	uint32_t tx_reserve;   /* the fill ring is topped up only above this many free */
-	uint64_t free[];       /* free frame addresses, a stack */
+	uint64_t wait_until;	/* struct xtcp_shareq's: set by xp_share_expect() */
+	uint64_t last_join_ns;	/* CLOCK_MONOTONIC of the latest join */
+	uint32_t gen;		/* generation: bumped by a join after a reload */
+	uint32_t gen_listening; /* the generation listen_ns belongs to */
+	uint64_t listen_ns;	/* when its first member listened */
+	uint32_t deaths;	/* members that died without leaving */
+	uint32_t n_free;	/* frames on free[] */
+	uint32_t fq_target;	/* keep this many frames on the fill ring */
+	uint32_t tx_reserve;	/* the fill ring is topped up only above this many free */
+	uint64_t free[];	/* free frame addresses, a stack */
 };
 
 /*

@@ -43,10 +43,11 @@
 
 _Static_assert(XP_SHARE_MEMBERS_MAX == XTCP_SHARE_MAX_MEMBERS, "xp.h and the program agree");
 
-#define XP_FRAME_SIZE	  4096
-#define XP_ANCHOR_RING	  64  /* the anchor's TX ring: required by bind, never used */
-#define XP_SHARE_RESERVE  256 /* free frames kept for TX before the fill ring is topped up */
-#define XP_SHARE_BATCH_NS 500000000ull /* joins this close together: one generation */
+#define XP_FRAME_SIZE	     4096
+#define XP_ANCHOR_RING	     64	 /* the anchor's TX ring: required by bind, never used */
+#define XP_SHARE_RESERVE     256 /* free frames kept for TX before the fill ring is topped up */
+#define XP_SHARE_BATCH_NS    500000000ull  /* joins this close together: one generation */
+#define XP_SHARE_TAKEOVER_NS 2000000000ull /* a reload's workers alone take new flows */
 
 static uint32_t pow2_at_least(uint32_t n)
 {
@@ -171,32 +172,40 @@ void xp_share_free(struct xp_share *sh)
 	free(sh);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /*
  * Tell the program which members of queue q take new flows: those alive and
- * listening, of the newest generation that has any (after a reload the new
- * processes take over as soon as one listens, while the old ones still
- * accept: their accept queues empty before they close their listeners,
- * which would reset what is left in them). join_lock held (the only writer).
+ * listening. Just after a reload (a new generation's first member listens)
+ * only the new generation does, for XP_SHARE_TAKEOVER_NS: the old workers
+ * still accept meanwhile, so their accept queues are empty when they close
+ * their listeners (which resets what is left in them); then all again (a
+ * server that grows its workers over time keeps them all busy). The newest
+ * generation comes first in slot[]. join_lock held (the only writer).
  */
 static int share_publish(struct xp_share *sh, unsigned q)
 {
 	struct xp_share_hdr *h = sh->q[q].umem.sh;
 	struct xtcp_shareq v = {.wait_until = h->wait_until, .shared = 1};
-	uint32_t k = q, newest = 0;
-	bool any = false;
+	uint32_t k = q;
 
-	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++) {
-		struct xp_share_member *e = &h->members[m];
+	for (int newest = 1; newest >= 0; newest--)
+		for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++) {
+			struct xp_share_member *e = &h->members[m];
 
-		if (e->listening && member_alive(e) && (!any || (int32_t)(e->gen - newest) > 0)) {
-			newest = e->gen;
-			any = true;
+			if (e->listening && (e->gen == h->gen) == newest && member_alive(e))
+				v.slot[v.n++] = (uint8_t)m;
+			if (newest)
+				v.n_new = v.n;
 		}
-	}
-	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
-		if (h->members[m].listening && h->members[m].gen == newest &&
-		    member_alive(&h->members[m]))
-			v.slot[v.n++] = (uint8_t)m;
+	if (h->gen_listening == h->gen && h->gen)
+		v.new_until = h->listen_ns + XP_SHARE_TAKEOVER_NS;
 	if (bpf_map_update_elem(sh->prog->shareq_fd, &k, &v, BPF_ANY))
 		return -errno;
 	return 0;
@@ -324,18 +333,14 @@ int xp_share_listen(struct xp_share *sh, unsigned queue, unsigned member, bool o
 	join_lock(h);
 	if (h->members[member].pid == (uint32_t)getpid()) {
 		h->members[member].listening = on;
+		if (on && h->members[member].gen == h->gen && h->gen_listening != h->gen) {
+			h->gen_listening = h->gen;
+			h->listen_ns = now_ns();
+		}
 		err = share_publish(sh, queue);
 	}
 	pthread_mutex_unlock(&h->join_lock);
 	return err;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /*
