@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -217,6 +219,44 @@ static void drain(struct xtcp_xdp *skel)
 }
 
 /*
+ * A shared queue (xsk/xp_share.c) whose members have not started listening
+ * yet: new flows are dropped (the peer retries) while they are expected,
+ * never passed to the kernel; afterwards, with no member socket at all,
+ * the queue is served as an unshared one. Segments of no known flow take
+ * the unshared path too. (Redirects to members need real sockets: the
+ * nginx_shared test.)
+ */
+static void shared_queue(struct xtcp_xdp *skel)
+{
+	int fd = bpf_map__fd(skel->maps.xtcp_shareq);
+	struct xtcp_shareq sq = {.shared = 1};
+	struct timespec ts;
+	__u32 q0 = 0;
+	const int P = XDP_PASS, D = XDP_DROP;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sq.wait_until = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec + 60000000000ull;
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "share queue 0, members expected");
+	expect(skel, "shared, members starting: SYN dropped", &(struct frame_spec){.dport = 8080},
+	       D, MOVES(XTCP_STAT_DROPPED, XTCP_STAT_SHARE_WAIT));
+	expect(skel, "shared, members starting: ACK of no flow",
+	       &(struct frame_spec){.dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	expect(skel, "shared, members starting: unserved port", &(struct frame_spec){.dport = 22},
+	       P, MOVES(XTCP_STAT_PASSED));
+	sq.wait_until = 1; /* long past */
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "no member expected any more");
+	expect(skel, "shared, no member: SYN as unshared", &(struct frame_spec){.dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	sq.n = 1; /* a member listed whose socket is gone (died) */
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "a dead member listed");
+	expect(skel, "shared, dead member: SYN as unshared", &(struct frame_spec){.dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	memset(&sq, 0, sizeof(sq));
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "unshare");
+}
+
+/*
  * Seeded random frames, half of them shaped like IPv4/TCP to a served port:
  * whatever the bytes, the verdict is XDP_PASS (no socket, no protection rule)
  * and exactly one verdict counter moves per frame.
@@ -355,6 +395,7 @@ int main(void)
 
 	kernel_flows(skel);
 	drain(skel);
+	shared_queue(skel);
 	random_frames(skel, 5000);
 
 	/* Unserving works: the exact entry is gone, the frame is no longer steered. */
