@@ -543,6 +543,7 @@ int xp_port_open_shared(struct xp_share *sh, unsigned queue, const struct xp_por
 		err = xp_prog_add_user(prog);
 	if (err)
 		goto fail;
+	xp_sys_cloexec(p->fd); /* a program this process execs does not hold our slot */
 	/* Not listening yet (xp_port_drain(false) starts it): no new flows, our own only. */
 	key = queue * XTCP_SHARE_MAX_MEMBERS + member;
 	if (bpf_map_update_elem(prog->share_xsks_fd, &key, &p->fd, BPF_ANY)) {

@@ -39,6 +39,7 @@
 
 #include "netdev.h"
 #include "xp_priv.h"
+#include "xp_sys.h"
 #include "xtcp_xdp.h"
 
 _Static_assert(XP_SHARE_MEMBERS_MAX == XTCP_SHARE_MAX_MEMBERS, "xp.h and the program agree");
@@ -144,8 +145,18 @@ static int group_create(struct xp_share *sh, unsigned q, uint32_t frames, uint32
 		h->free[h->n_free++] = (uint64_t)i * XP_FRAME_SIZE;
 	h->fq_target = ring;
 	h->tx_reserve = XP_SHARE_RESERVE;
-	return xsk_socket__create(&g->anchor, sh->prog->ifname, q, u->umem, NULL, &g->anchor_tx,
-				  &xcfg);
+	err = xsk_socket__create(&g->anchor, sh->prog->ifname, q, u->umem, NULL, &g->anchor_tx,
+				 &xcfg);
+	if (err) {
+		g->anchor = NULL;
+		return err;
+	}
+	/*
+	 * Forked processes inherit the anchor, a program they exec does not: it
+	 * would hold the queue and the pinned frames long after the server.
+	 */
+	xp_sys_cloexec(xsk_socket__fd(g->anchor));
+	return 0;
 }
 
 static void group_free(struct xp_share_q *g)

@@ -41,6 +41,12 @@ static inline ssize_t xp_sys_read(int fd, void *buf, size_t len)
 	return syscall(SYS_read, fd, buf, len);
 }
 
+/* Close fd at exec (libxdp makes its sockets without SOCK_CLOEXEC). */
+static inline int xp_sys_cloexec(int fd)
+{
+	return (int)syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC);
+}
+
 static inline int xp_sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
