@@ -149,8 +149,7 @@ static void share_ensure(void)
 			  shim.cfg.iface, strerror(-err));
 		return;
 	}
-	/* Until the first member listens, new flows wait (dropped SYNs) rather than go to the
-	 * kernel. */
+	/* Until a member listens, new flows wait (SYNs dropped), not to the kernel. */
 	for (unsigned q = 0; q < nq; q++)
 		xp_share_expect(share, q, shim.cfg.queue_wait_ms);
 	shim_debug("%u queue(s) of %s shareable by this process's children", nq, shim.cfg.iface);
