@@ -127,7 +127,7 @@ static int prog_ensure(void)
 			  strerror(-err));
 		return err;
 	}
-	/* Flood protection settings (XTCP_PROTECT*, tools/protect_cfg.h): prints its own error. */
+	/* Flood protection settings (XTCP_PROTECT*, xsk/protect_cfg.h): prints its own error. */
 	protect_env_apply(xp_prog_ifindex(shim.prog));
 	if (!exit_registered) {
 		atexit(at_exit);

@@ -275,7 +275,7 @@ static void proc_text(const struct shm_proc *p)
 	       (unsigned long long)rd(&s->sleeps));
 	if (!has_cookies(p))
 		return;
-	unsigned long long v[sizeof(v5_names) / sizeof(v5_names[0])]; /* in v5_names' order */
+	unsigned long long v[sizeof(v5_names) / sizeof(v5_names[0])] = {0}; /* v5_names order */
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		v[i] = rd(&s->stack_syn_cookies_sent + i);

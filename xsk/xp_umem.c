@@ -87,7 +87,8 @@ static int umem_rings(struct xp_umem *u, uint32_t ring_size)
 	int err;
 
 	if (xp_sys_setsockopt(u->fd, SOL_XDP, XDP_UMEM_FILL_RING, &ring_size, sizeof(ring_size)) ||
-	    xp_sys_setsockopt(u->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring_size, sizeof(ring_size)) ||
+	    xp_sys_setsockopt(u->fd, SOL_XDP, XDP_UMEM_COMPLETION_RING, &ring_size,
+			      sizeof(ring_size)) ||
 	    xp_sys_getsockopt(u->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &optlen))
 		return -errno;
 	err = xp_ring_map(u->fd, &off.fr, ring_size, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING,

@@ -1,7 +1,7 @@
 /*
  * test_prot_verdicts.c - every protection rule of bpf/xtcp_protect.h on
  * crafted frames through BPF_PROG_TEST_RUN (no NIC, no namespace), with the
- * rules written by the real userspace code (tools/protect_cfg.c) and the
+ * rules written by the real userspace code (xsk/protect_cfg.c) and the
  * per-reason counters checked after each case.
  *
  *   test_prot_verdicts OBJ harness   tests/protect/prot_harness.bpf.c: the

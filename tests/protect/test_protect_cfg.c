@@ -1,5 +1,5 @@
 /*
- * test_protect_cfg.c - unit tests of the protection settings (tools/protect_cfg.c):
+ * test_protect_cfg.c - unit tests of the protection settings (xsk/protect_cfg.c):
  * XTCP_* parsing from a fake environment, validation messages naming the
  * variable, the parsers and formatters xtcpctl uses. No root, no BPF.
  */

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vars_documented.sh SOURCE_DIR BUILD_DIR - every XTCP_* variable the library
-# reads (preload/, xsk/, stack/, tools/protect_cfg.c) has a launcher option
+# reads (preload/, xsk/, stack/, xsk/protect_cfg.c) has a launcher option
 # (xtcp --help), an entry in xtcp(7) and a row in docs/configuration.md; and the launcher
 # has no option for a variable the library does not read. Prints "N passed, N failed".
 set -u
@@ -14,7 +14,7 @@ check() { # check DESCRIPTION COMMAND...
 	if "$@"; then pass=$((pass + 1)); else echo "FAIL $what"; fail=$((fail + 1)); fi
 }
 vars=$(grep -rhoE '"XTCP_[A-Z0-9_]+"' "$src/preload" "$src/xsk" "$src/stack" \
-	"$src/tools/protect_cfg.c" | tr -d '"' | sort -u)
+	"$src/xsk/protect_cfg.c" | tr -d '"' | sort -u)
 help=$("$build/xtcp" --help)
 check "the library reads some XTCP_* variables ($(echo "$vars" | wc -l))" [ -n "$vars" ]
 for v in $vars; do

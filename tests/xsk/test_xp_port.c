@@ -205,7 +205,8 @@ int main(int argc, char **argv)
 	int pfds[NETDEV_POLL_FDS_MAX];
 
 	CHECK(dev->ops->poll_fds(dev, pfds, NETDEV_POLL_FDS_MAX) == 1 && pfds[0] >= 0, "poll_fds");
-	CHECK(dev->ops->next_deadline(dev, 5) == UINT64_MAX, "no deadline while nothing is pending");
+	CHECK(dev->ops->next_deadline(dev, 5) == UINT64_MAX,
+	      "no deadline while nothing is pending");
 	/* auto on a veth: a local kernel's unfinished checksums are taken. */
 	CHECK(dev->info.rx_csum_trust_local == 1, "veth trusts local checksums by default");
 	/* copy mode on a veth, Linux 6.8+: the kernel finishes TCP checksums (TX metadata) */
