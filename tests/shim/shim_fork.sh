@@ -26,8 +26,8 @@ lib=$build/libxtcp.so
 bin=$build/tests/shim/fork_inetd
 field=$build/tests/shim/shim_stats_field
 TEST_NAME=shim_fork
-# shellcheck source=lib.sh
-. "$here/lib.sh"
+# shellcheck source=../check.sh
+. "$here/../check.sh"
 need_root
 [ -f "$lib" ] && [ -x "$bin" ] && [ -x "$field" ] || { echo "shim_fork: build first"; exit 1; }
 command -v ncat >/dev/null && command -v vsftpd >/dev/null ||

@@ -21,8 +21,8 @@ set -u
 build=$(cd "${1:?usage: pkg_deb.sh BUILD_DIR SOURCE_DIR}" && pwd)
 src=$(cd "${2:?usage: pkg_deb.sh BUILD_DIR SOURCE_DIR}" && pwd)
 export TEST_NAME=pkg_deb
-# shellcheck source=../shim/lib.sh disable=SC1091
-. "$src/tests/shim/lib.sh"
+# shellcheck source=../check.sh disable=SC1091
+. "$src/tests/check.sh"
 need_root
 for t in cpack dpkg dpkg-deb man curl ab "$NGINX"; do
 	command -v "$t" >/dev/null || skip "$t is missing (tests/deps.sh installs it)"
