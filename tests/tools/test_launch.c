@@ -4,6 +4,7 @@
  * option and the accepted form, validation by the library's parsers, and the
  * choice of interface from a routing table. No root, no network.
  */
+#include "fake_env.h"
 #include "launch.h"
 
 #include <errno.h>
@@ -22,20 +23,6 @@ static int passed, failed;
 		}                                                                                  \
 	} while (0)
 
-/* A fake inherited environment: NULL-terminated name=value pairs. */
-static const char *const *fake_env;
-
-static const char *fake_get(const char *name)
-{
-	const char *const *e;
-	size_t n = strlen(name);
-
-	for (e = fake_env; e && *e; e++)
-		if (!strncmp(*e, name, n) && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
-
 #define ARGV(...)	   ((char *[]){"xtcp", __VA_ARGS__, NULL})
 #define ARGC(...)	   ((int)(sizeof((char *[]){"xtcp", __VA_ARGS__}) / sizeof(char *)))
 #define PARSE(l, err, ...) launch_parse(l, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof(err))
@@ -44,7 +31,7 @@ static const char *val(const struct launch *l, const char *var)
 {
 	static char buf[64];
 
-	return launch_value(l, var, fake_get, buf, sizeof(buf));
+	return launch_value(l, var, fake_getenv, buf, sizeof(buf));
 }
 
 static void test_forms(void)
@@ -145,7 +132,7 @@ static void test_profiles(void)
 	for (i = 0; i < launch_n_profiles; i++) {
 		CHECK(PARSE(&l, err, "--iface", "eth1", "--ports", "80", "--profile",
 			    (char *)launch_profiles[i].name, "true") == 0);
-		CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == 0);
+		CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == 0);
 	}
 	fake_env = NULL;
 }
@@ -188,7 +175,7 @@ static void test_validate(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		CHECK(PARSE(&l, err, "--iface", "eth1", "--ports", "80", (char *)cases[i].opt,
 			    (char *)cases[i].bad, "true") == 0);
-		CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == -EINVAL);
+		CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == -EINVAL);
 		snprintf(want, sizeof(want), "xtcp: %s \"%s\" is invalid: expected ", cases[i].opt,
 			 cases[i].bad);
 		if (!names(err, want) || !names(err, cases[i].form) || !names(err, "(XTCP_"))
@@ -205,23 +192,23 @@ static void test_validate(void)
 		    "--protect-allow", "10.0.0.0/8", "--syn-rate", "50", "--served-allow",
 		    "10.1.0.0/16", "--served-deny", "10.1.2.0/24", "--served-default", "deny",
 		    "--strict", "--busy-poll", "true") == 0);
-	CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == 0);
+	CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == 0);
 	/* Nothing to serve. */
 	CHECK(PARSE(&l, err, "--iface", "eth1", "true") == 0);
-	CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == -EINVAL);
+	CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == -EINVAL);
 	CHECK(names(err, "--ports LIST and/or --connect-ports LIST"));
 	/* A bad inherited variable is named as a variable. */
 	fake_env = env_bad;
 	CHECK(PARSE(&l, err, "--iface", "eth1", "--ports", "80", "true") == 0);
-	CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == -EINVAL);
+	CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == -EINVAL);
 	CHECK(names(err, "XTCP_FRAMES (from the environment) is invalid: expected UMEM frames"));
 	/* An option fixes it. */
 	CHECK(PARSE(&l, err, "--iface", "eth1", "--ports", "80", "--frames", "4096", "true") == 0);
-	CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == 0);
+	CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == 0);
 	/* The inherited variables count: XTCP_IFACE/XTCP_PORTS alone suffice. */
 	fake_env = env_ok;
 	CHECK(PARSE(&l, err, "true") == 0);
-	CHECK(launch_validate(&l, fake_get, err, sizeof(err)) == 0);
+	CHECK(launch_validate(&l, fake_getenv, err, sizeof(err)) == 0);
 	fake_env = NULL;
 }
 
