@@ -82,7 +82,7 @@ int eth_input(struct stack *stk, uint8_t *frame, uint32_t len)
 	tcp_input(stk, eth->src, ip, frame + ETH_HLEN + ihl, tot - ihl);
 	return 0;
 drop:
-	tcp_drop(stk, r);
+	stack_drop(stk, r);
 	return -1;
 }
 

@@ -53,6 +53,14 @@ const char *stack_drop_reason_name(unsigned reason)
 	return reason < DROP_MAX && drop_names[reason] ? drop_names[reason] : "unknown";
 }
 
+/* A dropped frame, Ethernet, IP or TCP, counted with its reason. */
+void stack_drop(struct stack *stk, unsigned reason)
+{
+	stk->st.rx_drop++;
+	if (reason < DROP_MAX)
+		stk->st.drop_reason[reason]++;
+}
+
 static uint64_t splitmix(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);

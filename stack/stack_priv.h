@@ -50,7 +50,7 @@ enum tcp_state {
 };
 
 /* Drop reasons: stats.drop_reason[] index; names in stack.c. */
-enum tcp_drop_reason {
+enum stack_drop_reason {
 	DROP_ETH_SHORT,
 	DROP_ETH_DST,
 	DROP_ETH_TYPE,
@@ -484,8 +484,10 @@ void tcp_listen_close(struct stack *stk, struct tcb *l);
 void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip, uint8_t *tcp,
 	       uint32_t len);
 void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg);
-void tcp_drop(struct stack *stk, unsigned reason);
 int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg);
+
+/* stack.c: a dropped frame (any layer) counted with its reason */
+void stack_drop(struct stack *stk, unsigned reason);
 
 /* tcp_output.c */
 void tcp_output_flush(struct stack *stk);

@@ -14,13 +14,6 @@
  */
 #include "stack_priv.h"
 
-void tcp_drop(struct stack *stk, unsigned reason)
-{
-	stk->st.rx_drop++;
-	if (reason < DROP_MAX)
-		stk->st.drop_reason[reason]++;
-}
-
 /* Apply a valid RTT sample source of this ACK (RFC 7323 4.1, RFC 6298 3). */
 static void tcp_ack_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
@@ -300,7 +293,7 @@ static int step1_reject(struct stack *stk, struct tcb *t, const struct tcp_seg_i
 		tcp_dsack_below(t, seg);
 		tcp_send_oow_ack(stk, t, seg);
 	}
-	tcp_drop(stk, reason);
+	stack_drop(stk, reason);
 	return -1;
 }
 
@@ -366,7 +359,7 @@ static int step2_rst(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg, u
 		return 0;
 	if (seq0 != t->rcv_nxt) {
 		tcp_send_challenge_ack(stk, t);
-		tcp_drop(stk, DROP_TCP_RST);
+		stack_drop(stk, DROP_TCP_RST);
 		return -1;
 	}
 	int err;
@@ -390,7 +383,7 @@ static int step2_rst(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg, u
 	if (t->state == TCPS_ESTABLISHED || t->state == TCPS_CLOSE_WAIT)
 		stk->st.estab_resets++;
 	tcb_done(stk, t, err);
-	tcp_drop(stk, DROP_TCP_RST);
+	stack_drop(stk, DROP_TCP_RST);
 	return -1;
 }
 
@@ -398,13 +391,13 @@ static int step2_rst(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg, u
 static int step5_ack(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 {
 	if (!(seg->flags & TH_ACK)) {
-		tcp_drop(stk, DROP_TCP_ACK);
+		stack_drop(stk, DROP_TCP_ACK);
 		return -1;
 	}
 	if (t->state == TCPS_SYN_RECEIVED) {
 		if (!seq_between(seg->ack, t->snd_una + 1, t->snd_max)) {
 			tcp_send_rst_reply(stk, seg);
-			tcp_drop(stk, DROP_TCP_ACK);
+			stack_drop(stk, DROP_TCP_ACK);
 			return -1;
 		}
 		t->snd_una = seg->ack;
@@ -423,12 +416,12 @@ static int step5_ack(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	/* RFC 5961 5.2: acceptable range SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT */
 	if (seq_gt(seg->ack, t->snd_max)) {
 		tcb_mark(stk, t, PEND_ACK);
-		tcp_drop(stk, DROP_TCP_ACK);
+		stack_drop(stk, DROP_TCP_ACK);
 		return -1;
 	}
 	if (seq_lt(seg->ack, t->snd_una - XT_MAX(t->max_snd_wnd, 65535u))) {
 		tcp_send_challenge_ack(stk, t);
-		tcp_drop(stk, DROP_TCP_ACK);
+		stack_drop(stk, DROP_TCP_ACK);
 		return -1;
 	}
 	return tcp_ack(stk, t, seg);
@@ -516,7 +509,7 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		tcb_notify(stk, t);
 	} else {
 		if (ooo_insert(t, seg->seq, seg->seq + seg->len) != 0)
-			tcp_drop(stk, DROP_TCP_OOO_FULL);
+			stack_drop(stk, DROP_TCP_OOO_FULL);
 		tcb_mark(stk, t, PEND_ACK); /* RFC 5681 4.2: out of order: ACK at once */
 	}
 	return 0;
@@ -574,7 +567,7 @@ void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	/* Step 4: SYN in a synchronized state: challenge ACK (RFC 5961 4.2) */
 	if (flags0 & TH_SYN) {
 		tcp_send_challenge_ack(stk, t);
-		tcp_drop(stk, DROP_TCP_SYN);
+		stack_drop(stk, DROP_TCP_SYN);
 		return;
 	}
 	if (step5_ack(stk, t, seg))
@@ -592,7 +585,7 @@ static void tcp_synsent_input(struct stack *stk, struct tcb *t, struct tcp_seg_i
 		if (seq_leq(seg->ack, t->iss) || seq_gt(seg->ack, t->snd_max)) {
 			if (!(seg->flags & TH_RST))
 				tcp_send_rst_reply(stk, seg);
-			tcp_drop(stk, DROP_TCP_ACK);
+			stack_drop(stk, DROP_TCP_ACK);
 			return;
 		}
 	}
@@ -601,11 +594,11 @@ static void tcp_synsent_input(struct stack *stk, struct tcb *t, struct tcp_seg_i
 			stk->st.attempt_fails++;
 			tcb_done(stk, t, ECONNREFUSED);
 		}
-		tcp_drop(stk, DROP_TCP_RST);
+		stack_drop(stk, DROP_TCP_RST);
 		return;
 	}
 	if (!(seg->flags & TH_SYN)) {
-		tcp_drop(stk, DROP_TCP_FLAGS);
+		stack_drop(stk, DROP_TCP_FLAGS);
 		return;
 	}
 	t->irs = seg->seq;
@@ -673,7 +666,7 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	if (!paws_reject && seg->seq == t->rcv_nxt && (seg->len == 0 || (seg->flags & TH_RST)) &&
 	    !(seg->flags & (TH_SYN | TH_FIN))) {
 		if (seg->flags & TH_RST) {
-			tcp_drop(stk, DROP_TCP_RST);
+			stack_drop(stk, DROP_TCP_RST);
 			if (t->flags & TF_ORPHAN)
 				tcb_release(stk, t);
 			else
@@ -702,7 +695,7 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		}
 		tcp_send_oow_ack(stk, t, seg); /* Linux tcp_timewait_check_oow_rate_limit() */
 	}
-	tcp_drop(stk, DROP_TCP_STATE);
+	stack_drop(stk, DROP_TCP_STATE);
 	return 0;
 }
 
@@ -726,7 +719,7 @@ static int tcp_misdirected(struct stack *stk, const struct ip4_hdr *ip, const ui
 	if (!stk->cfg.on_misdirected(stk->cfg.misdirected_ctx, frame, (uint32_t)(tcp + len - frame),
 				     dport))
 		return 0;
-	tcp_drop(stk, DROP_TCP_HANDED_OFF);
+	stack_drop(stk, DROP_TCP_HANDED_OFF);
 	return 1;
 }
 
@@ -753,19 +746,19 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	struct tcp_seg_in seg;
 
 	if (len < TCP_HLEN) {
-		tcp_drop(stk, DROP_TCP_SHORT);
+		stack_drop(stk, DROP_TCP_SHORT);
 		return;
 	}
 	uint32_t doff = (uint32_t)(th->doff_res >> 4) * 4u;
 
 	if (doff < TCP_HLEN || doff > len) {
-		tcp_drop(stk, DROP_TCP_HDR_LEN);
+		stack_drop(stk, DROP_TCP_HDR_LEN);
 		return;
 	}
 	uint64_t ph = (uint64_t)ip->saddr + ip->daddr + be16(IPPROTO_TCP_NR) + be16((uint16_t)len);
 
 	if (csum_fold(csum_partial(tcp, len, ph)) != 0xffff && !tcp_csum_partial_ok(stk, th, ph)) {
-		tcp_drop(stk, DROP_TCP_CSUM);
+		stack_drop(stk, DROP_TCP_CSUM);
 		return;
 	}
 	memset(&seg, 0, offsetof(struct tcp_seg_in, sack));
@@ -788,7 +781,7 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	if ((seg.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) ||
 	    (seg.flags & (TH_SYN | TH_RST)) == (TH_SYN | TH_RST) || seg.sport == 0 ||
 	    seg.dport == 0) {
-		tcp_drop(stk, DROP_TCP_FLAGS);
+		stack_drop(stk, DROP_TCP_FLAGS);
 		return;
 	}
 	struct tcp_hent *h = tcb_lookup(stk, seg.daddr, seg.dport, seg.saddr, seg.sport);
@@ -802,7 +795,7 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 
 		/* Handed to another stack: its segments still in flight here are not ours. */
 		if (t->flags & TF_FORGOTTEN) {
-			tcp_drop(stk, DROP_TCP_FORGOTTEN);
+			stack_drop(stk, DROP_TCP_FORGOTTEN);
 			return;
 		}
 		switch (t->state) {
@@ -832,5 +825,5 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 		return;
 	if (!(seg.flags & TH_RST))
 		tcp_send_rst_reply(stk, &seg);
-	tcp_drop(stk, DROP_TCP_NO_SOCKET);
+	stack_drop(stk, DROP_TCP_NO_SOCKET);
 }

@@ -144,13 +144,13 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 			     struct tcp_seg_in *seg)
 {
 	if (l->acc_len > l->backlog) {
-		tcp_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: drop, the peer retransmits */
+		stack_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: drop, the peer retransmits */
 		return;
 	}
 	struct tcb *t = tcb_alloc(stk);
 
 	if (!t) {
-		tcp_drop(stk, DROP_TCP_NO_MEM);
+		stack_drop(stk, DROP_TCP_NO_MEM);
 		return;
 	}
 	t->h.laddr = r->h.laddr;
@@ -185,7 +185,7 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	tcb_set_mss(stk, t, r->mss);
 	if (tcb_init_buffers(stk, t) != 0) {
 		tcb_release(stk, t);
-		tcp_drop(stk, DROP_TCP_NO_MEM);
+		stack_drop(stk, DROP_TCP_NO_MEM);
 		return;
 	}
 	/* the SYN-ACK advertised min(space, 65535) unscaled */
@@ -217,36 +217,36 @@ void tcp_req_input(struct stack *stk, struct tcp_req *r, struct tcp_seg_in *seg)
 	if (seg->flags & TH_RST) {
 		if (seg->seq == r->irs + 1) /* RFC 5961 3.2: exact match only */
 			tcp_req_free(stk, r);
-		tcp_drop(stk, DROP_TCP_RST);
+		stack_drop(stk, DROP_TCP_RST);
 		return;
 	}
 	if (seg->flags & TH_SYN) {
 		if (!(seg->flags & TH_ACK) && seg->seq == r->irs)
 			tcp_send_synack(stk, r); /* our SYN-ACK was lost */
-		tcp_drop(stk, DROP_TCP_SYN);
+		stack_drop(stk, DROP_TCP_SYN);
 		return;
 	}
 	if (!(seg->flags & TH_ACK)) {
-		tcp_drop(stk, DROP_TCP_ACK);
+		stack_drop(stk, DROP_TCP_ACK);
 		return;
 	}
 	if (seg->ack != r->iss + 1) {
 		tcp_send_rst_reply(stk, seg);
-		tcp_drop(stk, DROP_TCP_ACK);
+		stack_drop(stk, DROP_TCP_ACK);
 		return;
 	}
 	if (!seq_between(seg->seq, r->irs + 1, r->irs + 1 + 65535)) {
-		tcp_drop(stk, DROP_TCP_SEQ);
+		stack_drop(stk, DROP_TCP_SEQ);
 		return;
 	}
 	if ((r->opts & TF_TS) && seg->has_ts && (int32_t)(seg->tsval - r->ts_recent) < 0) {
-		tcp_drop(stk, DROP_TCP_PAWS);
+		stack_drop(stk, DROP_TCP_PAWS);
 		return;
 	}
 	if (l->acc_len > l->backlog) {
 		/* Linux: keep the request, drop the ACK; the SYN-ACK retransmission
 		 * makes the peer ACK again once accept() made room */
-		tcp_drop(stk, DROP_TCP_LISTEN_OVERFLOW);
+		stack_drop(stk, DROP_TCP_LISTEN_OVERFLOW);
 		return;
 	}
 	struct tcp_req copy = *r;
@@ -268,7 +268,7 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 	if (ind < 0)
 		stk->st.syn_cookies_failed++;
 	if (ind == -2) {
-		tcp_drop(stk, DROP_TCP_COOKIE); /* no RST: the peer resends the first bytes */
+		stack_drop(stk, DROP_TCP_COOKIE); /* no RST: the peer resends the first bytes */
 		return 0;
 	}
 	if (ind < 0)
@@ -337,22 +337,22 @@ static void tcp_send_cookie(struct stack *stk, struct tcb *l, struct tcp_seg_in 
 void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 {
 	if (seg->flags & TH_RST) {
-		tcp_drop(stk, DROP_TCP_RST);
+		stack_drop(stk, DROP_TCP_RST);
 		return;
 	}
 	if (seg->flags & TH_ACK) {
 		if (!(seg->flags & TH_SYN) && tcp_cookie_ack(stk, l, seg) == 0)
 			return;
 		tcp_send_rst_reply(stk, seg);
-		tcp_drop(stk, DROP_TCP_COOKIE);
+		stack_drop(stk, DROP_TCP_COOKIE);
 		return;
 	}
 	if (!(seg->flags & TH_SYN)) {
-		tcp_drop(stk, DROP_TCP_FLAGS);
+		stack_drop(stk, DROP_TCP_FLAGS);
 		return;
 	}
 	if (l->acc_len > l->backlog) {
-		tcp_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: accept queue full, drop SYN */
+		stack_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: accept queue full, drop SYN */
 		return;
 	}
 	struct list_node *n = NULL;
