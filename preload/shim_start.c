@@ -39,7 +39,10 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <linux/capability.h>
+#include <stdio.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include "protect_cfg.h"
 
 static bool exit_registered;
@@ -106,6 +109,37 @@ static void at_exit(void)
 	shim_stats_remove();
 }
 
+/*
+ * The capabilities xtcp needs that this process lacks, as a list for an
+ * error line ("" when none is missing): loading and attaching the program
+ * (CAP_BPF or CAP_SYS_ADMIN, with CAP_NET_ADMIN), AF_XDP sockets
+ * (CAP_NET_RAW), the UMEM under the memlock limit (CAP_IPC_LOCK).
+ */
+static const char *missing_caps(char *buf, size_t len)
+{
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct data[2] = {{0}};
+	uint64_t eff;
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (syscall(SYS_capget, &hdr, data))
+		return buf;
+	eff = data[0].effective | (uint64_t)data[1].effective << 32;
+#define HAS(c) (eff & (1ULL << (c)))
+	if (!HAS(CAP_NET_ADMIN))
+		n += (size_t)snprintf(buf + n, len - n, "%sCAP_NET_ADMIN", n ? ", " : "");
+	if (!HAS(CAP_SYS_ADMIN) && !HAS(39 /* CAP_BPF */) && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "%sCAP_BPF (or CAP_SYS_ADMIN)",
+				      n ? ", " : "");
+	if (!HAS(CAP_NET_RAW) && n < len)
+		n += (size_t)snprintf(buf + n, len - n, "%sCAP_NET_RAW", n ? ", " : "");
+	if (!HAS(CAP_IPC_LOCK) && n < len)
+		snprintf(buf + n, len - n, "%sCAP_IPC_LOCK", n ? ", " : "");
+#undef HAS
+	return buf;
+}
+
 static int prog_ensure(void)
 {
 	struct xp_prog_opts opts = {
@@ -123,8 +157,14 @@ static int prog_ensure(void)
 		shim.prog = NULL;
 		shim.prog_failed = true;
 		SHIM_STAT(fallback[SHIM_FB_NO_PROGRAM])++;
-		shim_fail("cannot attach the XDP program to %s: %s", shim.cfg.iface,
-			  strerror(-err));
+		char caps[128];
+
+		if (*missing_caps(caps, sizeof(caps)))
+			shim_fail("cannot attach the XDP program to %s: missing privilege: %s (%s)",
+				  shim.cfg.iface, caps, strerror(-err));
+		else
+			shim_fail("cannot attach the XDP program to %s: %s", shim.cfg.iface,
+				  strerror(-err));
 		return err;
 	}
 	/* Flood protection settings (XTCP_PROTECT*, xsk/protect_cfg.h): prints its own error. */

@@ -138,6 +138,14 @@ tb_srv env LD_PRELOAD="$lib" XTCP_IFACE=nosuch0 XTCP_PORTS=8081 XTCP_STRICT=1 \
 rc=$?
 check "fallback: XTCP_STRICT=1 exits 1 (rc=$rc)" [ $rc = 1 ]
 rm -f "$d/nginx.pid"
+# A service user without the capabilities: the line names the missing ones.
+tb_srv setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD="$lib" \
+	XTCP_IFACE="$TB_SIF" XTCP_PORTS=8082 timeout 10 python3 -c \
+	'import socket; s = socket.socket(); s.bind(("0.0.0.0", 8082)); s.listen(); print("ran")' \
+	>"$d/nopriv.out" 2>"$d/nopriv.err"
+check "fallback: without privilege the program runs on the kernel" grep -q '^ran' "$d/nopriv.out"
+check "fallback: the line names the missing capability" \
+	grep -q 'missing privilege: CAP_NET_ADMIN.*continuing on the kernel' "$d/nopriv.err"
 
 # --- served by xtcp ---
 nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
