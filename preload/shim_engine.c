@@ -208,7 +208,12 @@ void shim_batch_set(bool on)
  */
 void shim_engine_flush_soon(struct shim_engine *eng)
 {
-	if (tls_batch && !tls_bg) {
+	/*
+	 * Only under a lease: then the background thread looks again within
+	 * ENGINE_LEASE_US and sends what is left. Watching or parked, it would
+	 * not come back for it until a frame or a timer.
+	 */
+	if (tls_batch && !tls_bg && eng->bg_state == BG_LEASE) {
 		uint64_t now = shim_now_us();
 
 		if (!eng->flush_due) {
@@ -357,9 +362,14 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 		if (r > 0 && (pfd[n - 1].revents & POLLIN))
 			drain(tls_wake_fd);
 	}
-	/* The last watcher leaves: the parked background thread takes over. */
-	if (!eng->n_waiters && eng->bg_state == BG_PARK)
+	/*
+	 * The last watcher leaves: the parked background thread takes over,
+	 * with a lease (this thread's unlock renews it).
+	 */
+	if (!eng->n_waiters && eng->bg_state == BG_PARK) {
 		kick(eng->kick_fd);
+		eng->bg_state = BG_LEASE;
+	}
 	for (i = 0; i < n_extra; i++)
 		extra[i].revents = pfd[i].revents;
 	if (pfd != buf)

@@ -107,11 +107,21 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 
 	if (iovcnt < 0 || iovcnt > IOV_MAX)
 		return -EINVAL;
-	if (flags & MSG_OOB)
-		return -EINVAL; /* no urgent data is ever kept */
 	err = sock_io_begin(s, &eng);
 	if (err)
 		return err;
+	if (flags & MSG_OOB) {
+		/* The urgent byte, never waited for (Linux: EAGAIN until it arrives). */
+		n = sock_recvv(eng->stk, s->sd, iov, iovcnt,
+			       flags & (MSG_OOB | MSG_PEEK | MSG_TRUNC));
+		if (n == -EAGAIN) {
+			shim_engine_poll(eng);
+			n = sock_recvv(eng->stk, s->sd, iov, iovcnt,
+				       flags & (MSG_OOB | MSG_PEEK | MSG_TRUNC));
+		}
+		sock_io_end(s, eng);
+		return n;
+	}
 	deadline = shim_deadline(s->rcvtimeo_us);
 	sflags = flags & (MSG_PEEK | MSG_TRUNC);
 	for (;;) {
@@ -167,10 +177,10 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		return err;
 	deadline = shim_deadline(s->sndtimeo_us);
 	for (;;) {
-		n = sock_sendv(eng->stk, s->sd, cur, cnt, flags & MSG_MORE);
+		n = sock_sendv(eng->stk, s->sd, cur, cnt, flags & (MSG_MORE | MSG_OOB));
 		if (n == -EAGAIN) {
 			shim_engine_poll(eng); /* ACKs may have freed space */
-			n = sock_sendv(eng->stk, s->sd, cur, cnt, flags & MSG_MORE);
+			n = sock_sendv(eng->stk, s->sd, cur, cnt, flags & (MSG_MORE | MSG_OOB));
 		}
 		if (n > 0) {
 			sent += (size_t)n;
@@ -299,7 +309,7 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
 	if (r >= 0) {
 		msg->msg_namelen = 0;
 		msg->msg_controllen = 0;
-		msg->msg_flags = 0;
+		msg->msg_flags = flags & MSG_OOB; /* as Linux: the byte came out of band */
 	}
 	return ret(r);
 }

@@ -838,18 +838,23 @@ int shim_ioctl_impl(int fd, unsigned long req, void *arg)
 		s->nonblock = *(int *)arg != 0;
 		return 0;
 	}
-	if (s->role != SHIM_CONN || (req != FIONREAD && req != SIOCOUTQ))
+	if (s->role != SHIM_CONN || (req != FIONREAD && req != SIOCOUTQ && req != SIOCATMARK))
 		return REAL(ioctl)(fd, req, arg);
 	if (!arg)
 		return shim_errno(-EFAULT);
 	shim_lock();
 	eng = shim_engine_cur();
-	if (!shim_sock_live(s, eng))
+	if (!shim_sock_live(s, eng)) {
 		r = -EBADF;
-	else if (req == FIONREAD)
-		v = (int)sock_rx_avail(eng->stk, s->sd);
-	else
-		v = (int)sock_tx_queued(eng->stk, s->sd);
+	} else {
+		shim_engine_poll(eng); /* as the read calls: what has arrived counts */
+		if (req == FIONREAD)
+			v = (int)sock_rx_avail(eng->stk, s->sd);
+		else if (req == SIOCATMARK)
+			v = sock_atmark(eng->stk, s->sd);
+		else
+			v = (int)sock_tx_queued(eng->stk, s->sd);
+	}
 	shim_unlock(eng);
 	if (r)
 		return shim_errno(r);

@@ -189,6 +189,21 @@ static int server(int port)
 	printf("select: %d isset %d\n", v, FD_ISSET(c, &rs));
 	rd("recv all", 100, 0);
 
+	/* urgent data: "ab", then "c" with MSG_OOB, then "de" */
+	step('u');
+	usleep(300000);
+	pf[1] = (struct pollfd){.fd = c, .events = POLLIN | POLLPRI};
+	v = poll(&pf[1], 1, 1000);
+	printf("poll with urgent data: %d revents %x\n", v, pf[1].revents);
+	ioctl(c, SIOCATMARK, &v);
+	printf("SIOCATMARK before reading %d\n", v);
+	rd("recv MSG_OOB", 4, MSG_OOB);
+	rd("recv up to the mark", 100, 0);
+	ioctl(c, SIOCATMARK, &v);
+	printf("SIOCATMARK at the mark %d\n", v);
+	rd("recv MSG_OOB again", 4, MSG_OOB);
+	rd("recv after the mark", 100, 0);
+
 	/* SIOCOUTQ drops to 0 once the client has ACKed */
 	if (send(c, "pqr", 3, 0) != 3)
 		return 1;
@@ -264,6 +279,12 @@ static int client(const char *addr, int port)
 		} else if (s == 'i' || s == 'j') {
 			usleep(400000);
 			if (send(fd, s == 'i' ? "late1" : "late2", 5, 0) != 5)
+				return 1;
+		} else if (s == 'u') {
+			if (send(fd, "ab", 2, 0) != 2 || send(fd, "c", 1, MSG_OOB) != 1)
+				return 1;
+			usleep(50000);
+			if (send(fd, "de", 2, 0) != 2)
 				return 1;
 		} else if (s == 'g') {
 			shutdown(fd, SHUT_WR);
