@@ -397,11 +397,7 @@ static void bg_turn(struct shim_engine *eng, unsigned long *seen_calls)
 	} else if (eng->app_calls != *seen_calls) {
 		eng->bg_state = BG_LEASE;
 		until = now + ENGINE_LEASE_US;
-		if (stack_next_deadline(eng->stk) <= now) {
-			shim_engine_poll(
-				eng); /* timers are due: an app calling in may never poll */
-			wake_waiters(eng);
-		} else if (eng->flush_due)
+		if (eng->flush_due)
 			shim_engine_flush(eng); /* the app left output behind */
 	} else {
 		eng->bg_state = BG_WATCH;
