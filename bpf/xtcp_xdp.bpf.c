@@ -19,7 +19,7 @@
  * lookup runs only on ports where the kernel may own a flow (xtcp_kflow,
  * bpf/xtcp_xdp.h), and always for a SYN|ACK.
  *
- * Decisions (docs/ARCHITECTURE.md, "XDP program"):
+ * Decisions (docs/design-notes.md, "XDP program"):
  *  - 802.1Q/802.1ad-tagged frames (one tag) are parsed and counted, but
  *    steered only with XTCP_CFG_F_VLAN: the stack speaks untagged Ethernet,
  *    and tagged traffic belongs to the kernel's VLAN interfaces.

@@ -50,7 +50,7 @@ struct netdev_info {
 	 * on this host (veth), which leaves a TCP checksum unfinished
 	 * (CHECKSUM_PARTIAL: the field holds only the pseudo-header sum) when
 	 * nothing on the path needs it finished; the stack then accepts that
-	 * form as well as a valid checksum (docs/ARCHITECTURE.md, "Checksums").
+	 * form as well as a valid checksum (docs/design-notes.md, "Checksums").
 	 * tx_csum_offload: the backend finishes the TCP checksum of every
 	 * frame it sends; the stack writes only the pseudo-header sum.
 	 */

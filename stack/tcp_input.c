@@ -729,7 +729,7 @@ static int tcp_misdirected(struct stack *stk, const struct ip4_hdr *ip, const ui
  * folded pseudo-header sum in its checksum field (Linux
  * __tcp_v4_send_check()), as nothing on the way finishes it. Accepted only
  * where the link says every frame comes from this host (netdev_info); the
- * reasoning is in docs/ARCHITECTURE.md, "Checksums".
+ * reasoning is in docs/design-notes.md, "Checksums".
  */
 static int tcp_csum_partial_ok(struct stack *stk, const struct tcp_hdr *th, uint64_t ph)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shim_handoff.sh BUILD_DIR - misdirected segments reach their owner
-# (docs/ARCHITECTURE.md, hand-off): on a 2-queue veth, two processes under libxtcp.so
+# (docs/design-notes.md, "Hand-off"): on a 2-queue veth, two processes under libxtcp.so
 # (shim_handoff_cli) each serve a port, so each takes one RX queue and picks
 # local ports p with p % 2 == its queue, and each downloads a file 150 times
 # from a kernel nginx in the client namespace over new xtcp connections
