@@ -2,6 +2,7 @@
  * ip.c - Ethernet and IPv4: input checks and output framing.
  *
  * Input: eth_input() validates the Ethernet and IPv4 headers of one frame
+ * (IPv6 frames go to ip6_input(), ip6.c)
  * (every length, the header checksum, no fragments: the XDP program passes
  * fragments to Linux, so one reaching us is counted and dropped) and hands
  * the TCP segment to tcp_input(). Frame memory stays the netdev's.
@@ -32,6 +33,8 @@ int eth_input(struct stack *stk, uint8_t *frame, uint32_t len)
 		r = DROP_ETH_DST;
 		goto drop;
 	}
+	if (eth->type == be16(ETH_P_IPV6))
+		return ip6_input(stk, frame, len);
 	if (eth->type != be16(ETH_P_IPV4)) {
 		r = DROP_ETH_TYPE;
 		goto drop;
@@ -79,11 +82,41 @@ int eth_input(struct stack *stk, uint8_t *frame, uint32_t len)
 		r = DROP_IP_PROTO;
 		goto drop;
 	}
-	tcp_input(stk, eth->src, ip, frame + ETH_HLEN + ihl, tot - ihl);
+	struct in6_addr sa = addr_from_v4(ip->saddr), da = addr_from_v4(ip->daddr);
+
+	tcp_input(stk, frame, &sa, &da, ip->tos & IP_ECN_MASK, frame + ETH_HLEN + ihl, tot - ihl);
 	return 0;
 drop:
 	stack_drop(stk, r);
 	return -1;
+}
+
+/* One of our addresses: the IPv4 one (v4-mapped) or one of the link's IPv6 ones. */
+int ip_is_local(const struct stack *stk, const struct in6_addr *a)
+{
+	if (addr_is_v4(a))
+		return stk->ip4 && addr_v4(a) == stk->ip4;
+	for (unsigned i = 0; i < stk->dev->info.n_ip6 && i < NETDEV_IP6_MAX; i++)
+		if (addr_eq(a, &stk->dev->info.ip6[i]))
+			return 1;
+	return 0;
+}
+
+/* The MSS we announce towards raddr: the MTU less the IP and TCP headers (RFC 9293 3.7.1;
+ * RFC 8200's 40-byte header for IPv6, Linux's MTU - 60). */
+uint16_t ip_mss_own(const struct stack *stk, const struct in6_addr *raddr)
+{
+	return (uint16_t)(stk->mtu - (addr_is_v4(raddr) ? IP4_HLEN : IP6_HLEN) - TCP_HLEN);
+}
+
+/* Next-hop MAC of dst through the netdev (ARP or ND by the kernel): 0, -EAGAIN, -errno. */
+int ip_resolve(struct stack *stk, const struct in6_addr *dst, uint8_t mac[6])
+{
+	const struct netdev_ops *o = stk->dev->ops;
+
+	if (addr_is_v4(dst))
+		return o->resolve ? o->resolve(stk->dev, addr_v4(dst), mac) : -EHOSTUNREACH;
+	return o->resolve6 ? o->resolve6(stk->dev, dst, mac) : -ENETUNREACH;
 }
 
 uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len)

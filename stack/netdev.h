@@ -22,10 +22,12 @@
 #ifndef XTCP_NETDEV_H
 #define XTCP_NETDEV_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 
 #define NETDEV_BURST_MAX    64
 #define NETDEV_POLL_FDS_MAX 8 /* poll_fds() of a netdev and its decorators, together */
+#define NETDEV_IP6_MAX	    4 /* IPv6 addresses of the link the stack answers on */
 
 struct netdev;
 
@@ -56,6 +58,15 @@ struct netdev_info {
 	 */
 	uint8_t rx_csum_trust_local;
 	uint8_t tx_csum_offload;
+	/*
+	 * Our IPv6 addresses (global, unique-local and link-local; none: the
+	 * stack serves IPv4 only) and the scope of each (RT_SCOPE_*: 0
+	 * universe, 253 link), filled like ip4 at open time.
+	 */
+	struct in6_addr ip6[NETDEV_IP6_MAX];
+	uint8_t ip6_prefix[NETDEV_IP6_MAX];
+	uint8_t ip6_scope[NETDEV_IP6_MAX];
+	uint8_t n_ip6;
 };
 
 struct netdev_ops {
@@ -102,6 +113,8 @@ struct netdev_ops {
 	 * -EHOSTUNREACH. May do a system call: called on connect, never per packet.
 	 */
 	int (*resolve)(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6]);
+	/* The same for an IPv6 destination (neighbour discovery by the kernel). NULL: no IPv6. */
+	int (*resolve6)(struct netdev *dev, const struct in6_addr *dst, uint8_t mac[6]);
 };
 
 struct netdev {
@@ -125,8 +138,9 @@ struct netdev_pipe_cfg {
 struct netdev_pipe;
 
 /*
- * Join two endpoints a and b. Each gets its own MAC and IPv4 address
- * (ip4 network order, 10.77.x.1 / 10.77.x.2 by default) and MTU 1500.
+ * Join two endpoints a and b. Each gets its own MAC, IPv4 address
+ * (ip4 network order, 10.77.x.1 / 10.77.x.2 by default), IPv6 address
+ * (fd77:1::1 / fd77:1::2) and MTU 1500.
  * Frames sent at virtual time t are delivered at t + delay (+ serialisation).
  */
 struct netdev_pipe *netdev_pipe_pair(struct netdev **a, struct netdev **b,

@@ -249,6 +249,17 @@ static int pipe_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 	return 0;
 }
 
+static int pipe_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_t mac[6])
+{
+	struct pipe_end *e = end_of(dev);
+	const struct netdev *peer = &e->pipe->end[!e->side].dev;
+
+	if (memcmp(dst, &peer->info.ip6[0], 16) != 0)
+		return -EHOSTUNREACH;
+	memcpy(mac, peer->info.mac, 6);
+	return 0;
+}
+
 static const struct netdev_ops pipe_ops = {
 	.rx_burst = pipe_rx_burst,
 	.rx_done = pipe_rx_done,
@@ -257,6 +268,7 @@ static const struct netdev_ops pipe_ops = {
 	.tx_queue = pipe_tx_queue,
 	.tx_flush = pipe_tx_flush,
 	.resolve = pipe_resolve,
+	.resolve6 = pipe_resolve6,
 };
 
 struct netdev_pipe *netdev_pipe_pair(struct netdev **a, struct netdev **b,
@@ -293,6 +305,12 @@ struct netdev_pipe *netdev_pipe_pair(struct netdev **a, struct netdev **b,
 		in->mtu = 1500;
 		in->ip4 = be32(0x0a4d0100u | (uint32_t)(s + 1)); /* 10.77.1.1 / 10.77.1.2 */
 		in->prefix_len = 24;
+		in->ip6[0].s6_addr[0] = 0xfd; /* fd77:1::1 / fd77:1::2 */
+		in->ip6[0].s6_addr[1] = 0x77;
+		in->ip6[0].s6_addr[3] = 1;
+		in->ip6[0].s6_addr[15] = (uint8_t)(s + 1);
+		in->ip6_prefix[0] = 64;
+		in->n_ip6 = 1;
 		in->ifindex = s + 1;
 		in->queue_id = 0;
 		in->n_queues = 1;

@@ -77,13 +77,37 @@ int sock_socket(struct stack *stk)
 	return t->sd;
 }
 
+/* An AF_INET6 socket: IPV6_V6ONLY off, as Linux's default net.ipv6.bindv6only = 0. */
+int sock_socket6(struct stack *stk)
+{
+	struct tcb *t = tcb_alloc(stk);
+
+	if (!t)
+		return -ENFILE;
+	t->inet6 = 1;
+	return t->sd;
+}
+
+/* Port free for t's families (t->fams): IPv4 and a v6-only IPv6 binding do not meet. */
 static int port_free_for(struct stack *stk, struct tcb *t, uint16_t port)
 {
-	if (stk->listen_sd[port])
+	int reuse = !!(t->flags & TF_REUSEADDR);
+
+	if ((t->fams & AFM_V4) && (stk->listen_sd[port] || (stk->port_refs[port] && !reuse)))
 		return 0;
-	if (stk->port_refs[port] && !(t->flags & TF_REUSEADDR))
+	if ((t->fams & AFM_V6) && (stk->listen6_sd[port] || (stk->port_refs6[port] && !reuse)))
 		return 0;
 	return 1;
+}
+
+/* The families an AF_INET6 binding to a covers (Linux inet6_bind(), ipv6_only_sock()). */
+static uint8_t bind_fams(const struct tcb *t, const struct in6_addr *a)
+{
+	if (!t->inet6 || addr_is_v4(a))
+		return AFM_V4;
+	if (addr_is_unspec(a) && !t->v6only)
+		return AFM_V4 | AFM_V6;
+	return AFM_V6;
 }
 
 /* The range, as normalised once by stack_create(). */
@@ -110,9 +134,12 @@ static int tw_reusable(struct stack *stk, struct tcp_hent *h)
  * RFC 6056 Algorithm 3 (hash + counter) over the ports p of the range with
  * p % step == rem. raddr/rport 0 for bind(port 0). Returns 0 and the port.
  */
-static int port_pick(struct stack *stk, struct tcb *t, uint32_t raddr, uint16_t rport,
-		     uint16_t *out)
+static int port_pick(struct stack *stk, struct tcb *t, const struct in6_addr *laddr,
+		     const struct in6_addr *raddr, uint16_t rport, uint16_t *out)
 {
+	static const struct in6_addr any6;
+	struct in6_addr any4 = addr_from_v4(0);
+	const struct in6_addr *hr = raddr ? raddr : addr_is_v4(laddr) ? &any4 : &any6;
 	uint32_t lo, hi, step, rem;
 
 	local_range(stk, &lo, &hi, &step, &rem);
@@ -121,17 +148,21 @@ static int port_pick(struct stack *stk, struct tcb *t, uint32_t raddr, uint16_t 
 	if (first > hi)
 		return -EADDRNOTAVAIL;
 	uint32_t n = (hi - first) / step + 1;
-	uint64_t m[2] = {(uint64_t)stk->ip4 << 32 | raddr, (uint64_t)rport << 8 | 0x6056};
-	uint32_t off = (uint32_t)siphash_words(stk->hkey, m, 2);
+	uint64_t m[5];
+	unsigned nm = addr_words(m, laddr, hr);
+
+	m[nm++] = (uint64_t)rport << 8 | 0x6056;
+	uint32_t off = (uint32_t)siphash_words(stk->hkey, m, nm);
 
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t idx = (off + stk->port_next + k) % n;
 		uint16_t p = (uint16_t)(first + idx * step);
 
-		if (stk->listen_sd[p])
+		if (((t->fams & AFM_V4) && stk->listen_sd[p]) ||
+		    ((t->fams & AFM_V6) && stk->listen6_sd[p]))
 			continue;
 		if (raddr) {
-			struct tcp_hent *h = tcb_lookup(stk, stk->ip4, p, raddr, rport);
+			struct tcp_hent *h = tcb_lookup(stk, laddr, p, raddr, rport);
 
 			if (h) {
 				struct tcb *o = (struct tcb *)h;
@@ -140,15 +171,39 @@ static int port_pick(struct stack *stk, struct tcb *t, uint32_t raddr, uint16_t 
 					continue;
 				tcb_release(stk, o);
 			}
-		} else if (stk->port_refs[p]) {
+		} else if (((t->fams & AFM_V4) && stk->port_refs[p]) ||
+			   ((t->fams & AFM_V6) && stk->port_refs6[p])) {
 			continue;
 		}
 		stk->port_next += k + 1;
 		*out = p;
-		(void)t;
 		return 0;
 	}
 	return -EADDRNOTAVAIL;
+}
+
+/* bind() of either family once the address is in the stack's form (a, port host order). */
+static int sock_bind_addr(struct stack *stk, struct tcb *t, const struct in6_addr *a, uint16_t port)
+{
+	if ((t->flags & TF_BOUND) || t->state != TCPS_CLOSED)
+		return -EINVAL;
+	if (!addr_is_any(a) && !ip_is_local(stk, a))
+		return -EADDRNOTAVAIL;
+	t->fams = bind_fams(t, a);
+	if (port == 0) {
+		int r = port_pick(stk, t, a, NULL, 0, &port);
+
+		if (r) {
+			t->fams = 0;
+			return -EADDRINUSE;
+		}
+	} else if (!port_free_for(stk, t, port)) {
+		t->fams = 0;
+		return -EADDRINUSE;
+	}
+	t->h.laddr = *a;
+	tcb_port_ref(stk, t, port);
+	return 0;
 }
 
 int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr)
@@ -159,25 +214,33 @@ int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr)
 		return -EBADF;
 	if (!addr)
 		return -EFAULT;
-	if (addr->sin_family != AF_INET)
+	if (addr->sin_family != AF_INET || t->inet6)
 		return -EAFNOSUPPORT;
-	if ((t->flags & TF_BOUND) || t->state != TCPS_CLOSED)
+	struct in6_addr a = addr_from_v4(addr->sin_addr.s_addr);
+
+	return sock_bind_addr(stk, t, &a, be16(addr->sin_port));
+}
+
+/*
+ * Linux inet6_bind(): a v4-mapped address binds IPv4 (refused with
+ * IPV6_V6ONLY); a link-local one needs the interface as scope id.
+ */
+int sock_bind6(struct stack *stk, int sd, const struct sockaddr_in6 *addr)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!addr)
+		return -EFAULT;
+	if (addr->sin6_family != AF_INET6 || !t->inet6)
+		return -EAFNOSUPPORT;
+	if (addr_is_v4(&addr->sin6_addr) && t->v6only)
 		return -EINVAL;
-	if (addr->sin_addr.s_addr != INADDR_ANY && addr->sin_addr.s_addr != stk->ip4)
-		return -EADDRNOTAVAIL;
-	uint16_t port = be16(addr->sin_port);
-
-	if (port == 0) {
-		int r = port_pick(stk, t, 0, 0, &port);
-
-		if (r)
-			return -EADDRINUSE;
-	} else if (!port_free_for(stk, t, port)) {
-		return -EADDRINUSE;
-	}
-	t->h.laddr = addr->sin_addr.s_addr;
-	tcb_port_ref(stk, t, port);
-	return 0;
+	if (addr_is_linklocal(&addr->sin6_addr) &&
+	    (addr->sin6_scope_id == 0 || (int)addr->sin6_scope_id != stk->dev->info.ifindex))
+		return addr->sin6_scope_id ? -ENODEV : -EINVAL;
+	return sock_bind_addr(stk, t, &addr->sin6_addr, be16(addr->sin6_port));
 }
 
 int sock_listen(struct stack *stk, int sd, int backlog)
@@ -197,57 +260,92 @@ int sock_listen(struct stack *stk, int sd, int backlog)
 	if (t->state != TCPS_CLOSED || (t->flags & (TF_CONNECTED | TF_DONE)))
 		return -EINVAL;
 	if (!(t->flags & TF_BOUND)) {
-		struct sockaddr_in any = {.sin_family = AF_INET};
-		int r = sock_bind(stk, sd, &any);
+		static const struct in6_addr any6;
+		struct in6_addr any = t->inet6 ? any6 : addr_from_v4(0);
+		int r = sock_bind_addr(stk, t, &any, 0);
 
 		if (r)
 			return r;
 	}
-	if (stk->listen_sd[t->h.lport])
+	if (((t->fams & AFM_V4) && stk->listen_sd[t->h.lport]) ||
+	    ((t->fams & AFM_V6) && stk->listen6_sd[t->h.lport]))
 		return -EADDRINUSE;
 	t->backlog = (uint32_t)backlog;
-	stk->listen_sd[t->h.lport] = t->sd + 1;
+	if (t->fams & AFM_V4)
+		stk->listen_sd[t->h.lport] = t->sd + 1;
+	if (t->fams & AFM_V6)
+		stk->listen6_sd[t->h.lport] = t->sd + 1;
 	tcp_set_state(stk, t, TCPS_LISTEN);
 	return 0;
 }
 
-int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer)
+/* sockaddr_in6 of a, as Linux fills it: flowinfo 0, the interface as scope of a link-local. */
+static void addr_out6(const struct stack *stk, struct sockaddr_in6 *o, const struct in6_addr *a,
+		      uint16_t port)
+{
+	memset(o, 0, sizeof(*o));
+	o->sin6_family = AF_INET6;
+	o->sin6_addr = *a;
+	o->sin6_port = be16(port);
+	if (addr_is_linklocal(a))
+		o->sin6_scope_id = (uint32_t)stk->dev->info.ifindex;
+}
+
+static struct tcb *accept_one(struct stack *stk, int sd, int *err)
 {
 	struct tcb *l = tcb_of_sd(stk, sd);
 
-	if (!l)
-		return -EBADF;
-	if (l->state != TCPS_LISTEN)
-		return -EINVAL;
+	*err = !l ? -EBADF : l->state != TCPS_LISTEN ? -EINVAL : -EAGAIN;
+	if (!l || l->state != TCPS_LISTEN)
+		return NULL;
 	struct list_node *n = list_pop(&l->acceptq);
 
 	if (!n)
-		return -EAGAIN;
+		return NULL;
 	struct tcb *c = container_of(n, struct tcb, q_node);
 
 	c->flags &= ~TF_ACCEPTQ;
 	c->parent = NULL;
 	l->acc_len--;
+	return c;
+}
+
+int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer)
+{
+	int err;
+	struct tcb *c = accept_one(stk, sd, &err);
+
+	if (!c)
+		return err;
 	if (peer) {
 		memset(peer, 0, sizeof(*peer));
 		peer->sin_family = AF_INET;
-		peer->sin_addr.s_addr = c->h.raddr;
+		peer->sin_addr.s_addr = addr_v4(&c->h.raddr);
 		peer->sin_port = be16(c->h.rport);
 	}
 	return c->sd;
 }
 
-int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us)
+/* An IPv4 peer of a dual-stack listener shows as ::ffff:a.b.c.d, as on Linux. */
+int sock_accept6(struct stack *stk, int sd, struct sockaddr_in6 *peer)
 {
-	struct tcb *t = tcb_of_sd(stk, sd);
+	int err;
+	struct tcb *c = accept_one(stk, sd, &err);
+
+	if (!c)
+		return err;
+	if (peer)
+		addr_out6(stk, peer, &c->h.raddr, c->h.rport);
+	return c->sd;
+}
+
+/* connect() of either family, daddr in the stack's form, dport host order. */
+static int sock_connect_addr(struct stack *stk, struct tcb *t, const struct in6_addr *daddr,
+			     uint16_t dport, uint64_t now_us)
+{
+	struct in6_addr laddr;
 	int r;
 
-	if (!t)
-		return -EBADF;
-	if (!dst)
-		return -EFAULT;
-	if (dst->sin_family != AF_INET)
-		return -EAFNOSUPPORT;
 	if (now_us > stk->now_us) {
 		stk->now_us = now_us;
 		stk->now_ms = now_us / 1000;
@@ -263,10 +361,22 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	default:
 		return -EISCONN;
 	}
-	uint32_t daddr = dst->sin_addr.s_addr;
-	uint16_t dport = be16(dst->sin_port);
+	if (addr_is_v4(daddr)) {
+		uint32_t d4 = addr_v4(daddr);
 
-	if (daddr == INADDR_ANY || (be32(daddr) >> 28) >= 14)
+		if (d4 == INADDR_ANY || (be32(d4) >> 28) >= 14)
+			return -ENETUNREACH;
+		laddr = addr_from_v4(stk->ip4);
+	} else {
+		if (addr_is_unspec(daddr) || daddr->s6_addr[0] == 0xff)
+			return -ENETUNREACH;
+		if ((t->flags & TF_BOUND) && !addr_is_any(&t->h.laddr))
+			laddr = t->h.laddr;
+		else if (ip6_src_select(stk, daddr, &laddr) != 0)
+			return -EADDRNOTAVAIL;
+	}
+	/* a socket bound to one family's address cannot reach the other */
+	if ((t->flags & TF_BOUND) && !(t->fams & (addr_is_v4(daddr) ? AFM_V4 : AFM_V6)))
 		return -ENETUNREACH;
 	t->err = 0;
 	t->flags &= ~TF_DONE;
@@ -274,34 +384,35 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	if (!(t->flags & TF_BOUND)) {
 		uint16_t p;
 
-		r = port_pick(stk, t, daddr, dport, &p);
-		if (r)
+		t->fams = addr_is_v4(daddr) ? AFM_V4 : AFM_V6;
+		r = port_pick(stk, t, &laddr, daddr, dport, &p);
+		if (r) {
+			t->fams = 0;
 			return r;
+		}
 		tcb_port_ref(stk, t, p);
 	} else {
-		struct tcp_hent *h = tcb_lookup(stk, stk->ip4, t->h.lport, daddr, dport);
+		struct tcp_hent *h = tcb_lookup(stk, &laddr, t->h.lport, daddr, dport);
 
 		if (h && !tw_reusable(stk, h))
 			return -EADDRNOTAVAIL;
 		if (h)
 			tcb_release(stk, (struct tcb *)h);
 	}
-	t->h.laddr = stk->ip4;
-	t->h.raddr = daddr;
+	t->h.laddr = laddr;
+	t->h.raddr = *daddr;
 	t->h.rport = dport;
-	if (!stk->dev->ops->resolve)
-		return -EHOSTUNREACH;
-	r = stk->dev->ops->resolve(stk->dev, daddr, t->dmac);
+	r = ip_resolve(stk, daddr, t->dmac);
 	if (r && r != -EAGAIN)
 		return r;
 	t->flags &=
 		~(TF_TS | TF_SACK | TF_WS | TF_FIN_Q | TF_FIN_SENT | TF_FIN_RCVD | TF_SOCK_DONE);
 	if (tcb_init_buffers(stk, t) != 0)
 		return -ENOBUFS;
-	t->iss = tcp_isn(stk, t->h.laddr, t->h.lport, daddr, dport);
+	t->iss = tcp_isn(stk, &t->h.laddr, t->h.lport, daddr, dport);
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
 	t->snd_end = t->iss + 1;
-	t->ts_off = tcp_ts_off(stk, t->h.laddr, daddr);
+	t->ts_off = tcp_ts_off(stk, &t->h.laddr, daddr);
 	t->rcv_ws = tcp_rcv_wscale(t->rcvbuf);
 	t->rto_us = TCP_RTO_INIT_US;
 	t->retries = 0;
@@ -310,6 +421,8 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	tcb_hash_add(stk, &t->h);
 	tcp_set_state(stk, t, TCPS_SYN_SENT);
 	stk->st.active_opens++;
+	if (!addr_is_v4(daddr))
+		stk->st.active_opens6++;
 	if (r == -EAGAIN) {
 		/* next-hop MAC unknown: retry resolve() at short intervals (tcp_timer.c) */
 		t->flags |= TF_RESOLVE;
@@ -320,6 +433,37 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 		tcb_mark(stk, t, PEND_SYN);
 	}
 	return -EINPROGRESS;
+}
+
+int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!dst)
+		return -EFAULT;
+	if (dst->sin_family != AF_INET || t->inet6)
+		return -EAFNOSUPPORT;
+	struct in6_addr d = addr_from_v4(dst->sin_addr.s_addr);
+
+	return sock_connect_addr(stk, t, &d, be16(dst->sin_port), now_us);
+}
+
+/* Linux tcp_v6_connect(): a v4-mapped destination connects over IPv4, unless IPV6_V6ONLY. */
+int sock_connect6(struct stack *stk, int sd, const struct sockaddr_in6 *dst, uint64_t now_us)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!dst)
+		return -EFAULT;
+	if (dst->sin6_family != AF_INET6 || !t->inet6)
+		return -EAFNOSUPPORT;
+	if (addr_is_v4(&dst->sin6_addr) && t->v6only)
+		return -ENETUNREACH;
+	return sock_connect_addr(stk, t, &dst->sin6_addr, be16(dst->sin6_port), now_us);
 }
 
 static int send_check(struct tcb *t)
@@ -804,6 +948,31 @@ static int setopt_tcp(struct stack *stk, struct tcb *t, int name, const void *va
 	}
 }
 
+/* IPPROTO_IPV6 of an AF_INET6 socket (Linux do_ipv6_setsockopt()). */
+static int setopt_ipv6(struct tcb *t, int name, const void *val, socklen_t len)
+{
+	int v, r;
+
+	if (!t->inet6)
+		return -ENOPROTOOPT;
+	if ((r = opt_int(val, len, &v)) != 0)
+		return r;
+	switch (name) {
+	case IPV6_V6ONLY:
+		if (t->flags & TF_BOUND)
+			return -EINVAL; /* Linux: only before bind (inet_num) */
+		t->v6only = !!v;
+		return 0;
+	case IPV6_TCLASS:
+		if (v < -1 || v > 0xff)
+			return -EINVAL;
+		t->tclass = (uint8_t)(v < 0 ? 0 : v);
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
+}
+
 int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val, socklen_t len)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
@@ -814,6 +983,8 @@ int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val,
 		return setopt_socket(stk, t, name, val, len);
 	if (level == IPPROTO_TCP)
 		return setopt_tcp(stk, t, name, val, len);
+	if (level == IPPROTO_IPV6)
+		return setopt_ipv6(t, name, val, len);
 	return -ENOPROTOOPT;
 }
 
@@ -859,7 +1030,7 @@ static int get_tcp_info(struct stack *stk, struct tcb *t, void *val, socklen_t *
 	ti.tcpi_rcv_ssthresh = t->rmask + 1;
 	ti.tcpi_rtt = t->srtt_us;
 	ti.tcpi_rttvar = t->rttvar_us;
-	ti.tcpi_advmss = (uint32_t)(stk->mtu - IP4_HLEN - TCP_HLEN - ((t->flags & TF_TS) ? 12 : 0));
+	ti.tcpi_advmss = (uint32_t)(ip_mss_own(stk, &t->h.raddr) - ((t->flags & TF_TS) ? 12 : 0));
 	ti.tcpi_reordering = 3;
 	ti.tcpi_rcv_space = t->rmask + 1;
 	ti.tcpi_total_retrans = (uint32_t)t->retrans;
@@ -930,6 +1101,16 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 			return -ENOPROTOOPT;
 		}
 	}
+	if (level == IPPROTO_IPV6 && t->inet6) {
+		switch (name) {
+		case IPV6_V6ONLY:
+			return put_int(val, len, t->v6only);
+		case IPV6_TCLASS:
+			return put_int(val, len, t->tclass);
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
 	return -ENOPROTOOPT;
 }
 
@@ -943,8 +1124,41 @@ int sock_name(struct stack *stk, int sd, struct sockaddr_in *out)
 		return -EFAULT;
 	memset(out, 0, sizeof(*out));
 	out->sin_family = AF_INET;
-	out->sin_addr.s_addr = t->h.laddr;
+	out->sin_addr.s_addr = addr_v4(&t->h.laddr);
 	out->sin_port = (t->flags & TF_BOUND) ? be16(t->h.lport) : 0;
+	return 0;
+}
+
+int sock_name6(struct stack *stk, int sd, struct sockaddr_in6 *out)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!out)
+		return -EFAULT;
+	addr_out6(stk, out, &t->h.laddr, (t->flags & TF_BOUND) ? t->h.lport : 0);
+	return 0;
+}
+
+static int peer_known(const struct tcb *t)
+{
+	return !(t->state == TCPS_LISTEN || t->state == TCPS_SYN_SENT ||
+		 (t->state == TCPS_CLOSED && !(t->flags & TF_CONNECTED)) ||
+		 addr_is_any(&t->h.raddr));
+}
+
+int sock_peer6(struct stack *stk, int sd, struct sockaddr_in6 *out)
+{
+	struct tcb *t = tcb_of_sd(stk, sd);
+
+	if (!t)
+		return -EBADF;
+	if (!out)
+		return -EFAULT;
+	if (!peer_known(t))
+		return -ENOTCONN;
+	addr_out6(stk, out, &t->h.raddr, t->h.rport);
 	return 0;
 }
 
@@ -956,12 +1170,11 @@ int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out)
 		return -EBADF;
 	if (!out)
 		return -EFAULT;
-	if (t->state == TCPS_LISTEN || t->state == TCPS_SYN_SENT ||
-	    (t->state == TCPS_CLOSED && !(t->flags & TF_CONNECTED)) || !t->h.raddr)
+	if (!peer_known(t))
 		return -ENOTCONN;
 	memset(out, 0, sizeof(*out));
 	out->sin_family = AF_INET;
-	out->sin_addr.s_addr = t->h.raddr;
+	out->sin_addr.s_addr = addr_v4(&t->h.raddr);
 	out->sin_port = be16(t->h.rport);
 	return 0;
 }
@@ -1060,11 +1273,14 @@ int sock_info(struct stack *stk, int sd, struct sock_info *out)
 	memset(out, 0, sizeof(*out));
 	out->state = t->state;
 	out->local.sin_family = AF_INET;
-	out->local.sin_addr.s_addr = t->h.laddr;
+	out->local.sin_addr.s_addr = addr_is_v4(&t->h.laddr) ? addr_v4(&t->h.laddr) : 0;
 	out->local.sin_port = be16(t->h.lport);
 	out->peer.sin_family = AF_INET;
-	out->peer.sin_addr.s_addr = t->h.raddr;
+	out->peer.sin_addr.s_addr = addr_is_v4(&t->h.raddr) ? addr_v4(&t->h.raddr) : 0;
 	out->peer.sin_port = be16(t->h.rport);
+	addr_out6(stk, &out->local6, &t->h.laddr, t->h.lport);
+	addr_out6(stk, &out->peer6, &t->h.raddr, t->h.rport);
+	out->inet6 = t->inet6;
 	out->rx_queued = rx_avail(t);
 	out->tx_queued = tx_queued(t);
 	out->srtt_us = t->srtt_us;
@@ -1150,11 +1366,14 @@ int sock_export(struct stack *stk, int sd, struct sock_export *out)
 	out->state = t->state;
 	out->orphan = !!(t->flags & TF_ORPHAN);
 	out->local.sin_family = AF_INET;
-	out->local.sin_addr.s_addr = t->h.laddr;
+	out->local.sin_addr.s_addr = addr_is_v4(&t->h.laddr) ? addr_v4(&t->h.laddr) : 0;
 	out->local.sin_port = be16(t->h.lport);
 	out->peer.sin_family = AF_INET;
-	out->peer.sin_addr.s_addr = t->h.raddr;
+	out->peer.sin_addr.s_addr = addr_is_v4(&t->h.raddr) ? addr_v4(&t->h.raddr) : 0;
 	out->peer.sin_port = be16(t->h.rport);
+	addr_out6(stk, &out->local6, &t->h.laddr, t->h.lport);
+	addr_out6(stk, &out->peer6, &t->h.raddr, t->h.rport);
+	out->inet6 = t->inet6;
 	export_send(t, out);
 	out->snd_wl1 = t->snd_wl1;
 	out->rcv_nxt = t->rcv_nxt;
@@ -1170,7 +1389,7 @@ int sock_export(struct stack *stk, int sd, struct sock_export *out)
 	out->max_snd_wnd = XT_MAX(t->max_snd_wnd, t->snd_wnd);
 	out->rcv_wnd = seq_gt(t->rcv_adv, t->rcv_nxt) ? t->rcv_adv - t->rcv_nxt : 0;
 	out->mss_peer = t->mss;
-	out->mss_ours = (uint16_t)(stk->mtu - 40);
+	out->mss_ours = ip_mss_own(stk, &t->h.raddr);
 	out->ws = !!(t->flags & TF_WS);
 	out->sack = !!(t->flags & TF_SACK);
 	out->ts = !!(t->flags & TF_TS);

@@ -44,6 +44,7 @@ static const char *const drop_names[DROP_MAX] = {
 	[DROP_TCP_PORT] = "tcp_port",
 	[DROP_TCP_HANDED_OFF] = "handed_off",
 	[DROP_TCP_FORGOTTEN] = "forgotten",
+	[DROP_IP6_EXTHDR] = "ip6_exthdr",
 };
 
 _Static_assert(DROP_MAX <= 32, "stack_stats.drop_reason has 32 slots");
@@ -147,7 +148,10 @@ struct stack *stack_create(const struct stack_config *cfg)
 	stk->htab = calloc(hsize, sizeof(*stk->htab));
 	stk->listen_sd = calloc(65536, sizeof(*stk->listen_sd));
 	stk->port_refs = calloc(65536, sizeof(*stk->port_refs));
-	if (!stk->tcbs || !stk->reqs || !stk->htab || !stk->listen_sd || !stk->port_refs) {
+	stk->listen6_sd = calloc(65536, sizeof(*stk->listen6_sd));
+	stk->port_refs6 = calloc(65536, sizeof(*stk->port_refs6));
+	if (!stk->tcbs || !stk->reqs || !stk->htab || !stk->listen_sd || !stk->port_refs ||
+	    !stk->listen6_sd || !stk->port_refs6) {
 		stack_destroy(stk);
 		return NULL;
 	}
@@ -180,6 +184,8 @@ void stack_destroy(struct stack *stk)
 	free(stk->htab);
 	free(stk->listen_sd);
 	free(stk->port_refs);
+	free(stk->listen6_sd);
+	free(stk->port_refs6);
 	free(stk);
 }
 

@@ -20,8 +20,10 @@
  * EADDRINUSE, EINVAL, ...). The stack never sets errno and never raises
  * signals: on EPIPE the shim decides about SIGPIPE.
  *
- * Addresses are struct sockaddr_in (AF_INET only) in network byte order,
- * exactly as the application passed them. Options use Linux's level/name
+ * Addresses are struct sockaddr_in in network byte order, exactly as the
+ * application passed them; an AF_INET6 socket (sock_socket6()) takes and
+ * returns struct sockaddr_in6 through the *6 calls, with IPv4 peers as
+ * ::ffff:a.b.c.d when dual-stack (IPV6_V6ONLY off), as Linux. Options use Linux's level/name
  * values (SOL_SOCKET SO_*, IPPROTO_TCP TCP_*).
  */
 #ifndef XTCP_STACK_H
@@ -143,6 +145,8 @@ struct stack_stats {
 	 * drop_reason "tcp_csum" whatever the link.
 	 */
 	uint64_t rx_csum_partial;
+	/* per address family: IPv6 frames and opens (the totals above count both) */
+	uint64_t rx_frames6, tx_frames6, active_opens6, passive_opens6;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);
@@ -155,6 +159,9 @@ struct sock_info {
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint32_t cwnd, ssthresh, snd_wnd, rcv_wnd, mss;
 	uint64_t retrans;
+	/* both families: IPv4 v4-mapped (local/peer above hold 0 for IPv6 ones) */
+	struct sockaddr_in6 local6, peer6;
+	int inet6; /* an AF_INET6 socket */
 };
 int sock_info(struct stack *stk, int sd, struct sock_info *out);
 /* Iterate sockets in use: returns the next sd >= from, or -1. */
@@ -163,6 +170,13 @@ int sock_next(struct stack *stk, int from);
 /* --- socket API --- */
 int sock_socket(struct stack *stk);
 int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr);
+/* AF_INET6: sock_socket6() (IPV6_V6ONLY off; IPPROTO_IPV6 IPV6_V6ONLY/IPV6_TCLASS options). */
+int sock_socket6(struct stack *stk);
+int sock_bind6(struct stack *stk, int sd, const struct sockaddr_in6 *addr);
+int sock_accept6(struct stack *stk, int sd, struct sockaddr_in6 *peer);
+int sock_connect6(struct stack *stk, int sd, const struct sockaddr_in6 *dst, uint64_t now_us);
+int sock_name6(struct stack *stk, int sd, struct sockaddr_in6 *out);
+int sock_peer6(struct stack *stk, int sd, struct sockaddr_in6 *out);
 int sock_listen(struct stack *stk, int sd, int backlog);
 /* -EAGAIN when no connection is ready; peer may be NULL. */
 int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer);
@@ -220,8 +234,10 @@ uint32_t sock_tx_queued(struct stack *stk, int sd); /* SIOCOUTQ: unacked + unsen
 struct sock_export {
 	int state; /* Linux TCP_* numbering, as sock_info */
 	int orphan;
-	struct sockaddr_in local, peer;
-	uint32_t snd_una;	 /* oldest unacknowledged sequence */
+	struct sockaddr_in local, peer;	   /* IPv4 ones; 0 for IPv6 */
+	struct sockaddr_in6 local6, peer6; /* both families, IPv4 v4-mapped */
+	int inet6;			   /* an AF_INET6 socket */
+	uint32_t snd_una;		   /* oldest unacknowledged sequence */
 	uint32_t snd_nxt;	 /* sequence after the last data byte sent (not counting a FIN) */
 	uint32_t snd_wl1;	 /* peer's sequence of the last window update */
 	struct iovec unacked[2]; /* data [snd_una, snd_nxt): sent, not acknowledged */

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "addr.h"
 #include "list.h"
 #include "netdev.h"
 #include "stack.h"
@@ -83,6 +84,7 @@ enum stack_drop_reason {
 	DROP_TCP_PORT,
 	DROP_TCP_HANDED_OFF, /* not a drop: given to the owner (cfg.on_misdirected) */
 	DROP_TCP_FORGOTTEN,  /* segment of a connection handed to another stack (sock_forget) */
+	DROP_IP6_EXTHDR,     /* IPv6 extension headers: too many, malformed, or not walkable */
 	DROP_MAX
 };
 
@@ -175,8 +177,8 @@ struct wheel_ent {
 /* Common head of TCBs and tcp_reqs in the 4-tuple hash. */
 struct tcp_hent {
 	struct tcp_hent *hnext, **hpprev;
-	uint32_t laddr, raddr; /* network order */
-	uint16_t lport, rport; /* host order */
+	struct in6_addr laddr, raddr; /* IPv4 v4-mapped (addr.h) */
+	uint16_t lport, rport;	      /* host order */
 	uint8_t is_req;
 };
 
@@ -297,7 +299,18 @@ struct tcb {
 	uint64_t cookie_us; /* last SYN cookie sent (cookies checked for 2 min) */
 
 	uint64_t retrans; /* segments retransmitted */
+
+	/* address family (the socket's, not the wire's: see addr.h) */
+	uint8_t inet6;	    /* an AF_INET6 socket (sock_socket6) */
+	uint8_t v6only;	    /* IPV6_V6ONLY */
+	uint8_t fams;	    /* AFM_*: families the binding covers (listener, port refs) */
+	uint8_t tclass;	    /* IPV6_TCLASS: DSCP of IPv6 output (ECN bits are TCP's) */
+	uint32_t flowlabel; /* IPv6 flow label (RFC 6437), 0 for IPv4 */
 };
+
+/* tcb->fams */
+#define AFM_V4 1u
+#define AFM_V6 2u
 
 /* A half-open passive connection (SYN received, SYN-ACK sent). */
 struct tcp_req {
@@ -321,8 +334,8 @@ struct tcp_req {
 
 /* A segment parsed once by tcp_input() and passed by pointer. */
 struct tcp_seg_in {
-	uint32_t saddr, daddr; /* network order */
-	uint16_t sport, dport; /* host order */
+	struct in6_addr saddr, daddr; /* IPv4 v4-mapped */
+	uint16_t sport, dport;	      /* host order */
 	uint32_t seq, ack;
 	uint32_t wnd; /* raw window field */
 	uint8_t flags;
@@ -365,8 +378,10 @@ struct stack {
 	uint32_t hmask;
 	uint64_t hkey[2];    /* SipHash key of everything keyed */
 	uint64_t tskey[2];   /* SipHash key of the timestamp offsets (cfg.ts_seed) */
-	int32_t *listen_sd;  /* by local port: listener sd + 1, 0 = none */
-	uint16_t *port_refs; /* by local port: sockets holding it */
+	int32_t *listen_sd;  /* by local port: IPv4 listener sd + 1, 0 = none */
+	uint16_t *port_refs; /* by local port: sockets holding it for IPv4 */
+	int32_t *listen6_sd; /* the same for IPv6 (a dual-stack socket holds both) */
+	uint16_t *port_refs6;
 
 	struct list_node wheel[WHEEL_SLOTS];
 	uint64_t wheel_ms;	     /* all slots before this ms were run */
@@ -444,10 +459,22 @@ unsigned tcp_opt_write(uint8_t *p, const struct tcb *t, uint32_t tsval, unsigned
 
 /* ip.c */
 int eth_input(struct stack *stk, uint8_t *frame, uint32_t len);
+int ip_is_local(const struct stack *stk, const struct in6_addr *a);
+uint16_t ip_mss_own(const struct stack *stk, const struct in6_addr *raddr);
+int ip_resolve(struct stack *stk, const struct in6_addr *dst, uint8_t mac[6]);
 uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len);
 void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
 		uint32_t daddr, uint32_t l4len, uint8_t ecn);
 void ip_tx_queue(struct stack *stk, struct pkt *pkt);
+
+/* ip6.c */
+int ip6_input(struct stack *stk, uint8_t *frame, uint32_t len);
+void ip6_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6],
+		 const struct in6_addr *saddr, const struct in6_addr *daddr, uint32_t l4len,
+		 uint8_t tclass, uint32_t flowlabel);
+uint32_t ip6_flowlabel(const struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
+		       const struct in6_addr *raddr, uint16_t rport);
+int ip6_src_select(const struct stack *stk, const struct in6_addr *dst, struct in6_addr *src);
 void ip_tx_kick(struct stack *stk);
 
 /* tcp_tcb.c */
@@ -455,8 +482,8 @@ struct tcb *tcb_alloc(struct stack *stk);
 void tcb_release(struct stack *stk, struct tcb *t);
 void tcb_hash_add(struct stack *stk, struct tcp_hent *h);
 void tcb_hash_del(struct tcp_hent *h);
-struct tcp_hent *tcb_lookup(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			    uint16_t rport);
+struct tcp_hent *tcb_lookup(struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
+			    const struct in6_addr *raddr, uint16_t rport);
 void tcp_set_state(struct stack *stk, struct tcb *t, int state);
 void tcb_mark(struct stack *stk, struct tcb *t, uint8_t pend);
 void tcb_notify(struct stack *stk, struct tcb *t);
@@ -466,8 +493,10 @@ int tcb_init_buffers(struct stack *stk, struct tcb *t);
 void tcb_init_conn(struct stack *stk, struct tcb *t);
 void tcb_done(struct stack *stk, struct tcb *t, int err);
 void tcb_port_ref(struct stack *stk, struct tcb *t, uint16_t port);
-uint32_t tcp_isn(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
-uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr);
+unsigned addr_words(uint64_t *m, const struct in6_addr *a, const struct in6_addr *b);
+uint32_t tcp_isn(struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
+		 const struct in6_addr *raddr, uint16_t rport);
+uint32_t tcp_ts_off(struct stack *stk, const struct in6_addr *laddr, const struct in6_addr *raddr);
 uint8_t tcp_rcv_wscale(uint32_t rcvbuf);
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss);
 void tcb_time_wait_reap(struct stack *stk);
@@ -481,8 +510,10 @@ void tcp_req_timer(struct stack *stk, struct tcp_req *r);
 void tcp_listen_close(struct stack *stk, struct tcb *l);
 
 /* tcp_input.c */
-void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip, uint8_t *tcp,
-	       uint32_t len);
+/* One TCP segment from eth_input()/ip6_input(): frame is the Ethernet header (source MAC,
+ * hand-off), ecn the IP header's ECN field. */
+void tcp_input(struct stack *stk, const uint8_t *frame, const struct in6_addr *saddr,
+	       const struct in6_addr *daddr, uint8_t ecn, uint8_t *tcp, uint32_t len);
 void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg);
 int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg);
 

@@ -702,15 +702,14 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 /*
  * No socket here: is the destination a local port another stack picks (same
  * range, other remainder)? Then offer the whole frame to its owner
- * (cfg.on_misdirected). The frame begins ETH_HLEN before the IP header
- * (eth_input() parsed it so); its length excludes any Ethernet padding.
+ * (cfg.on_misdirected). frame is the Ethernet header eth_input() parsed;
+ * the length passed excludes any Ethernet padding.
  */
-static int tcp_misdirected(struct stack *stk, const struct ip4_hdr *ip, const uint8_t *tcp,
+static int tcp_misdirected(struct stack *stk, const uint8_t *frame, const uint8_t *tcp,
 			   uint32_t len, uint16_t dport)
 {
 	uint32_t lo = stk->cfg.local_port_min, hi = stk->cfg.local_port_max;
 	uint32_t step = stk->cfg.local_port_step;
-	const uint8_t *frame = (const uint8_t *)ip - ETH_HLEN;
 
 	if (step <= 1)
 		return 0;
@@ -739,8 +738,26 @@ static int tcp_csum_partial_ok(struct stack *stk, const struct tcp_hdr *th, uint
 	return 1;
 }
 
-void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip, uint8_t *tcp,
-	       uint32_t len)
+/*
+ * The listener for a segment to daddr:dport: the port's listener of the
+ * segment's family (a dual-stack one holds both slots), if bound to any
+ * address or to daddr itself.
+ */
+static struct tcb *tcp_listener(struct stack *stk, const struct in6_addr *daddr, uint16_t dport)
+{
+	int32_t lsd = addr_is_v4(daddr) ? stk->listen_sd[dport] : stk->listen6_sd[dport];
+
+	if (!lsd)
+		return NULL;
+	struct tcb *l = &stk->tcbs[lsd - 1];
+
+	if (!addr_is_any(&l->h.laddr) && !addr_eq(&l->h.laddr, daddr))
+		return NULL;
+	return l;
+}
+
+void tcp_input(struct stack *stk, const uint8_t *frame, const struct in6_addr *saddr,
+	       const struct in6_addr *daddr, uint8_t ecn, uint8_t *tcp, uint32_t len)
 {
 	const struct tcp_hdr *th = (const struct tcp_hdr *)tcp;
 	struct tcp_seg_in seg;
@@ -755,7 +772,9 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 		stack_drop(stk, DROP_TCP_HDR_LEN);
 		return;
 	}
-	uint64_t ph = (uint64_t)ip->saddr + ip->daddr + be16(IPPROTO_TCP_NR) + be16((uint16_t)len);
+	/* RFC 8200 8.1: IPv6's upper-layer length is 32 bits, but a segment here is < 64 KiB */
+	uint64_t ph =
+		addr_csum(saddr) + addr_csum(daddr) + be16(IPPROTO_TCP_NR) + be16((uint16_t)len);
 
 	if (csum_fold(csum_partial(tcp, len, ph)) != 0xffff && !tcp_csum_partial_ok(stk, th, ph)) {
 		stack_drop(stk, DROP_TCP_CSUM);
@@ -763,19 +782,19 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 	}
 	memset(&seg, 0, offsetof(struct tcp_seg_in, sack));
 	seg.tw_isn = 0;
-	seg.saddr = ip->saddr;
-	seg.daddr = ip->daddr;
+	seg.saddr = *saddr;
+	seg.daddr = *daddr;
 	seg.sport = be16(th->sport);
 	seg.dport = be16(th->dport);
 	seg.seq = be32(th->seq);
 	seg.ack = be32(th->ack);
 	seg.wnd = be16(th->wnd);
 	seg.flags = th->flags;
-	seg.ip_ecn = ip->tos & IP_ECN_MASK;
+	seg.ip_ecn = ecn;
 	seg.urp = be16(th->urp);
 	seg.len = len - doff;
 	seg.data = tcp + doff;
-	seg.smac = smac;
+	seg.smac = frame + 6; /* the Ethernet source */
 	if (doff > TCP_HLEN && tcp_opt_parse(&seg, tcp + TCP_HLEN, doff - TCP_HLEN) != 0)
 		stk->st.malformed_opt_lists++; /* processed with the options before the bad one */
 	if ((seg.flags & (TH_SYN | TH_FIN)) == (TH_SYN | TH_FIN) ||
@@ -784,7 +803,7 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 		stack_drop(stk, DROP_TCP_FLAGS);
 		return;
 	}
-	struct tcp_hent *h = tcb_lookup(stk, seg.daddr, seg.dport, seg.saddr, seg.sport);
+	struct tcp_hent *h = tcb_lookup(stk, &seg.daddr, seg.dport, &seg.saddr, seg.sport);
 
 	if (h && h->is_req) {
 		tcp_req_input(stk, (struct tcp_req *)h, &seg);
@@ -815,13 +834,13 @@ void tcp_input(struct stack *stk, const uint8_t *smac, const struct ip4_hdr *ip,
 			return;
 		}
 	}
-	int32_t lsd = stk->listen_sd[seg.dport];
+	struct tcb *l = tcp_listener(stk, &seg.daddr, seg.dport);
 
-	if (lsd) {
-		tcp_listen_input(stk, &stk->tcbs[lsd - 1], &seg);
+	if (l) {
+		tcp_listen_input(stk, l, &seg);
 		return;
 	}
-	if (stk->cfg.on_misdirected && tcp_misdirected(stk, ip, tcp, len, seg.dport))
+	if (stk->cfg.on_misdirected && tcp_misdirected(stk, frame, tcp, len, seg.dport))
 		return;
 	if (!(seg.flags & TH_RST))
 		tcp_send_rst_reply(stk, &seg);

@@ -26,10 +26,12 @@ static const uint16_t msstab[] = {536, 1300, 1440, 1460};
 static uint32_t cookie_hash(struct stack *stk, const struct tcp_seg_in *seg, uint32_t count,
 			    unsigned c)
 {
-	uint64_t m[3] = {(uint64_t)seg->saddr << 32 | seg->daddr,
-			 (uint64_t)seg->sport << 16 | seg->dport, (uint64_t)count << 8 | c};
+	uint64_t m[6];
+	unsigned n = addr_words(m, &seg->saddr, &seg->daddr);
 
-	return (uint32_t)siphash_words(stk->hkey, m, 3);
+	m[n++] = (uint64_t)seg->sport << 16 | seg->dport;
+	m[n++] = (uint64_t)count << 8 | c;
+	return (uint32_t)siphash_words(stk->hkey, m, n);
 }
 
 static uint32_t cookie_time(struct stack *stk)
@@ -131,7 +133,7 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 	 */
 	r->ecn_ok = (seg->flags & (TH_ECE | TH_CWR)) == (TH_ECE | TH_CWR) && !seg->ip_ecn &&
 		    !(stk->cfg.flags & STACK_F_NO_ECN);
-	r->ts_off = tcp_ts_off(stk, r->h.laddr, r->h.raddr);
+	r->ts_off = tcp_ts_off(stk, &r->h.laddr, &r->h.raddr);
 	r->retries = 0;
 	r->cookie = 0;
 	r->sent_us = stk->now_us;
@@ -156,6 +158,8 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	t->h.laddr = r->h.laddr;
 	t->h.raddr = r->h.raddr;
 	t->h.rport = r->h.rport;
+	t->inet6 = l->inet6;
+	t->tclass = l->tclass;
 	tcb_port_ref(stk, t, r->h.lport);
 	t->flags |= r->opts & (TF_TS | TF_SACK | TF_WS);
 	if (r->ecn_ok)
@@ -203,6 +207,8 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	l->acc_len++;
 	tcp_set_state(stk, t, TCPS_SYN_RECEIVED);
 	stk->st.passive_opens++;
+	if (!addr_is_v4(&t->h.raddr))
+		stk->st.passive_opens6++;
 	tcp_input_synced(stk, t, seg);
 	if (t->in_use && t->state != TCPS_CLOSED)
 		tcb_timer_update(stk, t);
@@ -285,7 +291,7 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 	r.mss = msstab[ind];
 	r.peer_wnd = seg->wnd;
 	r.retries = 1; /* no RTT sample from the SYN-ACK */
-	r.ts_off = tcp_ts_off(stk, r.h.laddr, r.h.raddr);
+	r.ts_off = tcp_ts_off(stk, &r.h.laddr, &r.h.raddr);
 	memcpy(r.smac, seg->smac, 6);
 	if (seg->has_ts && seg->tsecr) {
 		uint32_t opt = seg->tsecr & ((1u << TSBITS) - 1);
@@ -371,7 +377,7 @@ void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 	memset(&r->h, 0, sizeof(r->h));
 	req_from_syn(stk, l, r, seg);
 	r->iss = seg->tw_isn ? seg->tw_isn
-			     : tcp_isn(stk, r->h.laddr, r->h.lport, r->h.raddr, r->h.rport);
+			     : tcp_isn(stk, &r->h.laddr, r->h.lport, &r->h.raddr, r->h.rport);
 	r->tm.is_req = 1;
 	r->tm.when_ms = 0;
 	list_init(&r->tm.node);
@@ -412,4 +418,6 @@ void tcp_listen_close(struct stack *stk, struct tcb *l)
 	}
 	if (stk->listen_sd[l->h.lport] == l->sd + 1)
 		stk->listen_sd[l->h.lport] = 0;
+	if (stk->listen6_sd[l->h.lport] == l->sd + 1)
+		stk->listen6_sd[l->h.lport] = 0;
 }

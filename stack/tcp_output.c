@@ -21,7 +21,9 @@
 
 struct tx_seg {
 	const uint8_t *dmac;
-	uint32_t saddr, daddr;
+	const struct in6_addr *saddr, *daddr; /* v4-mapped: an IPv4 frame */
+	uint32_t flowlabel;		      /* IPv6; 0: derived from the 4-tuple */
+	uint8_t tclass;			      /* IPv6 DSCP (IPV6_TCLASS), ECN bits clear */
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
@@ -93,11 +95,13 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 {
 	uint32_t tcplen = TCP_HLEN + s->optlen + s->len;
 	struct pkt pkt;
-	uint8_t *f = ip_tx_alloc(stk, &pkt, ETH_HLEN + IP4_HLEN + tcplen);
+	int v4 = addr_is_v4(s->daddr);
+	uint32_t iphlen = v4 ? IP4_HLEN : IP6_HLEN;
+	uint8_t *f = ip_tx_alloc(stk, &pkt, ETH_HLEN + iphlen + tcplen);
 
 	if (!f)
 		return -1;
-	struct tcp_hdr *th = (struct tcp_hdr *)(f + ETH_HLEN + IP4_HLEN);
+	struct tcp_hdr *th = (struct tcp_hdr *)(f + ETH_HLEN + iphlen);
 	uint8_t *p = (uint8_t *)(th + 1);
 
 	th->sport = be16(s->sport);
@@ -111,8 +115,8 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	th->urp = be16(s->urp);
 	if (s->optlen)
 		memcpy(p, s->opt, s->optlen);
-	uint64_t sum =
-		(uint64_t)s->saddr + s->daddr + be16(IPPROTO_TCP_NR) + be16((uint16_t)tcplen);
+	uint64_t sum = addr_csum(s->saddr) + addr_csum(s->daddr) + be16(IPPROTO_TCP_NR) +
+		       be16((uint16_t)tcplen);
 	uint32_t off = s->off & s->mask, first = XT_MIN(s->len, s->mask + 1 - off);
 
 	/*
@@ -139,8 +143,17 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 	uint16_t c = stk->tx_csum_offload ? csum_fold(sum) : (uint16_t)~csum_fold(sum);
 
 	memcpy(&th->csum, &c, 2);
-	ip_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen, s->ecn);
-	pkt.len = ETH_HLEN + IP4_HLEN + tcplen;
+	if (v4) {
+		ip_tx_fill(stk, f, s->dmac, addr_v4(s->saddr), addr_v4(s->daddr), tcplen, s->ecn);
+	} else {
+		uint32_t fl = s->flowlabel
+				      ? s->flowlabel
+				      : ip6_flowlabel(stk, s->saddr, s->sport, s->daddr, s->dport);
+
+		ip6_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen,
+			    (uint8_t)((s->tclass & ~IP_ECN_MASK) | (s->ecn & IP_ECN_MASK)), fl);
+	}
+	pkt.len = ETH_HLEN + iphlen + tcplen;
 	ip_tx_queue(stk, &pkt);
 	return 0;
 }
@@ -199,8 +212,10 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 
 	tcp_opt_write(opt, t, tcp_tsval(stk, t->ts_off), nsack);
 	s.dmac = t->dmac;
-	s.saddr = t->h.laddr;
-	s.daddr = t->h.raddr;
+	s.saddr = &t->h.laddr;
+	s.daddr = &t->h.raddr;
+	s.flowlabel = t->flowlabel;
+	s.tclass = t->tclass;
 	s.sport = t->h.lport;
 	s.dport = t->h.rport;
 	s.seq = seq;
@@ -242,13 +257,14 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	int ws = synack ? !!(t->flags & TF_WS) : !(no & STACK_F_NO_WS);
 	uint32_t wnd = XT_MIN(t->rmask + 1, 65535u);
 
-	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), ts,
-			       tcp_tsval(stk, t->ts_off), synack ? t->ts_recent : 0, sack, ws,
-			       t->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, ip_mss_own(stk, &t->h.raddr), ts, tcp_tsval(stk, t->ts_off),
+			       synack ? t->ts_recent : 0, sack, ws, t->rcv_ws);
 	s.opt = opt;
 	s.dmac = t->dmac;
-	s.saddr = t->h.laddr;
-	s.daddr = t->h.raddr;
+	s.saddr = &t->h.laddr;
+	s.daddr = &t->h.raddr;
+	s.flowlabel = t->flowlabel;
+	s.tclass = t->tclass;
 	s.sport = t->h.lport;
 	s.dport = t->h.rport;
 	s.seq = t->iss;
@@ -300,13 +316,14 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 			ts -= 64;
 		tsval = ts;
 	}
-	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), !!(r->opts & TF_TS),
-			       tsval, r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS),
-			       r->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, ip_mss_own(stk, &r->h.raddr), !!(r->opts & TF_TS), tsval,
+			       r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS), r->rcv_ws);
 	s.opt = opt;
 	s.dmac = r->smac;
-	s.saddr = r->h.laddr;
-	s.daddr = r->h.raddr;
+	s.saddr = &r->h.laddr;
+	s.daddr = &r->h.raddr;
+	s.flowlabel = 0;
+	s.tclass = r->listener ? r->listener->tclass : 0;
 	s.sport = r->h.lport;
 	s.dport = r->h.rport;
 	s.seq = r->iss;
@@ -329,8 +346,10 @@ void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg)
 	struct tx_seg s;
 
 	s.dmac = seg->smac;
-	s.saddr = seg->daddr;
-	s.daddr = seg->saddr;
+	s.saddr = &seg->daddr;
+	s.daddr = &seg->saddr;
+	s.flowlabel = 0;
+	s.tclass = 0;
 	s.sport = seg->dport;
 	s.dport = seg->sport;
 	if (seg->flags & TH_ACK) {

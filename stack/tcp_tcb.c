@@ -31,9 +31,21 @@ uint64_t stack_rand(struct stack *stk)
  * to a peer. SipHash stays for ISNs, cookies and ports, which must not leak
  * the secret.
  */
-static uint32_t tuple_hash(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			   uint16_t rport)
+static uint32_t tuple_hash(struct stack *stk, const struct in6_addr *la, uint16_t lport,
+			   const struct in6_addr *ra, uint16_t rport)
 {
+	/* an IPv6 address folds to one word; an IPv4 one is that word (v4-mapped: the rest
+	 * is the constant ::ffff prefix) */
+	uint32_t laddr = addr_v4(la), raddr = addr_v4(ra);
+
+	if (!addr_is_v4(la) || !addr_is_v4(ra)) {
+		uint32_t w[8];
+
+		memcpy(w, la->s6_addr, 16);
+		memcpy(w + 4, ra->s6_addr, 16);
+		laddr = w[0] ^ w[1] ^ w[2] ^ w[3];
+		raddr = w[4] ^ w[5] ^ w[6] ^ w[7] ^ 0x6;
+	}
 	uint64_t x = ((uint64_t)raddr << 32 | (uint32_t)rport << 16 | lport) ^ stk->hkey[0];
 
 	x ^= (uint64_t)laddr << 13;
@@ -45,7 +57,7 @@ static uint32_t tuple_hash(struct stack *stk, uint32_t laddr, uint16_t lport, ui
 
 void tcb_hash_add(struct stack *stk, struct tcp_hent *h)
 {
-	uint32_t b = tuple_hash(stk, h->laddr, h->lport, h->raddr, h->rport) & stk->hmask;
+	uint32_t b = tuple_hash(stk, &h->laddr, h->lport, &h->raddr, h->rport) & stk->hmask;
 	struct tcp_hent **head = &stk->htab[b];
 
 	h->hnext = *head;
@@ -66,14 +78,14 @@ void tcb_hash_del(struct tcp_hent *h)
 	h->hpprev = NULL;
 }
 
-struct tcp_hent *tcb_lookup(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			    uint16_t rport)
+struct tcp_hent *tcb_lookup(struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
+			    const struct in6_addr *raddr, uint16_t rport)
 {
 	uint32_t b = tuple_hash(stk, laddr, lport, raddr, rport) & stk->hmask;
 
 	for (struct tcp_hent *h = stk->htab[b]; h; h = h->hnext)
-		if (h->raddr == raddr && h->rport == rport && h->lport == lport &&
-		    h->laddr == laddr)
+		if (h->rport == rport && h->lport == lport && addr_eq(&h->raddr, raddr) &&
+		    addr_eq(&h->laddr, laddr))
 			return h;
 	return NULL;
 }
@@ -150,21 +162,30 @@ void tcb_release(struct stack *stk, struct tcb *t)
 		if ((t->flags & TF_ACCEPTQ) && t->parent)
 			t->parent->acc_len--;
 	}
-	if (t->flags & TF_BOUND)
+	if ((t->flags & TF_BOUND) && (t->fams & AFM_V4))
 		stk->port_refs[t->h.lport]--;
+	if ((t->flags & TF_BOUND) && (t->fams & AFM_V6))
+		stk->port_refs6[t->h.lport]--;
 	tcb_free_buffers(stk, t);
 	t->in_use = 0;
 	t->state = TCPS_CLOSED;
 	t->flags = 0;
+	t->fams = 0;
 	list_add_head(&stk->free_tcbs, &t->q_node); /* LIFO: reuse what is still in cache */
 	stk->st.socks_in_use--;
 }
 
+/* t->fams says for which families (sock.c sets it at bind; 0: as its address says). */
 void tcb_port_ref(struct stack *stk, struct tcb *t, uint16_t port)
 {
+	if (!t->fams)
+		t->fams = addr_is_v4(&t->h.raddr) ? AFM_V4 : AFM_V6;
 	t->h.lport = port;
 	t->flags |= TF_BOUND;
-	stk->port_refs[port]++;
+	if (t->fams & AFM_V4)
+		stk->port_refs[port]++;
+	if (t->fams & AFM_V6)
+		stk->port_refs6[port]++;
 }
 
 void tcp_set_state(struct stack *stk, struct tcb *t, int state)
@@ -275,19 +296,43 @@ int tcb_init_buffers(struct stack *stk, struct tcb *t)
 	return 0;
 }
 
-uint32_t tcp_isn(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+/*
+ * The words of an address pair for the keyed hashes (ISNs, timestamp
+ * offsets, cookies, ports): an IPv4 pair packs into one word, exactly as
+ * before IPv6 (so IPv4 ISNs, cookies and ports stay what they were); an
+ * IPv6 pair (or a mixed one) takes all 32 bytes. m has room for 4; returns
+ * the count.
+ */
+unsigned addr_words(uint64_t *m, const struct in6_addr *a, const struct in6_addr *b)
 {
-	uint64_t m[3] = {(uint64_t)laddr << 32 | raddr, (uint64_t)lport << 16 | rport, 0x15e};
-
-	/* RFC 6528: ISN = M + F(4-tuple, secret), M a 4 us clock */
-	return (uint32_t)siphash_words(stk->hkey, m, 3) + (uint32_t)(stk->now_us / 4);
+	if (addr_is_v4(a) && addr_is_v4(b)) {
+		m[0] = (uint64_t)addr_v4(a) << 32 | addr_v4(b);
+		return 1;
+	}
+	memcpy(m, a->s6_addr, 16);
+	memcpy(m + 2, b->s6_addr, 16);
+	return 4;
 }
 
-uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr)
+uint32_t tcp_isn(struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
+		 const struct in6_addr *raddr, uint16_t rport)
 {
-	uint64_t m[2] = {(uint64_t)laddr << 32 | raddr, 0x75};
+	uint64_t m[6];
+	unsigned n = addr_words(m, laddr, raddr);
 
-	return (uint32_t)siphash_words(stk->tskey, m, 2);
+	m[n++] = (uint64_t)lport << 16 | rport;
+	m[n++] = 0x15e;
+	/* RFC 6528: ISN = M + F(4-tuple, secret), M a 4 us clock */
+	return (uint32_t)siphash_words(stk->hkey, m, n) + (uint32_t)(stk->now_us / 4);
+}
+
+uint32_t tcp_ts_off(struct stack *stk, const struct in6_addr *laddr, const struct in6_addr *raddr)
+{
+	uint64_t m[5];
+	unsigned n = addr_words(m, laddr, raddr);
+
+	m[n++] = 0x75;
+	return (uint32_t)siphash_words(stk->tskey, m, n);
 }
 
 uint8_t tcp_rcv_wscale(uint32_t rcvbuf)
@@ -302,7 +347,7 @@ uint8_t tcp_rcv_wscale(uint32_t rcvbuf)
 
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss)
 {
-	uint16_t own = (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN);
+	uint16_t own = ip_mss_own(stk, &t->h.raddr);
 	uint16_t m = peer_mss ? peer_mss : TCP_MSS_NOOPT;
 
 	if (m > own)
@@ -318,7 +363,10 @@ void tcb_init_conn(struct stack *stk, struct tcb *t)
 {
 	uint16_t proto = be16(IPPROTO_TCP_NR);
 
-	t->ph_sum = (uint64_t)t->h.laddr + t->h.raddr + proto;
+	t->ph_sum = addr_csum(&t->h.laddr) + addr_csum(&t->h.raddr) + proto;
+	t->flowlabel = addr_is_v4(&t->h.raddr) ? 0
+					       : ip6_flowlabel(stk, &t->h.laddr, t->h.lport,
+							       &t->h.raddr, t->h.rport);
 	t->last_rx_us = stk->now_us;
 	t->quickack = TCP_QUICKACKS;
 	tcp_cc_init(stk, t);

@@ -49,9 +49,7 @@ static uint32_t tcp_backoff(struct tcb *t)
 static void tcp_syn_timeout(struct stack *stk, struct tcb *t)
 {
 	if (t->flags & TF_RESOLVE) {
-		int r = stk->dev->ops->resolve
-				? stk->dev->ops->resolve(stk->dev, t->h.raddr, t->dmac)
-				: -EHOSTUNREACH;
+		int r = ip_resolve(stk, &t->h.raddr, t->dmac);
 
 		if (r == 0) {
 			t->flags &= ~TF_RESOLVE;

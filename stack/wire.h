@@ -20,6 +20,9 @@
 #define IP4_MF	       0x2000
 #define IP4_OFFMASK    0x1fff
 #define IP4_TTL	       64
+#define ETH_P_IPV6     0x86dd
+#define IP6_HLEN       40
+#define IP6_HOPLIMIT   64 /* Linux ip6_default_hop_limit (hop_limit sysctl) */
 
 /* TCP header flags */
 #define TH_FIN 0x01
@@ -62,6 +65,15 @@ struct ip4_hdr {
 	uint16_t csum;
 	uint32_t saddr;
 	uint32_t daddr;
+} __attribute__((packed));
+
+struct ipv6_hdr {
+	uint32_t ver_tc_flow; /* version 4 bits, traffic class 8, flow label 20 */
+	uint16_t plen;	      /* payload length, extension headers included */
+	uint8_t nexthdr;
+	uint8_t hlim;
+	uint8_t saddr[16];
+	uint8_t daddr[16];
 } __attribute__((packed));
 
 struct tcp_hdr {

@@ -31,8 +31,10 @@
 
 static const uint8_t stack_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 static const uint8_t peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
-#define STACK_IP "10.77.1.1"
-#define PEER_IP	 "10.77.1.2"
+#define STACK_IP  "10.77.1.1"
+#define PEER_IP	  "10.77.1.2"
+#define STACK_IP6 "fd77:1::1"
+#define PEER_IP6  "fd77:1::2"
 
 static struct t *t_of_dev(struct netdev *dev)
 {
@@ -45,6 +47,14 @@ static uint32_t ip_of(const char *s)
 
 	inet_pton(AF_INET, s, &a);
 	return a.s_addr;
+}
+
+static struct in6_addr ip6_of(const char *s)
+{
+	struct in6_addr a;
+
+	inet_pton(AF_INET6, s, &a);
+	return a;
 }
 
 static void dev_error(struct t *t, const char *msg)
@@ -172,8 +182,8 @@ static void t_dev_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 		if (pkts[i].len > T_FRAME_MAX || pkts[i].data < fr->buf ||
 		    pkts[i].data + pkts[i].len > fr->buf + T_FRAME_MAX) {
 			dev_error(t, "tx_queue: frame length or data outside the allocation");
-		} else if (t->dev.info.tx_csum_offload && pkts[i].len >= 34 &&
-			   pkts[i].data[23] == 6 &&
+		} else if (t->dev.info.tx_csum_offload && pkts[i].len >= 54 &&
+			   pkts[i].data[pkts[i].data[12] == 0x86 ? 20 : 23] == 6 &&
 			   t_seg_finish_partial(pkts[i].data, pkts[i].len)) {
 			dev_error(t, "tx_queue: TCP checksum field is not the pseudo-header sum");
 		} else if (!arp_reply(t, pkts[i].data, pkts[i].len)) {
@@ -205,6 +215,16 @@ static int t_dev_resolve(struct netdev *dev, uint32_t dst, uint8_t mac[6])
 	return 0;
 }
 
+static int t_dev_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_t mac[6])
+{
+	struct in6_addr peer = ip6_of(PEER_IP6);
+
+	if (memcmp(dst, &peer, 16) != 0)
+		return -EHOSTUNREACH;
+	memcpy(mac, peer_mac, 6);
+	return 0;
+}
+
 static const struct netdev_ops t_dev_ops = {
 	.rx_burst = t_dev_rx_burst,
 	.rx_done = t_dev_rx_done,
@@ -213,6 +233,7 @@ static const struct netdev_ops t_dev_ops = {
 	.tx_queue = t_dev_tx_queue,
 	.tx_flush = t_dev_tx_flush,
 	.resolve = t_dev_resolve,
+	.resolve6 = t_dev_resolve6,
 };
 
 /* ---- corpus recording ---- */
@@ -407,6 +428,13 @@ static void to_wire(struct t *t, const struct seg *s, struct t_wire *w, uint8_t 
 	memcpy(w->dst_mac, stack_mac, 6);
 	w->src_ip = ip_of(PEER_IP);
 	w->dst_ip = ip_of(STACK_IP);
+	if (t->v6) {
+		struct in6_addr ps = ip6_of(PEER_IP6), ss = ip6_of(STACK_IP6);
+
+		w->v6 = 1;
+		memcpy(w->src_ip6, &ps, 16);
+		memcpy(w->dst_ip6, &ss, 16);
+	}
 	w->sport = f->pport;
 	w->dport = f->sport;
 	w->seq = f->peer_isn + rel;
@@ -598,8 +626,21 @@ static void check_seg(struct t *t, struct t_flow *f, struct seg s, const struct 
 	uint32_t rel_seq, rel_ack;
 	int i;
 
-	if (w->src_ip != ip_of(STACK_IP) || w->dst_ip != ip_of(PEER_IP) ||
-	    memcmp(w->src_mac, stack_mac, 6) || memcmp(w->dst_mac, peer_mac, 6))
+	if (t->v6) {
+		struct in6_addr ps = ip6_of(PEER_IP6), ss = ip6_of(STACK_IP6);
+
+		if (!w->v6 || memcmp(w->src_ip6, &ss, 16) || memcmp(w->dst_ip6, &ps, 16))
+			MISMATCH("IPv6 addresses");
+		/* RFC 6437: one nonzero label per connection; no extension headers (parsed) */
+		if (w->flow == 0 || (f->flow6 && w->flow != f->flow6))
+			MISMATCH("IPv6 flow label");
+		if (w->ttl != 64)
+			MISMATCH("IPv6 hop limit");
+		f->flow6 = w->flow;
+	} else if (w->v6 || w->src_ip != ip_of(STACK_IP) || w->dst_ip != ip_of(PEER_IP)) {
+		MISMATCH("addresses");
+	}
+	if (memcmp(w->src_mac, stack_mac, 6) || memcmp(w->dst_mac, peer_mac, 6))
 		MISMATCH("addresses");
 	if (w->dport != f->pport || (f->sport && w->sport != f->sport))
 		MISMATCH("ports (segment for another flow? use t_flow())");
@@ -621,6 +662,9 @@ static void check_seg(struct t *t, struct t_flow *f, struct seg s, const struct 
 		MISMATCH("ack");
 	if (s.win != T_AUTO && s.win != T_ANY && s.win != w->win)
 		MISMATCH("window");
+	/* the scripts speak of IPv4's MSS (MTU - 40); over IPv6 the stack announces 20 less */
+	if (t->v6 && s.mss == 1460)
+		s.mss = 1440;
 	if (s.mss != T_ANY && s.mss != w->mss)
 		MISMATCH("MSS option");
 	if (s.ws != T_ANY && s.ws != w->ws)
@@ -726,8 +770,21 @@ int t_accept(struct t *t)
 {
 	struct t_flow *f = cur(t);
 	struct sockaddr_in peer;
-	int sd = sock_accept(t->stk, t->listen_sd, &peer);
+	struct sockaddr_in6 p6;
+	int sd;
 
+	if (t->v6) {
+		struct in6_addr want = ip6_of(PEER_IP6);
+
+		sd = sock_accept6(t->stk, t->listen_sd, &p6);
+		if (sd >= 0 && (p6.sin6_family != AF_INET6 || memcmp(&p6.sin6_addr, &want, 16) ||
+				p6.sin6_flowinfo || p6.sin6_scope_id))
+			t_fail(t, __FILE__, __LINE__, "accepted the wrong IPv6 peer");
+		peer.sin_port = p6.sin6_port;
+		peer.sin_addr.s_addr = ip_of(PEER_IP);
+	} else {
+		sd = sock_accept(t->stk, t->listen_sd, &peer);
+	}
 	if (sd < 0)
 		t_fail(t, __FILE__, __LINE__, "sock_accept: %d (%s)", sd, strerror(-sd));
 	if (ntohs(peer.sin_port) != f->pport || peer.sin_addr.s_addr != ip_of(PEER_IP))
@@ -741,12 +798,15 @@ int t_connect(struct t *t, uint16_t pport)
 {
 	struct t_flow *f = t_flow(t, pport);
 	struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(pport)};
-	int sd = sock_socket(t->stk), rc;
+	struct sockaddr_in6 d6 = {.sin6_family = AF_INET6, .sin6_port = htons(pport)};
+	int sd = t->v6 ? sock_socket6(t->stk) : sock_socket(t->stk), rc;
 
 	dst.sin_addr.s_addr = ip_of(PEER_IP);
+	d6.sin6_addr = ip6_of(PEER_IP6);
 	if (sd < 0)
 		t_fail(t, __FILE__, __LINE__, "sock_socket: %d", sd);
-	rc = sock_connect(t->stk, sd, &dst, t->now);
+	rc = t->v6 ? sock_connect6(t->stk, sd, &d6, t->now)
+		   : sock_connect(t->stk, sd, &dst, t->now);
 	if (rc != -EINPROGRESS)
 		t_fail(t, __FILE__, __LINE__, "sock_connect: %d, expected -EINPROGRESS", rc);
 	f->sport = 0; /* learned from the SYN */
@@ -892,9 +952,17 @@ void t_link_csum(int rx_trust_local, int tx_offload)
 	link_csum.tx_offload = tx_offload != 0;
 }
 
+static int family_v6;
+
+void t_family(int af)
+{
+	family_v6 = af == AF_INET6;
+}
+
 int t_init(struct t *t, const char *name, const struct stack_config *cfg)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons(T_LISTEN_PORT)};
 	const char *dir = getenv("XTCP_T_CORPUS");
 	int sd;
 
@@ -908,6 +976,10 @@ int t_init(struct t *t, const char *name, const struct stack_config *cfg)
 	t->dev.info.mtu = 1500;
 	t->dev.info.ip4 = ip_of(STACK_IP);
 	t->dev.info.prefix_len = 24;
+	t->v6 = family_v6 || (getenv("T_FAMILY") && !strcmp(getenv("T_FAMILY"), "inet6"));
+	t->dev.info.ip6[0] = ip6_of(STACK_IP6);
+	t->dev.info.ip6_prefix[0] = 64;
+	t->dev.info.n_ip6 = 1;
 	t->dev.info.ifindex = 1;
 	t->dev.info.n_queues = 1;
 	t->dev.info.rx_csum_trust_local = link_csum.rx_trust_local;
@@ -926,10 +998,12 @@ int t_init(struct t *t, const char *name, const struct stack_config *cfg)
 		fprintf(stderr, "%s: stack_create failed\n", name);
 		return -1;
 	}
-	sd = sock_socket(t->stk);
+	/* IPv6: a dual-stack listener on [::], as nginx's "listen [::]:80 ipv6only=off" */
+	sd = t->v6 ? sock_socket6(t->stk) : sock_socket(t->stk);
 	a.sin_port = htons(T_LISTEN_PORT);
 	a.sin_addr.s_addr = ip_of(STACK_IP);
-	if (sd < 0 || sock_bind(t->stk, sd, &a) < 0 || sock_listen(t->stk, sd, 128) < 0) {
+	if (sd < 0 || (t->v6 ? sock_bind6(t->stk, sd, &a6) : sock_bind(t->stk, sd, &a)) < 0 ||
+	    sock_listen(t->stk, sd, 128) < 0) {
 		fprintf(stderr, "%s: listener on port %d failed\n", name, T_LISTEN_PORT);
 		stack_destroy(t->stk);
 		t->stk = NULL;

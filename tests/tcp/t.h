@@ -102,6 +102,7 @@ struct t_flow {
 	int stack_syn_ts, stack_syn_sack; /* the stack's SYN (or SYN|ACK) offered them */
 	uint32_t app_wr, app_rd;	  /* pattern offsets the app wrote / read */
 	int sd;				  /* accepted/connected socket, or -1 */
+	uint32_t flow6;			  /* IPv6 flow label the stack uses (0: none seen) */
 };
 
 struct t_frame {
@@ -120,6 +121,7 @@ struct t {
 	int nflows;
 	struct t_flow *f; /* current flow */
 	uint16_t peer_win;
+	int v6; /* the peer speaks IPv6 to a dual-stack AF_INET6 listener (t_family) */
 	/* rx: frames the stack may take in the next rx_burst */
 	struct t_frame *rxq[NETDEV_BURST_MAX * 4];
 	unsigned rx_head, rx_tail;
@@ -151,6 +153,13 @@ void t_run(const char *name, t_fn fn, const struct stack_config *cfg);
  * unless the stack left exactly the pseudo-header sum in the field.
  */
 void t_link_csum(int rx_trust_local, int tx_offload);
+/*
+ * The family of the tests t_run() starts from now on: AF_INET (default), or
+ * AF_INET6: the peer (fd77:1::2) talks IPv6 to the stack (fd77:1::1), whose
+ * listener is AF_INET6 on [::]:80, dual-stack; t_connect() uses AF_INET6.
+ * t_out() then also checks the hop limit (64) and one nonzero flow label per flow.
+ */
+void t_family(int af);
 #define T_RUN(fn) t_run(#fn, fn, NULL)
 
 /* --- set-up without running a test (the fuzzer, the harness self-test) --- */

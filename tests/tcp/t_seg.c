@@ -1,5 +1,5 @@
 /*
- * t_seg.c - Ethernet/IPv4/TCP frame builder and strict parser for tests.
+ * t_seg.c - Ethernet/IPv4/TCP and IPv6/TCP frame builder and strict parser for tests.
  *
  * Map:
  *   t_seg_build()    struct t_wire -> frame bytes (options laid out as Linux
@@ -59,15 +59,40 @@ uint16_t t_csum(const void *data, size_t len, uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-/* Sum of the TCP pseudo header (RFC 9293 3.1), not yet folded. */
+/* Sum of the TCP pseudo header (RFC 9293 3.1; RFC 8200 8.1 for IPv6), not yet folded. */
 static uint32_t pseudo_sum(const uint8_t *ip, uint16_t tcp_len)
 {
 	uint32_t sum = 0;
 	int i;
 
+	if ((ip[0] >> 4) == 6) {
+		for (i = 8; i < 40; i += 2)
+			sum += get16(ip + i);
+		return sum + 6 + tcp_len;
+	}
 	for (i = 12; i < 20; i += 2)
 		sum += get16(ip + i);
 	return sum + 6 + tcp_len;
+}
+
+/*
+ * Where the TCP segment of an IPv4 or IPv6 frame is: 0 with *tcp, *tcp_len,
+ * or -1 (not IP, lengths wrong, not TCP directly after the IPv6 header: our
+ * stack never sends extension headers).
+ */
+static int l4_find(const uint8_t *f, size_t len, const uint8_t **tcp, size_t *tcp_len)
+{
+	const uint8_t *ip = f + ETH_HLEN;
+
+	if (len < ETH_HLEN + 40 || get16(f + 12) != 0x86dd || (ip[0] >> 4) != 6)
+		return -1;
+	size_t plen = get16(ip + 4);
+
+	if (ip[6] != 6 || ETH_HLEN + 40 + plen > len)
+		return -1;
+	*tcp = ip + 40;
+	*tcp_len = plen;
+	return 0;
 }
 
 static size_t build_opts(const struct t_wire *w, uint8_t *o)
@@ -126,8 +151,54 @@ static size_t build_opts(const struct t_wire *w, uint8_t *o)
 	return n;
 }
 
+static size_t build6(const struct t_wire *w, uint8_t *buf)
+{
+	uint8_t *ip = buf + ETH_HLEN, *th = ip + 40 + w->ext6_len;
+	size_t optlen = build_opts(w, th + TCP_HLEN);
+	size_t tcp_len = TCP_HLEN + optlen + w->len;
+	size_t frame_len = ETH_HLEN + 40 + w->ext6_len + tcp_len;
+	uint32_t sum = 0;
+	uint16_t c;
+	int i;
+
+	memcpy(buf, w->dst_mac, 6);
+	memcpy(buf + 6, w->src_mac, 6);
+	put16(buf + 12, 0x86dd);
+	put32(ip,
+	      6u << 28 | (uint32_t)((w->tclass & ~3) | (w->ecn & 3)) << 20 | (w->flow & 0xfffff));
+	put16(ip + 4, (uint16_t)(w->ext6_len + tcp_len + w->ip_len_delta));
+	ip[6] = w->ext6_len ? w->ext6_nh : 6;
+	ip[7] = w->ttl ? w->ttl : 64;
+	memcpy(ip + 8, w->src_ip6, 16);
+	memcpy(ip + 24, w->dst_ip6, 16);
+	if (w->ext6_len)
+		memcpy(ip + 40, w->ext6, w->ext6_len);
+
+	put16(th, w->sport);
+	put16(th + 2, w->dport);
+	put32(th + 4, w->seq);
+	put32(th + 8, w->ack);
+	th[12] = (uint8_t)((((TCP_HLEN + optlen) / 4 + w->doff_delta) & 0xf) << 4);
+	th[13] = w->flags;
+	put16(th + 14, w->win);
+	put16(th + 16, 0);
+	put16(th + 18, w->urg);
+	if (w->len)
+		memcpy(th + TCP_HLEN + optlen, w->data, w->len);
+	for (i = 8; i < 40; i += 2)
+		sum += get16(ip + i);
+	sum += 6 + (uint32_t)tcp_len;
+	c = t_csum(th, tcp_len, sum);
+	if (w->partial_tcp_csum)
+		c = (uint16_t)~t_csum(th, 0, sum);
+	put16(th + 16, w->bad_tcp_csum ? (uint16_t)(c ^ 0x0101) : c);
+	return frame_len > (size_t)w->trunc ? frame_len - (size_t)w->trunc : 0;
+}
+
 size_t t_seg_build(const struct t_wire *w, uint8_t *buf)
 {
+	if (w->v6)
+		return build6(w, buf);
 	uint8_t *ip = buf + ETH_HLEN, *th = ip + IP_HLEN;
 	size_t optlen = build_opts(w, th + TCP_HLEN);
 	size_t tcp_len = TCP_HLEN + optlen + w->len;
@@ -240,6 +311,26 @@ int t_seg_parse(const uint8_t *f, size_t len, struct t_wire *w, const char **why
 		why = &dummy;
 	memset(w, 0, sizeof(*w));
 	w->ws = -1;
+	if (len >= ETH_HLEN && get16(f + 12) == 0x86dd) {
+		size_t tl;
+
+		if (l4_find(f, len, &th, &tl) != 0) {
+			*why = "IPv6 header, length or next header";
+			return -1;
+		}
+		memcpy(w->dst_mac, f, 6);
+		memcpy(w->src_mac, f + 6, 6);
+		w->v6 = 1;
+		w->ttl = ip[7];
+		w->ecn = (uint8_t)((get32(ip) >> 20) & 3);
+		w->tclass = (uint8_t)((get32(ip) >> 20) & 0xfc);
+		w->flow = get32(ip) & 0xfffff;
+		memcpy(w->src_ip6, ip + 8, 16);
+		memcpy(w->dst_ip6, ip + 24, 16);
+		ihl = 0;
+		tot = tl;
+		goto tcp;
+	}
 	if (len < ETH_HLEN || get16(f + 12) != 0x0800) {
 		*why = "not IPv4";
 		return -1;
@@ -271,6 +362,7 @@ int t_seg_parse(const uint8_t *f, size_t len, struct t_wire *w, const char **why
 	memcpy(&w->src_ip, ip + 12, 4);
 	memcpy(&w->dst_ip, ip + 16, 4);
 	th = ip + ihl;
+tcp:
 	if (tot - ihl < TCP_HLEN) {
 		*why = "short TCP header";
 		return -1;
@@ -302,7 +394,16 @@ void t_seg_fix_csum(uint8_t *f, size_t len)
 {
 	uint8_t *ip = f + ETH_HLEN, *th;
 	size_t ihl, tot;
+	const uint8_t *t6;
 
+	if (l4_find(f, len, &t6, &tot) == 0) {
+		if (tot < TCP_HLEN)
+			return;
+		th = (uint8_t *)(uintptr_t)t6;
+		put16(th + 16, 0);
+		put16(th + 16, t_csum(th, tot, pseudo_sum(ip, (uint16_t)tot)));
+		return;
+	}
 	if (len < ETH_HLEN + IP_HLEN || get16(f + 12) != 0x0800)
 		return;
 	ihl = (size_t)(ip[0] & 0xf) * 4;
@@ -322,7 +423,19 @@ int t_seg_finish_partial(uint8_t *f, size_t len)
 {
 	uint8_t *ip = f + ETH_HLEN, *th;
 	size_t ihl, tot;
+	const uint8_t *t6;
 
+	if (l4_find(f, len, &t6, &tot) == 0) {
+		if (tot < TCP_HLEN)
+			return -1;
+		th = (uint8_t *)(uintptr_t)t6;
+		uint16_t ph6 = (uint16_t)~t_csum(th, 0, pseudo_sum(ip, (uint16_t)tot));
+
+		if (get16(th + 16) != ph6)
+			return -1;
+		put16(th + 16, t_csum(th, tot, 0));
+		return 0;
+	}
 	if (len < ETH_HLEN + IP_HLEN || get16(f + 12) != 0x0800)
 		return -1;
 	ihl = (size_t)(ip[0] & 0xf) * 4;

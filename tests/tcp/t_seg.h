@@ -1,5 +1,5 @@
 /*
- * t_seg.h - build and parse Ethernet/IPv4/TCP frames for the packet-script
+ * t_seg.h - build and parse Ethernet/IPv4/TCP and IPv6/TCP frames for the packet-script
  * tests and the fuzzer. Independent of the stack: only wire formats.
  *
  * struct t_wire is one parsed (or to-be-built) TCP segment with absolute
@@ -32,8 +32,12 @@
 struct t_wire {
 	uint8_t src_mac[6], dst_mac[6];
 	uint32_t src_ip, dst_ip; /* network order */
-	uint16_t sport, dport;	 /* host order */
-	uint32_t seq, ack;	 /* absolute */
+	int v6;			 /* an IPv6 frame: the addresses are src_ip6/dst_ip6 */
+	uint8_t src_ip6[16], dst_ip6[16];
+	uint32_t flow;	       /* IPv6 flow label */
+	uint8_t tclass;	       /* IPv6 traffic class without the ECN bits */
+	uint16_t sport, dport; /* host order */
+	uint32_t seq, ack;     /* absolute */
 	uint8_t flags;
 	uint16_t win; /* raw 16-bit field */
 	uint16_t urg;
@@ -61,6 +65,10 @@ struct t_wire {
 	int ip_len_delta; /* added to the computed IP total length */
 	int ihl_delta;	  /* added to the IP header length field (words) */
 	int trunc;	  /* bytes cut from the end of the frame */
+	/* IPv6 build only: raw extension headers between the IPv6 and TCP headers (their own
+	 * next-header bytes must chain to 6); ext6_nh is the IPv6 header's next header */
+	const uint8_t *ext6;
+	uint8_t ext6_len, ext6_nh;
 };
 
 /* Write w as a frame into buf (T_FRAME_MAX); returns its length. */

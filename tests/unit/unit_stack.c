@@ -241,13 +241,33 @@ static void test_ts_seed(void)
 	s3 = stack_create(&c3);
 	CHECK(s1 && s2 && s3);
 	if (s1 && s2 && s3) {
-		uint32_t ip1 = 0x0a4d0101, ip2 = 0x0a4d0102; /* 10.77.1.1, 10.77.1.2 */
+		/* 10.77.1.1, 10.77.1.2, 10.77.1.3 */
+		struct in6_addr ip1 = addr_from_v4(0x0a4d0101), ip2 = addr_from_v4(0x0a4d0102);
+		struct in6_addr ip3 = addr_from_v4(0x0a4d0103);
+		/* fd77::1, fd77::2 */
+		struct in6_addr v1 = {.s6_addr = {0xfd, 0x77, [15] = 1}};
+		struct in6_addr v2 = {.s6_addr = {0xfd, 0x77, [15] = 2}};
 
-		CHECK(tcp_ts_off(s1, ip1, ip2) == tcp_ts_off(s2, ip1, ip2));
-		CHECK(tcp_ts_off(s1, ip1, ip2) != tcp_ts_off(s3, ip1, ip2));
-		CHECK(tcp_ts_off(s1, ip1, ip2) != tcp_ts_off(s1, ip1, ip2 + 1));
-		/* ISNs stay per process */
-		CHECK(tcp_isn(s1, 1, 2, 3, 4) != tcp_isn(s2, 1, 2, 3, 4));
+		CHECK(tcp_ts_off(s1, &ip1, &ip2) == tcp_ts_off(s2, &ip1, &ip2));
+		CHECK(tcp_ts_off(s1, &ip1, &ip2) != tcp_ts_off(s3, &ip1, &ip2));
+		CHECK(tcp_ts_off(s1, &ip1, &ip2) != tcp_ts_off(s1, &ip1, &ip3));
+		CHECK(tcp_ts_off(s1, &v1, &v2) == tcp_ts_off(s2, &v1, &v2));
+		CHECK(tcp_ts_off(s1, &v1, &v2) != tcp_ts_off(s1, &v2, &v1));
+		/* ISNs stay per process, and cover the whole IPv6 4-tuple (RFC 6528) */
+		CHECK(tcp_isn(s1, &ip1, 2, &ip2, 4) != tcp_isn(s2, &ip1, 2, &ip2, 4));
+		CHECK(tcp_isn(s1, &v1, 2, &v2, 4) != tcp_isn(s1, &v2, 2, &v1, 4));
+		/* IPv4 keyed hashes unchanged by the 16-byte form: one word, as before */
+		uint64_t m[4];
+
+		uint64_t w12 = (uint64_t)addr_v4(&ip1) << 32 | addr_v4(&ip2);
+
+		CHECK(addr_words(m, &ip1, &ip2) == 1 && m[0] == w12);
+		CHECK(addr_words(m, &v1, &ip2) == 4);
+		/* flow labels: 20 bits, never 0, one per 4-tuple */
+		uint32_t fl = ip6_flowlabel(s1, &v1, 80, &v2, 4000);
+
+		CHECK(fl != 0 && fl <= 0xfffff && fl == ip6_flowlabel(s1, &v1, 80, &v2, 4000));
+		CHECK(fl != ip6_flowlabel(s1, &v1, 80, &v2, 4001));
 	}
 	stack_destroy(s1);
 	stack_destroy(s2);
