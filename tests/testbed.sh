@@ -8,7 +8,9 @@
 #   tb_down               tear everything down (also runs on EXIT)
 #
 # After tb_up: TB_SRV TB_CLI (namespace names), TB_SIF TB_CIF (veth names,
-# server and client side), TB_SIP TB_CIP (10.77.1.1 and 10.77.1.2), TB_NET.
+# server and client side), TB_SIP TB_CIP (10.77.1.1 and 10.77.1.2), TB_NET,
+# and (without TB_MIDDLE) TB_SIP6 TB_CIP6 (fd77:1::1 and fd77:1::2, /64, no DAD:
+# usable at once).
 # With TB_MIDDLE=1 a third namespace TB_MID sits between them as a router
 # (TB_SIF faces TB_MIF_S, TB_CIF faces TB_MIF_C; client 10.77.2.2, routes via
 # the middle), where an impairment program can be run with tb_mid.
@@ -97,6 +99,14 @@ tb_up() {
 			numrxqueues "$queues" || return 1
 		ip -n "$TB_SRV" addr add "$TB_SIP/24" dev "$TB_SIF"
 		ip -n "$TB_CLI" addr add "$TB_CIP/24" dev "$TB_CIF"
+		TB_SIP6=fd77:1::1
+		TB_CIP6=fd77:1::2
+		# No DAD on either side, the link-local addresses included: the kernel
+		# sends no neighbour solicitation before a link-local address is usable.
+		ip netns exec "$TB_SRV" sysctl -qw "net.ipv6.conf.$TB_SIF.accept_dad=0"
+		ip netns exec "$TB_CLI" sysctl -qw "net.ipv6.conf.$TB_CIF.accept_dad=0"
+		ip -n "$TB_SRV" addr add "$TB_SIP6/64" dev "$TB_SIF" nodad
+		ip -n "$TB_CLI" addr add "$TB_CIP6/64" dev "$TB_CIF" nodad
 		ip -n "$TB_SRV" link set "$TB_SIF" up
 		ip -n "$TB_CLI" link set "$TB_CIF" up
 	fi

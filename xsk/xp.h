@@ -18,6 +18,7 @@
 #ifndef XTCP_XP_H
 #define XTCP_XP_H
 
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdbool.h>
 
@@ -34,6 +35,11 @@ struct xp_link {
 	uint32_t addr[XP_NL_MAX_ADDRS]; /* IPv4, network order */
 	uint8_t prefix_len[XP_NL_MAX_ADDRS];
 	char kind[16]; /* IFLA_INFO_KIND ("veth", ...); empty for hardware */
+	/* IPv6 addresses usable now (not tentative or failed DAD), global ones first */
+	unsigned n_addrs6;
+	struct in6_addr addr6[XP_NL_MAX_ADDRS];
+	uint8_t prefix_len6[XP_NL_MAX_ADDRS];
+	uint8_t scope6[XP_NL_MAX_ADDRS]; /* RT_SCOPE_UNIVERSE (0) or RT_SCOPE_LINK (253) */
 };
 int xp_nl_link(const char *ifname, struct xp_link *out);
 /* Are both ends of this link in this kernel (veth, netkit)? */
@@ -48,6 +54,12 @@ int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
  * process may not ask (that needs CAP_NET_ADMIN; reading needs nothing).
  */
 int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6]);
+/*
+ * The same for IPv6: the route to dst (oif: the interface, needed for a
+ * link-local dst) and its neighbour (NDP by the kernel, as for ARP).
+ */
+int xp_nl_route6(const struct in6_addr *dst, int oif, struct in6_addr *next_hop, int *ifindex);
+int xp_nl_neigh6(int ifindex, const struct in6_addr *ip6, uint8_t mac[6]);
 /*
  * Local ports of the kernel's TCP connections in this network namespace
  * (sock_diag; IPv4 and IPv6, every state but LISTEN and TIME-WAIT, half-open

@@ -145,6 +145,13 @@ static int mq_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 	return p->ops->resolve ? p->ops->resolve(p, dst_ip4, mac) : -EHOSTUNREACH;
 }
 
+static int mq_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_t mac[6])
+{
+	struct netdev *p = mq_tx_port(dev);
+
+	return p->ops->resolve6 ? p->ops->resolve6(p, dst, mac) : -ENETUNREACH;
+}
+
 static void mq_close(struct netdev *dev)
 {
 	struct xp_mq *mq = mq_of(dev);
@@ -164,6 +171,7 @@ static const struct netdev_ops mq_ops = {
 	.tx_queue = mq_tx_queue,
 	.tx_flush = mq_tx_flush,
 	.resolve = mq_resolve,
+	.resolve6 = mq_resolve6,
 	.poll_fds = mq_poll_fds,
 	.tx_pending = mq_tx_pending,
 	.next_deadline = mq_next_deadline,

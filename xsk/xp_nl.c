@@ -1,7 +1,8 @@
 /*
  * xp_nl.c - kernel facts over rtnetlink (no libnl): an interface's index,
- * MAC, MTU, IPv4 addresses and RX queue count; the route to a destination;
- * the neighbour (ARP) entry of a next hop, asking the kernel to resolve it.
+ * MAC, MTU, IPv4 and IPv6 addresses and RX queue count; the route to a
+ * destination; the neighbour (ARP or NDP) entry of a next hop, asking the
+ * kernel to resolve it. IPv4 and IPv6 share the code, by family and length.
  *
  * Every call opens a NETLINK_ROUTE socket, sends one request, reads the
  * answer and closes: these run at open and connect time, never per packet.
@@ -48,7 +49,7 @@ struct nl_req {
 		struct ndmsg ndm;
 		struct inet_diag_req_v2 diag;
 	};
-	char attrs[64];
+	char attrs[96];
 };
 
 /* Called for each answer message; returns 0 to go on, or -errno to stop. */
@@ -239,6 +240,52 @@ static int addr_cb(const struct nlmsghdr *nh, void *arg)
 	return 0;
 }
 
+/*
+ * IPv6 addresses of the interface: IFA_ADDRESS is ours (IFA_LOCAL only on
+ * point-to-point links). Tentative (DAD running) and DAD-failed addresses
+ * cannot be used yet or at all; host-scope ones never reach a link.
+ */
+static int addr6_cb(const struct nlmsghdr *nh, void *arg)
+{
+	const struct ifaddrmsg *ifa = NLMSG_DATA(nh);
+	struct xp_link *l = arg;
+	struct rtattr *rta;
+	struct in6_addr a;
+	uint32_t flags = ifa->ifa_flags;
+	int left, have = 0;
+
+	if (nh->nlmsg_type != RTM_NEWADDR || ifa->ifa_family != AF_INET6 ||
+	    (int)ifa->ifa_index != l->ifindex || l->n_addrs6 >= XP_NL_MAX_ADDRS)
+		return 0;
+	for_each_rta(rta, nh, sizeof(*ifa), left)
+	{
+		if ((rta->rta_type == IFA_ADDRESS || rta->rta_type == IFA_LOCAL) &&
+		    RTA_PAYLOAD(rta) == 16) {
+			memcpy(&a, RTA_DATA(rta), 16);
+			have = 1;
+		} else if (rta->rta_type == IFA_FLAGS && RTA_PAYLOAD(rta) >= 4) {
+			memcpy(&flags, RTA_DATA(rta), 4);
+		}
+	}
+	if (!have || (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)) ||
+	    (ifa->ifa_scope != RT_SCOPE_UNIVERSE && ifa->ifa_scope != RT_SCOPE_LINK))
+		return 0;
+	unsigned i = l->n_addrs6++;
+
+	/* wider scope first: the first address is the one to show and to connect from */
+	if (ifa->ifa_scope == RT_SCOPE_UNIVERSE) {
+		for (; i > 0 && l->scope6[i - 1] != RT_SCOPE_UNIVERSE; i--) {
+			l->addr6[i] = l->addr6[i - 1];
+			l->prefix_len6[i] = l->prefix_len6[i - 1];
+			l->scope6[i] = l->scope6[i - 1];
+		}
+	}
+	l->addr6[i] = a;
+	l->prefix_len6[i] = ifa->ifa_prefixlen;
+	l->scope6[i] = ifa->ifa_scope;
+	return 0;
+}
+
 /* Real RX queues from the driver (ethtool channels), when it tells. */
 static unsigned ethtool_rx_queues(const char *ifname)
 {
@@ -280,6 +327,12 @@ int xp_nl_link(const char *ifname, struct xp_link *out)
 	err = nl_talk(&req, addr_cb, out);
 	if (err)
 		return err;
+	nl_init(&req, RTM_GETADDR, NLM_F_DUMP, sizeof(req.ifa));
+	req.ifa.ifa_family = AF_INET6;
+	err = nl_talk(&req, addr6_cb, out);
+	/* a kernel without IPv6 answers EAFNOSUPPORT: IPv4 only */
+	if (err && err != -EAFNOSUPPORT)
+		return err;
 	q = ethtool_rx_queues(ifname);
 	if (q && (!out->n_rx_queues || q < out->n_rx_queues))
 		out->n_rx_queues = q;
@@ -290,6 +343,7 @@ int xp_nl_link(const char *ifname, struct xp_link *out)
 
 struct route_ans {
 	uint32_t gw;
+	struct in6_addr gw6;
 	int oif;
 	int type;
 };
@@ -308,6 +362,8 @@ static int route_cb(const struct nlmsghdr *nh, void *arg)
 	{
 		if (rta->rta_type == RTA_GATEWAY && RTA_PAYLOAD(rta) == 4)
 			memcpy(&a->gw, RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_GATEWAY && RTA_PAYLOAD(rta) == 16)
+			memcpy(&a->gw6, RTA_DATA(rta), 16);
 		else if (rta->rta_type == RTA_OIF && RTA_PAYLOAD(rta) >= 4)
 			memcpy(&a->oif, RTA_DATA(rta), 4);
 	}
@@ -331,6 +387,30 @@ int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex)
 	if ((a.type != RTN_UNICAST && a.type != RTN_LOCAL) || !a.oif)
 		return -EHOSTUNREACH;
 	*next_hop_ip4 = a.gw ? a.gw : dst_ip4;
+	*ifindex = a.oif;
+	return 0;
+}
+
+int xp_nl_route6(const struct in6_addr *dst, int oif, struct in6_addr *next_hop, int *ifindex)
+{
+	static const struct in6_addr none;
+	struct route_ans a = {.type = -1};
+	struct nl_req req;
+	int err;
+
+	nl_init(&req, RTM_GETROUTE, 0, sizeof(req.rtm));
+	req.rtm.rtm_family = AF_INET6;
+	req.rtm.rtm_dst_len = 128;
+	nl_put_attr(&req, RTA_DST, dst, 16);
+	/* fe80::/64 is on every interface: the kernel needs to be told which one */
+	if (oif)
+		nl_put_attr(&req, RTA_OIF, &oif, 4);
+	err = nl_talk(&req, route_cb, &a);
+	if (err)
+		return err;
+	if ((a.type != RTN_UNICAST && a.type != RTN_LOCAL) || !a.oif)
+		return -EHOSTUNREACH;
+	*next_hop = memcmp(&a.gw6, &none, 16) ? a.gw6 : *dst;
 	*ifindex = a.oif;
 	return 0;
 }
@@ -362,29 +442,41 @@ static int neigh_cb(const struct nlmsghdr *nh, void *arg)
 }
 
 /* Ask the kernel to (re)resolve ip on ifindex: creates the entry if needed. */
-static int neigh_use(int ifindex, uint32_t ip4)
+static int neigh_use(int ifindex, int family, const void *ip, uint16_t alen)
 {
 	struct nl_req req;
 
 	nl_init(&req, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_ACK, sizeof(req.ndm));
-	req.ndm.ndm_family = AF_INET;
+	req.ndm.ndm_family = (uint8_t)family;
 	req.ndm.ndm_ifindex = ifindex;
 	req.ndm.ndm_flags = NTF_USE;
 	req.ndm.ndm_state = NUD_NONE;
-	nl_put_attr(&req, NDA_DST, &ip4, 4);
+	nl_put_attr(&req, NDA_DST, ip, alen);
 	return nl_talk(&req, NULL, NULL);
 }
 
+static int neigh_get(int ifindex, int family, const void *ip, uint16_t alen, uint8_t mac[6]);
+
 int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6])
+{
+	return neigh_get(ifindex, AF_INET, &ip4, 4, mac);
+}
+
+int xp_nl_neigh6(int ifindex, const struct in6_addr *ip6, uint8_t mac[6])
+{
+	return neigh_get(ifindex, AF_INET6, ip6, 16, mac);
+}
+
+static int neigh_get(int ifindex, int family, const void *ip, uint16_t alen, uint8_t mac[6])
 {
 	struct neigh_ans a = {0};
 	struct nl_req req;
 	int err;
 
 	nl_init(&req, RTM_GETNEIGH, 0, sizeof(req.ndm));
-	req.ndm.ndm_family = AF_INET;
+	req.ndm.ndm_family = (uint8_t)family;
 	req.ndm.ndm_ifindex = ifindex;
-	nl_put_attr(&req, NDA_DST, &ip4, 4);
+	nl_put_attr(&req, NDA_DST, ip, alen);
 	err = nl_talk(&req, neigh_cb, &a);
 	if (err && err != -ENOENT)
 		return err;
@@ -393,10 +485,10 @@ int xp_nl_neigh(int ifindex, uint32_t ip4, uint8_t mac[6])
 	     (NUD_REACHABLE | NUD_PERMANENT | NUD_NOARP | NUD_STALE | NUD_DELAY | NUD_PROBE))) {
 		memcpy(mac, a.mac, 6);
 		if (a.state & NUD_STALE)
-			neigh_use(ifindex, ip4);
+			neigh_use(ifindex, family, ip, alen);
 		return 0;
 	}
-	err = neigh_use(ifindex, ip4);
+	err = neigh_use(ifindex, family, ip, alen);
 	if (err)
 		return err;
 	return (a.state & NUD_FAILED) ? -EHOSTUNREACH : -EAGAIN;

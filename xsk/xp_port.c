@@ -331,6 +331,19 @@ static int xp_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 	return xp_nl_neigh(oif, nh, mac);
 }
 
+static int xp_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_t mac[6])
+{
+	struct in6_addr nh;
+	int oif, err;
+
+	err = xp_nl_route6(dst, dev->info.ifindex, &nh, &oif);
+	if (err)
+		return err == -ENETUNREACH ? -EHOSTUNREACH : err;
+	if (oif != dev->info.ifindex)
+		return -EHOSTUNREACH;
+	return xp_nl_neigh6(oif, &nh, mac);
+}
+
 static const struct netdev_ops xp_netdev_ops = {
 	.rx_burst = xp_rx_burst,
 	.rx_done = xp_rx_done,
@@ -339,6 +352,7 @@ static const struct netdev_ops xp_netdev_ops = {
 	.tx_queue = xp_tx_queue,
 	.tx_flush = xp_tx_flush,
 	.resolve = xp_resolve,
+	.resolve6 = xp_resolve6,
 	.poll_fds = xp_poll_fds,
 	.tx_pending = xp_tx_pending,
 	.next_deadline = xp_next_deadline,
@@ -373,6 +387,12 @@ static int port_link_facts(struct xp_port *p)
 	p->dev.info.mtu = l.mtu > 0xffff ? 0xffff : (uint16_t)l.mtu;
 	p->dev.info.ip4 = l.n_addrs ? l.addr[0] : 0;
 	p->dev.info.prefix_len = l.n_addrs ? l.prefix_len[0] : 0;
+	for (unsigned i = 0; i < l.n_addrs6 && i < NETDEV_IP6_MAX; i++) {
+		p->dev.info.ip6[i] = l.addr6[i];
+		p->dev.info.ip6_prefix[i] = l.prefix_len6[i];
+		p->dev.info.ip6_scope[i] = l.scope6[i];
+		p->dev.info.n_ip6 = (uint8_t)(i + 1);
+	}
 	p->dev.info.ifindex = l.ifindex;
 	p->dev.info.queue_id = p->queue_id;
 	p->dev.info.n_queues = l.n_rx_queues;

@@ -2,14 +2,18 @@
  * test_xp_nl.c - kernel facts over rtnetlink (xsk/xp_nl.c).
  *
  *   test_xp_nl                    unit part: loopback only, no root needed
- *   test_xp_nl IF OUR_IP PEER_IP  test bed part (root): the link's facts,
+ *   test_xp_nl IF OUR_IP PEER_IP [OUR_IP6 PEER_IP6]
+ *                                 test bed part (root): the link's facts,
  *                                 the on-link route, and neighbour resolution
  *                                 through the kernel (missing -> -EAGAIN ->
  *                                 the peer's MAC), an unanswered address,
- *                                 and without CAP_NET_ADMIN (-EPERM)
+ *                                 and without CAP_NET_ADMIN (-EPERM); the
+ *                                 same over IPv6 (addresses with scope, route,
+ *                                 NDP through the kernel)
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -84,6 +88,51 @@ static void bed_part(const char *ifname, const char *ours, const char *peer)
 	CHECK(err == -EAGAIN, "unanswered: %s", strerror(-err));
 }
 
+static void bed_part6(const char *ifname, const char *ours, const char *peer)
+{
+	struct timespec ts = {0, 10 * 1000 * 1000};
+	struct in6_addr me, him, nh, other, ll;
+	uint8_t mac[6] = {0}, zero[6] = {0};
+	struct xp_link l;
+	int err, oif = 0, tries = 0, seen_ll = 0;
+
+	inet_pton(AF_INET6, ours, &me);
+	inet_pton(AF_INET6, peer, &him);
+	inet_pton(AF_INET6, "fd77:1::77", &other);
+	err = xp_nl_link(ifname, &l);
+	CHECK(err == 0 && l.n_addrs6 >= 1, "IPv6 addresses: %u", l.n_addrs6);
+	/* the global (ULA) one first; a link-local one, if DAD finished, after it */
+	CHECK(l.n_addrs6 >= 1 && !memcmp(&l.addr6[0], &me, 16) && l.prefix_len6[0] == 64 &&
+		      l.scope6[0] == 0,
+	      "first IPv6 address is %s/64, scope universe", ours);
+	for (unsigned i = 1; i < l.n_addrs6; i++)
+		if (l.addr6[i].s6_addr[0] == 0xfe && l.scope6[i] == 253)
+			seen_ll = 1;
+	printf("IPv6: %u addresses, link-local %s\n", l.n_addrs6, seen_ll ? "seen" : "not yet");
+
+	err = xp_nl_route6(&him, 0, &nh, &oif);
+	CHECK(err == 0 && !memcmp(&nh, &him, 16) && oif == l.ifindex, "IPv6 on-link route: %s",
+	      strerror(-err));
+	inet_pton(AF_INET6, "2001:db8::1", &nh);
+	CHECK(xp_nl_route6(&nh, 0, &nh, &oif) < 0, "no IPv6 route (no default)");
+	/* link-local: on-link through the interface we name */
+	inet_pton(AF_INET6, "fe80::99", &ll);
+	err = xp_nl_route6(&ll, l.ifindex, &nh, &oif);
+	CHECK(err == 0 && oif == l.ifindex && !memcmp(&nh, &ll, 16), "link-local route: %s",
+	      strerror(-err));
+
+	err = xp_nl_neigh6(l.ifindex, &him, mac);
+	CHECK(err == -EAGAIN || err == 0, "first IPv6 lookup: %s", strerror(-err));
+	while (err == -EAGAIN && tries++ < 100) {
+		nanosleep(&ts, NULL);
+		err = xp_nl_neigh6(l.ifindex, &him, mac);
+	}
+	CHECK(err == 0 && memcmp(mac, zero, 6) != 0, "NDP resolved after %d tries: %s", tries,
+	      strerror(-err));
+	err = xp_nl_neigh6(l.ifindex, &other, mac);
+	CHECK(err == -EAGAIN, "unanswered IPv6 neighbour: %s", strerror(-err));
+}
+
 /* Drop CAP_NET_ADMIN from the effective set (no libcap: the raw syscalls). */
 static int drop_net_admin(void)
 {
@@ -123,10 +172,12 @@ static void unprivileged_part(const char *ifname, const char *peer)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4) {
+	if (argc == 4 || argc == 6) {
 		check_root_or_skip("neighbour requests");
 		bed_part(argv[1], argv[2], argv[3]);
 		unprivileged_part(argv[1], argv[3]);
+		if (argc == 6)
+			bed_part6(argv[1], argv[4], argv[5]);
 	} else {
 		unit_part();
 	}
