@@ -7,11 +7,17 @@
  *
  * Flow: xtcp_xdp() -> parse Ethernet (one VLAN tag) -> IPv4 -> TCP ->
  * xtcp_steered() -> bpf_redirect_map(&xsks_map, rx_queue_index, XDP_PASS).
+ * IPv6 frames go to xtcp_xdp6() instead: IPv6 -> at most XTCP_IP6_EXT_MAX
+ * extension headers -> TCP -> xtcp_steered6() (xtcp_serve6, then the same
+ * local-port range) -> the same drain and kernel-flow rules -> redirect.
+ * ICMPv6 (ND, RA, errors), fragments, routing headers with segments left
+ * and longer chains go to the kernel, counted.
  * The XDP_PASS fallback of bpf_redirect_map is what returns a queue to the
  * kernel when its socket dies: no socket in the XSKMAP slot, no black hole.
  *
  * Flood protection (bpf/xtcp_protect.h) is asked before every
- * IPv4 XDP_PASS and before every redirect; its drops count as "dropped".
+ * IPv4 XDP_PASS and before every IPv4 redirect; its drops count as
+ * "dropped". Its rules and buckets are IPv4's: IPv6 is not filtered.
  *
  * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
  * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
@@ -35,7 +41,9 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -56,6 +64,13 @@ struct {
 	__type(key, struct xtcp_serve_key);
 	__type(value, struct xtcp_serve_val);
 } xtcp_serve SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XTCP_XDP_MAX_SERVED);
+	__type(key, struct xtcp_serve6_key);
+	__type(value, struct xtcp_serve_val);
+} xtcp_serve6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -128,19 +143,42 @@ static __always_inline int verdict_pass(__u32 cause)
 
 enum steer { STEER_NO = 0, STEER_SERVED, STEER_LOCAL_PORT };
 
+static __always_inline enum steer xtcp_local_port(__u16 dport);
+
 /* Is this destination served: exact (addr, port), then (any, port), then the range? */
 static __always_inline enum steer xtcp_steered(__u32 daddr, __u16 dport)
 {
 	struct xtcp_serve_key key = {.ip4 = daddr, .port = dport};
-	struct xtcp_cfg *cfg;
-	__u32 zero = 0;
-	__u16 port;
 
 	if (bpf_map_lookup_elem(&xtcp_serve, &key))
 		return STEER_SERVED;
 	key.ip4 = 0;
 	if (bpf_map_lookup_elem(&xtcp_serve, &key))
 		return STEER_SERVED;
+	return xtcp_local_port(dport);
+}
+
+/* The same for IPv6 (xtcp_serve6); the local-port range is shared by both families. */
+static __always_inline enum steer xtcp_steered6(const struct in6_addr *daddr, __u16 dport)
+{
+	struct xtcp_serve6_key key = {.port = dport};
+
+	__builtin_memcpy(key.addr, daddr, 16);
+	if (bpf_map_lookup_elem(&xtcp_serve6, &key))
+		return STEER_SERVED;
+	__builtin_memset(key.addr, 0, 16);
+	if (bpf_map_lookup_elem(&xtcp_serve6, &key))
+		return STEER_SERVED;
+	return xtcp_local_port(dport);
+}
+
+/* Is dport in xtcp's local-port range (its own connections)? */
+static __always_inline enum steer xtcp_local_port(__u16 dport)
+{
+	struct xtcp_cfg *cfg;
+	__u32 zero = 0;
+	__u16 port;
+
 	cfg = bpf_map_lookup_elem(&xtcp_cfg, &zero);
 	if (!cfg) {
 		/*
@@ -239,6 +277,134 @@ static __always_inline int kflow_possible(__be16 dport)
 	return !k || !clean || *clean != k->gen + 1;
 }
 
+/* kernel_owns_flow() for IPv6: the same rule, the v6 tuple. */
+static __always_inline int kernel_owns_flow6(struct xdp_md *ctx, struct ipv6hdr *ip6,
+					     struct tcphdr *th)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int owned;
+
+	__builtin_memcpy(t.ipv6.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(t.ipv6.daddr, &ip6->daddr, 16);
+	t.ipv6.sport = th->source;
+	t.ipv6.dport = th->dest;
+	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
+	bpf_sk_release(sk);
+	return owned;
+}
+
+/*
+ * Walk IPv6 extension headers from the one after the fixed header (*nh) to
+ * TCP, at most XTCP_IP6_EXT_MAX of them, each checked against end before it
+ * is read. Returns 0 with *l4 at the TCP header, or the counter of the pass
+ * verdict: fragments (no whole TCP header), a routing header with segments
+ * left (the kernel forwards or answers it), other upper layers, too many.
+ */
+static __always_inline __u32 ip6_walk(void **l4, void *end, __u8 *nh)
+{
+	void *p = *l4;
+	__u8 n = *nh;
+
+#pragma unroll
+	for (int i = 0; i < XTCP_IP6_EXT_MAX; i++) {
+		struct ipv6_opt_hdr *h = p;
+
+		if (n == IPPROTO_TCP)
+			break;
+		if (n == IPPROTO_FRAGMENT)
+			return XTCP_STAT_IP6_FRAG;
+		if (n == IPPROTO_ICMPV6)
+			return XTCP_STAT_ICMP6;
+		if (n != IPPROTO_HOPOPTS && n != IPPROTO_ROUTING && n != IPPROTO_DSTOPTS)
+			return XTCP_STAT_NOT_TCP;
+		if ((void *)h + 8 > end)
+			return XTCP_STAT_MALFORMED;
+		if (n == IPPROTO_ROUTING && ((struct ipv6_rt_hdr *)h)->segments_left)
+			return XTCP_STAT_IP6_EXT;
+		n = h->nexthdr;
+		p += ((__u32)h->hdrlen + 1) * 8;
+	}
+	if (n == IPPROTO_ICMPV6)
+		return XTCP_STAT_ICMP6;
+	if (n != IPPROTO_TCP)
+		return n == IPPROTO_FRAGMENT ? XTCP_STAT_IP6_FRAG : XTCP_STAT_IP6_EXT;
+	if (p != *l4)
+		stat_inc(XTCP_STAT_IP6_EXT); /* once per frame that had any */
+	*l4 = p;
+	*nh = n;
+	return 0;
+}
+
+/*
+ * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows),
+ * without flood protection. Kept apart from the IPv4 path so that both grow
+ * independently.
+ */
+static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, int tagged)
+{
+	struct ipv6hdr *ip6 = l3;
+	struct tcphdr *th;
+	enum steer steer;
+	void *l4;
+	__u8 nh;
+	__u32 why;
+	long rc;
+
+	stat_inc(XTCP_STAT_IP6);
+	if ((void *)(ip6 + 1) > end)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	if (ip6->version != 6)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	l4 = ip6 + 1;
+	nh = ip6->nexthdr;
+	why = ip6_walk(&l4, end, &nh);
+	if (why)
+		return verdict_pass(why);
+	th = l4;
+	if ((void *)(th + 1) > end)
+		return verdict_pass(XTCP_STAT_MALFORMED);
+	if (th->doff < 5 ||
+	    (void *)th + th->doff * 4 > (void *)(ip6 + 1) + bpf_ntohs(ip6->payload_len))
+		return verdict_pass(XTCP_STAT_MALFORMED);
+
+	steer = xtcp_steered6(&ip6->daddr, th->dest);
+	if (steer != STEER_NO && tagged && !vlan_steering())
+		steer = STEER_NO;
+	/* as for IPv4 (xtcp_xdp()): new flows to the kernel while draining; kernel flows stay */
+	if (steer == STEER_SERVED && th->syn && !th->ack) {
+		if (queue_draining(ctx->rx_queue_index)) {
+			stat_inc(XTCP_STAT_DRAIN);
+			kflow_note(th->dest);
+			steer = STEER_NO;
+		}
+	} else if (steer == STEER_SERVED && (th->syn || kflow_possible(th->dest))) {
+		stat_inc(XTCP_STAT_KFLOW_LOOKUP);
+		if (kernel_owns_flow6(ctx, ip6, th)) {
+			stat_inc(XTCP_STAT_KERNEL_FLOW);
+			if (th->syn)
+				kflow_note(th->dest);
+			steer = STEER_NO;
+		}
+	}
+	if (steer == STEER_NO) {
+		stat_inc(XTCP_STAT_PASSED);
+		return XDP_PASS;
+	}
+	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	if (rc == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		stat_inc(XTCP_STAT_IP6_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	if (steer == STEER_SERVED && th->syn && !th->ack)
+		kflow_note(th->dest);
+	return verdict_pass(XTCP_STAT_NO_SOCKET);
+}
+
 SEC("xdp")
 int xtcp_xdp(struct xdp_md *ctx)
 {
@@ -268,6 +434,8 @@ int xtcp_xdp(struct xdp_md *ctx)
 		proto = vt->proto;
 		l3 = vt + 1;
 	}
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return xtcp_xdp6(ctx, l3, end, tagged);
 	if (proto != bpf_htons(ETH_P_IP))
 		return verdict_pass(XTCP_STAT_NOT_IP4);
 

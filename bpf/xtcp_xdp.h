@@ -5,6 +5,7 @@
  *
  *   xsks_map     XSKMAP     rx queue index -> AF_XDP socket (xsk/xp_port.c)
  *   xtcp_serve   HASH       struct xtcp_serve_key -> struct xtcp_serve_val
+ *   xtcp_serve6  HASH       struct xtcp_serve6_key -> struct xtcp_serve_val (IPv6)
  *   xtcp_cfg     ARRAY[1]   struct xtcp_cfg (xtcp's local-port range)
  *   xtcp_users   ARRAY[N]   struct xtcp_user: processes using the program
  *                           (userspace only; see xsk/xp_prog.c)
@@ -38,6 +39,16 @@ struct xtcp_serve_key {
 	__u16 port; /* network order */
 	__u16 pad;  /* must be 0 */
 };
+
+/* A served IPv6 TCP destination: addr all zero means any address of the interface. */
+struct xtcp_serve6_key {
+	__u8 addr[16]; /* network order; :: = any */
+	__u16 port;    /* network order */
+	__u16 pad;     /* must be 0 */
+};
+
+/* IPv6 extension headers the program walks to find TCP (more: passed to the kernel). */
+#define XTCP_IP6_EXT_MAX 4
 
 struct xtcp_serve_val {
 	__u32 flags; /* reserved, 0 */
@@ -100,7 +111,13 @@ struct xtcp_user {
 	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */                \
 	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow")	  /* served port, kernel's connection (passed) */  \
 	X(XTCP_STAT_DRAIN, "drain_syn")		  /* SYN on a draining queue (passed) */           \
-	X(XTCP_STAT_KFLOW_LOOKUP, "kflow_lookup") /* served segment that paid the socket lookup */
+	X(XTCP_STAT_KFLOW_LOOKUP, "kflow_lookup") /* served segment that paid the socket lookup */ \
+	X(XTCP_STAT_IP6, "ipv6")		  /* IPv6 frames (each also has its verdict) */    \
+	X(XTCP_STAT_IP6_REDIRECTED, "ipv6_redirected") /* IPv6 segments to AF_XDP */               \
+	X(XTCP_STAT_IP6_FRAG, "ipv6_fragments")	       /* IPv6 fragments (passed) */               \
+	X(XTCP_STAT_IP6_EXT,                                                                       \
+	  "ipv6_exthdr")	     /* had extension headers (walked), or too many (passed) */    \
+	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, errors (passed) */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

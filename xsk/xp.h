@@ -77,6 +77,8 @@ struct xp_prog_opts {
 int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct xp_prog **out);
 /* Serve TCP (ip4, port) on AF_XDP; ip4 0 = any local address. Ports host order. */
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on);
+/* Serve TCP [ip6]:port; ip6 :: (or NULL) = any local IPv6 address. */
+int xp_prog_serve6(struct xp_prog *prog, const struct in6_addr *ip6, uint16_t port, bool on);
 /*
  * Let served ports skip the program's kernel-socket lookup where the kernel
  * holds no connection (bpf/xtcp_xdp.h, struct xtcp_kflow): one sock_diag

@@ -208,14 +208,16 @@ static void drop_user(struct xp_prog *prog)
 	prog->user_slot = -1;
 }
 
-static const char *const map_names[] = {"xsks_map",   "xtcp_serve", "xtcp_cfg",	  "xtcp_users",
-					"xtcp_stats", "xtcp_drain", "xtcp_kflow", "xtcp_kclean"};
+static const char *const map_names[] = {"xsks_map",   "xtcp_serve",  "xtcp_cfg",
+					"xtcp_users", "xtcp_stats",  "xtcp_drain",
+					"xtcp_kflow", "xtcp_kclean", "xtcp_serve6"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
-	int *slots[N_MAPS] = {&prog->xsks_fd,  &prog->serve_fd, &prog->cfg_fd,	 &prog->users_fd,
-			      &prog->stats_fd, &prog->drain_fd, &prog->kflow_fd, &prog->kclean_fd};
+	int *slots[N_MAPS] = {&prog->xsks_fd,  &prog->serve_fd,	 &prog->cfg_fd,
+			      &prog->users_fd, &prog->stats_fd,	 &prog->drain_fd,
+			      &prog->kflow_fd, &prog->kclean_fd, &prog->serve6_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -433,7 +435,8 @@ static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map,   prog->skel->maps.xtcp_serve,
 					prog->skel->maps.xtcp_cfg,   prog->skel->maps.xtcp_users,
 					prog->skel->maps.xtcp_stats, prog->skel->maps.xtcp_drain,
-					prog->skel->maps.xtcp_kflow, prog->skel->maps.xtcp_kclean};
+					prog->skel->maps.xtcp_kflow, prog->skel->maps.xtcp_kclean,
+					prog->skel->maps.xtcp_serve6};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
@@ -480,7 +483,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	if (!prog)
 		return -ENOMEM;
 	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
-	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = -1;
+	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;
@@ -580,6 +583,28 @@ int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)
 		err = bpf_map_update_elem(prog->serve_fd, &key, &val, BPF_ANY);
 	else
 		err = bpf_map_delete_elem(prog->serve_fd, &key);
+	if (err && !(errno == ENOENT && !on))
+		return -errno;
+	return 0;
+}
+
+int xp_prog_serve6(struct xp_prog *prog, const struct in6_addr *ip6, uint16_t port, bool on)
+{
+	struct xtcp_serve6_key key = {.port = htons(port)};
+	struct xtcp_serve_val val = {0};
+	int err;
+
+	if (!port)
+		return -EINVAL;
+	if (ip6)
+		memcpy(key.addr, ip6, 16);
+	/* as xp_prog_serve(): the port needs the kernel-flow lookup until a sweep clears it */
+	if (on && kflow_touch(prog, port))
+		return -errno;
+	if (on)
+		err = bpf_map_update_elem(prog->serve6_fd, &key, &val, BPF_ANY);
+	else
+		err = bpf_map_delete_elem(prog->serve6_fd, &key);
 	if (err && !(errno == ENOENT && !on))
 		return -errno;
 	return 0;
@@ -751,6 +776,7 @@ int xp_prog_kflow_sweep(struct xp_prog *prog)
 		uint8_t kernel_ports[65536 / 8];
 	} *w = malloc(sizeof(*w)); /* 48 KiB: not on an application thread's stack */
 	struct xtcp_serve_key key, next;
+	struct xtcp_serve6_key key6, next6;
 	struct xtcp_kflow k;
 	unsigned n = 0, left = 0;
 	uint64_t now_ns;
@@ -771,6 +797,21 @@ int xp_prog_kflow_sweep(struct xp_prog *prog)
 			break;
 		key = next;
 		p = ntohs(next.port);
+		if (bpf_map_lookup_elem(prog->kflow_fd, &p, &k)) {
+			err = -errno;
+			goto out;
+		}
+		w->port[n] = (uint16_t)p;
+		w->gen[n++] = k.gen;
+	}
+	/* IPv6 served ports too (a port served for both families is cleared twice: harmless) */
+	for (void *kp = NULL; n < XTCP_XDP_MAX_SERVED; kp = &key6) {
+		uint32_t p;
+
+		if (bpf_map_get_next_key(prog->serve6_fd, kp, &next6))
+			break;
+		key6 = next6;
+		p = ntohs(next6.port);
 		if (bpf_map_lookup_elem(prog->kflow_fd, &p, &k)) {
 			err = -errno;
 			goto out;

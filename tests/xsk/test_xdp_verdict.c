@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -38,7 +39,48 @@ struct frame_spec {
 	__u16 sport;	   /* host order; 0 = 33333 */
 	int ack;	   /* an ACK segment instead of a SYN */
 	int synack;	   /* a SYN|ACK */
+	/* IPv6: daddr6/saddr6 (0 = fd77::1 / fd77::9), next header nh (0 = TCP, or
+	 * the first extension header's, 0 with ext = hop-by-hop), ext/ext_len raw
+	 * extension headers */
+	int v6;
+	const char *daddr6, *saddr6;
+	__u8 nh;
+	const __u8 *ext;
+	unsigned ext_len;
+	int version; /* IP version field, 0 = 6 */
 };
+
+static unsigned build_frame6(__u8 *buf, const struct frame_spec *s)
+{
+	unsigned off = sizeof(struct ethhdr), doff = s->doff ? s->doff : 5;
+	struct ethhdr *eth = (void *)buf;
+	struct ipv6hdr *ip6;
+	struct tcphdr *th;
+
+	memset(buf, 0, 256);
+	memset(eth->h_dest, 0x02, 6);
+	memset(eth->h_source, 0x04, 6);
+	eth->h_proto = htons(ETH_P_IPV6);
+	ip6 = (void *)(buf + off);
+	ip6->version = s->version ? s->version : 6;
+	ip6->nexthdr = s->ext_len ? s->nh : s->nh ? s->nh : IPPROTO_TCP; /* 0 + ext: hop-by-hop */
+	ip6->hop_limit = 64;
+	inet_pton(AF_INET6, s->saddr6 ? s->saddr6 : "fd77::9", &ip6->saddr);
+	inet_pton(AF_INET6, s->daddr6 ? s->daddr6 : "fd77::1", &ip6->daddr);
+	ip6->payload_len = htons((__u16)(s->ext_len + doff * 4 + 10));
+	off += sizeof(*ip6);
+	if (s->ext_len)
+		memcpy(buf + off, s->ext, s->ext_len);
+	off += s->ext_len;
+	th = (void *)(buf + off);
+	th->source = htons(s->sport ? s->sport : 33333);
+	th->dest = htons(s->dport);
+	th->doff = doff;
+	th->syn = !s->ack || s->synack;
+	th->ack = s->ack || s->synack;
+	off += doff * 4 + 10;
+	return s->truncate ? s->truncate : off;
+}
 
 static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
 {
@@ -47,6 +89,8 @@ static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
 	struct iphdr *ip;
 	struct tcphdr *th;
 
+	if (s->v6)
+		return build_frame6(buf, s);
 	memset(buf, 0, 256);
 	memset(eth->h_dest, 0x02, 6);
 	memset(eth->h_source, 0x04, 6);
@@ -195,6 +239,163 @@ static void kernel_flows(struct xtcp_xdp *skel)
 				    .ack = 1},
 	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
+	close(l);
+}
+
+/* IPv6: served, exact and any; ports served for IPv4 only; extension headers; ICMPv6. */
+static void ipv6_frames(struct xtcp_xdp *skel)
+{
+	static const __u8 hop_dst[] = {60, 0, 1, 4, 0, 0, 0, 0, 6, 0, 1, 4, 0, 0, 0, 0};
+	static const __u8 frag[] = {6, 0, 0, 1, 0, 0, 0, 1};
+	static const __u8 route_left[] = {6, 0, 4, 1, 0, 0, 0, 0};
+	static const __u8 route_done[] = {6, 0, 4, 0, 0, 0, 0, 0};
+	__u8 chain[5 * 8] = {0};
+	struct xtcp_serve6_key k6 = {0};
+	struct xtcp_serve_val val = {0};
+	int fd6 = bpf_map__fd(skel->maps.xtcp_serve6);
+	const int P = XDP_PASS;
+
+	for (unsigned i = 0; i < 5; i++) {
+		chain[8 * i] = i == 4 ? 6 : 60;
+		chain[8 * i + 2] = 1;
+		chain[8 * i + 3] = 4;
+	}
+	inet_pton(AF_INET6, "fd77::1", k6.addr);
+	k6.port = htons(80);
+	CHECK(!bpf_map_update_elem(fd6, &k6, &val, 0), "serve6 exact");
+	memset(k6.addr, 0, 16);
+	k6.port = htons(8443);
+	CHECK(!bpf_map_update_elem(fd6, &k6, &val, 0), "serve6 any");
+
+	expect(skel, "v6 served exact", &(struct frame_spec){.v6 = 1, .dport = 80}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6));
+	expect(skel, "v6 served addr, other addr",
+	       &(struct frame_spec){.v6 = 1, .dport = 80, .daddr6 = "fd77::2"}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
+	expect(skel, "v6 served any",
+	       &(struct frame_spec){.v6 = 1, .dport = 8443, .daddr6 = "fe80::1"}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6));
+	expect(skel, "v6: a port served for IPv4 only",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
+	expect(skel, "v4: a port served for IPv6 only", &(struct frame_spec){.dport = 8443}, P,
+	       MOVES(XTCP_STAT_PASSED));
+	expect(skel, "v6 local-port range", &(struct frame_spec){.v6 = 1, .dport = 40005}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_LOCAL_PORT));
+	expect(skel, "v6 unserved", &(struct frame_spec){.v6 = 1, .dport = 22}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
+	expect(skel, "v6 hop-by-hop + dest opts walked",
+	       &(struct frame_spec){
+		       .v6 = 1, .dport = 80, .nh = 0, .ext = hop_dst, .ext_len = sizeof(hop_dst)},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_IP6_EXT));
+	expect(skel, "v6 routing header done",
+	       &(struct frame_spec){.v6 = 1,
+				    .dport = 80,
+				    .nh = 43,
+				    .ext = route_done,
+				    .ext_len = sizeof(route_done)},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_IP6_EXT));
+	expect(skel, "v6 routing header, segments left",
+	       &(struct frame_spec){.v6 = 1,
+				    .dport = 80,
+				    .nh = 43,
+				    .ext = route_left,
+				    .ext_len = sizeof(route_left)},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_IP6_EXT));
+	expect(skel, "v6 fragment",
+	       &(struct frame_spec){
+		       .v6 = 1, .dport = 80, .nh = 44, .ext = frag, .ext_len = sizeof(frag)},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_IP6_FRAG));
+	expect(skel, "v6 five extension headers: too many",
+	       &(struct frame_spec){
+		       .v6 = 1, .dport = 80, .nh = 60, .ext = chain, .ext_len = sizeof(chain)},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_IP6_EXT));
+	expect(skel, "icmpv6", &(struct frame_spec){.v6 = 1, .nh = 58}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_ICMP6));
+	expect(skel, "v6 udp", &(struct frame_spec){.v6 = 1, .nh = 17, .dport = 80}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_NOT_TCP));
+	expect(skel, "v6 short header", &(struct frame_spec){.v6 = 1, .dport = 80, .truncate = 40},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
+	expect(skel, "v6 short tcp", &(struct frame_spec){.v6 = 1, .dport = 80, .truncate = 60}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
+	expect(skel, "v6 extension header past the end",
+	       &(struct frame_spec){.v6 = 1,
+				    .dport = 80,
+				    .nh = 0,
+				    .ext = hop_dst,
+				    .ext_len = sizeof(hop_dst),
+				    .truncate = 14 + 40 + 4},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
+	expect(skel, "v6 version 4", &(struct frame_spec){.v6 = 1, .dport = 80, .version = 4}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
+	expect(skel, "v6 doff < 5", &(struct frame_spec){.v6 = 1, .dport = 80, .doff = 3}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
+	/* a queue that drains sends new IPv6 flows to the kernel too */
+	__u32 q = 0, one = 1;
+
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_drain), &q, &one, 0), "drain");
+	expect(skel, "v6 draining: SYN to the kernel", &(struct frame_spec){.v6 = 1, .dport = 80},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_DRAIN));
+	one = 0;
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_drain), &q, &one, 0), "undrain");
+	memset(k6.addr, 0, 16);
+	bpf_map_delete_elem(fd6, &k6);
+	inet_pton(AF_INET6, "fd77::1", k6.addr);
+	k6.port = htons(80);
+	bpf_map_delete_elem(fd6, &k6);
+	expect(skel, "v6 unserved again", &(struct frame_spec){.v6 = 1, .dport = 80}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
+}
+
+/* kernel_flows() over IPv6: a kernel connection on [::1] of the namespace. */
+static void kernel_flows6(struct xtcp_xdp *skel)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct xtcp_serve6_key key = {0};
+	struct xtcp_serve_val val = {0};
+	socklen_t len = sizeof(a);
+	int l, c, acc;
+	__u16 lport, cport;
+	const int P = XDP_PASS;
+
+	l = socket(AF_INET6, SOCK_STREAM, 0);
+	c = socket(AF_INET6, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
+		CHECK(0, "kernel IPv6 listener: %s", strerror(errno));
+		return;
+	}
+	getsockname(l, (struct sockaddr *)&a, &len);
+	lport = ntohs(a.sin6_port);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel IPv6 connection");
+	acc = accept(l, NULL, NULL);
+	len = sizeof(a);
+	getsockname(c, (struct sockaddr *)&a, &len);
+	cport = ntohs(a.sin6_port);
+	key.port = htons(lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key, &val, 0), "serve6");
+	expect(skel, "v6 kernel flow: ACK passed",
+	       &(struct frame_spec){.v6 = 1,
+				    .saddr6 = "::1",
+				    .daddr6 = "::1",
+				    .sport = cport,
+				    .dport = lport,
+				    .ack = 1},
+	       P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_KERNEL_FLOW,
+		     XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "v6 only the listener: ACK is ours",
+	       &(struct frame_spec){.v6 = 1,
+				    .saddr6 = "::1",
+				    .daddr6 = "::1",
+				    .sport = (__u16)(cport + 1),
+				    .dport = lport,
+				    .ack = 1},
+	       P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	if (acc >= 0)
+		close(acc);
+	close(c);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key);
 	close(l);
 }
 
@@ -448,8 +649,9 @@ int main(void)
 	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
 	expect(skel, "arp", &(struct frame_spec){.eth_proto = ETH_P_ARP}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NOT_IP4));
-	expect(skel, "ipv6", &(struct frame_spec){.eth_proto = ETH_P_IPV6, .vlan = 1}, P,
-	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NOT_IP4, XTCP_STAT_VLAN));
+	expect(skel, "ipv6 ethertype, IPv4 header",
+	       &(struct frame_spec){.eth_proto = ETH_P_IPV6, .vlan = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED, XTCP_STAT_VLAN));
 	expect(skel, "udp", &(struct frame_spec){.ip_proto = IPPROTO_UDP, .dport = 80}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NOT_TCP));
 	/* (A frame shorter than Ethernet never reaches XDP: test_run refuses it too.) */
@@ -468,6 +670,8 @@ int main(void)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP_OPTIONS, XTCP_STAT_MALFORMED));
 
 	kernel_flows(skel);
+	ipv6_frames(skel);
+	kernel_flows6(skel);
 	lean_path(skel);
 	drain(skel);
 	random_frames(skel, 5000);

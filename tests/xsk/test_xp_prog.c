@@ -270,6 +270,15 @@ int main(int argc, char **argv)
 	CHECK(xp_prog_serve(prog, inet_addr("10.77.1.1"), 80, true) == 0, "serve");
 	CHECK(xp_prog_serve(prog, 0, 0, true) == -EINVAL, "port 0");
 	CHECK(xp_prog_serve(prog, 0, 81, false) == 0, "unserve what is not served");
+	struct in6_addr a6;
+
+	inet_pton(AF_INET6, "fd77:1::1", &a6);
+	CHECK(xp_prog_serve6(prog, &a6, 80, true) == 0, "serve IPv6");
+	CHECK(xp_prog_serve6(prog, NULL, 80, true) == 0, "serve IPv6 any");
+	CHECK(xp_prog_serve6(prog, NULL, 0, true) == -EINVAL, "IPv6 port 0");
+	CHECK(xp_prog_serve6(prog, &a6, 80, false) == 0, "unserve IPv6");
+	CHECK(xp_prog_serve6(prog, &a6, 81, false) == 0, "unserve IPv6 what is not served");
+	CHECK(xp_prog_kflow_sweep(prog) >= 0, "sweep over both families");
 	CHECK(xp_prog_set_local_ports(prog, 50000, 50100) == 0, "local ports");
 	CHECK(xp_prog_set_local_ports(prog, 60000, 50000) == -EINVAL, "inverted range");
 	CHECK(xp_prog_set_local_ports(prog, 0, 0) == 0, "no range");
