@@ -78,19 +78,22 @@ struct shim_opt {
 struct shim_epitem;
 
 struct shim_sock {
-	struct shim_fd_obj obj;	  /* kind SHIM_FD_SOCK: must be first */
-	int role;		  /* enum shim_role */
-	int fd;			  /* the first fd naming it (the kernel socket for listeners) */
-	int refs;		  /* fds naming it (dup) */
-	unsigned gen;		  /* engine generation in which sd is valid */
-	int sd;			  /* stack socket in that engine, -1 if none */
-	unsigned busy;		  /* threads inside a data call on it (may sleep there) */
-	bool nonblock;		  /* the app's O_NONBLOCK (conns; listeners use the kernel's) */
-	bool connecting;	  /* non-blocking connect in progress */
-	bool connected;		  /* connect completed (EISCONN on another connect) */
-	uint64_t rcvtimeo_us;	  /* SO_RCVTIMEO, 0 = none */
-	uint64_t sndtimeo_us;	  /* SO_SNDTIMEO */
-	struct sockaddr_in local; /* listeners: the bound address */
+	struct shim_fd_obj obj;	    /* kind SHIM_FD_SOCK: must be first */
+	int role;		    /* enum shim_role */
+	int fd;			    /* the first fd naming it (the kernel socket for listeners) */
+	int refs;		    /* fds naming it (dup) */
+	unsigned gen;		    /* engine generation in which sd is valid */
+	int sd;			    /* stack socket in that engine, -1 if none */
+	unsigned busy;		    /* threads inside a data call on it (may sleep there) */
+	bool nonblock;		    /* the app's O_NONBLOCK (conns; listeners use the kernel's) */
+	bool connecting;	    /* non-blocking connect in progress */
+	bool connected;		    /* connect completed (EISCONN on another connect) */
+	uint64_t rcvtimeo_us;	    /* SO_RCVTIMEO, 0 = none */
+	uint64_t sndtimeo_us;	    /* SO_SNDTIMEO */
+	struct sockaddr_in local;   /* listeners: the bound address */
+	bool inet6;		    /* an AF_INET6 socket (served dual-stack unless v6only) */
+	bool v6only;		    /* its IPV6_V6ONLY at bind */
+	struct sockaddr_in6 local6; /* AF_INET6 listeners: the bound address */
 	int backlog;
 	unsigned n_opts; /* options replayed in each process's stack, inherited by accept */
 	struct shim_opt opts[SHIM_MAX_OPTS];
@@ -173,6 +176,7 @@ struct shim_state {
 	bool forked;		 /* this process is a fork() child of one running the shim */
 	unsigned gen;		 /* engine generations, never reused */
 	int template_fd;	 /* kernel socket dup'ed as placeholder for xtcp conns */
+	int template6_fd;	 /* the same for AF_INET6 conns */
 };
 
 extern struct shim_state shim;
@@ -236,6 +240,8 @@ void shim_engine_fork_child(void); /* thread-local state of the forking thread *
 struct shim_engine *shim_engine_get(void);
 /* Attach the XDP program and serve port (listen on a served port). 0 / -errno. */
 int shim_prog_serve(const struct sockaddr_in *local);
+/* The same for an AF_INET6 listener: its families, as Linux would deliver them. */
+int shim_prog_serve6(const struct sockaddr_in6 *local, bool v6only);
 int shim_prog_client(void);
 /* The engine, with listener s made in its stack if not yet (first use; lock held). */
 struct shim_engine *shim_listener_use(struct shim_sock *s);
@@ -265,6 +271,7 @@ bool shim_sig_restart(uint64_t timeout_us);
 struct shim_sock *shim_sock_alloc(void);
 void shim_sock_free(struct shim_sock *s);
 bool shim_is_tcp4(int fd); /* an AF_INET SOCK_STREAM TCP socket (3 getsockopt) */
+bool shim_is_tcp6(int fd); /* the same for AF_INET6 */
 /* s usable in this process's stack: engine started and s instantiated in it. */
 static inline bool shim_sock_live(const struct shim_sock *s, const struct shim_engine *eng)
 {

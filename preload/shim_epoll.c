@@ -321,11 +321,11 @@ static unsigned n_kregs;
 
 static bool connect_candidate(int fd)
 {
-	struct sockaddr_in sa;
+	struct sockaddr_in6 sa;
 	socklen_t sl = sizeof(sa);
 
-	return shim_is_tcp4(fd) && REAL(getpeername)(fd, (struct sockaddr *)&sa, &sl) &&
-	       errno == ENOTCONN;
+	return (shim_is_tcp4(fd) || shim_is_tcp6(fd)) &&
+	       REAL(getpeername)(fd, (struct sockaddr *)&sa, &sl) && errno == ENOTCONN;
 }
 
 /* Forget fd's registrations, or only those in epfd (>= 0). Lock held. */

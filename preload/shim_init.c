@@ -24,6 +24,7 @@ struct shim_real_table shim_real;
 struct shim_state shim = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.template_fd = -1,
+	.template6_fd = -1,
 };
 int shim_active;
 pid_t shim_pid;

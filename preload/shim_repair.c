@@ -230,8 +230,13 @@ static int repair_build(int fd, const struct sock_export *e, uint32_t rcv_nxt)
 	if ((err = set_queue(fd, TCP_RECV_QUEUE, rcv_nxt - e->n_unread, true)) ||
 	    (err = set_queue(fd, TCP_SEND_QUEUE, e->snd_una, true)))
 		return err;
-	if (REAL(bind)(fd, (const struct sockaddr *)&e->local, sizeof(e->local)) ||
-	    REAL(connect)(fd, (const struct sockaddr *)&e->peer, sizeof(e->peer)))
+	/* an AF_INET6 socket takes IPv4 peers v4-mapped, as the app's socket had them */
+	if (e->inet6
+		    ? REAL(bind)(fd, (const struct sockaddr *)&e->local6, sizeof(e->local6)) ||
+			      REAL(connect)(fd, (const struct sockaddr *)&e->peer6,
+					    sizeof(e->peer6))
+		    : REAL(bind)(fd, (const struct sockaddr *)&e->local, sizeof(e->local)) ||
+			      REAL(connect)(fd, (const struct sockaddr *)&e->peer, sizeof(e->peer)))
 		return -errno;
 	if ((err = repair_options(fd, e)))
 		return err;
@@ -278,7 +283,7 @@ static int repair_socket(const struct sock_export *e, bool live)
 	uint32_t rcv_nxt = fin ? e->rcv_data_end : e->rcv_nxt;
 	int fd, err;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(e->inet6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	err = opt(fd, IPPROTO_TCP, TCP_REPAIR, 1);
@@ -333,6 +338,9 @@ static const char *why_not(const struct sock_export *e, bool live)
 		return "a local port of XTCP_LOCAL_PORTS (the XDP program steers it to xtcp)";
 	if (!live && !e->n_unacked && !e->n_unsent && !e->fin_queued)
 		return "nothing left to send";
+	/* replay_fin() writes an IPv4 packet; an IPv6 one is not written yet */
+	if (live && e->fin_rcvd && !IN6_IS_ADDR_V4MAPPED(&e->peer6.sin6_addr))
+		return "an IPv6 connection whose peer's FIN xtcp took (not replayed to the kernel)";
 	return NULL;
 }
 

@@ -3,7 +3,7 @@
  * close, shutdown, options, names, dup, fcntl, ioctl.
  *
  * Call order: socket() is never intercepted: every socket is a kernel
- * socket first. bind() of an AF_INET stream socket to a served port binds
+ * socket first. bind() of an AF_INET or AF_INET6 stream socket to a served port binds
  * the kernel socket and records a SHIM_BOUND object under its fd; listen()
  * makes the kernel socket listen too (loopback, other interfaces, fallback)
  * and steers the port to AF_XDP (shim_engine.c). Each process instantiates
@@ -12,6 +12,9 @@
  * dup of a template kernel socket (the placeholder), so fd numbers never
  * collide. connect() to a port of XTCP_CONNECT_PORTS moves the socket to
  * xtcp and keeps the kernel socket as its placeholder.
+ * AF_INET6 sockets are served as Linux serves them (shim_bind6()): [::]
+ * takes IPv4 peers too (as ::ffff:a.b.c.d) unless IPV6_V6ONLY, a v4-mapped
+ * address is IPv4; names and peers are struct sockaddr_in6 as the kernel's.
  *
  * Memory: struct shim_sock objects come from a free list and are never
  * returned to malloc (lock-free fd table readers may still hold one).
@@ -23,6 +26,7 @@
 #include "xp.h"
 
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,18 +61,28 @@ void shim_sock_free(struct shim_sock *s)
 	free_socks = s;
 }
 
-bool shim_is_tcp4(int fd)
+static bool is_tcp(int fd, int family)
 {
 	int v = 0;
 	socklen_t len = sizeof(v);
 
-	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) || v != AF_INET)
+	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) || v != family)
 		return false;
 	len = sizeof(v);
 	if (REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &v, &len) || v != SOCK_STREAM)
 		return false;
 	len = sizeof(v);
 	return !REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) && v == IPPROTO_TCP;
+}
+
+bool shim_is_tcp4(int fd)
+{
+	return is_tcp(fd, AF_INET);
+}
+
+bool shim_is_tcp6(int fd)
+{
+	return is_tcp(fd, AF_INET6);
 }
 
 static void map_fd(int fd, struct shim_sock *s)
@@ -98,6 +112,57 @@ static void remember_opt(struct shim_sock *s, int level, int name, const void *v
 		s->opts[s->n_opts++] = (struct shim_opt){level, name, *(const int *)val};
 }
 
+/*
+ * An AF_INET6 bind to a served port: served unless the address is one xtcp
+ * cannot see (loopback, or link-local of another interface: the kernel
+ * keeps those, one line says so). The kernel socket is bound first, so its
+ * errors and its IPV6_V6ONLY (net.ipv6.bindv6only, or set before bind) are
+ * Linux's own.
+ */
+static int shim_bind6(int fd, const struct sockaddr_in6 *sin6, socklen_t len)
+{
+	struct shim_sock *s;
+	int r, fl, v6only = 0;
+	socklen_t vl = sizeof(v6only);
+
+	if (len < sizeof(*sin6) || !sin6->sin6_port ||
+	    !shim_port_in(shim.cfg.ports, ntohs(sin6->sin6_port)) || !shim_is_tcp6(fd))
+		return REAL(bind)(fd, (const struct sockaddr *)sin6, len);
+	r = REAL(bind)(fd, (const struct sockaddr *)sin6, len);
+	if (r)
+		return r;
+	if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+	    (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr) &&
+	     sin6->sin6_scope_id != (uint32_t)if_nametoindex(shim.cfg.iface))) {
+		SHIM_STAT(fallback[SHIM_FB_NOT_INET])++;
+		shim_warn("fd %d (port %u) stays on the kernel: its IPv6 address is not on %s", fd,
+			  ntohs(sin6->sin6_port), shim.cfg.iface);
+		return 0;
+	}
+	REAL(getsockopt)(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl);
+	fl = REAL(fcntl)(fd, F_GETFL, 0);
+	shim_lock();
+	s = shim_sock_alloc();
+	if (s) {
+		int v = 0;
+
+		vl = sizeof(v);
+		s->role = SHIM_BOUND;
+		s->fd = fd;
+		s->inet6 = true;
+		s->v6only = v6only != 0;
+		s->local6 = *sin6;
+		s->local.sin_family = AF_INET;
+		s->local.sin_port = sin6->sin6_port; /* for messages */
+		s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
+			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
+		map_fd(fd, s);
+	}
+	shim_unlock(NULL);
+	return 0;
+}
+
 int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
@@ -106,13 +171,10 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (!shim.cfg.n_ports || !addr || len < sizeof(*sin) || shim_fd_get(fd))
 		return REAL(bind)(fd, addr, len);
-	if (addr->sa_family != AF_INET) {
-		if (addr->sa_family == AF_INET6 &&
-		    shim_port_in(shim.cfg.ports,
-				 ntohs(((const struct sockaddr_in6 *)addr)->sin6_port)))
-			SHIM_STAT(fallback[SHIM_FB_NOT_INET])++;
+	if (addr->sa_family == AF_INET6)
+		return shim_bind6(fd, (const struct sockaddr_in6 *)addr, len);
+	if (addr->sa_family != AF_INET)
 		return REAL(bind)(fd, addr, len);
-	}
 	if (!sin->sin_port || !shim_port_in(shim.cfg.ports, ntohs(sin->sin_port)) ||
 	    !shim_is_tcp4(fd))
 		return REAL(bind)(fd, addr, len);
@@ -155,7 +217,8 @@ int shim_listen(int fd, int backlog)
 	shim_lock();
 	s->backlog = backlog <= 0 ? 1 : (backlog > 65535 ? 65535 : backlog);
 	if (s->role == SHIM_BOUND) {
-		if (shim_prog_serve(&s->local)) {
+		if (s->inet6 ? shim_prog_serve6(&s->local6, s->v6only)
+			     : shim_prog_serve(&s->local)) {
 			/* Stays a plain kernel listener. */
 			shim_fd_clear(fd);
 			shim_sock_free(s);
@@ -172,20 +235,23 @@ int shim_listen(int fd, int backlog)
 	return 0;
 }
 
-static int placeholder_fd(bool cloexec)
+/* A kernel socket of the connection's family: fstat, SO_DOMAIN on it answer as Linux. */
+static int placeholder_fd(bool cloexec, bool inet6)
 {
-	if (shim.template_fd < 0)
-		shim.template_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (shim.template_fd < 0)
+	int *t = inet6 ? &shim.template6_fd : &shim.template_fd;
+
+	if (*t < 0)
+		*t = socket(inet6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*t < 0)
 		return -errno;
-	return REAL(fcntl)(shim.template_fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+	return REAL(fcntl)(*t, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 }
 
 /* A new xtcp connection sd: give it an fd. Returns the fd or -errno (sd then closed). */
 static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shim_sock *parent)
 {
 	struct shim_sock *s;
-	int fd = placeholder_fd(flags & SOCK_CLOEXEC);
+	int fd = placeholder_fd(flags & SOCK_CLOEXEC, parent && parent->inet6);
 
 	if (fd < 0 || !(s = shim_sock_alloc())) {
 		int err = fd < 0 ? -errno : -ENOMEM;
@@ -200,6 +266,7 @@ static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shi
 	s->sd = sd;
 	s->gen = eng->gen;
 	s->nonblock = flags & SOCK_NONBLOCK;
+	s->inet6 = parent && parent->inet6;
 	if (parent) {
 		s->rcvtimeo_us = parent->rcvtimeo_us;
 		s->sndtimeo_us = parent->sndtimeo_us;
@@ -210,15 +277,21 @@ static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shi
 	return fd;
 }
 
-static void copy_addr(struct sockaddr *addr, socklen_t *alen, const struct sockaddr_in *sin)
+/* Linux's truncation: copy what fits, report the full size. */
+static void copy_sa(struct sockaddr *addr, socklen_t *alen, const void *sa, socklen_t size)
 {
 	socklen_t n;
 
 	if (!addr || !alen)
 		return;
-	n = *alen < sizeof(*sin) ? *alen : (socklen_t)sizeof(*sin);
-	memcpy(addr, sin, n);
-	*alen = sizeof(*sin);
+	n = *alen < size ? *alen : size;
+	memcpy(addr, sa, n);
+	*alen = size;
+}
+
+static void copy_addr(struct sockaddr *addr, socklen_t *alen, const struct sockaddr_in *sin)
+{
+	copy_sa(addr, alen, sin, sizeof(*sin));
 }
 
 /* Kernel side of an xtcp listener (loopback, other interfaces): never blocks. */
@@ -242,6 +315,7 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 	struct shim_sock *s = shim_sock_of(fd);
 	struct shim_engine *eng;
 	struct sockaddr_in peer;
+	struct sockaddr_in6 peer6;
 	uint64_t deadline;
 	bool timed_out = false;
 	int r, sd, w;
@@ -258,10 +332,12 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 	}
 	deadline = shim_deadline(s->rcvtimeo_us);
 	for (;;) {
-		sd = sock_accept(eng->stk, s->sd, &peer);
+		sd = s->inet6 ? sock_accept6(eng->stk, s->sd, &peer6)
+			      : sock_accept(eng->stk, s->sd, &peer);
 		if (sd == -EAGAIN) {
 			shim_engine_poll(eng);
-			sd = sock_accept(eng->stk, s->sd, &peer);
+			sd = s->inet6 ? sock_accept6(eng->stk, s->sd, &peer6)
+				      : sock_accept(eng->stk, s->sd, &peer);
 		}
 		if (sd >= 0) {
 			r = conn_new(eng, sd, flags, s);
@@ -270,7 +346,10 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 				break;
 			}
 			SHIM_STAT(accepted_xtcp)++;
-			copy_addr(addr, alen, &peer);
+			if (s->inet6)
+				copy_sa(addr, alen, &peer6, sizeof(peer6));
+			else
+				copy_addr(addr, alen, &peer);
 			break;
 		}
 		if (sd != -EAGAIN) {
@@ -327,6 +406,37 @@ static bool connect_on_xtcp(int fd, const struct sockaddr_in *dst)
 	       ifindex == xp_prog_ifindex(shim.prog);
 }
 
+/* connect_on_xtcp() for AF_INET6: a v4-mapped destination is routed as IPv4 (Linux does). */
+static bool connect6_on_xtcp(int fd, const struct sockaddr_in6 *dst)
+{
+	const struct in6_addr *a = &dst->sin6_addr;
+	struct sockaddr_in6 me;
+	socklen_t len = sizeof(me);
+	struct in6_addr nh6;
+	uint32_t nh, ip4;
+	int ifindex, oif;
+
+	if (!shim_port_in(shim.cfg.connect_ports, ntohs(dst->sin6_port)))
+		return false;
+	if (IN6_IS_ADDR_LOOPBACK(a) || IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_MULTICAST(a) ||
+	    !shim_is_tcp6(fd))
+		return false;
+	memcpy(&ip4, a->s6_addr + 12, 4);
+	if (IN6_IS_ADDR_V4MAPPED(a) && (ntohl(ip4) >> 24) == 127)
+		return false;
+	if (!REAL(getsockname)(fd, (struct sockaddr *)&me, &len) && me.sin6_port)
+		return false;
+	if (shim_prog_client())
+		return false;
+	oif = xp_prog_ifindex(shim.prog);
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		return !xp_nl_route(ip4, &nh, &ifindex) && ifindex == oif;
+	/* a link-local destination names its interface */
+	if (IN6_IS_ADDR_LINKLOCAL(a) && dst->sin6_scope_id != (uint32_t)oif)
+		return false;
+	return !xp_nl_route6(a, oif, &nh6, &ifindex) && ifindex == oif;
+}
+
 static int wait_connected(struct shim_engine *eng, struct shim_sock *s)
 {
 	uint64_t deadline = shim_deadline(s->sndtimeo_us);
@@ -379,8 +489,10 @@ static int connect_again(struct shim_engine *eng, struct shim_sock *s)
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)addr;
 	struct shim_sock *s = shim_sock_of(fd);
 	struct shim_engine *eng;
+	bool inet6;
 	int r, sd, fl, v;
 	socklen_t vl;
 
@@ -392,14 +504,17 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return r ? shim_errno(r) : 0;
 	}
 	if (s || !shim.cfg.n_connect_ports || !addr || len < sizeof(*sin) ||
-	    addr->sa_family != AF_INET)
+	    (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+	    (addr->sa_family == AF_INET6 && len < sizeof(*sin6)))
 		return REAL(connect)(fd, addr, len);
+	inet6 = addr->sa_family == AF_INET6;
 	shim_lock();
-	if (!connect_on_xtcp(fd, sin) || !(eng = shim_engine_get())) {
+	if (!(inet6 ? connect6_on_xtcp(fd, sin6) : connect_on_xtcp(fd, sin)) ||
+	    !(eng = shim_engine_get())) {
 		shim_unlock(NULL);
 		return REAL(connect)(fd, addr, len);
 	}
-	sd = sock_socket(eng->stk);
+	sd = inet6 ? sock_socket6(eng->stk) : sock_socket(eng->stk);
 	s = sd >= 0 ? shim_sock_alloc() : NULL;
 	if (!s) {
 		if (sd >= 0)
@@ -414,7 +529,14 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	s->sd = sd;
 	s->gen = eng->gen;
 	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	s->inet6 = inet6;
 	/* Options set on the kernel socket before connect() carry over. */
+	vl = sizeof(v);
+	if (inet6 && !REAL(getsockopt)(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &vl))
+		sock_setopt(eng->stk, sd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	vl = sizeof(v);
+	if (inet6 && !REAL(getsockopt)(fd, IPPROTO_IPV6, IPV6_TCLASS, &v, &vl) && v > 0)
+		sock_setopt(eng->stk, sd, IPPROTO_IPV6, IPV6_TCLASS, &v, sizeof(v));
 	vl = sizeof(v);
 	if (!REAL(getsockopt)(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v)
 		sock_setopt(eng->stk, sd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v));
@@ -426,7 +548,8 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	shim_ep_adopt(fd, s); /* epoll registrations made before connect() */
 	SHIM_STAT(conns)++;
 	SHIM_STAT(connected_xtcp)++;
-	r = sock_connect(eng->stk, sd, sin, shim_now_us());
+	r = inet6 ? sock_connect6(eng->stk, sd, sin6, shim_now_us())
+		  : sock_connect(eng->stk, sd, sin, shim_now_us());
 	shim_engine_flush(eng);
 	shim_engine_attend(eng); /* the handshake completes while the app computes */
 	if (r == -EINPROGRESS) {
@@ -613,7 +736,7 @@ static int conn_getopt(struct shim_engine *eng, struct shim_sock *s, int level, 
 		case SO_TYPE:
 			return int_get(SOCK_STREAM, val, len);
 		case SO_DOMAIN:
-			return int_get(AF_INET, val, len);
+			return int_get(s->inet6 ? AF_INET6 : AF_INET, val, len);
 		case SO_PROTOCOL:
 			return int_get(IPPROTO_TCP, val, len);
 		case SO_ACCEPTCONN:
@@ -676,7 +799,8 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		 * application could not observe a difference on the wire we make.
 		 */
 		if (r == -ENOPROTOOPT &&
-		    (level == SOL_SOCKET || level == IPPROTO_IP || level == IPPROTO_TCP)) {
+		    (level == SOL_SOCKET || level == IPPROTO_IP || level == IPPROTO_TCP ||
+		     (level == IPPROTO_IPV6 && s->inet6))) {
 			shim_debug("fd %d: option %d/%d ignored by xtcp", fd, level, name);
 			r = 0;
 		}
@@ -691,6 +815,7 @@ static int name_common(int fd, struct sockaddr *addr, socklen_t *alen, bool peer
 	struct shim_sock *s = shim_sock_of(fd);
 	struct shim_engine *eng;
 	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
 	int r;
 
 	if (!s || s->role != SHIM_CONN)
@@ -701,12 +826,17 @@ static int name_common(int fd, struct sockaddr *addr, socklen_t *alen, bool peer
 	eng = shim_engine_cur();
 	if (!shim_sock_live(s, eng))
 		r = -EBADF;
+	else if (s->inet6)
+		r = peer ? sock_peer6(eng->stk, s->sd, &sin6) : sock_name6(eng->stk, s->sd, &sin6);
 	else
 		r = peer ? sock_peer(eng->stk, s->sd, &sin) : sock_name(eng->stk, s->sd, &sin);
 	shim_unlock(eng);
 	if (r)
 		return shim_errno(r);
-	copy_addr(addr, alen, &sin);
+	if (s->inet6)
+		copy_sa(addr, alen, &sin6, sizeof(sin6));
+	else
+		copy_addr(addr, alen, &sin);
 	return 0;
 }
 

@@ -198,6 +198,38 @@ int shim_prog_serve(const struct sockaddr_in *local)
 	return err;
 }
 
+/*
+ * An AF_INET6 listener's steering, by what Linux would deliver to it: a
+ * v4-mapped address is IPv4 only; :: is IPv6, and IPv4 too unless
+ * IPV6_V6ONLY; any other address is that IPv6 address.
+ */
+int shim_prog_serve6(const struct sockaddr_in6 *local, bool v6only)
+{
+	static const struct in6_addr any;
+	const struct in6_addr *a = &local->sin6_addr;
+	uint16_t port = ntohs(local->sin6_port);
+	int err = prog_ensure();
+
+	if (err)
+		return err;
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		uint32_t ip4;
+
+		memcpy(&ip4, a->s6_addr + 12, 4);
+		err = xp_prog_serve(shim.prog, ip4, port, true);
+	} else {
+		err = xp_prog_serve6(shim.prog, a, port, true);
+		if (!err && !v6only && !memcmp(a, &any, 16))
+			err = xp_prog_serve(shim.prog, 0, port, true);
+	}
+	if (err) {
+		SHIM_STAT(fallback[SHIM_FB_NO_PROGRAM])++;
+		shim_fail("cannot steer port %u (IPv6) on %s: %s", port, shim.cfg.iface,
+			  strerror(-err));
+	}
+	return err;
+}
+
 int shim_prog_client(void)
 {
 	return prog_ensure();
@@ -246,15 +278,20 @@ int shim_listener_instantiate(struct shim_engine *eng, struct shim_sock *s)
 	unsigned i;
 	int sd, err;
 
-	sd = sock_socket(eng->stk);
+	sd = s->inet6 ? sock_socket6(eng->stk) : sock_socket(eng->stk);
 	if (sd < 0) {
 		s->gen = eng->gen;
 		return sd;
 	}
+	if (s->inet6) {
+		int v = s->v6only;
+
+		sock_setopt(eng->stk, sd, IPPROTO_IPV6, IPV6_V6ONLY, &v, sizeof(v));
+	}
 	for (i = 0; i < s->n_opts; i++)
 		sock_setopt(eng->stk, sd, s->opts[i].level, s->opts[i].name, &s->opts[i].val,
 			    sizeof(int));
-	err = sock_bind(eng->stk, sd, &s->local);
+	err = s->inet6 ? sock_bind6(eng->stk, sd, &s->local6) : sock_bind(eng->stk, sd, &s->local);
 	if (!err)
 		err = sock_listen(eng->stk, sd, listen_backlog(s->backlog));
 	if (err) {

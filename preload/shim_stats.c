@@ -68,6 +68,9 @@ static void conns_update(struct shim_engine *eng, struct shim_stats *st, uint64_
 			.snd_wnd = si.snd_wnd,
 			.retrans = si.retrans,
 		};
+		memcpy(st->conn6[n - 1].laddr, &si.local6.sin6_addr, 16);
+		memcpy(st->conn6[n - 1].raddr, &si.peer6.sin6_addr, 16);
+		st->conn6[n - 1].inet6 = (uint32_t)si.inet6;
 	}
 	st->n_conn = n;
 	st->conn_total = in_use > n ? in_use : n;
@@ -131,6 +134,10 @@ void shim_stats_update(struct shim_engine *eng)
 		       "shim_stats version 5 counters are contiguous");
 	memcpy(&st->stack_syn_cookies_sent, v5, sizeof(v5));
 	st->stack_rx_csum_partial = ss.rx_csum_partial;
+	st->stack_rx_frames6 = ss.rx_frames6;
+	st->stack_tx_frames6 = ss.tx_frames6;
+	st->stack_active_opens6 = ss.active_opens6;
+	st->stack_passive_opens6 = ss.passive_opens6;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);

@@ -17,10 +17,10 @@
 #include <stdint.h>
 
 /* Versions: 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: stack_syn_cookies_* and the
- * other stack counters after handoff_*, then stack_rx_csum_partial, then kernel_* (older
- * readers stop earlier). */
+ * other stack counters after handoff_*, then stack_rx_csum_partial, then kernel_*; 6: conn6[]
+ * and the IPv6 counters (older readers stop earlier). */
 #define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
-#define SHIM_STATS_VERSION 5
+#define SHIM_STATS_VERSION 6
 #define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
 
 #define SHIM_STATS_MAX_CONNS 1024
@@ -35,11 +35,17 @@ struct shim_conn_info {
 	uint64_t retrans;
 };
 
+/* conn[i]'s addresses in both families (version 6): IPv4 v4-mapped, network order. */
+struct shim_conn_addr6 {
+	uint8_t laddr[16], raddr[16];
+	uint32_t inet6; /* an AF_INET6 socket: shown as [addr]:port, as ss does */
+};
+
 /* Why a socket that could have been on xtcp stayed on the kernel. */
 enum shim_fallback {
 	SHIM_FB_NO_PROGRAM = 0, /* XDP program could not be attached (privilege, driver) */
 	SHIM_FB_NO_ENGINE,	/* no AF_XDP queue for this process (all taken, no privilege) */
-	SHIM_FB_NOT_INET,	/* served port, but not an AF_INET stream socket (IPv6...) */
+	SHIM_FB_NOT_INET,	/* served port, an address xtcp cannot see (IPv6 loopback...) */
 	SHIM_FB_FORKED,		/* an xtcp connection used in a child after fork */
 	SHIM_FB_STACK,		/* the stack refused (no memory, table full) */
 	SHIM_FB__COUNT = 8
@@ -98,6 +104,10 @@ struct shim_stats {
 	uint64_t kernel_at_exit; /* connections the kernel finishes after this process exits */
 	uint64_t kernel_failed;	 /* hand-overs the kernel refused: stayed on xtcp */
 	uint64_t kernel_left;	 /* not handed over (state, privilege): stayed on xtcp */
+	/* version 6: IPv6 */
+	struct shim_conn_addr6 conn6[SHIM_STATS_MAX_CONNS]; /* under conn_gen, as conn[] */
+	uint64_t stack_rx_frames6, stack_tx_frames6;	    /* IPv6 share of stack_rx/tx_frames */
+	uint64_t stack_active_opens6, stack_passive_opens6; /* ... and of the opens */
 };
 
 #endif

@@ -159,6 +159,7 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	t->h.raddr = r->h.raddr;
 	t->h.rport = r->h.rport;
 	t->inet6 = l->inet6;
+	t->v6only = l->v6only;
 	t->tclass = l->tclass;
 	tcb_port_ref(stk, t, r->h.lport);
 	t->flags |= r->opts & (TF_TS | TF_SACK | TF_WS);

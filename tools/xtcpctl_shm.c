@@ -114,7 +114,13 @@ static bool has_csum_partial(const struct shm_proc *p)
 /* ... and the counts of connections handed to the kernel (version 5, last)? */
 static bool has_kernel(const struct shm_proc *p)
 {
-	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, conn6);
+}
+
+/* ... and the IPv6 addresses and counters (version 6)? */
+static bool has_ipv6(const struct shm_proc *p)
+{
+	return p->st->version >= 6 && p->len >= sizeof(struct shim_stats);
 }
 
 /* ... and the SYN cookie and invalid-segment counters (version 5)? */
@@ -168,6 +174,12 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, v5_names[i], rd(&s->stack_syn_cookies_sent + i));
 	if (has_csum_partial(p))
 		jw_u64(w, "rx_csum_partial", rd(&s->stack_rx_csum_partial));
+	if (has_ipv6(p)) {
+		jw_u64(w, "rx_frames_ipv6", rd(&s->stack_rx_frames6));
+		jw_u64(w, "tx_frames_ipv6", rd(&s->stack_tx_frames6));
+		jw_u64(w, "active_opens_ipv6", rd(&s->stack_active_opens6));
+		jw_u64(w, "passive_opens_ipv6", rd(&s->stack_passive_opens6));
+	}
 	jw_end_obj(w);
 	if (xtcpctl_shm_has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -273,6 +285,19 @@ static void proc_text(const struct shm_proc *p)
 	       (unsigned long long)rd(&s->stack_rx_drop),
 	       (unsigned long long)rd(&s->stack_retrans_segs), (unsigned long long)rd(&s->polls),
 	       (unsigned long long)rd(&s->sleeps));
+	if (has_ipv6(p))
+		printf("      by family: IPv4 rx %llu tx %llu frames, %llu active + %llu passive "
+		       "opens; IPv6 rx %llu tx %llu frames, %llu active + %llu passive opens\n",
+		       (unsigned long long)(rd(&s->stack_rx_frames) - rd(&s->stack_rx_frames6)),
+		       (unsigned long long)(rd(&s->stack_tx_frames) - rd(&s->stack_tx_frames6)),
+		       (unsigned long long)(rd(&s->stack_active_opens) -
+					    rd(&s->stack_active_opens6)),
+		       (unsigned long long)(rd(&s->stack_passive_opens) -
+					    rd(&s->stack_passive_opens6)),
+		       (unsigned long long)rd(&s->stack_rx_frames6),
+		       (unsigned long long)rd(&s->stack_tx_frames6),
+		       (unsigned long long)rd(&s->stack_active_opens6),
+		       (unsigned long long)rd(&s->stack_passive_opens6));
 	if (!has_cookies(p))
 		return;
 	unsigned long long v[sizeof(v5_names) / sizeof(v5_names[0])] = {0}; /* v5_names order */
@@ -320,7 +345,8 @@ static const char *tcp_state_name(uint32_t s)
 }
 
 /* Copy the table under its seqlock; false if the writer kept it busy. */
-static bool conn_snapshot(const struct shim_stats *s, struct shim_conn_info *out, uint64_t *n)
+static bool conn_snapshot(const struct shim_stats *s, struct shim_conn_info *out,
+			  struct shim_conn_addr6 *out6, uint64_t *n)
 {
 	int tries;
 
@@ -335,6 +361,8 @@ static bool conn_snapshot(const struct shim_stats *s, struct shim_conn_info *out
 		if (*n > SHIM_STATS_MAX_CONNS)
 			*n = SHIM_STATS_MAX_CONNS;
 		memcpy(out, s->conn, *n * sizeof(*out));
+		if (out6)
+			memcpy(out6, s->conn6, *n * sizeof(*out6));
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		g1 = __atomic_load_n(&s->conn_gen, __ATOMIC_RELAXED);
 		if (g0 == g1)
@@ -352,20 +380,47 @@ static void addr_port(char *buf, size_t n, uint32_t addr, uint16_t port)
 	snprintf(buf, n, "%s:%u", ip, port);
 }
 
-static void conns_of(struct jw *w, const struct shm_proc *p, struct shim_conn_info *c)
+/*
+ * As ss -tn shows them: an AF_INET6 socket's addresses bracketed, IPv4
+ * peers of a dual-stack one as [::ffff:a.b.c.d], an AF_INET one's plain.
+ */
+static void addr6_port(char *buf, size_t n, const uint8_t a16[16], uint16_t port, bool inet6)
 {
-	char local[32], peer[32];
+	char ip[INET6_ADDRSTRLEN];
+	uint32_t v4;
+
+	if (!inet6) {
+		memcpy(&v4, a16 + 12, 4);
+		addr_port(buf, n, v4, port);
+		return;
+	}
+	inet_ntop(AF_INET6, a16, ip, sizeof(ip));
+	snprintf(buf, n, "[%s]:%u", ip, port);
+}
+
+static void conns_of(struct jw *w, const struct shm_proc *p, struct shim_conn_info *c,
+		     struct shim_conn_addr6 *c6)
+{
+	char local[64], peer[64];
 	uint64_t n, i;
+	bool v6 = has_ipv6(p);
 
 	if (p->len < offsetof(struct shim_stats, xsk_ports) || p->st->version < 2)
 		return;
-	if (!conn_snapshot(p->st, c, &n)) {
+	if (!conn_snapshot(p->st, c, v6 ? c6 : NULL, &n)) {
 		fprintf(stderr, "xtcpctl: pid %d: connection table busy, skipped\n", p->st->pid);
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		addr_port(local, sizeof(local), c[i].laddr, c[i].lport);
-		addr_port(peer, sizeof(peer), c[i].raddr, c[i].rport);
+		if (v6) {
+			bool in6 = c6[i].inet6 != 0;
+
+			addr6_port(local, sizeof(local), c6[i].laddr, c[i].lport, in6);
+			addr6_port(peer, sizeof(peer), c6[i].raddr, c[i].rport, in6);
+		} else {
+			addr_port(local, sizeof(local), c[i].laddr, c[i].lport);
+			addr_port(peer, sizeof(peer), c[i].raddr, c[i].rport);
+		}
 		if (w) {
 			jw_obj(w, NULL);
 			jw_i64(w, "pid", p->st->pid);
@@ -425,10 +480,12 @@ int xtcpctl_conns(struct jw *w, int argc, char **argv)
 		       "Local Address:Port", "Peer Address:Port", "pid", "process");
 	{
 		struct shim_conn_info *c = calloc(SHIM_STATS_MAX_CONNS, sizeof(*c));
+		struct shim_conn_addr6 *c6 = calloc(SHIM_STATS_MAX_CONNS, sizeof(*c6));
 
-		for (i = 0; c && i < n; i++)
-			conns_of(w, &p[i], c);
+		for (i = 0; c && c6 && i < n; i++)
+			conns_of(w, &p[i], c, c6);
 		free(c);
+		free(c6);
 	}
 #else
 	/* This shim publishes counts only (shim_stats.h version 1). */

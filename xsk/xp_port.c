@@ -228,7 +228,7 @@ static int xp_tx_flush(struct netdev *dev)
 }
 
 /*
- * Options of one TX descriptor: with checksum offload, an IPv4 TCP frame
+ * Options of one TX descriptor: with checksum offload, an IPv4 or IPv6 TCP frame
  * (the stack left the pseudo-header sum in its checksum field) carries a
  * request to sum from the TCP header on and store at its offset 16. The
  * request sits in the metadata room before the frame (XP_TX_META_LEN).
@@ -239,7 +239,15 @@ static uint32_t tx_options(const struct xp_port *p, const struct pkt *pkt)
 	struct xp_tx_meta m = {.flags = XDP_TXMD_FLAGS_CHECKSUM, .csum_offset = 16};
 	uint32_t ihl;
 
-	if (!p->tx_csum || pkt->len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 ||
+	if (!p->tx_csum)
+		return 0;
+	/* IPv6: the stack writes no extension headers, TCP follows the fixed header */
+	if (pkt->len >= 14 + 40 + 20 && f[12] == 0x86 && f[13] == 0xdd && f[20] == 6) {
+		m.csum_start = 14 + 40;
+		memcpy(pkt->data - XP_TX_META_LEN, &m, sizeof(m));
+		return XDP_TX_METADATA;
+	}
+	if (pkt->len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 ||
 	    f[23] != 6 /* IPPROTO_TCP */)
 		return 0;
 	ihl = (f[14] & 0xfu) * 4;

@@ -3,14 +3,17 @@
  * read it: this process publishes a struct shim_stats with known counters in
  * /dev/shm/xtcp-<pid>.stats (as preload/shim_stats.c does) and checks that
  * `xtcpctl status`, `xtcpctl --json status` and shim_stats_field show the
- * SYN cookie and invalid-segment counters (version 5), and that a version 4
- * file still shows its hand-off counters and none of the newer ones.
+ * SYN cookie and invalid-segment counters (version 5), the IPv6 counters and
+ * `xtcpctl conns` addresses as ss shows them (version 6), and that a version
+ * 5 file still shows IPv4 addresses and a version 4 file its hand-off
+ * counters and none of the newer ones.
  *
  *   test_xtcpctl_stats XTCPCTL SHIM_STATS_FIELD
  *
  * The file is removed before exit; it names this process only, so runs in
  * parallel do not collide.
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -76,8 +79,30 @@ int main(int argc, char **argv)
 	st.handoff_sent = 5;
 	for (i = 0; i < 6; i++) /* the version 5 counters, in order: 31 .. 36 */
 		(&st.stack_syn_cookies_sent)[i] = 31 + (uint64_t)i;
-	CHECK(SHIM_STATS_VERSION == 5, "this test knows version 5, the header says %d",
+	CHECK(SHIM_STATS_VERSION == 6, "this test knows version 6, the header says %d",
 	      SHIM_STATS_VERSION);
+	/* version 6: an IPv4 listener, an AF_INET6 one, an IPv6 and a v4-mapped connection */
+	st.stack_rx_frames = 100;
+	st.stack_tx_frames = 90;
+	st.stack_passive_opens = 7;
+	st.stack_rx_frames6 = 60;
+	st.stack_tx_frames6 = 50;
+	st.stack_passive_opens6 = 3;
+	st.n_conn = 4;
+	st.conn[0] = (struct shim_conn_info){.state = 10, .lport = 80};
+	st.conn6[0].laddr[10] = st.conn6[0].laddr[11] = 0xff; /* 0.0.0.0, v4-mapped */
+	st.conn[1] = (struct shim_conn_info){.state = 10, .lport = 80};
+	st.conn6[1].inet6 = 1;
+	st.conn[2] = (struct shim_conn_info){.state = 1, .lport = 80, .rport = 40000};
+	inet_pton(AF_INET6, "fd77:1::1", st.conn6[2].laddr);
+	inet_pton(AF_INET6, "fd77:1::2", st.conn6[2].raddr);
+	st.conn6[2].inet6 = 1;
+	st.conn[3] = (struct shim_conn_info){.state = 1, .lport = 80, .rport = 40001};
+	inet_pton(AF_INET6, "::ffff:10.77.1.1", st.conn6[3].laddr);
+	inet_pton(AF_INET6, "::ffff:10.77.1.2", st.conn6[3].raddr);
+	st.conn6[3].inet6 = 1;
+	st.conn[3].laddr = inet_addr("10.77.1.1");
+	st.conn[3].raddr = inet_addr("10.77.1.2");
 	if (publish(&st, sizeof(st))) {
 		perror(path);
 		return 1;
@@ -107,6 +132,32 @@ int main(int argc, char **argv)
 				"replies to invalid segments held back 35; option lists cut at a "
 				"malformed option 36") != NULL,
 		      "output: %.600s", p);
+	if (p)
+		CHECK(strstr(p, "by family: IPv4 rx 40 tx 40 frames, 0 active + 4 passive opens; "
+				"IPv6 rx 60 tx 50 frames, 0 active + 3 passive opens") != NULL,
+		      "output: %.600s", p);
+	snprintf(cmd, sizeof(cmd), "%s conns", argv[1]);
+	run(cmd, out, sizeof(out));
+	CHECK(strstr(out, "0.0.0.0:80 ") != NULL, "IPv4 listener: %.800s", out);
+	CHECK(strstr(out, "[::]:80 ") != NULL, "IPv6 listener: %.800s", out);
+	CHECK(strstr(out, "[fd77:1::1]:80 ") && strstr(out, "[fd77:1::2]:40000 "),
+	      "IPv6 connection: %.800s", out);
+	CHECK(strstr(out, "[::ffff:10.77.1.1]:80 ") && strstr(out, "[::ffff:10.77.1.2]:40001 "),
+	      "v4-mapped connection: %.800s", out);
+	snprintf(cmd, sizeof(cmd), "%s --json conns", argv[1]);
+	run(cmd, out, sizeof(out));
+	CHECK(strstr(out, "\"local\":\"[fd77:1::1]:80\"") != NULL, "json: %.800s", out);
+	/* A version 5 file: IPv4 addresses from conn[], no IPv6 line */
+	st.version = 5;
+	CHECK(publish(&st, offsetof(struct shim_stats, conn6)) == 0, "write %s", path);
+	snprintf(cmd, sizeof(cmd), "%s conns", argv[1]);
+	run(cmd, out, sizeof(out));
+	CHECK(strstr(out, "10.77.1.2:40001 ") != NULL && !strstr(out, "["), "v5 conns: %.800s",
+	      out);
+	snprintf(cmd, sizeof(cmd), "%s status", argv[1]);
+	run(cmd, out, sizeof(out));
+	CHECK(strstr(out, "by family") == NULL, "v5 status: %.600s", out);
+	st.version = 6;
 	snprintf(cmd, sizeof(cmd), "%s %s stack_syn_cookies_failed stack_challenge_acks", argv[2],
 		 path);
 	run(cmd, out, sizeof(out));
