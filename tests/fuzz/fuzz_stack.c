@@ -1,6 +1,6 @@
 /*
  * fuzz_stack.c - libFuzzer target: arbitrary frames and sequences of frames
- * into one stack that holds a listener (port 80) and an established
+ * into one stack that holds listeners (port 80, IPv4 and IPv6) and an established
  * connection (peer port 39999), with app actions and clock steps between.
  *
  * Input: records [op][len hi][len lo][len bytes] (enum t_rec_op in t.h):
@@ -174,6 +174,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!t)
 		t = malloc(sizeof(*t));
 	if (!t || t_init(t, "fuzz", &cfg))
+		abort();
+	/* IPv6 too: a v6-only AF_INET6 listener beside the IPv4 one on port 80 */
+	struct sockaddr_in6 any6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
+	int one = 1, l6 = sock_socket6(t->stk);
+
+	if (l6 < 0 || sock_setopt(t->stk, l6, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) ||
+	    sock_bind6(t->stk, l6, &any6) || sock_listen(t->stk, l6, 16))
 		abort();
 	if (setjmp(t->jb)) /* a harness assertion: the stack broke a contract */
 		abort();
