@@ -33,6 +33,8 @@
 #define CHUNK 65536
 
 static struct sockaddr_in srv;
+static struct sockaddr_in6 srv6; /* -a with an IPv6 address: an AF_INET6 client */
+static int use6;
 static char why[256];
 
 #define FAILED(...) (snprintf(why, sizeof(why), __VA_ARGS__), -1)
@@ -41,14 +43,15 @@ static int dial(uint32_t op, uint64_t size, uint32_t seed)
 {
 	struct timeval tv = {.tv_sec = 30};
 	uint8_t h[PROTO_HDR];
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = socket(use6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 
 	if (fd < 0)
 		return -1;
 	/* Bound every wait: a hung server fails the case instead of the run. */
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&srv, sizeof(srv))) {
+	if (use6 ? connect(fd, (struct sockaddr *)&srv6, sizeof(srv6))
+		 : connect(fd, (struct sockaddr *)&srv, sizeof(srv))) {
 		close(fd);
 		return -1;
 	}
@@ -394,14 +397,18 @@ int main(int argc, char **argv)
 	unsigned i;
 
 	srv.sin_family = AF_INET;
+	srv6.sin6_family = AF_INET6;
 	while ((opt = getopt(argc, argv, "a:p:m:s:")) != -1) {
 		switch (opt) {
 		case 'a':
-			if (inet_pton(AF_INET, optarg, &srv.sin_addr) != 1)
+			use6 = strchr(optarg, ':') != NULL;
+			if (use6 ? inet_pton(AF_INET6, optarg, &srv6.sin6_addr) != 1
+				 : inet_pton(AF_INET, optarg, &srv.sin_addr) != 1)
 				return 2;
 			break;
 		case 'p':
 			srv.sin_port = htons((uint16_t)atoi(optarg));
+			srv6.sin6_port = srv.sin_port;
 			break;
 		case 'm':
 			mode = optarg;

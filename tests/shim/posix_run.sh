@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# posix_run.sh BUILD_DIR [kernel|preload|client]
+# posix_run.sh BUILD_DIR [kernel|preload|client|localcsum|ipv6|mapped]
 #
 # Runs posix_cli (client namespace) against posix_srv (server namespace) in
 # the test bed, once per server shape (block, thread, epoll).
@@ -17,6 +17,10 @@
 #            finished by the kernel (AF_XDP TX metadata): with the server
 #            veth's tx offload off, the kernel completes them in software,
 #            the client verifies them (TcpInCsumErrors must not move)
+#   ipv6     as preload, over IPv6: the server an AF_INET6 socket on [::]
+#            (dual-stack), the client an AF_INET6 one to fd77:1::1
+#   mapped   as preload, the server on [::] (dual-stack), the client IPv4:
+#            the server's connections are v4-mapped AF_INET6 ones
 # Needs root (network namespaces): otherwise exits 77, or 1 when
 # XTCP_TEST_NO_SKIP=1. Prints "N passed, N failed" (one per run and shape).
 set -u
@@ -50,14 +54,15 @@ run_one() {
 	# background: $! must be the server itself so that kill stops it.
 	ip netns exec "$TB_SRV" sh -c 'mountpoint -q /sys/fs/bpf ||
 		mount -t bpf bpf /sys/fs/bpf 2>/dev/null; exec "$@"' tb \
-		env "${senv[@]}" "$srv" -m "$mode" -p "$port" >"$out/srv-$name-$mode.log" 2>&1 &
+		env "${senv[@]}" "$srv" -m "$mode" -p "$port" ${SRV_ADDR:+-a "$SRV_ADDR"} \
+		>"$out/srv-$name-$mode.log" 2>&1 &
 	pid=$!
 	for i in $(seq 100); do
 		grep -q listening "$out/srv-$name-$mode.log" 2>/dev/null && break
 		sleep 0.1
 	done
 	# stderr apart: the shim's own notices must not count as a difference
-	tb_cli env "${cenv[@]}" timeout 320 "$cli" -a "$TB_SIP" -p "$port" -m "$mode" \
+	tb_cli env "${cenv[@]}" timeout 320 "$cli" -a "${CLI_ADDR:-$TB_SIP}" -p "$port" -m "$mode" \
 		>"$out/$name-$mode.txt" 2>"$out/$name-$mode.err"
 	rc=$?
 	# The server's counters while it still runs (its stats file goes at exit).
@@ -84,6 +89,10 @@ csum_errors() {
 active_opens() {
 	ip netns exec "$TB_CLI" nstat -az TcpActiveOpens | awk '/TcpActiveOpens/ {print $2}'
 }
+case $variant in
+ipv6) SRV_ADDR=:: CLI_ADDR=$TB_SIP6 ;;
+mapped) SRV_ADDR=:: ;;
+esac
 # xtcp as the client: the kernel server's replies must carry finished checksums.
 [ "$variant" = client ] && ip netns exec "$TB_SRV" ethtool -K "$TB_SIF" tx off >/dev/null
 # xtcp's TX checksum requests must be finished by the kernel, and checked by the client.
@@ -117,7 +126,7 @@ for mode in block thread epoll; do
 		fi
 		continue
 	fi
-	[ "$variant" = preload ] || [ "$variant" = localcsum ] || continue
+	case $variant in preload | localcsum | ipv6 | mapped) ;; *) continue ;; esac
 	port=$((port + 1))
 	# Proof that xtcp served: the server namespace's kernel accepts nothing.
 	k0=$(passive_opens)

@@ -585,6 +585,8 @@ static void on_sigpipe(int sig)
 int main(int argc, char **argv)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6}; /* -a with an IPv6 address */
+	int use6 = 0;
 	struct sigaction sa = {.sa_handler = on_sigpipe};
 	const char *mode = "block";
 	int opt, ls, one = 1;
@@ -596,9 +598,12 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			a.sin_port = htons((uint16_t)atoi(optarg));
+			a6.sin6_port = a.sin_port;
 			break;
 		case 'a':
-			if (inet_pton(AF_INET, optarg, &a.sin_addr) != 1) {
+			use6 = strchr(optarg, ':') != NULL;
+			if (use6 ? inet_pton(AF_INET6, optarg, &a6.sin6_addr) != 1
+				 : inet_pton(AF_INET, optarg, &a.sin_addr) != 1) {
 				fprintf(stderr, "bad address %s\n", optarg);
 				return 2;
 			}
@@ -611,9 +616,11 @@ int main(int argc, char **argv)
 	}
 	/* A handler (not SIG_IGN) so the test sees whether SIGPIPE was raised. */
 	sigaction(SIGPIPE, &sa, NULL);
-	ls = socket(AF_INET, SOCK_STREAM, 0);
+	ls = socket(use6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
 	if (ls < 0 || setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 128)) {
+	    (use6 ? bind(ls, (struct sockaddr *)&a6, sizeof(a6))
+		  : bind(ls, (struct sockaddr *)&a, sizeof(a))) ||
+	    listen(ls, 128)) {
 		perror("posix_srv: listen");
 		return 1;
 	}
