@@ -75,6 +75,10 @@ int eth_input(struct stack *stk, uint8_t *frame, uint32_t len)
 		r = DROP_IP_SRC;
 		goto drop;
 	}
+	if (ip->proto == IPPROTO_ICMP_NR) {
+		icmp_input(stk, ip, frame + ETH_HLEN + ihl, tot - ihl);
+		return 0;
+	}
 	if (ip->proto != IPPROTO_TCP_NR) {
 		r = DROP_IP_PROTO;
 		goto drop;

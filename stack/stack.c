@@ -44,6 +44,7 @@ static const char *const drop_names[DROP_MAX] = {
 	[DROP_TCP_PORT] = "tcp_port",
 	[DROP_TCP_HANDED_OFF] = "handed_off",
 	[DROP_TCP_FORGOTTEN] = "forgotten",
+	[DROP_ICMP] = "icmp",
 };
 
 _Static_assert(DROP_MAX <= 32, "stack_stats.drop_reason has 32 slots");
@@ -211,6 +212,8 @@ int stack_poll(struct stack *stk, uint64_t now_us)
 		stk->dev->ops->rx_done(stk->dev, pkts, n);
 	stk->st.rx_frames += n;
 	tcb_time_wait_reap(stk);
+	if (stk->pmtu_next_exp && stk->pmtu_next_exp <= stk->now_us)
+		pmtu_expire(stk);
 	wheel_run(stk, stk->now_ms);
 	stack_output(stk);
 	return (int)n;

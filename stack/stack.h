@@ -143,6 +143,16 @@ struct stack_stats {
 	 * drop_reason "tcp_csum" whatever the link.
 	 */
 	uint64_t rx_csum_partial;
+	/*
+	 * ICMP errors (destination unreachable, time exceeded, parameter
+	 * problem) that reached the stack with a valid checksum; of them, those
+	 * acted on (path MTU lowered, error noted or connect failed) and those
+	 * rejected (the quote names no connection of ours, or its sequence is
+	 * outside SND.UNA..SND.NXT: RFC 5927). The rest changed nothing (a
+	 * larger MTU, TIME-WAIT).
+	 */
+	uint64_t icmp_errors, icmp_acted, icmp_rejected;
+	uint64_t pmtu_lowered; /* path MTUs lowered by "fragmentation needed" (RFC 1191) */
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

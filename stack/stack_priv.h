@@ -83,6 +83,7 @@ enum stack_drop_reason {
 	DROP_TCP_PORT,
 	DROP_TCP_HANDED_OFF, /* not a drop: given to the owner (cfg.on_misdirected) */
 	DROP_TCP_FORGOTTEN,  /* segment of a connection handed to another stack (sock_forget) */
+	DROP_ICMP, /* ICMP malformed, not an error we take, or quoting no flow in flight (icmp.c) */
 	DROP_MAX
 };
 
@@ -297,6 +298,12 @@ struct tcb {
 	uint64_t cookie_us; /* last SYN cookie sent (cookies checked for 2 min) */
 
 	uint64_t retrans; /* segments retransmitted */
+
+	/* path MTU (pmtu.c) and ICMP errors (icmp.c) */
+	uint16_t mss_clamp; /* the peer's MSS option (536 without one): mss never exceeds it */
+	uint16_t pmtu;	    /* path MTU mss was cut for (Linux icsk_pmtu_cookie) */
+	uint32_t pmtu_gen;  /* stk->pmtu_gen when mss was cut: a change re-cuts it */
+	int soft_err;	    /* last ICMP error (positive errno), reported only on a timeout */
 };
 
 /* A half-open passive connection (SYN received, SYN-ACK sent). */
@@ -338,6 +345,20 @@ struct tcp_seg_in {
 	const uint8_t *smac;
 	uint32_t tw_isn; /* ISN to use when a SYN reopens a TIME-WAIT tuple; 0 none */
 };
+
+/*
+ * One learned path MTU (RFC 1191), Linux's route exception (fnhe): kept per
+ * destination address, lowered by "fragmentation needed", never raised by
+ * one, and forgotten PMTU_EXPIRE_US after its last change (mtu_expires).
+ */
+struct pmtu_ent {
+	uint32_t daddr;	     /* network order; 0 = free slot */
+	uint16_t mtu;	     /* bytes of IP datagram */
+	uint64_t expires_us; /* back to the link MTU then */
+};
+#define PMTU_SLOTS     64	    /* destinations remembered; the oldest is replaced */
+#define PMTU_MIN       552	    /* Linux net.ipv4.route.min_pmtu */
+#define PMTU_EXPIRE_US 600000000ull /* Linux net.ipv4.route.mtu_expires: 10 min */
 
 #define WHEEL_BITS	12
 #define WHEEL_SLOTS	(1u << WHEEL_BITS)
@@ -387,6 +408,11 @@ struct stack {
 	uint64_t rng;	    /* xorshift state for non-secret choices */
 
 	void *bufcache[BUFCACHE_ORDERS]; /* free blocks by log2 size, linked through themselves */
+
+	struct pmtu_ent pmtu[PMTU_SLOTS]; /* learned path MTUs (pmtu.c), unordered */
+	unsigned n_pmtu;		  /* slots in use */
+	uint32_t pmtu_gen;		  /* bumped when a path MTU changes or expires */
+	uint64_t pmtu_next_exp;		  /* earliest expires_us in pmtu[]; 0 = none */
 
 	struct stack_stats st;
 };
@@ -512,6 +538,16 @@ uint8_t tcp_urg_output(const struct tcb *t, uint32_t seq, uint16_t *urp);
 void tcp_timer_fire(struct stack *stk, struct tcb *t);
 void tcp_rtt_sample(struct tcb *t, uint32_t rtt_us);
 void tcp_rto_reset(struct tcb *t);
+
+/* icmp.c */
+void icmp_input(struct stack *stk, const struct ip4_hdr *ip, const uint8_t *p, uint32_t len);
+
+/* pmtu.c */
+uint16_t pmtu_get(const struct stack *stk, uint32_t daddr);
+uint16_t pmtu_update(struct stack *stk, uint32_t daddr, uint32_t mtu);
+void pmtu_expire(struct stack *stk);
+void pmtu_sync(struct stack *stk, struct tcb *t);
+void pmtu_reduced(struct stack *stk, struct tcb *t);
 
 /* tcp_cc.c */
 void tcp_cc_init(struct stack *stk, struct tcb *t);

@@ -182,6 +182,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			tcp_sack_update(t, seg);
 		t->retries = 0;
 		t->keep_probes = 0;
+		t->soft_err = 0;  /* Linux tcp_ack(): data got through, forget ICMP errors */
 		tcp_rto_reset(t); /* new data ACKed: drop the backoff (Linux icsk_backoff = 0) */
 		if (t->flags & TF_RECOVERY) {
 			if (seq_geq(ack, t->recover)) {

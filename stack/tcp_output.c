@@ -242,7 +242,8 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	int ws = synack ? !!(t->flags & TF_WS) : !(no & STACK_F_NO_WS);
 	uint32_t wnd = XT_MIN(t->rmask + 1, 65535u);
 
-	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), ts,
+	/* the MSS announced follows the path MTU, as Linux's advmss from the route */
+	s.optlen = tcp_opt_syn(opt, (uint16_t)(pmtu_get(stk, t->h.raddr) - IP4_HLEN - TCP_HLEN), ts,
 			       tcp_tsval(stk, t->ts_off), synack ? t->ts_recent : 0, sack, ws,
 			       t->rcv_ws);
 	s.opt = opt;
@@ -300,9 +301,9 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 			ts -= 64;
 		tsval = ts;
 	}
-	s.optlen = tcp_opt_syn(opt, (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN), !!(r->opts & TF_TS),
-			       tsval, r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS),
-			       r->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, (uint16_t)(pmtu_get(stk, r->h.raddr) - IP4_HLEN - TCP_HLEN),
+			       !!(r->opts & TF_TS), tsval, r->ts_recent, !!(r->opts & TF_SACK),
+			       !!(r->opts & TF_WS), r->rcv_ws);
 	s.opt = opt;
 	s.dmac = r->smac;
 	s.saddr = r->h.laddr;
@@ -533,6 +534,9 @@ static unsigned tcp_output_recovery(struct stack *stk, struct tcb *t, uint32_t m
 static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 {
 	unsigned nsack, sent = 0;
+
+	if (t->pmtu_gen != stk->pmtu_gen)
+		pmtu_sync(stk, t); /* a path MTU changed or expired (pmtu.c) */
 	uint32_t maxseg = t->mss - tcp_opt_len(t, &nsack);
 
 	switch (t->state) {

@@ -300,11 +300,16 @@ uint8_t tcp_rcv_wscale(uint32_t rcvbuf)
 	return ws;
 }
 
+/* MSS of t: the peer's option, cut for the path MTU to it (pmtu.c). */
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss)
 {
-	uint16_t own = (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN);
+	uint16_t pmtu = pmtu_get(stk, t->h.raddr);
+	uint16_t own = (uint16_t)(pmtu - IP4_HLEN - TCP_HLEN);
 	uint16_t m = peer_mss ? peer_mss : TCP_MSS_NOOPT;
 
+	t->mss_clamp = m;
+	t->pmtu = pmtu;
+	t->pmtu_gen = stk->pmtu_gen;
 	if (m > own)
 		m = own;
 	if (m < 64)
