@@ -100,7 +100,9 @@ struct xtcp_user {
 	X(XTCP_STAT_LOCAL_PORT, "local_port") /* steered by the local-port range */                \
 	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow")	  /* served port, kernel's connection (passed) */  \
 	X(XTCP_STAT_DRAIN, "drain_syn")		  /* SYN on a draining queue (passed) */           \
-	X(XTCP_STAT_KFLOW_LOOKUP, "kflow_lookup") /* served segment that paid the socket lookup */
+	X(XTCP_STAT_KFLOW_LOOKUP, "kflow_lookup") /* served segment that paid the socket lookup */ \
+	X(XTCP_STAT_ICMP_ERROR, "icmp_error")	  /* ICMP errors whose quote was parsed */         \
+	X(XTCP_STAT_ICMP_STEERED, "icmp_steered") /* of which about an xtcp flow: to its socket */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {
