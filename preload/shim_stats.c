@@ -131,6 +131,10 @@ void shim_stats_update(struct shim_engine *eng)
 		       "shim_stats version 5 counters are contiguous");
 	memcpy(&st->stack_syn_cookies_sent, v5, sizeof(v5));
 	st->stack_rx_csum_partial = ss.rx_csum_partial;
+	st->stack_icmp_errors = ss.icmp_errors;
+	st->stack_icmp_acted = ss.icmp_acted;
+	st->stack_icmp_rejected = ss.icmp_rejected;
+	st->stack_pmtu_lowered = ss.pmtu_lowered;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);

@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 /* Versions: 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: stack_syn_cookies_* and the
- * other stack counters after handoff_*, then stack_rx_csum_partial, then kernel_* (older
- * readers stop earlier). */
+ * other stack counters after handoff_*, then stack_rx_csum_partial, then kernel_*, then
+ * stack_icmp_* and stack_pmtu_lowered (older readers stop earlier; readers check the length). */
 #define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION 5
 #define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
@@ -98,6 +98,11 @@ struct shim_stats {
 	uint64_t kernel_at_exit; /* connections the kernel finishes after this process exits */
 	uint64_t kernel_failed;	 /* hand-overs the kernel refused: stayed on xtcp */
 	uint64_t kernel_left;	 /* not handed over (state, privilege): stayed on xtcp */
+	/* version 5, last: ICMP errors about our connections (stack/icmp.c, stack/pmtu.c) */
+	uint64_t stack_icmp_errors;   /* received with a valid checksum */
+	uint64_t stack_icmp_acted;    /* acted on: path MTU lowered, error noted, connect failed */
+	uint64_t stack_icmp_rejected; /* quote of no connection, or sequence out of window */
+	uint64_t stack_pmtu_lowered;  /* path MTUs lowered by "fragmentation needed" */
 };
 
 #endif

@@ -114,7 +114,13 @@ static bool has_csum_partial(const struct shm_proc *p)
 /* ... and the counts of connections handed to the kernel (version 5, last)? */
 static bool has_kernel(const struct shm_proc *p)
 {
-	return p->st->version >= 5 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, stack_icmp_errors);
+}
+
+/* ... and the ICMP and path MTU counters (version 5, last)? */
+bool xtcpctl_shm_has_icmp(const struct shm_proc *p)
+{
+	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, stack_pmtu_lowered) + 8;
 }
 
 /* ... and the SYN cookie and invalid-segment counters (version 5)? */
@@ -168,6 +174,12 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, v5_names[i], rd(&s->stack_syn_cookies_sent + i));
 	if (has_csum_partial(p))
 		jw_u64(w, "rx_csum_partial", rd(&s->stack_rx_csum_partial));
+	if (xtcpctl_shm_has_icmp(p)) {
+		jw_u64(w, "icmp_errors", rd(&s->stack_icmp_errors));
+		jw_u64(w, "icmp_acted", rd(&s->stack_icmp_acted));
+		jw_u64(w, "icmp_rejected", rd(&s->stack_icmp_rejected));
+		jw_u64(w, "pmtu_lowered", rd(&s->stack_pmtu_lowered));
+	}
 	jw_end_obj(w);
 	if (xtcpctl_shm_has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -286,6 +298,13 @@ static void proc_text(const struct shm_proc *p)
 	if (has_csum_partial(p) && rd(&s->stack_rx_csum_partial))
 		printf("      %llu segments taken with a local sender's unfinished checksum\n",
 		       (unsigned long long)rd(&s->stack_rx_csum_partial));
+	if (xtcpctl_shm_has_icmp(p))
+		printf("      ICMP errors: received %llu, acted on %llu, rejected (bad quote) %llu;"
+		       " path MTUs lowered %llu\n",
+		       (unsigned long long)rd(&s->stack_icmp_errors),
+		       (unsigned long long)rd(&s->stack_icmp_acted),
+		       (unsigned long long)rd(&s->stack_icmp_rejected),
+		       (unsigned long long)rd(&s->stack_pmtu_lowered));
 }
 
 void xtcpctl_shm_status(struct jw *w)
