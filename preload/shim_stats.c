@@ -77,7 +77,7 @@ static void conns_update(struct shim_engine *eng, struct shim_stats *st, uint64_
 static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
 {
 	struct xp_port_stats ps;
-	uint64_t v[10] = {0}, zc = eng->n_ports > 0;
+	uint64_t v[10] = {0}, zc = eng->n_ports > 0, umem_used = 0;
 	unsigned i;
 
 	for (i = 0; i < eng->n_ports; i++) {
@@ -91,6 +91,8 @@ static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
 		v[6] += ps.rx_invalid;
 		v[7] += ps.rx_dropped;
 		v[8] += ps.tx_kicks;
+		v[9] += ps.tx_frames;
+		umem_used += ps.tx_frames_in_use;
 		zc &= ps.zero_copy;
 	}
 	st->xsk_ports = eng->n_ports;
@@ -104,6 +106,8 @@ static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
 	st->xsk_rx_dropped = v[7];
 	st->xsk_tx_kicks = v[8];
 	st->xsk_zero_copy = zc;
+	st->xsk_tx_frames = v[9];
+	st->xsk_tx_frames_in_use = umem_used;
 }
 
 void shim_stats_update(struct shim_engine *eng)

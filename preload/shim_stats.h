@@ -103,6 +103,9 @@ struct shim_stats {
 	uint64_t stack_icmp_acted;    /* acted on: path MTU lowered, error noted, connect failed */
 	uint64_t stack_icmp_rejected; /* quote of no connection, or sequence out of window */
 	uint64_t stack_pmtu_lowered;  /* path MTUs lowered by "fragmentation needed" */
+	/* version 5, last: UMEM TX frames of this process's AF_XDP sockets (a gauge) */
+	uint64_t xsk_tx_frames;	       /* the TX pools' size */
+	uint64_t xsk_tx_frames_in_use; /* not free: batched, in the TX or completion ring */
 };
 
 #endif

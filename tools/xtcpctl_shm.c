@@ -117,6 +117,13 @@ static bool has_kernel(const struct shm_proc *p)
 	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, stack_icmp_errors);
 }
 
+/* ... and the UMEM TX frames in use (version 5, last)? */
+static bool has_umem(const struct shm_proc *p)
+{
+	return p->st->version >= 5 &&
+	       p->len >= offsetof(struct shim_stats, xsk_tx_frames_in_use) + 8;
+}
+
 /* ... and the ICMP and path MTU counters (version 5, last)? */
 bool xtcpctl_shm_has_icmp(const struct shm_proc *p)
 {
@@ -194,6 +201,10 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "tx_invalid", rd(&s->xsk_tx_invalid));
 		jw_u64(w, "rx_dropped", rd(&s->xsk_rx_dropped));
 		jw_u64(w, "tx_kicks", rd(&s->xsk_tx_kicks));
+		if (has_umem(p)) {
+			jw_u64(w, "tx_frames", rd(&s->xsk_tx_frames));
+			jw_u64(w, "tx_frames_in_use", rd(&s->xsk_tx_frames_in_use));
+		}
 		jw_end_obj(w);
 	}
 	if (xtcpctl_shm_has_handoff(p)) {
@@ -261,6 +272,10 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->xsk_rx_invalid),
 		       (unsigned long long)rd(&s->xsk_tx_invalid),
 		       (unsigned long long)rd(&s->xsk_rx_dropped));
+	if (has_umem(p))
+		printf("      UMEM: %llu of %llu TX frames in use\n",
+		       (unsigned long long)rd(&s->xsk_tx_frames_in_use),
+		       (unsigned long long)rd(&s->xsk_tx_frames));
 	if (xtcpctl_shm_has_handoff(p) &&
 	    (rd(&s->handoff_sent) || rd(&s->handoff_received) || rd(&s->handoff_no_owner)))
 		printf("      hand-off: sent %llu received %llu lost %llu no owner %llu rejected "
