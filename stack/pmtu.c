@@ -143,3 +143,97 @@ void pmtu_reduced(struct stack *stk, struct tcb *t)
 	t->t_rtx = stk->now_us + t->rto_us;
 	tcb_mark(stk, t, PEND_DATA);
 }
+
+/*
+ * RFC 4821 black hole detection, as Linux's tcp_mtu_probing() with
+ * tcp_mtu_probing = 1 (STACK_F_MTU_PROBING): from the RTO after
+ * PROBE_RETRIES in a row, the path may drop big segments without a word (no
+ * ICMP, or the ICMP reaching another process's queue). The first time the
+ * search starts with segments of PROBE_BASE_MSS; each further RTO halves the
+ * lower bound (not below PROBE_FLOOR). pmtu_probe_len() then probes upwards.
+ */
+void pmtu_blackhole(struct stack *stk, struct tcb *t)
+{
+	uint32_t m;
+
+	if (!(stk->cfg.flags & STACK_F_MTU_PROBING) || t->retries <= PROBE_RETRIES)
+		return;
+	if (!t->probe_on) {
+		t->probe_on = 1;
+		t->probe_low = PROBE_BASE_MSS + IP4_HLEN + TCP_HLEN;
+		t->probe_high = (uint16_t)XT_MIN((uint32_t)t->mss_clamp + IP4_HLEN + TCP_HLEN,
+						 (uint32_t)pmtu_get(stk, t->h.raddr));
+	} else {
+		m = (uint32_t)(t->probe_low - IP4_HLEN - TCP_HLEN) / 2;
+		m = XT_MAX(XT_MIN(m, (uint32_t)PROBE_BASE_MSS), (uint32_t)PROBE_FLOOR);
+		t->probe_low = (uint16_t)(m + IP4_HLEN + TCP_HLEN);
+	}
+	if (t->probe_high < t->probe_low)
+		t->probe_high = t->probe_low;
+	t->probe_cut_us = stk->now_us;
+	stk->st.mtu_blackholes++;
+	tcb_set_mss(stk, t, t->mss_clamp);
+}
+
+/*
+ * Linux tcp_mtu_probe(): with the search on, no probe in flight, no loss
+ * being repaired and cwnd of 11 segments or more, the next new segment may
+ * be a probe of the MTU halfway between probe_low and probe_high. Returns
+ * its payload (more than maxseg, the payload of a normal segment), or 0.
+ * The search ends when the bounds are within PROBE_THRESH, and starts again
+ * from the path MTU PROBE_AGAIN_US later (tcp_mtu_check_reprobe()).
+ */
+uint32_t pmtu_probe_len(struct stack *stk, struct tcb *t, uint32_t maxseg)
+{
+	uint32_t top = XT_MIN((uint32_t)t->mss_clamp + IP4_HLEN + TCP_HLEN, (uint32_t)t->pmtu);
+	uint32_t mtu, len, opts = t->mss - maxseg;
+
+	if (t->probe_size || (t->flags & (TF_RECOVERY | TF_LOSS)) || t->cwnd < 11u * t->smss)
+		return 0;
+	if (t->probe_high > top)
+		t->probe_high = (uint16_t)top;
+	if (t->probe_high < t->probe_low + PROBE_THRESH) {
+		if (stk->now_us - t->probe_cut_us < PROBE_AGAIN_US)
+			return 0;
+		t->probe_high = (uint16_t)top;
+		t->probe_cut_us = stk->now_us;
+		if (t->probe_high < t->probe_low + PROBE_THRESH)
+			return 0;
+	}
+	mtu = (t->probe_low + t->probe_high + 1u) / 2;
+	len = mtu - IP4_HLEN - TCP_HLEN - opts;
+	return len > maxseg ? len : 0;
+}
+
+/* A probe of len payload bytes left at seq; maxseg as given to pmtu_probe_len(). */
+void pmtu_probe_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, uint32_t maxseg)
+{
+	t->probe_size = (uint16_t)(len + IP4_HLEN + TCP_HLEN + (t->mss - maxseg));
+	t->probe_end = seq + len;
+	stk->st.mtu_probes++;
+}
+
+/* The probe arrived (Linux tcp_mtup_probe_success()): segments grow to its size. */
+void pmtu_probe_acked(struct stack *stk, struct tcb *t, uint32_t ack)
+{
+	if (!seq_geq(ack, t->probe_end))
+		return;
+	t->probe_low = t->probe_size;
+	t->probe_size = 0;
+	if (t->probe_high < t->probe_low + PROBE_THRESH)
+		t->probe_cut_us = stk->now_us;
+	tcb_set_mss(stk, t, t->mss_clamp);
+}
+
+/*
+ * The probe was lost (Linux tcp_mtup_probe_failed()): the path's MTU is
+ * below its size. Loss recovery goes on as for any loss; Linux instead resends
+ * without reducing cwnd (a difference: one reduction per failed probe).
+ */
+void pmtu_probe_lost(struct tcb *t)
+{
+	if (!t->probe_size)
+		return;
+	t->probe_high = (uint16_t)(t->probe_size - 1);
+	t->probe_size = 0;
+}

@@ -304,6 +304,13 @@ struct tcb {
 	uint16_t pmtu;	    /* path MTU mss was cut for (Linux icsk_pmtu_cookie) */
 	uint32_t pmtu_gen;  /* stk->pmtu_gen when mss was cut: a change re-cuts it */
 	int soft_err;	    /* last ICMP error (positive errno), reported only on a timeout */
+	/* RFC 4821 probing (STACK_F_MTU_PROBING; Linux icsk_mtup), MTUs in bytes */
+	uint8_t probe_on;      /* a black hole was suspected: mss follows probe_low */
+	uint16_t probe_low;    /* largest MTU known to pass (search_low) */
+	uint16_t probe_high;   /* smallest MTU known to fail, minus one (search_high) */
+	uint16_t probe_size;   /* MTU of the probe in flight; 0 = none */
+	uint32_t probe_end;    /* sequence after the probe's payload */
+	uint64_t probe_cut_us; /* when the search last ended (re-probe 10 min later) */
 };
 
 /* A half-open passive connection (SYN received, SYN-ACK sent). */
@@ -359,6 +366,11 @@ struct pmtu_ent {
 #define PMTU_SLOTS     64	    /* destinations remembered; the oldest is replaced */
 #define PMTU_MIN       552	    /* Linux net.ipv4.route.min_pmtu */
 #define PMTU_EXPIRE_US 600000000ull /* Linux net.ipv4.route.mtu_expires: 10 min */
+#define PROBE_BASE_MSS 1024	    /* Linux tcp_base_mss: where a black hole starts the search */
+#define PROBE_FLOOR    48	    /* Linux tcp_mtu_probe_floor (MSS) */
+#define PROBE_THRESH   8	    /* Linux tcp_probe_threshold: search done within 8 bytes */
+#define PROBE_AGAIN_US 600000000ull /* Linux tcp_probe_interval: search again after 10 min */
+#define PROBE_RETRIES  3	    /* Linux tcp_retries1: RTOs before a black hole is suspected */
 
 #define WHEEL_BITS	12
 #define WHEEL_SLOTS	(1u << WHEEL_BITS)
@@ -548,6 +560,11 @@ uint16_t pmtu_update(struct stack *stk, uint32_t daddr, uint32_t mtu);
 void pmtu_expire(struct stack *stk);
 void pmtu_sync(struct stack *stk, struct tcb *t);
 void pmtu_reduced(struct stack *stk, struct tcb *t);
+void pmtu_blackhole(struct stack *stk, struct tcb *t);
+uint32_t pmtu_probe_len(struct stack *stk, struct tcb *t, uint32_t maxseg);
+void pmtu_probe_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, uint32_t maxseg);
+void pmtu_probe_acked(struct stack *stk, struct tcb *t, uint32_t ack);
+void pmtu_probe_lost(struct tcb *t);
 
 /* tcp_cc.c */
 void tcp_cc_init(struct stack *stk, struct tcb *t);

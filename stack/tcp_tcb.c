@@ -312,6 +312,8 @@ void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss)
 	t->pmtu_gen = stk->pmtu_gen;
 	if (m > own)
 		m = own;
+	if (t->probe_on && m > t->probe_low - IP4_HLEN - TCP_HLEN)
+		m = (uint16_t)(t->probe_low - IP4_HLEN - TCP_HLEN); /* RFC 4821 search (pmtu.c) */
 	if (m < 64)
 		m = 64; /* Linux tcp_min_snd_mss: no tiny-segment floods */
 	t->mss = m;

@@ -98,6 +98,8 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 		tcb_done(stk, t, tcp_timeout_err(t));
 		return;
 	}
+	pmtu_probe_lost(t);
+	pmtu_blackhole(stk, t); /* RFC 4821 with STACK_F_MTU_PROBING (pmtu.c) */
 	if (!(t->flags & TF_LOSS))
 		tcp_cc_rto(stk, t); /* ssthresh from the flight before the first RTO */
 	t->cwnd = t->smss;	    /* loss window: one segment */

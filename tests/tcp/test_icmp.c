@@ -271,6 +271,90 @@ static void host_unreachable_fails_connect(struct t *t)
 	t_nothing(t, 0);
 }
 
+/* Pop what the stack sent; the peer ACKs all of it. Returns the largest payload seen. */
+static int ack_round(struct t *t, int *n_len, int len)
+{
+	struct t_wire w;
+	uint32_t hi = 0;
+	int big = 0;
+
+	while (t_next(t, &w) == 0) {
+		uint32_t end = w.seq - t->f->stack_isn + w.len;
+
+		if (w.len > big)
+			big = w.len;
+		if (w.len == len)
+			(*n_len)++;
+		if (w.len && end - hi < 0x80000000u)
+			hi = end;
+	}
+	if (hi)
+		t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = hi));
+	return big;
+}
+
+/*
+ * RFC 4821 as Linux tcp_mtu_probing = 1: a path that drops full segments
+ * without an ICMP. From the 4th RTO in a row the stack tries PROBE_BASE_MSS
+ * (1024), then half of it; once the ACKs flow again it probes upwards.
+ */
+static void blackhole_then_probe(struct t *t)
+{
+	struct t_wire w;
+	int lens[8], n = 0, seen = 0, probe = (552 + 1500 + 1) / 2 - 40 - 12;
+
+	t_start(t, TCP_ESTABLISHED);
+	t_write(t, 200000);
+	t_wait(t, 1000);
+	for (int i = 0; i < 10; i++) { /* the initial window: lost behind the hole */
+		t_eq(t, t_next(t, &w), 0);
+		t_eq(t, w.len, FULL);
+	}
+	while (n < 5) {
+		t_wait(t, 200000);
+		while (t_next(t, &w) == 0 && n < 8)
+			lens[n++] = w.len;
+	}
+	t_eq(t, lens[0], FULL);
+	t_eq(t, lens[1], FULL);
+	t_eq(t, lens[2], FULL);
+	t_eq(t, lens[3], 1024 - 12); /* 4th RTO: a black hole is suspected */
+	t_eq(t, lens[4], 512 - 12);  /* 5th: half of it */
+	t_eq(t, t_stats(t).mtu_blackholes, 2);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1 + 500));
+	/* the small ones pass: the peer ACKs; later new data carries a probe of MTU 1026 */
+	for (int r = 0; r < 200 && !seen; r++) {
+		t_wait(t, 1000);
+		ack_round(t, &seen, probe);
+	}
+	t_check(t, seen == 1);
+	t_check(t, t_stats(t).mtu_probes >= 1);
+	/* the probe was ACKed: segments grow to it, and the next probe is larger */
+	seen = 0;
+	for (int r = 0; r < 50; r++) {
+		t_wait(t, 1000);
+		ack_round(t, &seen, probe);
+	}
+	t_check(t, seen >= 2);
+	t_check(t, t_stats(t).mtu_probes >= 2);
+	t_eq(t, sock_error(t->stk, t->f->sd), 0);
+}
+
+/* Without STACK_F_MTU_PROBING (the default, as Linux) the same hole is never worked around. */
+static void blackhole_without_probing(struct t *t)
+{
+	struct t_wire w;
+
+	t_start(t, TCP_ESTABLISHED);
+	t_write(t, 20000);
+	for (int i = 0; i < 8; i++) {
+		t_wait(t, 2000000);
+		while (t_next(t, &w) == 0)
+			t_check(t, w.len == FULL);
+	}
+	t_eq(t, t_stats(t).mtu_blackholes, 0);
+}
+
 int main(void)
 {
 	T_RUN(frag_needed_resends_smaller);
@@ -281,5 +365,11 @@ int main(void)
 	T_RUN(other_connection_follows);
 	T_RUN(port_unreachable_soft_until_timeout);
 	T_RUN(host_unreachable_fails_connect);
+	T_RUN(blackhole_without_probing);
+	{
+		struct stack_config cfg = {.flags = STACK_F_MTU_PROBING};
+
+		t_run("blackhole_then_probe", blackhole_then_probe, &cfg);
+	}
 	return check_summary();
 }
