@@ -11,6 +11,9 @@
 #   the download completes, sha256 checked
 #   the router really sent "fragmentation needed" (its IcmpOutDestUnreachs)
 #   xtcp took them (XDP icmp_steered, the stack's icmp_acted and pmtu_lowered)
+# Then an ICMP black hole: the router's "fragmentation needed" dropped on its
+# way (policy routing), nginx restarted with XTCP_MTU_PROBING=1 (RFC 4821): a 10 MB
+# download completes, sha256 checked, with no ICMP reaching the stack.
 set -u
 build=$(cd "${1:?usage: shim_pmtu.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -61,15 +64,18 @@ http {
 	server { listen 80; root $d/www; }
 }
 EOC
-tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
-	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
-worker=""
-for _ in $(seq 100); do
-	[ -s "$d/nginx.pid" ] && worker=$(pgrep -P "$(cat "$d/nginx.pid")" | head -1)
-	[ -n "$worker" ] && break
-	sleep 0.1
-done
-check "nginx master + worker up under xtcp" [ -n "$worker" ]
+start_nginx() { # [VAR=VALUE...]: sets $worker
+	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 "$@" \
+		"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
+	worker=""
+	for _ in $(seq 100); do
+		[ -s "$d/nginx.pid" ] && worker=$(pgrep -P "$(cat "$d/nginx.pid")" | head -1)
+		[ -n "$worker" ] && break
+		sleep 0.1
+	done
+	check "nginx master + worker up under xtcp $*" [ -n "$worker" ]
+}
+start_nginx
 unreach() { ip netns exec "$TB_MID" nstat -az IcmpOutDestUnreachs | awk '/IcmpOutDestUnreachs/ {print $2}'; }
 u0=$(unreach)
 
@@ -98,5 +104,28 @@ check "xtcpctl status shows the stack's ICMP line" \
 	sh -c "ip netns exec $TB_SRV '$build/xtcpctl' status | grep -q 'ICMP errors: received'"
 check "nginx error log has no crit/alert/emerg" \
 	sh -c "! grep -Eq '\[(crit|alert|emerg)\]' '$d/logs/error.log'"
+
+# --- the same path, its ICMP dropped: only RFC 4821 probing gets through ---
+master=$(cat "$d/nginx.pid")
+kill -QUIT "$master" 2>/dev/null
+for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+rm -f "$d/nginx.pid"
+# the router's own ICMP (its "fragmentation needed") is routed into a black
+# hole; forwarded traffic is not (this kernel has no tc drop action)
+ip -n "$TB_MID" route add blackhole "$TB_NET" table 100 &&
+	ip -n "$TB_MID" rule add iif lo ipproto icmp lookup 100 pref 10 ||
+	fatal "ICMP black hole in the router"
+head -c 10000000 /dev/urandom >"$d/www/f10M"
+chmod a+r "$d/www/f10M"
+start_nginx XTCP_MTU_PROBING=1
+want=$(sha256sum <"$d/www/f10M" | cut -d' ' -f1)
+t0=$(date +%s.%N)
+got=$(tb_cli timeout 60 curl -sf "http://$TB_SIP/f10M" | sha256sum | cut -d' ' -f1)
+secs=$(echo "$(date +%s.%N) - $t0" | bc)
+check "10 MB download through the ICMP black hole with XTCP_MTU_PROBING=1 (${secs}s)" \
+	[ "$want" = "$got" ]
+sleep 0.3
+icmp=$("$field" "/dev/shm/xtcp-$worker.stats" stack_icmp_errors)
+check "no ICMP reached the stack this time ($icmp)" [ "$icmp" = 0 ]
 kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
 check_done
