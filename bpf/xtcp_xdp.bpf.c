@@ -19,6 +19,10 @@
  * IPv4 XDP_PASS and before every IPv4 redirect; its drops count as
  * "dropped". Its rules and buckets are IPv4's: IPv6 is not filtered.
  *
+ * ICMP errors (xtcp_icmp()) quoting a segment of a flow steered here go to
+ * the same AF_XDP socket: the stack needs "fragmentation needed" for path
+ * MTU discovery. All other ICMP passes (ICMPv6 too, for now).
+ *
  * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
  * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
  * accepted that connection before an AF_XDP socket was on the queue. The
@@ -277,6 +281,119 @@ static __always_inline int kflow_possible(__be16 dport)
 	return !k || !clean || *clean != k->gen + 1;
 }
 
+/* ICMP header (RFC 792): <linux/icmp.h> would pull libc headers into the BPF build. */
+struct icmp_head {
+	__u8 type;
+	__u8 code;
+	__be16 csum;
+	__be32 rest; /* "fragmentation needed": unused, next-hop MTU (RFC 1191) */
+};
+#define ICMP_T_DEST_UNREACH  3
+#define ICMP_T_TIME_EXCEEDED 11
+#define ICMP_T_PARAMETERPROB 12
+
+/* The start of the TCP header an ICMP error quotes: RFC 792 promises 8 bytes. */
+struct icmp_tcp_quote {
+	__be16 source; /* our port: the quoted segment is one we sent */
+	__be16 dest;
+	__be32 seq;
+};
+
+/* Does the kernel own the connection an ICMP error quotes (as kernel_owns_flow())? */
+static __always_inline int icmp_kernel_owns(struct xdp_md *ctx, struct iphdr *qip,
+					    struct icmp_tcp_quote *q)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int owned;
+
+	/* the tuple as the kernel sees the flow's incoming segments */
+	t.ipv4.saddr = qip->daddr;
+	t.ipv4.daddr = qip->saddr;
+	t.ipv4.sport = q->dest;
+	t.ipv4.dport = q->source;
+	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
+	bpf_sk_release(sk);
+	return owned;
+}
+
+/*
+ * Is this ICMP datagram an error about one of xtcp's flows? Destination
+ * unreachable (with "fragmentation needed" the path MTU, RFC 1191), time
+ * exceeded and parameter problem quote the IPv4 header and at least 8 bytes
+ * of the TCP header of a segment we sent (RFC 792): our address and port are
+ * its source. That flow is steered as its own segments are: a served
+ * {address, port} (after the kernel-flow check) or xtcp's local-port range;
+ * VLAN as for TCP. Anything short, fragmented or not quoting TCP from the
+ * frame's own destination stays with the kernel, which handles ICMP for
+ * its own sockets. Every header is bounds-checked before it is read.
+ */
+static __always_inline enum steer icmp_error_flow(struct xdp_md *ctx, struct iphdr *ip, __u32 ihl,
+						  int tagged)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct icmp_head *ic = (void *)ip + ihl;
+	struct icmp_tcp_quote *q;
+	struct iphdr *qip;
+	enum steer steer;
+	__u32 qihl;
+
+	if ((void *)(ic + 1) > end || (ip->frag_off & bpf_htons(0x3fff)))
+		return STEER_NO;
+	if (ic->type != ICMP_T_DEST_UNREACH && ic->type != ICMP_T_TIME_EXCEEDED &&
+	    ic->type != ICMP_T_PARAMETERPROB)
+		return STEER_NO;
+	qip = (void *)(ic + 1);
+	if ((void *)(qip + 1) > end)
+		return STEER_NO;
+	stat_inc(XTCP_STAT_ICMP_ERROR);
+	qihl = qip->ihl * 4;
+	if (qip->version != 4 || qihl < sizeof(*qip) || qip->protocol != IPPROTO_TCP ||
+	    qip->saddr != ip->daddr || (qip->frag_off & bpf_htons(0x1fff)))
+		return STEER_NO;
+	q = (void *)qip + qihl;
+	if ((void *)(q + 1) > end)
+		return STEER_NO;
+	steer = xtcp_steered(qip->saddr, q->source);
+	if (steer != STEER_NO && tagged && !vlan_steering())
+		return STEER_NO;
+	if (steer == STEER_SERVED && kflow_possible(q->source)) {
+		stat_inc(XTCP_STAT_KFLOW_LOOKUP);
+		if (icmp_kernel_owns(ctx, qip, q)) {
+			stat_inc(XTCP_STAT_KERNEL_FLOW);
+			return STEER_NO;
+		}
+	}
+	return steer;
+}
+
+/*
+ * An ICMP datagram: an error about an xtcp flow goes to the AF_XDP socket
+ * of this queue, like the flow's segments (the stack's icmp.c checks the
+ * quote against its connections); everything else ICMP to the kernel.
+ * Protection treats both as ICMP (xtcp_protect_pass()).
+ */
+static __always_inline int xtcp_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32 ihl, int tagged)
+{
+	enum steer steer = icmp_error_flow(ctx, ip, ihl, tagged);
+	long rc;
+
+	if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
+		return verdict_drop();
+	if (steer == STEER_NO)
+		return verdict_pass(XTCP_STAT_NOT_TCP);
+	stat_inc(XTCP_STAT_ICMP_STEERED);
+	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	if (rc == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	return verdict_pass(XTCP_STAT_NO_SOCKET);
+}
+
 /* kernel_owns_flow() for IPv6: the same rule, the v6 tuple. */
 static __always_inline int kernel_owns_flow6(struct xdp_md *ctx, struct ipv6hdr *ip6,
 					     struct tcphdr *th)
@@ -445,6 +562,8 @@ int xtcp_xdp(struct xdp_md *ctx)
 	ihl = ip->ihl * 4;
 	if (ip->version != 4 || ihl < sizeof(*ip) || bpf_ntohs(ip->tot_len) < ihl)
 		return verdict_pass(XTCP_STAT_MALFORMED);
+	if (ip->protocol == IPPROTO_ICMP)
+		return xtcp_icmp(ctx, ip, ihl, tagged);
 	if (ip->protocol != IPPROTO_TCP) {
 		if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
 			return verdict_drop();

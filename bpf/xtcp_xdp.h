@@ -117,7 +117,9 @@ struct xtcp_user {
 	X(XTCP_STAT_IP6_FRAG, "ipv6_fragments")	       /* IPv6 fragments (passed) */               \
 	X(XTCP_STAT_IP6_EXT,                                                                       \
 	  "ipv6_exthdr")	     /* had extension headers (walked), or too many (passed) */    \
-	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, errors (passed) */
+	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, errors (passed) */                                 \
+	X(XTCP_STAT_ICMP_ERROR, "icmp_error")	  /* ICMP errors whose quote was parsed */         \
+	X(XTCP_STAT_ICMP_STEERED, "icmp_steered") /* of which about an xtcp flow: to its socket */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

@@ -196,6 +196,7 @@ static int parse_rest(struct shim_config *cfg, shim_getenv_fn get, char *err, si
 	if (parse_log(cfg, get, err, errlen) ||
 	    parse_bool(get, "XTCP_STATS", true, &cfg->stats, err, errlen) ||
 	    parse_bool(get, "XTCP_BUSY_POLL", false, &cfg->busy_poll, err, errlen) ||
+	    parse_bool(get, "XTCP_MTU_PROBING", false, &cfg->mtu_probing, err, errlen) ||
 	    parse_num(get, "XTCP_SPIN_US", 0, 1000000, "microseconds 0-1000000", &cfg->spin_us, err,
 		      errlen) ||
 	    parse_num(get, "XTCP_FRAMES", 256, 1u << 20, "UMEM frames 256-1048576", &cfg->frames,

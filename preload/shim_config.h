@@ -31,6 +31,7 @@ struct shim_config {
 	bool xdp_generic;   /* XTCP_XDP_MODE=generic */
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
 	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
+	bool mtu_probing;   /* XTCP_MTU_PROBING: RFC 4821 after a black hole (tcp_mtu_probing=1) */
 	bool fork_parent;   /* XTCP_FORK_CONNS=parent: fork leaves connections on xtcp */
 	uint8_t queues;	    /* XTCP_QUEUES: enum shim_queues */
 	uint8_t rx_csum;    /* XTCP_RX_CSUM: enum xp_rx_csum (auto, verify, trust-local) */

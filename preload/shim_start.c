@@ -501,6 +501,8 @@ static struct shim_engine *engine_start(bool privdrop)
 	scfg.ts_seed = host_ts_seed();
 	scfg.dev = eng->dev;
 	scfg.max_socks = shim.cfg.max_socks;
+	if (shim.cfg.mtu_probing)
+		scfg.flags |= STACK_F_MTU_PROBING;
 	scfg.local_port_min = shim.cfg.lport_min;
 	scfg.local_port_max = shim.cfg.lport_max;
 	scfg.on_event = shim_engine_on_event;

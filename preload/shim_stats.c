@@ -80,7 +80,7 @@ static void conns_update(struct shim_engine *eng, struct shim_stats *st, uint64_
 static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
 {
 	struct xp_port_stats ps;
-	uint64_t v[10] = {0}, zc = eng->n_ports > 0;
+	uint64_t v[10] = {0}, zc = eng->n_ports > 0, umem_used = 0;
 	unsigned i;
 
 	for (i = 0; i < eng->n_ports; i++) {
@@ -94,6 +94,8 @@ static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
 		v[6] += ps.rx_invalid;
 		v[7] += ps.rx_dropped;
 		v[8] += ps.tx_kicks;
+		v[9] += ps.tx_frames;
+		umem_used += ps.tx_frames_in_use;
 		zc &= ps.zero_copy;
 	}
 	st->xsk_ports = eng->n_ports;
@@ -107,6 +109,8 @@ static void xsk_update(struct shim_engine *eng, struct shim_stats *st)
 	st->xsk_rx_dropped = v[7];
 	st->xsk_tx_kicks = v[8];
 	st->xsk_zero_copy = zc;
+	st->xsk_tx_frames = v[9];
+	st->xsk_tx_frames_in_use = umem_used;
 }
 
 void shim_stats_update(struct shim_engine *eng)
@@ -138,6 +142,10 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_tx_frames6 = ss.tx_frames6;
 	st->stack_active_opens6 = ss.active_opens6;
 	st->stack_passive_opens6 = ss.passive_opens6;
+	st->stack_icmp_errors = ss.icmp_errors;
+	st->stack_icmp_acted = ss.icmp_acted;
+	st->stack_icmp_rejected = ss.icmp_rejected;
+	st->stack_pmtu_lowered = ss.pmtu_lowered;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	conns_update(eng, st, ss.socks_in_use);
 	xsk_update(eng, st);

@@ -18,7 +18,8 @@
 
 /* Versions: 2: conn[] appended; 3: xsk_*; 4: handoff_*; 5: stack_syn_cookies_* and the
  * other stack counters after handoff_*, then stack_rx_csum_partial, then kernel_*; 6: conn6[]
- * and the IPv6 counters (older readers stop earlier). */
+ * and the IPv6 counters, then stack_icmp_*, stack_pmtu_lowered and xsk_tx_frames* (older
+ * readers stop earlier; readers check the length). */
 #define SHIM_STATS_MAGIC   0x78746370u /* "xtcp" */
 #define SHIM_STATS_VERSION 6
 #define SHIM_STATS_PATH	   "/dev/shm/xtcp-%d.stats"
@@ -108,6 +109,14 @@ struct shim_stats {
 	struct shim_conn_addr6 conn6[SHIM_STATS_MAX_CONNS]; /* under conn_gen, as conn[] */
 	uint64_t stack_rx_frames6, stack_tx_frames6;	    /* IPv6 share of stack_rx/tx_frames */
 	uint64_t stack_active_opens6, stack_passive_opens6; /* ... and of the opens */
+	/* version 6: ICMP errors about our connections (stack/icmp.c, stack/pmtu.c) */
+	uint64_t stack_icmp_errors;   /* received with a valid checksum */
+	uint64_t stack_icmp_acted;    /* acted on: path MTU lowered, error noted, connect failed */
+	uint64_t stack_icmp_rejected; /* quote of no connection, or sequence out of window */
+	uint64_t stack_pmtu_lowered;  /* path MTUs lowered by "fragmentation needed" */
+	/* version 6, last: UMEM TX frames of this process's AF_XDP sockets (a gauge) */
+	uint64_t xsk_tx_frames;	       /* the TX pools' size */
+	uint64_t xsk_tx_frames_in_use; /* not free: batched, in the TX or completion ring */
 };
 
 #endif

@@ -78,6 +78,10 @@ int eth_input(struct stack *stk, uint8_t *frame, uint32_t len)
 		r = DROP_IP_SRC;
 		goto drop;
 	}
+	if (ip->proto == IPPROTO_ICMP_NR) {
+		icmp_input(stk, ip, frame + ETH_HLEN + ihl, tot - ihl);
+		return 0;
+	}
 	if (ip->proto != IPPROTO_TCP_NR) {
 		r = DROP_IP_PROTO;
 		goto drop;
@@ -106,7 +110,7 @@ int ip_is_local(const struct stack *stk, const struct in6_addr *a)
  * RFC 8200's 40-byte header for IPv6, Linux's MTU - 60). */
 uint16_t ip_mss_own(const struct stack *stk, const struct in6_addr *raddr)
 {
-	return (uint16_t)(stk->mtu - (addr_is_v4(raddr) ? IP4_HLEN : IP6_HLEN) - TCP_HLEN);
+	return (uint16_t)(pmtu_get(stk, raddr) - ip_tcp_hlen(raddr));
 }
 
 /* Next-hop MAC of dst through the netdev (ARP or ND by the kernel): 0, -EAGAIN, -errno. */

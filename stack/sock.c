@@ -1026,7 +1026,7 @@ static int get_tcp_info(struct stack *stk, struct tcb *t, void *val, socklen_t *
 	}
 	ti.tcpi_last_data_recv = (uint32_t)((stk->now_us - t->last_rx_us) / 1000);
 	ti.tcpi_last_ack_recv = ti.tcpi_last_data_recv;
-	ti.tcpi_pmtu = stk->mtu;
+	ti.tcpi_pmtu = t->pmtu ? t->pmtu : stk->mtu; /* the path MTU (pmtu.c) */
 	ti.tcpi_rcv_ssthresh = t->rmask + 1;
 	ti.tcpi_rtt = t->srtt_us;
 	ti.tcpi_rttvar = t->rttvar_us;

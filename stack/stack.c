@@ -28,7 +28,7 @@ static const char *const drop_names[DROP_MAX] = {
 	[DROP_TCP_SHORT] = "tcp_short",
 	[DROP_TCP_HDR_LEN] = "tcp_hdr_len",
 	[DROP_TCP_CSUM] = "tcp_csum",
-	[DROP_TCP_OPT_RETIRED] = "tcp_opt_retired",
+	[DROP_ICMP] = "icmp",
 	[DROP_TCP_FLAGS] = "tcp_flags",
 	[DROP_TCP_NO_SOCKET] = "tcp_no_socket",
 	[DROP_TCP_SEQ] = "tcp_seq",
@@ -217,6 +217,8 @@ int stack_poll(struct stack *stk, uint64_t now_us)
 		stk->dev->ops->rx_done(stk->dev, pkts, n);
 	stk->st.rx_frames += n;
 	tcb_time_wait_reap(stk);
+	if (stk->pmtu_next_exp && stk->pmtu_next_exp <= stk->now_us)
+		pmtu_expire(stk);
 	wheel_run(stk, stk->now_ms);
 	stack_output(stk);
 	return (int)n;

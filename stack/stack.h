@@ -94,6 +94,9 @@ struct stack_config {
 #define STACK_F_NO_WS	0x4u /* net.ipv4.tcp_window_scaling = 0 */
 #define STACK_F_NO_ECN	0x8u /* net.ipv4.tcp_ecn = 0: refuse ECN (default: as tcp_ecn = 2) */
 
+/* net.ipv4.tcp_mtu_probing = 1: RFC 4821 probing once a black hole is suspected (pmtu.c) */
+#define STACK_F_MTU_PROBING 0x10u
+
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);
 
@@ -147,6 +150,18 @@ struct stack_stats {
 	uint64_t rx_csum_partial;
 	/* per address family: IPv6 frames and opens (the totals above count both) */
 	uint64_t rx_frames6, tx_frames6, active_opens6, passive_opens6;
+	/*
+	 * ICMP errors (destination unreachable, time exceeded, parameter
+	 * problem) that reached the stack with a valid checksum; of them, those
+	 * acted on (path MTU lowered, error noted or connect failed) and those
+	 * rejected (the quote names no connection of ours, or its sequence is
+	 * outside SND.UNA..SND.NXT: RFC 5927). The rest changed nothing (a
+	 * larger MTU, TIME-WAIT).
+	 */
+	uint64_t icmp_errors, icmp_acted, icmp_rejected;
+	uint64_t pmtu_lowered; /* path MTUs lowered by "fragmentation needed" (RFC 1191) */
+	/* STACK_F_MTU_PROBING (RFC 4821): black holes suspected, probes sent */
+	uint64_t mtu_blackholes, mtu_probes;
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

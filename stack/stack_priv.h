@@ -67,8 +67,9 @@ enum stack_drop_reason {
 	DROP_TCP_SHORT,
 	DROP_TCP_HDR_LEN,
 	DROP_TCP_CSUM,
-	DROP_TCP_OPT_RETIRED, /* options no longer drop (Linux parses up to a bad one); the
-			       * slot stays so that later reasons keep their numbers */
+	/* ICMP malformed, not an error we take, or quoting no flow in flight (icmp.c); the slot
+	 * of the retired "tcp_opt" (options no longer drop), so that 32 slots still hold all */
+	DROP_ICMP,
 	DROP_TCP_FLAGS,
 	DROP_TCP_NO_SOCKET,
 	DROP_TCP_SEQ,
@@ -306,6 +307,18 @@ struct tcb {
 	uint8_t fams;	    /* AFM_*: families the binding covers (listener, port refs) */
 	uint8_t tclass;	    /* IPV6_TCLASS: DSCP of IPv6 output (ECN bits are TCP's) */
 	uint32_t flowlabel; /* IPv6 flow label (RFC 6437), 0 for IPv4 */
+	/* path MTU (pmtu.c) and ICMP errors (icmp.c) */
+	uint16_t mss_clamp; /* the peer's MSS option (536 without one): mss never exceeds it */
+	uint16_t pmtu;	    /* path MTU mss was cut for (Linux icsk_pmtu_cookie) */
+	uint32_t pmtu_gen;  /* stk->pmtu_gen when mss was cut: a change re-cuts it */
+	int soft_err;	    /* last ICMP error (positive errno), reported only on a timeout */
+	/* RFC 4821 probing (STACK_F_MTU_PROBING; Linux icsk_mtup), MTUs in bytes */
+	uint8_t probe_on;      /* a black hole was suspected: mss follows probe_low */
+	uint16_t probe_low;    /* largest MTU known to pass (search_low) */
+	uint16_t probe_high;   /* smallest MTU known to fail, minus one (search_high) */
+	uint16_t probe_size;   /* MTU of the probe in flight; 0 = none */
+	uint32_t probe_end;    /* sequence after the probe's payload */
+	uint64_t probe_cut_us; /* when the search last ended (re-probe 10 min later) */
 };
 
 /* tcb->fams */
@@ -351,6 +364,25 @@ struct tcp_seg_in {
 	const uint8_t *smac;
 	uint32_t tw_isn; /* ISN to use when a SYN reopens a TIME-WAIT tuple; 0 none */
 };
+
+/*
+ * One learned path MTU (RFC 1191), Linux's route exception (fnhe): kept per
+ * destination address, lowered by "fragmentation needed", never raised by
+ * one, and forgotten PMTU_EXPIRE_US after its last change (mtu_expires).
+ */
+struct pmtu_ent {
+	struct in6_addr daddr; /* IPv4 v4-mapped (addr.h); valid while mtu != 0 */
+	uint16_t mtu;	       /* bytes of IP datagram */
+	uint64_t expires_us;   /* back to the link MTU then */
+};
+#define PMTU_SLOTS     64	    /* destinations remembered; the oldest is replaced */
+#define PMTU_MIN       552	    /* Linux net.ipv4.route.min_pmtu */
+#define PMTU_EXPIRE_US 600000000ull /* Linux net.ipv4.route.mtu_expires: 10 min */
+#define PROBE_BASE_MSS 1024	    /* Linux tcp_base_mss: where a black hole starts the search */
+#define PROBE_FLOOR    48	    /* Linux tcp_mtu_probe_floor (MSS) */
+#define PROBE_THRESH   8	    /* Linux tcp_probe_threshold: search done within 8 bytes */
+#define PROBE_AGAIN_US 600000000ull /* Linux tcp_probe_interval: search again after 10 min */
+#define PROBE_RETRIES  3	    /* Linux tcp_retries1: RTOs before a black hole is suspected */
 
 #define WHEEL_BITS	12
 #define WHEEL_SLOTS	(1u << WHEEL_BITS)
@@ -403,8 +435,19 @@ struct stack {
 
 	void *bufcache[BUFCACHE_ORDERS]; /* free blocks by log2 size, linked through themselves */
 
+	struct pmtu_ent pmtu[PMTU_SLOTS]; /* learned path MTUs (pmtu.c), unordered */
+	unsigned n_pmtu;		  /* slots in use */
+	uint32_t pmtu_gen;		  /* bumped when a path MTU changes or expires */
+	uint64_t pmtu_next_exp;		  /* earliest expires_us in pmtu[]; 0 = none */
+
 	struct stack_stats st;
 };
+
+/* Bytes of IP and TCP header (no options) in front of a segment to a. */
+static inline uint32_t ip_tcp_hlen(const struct in6_addr *a)
+{
+	return (addr_is_v4(a) ? IP4_HLEN : IP6_HLEN) + TCP_HLEN;
+}
 
 static inline struct tcb *tcb_of_sd(struct stack *stk, int sd)
 {
@@ -460,6 +503,7 @@ unsigned tcp_opt_write(uint8_t *p, const struct tcb *t, uint32_t tsval, unsigned
 /* ip.c */
 int eth_input(struct stack *stk, uint8_t *frame, uint32_t len);
 int ip_is_local(const struct stack *stk, const struct in6_addr *a);
+/* The MSS we announce to raddr: its path MTU (pmtu.c) less the headers, as Linux's advmss. */
 uint16_t ip_mss_own(const struct stack *stk, const struct in6_addr *raddr);
 int ip_resolve(struct stack *stk, const struct in6_addr *dst, uint8_t mac[6]);
 uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len);
@@ -543,6 +587,21 @@ uint8_t tcp_urg_output(const struct tcb *t, uint32_t seq, uint16_t *urp);
 void tcp_timer_fire(struct stack *stk, struct tcb *t);
 void tcp_rtt_sample(struct tcb *t, uint32_t rtt_us);
 void tcp_rto_reset(struct tcb *t);
+
+/* icmp.c */
+void icmp_input(struct stack *stk, const struct ip4_hdr *ip, const uint8_t *p, uint32_t len);
+
+/* pmtu.c */
+uint16_t pmtu_get(const struct stack *stk, const struct in6_addr *daddr);
+uint16_t pmtu_update(struct stack *stk, const struct in6_addr *daddr, uint32_t mtu);
+void pmtu_expire(struct stack *stk);
+void pmtu_sync(struct stack *stk, struct tcb *t);
+void pmtu_reduced(struct stack *stk, struct tcb *t);
+void pmtu_blackhole(struct stack *stk, struct tcb *t);
+uint32_t pmtu_probe_len(struct stack *stk, struct tcb *t, uint32_t maxseg);
+void pmtu_probe_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, uint32_t maxseg);
+void pmtu_probe_acked(struct stack *stk, struct tcb *t, uint32_t ack);
+void pmtu_probe_lost(struct tcb *t);
 
 /* tcp_cc.c */
 void tcp_cc_init(struct stack *stk, struct tcb *t);

@@ -92,6 +92,8 @@ static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
 	t->cwnd = t->ssthresh;
 	if (t->flags & TF_ECN)
 		t->flags |= TF_ECN_CWR; /* any reduction ends the peer's echo (Linux) */
+	if (t->probe_size && seq_lt(t->snd_una, t->probe_end))
+		pmtu_probe_lost(t);
 	t->recover = t->snd_max;
 	t->rtx_nxt = t->snd_una;
 	t->flags |= TF_RECOVERY;
@@ -174,6 +176,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 
 		tcp_ack_rtt(stk, t, seg);
 		t->snd_una = ack;
+		if (t->probe_size)
+			pmtu_probe_acked(stk, t, ack); /* RFC 4821 probe (pmtu.c) */
 		if (seq_lt(t->snd_nxt, ack))
 			t->snd_nxt = ack;
 		if ((t->flags & TF_SND_URG) && seq_geq(ack, t->snd_up))
@@ -182,6 +186,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			tcp_sack_update(t, seg);
 		t->retries = 0;
 		t->keep_probes = 0;
+		t->soft_err = 0;  /* Linux tcp_ack(): data got through, forget ICMP errors */
 		tcp_rto_reset(t); /* new data ACKed: drop the backoff (Linux icsk_backoff = 0) */
 		if (t->flags & TF_RECOVERY) {
 			if (seq_geq(ack, t->recover)) {

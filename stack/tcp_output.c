@@ -552,6 +552,9 @@ static unsigned tcp_output_recovery(struct stack *stk, struct tcb *t, uint32_t m
 static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 {
 	unsigned nsack, sent = 0;
+
+	if (t->pmtu_gen != stk->pmtu_gen)
+		pmtu_sync(stk, t); /* a path MTU changed or expired (pmtu.c) */
 	uint32_t maxseg = t->mss - tcp_opt_len(t, &nsack);
 
 	switch (t->state) {
@@ -568,6 +571,9 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 		return 0;
 	if (t->flags & TF_RECOVERY)
 		return tcp_output_recovery(stk, t, maxseg);
+	/* RFC 4821: the next new segment may be a larger probe (pmtu.c) */
+	uint32_t plen = t->probe_on ? pmtu_probe_len(stk, t, maxseg) : 0;
+
 	for (;;) {
 		uint32_t nxt = t->snd_nxt;
 		uint32_t avail = seq_lt(nxt, t->snd_end) ? t->snd_end - nxt : 0;
@@ -579,7 +585,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 		uint32_t wend = t->snd_una + XT_MIN(t->snd_wnd, t->cwnd);
 		uint32_t usable = seq_gt(wend, nxt) ? wend - nxt : 0;
 		uint32_t len = XT_MIN(avail, maxseg);
+		int probe = plen && !rexmit && avail >= plen && usable >= plen;
 
+		if (probe)
+			len = plen;
 		if (len > usable) {
 			/* sender SWS avoidance (RFC 9293 3.8.6.2.1) */
 			int peer_limited = t->snd_wnd < t->cwnd;
@@ -612,6 +621,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 			break;
 		if (tcp_send_seg(stk, t, nxt, len, fin) != 0)
 			break;
+		if (probe) {
+			pmtu_probe_sent(stk, t, nxt, len, maxseg);
+			plen = 0;
+		}
 		if (len < maxseg && len)
 			t->snd_sml = nxt + len;
 		t->snd_nxt = nxt + len + fin;

@@ -345,13 +345,21 @@ uint8_t tcp_rcv_wscale(uint32_t rcvbuf)
 	return ws;
 }
 
+/* MSS of t: the peer's option, cut for the path MTU to it (pmtu.c). */
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss)
 {
-	uint16_t own = ip_mss_own(stk, &t->h.raddr);
+	uint16_t pmtu = pmtu_get(stk, &t->h.raddr);
+	uint16_t own = (uint16_t)(pmtu - ip_tcp_hlen(&t->h.raddr));
 	uint16_t m = peer_mss ? peer_mss : TCP_MSS_NOOPT;
 
+	t->mss_clamp = m;
+	t->pmtu = pmtu;
+	t->pmtu_gen = stk->pmtu_gen;
 	if (m > own)
 		m = own;
+	if (t->probe_on && m > t->probe_low - ip_tcp_hlen(&t->h.raddr))
+		m = (uint16_t)(t->probe_low -
+			       ip_tcp_hlen(&t->h.raddr)); /* RFC 4821 search (pmtu.c) */
 	if (m < 64)
 		m = 64; /* Linux tcp_min_snd_mss: no tiny-segment floods */
 	t->mss = m;

@@ -38,6 +38,15 @@ void tcp_rtt_sample(struct tcb *t, uint32_t r)
 	tcp_rto_reset(t);
 }
 
+/*
+ * The error a timed-out connection reports (Linux tcp_write_err()): the last
+ * ICMP error it got, soft until now (RFC 1122 4.2.3.9), else ETIMEDOUT.
+ */
+static int tcp_timeout_err(const struct tcb *t)
+{
+	return t->soft_err ? t->soft_err : ETIMEDOUT;
+}
+
 static uint32_t tcp_backoff(struct tcb *t)
 {
 	uint64_t rto = (uint64_t)t->rto_us * 2;
@@ -69,7 +78,7 @@ static void tcp_syn_timeout(struct stack *stk, struct tcb *t)
 	}
 	if (++t->retries > TCP_SYN_RETRIES) {
 		stk->st.attempt_fails++;
-		tcb_done(stk, t, ETIMEDOUT);
+		tcb_done(stk, t, tcp_timeout_err(t));
 		return;
 	}
 	tcp_backoff(t);
@@ -84,9 +93,11 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 	if (t->snd_una == t->snd_max)
 		return;
 	if (++t->retries > limit) {
-		tcb_done(stk, t, ETIMEDOUT);
+		tcb_done(stk, t, tcp_timeout_err(t));
 		return;
 	}
+	pmtu_probe_lost(t);
+	pmtu_blackhole(stk, t); /* RFC 4821 with STACK_F_MTU_PROBING (pmtu.c) */
 	if (!(t->flags & TF_LOSS))
 		tcp_cc_rto(stk, t); /* ssthresh from the flight before the first RTO */
 	t->cwnd = t->smss;	    /* loss window: one segment */
@@ -110,7 +121,7 @@ static void tcp_persist_expire(struct stack *stk, struct tcb *t)
 	 * maximum is given up even if the peer keeps answering with window 0 */
 	if (++t->retries > TCP_RETRIES2 ||
 	    ((t->flags & TF_ORPHAN) && t->rto_us >= TCP_RTO_MAX_US)) {
-		tcb_done(stk, t, ETIMEDOUT);
+		tcb_done(stk, t, tcp_timeout_err(t));
 		return;
 	}
 	tcb_mark(stk, t, PEND_PROBE | PEND_DATA);
@@ -140,7 +151,7 @@ static void tcp_keep_expire(struct stack *stk, struct tcb *t)
 	if (t->keep_probes >= t->keepcnt) {
 		/* Linux tcp_keepalive_timer(): reset and report ETIMEDOUT */
 		tcp_send_ctl(stk, t, TH_RST | TH_ACK, t->snd_max);
-		tcb_done(stk, t, ETIMEDOUT);
+		tcb_done(stk, t, tcp_timeout_err(t));
 		return;
 	}
 	if (t->snd_una == t->snd_max && !seq_lt(t->snd_nxt, t->snd_end)) {

@@ -88,6 +88,22 @@ struct tcp_hdr {
 	uint16_t urp;
 } __attribute__((packed));
 
+/* ICMP (RFC 792): the errors the stack takes, and the header before the quote */
+#define IPPROTO_ICMP_NR	   1
+#define ICMP_DEST_UNREACH  3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMP_FRAG_NEEDED   4 /* code of ICMP_DEST_UNREACH; next-hop MTU in mtu (RFC 1191) */
+#define ICMP_HLEN	   8
+
+struct icmp_hdr {
+	uint8_t type;
+	uint8_t code;
+	uint16_t csum;
+	uint16_t unused;
+	uint16_t mtu; /* next-hop MTU of a "fragmentation needed" (RFC 1191 4) */
+} __attribute__((packed));
+
 static inline uint16_t wire_bswap16(uint16_t v)
 {
 	return (uint16_t)((v >> 8) | (v << 8));

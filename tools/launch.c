@@ -38,6 +38,8 @@ const struct launch_opt launch_opts[] = {
 	{"spin-us", "XTCP_SPIN_US", "N", "microseconds epoll_wait polls before sleeping (0)"},
 	{"busy-poll", "XTCP_BUSY_POLL", NULL,
 	 "AF_XDP preferred busy polling (needs the device's napi_defer_hard_irqs)"},
+	{"mtu-probing", "XTCP_MTU_PROBING", NULL,
+	 "probe the path MTU after a black hole, as Linux tcp_mtu_probing=1 (0)"},
 	{"queues", "XTCP_QUEUES", "auto|one|all", "RX queues a serving process takes (auto)"},
 	{"xdp-mode", "XTCP_XDP_MODE", "native|generic", "force the XDP attach mode (native)"},
 	{"frames", "XTCP_FRAMES", "N", "UMEM frames per AF_XDP socket (4096)"},

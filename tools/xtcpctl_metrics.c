@@ -275,6 +275,15 @@ static const struct pfield pfields[] = {
 	PF("xtcp_kernel_handovers_total", P_COUNTER, NULL, "when", "exit", kernel_at_exit, 5),
 	PF("xtcp_kernel_handovers_total", P_COUNTER, NULL, "when", "failed", kernel_failed, 5),
 	PF("xtcp_kernel_handovers_total", P_COUNTER, NULL, "when", "left", kernel_left, 5),
+	PF("xtcp_icmp_errors_total", P_COUNTER,
+	   "ICMP errors about the process's connections: received, acted on, rejected (the quote "
+	   "names no connection, or a sequence not in flight).",
+	   "result", "received", stack_icmp_errors, 6),
+	PF("xtcp_icmp_errors_total", P_COUNTER, NULL, "result", "acted", stack_icmp_acted, 6),
+	PF("xtcp_icmp_errors_total", P_COUNTER, NULL, "result", "rejected", stack_icmp_rejected, 6),
+	PF("xtcp_pmtu_lowered_total", P_COUNTER,
+	   "Path MTUs lowered by ICMP fragmentation needed (RFC 1191).", NULL, NULL,
+	   stack_pmtu_lowered, 6),
 	PF("xtcp_af_xdp_sockets", P_GAUGE, "AF_XDP sockets (RX queues) the process drives.", NULL,
 	   NULL, xsk_ports, 3),
 	PF("xtcp_af_xdp_packets_total", P_COUNTER, "Packets through the process's AF_XDP rings.",
@@ -319,6 +328,8 @@ static void proc_labels(const struct shm_proc *p, struct plabels *l)
 /* Does the process's file carry this version's fields? */
 static bool has_version(const struct shm_proc *p, int version)
 {
+	if (version >= 6) /* not a file version: the fields at the end of version 5 */
+		return xtcpctl_shm_has_icmp(p);
 	if (version >= 4)
 		return xtcpctl_shm_has_handoff(p);
 	if (version >= 3)

@@ -120,7 +120,20 @@ static bool has_kernel(const struct shm_proc *p)
 /* ... and the IPv6 addresses and counters (version 6)? */
 static bool has_ipv6(const struct shm_proc *p)
 {
-	return p->st->version >= 6 && p->len >= sizeof(struct shim_stats);
+	return p->st->version >= 6 && p->len >= offsetof(struct shim_stats, stack_icmp_errors);
+}
+
+/* ... and the UMEM TX frames in use (version 6, last)? */
+static bool has_umem(const struct shm_proc *p)
+{
+	return p->st->version >= 6 &&
+	       p->len >= offsetof(struct shim_stats, xsk_tx_frames_in_use) + 8;
+}
+
+/* ... and the ICMP and path MTU counters (version 6)? */
+bool xtcpctl_shm_has_icmp(const struct shm_proc *p)
+{
+	return p->st->version >= 6 && p->len >= offsetof(struct shim_stats, stack_pmtu_lowered) + 8;
 }
 
 /* ... and the SYN cookie and invalid-segment counters (version 5)? */
@@ -180,6 +193,12 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "active_opens_ipv6", rd(&s->stack_active_opens6));
 		jw_u64(w, "passive_opens_ipv6", rd(&s->stack_passive_opens6));
 	}
+	if (xtcpctl_shm_has_icmp(p)) {
+		jw_u64(w, "icmp_errors", rd(&s->stack_icmp_errors));
+		jw_u64(w, "icmp_acted", rd(&s->stack_icmp_acted));
+		jw_u64(w, "icmp_rejected", rd(&s->stack_icmp_rejected));
+		jw_u64(w, "pmtu_lowered", rd(&s->stack_pmtu_lowered));
+	}
 	jw_end_obj(w);
 	if (xtcpctl_shm_has_xsk(p)) {
 		jw_obj(w, "af_xdp");
@@ -194,6 +213,10 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "tx_invalid", rd(&s->xsk_tx_invalid));
 		jw_u64(w, "rx_dropped", rd(&s->xsk_rx_dropped));
 		jw_u64(w, "tx_kicks", rd(&s->xsk_tx_kicks));
+		if (has_umem(p)) {
+			jw_u64(w, "tx_frames", rd(&s->xsk_tx_frames));
+			jw_u64(w, "tx_frames_in_use", rd(&s->xsk_tx_frames_in_use));
+		}
 		jw_end_obj(w);
 	}
 	if (xtcpctl_shm_has_handoff(p)) {
@@ -261,6 +284,10 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->xsk_rx_invalid),
 		       (unsigned long long)rd(&s->xsk_tx_invalid),
 		       (unsigned long long)rd(&s->xsk_rx_dropped));
+	if (has_umem(p))
+		printf("      UMEM: %llu of %llu TX frames in use\n",
+		       (unsigned long long)rd(&s->xsk_tx_frames_in_use),
+		       (unsigned long long)rd(&s->xsk_tx_frames));
 	if (xtcpctl_shm_has_handoff(p) &&
 	    (rd(&s->handoff_sent) || rd(&s->handoff_received) || rd(&s->handoff_no_owner)))
 		printf("      hand-off: sent %llu received %llu lost %llu no owner %llu rejected "
@@ -311,6 +338,13 @@ static void proc_text(const struct shm_proc *p)
 	if (has_csum_partial(p) && rd(&s->stack_rx_csum_partial))
 		printf("      %llu segments taken with a local sender's unfinished checksum\n",
 		       (unsigned long long)rd(&s->stack_rx_csum_partial));
+	if (xtcpctl_shm_has_icmp(p))
+		printf("      ICMP errors: received %llu, acted on %llu, rejected (bad quote) %llu;"
+		       " path MTUs lowered %llu\n",
+		       (unsigned long long)rd(&s->stack_icmp_errors),
+		       (unsigned long long)rd(&s->stack_icmp_acted),
+		       (unsigned long long)rd(&s->stack_icmp_rejected),
+		       (unsigned long long)rd(&s->stack_pmtu_lowered));
 }
 
 void xtcpctl_shm_status(struct jw *w)

@@ -170,6 +170,9 @@ struct xp_port_stats {
 	uint64_t tx_kicks;
 	bool zero_copy;
 	bool tx_csum; /* TCP checksums finished by the kernel or device */
+	/* UMEM TX frames: the pool's size and those not free (in the TX batch, ring or
+	 * completion ring); RX frames cycle through the fill ring and are never held */
+	uint32_t tx_frames, tx_frames_in_use;
 };
 void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
 /*

@@ -581,6 +581,8 @@ void xp_port_get_stats(struct xp_port *p, struct xp_port_stats *out)
 
 	*out = p->st;
 	out->tx_csum = p->tx_csum;
+	out->tx_frames = p->umem.n_frames - p->umem.n_rx;
+	out->tx_frames_in_use = out->tx_frames - p->umem.n_tx_free;
 	if (xp_sys_getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &ks, &len))
 		return;
 	out->rx_dropped = ks.rx_dropped;

@@ -7,7 +7,8 @@
  * handoff_sent, handoff_lost, handoff_no_owner, handoff_received, handoff_rejected,
  * stack_syn_cookies_{sent,validated,failed}, stack_challenge_acks, stack_invalid_acks_limited,
  * stack_malformed_opt_lists, stack_rx_csum_partial, listeners, conns, stack_socks_in_use,
- * kernel_at_fork, kernel_at_exit, kernel_failed, kernel_left, or
+ * kernel_at_fork, kernel_at_exit, kernel_failed, kernel_left, stack_icmp_{errors,acted,rejected},
+ * stack_pmtu_lowered, xsk_tx_frames, xsk_tx_frames_in_use, or
  * drop:<reason> (stack_drop_reason_name(), e.g. drop:tcp_no_socket). A field the file is too old or
  * too short for prints "absent" (a shim without it); an unknown name or unreadable file: exit 2.
  */
@@ -51,6 +52,12 @@ static const struct {
 	{"kernel_at_exit", offsetof(struct shim_stats, kernel_at_exit), 5},
 	{"kernel_failed", offsetof(struct shim_stats, kernel_failed), 5},
 	{"kernel_left", offsetof(struct shim_stats, kernel_left), 5},
+	{"stack_icmp_errors", offsetof(struct shim_stats, stack_icmp_errors), 5},
+	{"stack_icmp_acted", offsetof(struct shim_stats, stack_icmp_acted), 5},
+	{"stack_icmp_rejected", offsetof(struct shim_stats, stack_icmp_rejected), 5},
+	{"stack_pmtu_lowered", offsetof(struct shim_stats, stack_pmtu_lowered), 5},
+	{"xsk_tx_frames", offsetof(struct shim_stats, xsk_tx_frames), 5},
+	{"xsk_tx_frames_in_use", offsetof(struct shim_stats, xsk_tx_frames_in_use), 5},
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,297 @@
+/*
+ * test_xdp_icmp.c - the XDP program's ICMP steering (xtcp_icmp() in
+ * bpf/xtcp_xdp.bpf.c) on crafted frames, through bpf_prog_test_run_opts:
+ * ICMP errors quoting a segment of a served port or of xtcp's local-port
+ * range are steered like that flow (shown as XDP_PASS with no_socket raised:
+ * the XSKMAP is empty here); other ICMP, errors quoting other flows or the
+ * kernel's own connections, and malformed quotes stay with the kernel.
+ * Needs root (loading BPF); run in the test bed's server namespace (it makes
+ * a kernel TCP connection on 127.0.0.1 there).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "check.h"
+#include "xtcp_xdp.h"
+#include "xtcp_xdp.skel.h"
+
+struct icmp_spec {
+	__u8 type, code;      /* 0/0 = 3/4: fragmentation needed */
+	const char *dst;      /* outer destination = our address; 0 = 10.0.0.1 */
+	const char *qsrc;     /* quoted source; 0 = the outer destination */
+	const char *qdst;     /* quoted destination (the peer); 0 = 10.0.0.9 */
+	__u16 qsport, qdport; /* quoted ports, host order: ours, the peer's */
+	__u8 qproto;	      /* 0 = TCP */
+	int qihl;	      /* 0 = 5 */
+	__u16 frag_off;	      /* outer, host order */
+	__u16 qfrag_off;      /* quoted, host order */
+	int vlan;	      /* one 802.1Q tag */
+	unsigned quote_l4;    /* quoted bytes after the quoted IP header; 0 = 8 */
+	unsigned truncate;    /* cut the frame to this many bytes, if nonzero */
+};
+
+static unsigned build(__u8 *buf, const struct icmp_spec *s)
+{
+	unsigned off = 14, qihl = s->qihl ? (unsigned)s->qihl : 5,
+		 l4 = s->quote_l4 ? s->quote_l4 : 8;
+	struct iphdr *ip, *qip;
+	__u8 *ic;
+
+	memset(buf, 0, 256);
+	memset(buf, 0x02, 6);
+	memset(buf + 6, 0x04, 6);
+	if (s->vlan) {
+		buf[12] = 0x81;
+		buf[14] = 0;
+		buf[15] = 7;
+		buf[16] = 0x08;
+		off += 4;
+	} else {
+		buf[12] = 0x08;
+	}
+	ip = (void *)(buf + off);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->ttl = 64;
+	ip->protocol = IPPROTO_ICMP;
+	ip->frag_off = htons(s->frag_off);
+	ip->saddr = inet_addr("10.0.0.254"); /* a router */
+	ip->daddr = inet_addr(s->dst ? s->dst : "10.0.0.1");
+	ip->tot_len = htons(20 + 8 + qihl * 4 + l4);
+	ic = (__u8 *)(ip + 1);
+	ic[0] = s->type ? s->type : 3;
+	ic[1] = s->type ? s->code : 4;
+	ic[6] = 1000 >> 8;
+	ic[7] = 1000 & 0xff;
+	qip = (void *)(ic + 8);
+	qip->version = 4;
+	qip->ihl = qihl;
+	qip->ttl = 1;
+	qip->protocol = s->qproto ? s->qproto : IPPROTO_TCP;
+	qip->frag_off = htons(s->qfrag_off ? s->qfrag_off : 0x4000);
+	qip->saddr = s->qsrc ? inet_addr(s->qsrc) : ip->daddr;
+	qip->daddr = inet_addr(s->qdst ? s->qdst : "10.0.0.9");
+	qip->tot_len = htons(1500);
+	__u8 *th = (__u8 *)qip + qihl * 4;
+
+	th[0] = (__u8)(s->qsport >> 8);
+	th[1] = (__u8)s->qsport;
+	th[2] = (__u8)(s->qdport >> 8);
+	th[3] = (__u8)s->qdport;
+	th[4] = 0x12; /* sequence */
+	off += 20 + 8 + qihl * 4 + l4;
+	return s->truncate ? s->truncate : off;
+}
+
+static int run(int prog_fd, const __u8 *buf, unsigned len)
+{
+	struct bpf_test_run_opts opts = {
+		.sz = sizeof(opts),
+		.data_in = buf,
+		.data_size_in = len,
+		.repeat = 1,
+	};
+	int err = bpf_prog_test_run_opts(prog_fd, &opts);
+
+	return err ? err : (int)opts.retval;
+}
+
+static __u64 stat_sum(int map_fd, __u32 idx)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 vals[ncpu > 0 ? ncpu : 1], sum = 0;
+
+	if (ncpu <= 0 || bpf_map_lookup_elem(map_fd, &idx, vals))
+		return ~0ULL;
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	return sum;
+}
+
+/* Run one frame; check its verdict (XDP_PASS) and by how much each counter moved. */
+static void expect(struct xtcp_xdp *skel, const char *name, const struct icmp_spec *s,
+		   const int *stats_that_move)
+{
+	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
+	__u64 before[XTCP_STAT__COUNT], after;
+	int moved[XTCP_STAT__COUNT] = {0};
+	unsigned len = build(buf, s);
+
+	for (int i = 0; i < XTCP_STAT__COUNT; i++)
+		before[i] = stat_sum(stats_fd, i);
+	for (const int *m = stats_that_move; *m >= 0; m++)
+		moved[*m] = 1;
+	CHECK(run(bpf_program__fd(skel->progs.xtcp_xdp), buf, len) == XDP_PASS, "%s: verdict",
+	      name);
+	for (int i = 0; i < XTCP_STAT__COUNT; i++) {
+		after = stat_sum(stats_fd, i);
+		CHECK(after - before[i] == (__u64)moved[i], "%s: counter %d moved by %llu", name, i,
+		      (unsigned long long)(after - before[i]));
+	}
+}
+
+#define MOVES(...) ((const int[]){__VA_ARGS__, -1})
+#define STEERED	   XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_ICMP_ERROR, XTCP_STAT_ICMP_STEERED
+#define KERNEL	   XTCP_STAT_PASSED, XTCP_STAT_NOT_TCP
+
+static __u16 local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	return getsockname(fd, (struct sockaddr *)&a, &len) ? 0 : ntohs(a.sin_port);
+}
+
+/* An error quoting a segment of the kernel's own connection on a served port is the kernel's. */
+static void kernel_flow(struct xtcp_xdp *skel)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct xtcp_serve_key key = {0};
+	struct xtcp_serve_val val = {0};
+	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), acc;
+	__u16 lport, cport;
+
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
+		CHECK(0, "kernel listener: %s", strerror(errno));
+		return;
+	}
+	lport = local_port(l);
+	a.sin_port = htons(lport);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
+	acc = accept(l, NULL, NULL);
+	cport = local_port(c);
+	key.port = htons(lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
+	expect(skel, "kernel's connection",
+	       &(struct icmp_spec){
+		       .dst = "127.0.0.1", .qdst = "127.0.0.1", .qsport = lport, .qdport = cport},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR, XTCP_STAT_KFLOW_LOOKUP, XTCP_STAT_KERNEL_FLOW));
+	expect(skel, "same port, no kernel connection",
+	       &(struct icmp_spec){.dst = "127.0.0.1",
+				   .qdst = "127.0.0.1",
+				   .qsport = lport,
+				   .qdport = (__u16)(cport + 1)},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
+	if (acc >= 0)
+		close(acc);
+	close(c);
+	close(l);
+}
+
+/* Seeded random ICMP frames: always XDP_PASS, exactly one verdict counter each. */
+static void random_icmp(struct xtcp_xdp *skel, unsigned n)
+{
+	int prog_fd = bpf_program__fd(skel->progs.xtcp_xdp);
+	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
+	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+	uint64_t x = 0x2545f4914f6cdd1dULL, v0, v1;
+	unsigned bad_verdict = 0, bad_count = 0;
+	__u64 steered0 = stat_sum(stats_fd, XTCP_STAT_ICMP_STEERED);
+
+	for (unsigned i = 0; i < n; i++) {
+		unsigned len = build(buf, &(struct icmp_spec){.qsport = 80});
+		int rv;
+
+		/* random bytes over the ICMP header and quote; half keep the quote's ports */
+		for (unsigned b = 34; b < 256; b++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			if (!(i & 1) || b < 42 || b >= 62)
+				buf[b] = (__u8)x;
+		}
+		if (i & 1)
+			buf[34] = 3;
+		len = 34 + (unsigned)(x % (256 - 34));
+		v0 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
+		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		rv = run(prog_fd, buf, len);
+		v1 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
+		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		bad_verdict += rv != XDP_PASS;
+		bad_count += v1 - v0 != 1;
+	}
+	CHECK(bad_verdict == 0, "%u of %u random ICMP frames not passed", bad_verdict, n);
+	CHECK(bad_count == 0, "%u of %u random ICMP frames moved != 1 verdict counter", bad_count,
+	      n);
+	CHECK(stat_sum(stats_fd, XTCP_STAT_ICMP_STEERED) > steered0,
+	      "some random ICMP frames were steered");
+}
+
+int main(void)
+{
+	struct xtcp_serve_val val = {0};
+	struct xtcp_serve_key key = {0};
+	struct xtcp_cfg cfg = {.lport_min = 40000, .lport_max = 40010};
+	struct xtcp_xdp *skel;
+	__u32 zero = 0;
+
+	check_root_or_skip("loading BPF");
+	skel = xtcp_xdp__open_and_load();
+	CHECK(skel != NULL, "open_and_load: %s", strerror(errno));
+	if (!skel)
+		return check_summary();
+	key.ip4 = inet_addr("10.0.0.1");
+	key.port = htons(80);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_cfg), &zero, &cfg, 0), "cfg");
+
+	expect(skel, "frag needed, served port", &(struct icmp_spec){.qsport = 80, .qdport = 5555},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "frag needed, local-port range",
+	       &(struct icmp_spec){.qsport = 40005, .qdport = 80},
+	       MOVES(STEERED, XTCP_STAT_LOCAL_PORT));
+	expect(skel, "host unreachable, served",
+	       &(struct icmp_spec){.type = 3, .code = 1, .qsport = 80, .qdport = 5555},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "time exceeded, served",
+	       &(struct icmp_spec){.type = 11, .code = 0, .qsport = 80, .qdport = 5555},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "quoted IP options", &(struct icmp_spec){.qihl = 7, .qsport = 80},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "unserved port", &(struct icmp_spec){.qsport = 22, .qdport = 5555},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "served port, other address",
+	       &(struct icmp_spec){.dst = "10.0.0.2", .qsport = 80},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "served port as the peer's", &(struct icmp_spec){.qsport = 5555, .qdport = 80},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "echo request", &(struct icmp_spec){.type = 8, .qsport = 80}, MOVES(KERNEL));
+	expect(skel, "redirect", &(struct icmp_spec){.type = 5, .qsport = 80}, MOVES(KERNEL));
+	expect(skel, "quotes UDP", &(struct icmp_spec){.qproto = IPPROTO_UDP, .qsport = 80},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "quote not from us", &(struct icmp_spec){.qsrc = "10.0.0.7", .qsport = 80},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "quoted later fragment",
+	       &(struct icmp_spec){.qfrag_off = 0x0010, .qsport = 80},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "quoted ihl < 5", &(struct icmp_spec){.qihl = 4, .qsport = 80},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "quote cut inside TCP",
+	       &(struct icmp_spec){.qsport = 80, .truncate = 14 + 20 + 8 + 20 + 7},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	expect(skel, "quote cut inside IP",
+	       &(struct icmp_spec){.qsport = 80, .truncate = 14 + 20 + 8 + 19}, MOVES(KERNEL));
+	expect(skel, "ICMP header cut", &(struct icmp_spec){.qsport = 80, .truncate = 14 + 20 + 7},
+	       MOVES(KERNEL));
+	expect(skel, "outer fragment", &(struct icmp_spec){.frag_off = 0x2000, .qsport = 80},
+	       MOVES(KERNEL));
+	expect(skel, "vlan, not steered by default", &(struct icmp_spec){.vlan = 1, .qsport = 80},
+	       MOVES(KERNEL, XTCP_STAT_VLAN, XTCP_STAT_ICMP_ERROR));
+	kernel_flow(skel);
+	random_icmp(skel, 5000);
+
+	xtcp_xdp__destroy(skel);
+	return check_summary();
+}
