@@ -826,50 +826,6 @@ static int put_int(void *val, socklen_t *len, int v)
 	return 0;
 }
 
-/* TCP_INFO: glibc's struct tcp_info (the Linux 2.6 prefix), truncated to *len as Linux does. */
-static int get_tcp_info(struct stack *stk, struct tcb *t, void *val, socklen_t *len)
-{
-	struct tcp_info ti;
-
-	if (!val || !len)
-		return -EFAULT;
-	memset(&ti, 0, sizeof(ti));
-	ti.tcpi_state = t->state;
-	ti.tcpi_ca_state = (t->flags & TF_LOSS) ? 4 : (t->flags & TF_RECOVERY) ? 3 : 0;
-	ti.tcpi_retransmits = t->retries;
-	ti.tcpi_backoff = t->retries;
-	ti.tcpi_options = (uint8_t)(((t->flags & TF_TS) ? 1 : 0) | ((t->flags & TF_SACK) ? 2 : 0) |
-				    ((t->flags & TF_WS) ? 4 : 0));
-	ti.tcpi_snd_wscale = t->snd_ws & 0xf;
-	ti.tcpi_rcv_wscale = t->rcv_ws & 0xf;
-	ti.tcpi_rto = t->rto_us;
-	ti.tcpi_ato = TCP_DELACK_US;
-	ti.tcpi_snd_mss = t->smss;
-	ti.tcpi_rcv_mss = t->rcv_mss ? t->rcv_mss : TCP_MSS_NOOPT;
-	if (t->smss) {
-		ti.tcpi_unacked = (t->snd_max - t->snd_una + t->smss - 1) / t->smss;
-		ti.tcpi_sacked = t->sacked_bytes / t->smss;
-		ti.tcpi_snd_cwnd = t->cwnd / t->smss;
-		ti.tcpi_snd_ssthresh =
-			t->ssthresh >= (1u << 30) ? 0x7fffffff : t->ssthresh / t->smss;
-	}
-	ti.tcpi_last_data_recv = (uint32_t)((stk->now_us - t->last_rx_us) / 1000);
-	ti.tcpi_last_ack_recv = ti.tcpi_last_data_recv;
-	ti.tcpi_pmtu = stk->mtu;
-	ti.tcpi_rcv_ssthresh = t->rmask + 1;
-	ti.tcpi_rtt = t->srtt_us;
-	ti.tcpi_rttvar = t->rttvar_us;
-	ti.tcpi_advmss = (uint32_t)(stk->mtu - IP4_HLEN - TCP_HLEN - ((t->flags & TF_TS) ? 12 : 0));
-	ti.tcpi_reordering = 3;
-	ti.tcpi_rcv_space = t->rmask + 1;
-	ti.tcpi_total_retrans = (uint32_t)t->retrans;
-	socklen_t n = *len < (socklen_t)sizeof(ti) ? *len : (socklen_t)sizeof(ti);
-
-	memcpy(val, &ti, n);
-	*len = n;
-	return 0;
-}
-
 int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, socklen_t *len)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
@@ -925,7 +881,7 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 		case TCP_MAXSEG:
 			return put_int(val, len, t->smss ? t->smss : TCP_MSS_NOOPT);
 		case TCP_INFO:
-			return get_tcp_info(stk, t, val, len);
+			return tcp_info_get(stk, t, val, len);
 		default:
 			return -ENOPROTOOPT;
 		}

@@ -289,6 +289,9 @@ struct tcb {
 	uint32_t keepidle_s, keepintvl_s, keepcnt;
 	int linger_s; /* SO_LINGER l_linger (l_onoff kept in TF_LINGER0) */
 	uint8_t linger_on;
+	uint8_t rcvbuf_lock; /* SO_RCVBUF set: no receive autotuning (Linux SOCK_RCVBUF_LOCK) */
+	uint16_t user_mss;   /* TCP_MAXSEG before the handshake (Linux rx_opt.user_mss); 0 none */
+	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT; 0 = off (Linux default UINT_MAX) */
 
 	/* listener */
 	struct list_node acceptq; /* children ready for accept() */
@@ -297,6 +300,28 @@ struct tcb {
 	uint64_t cookie_us; /* last SYN cookie sent (cookies checked for 2 min) */
 
 	uint64_t retrans; /* segments retransmitted */
+
+	/* Linux tcp_sock's counters and clocks behind TCP_INFO (tcp_info.c) */
+	struct tcb_info {
+		uint64_t bytes_acked, bytes_received; /* RFC 4898 HCThruOctets */
+		uint64_t bytes_sent, bytes_retrans;   /* payload, retransmissions included */
+		uint32_t segs_in, segs_out;	      /* every segment, pure ACKs too */
+		uint32_t data_segs_in, data_segs_out;
+		uint32_t delivered;		    /* segments' worth of data ACKed (rounded up) */
+		uint32_t rcv_ooopack;		    /* data segments received out of order */
+		uint32_t dsack_dups;		    /* D-SACK blocks received */
+		uint32_t min_rtt_us;		    /* smallest RTT sample; 0 none yet */
+		uint64_t lsnd_us, lrcv_us, lack_us; /* last data sent / data received / ACK taken */
+		/* receiver RTT (Linux rcv_rtt_est): rtt8 is 8 x the estimate in us */
+		uint32_t rcv_rtt8, rcv_rtt_seq, rcv_rtt_tsecr;
+		uint64_t rcv_rtt_us0;
+		/* rate of delivery: ACKed bytes over about one RTT */
+		uint64_t rate_us0, rate_acked0, delivery_rate;
+		/* receive-buffer autotuning (Linux rcvq_space): bytes read in the
+		 * last receiver RTT, and where and when that measure began */
+		uint32_t rcvq_space, rcvq_seq;
+		uint64_t rcvq_us0;
+	} ti;
 };
 
 /* A half-open passive connection (SYN received, SYN-ACK sent). */
@@ -512,6 +537,14 @@ uint8_t tcp_urg_output(const struct tcb *t, uint32_t seq, uint16_t *urp);
 void tcp_timer_fire(struct stack *stk, struct tcb *t);
 void tcp_rtt_sample(struct tcb *t, uint32_t rtt_us);
 void tcp_rto_reset(struct tcb *t);
+
+/* tcp_info.c */
+void tcp_info_established(struct stack *stk, struct tcb *t);
+void tcp_info_rcv_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+uint32_t tcp_info_rcv_rtt_us(const struct tcb *t);
+void tcp_info_acked(struct stack *stk, struct tcb *t, uint32_t acked);
+uint32_t tcp_advmss(const struct stack *stk, const struct tcb *t);
+int tcp_info_get(struct stack *stk, struct tcb *t, void *val, socklen_t *len);
 
 /* tcp_cc.c */
 void tcp_cc_init(struct stack *stk, struct tcb *t);

@@ -173,6 +173,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		int fin_acked = (t->flags & TF_FIN_SENT) && seq_gt(ack, t->snd_end);
 
 		tcp_ack_rtt(stk, t, seg);
+		tcp_info_acked(stk, t, acked);
 		t->snd_una = ack;
 		if (seq_lt(t->snd_nxt, ack))
 			t->snd_nxt = ack;
@@ -491,11 +492,15 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	ring_write(t->rbuf, t->rmask, seg->seq - base, seg->data, seg->len);
 	if (seg->len > t->rcv_mss)
 		t->rcv_mss = (uint16_t)XT_MIN(seg->len, 65535u);
+	t->ti.lrcv_us = stk->now_us;
 	if (seg->seq == t->rcv_nxt) {
 		int had_ooo = t->n_ooo != 0;
+		uint32_t nxt0 = t->rcv_nxt;
 
 		t->rcv_nxt += seg->len;
 		ooo_advance(t);
+		t->ti.bytes_received += t->rcv_nxt - nxt0;
+		tcp_info_rcv_rtt(stk, t, seg);
 		t->rcv_unacked += seg->len;
 		if (had_ooo || t->quickack) {
 			if (t->quickack)
@@ -508,6 +513,7 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		}
 		tcb_notify(stk, t);
 	} else {
+		t->ti.rcv_ooopack++;
 		if (ooo_insert(t, seg->seq, seg->seq + seg->len) != 0)
 			stack_drop(stk, DROP_TCP_OOO_FULL);
 		tcb_mark(stk, t, PEND_ACK); /* RFC 5681 4.2: out of order: ACK at once */
@@ -560,6 +566,9 @@ void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	uint8_t flags0 = seg->flags;
 
 	t->last_rx_us = stk->now_us;
+	t->ti.segs_in++;
+	if (seg->len)
+		t->ti.data_segs_in++;
 	if (step1_seq(stk, t, seg))
 		return;
 	if (step2_rst(stk, t, seg, seq0))

@@ -222,6 +222,12 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 		tcb_mark(stk, t, PEND_DATA | PEND_ACK); /* out of frames: retry next flush */
 		return -1;
 	}
+	t->ti.segs_out++;
+	if (len) {
+		t->ti.data_segs_out++;
+		t->ti.bytes_sent += len;
+		t->ti.lsnd_us = stk->now_us;
+	}
 	t->last_ack_sent = t->rcv_nxt;
 	t->t_delack = 0;
 	t->rcv_unacked = 0;
@@ -263,6 +269,7 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 		tcb_mark(stk, t, PEND_SYN);
 		return;
 	}
+	t->ti.segs_out++;
 	if (synack) {
 		t->rcv_adv = t->rcv_nxt + wnd;
 		t->last_ack_sent = t->rcv_nxt;
@@ -469,6 +476,7 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 	if (tcp_emit(stk, t, seq, flags, len) != 0)
 		return -1;
 	if (seq_lt(seq, t->snd_max)) {
+		t->ti.bytes_retrans += len;
 		t->retrans++;
 		stk->st.retrans_segs++;
 		if ((t->flags & TF_RTT) && seq_lt(seq, t->rtt_seq))
@@ -582,9 +590,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 					t->t_misc = stk->now_us + TCP_CORK_US;
 				break;
 			}
-			/* Nagle, Linux's Minshall variant: one small segment in flight */
+			/* Nagle, Linux's Minshall variant: one small segment in flight
+			 * (tcp_minshall_check(); snd_sml starts outside the window) */
 			if (!(t->flags & TF_NODELAY) && t->snd_una != t->snd_max &&
-			    seq_gt(t->snd_sml, t->snd_una))
+			    seq_gt(t->snd_sml, t->snd_una) && seq_leq(t->snd_sml, t->snd_max))
 				break;
 		}
 		int fin = fin_due && nxt + len == t->snd_end;

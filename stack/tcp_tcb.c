@@ -178,6 +178,8 @@ void tcp_set_state(struct stack *stk, struct tcb *t, int state)
 		list_del(&t->q_node);
 	switch (state) {
 	case TCPS_ESTABLISHED:
+		if (!(t->flags & TF_CONNECTED))
+			tcp_info_established(stk, t);
 		t->flags |= TF_CONNECTED;
 		break;
 	case TCPS_TIME_WAIT:

@@ -24,6 +24,8 @@ void tcp_rtt_sample(struct tcb *t, uint32_t r)
 {
 	if (!r)
 		r = 1;
+	if (!t->ti.min_rtt_us || r < t->ti.min_rtt_us)
+		t->ti.min_rtt_us = r;
 	if (!t->srtt_us) {
 		t->srtt_us = r; /* RFC 6298 2.2 */
 		t->rttvar_us = r / 2;
