@@ -98,6 +98,44 @@ static void remember_opt(struct shim_sock *s, int level, int name, const void *v
 		s->opts[s->n_opts++] = (struct shim_opt){level, name, *(const int *)val};
 }
 
+/*
+ * TCP options the app set on the kernel socket before it moved to xtcp (before
+ * bind() or connect()), as the stack should see them. The kernel reports
+ * TCP_MAXSEG as its default 536 until the app sets one: 536 itself is
+ * indistinguishable and left out (the link's MSS is larger anyway).
+ */
+static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
+{
+	static const int names[] = {TCP_MAXSEG, TCP_NOTSENT_LOWAT};
+	int v;
+	socklen_t vl;
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		vl = sizeof(v);
+		if (REAL(getsockopt)(fd, IPPROTO_TCP, names[i], &v, &vl) || !v ||
+		    (names[i] == TCP_MAXSEG && v == 536))
+			continue;
+		put(ctx, IPPROTO_TCP, names[i], v);
+	}
+}
+
+static void kernel_opt_remember(void *ctx, int level, int name, int v)
+{
+	remember_opt(ctx, level, name, &v, sizeof(v));
+}
+
+struct kernel_opt_ctx {
+	struct shim_engine *eng;
+	int sd;
+};
+
+static void kernel_opt_apply(void *ctx, int level, int name, int v)
+{
+	const struct kernel_opt_ctx *c = ctx;
+
+	sock_setopt(c->eng->stk, c->sd, level, name, &v, sizeof(v));
+}
+
 int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
@@ -133,6 +171,7 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		/* Set before bind(), so before we knew the socket: carry it to the stack. */
 		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
 			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
+		kernel_opts(fd, kernel_opt_remember, s);
 		map_fd(fd, s);
 	}
 	shim_unlock(NULL);
@@ -421,6 +460,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	vl = sizeof(v);
 	if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) && v)
 		sock_setopt(eng->stk, sd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
+	kernel_opts(fd, kernel_opt_apply, &(struct kernel_opt_ctx){eng, sd});
 	sock_set_user(eng->stk, sd, s);
 	map_fd(fd, s);
 	shim_ep_adopt(fd, s); /* epoll registrations made before connect() */
@@ -627,6 +667,32 @@ static int conn_getopt(struct shim_engine *eng, struct shim_sock *s, int level, 
 	return sock_getopt(eng->stk, s->sd, level, name, val, len);
 }
 
+/*
+ * SO_SNDBUF/SO_RCVBUF (and the FORCE variants) of a connection: the kernel
+ * socket behind the fd takes the request first, so the value is clamped and
+ * doubled exactly as this kernel does (net.core.wmem_max/rmem_max, the
+ * floors, CAP_NET_ADMIN for FORCE); the stack then gets half of the result,
+ * which it doubles back.
+ */
+static bool is_buf_opt(int level, int name)
+{
+	return level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF ||
+				       name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE);
+}
+
+static int conn_setbuf(struct shim_engine *eng, struct shim_sock *s, int name, const void *val,
+		       socklen_t len)
+{
+	int base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF : SO_RCVBUF, v;
+	socklen_t vl = sizeof(v);
+
+	if (REAL(setsockopt)(s->fd, SOL_SOCKET, name, val, len) ||
+	    REAL(getsockopt)(s->fd, SOL_SOCKET, base, &v, &vl))
+		return -errno;
+	v /= 2;
+	return sock_setopt(eng->stk, s->sd, SOL_SOCKET, base, &v, sizeof(v));
+}
+
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
 	struct shim_sock *s = shim_sock_of(fd);
@@ -659,7 +725,19 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		if (!r && timeo)
 			timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val,
 				  len);
-		else if (!r) {
+		else if (!r && is_buf_opt(level, name)) {
+			int v, base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF
+										    : SO_RCVBUF;
+			socklen_t vl = sizeof(v);
+
+			if (!REAL(getsockopt)(fd, SOL_SOCKET, base, &v, &vl)) {
+				v /= 2; /* the kernel's clamped, doubled value: the stack doubles */
+				remember_opt(s, SOL_SOCKET, base, &v, sizeof(v));
+				if (shim_sock_live(s, eng))
+					sock_setopt(eng->stk, s->sd, SOL_SOCKET, base, &v,
+						    sizeof(v));
+			}
+		} else if (!r) {
 			remember_opt(s, level, name, val, len);
 			if (shim_sock_live(s, eng))
 				sock_setopt(eng->stk, s->sd, level, name, val, len);
@@ -668,6 +746,8 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		r = -EBADF;
 	} else if (timeo) {
 		r = timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val, len);
+	} else if (is_buf_opt(level, name)) {
+		r = conn_setbuf(eng, s, name, val, len);
 	} else {
 		r = sock_setopt(eng->stk, s->sd, level, name, val, len);
 		/*

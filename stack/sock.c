@@ -51,13 +51,28 @@ static uint32_t tx_queued(const struct tcb *t)
 	return seq_gt(t->snd_end, t->snd_una) ? t->snd_end - t->snd_una : 0;
 }
 
+/*
+ * Room for the app: SO_SNDBUF bytes queued at most, as Linux's
+ * sk_wmem_queued < sk_sndbuf (the ring is the power of two above it). An
+ * autotuned ring (larger than the setting) is the limit itself.
+ */
 static uint32_t tx_free(const struct tcb *t)
 {
 	if (!t->sbuf)
 		return 0;
 	uint32_t q = tx_queued(t), size = t->smask + 1;
 
+	if (size <= buf_ring_size(t->sndbuf))
+		size = XT_MIN(size, t->sndbuf);
 	return q < size ? size - q : 0;
+}
+
+/* Linux tcp_stream_memory_free(): with TCP_NOTSENT_LOWAT, unsent bytes below it. */
+static int tx_lowat_ok(const struct tcb *t)
+{
+	uint32_t notsent = seq_gt(t->snd_end, t->snd_nxt) ? t->snd_end - t->snd_nxt : 0;
+
+	return !t->notsent_lowat || notsent < t->notsent_lowat;
 }
 
 static int sock_take_err(struct tcb *t)
@@ -302,7 +317,7 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
 	t->snd_end = t->iss + 1;
 	t->ts_off = tcp_ts_off(stk, t->h.laddr, daddr);
-	t->rcv_ws = tcp_rcv_wscale(t->rcvbuf);
+	t->rcv_ws = tcp_rcv_wscale(t->rcvbuf, t->rcvbuf_lock);
 	t->rto_us = TCP_RTO_INIT_US;
 	t->retries = 0;
 	tcb_set_mss(stk, t, 0);
@@ -419,7 +434,7 @@ ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 		total += iov[i].iov_len;
 	if (total == 0)
 		return 0;
-	if (!room)
+	if (!room || !tx_lowat_ok(t))
 		return -EAGAIN;
 	uint32_t base = t->iss + 1;
 	size_t done = 0;
@@ -460,7 +475,7 @@ ssize_t sock_send_reserve(struct stack *stk, int sd, struct iovec span[2])
 	if (r)
 		return r;
 	sbuf_autotune(stk, t);
-	uint32_t room = tx_free(t), size = t->smask + 1;
+	uint32_t room = tx_lowat_ok(t) ? tx_free(t) : 0, size = t->smask + 1;
 	uint32_t off = (t->snd_end - (t->iss + 1)) & t->smask;
 	uint32_t first = XT_MIN(room, size - off);
 
@@ -747,6 +762,7 @@ static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void 
 		return 0;
 	case SO_RCVBUF:
 		t->rcvbuf = buf_req(v); /* takes effect for connections not yet opened */
+		t->rcvbuf_lock = 1;	/* and ends receive autotuning (SOCK_RCVBUF_LOCK) */
 		return 0;
 	case SO_OOBINLINE:
 		t->flags = v ? t->flags | TF_OOBINLINE : t->flags & ~TF_OOBINLINE;
@@ -791,6 +807,17 @@ static int setopt_tcp(struct stack *stk, struct tcb *t, int name, const void *va
 		if (v < 1 || v > 127)
 			return -EINVAL;
 		t->keepcnt = (uint32_t)v;
+		return 0;
+	case TCP_MAXSEG:
+		/* Linux do_tcp_setsockopt(): 0 clears, else TCP_MIN_MSS..MAX_TCP_WINDOW;
+		 * it clamps the MSS of handshakes still to come */
+		if (v && (v < 88 || v > 32767))
+			return -EINVAL;
+		t->user_mss = (uint16_t)v;
+		return 0;
+	case TCP_NOTSENT_LOWAT:
+		t->notsent_lowat = (uint32_t)v; /* Linux keeps a u32; 0 = the sysctl (off) */
+		tcb_notify(stk, t);		/* writability may change at once */
 		return 0;
 	case TCP_QUICKACK:
 		if (v) {
@@ -879,7 +906,12 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 		case TCP_KEEPCNT:
 			return put_int(val, len, (int)t->keepcnt);
 		case TCP_MAXSEG:
+			/* Linux: mss_cache, or user_mss before a connection exists */
+			if (t->user_mss && (t->state == TCPS_CLOSED || t->state == TCPS_LISTEN))
+				return put_int(val, len, t->user_mss);
 			return put_int(val, len, t->smss ? t->smss : TCP_MSS_NOOPT);
+		case TCP_NOTSENT_LOWAT:
+			return put_int(val, len, (int)t->notsent_lowat);
 		case TCP_INFO:
 			return tcp_info_get(stk, t, val, len);
 		default:
@@ -945,7 +977,7 @@ uint32_t sock_events(struct stack *stk, int sd)
 			/* sk_stream_is_writeable(): free space >= queued / 2 */
 			uint32_t q = tx_queued(t), f = tx_free(t);
 
-			if (t->sbuf && f >= q / 2 && f > 0)
+			if (t->sbuf && f >= q / 2 && f > 0 && tx_lowat_ok(t))
 				m |= EPOLLOUT | EPOLLWRNORM;
 			else if (!t->sbuf && t->state == TCPS_CLOSED)
 				m |= EPOLLOUT | EPOLLWRNORM;

@@ -108,6 +108,7 @@ enum stack_drop_reason {
 #define TCP_SACK_SB	      16      /* SACK scoreboard blocks (sender side) */
 #define TCP_BUF_MIN	      4096u
 #define TCP_BUF_MAX	      (16u << 20)
+#define TCP_RMEM_MAX	      (6u << 20) /* tcp_rmem[2]: receive autotuning's ceiling */
 #define TCP_PAWS_24DAYS_US    (24ull * 86400 * 1000000)
 #define TCP_CHALLENGE_ACK_LIM 1000 /* per second, per stack: Linux tcp_challenge_ack_limit */
 
@@ -342,6 +343,8 @@ struct tcp_req {
 	uint32_t our_wnd; /* window of our SYN-ACK (unscaled) */
 	uint8_t cookie;	  /* SYN cookie reply: TSval carries the options */
 	uint8_t ecn_ok;	  /* the SYN asked for ECN and we accept (SYN-ACK with ECE) */
+
+	uint16_t user_mss; /* the listener's TCP_MAXSEG (our MSS option); 0 none */
 };
 
 /* A segment parsed once by tcp_input() and passed by pointer. */
@@ -493,7 +496,8 @@ void tcb_done(struct stack *stk, struct tcb *t, int err);
 void tcb_port_ref(struct stack *stk, struct tcb *t, uint16_t port);
 uint32_t tcp_isn(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
 uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr);
-uint8_t tcp_rcv_wscale(uint32_t rcvbuf);
+uint8_t tcp_rcv_wscale(uint32_t rcvbuf, int locked);
+uint16_t tcp_mss_ours(const struct stack *stk, uint16_t user_mss);
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss);
 void tcb_time_wait_reap(struct stack *stk);
 uint64_t stack_rand(struct stack *stk);

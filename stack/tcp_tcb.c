@@ -292,19 +292,35 @@ uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr)
 	return (uint32_t)siphash_words(stk->tskey, m, 2);
 }
 
-uint8_t tcp_rcv_wscale(uint32_t rcvbuf)
+/*
+ * Our window shift. Linux tcp_select_initial_window() takes it from the
+ * largest buffer the window may grow to: tcp_rmem[2] (6 MiB: shift 7) while
+ * receive autotuning is on, the SO_RCVBUF size once the app set one.
+ */
+uint8_t tcp_rcv_wscale(uint32_t rcvbuf, int locked)
 {
 	uint32_t sz = buf_ring_size(rcvbuf);
 	uint8_t ws = 0;
+
+	if (!locked) /* ilog2(tcp_rmem[2]) - 15 */
+		return (uint8_t)(31 - __builtin_clz(TCP_RMEM_MAX) - 15);
 
 	while (ws < 14 && (sz >> ws) > 65535)
 		ws++;
 	return ws;
 }
 
+/* The MSS we announce: the link's, or less by TCP_MAXSEG (Linux tcp_mss_clamp()). */
+uint16_t tcp_mss_ours(const struct stack *stk, uint16_t user_mss)
+{
+	uint16_t m = (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN);
+
+	return user_mss && user_mss < m ? user_mss : m;
+}
+
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss)
 {
-	uint16_t own = (uint16_t)(stk->mtu - IP4_HLEN - TCP_HLEN);
+	uint16_t own = tcp_mss_ours(stk, t->user_mss);
 	uint16_t m = peer_mss ? peer_mss : TCP_MSS_NOOPT;
 
 	if (m > own)
