@@ -242,6 +242,11 @@ static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shi
 	if (parent) {
 		s->rcvtimeo_us = parent->rcvtimeo_us;
 		s->sndtimeo_us = parent->sndtimeo_us;
+		for (unsigned i = 0; i < parent->n_opts;
+		     i++) /* Linux: SOCK_ZEROCOPY is inherited */
+			if (parent->opts[i].level == SOL_SOCKET &&
+			    parent->opts[i].name == SO_ZEROCOPY)
+				s->zc.on = parent->opts[i].val != 0;
 	}
 	sock_set_user(eng->stk, sd, s);
 	map_fd(fd, s);
@@ -662,6 +667,8 @@ static int conn_getopt(struct shim_engine *eng, struct shim_sock *s, int level, 
 			return timeo_get(s->rcvtimeo_us, val, len);
 		case SO_SNDTIMEO:
 			return timeo_get(s->sndtimeo_us, val, len);
+		case SO_ZEROCOPY:
+			return shim_zc_getopt(s, val, len);
 		}
 	}
 	return sock_getopt(eng->stk, s->sd, level, name, val, len);
@@ -683,7 +690,7 @@ static bool is_buf_opt(int level, int name)
 static int conn_setbuf(struct shim_engine *eng, struct shim_sock *s, int name, const void *val,
 		       socklen_t len)
 {
-	int base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF : SO_RCVBUF, v;
+	int base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF : SO_RCVBUF, v = 0;
 	socklen_t vl = sizeof(v);
 
 	if (REAL(setsockopt)(s->fd, SOL_SOCKET, name, val, len) ||
@@ -726,8 +733,8 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 			timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val,
 				  len);
 		else if (!r && is_buf_opt(level, name)) {
-			int v, base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF
-										    : SO_RCVBUF;
+			int v = 0, base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF
+											: SO_RCVBUF;
 			socklen_t vl = sizeof(v);
 
 			if (!REAL(getsockopt)(fd, SOL_SOCKET, base, &v, &vl)) {
@@ -748,6 +755,8 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		r = timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val, len);
 	} else if (is_buf_opt(level, name)) {
 		r = conn_setbuf(eng, s, name, val, len);
+	} else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
+		r = shim_zc_setopt(s, val, len);
 	} else {
 		r = sock_setopt(eng->stk, s->sd, level, name, val, len);
 		/*

@@ -67,12 +67,33 @@ static uint32_t tx_free(const struct tcb *t)
 	return q < size ? size - q : 0;
 }
 
+static uint32_t tx_notsent(const struct tcb *t)
+{
+	return seq_gt(t->snd_end, t->snd_nxt) ? t->snd_end - t->snd_nxt : 0;
+}
+
 /* Linux tcp_stream_memory_free(): with TCP_NOTSENT_LOWAT, unsent bytes below it. */
 static int tx_lowat_ok(const struct tcb *t)
 {
-	uint32_t notsent = seq_gt(t->snd_end, t->snd_nxt) ? t->snd_end - t->snd_nxt : 0;
+	return !t->notsent_lowat || tx_notsent(t) < t->notsent_lowat;
+}
 
-	return !t->notsent_lowat || notsent < t->notsent_lowat;
+/*
+ * What a write may still queue under TCP_NOTSENT_LOWAT. Linux checks the
+ * limit only when it starts a new skb (tcp_sendmsg_locked()): past the mark
+ * a write still fills the last unsent skb, whose size goal is ~64 KiB (or
+ * half the largest window) in whole segments (tcp_xmit_size_goal()).
+ */
+static uint32_t tx_lowat_room(const struct tcb *t)
+{
+	uint32_t mss = t->smss ? t->smss : TCP_MSS_NOOPT, goal, tail;
+
+	if (tx_lowat_ok(t))
+		return UINT32_MAX;
+	goal = XT_MIN(65535u - 1 - 320, XT_MAX(t->max_snd_wnd / 2, mss)); /* MAX_TCP_HEADER */
+	goal = XT_MAX(goal / mss, 1u) * mss;
+	tail = tx_notsent(t) % goal;
+	return tail ? goal - tail : 0;
 }
 
 static int sock_take_err(struct tcb *t)
@@ -317,7 +338,7 @@ int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint6
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
 	t->snd_end = t->iss + 1;
 	t->ts_off = tcp_ts_off(stk, t->h.laddr, daddr);
-	t->rcv_ws = tcp_rcv_wscale(t->rcvbuf, t->rcvbuf_lock);
+	t->rcv_ws = tcp_rcv_wscale(stk, t->rcvbuf, t->rcvbuf_lock);
 	t->rto_us = TCP_RTO_INIT_US;
 	t->retries = 0;
 	tcb_set_mss(stk, t, 0);
@@ -427,14 +448,14 @@ ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 	if (r)
 		return r;
 	sbuf_autotune(stk, t);
-	uint32_t room = tx_free(t);
+	uint32_t room = XT_MIN(tx_free(t), tx_lowat_room(t));
 	size_t total = 0;
 
 	for (int i = 0; i < iovcnt; i++)
 		total += iov[i].iov_len;
 	if (total == 0)
 		return 0;
-	if (!room || !tx_lowat_ok(t))
+	if (!room)
 		return -EAGAIN;
 	uint32_t base = t->iss + 1;
 	size_t done = 0;
@@ -475,7 +496,7 @@ ssize_t sock_send_reserve(struct stack *stk, int sd, struct iovec span[2])
 	if (r)
 		return r;
 	sbuf_autotune(stk, t);
-	uint32_t room = tx_lowat_ok(t) ? tx_free(t) : 0, size = t->smask + 1;
+	uint32_t room = XT_MIN(tx_free(t), tx_lowat_room(t)), size = t->smask + 1;
 	uint32_t off = (t->snd_end - (t->iss + 1)) & t->smask;
 	uint32_t first = XT_MIN(room, size - off);
 
@@ -702,13 +723,13 @@ static int opt_int(const void *val, socklen_t len, int *out)
 	return 0;
 }
 
-static uint32_t buf_req(int v)
+static uint32_t buf_req(int v, uint32_t floor)
 {
 	/* Linux sock_setsockopt(): the value is doubled, with a floor */
 	uint64_t d = v < 0 ? 0 : (uint64_t)v * 2;
 
-	if (d < 4608)
-		d = 4608;
+	if (d < floor)
+		d = floor;
 	if (d > TCP_BUF_MAX)
 		d = TCP_BUF_MAX;
 	return (uint32_t)d;
@@ -752,7 +773,7 @@ static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void 
 		keep_arm(stk, t);
 		return 0;
 	case SO_SNDBUF:
-		t->sndbuf = buf_req(v);
+		t->sndbuf = buf_req(v, 4608); /* SOCK_MIN_SNDBUF */
 		if (t->sbuf && tx_queued(t) == 0 && buf_ring_size(t->sndbuf) != t->smask + 1) {
 			buf_put(stk, t->sbuf, t->smask + 1);
 			t->sbuf = NULL;
@@ -761,8 +782,8 @@ static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void 
 		}
 		return 0;
 	case SO_RCVBUF:
-		t->rcvbuf = buf_req(v); /* takes effect for connections not yet opened */
-		t->rcvbuf_lock = 1;	/* and ends receive autotuning (SOCK_RCVBUF_LOCK) */
+		t->rcvbuf = buf_req(v, 2304); /* SOCK_MIN_RCVBUF; for connections not yet opened */
+		t->rcvbuf_lock = 1;	      /* and ends receive autotuning (SOCK_RCVBUF_LOCK) */
 		return 0;
 	case SO_OOBINLINE:
 		t->flags = v ? t->flags | TF_OOBINLINE : t->flags & ~TF_OOBINLINE;

@@ -85,6 +85,12 @@ struct stack_config {
 	 * tells an off-path attacker nothing (CVE-2016-5696). 0 = 1000.
 	 */
 	unsigned challenge_ack_limit;
+	/*
+	 * net.ipv4.tcp_rmem[2]: how far receive autotuning may grow a buffer
+	 * (up to the stack's ring limit), and so the window scale offered, as
+	 * Linux's tcp_select_initial_window(). 0 = Linux's default, 6 MiB.
+	 */
+	uint32_t rmem_max;
 };
 
 #define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */

@@ -496,7 +496,7 @@ void tcb_done(struct stack *stk, struct tcb *t, int err);
 void tcb_port_ref(struct stack *stk, struct tcb *t, uint16_t port);
 uint32_t tcp_isn(struct stack *stk, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
 uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr);
-uint8_t tcp_rcv_wscale(uint32_t rcvbuf, int locked);
+uint8_t tcp_rcv_wscale(const struct stack *stk, uint32_t rcvbuf, int locked);
 uint16_t tcp_mss_ours(const struct stack *stk, uint16_t user_mss);
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss);
 void tcb_time_wait_reap(struct stack *stk);

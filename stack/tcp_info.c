@@ -219,7 +219,7 @@ int tcp_info_get(struct stack *stk, struct tcb *t, void *val, socklen_t *len)
 	if (t->flags & TF_ECN)
 		ti.tcpi_options |= TCPI_OPT_ECN;
 	ti.tcpi_rto = t->rto_us;
-	ti.tcpi_ato = TCP_DELACK_US;
+	ti.tcpi_ato = t->ti.data_segs_in ? TCP_DELACK_US : 0; /* Linux: set by the first data */
 	fill_windows(stk, t, &ti);
 	ti.tcpi_last_data_sent = ms_since(stk, t->ti.lsnd_us);
 	ti.tcpi_last_data_recv = ms_since(stk, t->ti.lrcv_us);

@@ -119,7 +119,7 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 	if (seg->has_ws) {
 		r->opts |= TF_WS;
 		r->snd_ws = seg->ws;
-		r->rcv_ws = tcp_rcv_wscale(l->rcvbuf, l->rcvbuf_lock);
+		r->rcv_ws = tcp_rcv_wscale(stk, l->rcvbuf, l->rcvbuf_lock);
 	} else {
 		r->snd_ws = 0;
 		r->rcv_ws = 0;
@@ -305,7 +305,7 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 				return -1;
 			r.opts |= TF_WS;
 			r.snd_ws = (uint8_t)(opt & TS_OPT_WSCALE);
-			r.rcv_ws = tcp_rcv_wscale(l->rcvbuf, l->rcvbuf_lock);
+			r.rcv_ws = tcp_rcv_wscale(stk, l->rcvbuf, l->rcvbuf_lock);
 		}
 	}
 	stk->st.syn_cookies_ok++;

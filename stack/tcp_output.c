@@ -248,9 +248,8 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	int ws = synack ? !!(t->flags & TF_WS) : !(no & STACK_F_NO_WS);
 	uint32_t wnd = XT_MIN(t->rmask + 1, 65535u);
 
-	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, t->user_mss), ts,
-			       tcp_tsval(stk, t->ts_off), synack ? t->ts_recent : 0, sack, ws,
-			       t->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, t->user_mss), ts, tcp_tsval(stk, t->ts_off),
+			       synack ? t->ts_recent : 0, sack, ws, t->rcv_ws);
 	s.opt = opt;
 	s.dmac = t->dmac;
 	s.saddr = t->h.laddr;
@@ -307,9 +306,8 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 			ts -= 64;
 		tsval = ts;
 	}
-	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, r->user_mss), !!(r->opts & TF_TS),
-			       tsval, r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS),
-			       r->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, r->user_mss), !!(r->opts & TF_TS), tsval,
+			       r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS), r->rcv_ws);
 	s.opt = opt;
 	s.dmac = r->smac;
 	s.saddr = r->h.laddr;

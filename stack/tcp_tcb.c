@@ -294,17 +294,19 @@ uint32_t tcp_ts_off(struct stack *stk, uint32_t laddr, uint32_t raddr)
 
 /*
  * Our window shift. Linux tcp_select_initial_window() takes it from the
- * largest buffer the window may grow to: tcp_rmem[2] (6 MiB: shift 7) while
- * receive autotuning is on, the SO_RCVBUF size once the app set one.
+ * largest buffer the window may grow to: tcp_rmem[2] (default 6 MiB: shift
+ * 7) while receive autotuning is on, the SO_RCVBUF size once the app set one.
  */
-uint8_t tcp_rcv_wscale(uint32_t rcvbuf, int locked)
+uint8_t tcp_rcv_wscale(const struct stack *stk, uint32_t rcvbuf, int locked)
 {
 	uint32_t sz = buf_ring_size(rcvbuf);
 	uint8_t ws = 0;
 
-	if (!locked) /* ilog2(tcp_rmem[2]) - 15 */
-		return (uint8_t)(31 - __builtin_clz(TCP_RMEM_MAX) - 15);
+	if (!locked) { /* ilog2(tcp_rmem[2]) - 15, within 0..14 */
+		int l = 31 - __builtin_clz(XT_MAX(stk->cfg.rmem_max, 1u)) - 15;
 
+		return (uint8_t)(l < 0 ? 0 : l > 14 ? 14 : l);
+	}
 	while (ws < 14 && (sz >> ws) > 65535)
 		ws++;
 	return ws;
