@@ -614,6 +614,7 @@ ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 	if (!(flags & MSG_PEEK) && done) {
 		t->rcv_user += (uint32_t)done;
 		tcp_urg_read_done(t);
+		tcp_rcv_space_adjust(stk, t);
 		recv_window_update(stk, t);
 	}
 	return (ssize_t)done;

@@ -550,6 +550,9 @@ void tcp_info_acked(struct stack *stk, struct tcb *t, uint32_t acked);
 uint32_t tcp_advmss(const struct stack *stk, const struct tcb *t);
 int tcp_info_get(struct stack *stk, struct tcb *t, void *val, socklen_t *len);
 
+/* tcp_rcvbuf.c */
+void tcp_rcv_space_adjust(struct stack *stk, struct tcb *t);
+
 /* tcp_cc.c */
 void tcp_cc_init(struct stack *stk, struct tcb *t);
 void tcp_cc_ack(struct stack *stk, struct tcb *t, uint32_t acked);
