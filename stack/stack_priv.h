@@ -153,6 +153,7 @@ enum stack_drop_reason {
 #define URG_NOTYET   0x0200	 /* announced, not arrived yet */
 #define URG_READ     0x0400	 /* read by recv(MSG_OOB) */
 #define TF_FORGOTTEN 0x40000000u /* handed to another stack (sock_forget): drop its segments */
+#define TF_TLP	     0x80000000u /* t_rtx is the tail loss probe timeout (tcp_rack.c) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */
@@ -161,6 +162,7 @@ enum stack_drop_reason {
 #define PEND_RST   0x08 /* abort: send RST and release */
 #define PEND_PROBE 0x10 /* send a keepalive or zero-window probe */
 #define PEND_PUSH  0x20 /* send partial segments despite Nagle/cork (cork timer) */
+#define PEND_TLP   0x40 /* send a tail loss probe (tcp_rack.c) */
 
 /* tcb->shut (Linux sk_shutdown bits) */
 #define SHUT_RCV 1
@@ -301,6 +303,12 @@ struct tcb {
 	uint64_t cookie_us; /* last SYN cookie sent (cookies checked for 2 min) */
 
 	uint64_t retrans; /* segments retransmitted */
+
+	/* tail loss probe out (RFC 8985 7): high = snd_max after it, rxt = it resent data */
+	struct {
+		uint32_t high;
+		uint8_t out, rxt;
+	} tlp;
 
 	/* Linux tcp_sock's counters and clocks behind TCP_INFO (tcp_info.c) */
 	struct tcb_info {
@@ -549,6 +557,12 @@ uint32_t tcp_info_rcv_rtt_us(const struct tcb *t);
 void tcp_info_acked(struct stack *stk, struct tcb *t, uint32_t acked);
 uint32_t tcp_advmss(const struct stack *stk, const struct tcb *t);
 int tcp_info_get(struct stack *stk, struct tcb *t, void *val, socklen_t *len);
+
+/* tcp_rack.c */
+void tcp_tlp_arm(struct stack *stk, struct tcb *t);
+void tcp_tlp_fire(struct stack *stk, struct tcb *t);
+void tcp_tlp_sent(struct stack *stk, struct tcb *t, int rxt);
+int tcp_tlp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
 
 /* tcp_rcvbuf.c */
 void tcp_rcv_space_adjust(struct stack *stk, struct tcb *t);

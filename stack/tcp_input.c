@@ -96,6 +96,11 @@ static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
 	t->rtx_nxt = t->snd_una;
 	t->flags |= TF_RECOVERY;
 	t->flags &= ~TF_RTT; /* Karn */
+	t->tlp.out = 0;
+	if (t->flags & TF_TLP) { /* the RTO, not a probe, guards the recovery */
+		t->flags &= ~TF_TLP;
+		t->t_rtx = stk->now_us + t->rto_us;
+	}
 	tcb_mark(stk, t, PEND_DATA);
 }
 
@@ -203,6 +208,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 				tcp_cc_ack(stk, t, acked);
 		}
 		t->dupacks = 0;
+		t->flags &= ~TF_TLP;
 		if (t->snd_una == t->snd_max) {
 			if (!(t->flags & TF_PERSIST))
 				t->t_rtx = 0;
@@ -210,6 +216,9 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			t->flags &= ~TF_PERSIST;
 			t->t_rtx = stk->now_us + t->rto_us;
 		}
+		if (tcp_tlp_ack(stk, t, seg))
+			tcp_enter_recovery(stk, t); /* RACK: holes below the delivered probe */
+		tcp_tlp_arm(stk, t);
 		tcb_mark(stk, t, PEND_DATA);
 		tcb_notify(stk, t); /* send space freed */
 		if (fin_acked) {
@@ -221,6 +230,10 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	}
 	if (t->flags & TF_SACK)
 		tcp_sack_update(t, seg);
+	if (tcp_tlp_ack(stk, t, seg)) {
+		tcp_enter_recovery(stk, t); /* RACK: the holes below the delivered probe are lost */
+		return 0;
+	}
 	/* duplicate ACK (RFC 5681 2): no data, window unchanged, data outstanding */
 	if (ack == t->snd_una && seg->len == 0 && !(seg->flags & (TH_SYN | TH_FIN)) &&
 	    t->snd_max != t->snd_una && wnd == t->snd_wnd) {

@@ -495,6 +495,33 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 	return 0;
 }
 
+/*
+ * The tail loss probe (RFC 8985 7.3, tcp_rack.c): new data if there is some
+ * and the peer's window takes it (cwnd does not hold a probe back), else the
+ * last segment sent, again.
+ */
+static void tcp_output_tlp(struct stack *stk, struct tcb *t, uint32_t maxseg)
+{
+	uint32_t nxt = t->snd_max, wend = t->snd_una + t->snd_wnd, dend, seq, len;
+	int fin;
+
+	if (seq_lt(nxt, t->snd_end) && seq_gt(wend, nxt)) {
+		len = XT_MIN(XT_MIN(t->snd_end - nxt, maxseg), wend - nxt);
+		fin = (t->flags & TF_FIN_Q) && nxt + len == t->snd_end;
+		if (tcp_send_seg(stk, t, nxt, len, fin) == 0) {
+			t->snd_nxt = t->snd_max;
+			tcp_tlp_sent(stk, t, 0);
+		}
+		return;
+	}
+	dend = seq_min(t->snd_max, t->snd_end);
+	seq = dend - XT_MIN(dend - t->snd_una, maxseg);
+	len = dend - seq;
+	fin = (t->flags & TF_FIN_SENT) && seq_gt(t->snd_max, t->snd_end);
+	if ((len || fin) && tcp_send_seg(stk, t, seq, len, fin) == 0)
+		tcp_tlp_sent(stk, t, 1);
+}
+
 static unsigned tcp_output_recovery(struct stack *stk, struct tcb *t, uint32_t maxseg)
 {
 	unsigned sent = 0;
@@ -553,6 +580,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 	}
 	if (!t->sbuf)
 		return 0;
+	if ((pend & PEND_TLP) && !(t->flags & (TF_RECOVERY | TF_LOSS))) {
+		tcp_output_tlp(stk, t, maxseg);
+		return 1;
+	}
 	if (t->flags & TF_RECOVERY)
 		return tcp_output_recovery(stk, t, maxseg);
 	for (;;) {
@@ -607,6 +638,8 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 		if (fin)
 			break;
 	}
+	if (sent)
+		tcp_tlp_arm(stk, t); /* Linux tcp_schedule_loss_probe() after new data */
 	/* nothing in flight and the window too small: probe it (RFC 9293 3.8.6.1) */
 	if (seq_lt(t->snd_nxt, t->snd_end) && t->snd_una == t->snd_max && !t->t_rtx &&
 	    t->snd_wnd < t->smss) {

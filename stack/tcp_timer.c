@@ -91,11 +91,13 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 		tcb_done(stk, t, ETIMEDOUT);
 		return;
 	}
+	stk->st.timeouts++;
 	if (!(t->flags & TF_LOSS))
 		tcp_cc_rto(stk, t); /* ssthresh from the flight before the first RTO */
 	t->cwnd = t->smss;	    /* loss window: one segment */
 	t->flags &= ~(TF_RECOVERY | TF_RTT);
 	t->flags |= TF_LOSS;
+	t->tlp.out = 0; /* RFC 8985 7.4: an RTO ends the probe's episode */
 	if (t->flags & TF_ECN)
 		t->flags |= TF_ECN_CWR; /* Linux tcp_enter_loss(): ends the peer's echo too */
 	t->recover = t->snd_max;
@@ -189,6 +191,8 @@ void tcp_timer_fire(struct stack *stk, struct tcb *t)
 		default:
 			if (t->flags & TF_PERSIST)
 				tcp_persist_expire(stk, t);
+			else if (t->flags & TF_TLP)
+				tcp_tlp_fire(stk, t);
 			else
 				tcp_rto_expire(stk, t);
 			break;

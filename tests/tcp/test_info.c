@@ -176,8 +176,11 @@ static void info_truncated(struct t *t)
 int main(void)
 {
 	T_RUN(info_established);
-	T_RUN(info_counters);
-	T_RUN(info_loss);
+	/* no tail loss probes: these scripts time the RTO and the idle clocks */
+	struct stack_config no_tlp = {.flags = STACK_F_NO_TLP};
+
+	t_run("info_counters", info_counters, &no_tlp);
+	t_run("info_loss", info_loss, &no_tlp);
 	T_RUN(info_rcv_rtt);
 	T_RUN(info_listener);
 	T_RUN(info_truncated);
