@@ -304,6 +304,13 @@ struct tcb {
 
 	uint64_t retrans; /* segments retransmitted */
 
+	/* proportional rate reduction in recovery (RFC 6937), bytes */
+	struct {
+		uint32_t recover_fs; /* flight when recovery began */
+		uint32_t delivered;  /* delivered to the peer since (prr_delivered) */
+		uint32_t out;	     /* sent since (prr_out) */
+	} prr;
+
 	/* tail loss probe out (RFC 8985 7): high = snd_max after it, rxt = it resent data */
 	struct {
 		uint32_t high;
@@ -534,6 +541,7 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r);
 void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq);
 void tcp_send_challenge_ack(struct stack *stk, struct tcb *t);
 void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+uint32_t tcp_pipe(const struct tcb *t);
 uint32_t tcp_rcv_window(struct tcb *t);
 uint32_t tcp_tsval(const struct stack *stk, uint32_t ts_off);
 
@@ -573,5 +581,7 @@ void tcp_cc_ack(struct stack *stk, struct tcb *t, uint32_t acked);
 uint32_t tcp_cc_ssthresh(struct stack *stk, struct tcb *t);
 void tcp_cc_rto(struct stack *stk, struct tcb *t);
 uint32_t tcp_cube_root(uint64_t a);
+void tcp_prr_init(struct tcb *t);
+void tcp_prr_ack(struct tcb *t, uint32_t delivered, int fast_rexmit);
 
 #endif

@@ -85,17 +85,21 @@ static void tcp_sack_update(struct tcb *t, const struct tcp_seg_in *seg)
 	t->sacked_bytes = sum;
 }
 
-/* RFC 5681 3.2 / RFC 6675 5: enter fast recovery. */
-static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
+/*
+ * RFC 5681 3.2 / RFC 6675 5: enter fast recovery; cwnd then follows RFC 6937
+ * (PRR) from this ACK's delivered bytes on, the fast retransmit always let out.
+ */
+static void tcp_enter_recovery(struct stack *stk, struct tcb *t, uint32_t delivered)
 {
 	t->ssthresh = tcp_cc_ssthresh(stk, t);
-	t->cwnd = t->ssthresh;
 	if (t->flags & TF_ECN)
 		t->flags |= TF_ECN_CWR; /* any reduction ends the peer's echo (Linux) */
 	t->recover = t->snd_max;
 	t->rtx_nxt = t->snd_una;
 	t->flags |= TF_RECOVERY;
 	t->flags &= ~TF_RTT; /* Karn */
+	tcp_prr_init(t);
+	tcp_prr_ack(t, delivered, 1);
 	t->tlp.out = 0;
 	if (t->flags & TF_TLP) { /* the RTO, not a probe, guards the recovery */
 		t->flags &= ~TF_TLP;
@@ -145,10 +149,19 @@ static void tcp_ecn_echo_rcvd(struct stack *stk, struct tcb *t, uint32_t ack)
  * Step 5 core: process an acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681,
  * RFC 6582, RFC 6675). Returns -1 when the TCB was released.
  */
+/* RFC 6937 DeliveredData: the change in snd_una plus the change in SACKed bytes. */
+static uint32_t tcp_delivered(const struct tcb *t, uint32_t una0, uint32_t sacked0)
+{
+	int64_t d = (int64_t)(t->snd_una - una0) + (int64_t)t->sacked_bytes - (int64_t)sacked0;
+
+	return d > 0 ? (uint32_t)d : 0;
+}
+
 static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
 	uint32_t ack = seg->ack;
 	uint32_t wnd = seg->wnd << t->snd_ws;
+	uint32_t una0 = t->snd_una, sacked0 = t->sacked_bytes;
 
 	/* window update (RFC 9293: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)) */
 	if (seq_lt(t->snd_wl1, seg->seq) || (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, ack))) {
@@ -197,6 +210,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 				/* partial ACK (RFC 6582 3.2 step 4): retransmit from here */
 				if (!(t->flags & TF_SACK) || seq_lt(t->rtx_nxt, ack))
 					t->rtx_nxt = ack;
+				tcp_prr_ack(t, tcp_delivered(t, una0, sacked0), 0);
 			}
 		} else {
 			if ((t->flags & TF_LOSS) && seq_geq(ack, t->recover))
@@ -216,8 +230,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			t->flags &= ~TF_PERSIST;
 			t->t_rtx = stk->now_us + t->rto_us;
 		}
-		if (tcp_tlp_ack(stk, t, seg))
-			tcp_enter_recovery(stk, t); /* RACK: holes below the delivered probe */
+		if (tcp_tlp_ack(stk, t, seg)) /* RACK: holes below the delivered probe */
+			tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
 		tcp_tlp_arm(stk, t);
 		tcb_mark(stk, t, PEND_DATA);
 		tcb_notify(stk, t); /* send space freed */
@@ -230,20 +244,25 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	}
 	if (t->flags & TF_SACK)
 		tcp_sack_update(t, seg);
-	if (tcp_tlp_ack(stk, t, seg)) {
-		tcp_enter_recovery(stk, t); /* RACK: the holes below the delivered probe are lost */
+	if (tcp_tlp_ack(stk, t, seg)) { /* RACK: the holes below the delivered probe are lost */
+		tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
 		return 0;
 	}
 	/* duplicate ACK (RFC 5681 2): no data, window unchanged, data outstanding */
 	if (ack == t->snd_una && seg->len == 0 && !(seg->flags & (TH_SYN | TH_FIN)) &&
 	    t->snd_max != t->snd_una && wnd == t->snd_wnd) {
+		/* without SACK a duplicate ACK stands for one segment delivered */
+		uint32_t delivered =
+			(t->flags & TF_SACK) ? tcp_delivered(t, una0, sacked0) : t->smss;
+
 		t->dupacks = (uint8_t)XT_MIN(t->dupacks + 1, 250);
 		if (t->flags & TF_RECOVERY) {
+			tcp_prr_ack(t, delivered, 0);
 			tcb_mark(stk, t, PEND_DATA); /* pipe shrank: maybe send */
 		} else if ((t->dupacks >= 3 ||
 			    ((t->flags & TF_SACK) && t->sacked_bytes >= 3u * t->smss)) &&
 			   !(t->flags & TF_LOSS) && seq_geq(ack, t->recover)) {
-			tcp_enter_recovery(stk, t);
+			tcp_enter_recovery(stk, t, delivered);
 		} else if (t->dupacks <= 2) {
 			tcb_mark(stk, t, PEND_DATA); /* RFC 3042 limited transmit */
 		}

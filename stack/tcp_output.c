@@ -446,7 +446,7 @@ static int tcp_next_hole(const struct tcb *t, uint32_t maxseg, uint32_t *h, uint
 }
 
 /* RFC 6675 4 "pipe": octets believed in flight. */
-static uint32_t tcp_pipe(const struct tcb *t)
+uint32_t tcp_pipe(const struct tcb *t)
 {
 	uint32_t out = t->snd_max - t->snd_una, gone;
 
@@ -473,6 +473,8 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		flags |= TH_PSH;
 	if (tcp_emit(stk, t, seq, flags, len) != 0)
 		return -1;
+	if (t->flags & TF_RECOVERY)
+		t->prr.out += len + fin; /* RFC 6937 prr_out */
 	if (seq_lt(seq, t->snd_max)) {
 		t->ti.bytes_retrans += len;
 		t->retrans++;

@@ -1,9 +1,8 @@
 /*
- * test_tlp.c - packet scripts for tail loss probes (RFC 8985 7): the probe
- * timeout after the last segment of a flight, what the probe carries (the
- * last segment again, or new data), the loss it reveals (holes below a
- * delivered probe go to fast recovery at once; a repaired tail reduces
- * cwnd), and when no probe is armed (no SACK, STACK_F_NO_TLP).
+ * test_tlp.c - packet scripts for loss recovery beyond RFC 6675: tail loss
+ * probes (RFC 8985 7: the probe timeout after the last segment of a flight,
+ * what the probe carries, the loss it reveals, when none is armed) and
+ * proportional rate reduction in fast recovery (RFC 6937).
  */
 #include "t.h"
 
@@ -116,6 +115,51 @@ static void no_probe_when_disabled(struct t *t)
 	t_eq(t, t_stats(t).timeouts, 1);
 }
 
+/*
+ * PRR: a flight of 20 with the first segment lost. Recovery starts at the
+ * third SACK with pipe (16) above ssthresh (14): the fast retransmit goes at
+ * once (RFC 6675 alone waited until pipe fell below ssthresh), then new data
+ * at ssthresh / RecoverFS = 14/20 segment per segment delivered while pipe
+ * is above ssthresh, then what holds pipe at ssthresh (PRR-SSRB).
+ */
+static void prr_proportional(struct t *t)
+{
+	uint32_t b = 1 + 10 * FULL; /* after the first window */
+	int k, sent[12] = {0}, total = 0;
+
+	t_start(t, TCP_ESTABLISHED);
+	t_write(t, 10 * FULL);
+	for (k = 0; k < 10; k++)
+		t_out(t, SEG(.flags = T_ACK, .seq = 1 + k * FULL, .len = FULL));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = b)); /* slow start: cwnd 20 */
+	t_write(t, 40 * FULL);
+	for (k = 0; k < 20; k++)
+		t_out(t, SEG(.flags = T_ACK, .seq = b + k * FULL, .len = FULL));
+	/* S0 lost; SACKs for S1.. one by one (the first two: limited transmit) */
+	for (k = 1; k <= 11; k++) {
+		struct t_wire w;
+
+		t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = b, .nsack = 1,
+			    .sack = {{b + FULL, b + (uint32_t)(k + 1) * FULL}}));
+		while (t_next(t, &w) == 0) {
+			if (k == 3 && !sent[k])
+				t_eq(t, w.seq,
+				     t->f->stack_isn + b); /* the fast retransmit, at once */
+			sent[k]++;
+		}
+		total += k >= 3 ? sent[k] : 0;
+	}
+	t_eq(t, sent[1] + sent[2], 0); /* cwnd-limited: no limited transmit */
+	t_eq(t, sent[3], 1);
+	/* per ACK: ceil(delivered x 14 / 20) - out while pipe > 14, then pipe held at 14 */
+	t_eq(t, sent[4] + sent[5] + sent[6], 2);
+	t_eq(t, sent[7] + sent[8] + sent[9], 2);
+	t_eq(t, sent[10], 0); /* pipe reached ssthresh */
+	t_eq(t, sent[11], 1);
+	t_eq(t, total, 6);
+	t_eq(t, t_stats(t).timeouts, 0);
+}
+
 int main(void)
 {
 	struct stack_config no_tlp = {.flags = STACK_F_NO_TLP};
@@ -125,6 +169,7 @@ int main(void)
 	T_RUN(probe_sacked_starts_recovery);
 	T_RUN(probe_dsack_spurious);
 	T_RUN(no_probe_without_sack);
+	T_RUN(prr_proportional);
 	t_run("no_probe_when_disabled", no_probe_when_disabled, &no_tlp);
 	return check_summary();
 }
