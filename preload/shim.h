@@ -77,6 +77,14 @@ struct shim_opt {
 
 struct shim_epitem;
 
+/* MSG_ZEROCOPY state of a connection (shim_zc.c). */
+struct shim_zc {
+	bool on;	 /* SO_ZEROCOPY */
+	bool queued;	 /* a completion waits on the error queue: EPOLLERR */
+	uint32_t next;	 /* id of the next MSG_ZEROCOPY send (Linux sk_zckey) */
+	uint32_t lo, hi; /* ids the waiting completion covers */
+};
+
 struct shim_sock {
 	struct shim_fd_obj obj;	    /* kind SHIM_FD_SOCK: must be first */
 	int role;		    /* enum shim_role */
@@ -99,6 +107,7 @@ struct shim_sock {
 	struct shim_opt opts[SHIM_MAX_OPTS];
 	struct shim_epitem *items; /* epoll interest items on this socket */
 	struct shim_sock *next_free;
+	struct shim_zc zc; /* SO_ZEROCOPY and its error queue (shim_zc.c) */
 };
 
 /* One xtcp fd in one epoll set (kernel fds live in the real epoll fd). */
@@ -287,6 +296,19 @@ static inline struct shim_sock *shim_sock_of(int fd)
 static inline uint64_t shim_deadline(uint64_t t)
 {
 	return t ? shim_now_us() + t : 0;
+}
+
+/* --- shim_zc.c: MSG_ZEROCOPY (lock held for all) --- */
+int shim_zc_setopt(struct shim_sock *s, const void *val, socklen_t len);
+int shim_zc_getopt(const struct shim_sock *s, void *val, socklen_t *len);
+/* A send with these flags queued n > 0 bytes: queue or extend its completion. */
+void shim_zc_sent(struct shim_engine *eng, struct shim_sock *s, int flags, size_t n);
+/* recvmsg(MSG_ERRQUEUE): 0 with the completion in msg's control data, or -EAGAIN. */
+ssize_t shim_zc_recv(struct shim_sock *s, struct msghdr *msg);
+/* EPOLLERR while a completion waits, as Linux's tcp_poll() for the error queue. */
+static inline uint32_t shim_zc_events(const struct shim_sock *s)
+{
+	return s->zc.queued ? EPOLLERR : 0;
 }
 
 /* --- shim_epoll.c --- */

@@ -454,7 +454,8 @@ static uint32_t item_events(struct shim_engine *eng, struct shim_epitem *it)
 
 	if (!shim_sock_live(s, eng))
 		return 0;
-	return sock_events(eng->stk, s->sd) & (it->events | EPOLLERR | EPOLLHUP) & ~EP_FLAGS;
+	return (sock_events(eng->stk, s->sd) | shim_zc_events(s)) &
+	       (it->events | EPOLLERR | EPOLLHUP) & ~EP_FLAGS;
 }
 
 /* Report ready xtcp items; lst[] gets the indexes of listener events (for merging). */
@@ -687,7 +688,8 @@ static short xtcp_revents(struct shim_engine *eng, const struct pollfd *p)
 
 	if (!shim_sock_live(s, eng))
 		return s->role == SHIM_CONN ? POLLNVAL : 0;
-	return (short)(sock_events(eng->stk, s->sd) & (uint32_t)(unsigned short)want);
+	return (short)((sock_events(eng->stk, s->sd) | shim_zc_events(s)) &
+		       (uint32_t)(unsigned short)want);
 }
 
 static int poll_core_blocked(struct pollfd *fds, nfds_t n, int64_t timeout_us,

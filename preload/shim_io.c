@@ -110,6 +110,13 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 	err = sock_io_begin(s, &eng);
 	if (err)
 		return err;
+	if (flags & MSG_ERRQUEUE) { /* Linux inet_recv_error(): never waits */
+		struct msghdr m = {0};
+
+		n = shim_zc_recv(s, &m);
+		sock_io_end(s, eng);
+		return n;
+	}
 	if (flags & MSG_OOB) {
 		/* The urgent byte, never waited for (Linux: EAGAIN until it arrives). */
 		n = sock_recvv(eng->stk, s->sd, iov, iovcnt,
@@ -207,6 +214,7 @@ static ssize_t do_send(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 		}
 		timed_out = w == -ETIMEDOUT;
 	}
+	shim_zc_sent(eng, s, flags, sent);
 	shim_engine_flush_soon(eng);
 	sock_io_end(s, eng);
 	if (cur != iov && cur != local)
@@ -305,6 +313,15 @@ ssize_t shim_recvmsg(int fd, struct msghdr *msg, int flags)
 		return REAL(recvmsg)(fd, msg, flags);
 	if (!msg)
 		return shim_errno(-EFAULT);
+	if (flags & MSG_ERRQUEUE) {
+		struct shim_engine *eng;
+
+		shim_lock();
+		eng = shim_engine_cur();
+		r = shim_sock_live(s, eng) ? shim_zc_recv(s, msg) : -EBADF;
+		shim_unlock(eng);
+		return ret(r);
+	}
 	r = do_recv(s, msg->msg_iov, (int)msg->msg_iovlen, flags);
 	if (r >= 0) {
 		msg->msg_namelen = 0;

@@ -113,6 +113,44 @@ static void remember_opt(struct shim_sock *s, int level, int name, const void *v
 }
 
 /*
+ * TCP options the app set on the kernel socket before it moved to xtcp (before
+ * bind() or connect()), as the stack should see them. The kernel reports
+ * TCP_MAXSEG as its default 536 until the app sets one: 536 itself is
+ * indistinguishable and left out (the link's MSS is larger anyway).
+ */
+static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
+{
+	static const int names[] = {TCP_MAXSEG, TCP_NOTSENT_LOWAT};
+	int v;
+	socklen_t vl;
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		vl = sizeof(v);
+		if (REAL(getsockopt)(fd, IPPROTO_TCP, names[i], &v, &vl) || !v ||
+		    (names[i] == TCP_MAXSEG && v == 536))
+			continue;
+		put(ctx, IPPROTO_TCP, names[i], v);
+	}
+}
+
+static void kernel_opt_remember(void *ctx, int level, int name, int v)
+{
+	remember_opt(ctx, level, name, &v, sizeof(v));
+}
+
+struct kernel_opt_ctx {
+	struct shim_engine *eng;
+	int sd;
+};
+
+static void kernel_opt_apply(void *ctx, int level, int name, int v)
+{
+	const struct kernel_opt_ctx *c = ctx;
+
+	sock_setopt(c->eng->stk, c->sd, level, name, &v, sizeof(v));
+}
+
+/*
  * An AF_INET6 bind to a served port: served unless the address is one xtcp
  * cannot see (loopback, or link-local of another interface: the kernel
  * keeps those, one line says so). The kernel socket is bound first, so its
@@ -157,6 +195,7 @@ static int shim_bind6(int fd, const struct sockaddr_in6 *sin6, socklen_t len)
 		s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
 		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
 			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
+		kernel_opts(fd, kernel_opt_remember, s);
 		map_fd(fd, s);
 	}
 	shim_unlock(NULL);
@@ -195,6 +234,7 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		/* Set before bind(), so before we knew the socket: carry it to the stack. */
 		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
 			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
+		kernel_opts(fd, kernel_opt_remember, s);
 		map_fd(fd, s);
 	}
 	shim_unlock(NULL);
@@ -270,6 +310,11 @@ static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shi
 	if (parent) {
 		s->rcvtimeo_us = parent->rcvtimeo_us;
 		s->sndtimeo_us = parent->sndtimeo_us;
+		for (unsigned i = 0; i < parent->n_opts;
+		     i++) /* Linux: SOCK_ZEROCOPY is inherited */
+			if (parent->opts[i].level == SOL_SOCKET &&
+			    parent->opts[i].name == SO_ZEROCOPY)
+				s->zc.on = parent->opts[i].val != 0;
 	}
 	sock_set_user(eng->stk, sd, s);
 	map_fd(fd, s);
@@ -543,6 +588,7 @@ int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	vl = sizeof(v);
 	if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_KEEPALIVE, &v, &vl) && v)
 		sock_setopt(eng->stk, sd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v));
+	kernel_opts(fd, kernel_opt_apply, &(struct kernel_opt_ctx){eng, sd});
 	sock_set_user(eng->stk, sd, s);
 	map_fd(fd, s);
 	shim_ep_adopt(fd, s); /* epoll registrations made before connect() */
@@ -745,9 +791,37 @@ static int conn_getopt(struct shim_engine *eng, struct shim_sock *s, int level, 
 			return timeo_get(s->rcvtimeo_us, val, len);
 		case SO_SNDTIMEO:
 			return timeo_get(s->sndtimeo_us, val, len);
+		case SO_ZEROCOPY:
+			return shim_zc_getopt(s, val, len);
 		}
 	}
 	return sock_getopt(eng->stk, s->sd, level, name, val, len);
+}
+
+/*
+ * SO_SNDBUF/SO_RCVBUF (and the FORCE variants) of a connection: the kernel
+ * socket behind the fd takes the request first, so the value is clamped and
+ * doubled exactly as this kernel does (net.core.wmem_max/rmem_max, the
+ * floors, CAP_NET_ADMIN for FORCE); the stack then gets half of the result,
+ * which it doubles back.
+ */
+static bool is_buf_opt(int level, int name)
+{
+	return level == SOL_SOCKET && (name == SO_SNDBUF || name == SO_RCVBUF ||
+				       name == SO_SNDBUFFORCE || name == SO_RCVBUFFORCE);
+}
+
+static int conn_setbuf(struct shim_engine *eng, struct shim_sock *s, int name, const void *val,
+		       socklen_t len)
+{
+	int base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF : SO_RCVBUF, v = 0;
+	socklen_t vl = sizeof(v);
+
+	if (REAL(setsockopt)(s->fd, SOL_SOCKET, name, val, len) ||
+	    REAL(getsockopt)(s->fd, SOL_SOCKET, base, &v, &vl))
+		return -errno;
+	v /= 2;
+	return sock_setopt(eng->stk, s->sd, SOL_SOCKET, base, &v, sizeof(v));
 }
 
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
@@ -782,7 +856,19 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		if (!r && timeo)
 			timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val,
 				  len);
-		else if (!r) {
+		else if (!r && is_buf_opt(level, name)) {
+			int v = 0, base = (name == SO_SNDBUF || name == SO_SNDBUFFORCE) ? SO_SNDBUF
+											: SO_RCVBUF;
+			socklen_t vl = sizeof(v);
+
+			if (!REAL(getsockopt)(fd, SOL_SOCKET, base, &v, &vl)) {
+				v /= 2; /* the kernel's clamped, doubled value: the stack doubles */
+				remember_opt(s, SOL_SOCKET, base, &v, sizeof(v));
+				if (shim_sock_live(s, eng))
+					sock_setopt(eng->stk, s->sd, SOL_SOCKET, base, &v,
+						    sizeof(v));
+			}
+		} else if (!r) {
 			remember_opt(s, level, name, val, len);
 			if (shim_sock_live(s, eng))
 				sock_setopt(eng->stk, s->sd, level, name, val, len);
@@ -791,6 +877,10 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 		r = -EBADF;
 	} else if (timeo) {
 		r = timeo_set(name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us, val, len);
+	} else if (is_buf_opt(level, name)) {
+		r = conn_setbuf(eng, s, name, val, len);
+	} else if (level == SOL_SOCKET && name == SO_ZEROCOPY) {
+		r = shim_zc_setopt(s, val, len);
 	} else {
 		r = sock_setopt(eng->stk, s->sd, level, name, val, len);
 		/*

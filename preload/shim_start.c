@@ -33,6 +33,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +262,24 @@ static int listen_backlog(int backlog)
 		}
 	}
 	return backlog > somaxconn ? backlog : somaxconn;
+}
+
+/* net.ipv4.tcp_rmem[2] (stack_config.rmem_max), 0 if it cannot be read. */
+static uint32_t tcp_rmem_max(void)
+{
+	char buf[64];
+	unsigned long lo, def, max;
+	int fd = open("/proc/sys/net/ipv4/tcp_rmem", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? REAL(read)(fd, buf, sizeof(buf) - 1) : -1;
+
+	if (fd >= 0)
+		REAL(close)(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu %lu", &lo, &def, &max) != 3 || max > UINT32_MAX)
+		return 0;
+	return (uint32_t)max;
 }
 
 static void set_drain(struct shim_engine *eng, bool on)
@@ -499,6 +518,7 @@ static struct shim_engine *engine_start(bool privdrop)
 	if (getrandom(&scfg.seed, sizeof(scfg.seed), 0) != sizeof(scfg.seed))
 		scfg.seed = shim_now_us() ^ ((uint64_t)shim_pid << 32);
 	scfg.ts_seed = host_ts_seed();
+	scfg.rmem_max = tcp_rmem_max();
 	scfg.dev = eng->dev;
 	scfg.max_socks = shim.cfg.max_socks;
 	if (shim.cfg.mtu_probing)

@@ -51,13 +51,49 @@ static uint32_t tx_queued(const struct tcb *t)
 	return seq_gt(t->snd_end, t->snd_una) ? t->snd_end - t->snd_una : 0;
 }
 
+/*
+ * Room for the app: SO_SNDBUF bytes queued at most, as Linux's
+ * sk_wmem_queued < sk_sndbuf (the ring is the power of two above it). An
+ * autotuned ring (larger than the setting) is the limit itself.
+ */
 static uint32_t tx_free(const struct tcb *t)
 {
 	if (!t->sbuf)
 		return 0;
 	uint32_t q = tx_queued(t), size = t->smask + 1;
 
+	if (size <= buf_ring_size(t->sndbuf))
+		size = XT_MIN(size, t->sndbuf);
 	return q < size ? size - q : 0;
+}
+
+static uint32_t tx_notsent(const struct tcb *t)
+{
+	return seq_gt(t->snd_end, t->snd_nxt) ? t->snd_end - t->snd_nxt : 0;
+}
+
+/* Linux tcp_stream_memory_free(): with TCP_NOTSENT_LOWAT, unsent bytes below it. */
+static int tx_lowat_ok(const struct tcb *t)
+{
+	return !t->notsent_lowat || tx_notsent(t) < t->notsent_lowat;
+}
+
+/*
+ * What a write may still queue under TCP_NOTSENT_LOWAT. Linux checks the
+ * limit only when it starts a new skb (tcp_sendmsg_locked()): past the mark
+ * a write still fills the last unsent skb, whose size goal is ~64 KiB (or
+ * half the largest window) in whole segments (tcp_xmit_size_goal()).
+ */
+static uint32_t tx_lowat_room(const struct tcb *t)
+{
+	uint32_t mss = t->smss ? t->smss : TCP_MSS_NOOPT, goal, tail;
+
+	if (tx_lowat_ok(t))
+		return UINT32_MAX;
+	goal = XT_MIN(65535u - 1 - 320, XT_MAX(t->max_snd_wnd / 2, mss)); /* MAX_TCP_HEADER */
+	goal = XT_MAX(goal / mss, 1u) * mss;
+	tail = tx_notsent(t) % goal;
+	return tail ? goal - tail : 0;
 }
 
 static int sock_take_err(struct tcb *t)
@@ -413,7 +449,7 @@ static int sock_connect_addr(struct stack *stk, struct tcb *t, const struct in6_
 	t->snd_una = t->snd_nxt = t->snd_max = t->iss;
 	t->snd_end = t->iss + 1;
 	t->ts_off = tcp_ts_off(stk, &t->h.laddr, daddr);
-	t->rcv_ws = tcp_rcv_wscale(t->rcvbuf);
+	t->rcv_ws = tcp_rcv_wscale(stk, t->rcvbuf, t->rcvbuf_lock);
 	t->rto_us = TCP_RTO_INIT_US;
 	t->retries = 0;
 	tcb_set_mss(stk, t, 0);
@@ -556,7 +592,7 @@ ssize_t sock_sendv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 	if (r)
 		return r;
 	sbuf_autotune(stk, t);
-	uint32_t room = tx_free(t);
+	uint32_t room = XT_MIN(tx_free(t), tx_lowat_room(t));
 	size_t total = 0;
 
 	for (int i = 0; i < iovcnt; i++)
@@ -604,7 +640,7 @@ ssize_t sock_send_reserve(struct stack *stk, int sd, struct iovec span[2])
 	if (r)
 		return r;
 	sbuf_autotune(stk, t);
-	uint32_t room = tx_free(t), size = t->smask + 1;
+	uint32_t room = XT_MIN(tx_free(t), tx_lowat_room(t)), size = t->smask + 1;
 	uint32_t off = (t->snd_end - (t->iss + 1)) & t->smask;
 	uint32_t first = XT_MIN(room, size - off);
 
@@ -722,6 +758,7 @@ ssize_t sock_recvv(struct stack *stk, int sd, const struct iovec *iov, int iovcn
 	if (!(flags & MSG_PEEK) && done) {
 		t->rcv_user += (uint32_t)done;
 		tcp_urg_read_done(t);
+		tcp_rcv_space_adjust(stk, t);
 		recv_window_update(stk, t);
 	}
 	return (ssize_t)done;
@@ -831,13 +868,13 @@ static int opt_int(const void *val, socklen_t len, int *out)
 	return 0;
 }
 
-static uint32_t buf_req(int v)
+static uint32_t buf_req(int v, uint32_t floor)
 {
 	/* Linux sock_setsockopt(): the value is doubled, with a floor */
 	uint64_t d = v < 0 ? 0 : (uint64_t)v * 2;
 
-	if (d < 4608)
-		d = 4608;
+	if (d < floor)
+		d = floor;
 	if (d > TCP_BUF_MAX)
 		d = TCP_BUF_MAX;
 	return (uint32_t)d;
@@ -881,7 +918,7 @@ static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void 
 		keep_arm(stk, t);
 		return 0;
 	case SO_SNDBUF:
-		t->sndbuf = buf_req(v);
+		t->sndbuf = buf_req(v, 4608); /* SOCK_MIN_SNDBUF */
 		if (t->sbuf && tx_queued(t) == 0 && buf_ring_size(t->sndbuf) != t->smask + 1) {
 			buf_put(stk, t->sbuf, t->smask + 1);
 			t->sbuf = NULL;
@@ -890,7 +927,8 @@ static int setopt_socket(struct stack *stk, struct tcb *t, int name, const void 
 		}
 		return 0;
 	case SO_RCVBUF:
-		t->rcvbuf = buf_req(v); /* takes effect for connections not yet opened */
+		t->rcvbuf = buf_req(v, 2304); /* SOCK_MIN_RCVBUF; for connections not yet opened */
+		t->rcvbuf_lock = 1;	      /* and ends receive autotuning (SOCK_RCVBUF_LOCK) */
 		return 0;
 	case SO_OOBINLINE:
 		t->flags = v ? t->flags | TF_OOBINLINE : t->flags & ~TF_OOBINLINE;
@@ -935,6 +973,17 @@ static int setopt_tcp(struct stack *stk, struct tcb *t, int name, const void *va
 		if (v < 1 || v > 127)
 			return -EINVAL;
 		t->keepcnt = (uint32_t)v;
+		return 0;
+	case TCP_MAXSEG:
+		/* Linux do_tcp_setsockopt(): 0 clears, else TCP_MIN_MSS..MAX_TCP_WINDOW;
+		 * it clamps the MSS of handshakes still to come */
+		if (v && (v < 88 || v > 32767))
+			return -EINVAL;
+		t->user_mss = (uint16_t)v;
+		return 0;
+	case TCP_NOTSENT_LOWAT:
+		t->notsent_lowat = (uint32_t)v; /* Linux keeps a u32; 0 = the sysctl (off) */
+		tcb_notify(stk, t);		/* writability may change at once */
 		return 0;
 	case TCP_QUICKACK:
 		if (v) {
@@ -997,50 +1046,6 @@ static int put_int(void *val, socklen_t *len, int v)
 	return 0;
 }
 
-/* TCP_INFO: glibc's struct tcp_info (the Linux 2.6 prefix), truncated to *len as Linux does. */
-static int get_tcp_info(struct stack *stk, struct tcb *t, void *val, socklen_t *len)
-{
-	struct tcp_info ti;
-
-	if (!val || !len)
-		return -EFAULT;
-	memset(&ti, 0, sizeof(ti));
-	ti.tcpi_state = t->state;
-	ti.tcpi_ca_state = (t->flags & TF_LOSS) ? 4 : (t->flags & TF_RECOVERY) ? 3 : 0;
-	ti.tcpi_retransmits = t->retries;
-	ti.tcpi_backoff = t->retries;
-	ti.tcpi_options = (uint8_t)(((t->flags & TF_TS) ? 1 : 0) | ((t->flags & TF_SACK) ? 2 : 0) |
-				    ((t->flags & TF_WS) ? 4 : 0));
-	ti.tcpi_snd_wscale = t->snd_ws & 0xf;
-	ti.tcpi_rcv_wscale = t->rcv_ws & 0xf;
-	ti.tcpi_rto = t->rto_us;
-	ti.tcpi_ato = TCP_DELACK_US;
-	ti.tcpi_snd_mss = t->smss;
-	ti.tcpi_rcv_mss = t->rcv_mss ? t->rcv_mss : TCP_MSS_NOOPT;
-	if (t->smss) {
-		ti.tcpi_unacked = (t->snd_max - t->snd_una + t->smss - 1) / t->smss;
-		ti.tcpi_sacked = t->sacked_bytes / t->smss;
-		ti.tcpi_snd_cwnd = t->cwnd / t->smss;
-		ti.tcpi_snd_ssthresh =
-			t->ssthresh >= (1u << 30) ? 0x7fffffff : t->ssthresh / t->smss;
-	}
-	ti.tcpi_last_data_recv = (uint32_t)((stk->now_us - t->last_rx_us) / 1000);
-	ti.tcpi_last_ack_recv = ti.tcpi_last_data_recv;
-	ti.tcpi_pmtu = t->pmtu ? t->pmtu : stk->mtu; /* the path MTU (pmtu.c) */
-	ti.tcpi_rcv_ssthresh = t->rmask + 1;
-	ti.tcpi_rtt = t->srtt_us;
-	ti.tcpi_rttvar = t->rttvar_us;
-	ti.tcpi_advmss = (uint32_t)(ip_mss_own(stk, &t->h.raddr) - ((t->flags & TF_TS) ? 12 : 0));
-	ti.tcpi_reordering = 3;
-	ti.tcpi_rcv_space = t->rmask + 1;
-	ti.tcpi_total_retrans = (uint32_t)t->retrans;
-	socklen_t n = *len < (socklen_t)sizeof(ti) ? *len : (socklen_t)sizeof(ti);
-
-	memcpy(val, &ti, n);
-	*len = n;
-	return 0;
-}
-
 int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, socklen_t *len)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
@@ -1094,9 +1099,14 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 		case TCP_KEEPCNT:
 			return put_int(val, len, (int)t->keepcnt);
 		case TCP_MAXSEG:
+			/* Linux: mss_cache, or user_mss before a connection exists */
+			if (t->user_mss && (t->state == TCPS_CLOSED || t->state == TCPS_LISTEN))
+				return put_int(val, len, t->user_mss);
 			return put_int(val, len, t->smss ? t->smss : TCP_MSS_NOOPT);
+		case TCP_NOTSENT_LOWAT:
+			return put_int(val, len, (int)t->notsent_lowat);
 		case TCP_INFO:
-			return get_tcp_info(stk, t, val, len);
+			return tcp_info_get(stk, t, val, len);
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -1202,7 +1212,7 @@ uint32_t sock_events(struct stack *stk, int sd)
 			/* sk_stream_is_writeable(): free space >= queued / 2 */
 			uint32_t q = tx_queued(t), f = tx_free(t);
 
-			if (t->sbuf && f >= q / 2 && f > 0)
+			if (t->sbuf && f >= q / 2 && f > 0 && tx_lowat_ok(t))
 				m |= EPOLLOUT | EPOLLWRNORM;
 			else if (!t->sbuf && t->state == TCPS_CLOSED)
 				m |= EPOLLOUT | EPOLLWRNORM;

@@ -114,6 +114,8 @@ struct stack *stack_create(const struct stack_config *cfg)
 		stk->cfg.sndbuf = 256 * 1024;
 	if (!stk->cfg.rcvbuf)
 		stk->cfg.rcvbuf = 256 * 1024;
+	if (!stk->cfg.rmem_max)
+		stk->cfg.rmem_max = TCP_RMEM_MAX;
 	stack_local_ports_normalise(&stk->cfg);
 	if (!stk->cfg.challenge_ack_limit)
 		stk->cfg.challenge_ack_limit = TCP_CHALLENGE_ACK_LIM;

@@ -87,6 +87,12 @@ struct stack_config {
 	 * tells an off-path attacker nothing (CVE-2016-5696). 0 = 1000.
 	 */
 	unsigned challenge_ack_limit;
+	/*
+	 * net.ipv4.tcp_rmem[2]: how far receive autotuning may grow a buffer
+	 * (up to the stack's ring limit), and so the window scale offered, as
+	 * Linux's tcp_select_initial_window(). 0 = Linux's default, 6 MiB.
+	 */
+	uint32_t rmem_max;
 };
 
 #define STACK_F_NO_SACK 0x1u /* net.ipv4.tcp_sack = 0 */
@@ -96,6 +102,7 @@ struct stack_config {
 
 /* net.ipv4.tcp_mtu_probing = 1: RFC 4821 probing once a black hole is suspected (pmtu.c) */
 #define STACK_F_MTU_PROBING 0x10u
+#define STACK_F_NO_TLP	    0x20u /* net.ipv4.tcp_early_retrans = 0: no tail loss probes */
 
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);
@@ -162,6 +169,9 @@ struct stack_stats {
 	uint64_t pmtu_lowered; /* path MTUs lowered by "fragmentation needed" (RFC 1191) */
 	/* STACK_F_MTU_PROBING (RFC 4821): black holes suspected, probes sent */
 	uint64_t mtu_blackholes, mtu_probes;
+	uint64_t timeouts;	 /* RTO expiries with data outstanding (Linux TCPTimeouts) */
+	uint64_t tlp_probes;	 /* tail loss probes sent (Linux TCPLossProbes) */
+	uint64_t tlp_recoveries; /* losses a probe revealed (TCPLossProbeRecovery) */
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

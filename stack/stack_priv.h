@@ -111,6 +111,7 @@ enum stack_drop_reason {
 #define TCP_SACK_SB	      16      /* SACK scoreboard blocks (sender side) */
 #define TCP_BUF_MIN	      4096u
 #define TCP_BUF_MAX	      (16u << 20)
+#define TCP_RMEM_MAX	      (6u << 20) /* tcp_rmem[2]: receive autotuning's ceiling */
 #define TCP_PAWS_24DAYS_US    (24ull * 86400 * 1000000)
 #define TCP_CHALLENGE_ACK_LIM 1000 /* per second, per stack: Linux tcp_challenge_ack_limit */
 
@@ -155,6 +156,7 @@ enum stack_drop_reason {
 #define URG_NOTYET   0x0200	 /* announced, not arrived yet */
 #define URG_READ     0x0400	 /* read by recv(MSG_OOB) */
 #define TF_FORGOTTEN 0x40000000u /* handed to another stack (sock_forget): drop its segments */
+#define TF_TLP	     0x80000000u /* t_rtx is the tail loss probe timeout (tcp_rack.c) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
 #define PEND_ACK   0x01 /* send an ACK now */
@@ -163,6 +165,7 @@ enum stack_drop_reason {
 #define PEND_RST   0x08 /* abort: send RST and release */
 #define PEND_PROBE 0x10 /* send a keepalive or zero-window probe */
 #define PEND_PUSH  0x20 /* send partial segments despite Nagle/cork (cork timer) */
+#define PEND_TLP   0x40 /* send a tail loss probe (tcp_rack.c) */
 
 /* tcb->shut (Linux sk_shutdown bits) */
 #define SHUT_RCV 1
@@ -292,6 +295,9 @@ struct tcb {
 	uint32_t keepidle_s, keepintvl_s, keepcnt;
 	int linger_s; /* SO_LINGER l_linger (l_onoff kept in TF_LINGER0) */
 	uint8_t linger_on;
+	uint8_t rcvbuf_lock; /* SO_RCVBUF set: no receive autotuning (Linux SOCK_RCVBUF_LOCK) */
+	uint16_t user_mss;   /* TCP_MAXSEG before the handshake (Linux rx_opt.user_mss); 0 none */
+	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT; 0 = off (Linux default UINT_MAX) */
 
 	/* listener */
 	struct list_node acceptq; /* children ready for accept() */
@@ -319,6 +325,40 @@ struct tcb {
 	uint16_t probe_size;   /* MTU of the probe in flight; 0 = none */
 	uint32_t probe_end;    /* sequence after the probe's payload */
 	uint64_t probe_cut_us; /* when the search last ended (re-probe 10 min later) */
+	/* proportional rate reduction in recovery (RFC 6937), bytes */
+	struct {
+		uint32_t recover_fs; /* flight when recovery began */
+		uint32_t delivered;  /* delivered to the peer since (prr_delivered) */
+		uint32_t out;	     /* sent since (prr_out) */
+	} prr;
+
+	/* tail loss probe out (RFC 8985 7): high = snd_max after it, rxt = it resent data */
+	struct {
+		uint32_t high;
+		uint8_t out, rxt;
+	} tlp;
+
+	/* Linux tcp_sock's counters and clocks behind TCP_INFO (tcp_info.c) */
+	struct tcb_info {
+		uint64_t bytes_acked, bytes_received; /* RFC 4898 HCThruOctets */
+		uint64_t bytes_sent, bytes_retrans;   /* payload, retransmissions included */
+		uint32_t segs_in, segs_out;	      /* every segment, pure ACKs too */
+		uint32_t data_segs_in, data_segs_out;
+		uint32_t delivered;		    /* segments' worth of data ACKed (rounded up) */
+		uint32_t rcv_ooopack;		    /* data segments received out of order */
+		uint32_t dsack_dups;		    /* D-SACK blocks received */
+		uint32_t min_rtt_us;		    /* smallest RTT sample; 0 none yet */
+		uint64_t lsnd_us, lrcv_us, lack_us; /* last data sent / data received / ACK taken */
+		/* receiver RTT (Linux rcv_rtt_est): rtt8 is 8 x the estimate in us */
+		uint32_t rcv_rtt8, rcv_rtt_seq, rcv_rtt_tsecr;
+		uint64_t rcv_rtt_us0;
+		/* rate of delivery: ACKed bytes over about one RTT */
+		uint64_t rate_us0, rate_acked0, delivery_rate;
+		/* receive-buffer autotuning (Linux rcvq_space): bytes read in the
+		 * last receiver RTT, and where and when that measure began */
+		uint32_t rcvq_space, rcvq_seq;
+		uint64_t rcvq_us0;
+	} ti;
 };
 
 /* tcb->fams */
@@ -343,6 +383,8 @@ struct tcp_req {
 	uint32_t our_wnd; /* window of our SYN-ACK (unscaled) */
 	uint8_t cookie;	  /* SYN cookie reply: TSval carries the options */
 	uint8_t ecn_ok;	  /* the SYN asked for ECN and we accept (SYN-ACK with ECE) */
+
+	uint16_t user_mss; /* the listener's TCP_MAXSEG (our MSS option); 0 none */
 };
 
 /* A segment parsed once by tcp_input() and passed by pointer. */
@@ -541,7 +583,8 @@ unsigned addr_words(uint64_t *m, const struct in6_addr *a, const struct in6_addr
 uint32_t tcp_isn(struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
 		 const struct in6_addr *raddr, uint16_t rport);
 uint32_t tcp_ts_off(struct stack *stk, const struct in6_addr *laddr, const struct in6_addr *raddr);
-uint8_t tcp_rcv_wscale(uint32_t rcvbuf);
+uint8_t tcp_rcv_wscale(const struct stack *stk, uint32_t rcvbuf, int locked);
+uint16_t tcp_mss_ours(const struct stack *stk, const struct in6_addr *raddr, uint16_t user_mss);
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss);
 void tcb_time_wait_reap(struct stack *stk);
 uint64_t stack_rand(struct stack *stk);
@@ -572,6 +615,7 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r);
 void tcp_send_ctl(struct stack *stk, struct tcb *t, uint8_t flags, uint32_t seq);
 void tcp_send_challenge_ack(struct stack *stk, struct tcb *t);
 void tcp_send_oow_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+uint32_t tcp_pipe(const struct tcb *t);
 uint32_t tcp_rcv_window(struct tcb *t);
 uint32_t tcp_tsval(const struct stack *stk, uint32_t ts_off);
 
@@ -602,6 +646,22 @@ uint32_t pmtu_probe_len(struct stack *stk, struct tcb *t, uint32_t maxseg);
 void pmtu_probe_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, uint32_t maxseg);
 void pmtu_probe_acked(struct stack *stk, struct tcb *t, uint32_t ack);
 void pmtu_probe_lost(struct tcb *t);
+/* tcp_info.c */
+void tcp_info_established(struct stack *stk, struct tcb *t);
+void tcp_info_rcv_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+uint32_t tcp_info_rcv_rtt_us(const struct tcb *t);
+void tcp_info_acked(struct stack *stk, struct tcb *t, uint32_t acked);
+uint32_t tcp_advmss(const struct stack *stk, const struct tcb *t);
+int tcp_info_get(struct stack *stk, struct tcb *t, void *val, socklen_t *len);
+
+/* tcp_rack.c */
+void tcp_tlp_arm(struct stack *stk, struct tcb *t);
+void tcp_tlp_fire(struct stack *stk, struct tcb *t);
+void tcp_tlp_sent(struct stack *stk, struct tcb *t, int rxt);
+int tcp_tlp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+
+/* tcp_rcvbuf.c */
+void tcp_rcv_space_adjust(struct stack *stk, struct tcb *t);
 
 /* tcp_cc.c */
 void tcp_cc_init(struct stack *stk, struct tcb *t);
@@ -609,5 +669,7 @@ void tcp_cc_ack(struct stack *stk, struct tcb *t, uint32_t acked);
 uint32_t tcp_cc_ssthresh(struct stack *stk, struct tcb *t);
 void tcp_cc_rto(struct stack *stk, struct tcb *t);
 uint32_t tcp_cube_root(uint64_t a);
+void tcp_prr_init(struct tcb *t);
+void tcp_prr_ack(struct tcb *t, uint32_t delivered, int fast_rexmit);
 
 #endif

@@ -4,7 +4,8 @@
  * (RFC 9438, the default) or NewReno growth in congestion avoidance.
  * Windows are in bytes and grow only while in use (RFC 7661). Recovery
  * itself (which segments to send) lives in tcp_output.c; these functions
- * only size cwnd and ssthresh.
+ * only size cwnd and ssthresh, in fast recovery by proportional rate
+ * reduction (RFC 6937, as Linux tcp_cwnd_reduction()).
  */
 #include "stack_priv.h"
 
@@ -158,4 +159,41 @@ uint32_t tcp_cc_ssthresh(struct stack *stk, struct tcb *t)
 void tcp_cc_rto(struct stack *stk, struct tcb *t)
 {
 	t->ssthresh = tcp_cc_ssthresh(stk, t);
+}
+
+/* RFC 6937: entering fast recovery (ssthresh already set). */
+void tcp_prr_init(struct tcb *t)
+{
+	t->prr.recover_fs = t->snd_max - t->snd_una;
+	t->prr.delivered = 0;
+	t->prr.out = 0;
+}
+
+/*
+ * RFC 6937 on each ACK in fast recovery: cwnd lets out what keeps the
+ * sending rate proportional to the deliveries while pipe exceeds ssthresh
+ * (no burst, no silence), then slow-starts back up to ssthresh (PRR-SSRB).
+ * The ACK that starts recovery always lets the fast retransmit go.
+ */
+void tcp_prr_ack(struct tcb *t, uint32_t delivered, int fast_rexmit)
+{
+	uint32_t pipe = tcp_pipe(t), mss = t->smss, sndcnt;
+
+	t->prr.delivered += delivered;
+	if (pipe > t->ssthresh) {
+		uint64_t want = ((uint64_t)t->prr.delivered * t->ssthresh + t->prr.recover_fs - 1) /
+				XT_MAX(t->prr.recover_fs, 1u);
+
+		sndcnt = want > t->prr.out ? (uint32_t)(want - t->prr.out) : 0;
+	} else {
+		uint32_t limit =
+			XT_MAX(t->prr.delivered > t->prr.out ? t->prr.delivered - t->prr.out : 0,
+			       delivered) +
+			mss;
+
+		sndcnt = XT_MIN(t->ssthresh - pipe, limit);
+	}
+	if (fast_rexmit && sndcnt < mss)
+		sndcnt = mss;
+	t->cwnd = pipe + sndcnt;
 }

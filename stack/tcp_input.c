@@ -85,11 +85,13 @@ static void tcp_sack_update(struct tcb *t, const struct tcp_seg_in *seg)
 	t->sacked_bytes = sum;
 }
 
-/* RFC 5681 3.2 / RFC 6675 5: enter fast recovery. */
-static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
+/*
+ * RFC 5681 3.2 / RFC 6675 5: enter fast recovery; cwnd then follows RFC 6937
+ * (PRR) from this ACK's delivered bytes on, the fast retransmit always let out.
+ */
+static void tcp_enter_recovery(struct stack *stk, struct tcb *t, uint32_t delivered)
 {
 	t->ssthresh = tcp_cc_ssthresh(stk, t);
-	t->cwnd = t->ssthresh;
 	if (t->flags & TF_ECN)
 		t->flags |= TF_ECN_CWR; /* any reduction ends the peer's echo (Linux) */
 	if (t->probe_size && seq_lt(t->snd_una, t->probe_end))
@@ -98,6 +100,13 @@ static void tcp_enter_recovery(struct stack *stk, struct tcb *t)
 	t->rtx_nxt = t->snd_una;
 	t->flags |= TF_RECOVERY;
 	t->flags &= ~TF_RTT; /* Karn */
+	tcp_prr_init(t);
+	tcp_prr_ack(t, delivered, 1);
+	t->tlp.out = 0;
+	if (t->flags & TF_TLP) { /* the RTO, not a probe, guards the recovery */
+		t->flags &= ~TF_TLP;
+		t->t_rtx = stk->now_us + t->rto_us;
+	}
 	tcb_mark(stk, t, PEND_DATA);
 }
 
@@ -142,10 +151,19 @@ static void tcp_ecn_echo_rcvd(struct stack *stk, struct tcb *t, uint32_t ack)
  * Step 5 core: process an acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681,
  * RFC 6582, RFC 6675). Returns -1 when the TCB was released.
  */
+/* RFC 6937 DeliveredData: the change in snd_una plus the change in SACKed bytes. */
+static uint32_t tcp_delivered(const struct tcb *t, uint32_t una0, uint32_t sacked0)
+{
+	int64_t d = (int64_t)(t->snd_una - una0) + (int64_t)t->sacked_bytes - (int64_t)sacked0;
+
+	return d > 0 ? (uint32_t)d : 0;
+}
+
 static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
 	uint32_t ack = seg->ack;
 	uint32_t wnd = seg->wnd << t->snd_ws;
+	uint32_t una0 = t->snd_una, sacked0 = t->sacked_bytes;
 
 	/* window update (RFC 9293: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)) */
 	if (seq_lt(t->snd_wl1, seg->seq) || (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, ack))) {
@@ -175,6 +193,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		int fin_acked = (t->flags & TF_FIN_SENT) && seq_gt(ack, t->snd_end);
 
 		tcp_ack_rtt(stk, t, seg);
+		tcp_info_acked(stk, t, acked);
 		t->snd_una = ack;
 		if (t->probe_size)
 			pmtu_probe_acked(stk, t, ack); /* RFC 4821 probe (pmtu.c) */
@@ -196,6 +215,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 				/* partial ACK (RFC 6582 3.2 step 4): retransmit from here */
 				if (!(t->flags & TF_SACK) || seq_lt(t->rtx_nxt, ack))
 					t->rtx_nxt = ack;
+				tcp_prr_ack(t, tcp_delivered(t, una0, sacked0), 0);
 			}
 		} else {
 			if ((t->flags & TF_LOSS) && seq_geq(ack, t->recover))
@@ -207,6 +227,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 				tcp_cc_ack(stk, t, acked);
 		}
 		t->dupacks = 0;
+		t->flags &= ~TF_TLP;
 		if (t->snd_una == t->snd_max) {
 			if (!(t->flags & TF_PERSIST))
 				t->t_rtx = 0;
@@ -214,6 +235,9 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			t->flags &= ~TF_PERSIST;
 			t->t_rtx = stk->now_us + t->rto_us;
 		}
+		if (tcp_tlp_ack(stk, t, seg)) /* RACK: holes below the delivered probe */
+			tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
+		tcp_tlp_arm(stk, t);
 		tcb_mark(stk, t, PEND_DATA);
 		tcb_notify(stk, t); /* send space freed */
 		if (fin_acked) {
@@ -225,16 +249,25 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	}
 	if (t->flags & TF_SACK)
 		tcp_sack_update(t, seg);
+	if (tcp_tlp_ack(stk, t, seg)) { /* RACK: the holes below the delivered probe are lost */
+		tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
+		return 0;
+	}
 	/* duplicate ACK (RFC 5681 2): no data, window unchanged, data outstanding */
 	if (ack == t->snd_una && seg->len == 0 && !(seg->flags & (TH_SYN | TH_FIN)) &&
 	    t->snd_max != t->snd_una && wnd == t->snd_wnd) {
+		/* without SACK a duplicate ACK stands for one segment delivered */
+		uint32_t delivered =
+			(t->flags & TF_SACK) ? tcp_delivered(t, una0, sacked0) : t->smss;
+
 		t->dupacks = (uint8_t)XT_MIN(t->dupacks + 1, 250);
 		if (t->flags & TF_RECOVERY) {
+			tcp_prr_ack(t, delivered, 0);
 			tcb_mark(stk, t, PEND_DATA); /* pipe shrank: maybe send */
 		} else if ((t->dupacks >= 3 ||
 			    ((t->flags & TF_SACK) && t->sacked_bytes >= 3u * t->smss)) &&
 			   !(t->flags & TF_LOSS) && seq_geq(ack, t->recover)) {
-			tcp_enter_recovery(stk, t);
+			tcp_enter_recovery(stk, t, delivered);
 		} else if (t->dupacks <= 2) {
 			tcb_mark(stk, t, PEND_DATA); /* RFC 3042 limited transmit */
 		}
@@ -496,11 +529,15 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	ring_write(t->rbuf, t->rmask, seg->seq - base, seg->data, seg->len);
 	if (seg->len > t->rcv_mss)
 		t->rcv_mss = (uint16_t)XT_MIN(seg->len, 65535u);
+	t->ti.lrcv_us = stk->now_us;
 	if (seg->seq == t->rcv_nxt) {
 		int had_ooo = t->n_ooo != 0;
+		uint32_t nxt0 = t->rcv_nxt;
 
 		t->rcv_nxt += seg->len;
 		ooo_advance(t);
+		t->ti.bytes_received += t->rcv_nxt - nxt0;
+		tcp_info_rcv_rtt(stk, t, seg);
 		t->rcv_unacked += seg->len;
 		if (had_ooo || t->quickack) {
 			if (t->quickack)
@@ -513,6 +550,7 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		}
 		tcb_notify(stk, t);
 	} else {
+		t->ti.rcv_ooopack++;
 		if (ooo_insert(t, seg->seq, seg->seq + seg->len) != 0)
 			stack_drop(stk, DROP_TCP_OOO_FULL);
 		tcb_mark(stk, t, PEND_ACK); /* RFC 5681 4.2: out of order: ACK at once */
@@ -565,6 +603,9 @@ void tcp_input_synced(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 	uint8_t flags0 = seg->flags;
 
 	t->last_rx_us = stk->now_us;
+	t->ti.segs_in++;
+	if (seg->len)
+		t->ti.data_segs_in++;
 	if (step1_seq(stk, t, seg))
 		return;
 	if (step2_rst(stk, t, seg, seq0))

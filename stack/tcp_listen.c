@@ -121,7 +121,7 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 	if (seg->has_ws) {
 		r->opts |= TF_WS;
 		r->snd_ws = seg->ws;
-		r->rcv_ws = tcp_rcv_wscale(l->rcvbuf);
+		r->rcv_ws = tcp_rcv_wscale(stk, l->rcvbuf, l->rcvbuf_lock);
 	} else {
 		r->snd_ws = 0;
 		r->rcv_ws = 0;
@@ -138,6 +138,7 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 	r->cookie = 0;
 	r->sent_us = stk->now_us;
 	r->our_wnd = XT_MIN(buf_ring_size(l->rcvbuf), 65535u);
+	r->user_mss = l->user_mss;
 	memcpy(r->smac, seg->smac, 6);
 }
 
@@ -173,6 +174,9 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	t->linger_s = l->linger_s;
 	t->sndbuf = l->sndbuf;
 	t->rcvbuf = l->rcvbuf;
+	t->rcvbuf_lock = l->rcvbuf_lock;
+	t->user_mss = r->user_mss;
+	t->notsent_lowat = l->notsent_lowat;
 	t->snd_ws = r->snd_ws;
 	t->rcv_ws = r->rcv_ws;
 	t->ts_recent = r->ts_recent;
@@ -292,6 +296,7 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 	r.mss = msstab[ind];
 	r.peer_wnd = seg->wnd;
 	r.retries = 1; /* no RTT sample from the SYN-ACK */
+	r.user_mss = l->user_mss;
 	r.ts_off = tcp_ts_off(stk, &r.h.laddr, &r.h.raddr);
 	memcpy(r.smac, seg->smac, 6);
 	if (seg->has_ts && seg->tsecr) {
@@ -307,7 +312,7 @@ static int tcp_cookie_ack(struct stack *stk, struct tcb *l, struct tcp_seg_in *s
 				return -1;
 			r.opts |= TF_WS;
 			r.snd_ws = (uint8_t)(opt & TS_OPT_WSCALE);
-			r.rcv_ws = tcp_rcv_wscale(l->rcvbuf);
+			r.rcv_ws = tcp_rcv_wscale(stk, l->rcvbuf, l->rcvbuf_lock);
 		}
 	}
 	stk->st.syn_cookies_ok++;

@@ -237,6 +237,12 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 		tcb_mark(stk, t, PEND_DATA | PEND_ACK); /* out of frames: retry next flush */
 		return -1;
 	}
+	t->ti.segs_out++;
+	if (len) {
+		t->ti.data_segs_out++;
+		t->ti.bytes_sent += len;
+		t->ti.lsnd_us = stk->now_us;
+	}
 	t->last_ack_sent = t->rcv_nxt;
 	t->t_delack = 0;
 	t->rcv_unacked = 0;
@@ -257,8 +263,9 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	int ws = synack ? !!(t->flags & TF_WS) : !(no & STACK_F_NO_WS);
 	uint32_t wnd = XT_MIN(t->rmask + 1, 65535u);
 
-	s.optlen = tcp_opt_syn(opt, ip_mss_own(stk, &t->h.raddr), ts, tcp_tsval(stk, t->ts_off),
-			       synack ? t->ts_recent : 0, sack, ws, t->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, &t->h.raddr, t->user_mss), ts,
+			       tcp_tsval(stk, t->ts_off), synack ? t->ts_recent : 0, sack, ws,
+			       t->rcv_ws);
 	s.opt = opt;
 	s.dmac = t->dmac;
 	s.saddr = &t->h.laddr;
@@ -279,6 +286,7 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 		tcb_mark(stk, t, PEND_SYN);
 		return;
 	}
+	t->ti.segs_out++;
 	if (synack) {
 		t->rcv_adv = t->rcv_nxt + wnd;
 		t->last_ack_sent = t->rcv_nxt;
@@ -316,8 +324,9 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 			ts -= 64;
 		tsval = ts;
 	}
-	s.optlen = tcp_opt_syn(opt, ip_mss_own(stk, &r->h.raddr), !!(r->opts & TF_TS), tsval,
-			       r->ts_recent, !!(r->opts & TF_SACK), !!(r->opts & TF_WS), r->rcv_ws);
+	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, &r->h.raddr, r->user_mss),
+			       !!(r->opts & TF_TS), tsval, r->ts_recent, !!(r->opts & TF_SACK),
+			       !!(r->opts & TF_WS), r->rcv_ws);
 	s.opt = opt;
 	s.dmac = r->smac;
 	s.saddr = &r->h.laddr;
@@ -460,7 +469,7 @@ static int tcp_next_hole(const struct tcb *t, uint32_t maxseg, uint32_t *h, uint
 }
 
 /* RFC 6675 4 "pipe": octets believed in flight. */
-static uint32_t tcp_pipe(const struct tcb *t)
+uint32_t tcp_pipe(const struct tcb *t)
 {
 	uint32_t out = t->snd_max - t->snd_una, gone;
 
@@ -487,7 +496,10 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		flags |= TH_PSH;
 	if (tcp_emit(stk, t, seq, flags, len) != 0)
 		return -1;
+	if (t->flags & TF_RECOVERY)
+		t->prr.out += len + fin; /* RFC 6937 prr_out */
 	if (seq_lt(seq, t->snd_max)) {
+		t->ti.bytes_retrans += len;
 		t->retrans++;
 		stk->st.retrans_segs++;
 		if ((t->flags & TF_RTT) && seq_lt(seq, t->rtt_seq))
@@ -506,6 +518,33 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		t->t_rtx = stk->now_us + t->rto_us;
 	}
 	return 0;
+}
+
+/*
+ * The tail loss probe (RFC 8985 7.3, tcp_rack.c): new data if there is some
+ * and the peer's window takes it (cwnd does not hold a probe back), else the
+ * last segment sent, again.
+ */
+static void tcp_output_tlp(struct stack *stk, struct tcb *t, uint32_t maxseg)
+{
+	uint32_t nxt = t->snd_max, wend = t->snd_una + t->snd_wnd, dend, seq, len;
+	int fin;
+
+	if (seq_lt(nxt, t->snd_end) && seq_gt(wend, nxt)) {
+		len = XT_MIN(XT_MIN(t->snd_end - nxt, maxseg), wend - nxt);
+		fin = (t->flags & TF_FIN_Q) && nxt + len == t->snd_end;
+		if (tcp_send_seg(stk, t, nxt, len, fin) == 0) {
+			t->snd_nxt = t->snd_max;
+			tcp_tlp_sent(stk, t, 0);
+		}
+		return;
+	}
+	dend = seq_min(t->snd_max, t->snd_end);
+	seq = dend - XT_MIN(dend - t->snd_una, maxseg);
+	len = dend - seq;
+	fin = (t->flags & TF_FIN_SENT) && seq_gt(t->snd_max, t->snd_end);
+	if ((len || fin) && tcp_send_seg(stk, t, seq, len, fin) == 0)
+		tcp_tlp_sent(stk, t, 1);
 }
 
 static unsigned tcp_output_recovery(struct stack *stk, struct tcb *t, uint32_t maxseg)
@@ -569,6 +608,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 	}
 	if (!t->sbuf)
 		return 0;
+	if ((pend & PEND_TLP) && !(t->flags & (TF_RECOVERY | TF_LOSS))) {
+		tcp_output_tlp(stk, t, maxseg);
+		return 1;
+	}
 	if (t->flags & TF_RECOVERY)
 		return tcp_output_recovery(stk, t, maxseg);
 	/* RFC 4821: the next new segment may be a larger probe (pmtu.c) */
@@ -610,9 +653,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 					t->t_misc = stk->now_us + TCP_CORK_US;
 				break;
 			}
-			/* Nagle, Linux's Minshall variant: one small segment in flight */
+			/* Nagle, Linux's Minshall variant: one small segment in flight
+			 * (tcp_minshall_check(); snd_sml starts outside the window) */
 			if (!(t->flags & TF_NODELAY) && t->snd_una != t->snd_max &&
-			    seq_gt(t->snd_sml, t->snd_una))
+			    seq_gt(t->snd_sml, t->snd_una) && seq_leq(t->snd_sml, t->snd_max))
 				break;
 		}
 		int fin = fin_due && nxt + len == t->snd_end;
@@ -632,6 +676,8 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 		if (fin)
 			break;
 	}
+	if (sent)
+		tcp_tlp_arm(stk, t); /* Linux tcp_schedule_loss_probe() after new data */
 	/* nothing in flight and the window too small: probe it (RFC 9293 3.8.6.1) */
 	if (seq_lt(t->snd_nxt, t->snd_end) && t->snd_una == t->snd_max && !t->t_rtx &&
 	    t->snd_wnd < t->smss) {

@@ -199,6 +199,8 @@ void tcp_set_state(struct stack *stk, struct tcb *t, int state)
 		list_del(&t->q_node);
 	switch (state) {
 	case TCPS_ESTABLISHED:
+		if (!(t->flags & TF_CONNECTED))
+			tcp_info_established(stk, t);
 		t->flags |= TF_CONNECTED;
 		break;
 	case TCPS_TIME_WAIT:
@@ -335,21 +337,42 @@ uint32_t tcp_ts_off(struct stack *stk, const struct in6_addr *laddr, const struc
 	return (uint32_t)siphash_words(stk->tskey, m, n);
 }
 
-uint8_t tcp_rcv_wscale(uint32_t rcvbuf)
+/*
+ * Our window shift. Linux tcp_select_initial_window() takes it from the
+ * largest buffer the window may grow to: tcp_rmem[2] (default 6 MiB: shift
+ * 7) while receive autotuning is on, the SO_RCVBUF size once the app set one.
+ */
+uint8_t tcp_rcv_wscale(const struct stack *stk, uint32_t rcvbuf, int locked)
 {
 	uint32_t sz = buf_ring_size(rcvbuf);
 	uint8_t ws = 0;
 
+	if (!locked) { /* ilog2(tcp_rmem[2]) - 15, within 0..14 */
+		int l = 31 - __builtin_clz(XT_MAX(stk->cfg.rmem_max, 1u)) - 15;
+
+		return (uint8_t)(l < 0 ? 0 : l > 14 ? 14 : l);
+	}
 	while (ws < 14 && (sz >> ws) > 65535)
 		ws++;
 	return ws;
 }
 
-/* MSS of t: the peer's option, cut for the path MTU to it (pmtu.c). */
+/*
+ * The MSS we announce to raddr: its path MTU's (pmtu.c), or less by
+ * TCP_MAXSEG (Linux tcp_mss_clamp()).
+ */
+uint16_t tcp_mss_ours(const struct stack *stk, const struct in6_addr *raddr, uint16_t user_mss)
+{
+	uint16_t m = ip_mss_own(stk, raddr);
+
+	return user_mss && user_mss < m ? user_mss : m;
+}
+
+/* MSS of t: the peer's option, cut for the path MTU to it (pmtu.c) and TCP_MAXSEG. */
 void tcb_set_mss(struct stack *stk, struct tcb *t, uint16_t peer_mss)
 {
 	uint16_t pmtu = pmtu_get(stk, &t->h.raddr);
-	uint16_t own = (uint16_t)(pmtu - ip_tcp_hlen(&t->h.raddr));
+	uint16_t own = tcp_mss_ours(stk, &t->h.raddr, t->user_mss);
 	uint16_t m = peer_mss ? peer_mss : TCP_MSS_NOOPT;
 
 	t->mss_clamp = m;

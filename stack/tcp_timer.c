@@ -24,6 +24,8 @@ void tcp_rtt_sample(struct tcb *t, uint32_t r)
 {
 	if (!r)
 		r = 1;
+	if (!t->ti.min_rtt_us || r < t->ti.min_rtt_us)
+		t->ti.min_rtt_us = r;
 	if (!t->srtt_us) {
 		t->srtt_us = r; /* RFC 6298 2.2 */
 		t->rttvar_us = r / 2;
@@ -98,11 +100,13 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 	}
 	pmtu_probe_lost(t);
 	pmtu_blackhole(stk, t); /* RFC 4821 with STACK_F_MTU_PROBING (pmtu.c) */
+	stk->st.timeouts++;
 	if (!(t->flags & TF_LOSS))
 		tcp_cc_rto(stk, t); /* ssthresh from the flight before the first RTO */
 	t->cwnd = t->smss;	    /* loss window: one segment */
 	t->flags &= ~(TF_RECOVERY | TF_RTT);
 	t->flags |= TF_LOSS;
+	t->tlp.out = 0; /* RFC 8985 7.4: an RTO ends the probe's episode */
 	if (t->flags & TF_ECN)
 		t->flags |= TF_ECN_CWR; /* Linux tcp_enter_loss(): ends the peer's echo too */
 	t->recover = t->snd_max;
@@ -196,6 +200,8 @@ void tcp_timer_fire(struct stack *stk, struct tcb *t)
 		default:
 			if (t->flags & TF_PERSIST)
 				tcp_persist_expire(stk, t);
+			else if (t->flags & TF_TLP)
+				tcp_tlp_fire(stk, t);
 			else
 				tcp_rto_expire(stk, t);
 			break;

@@ -3,7 +3,7 @@
  * namespace (this kernel has no netem).
  *
  *   xt_impair -a IF_A -A MAC_A -b IF_B -B MAC_B [-s SEED] [-l LOSS] [-d DUP]
- *             [-r REORDER] [-c CORRUPT] [-D DELAY_US] [-t SECONDS]
+ *             [-r REORDER] [-c CORRUPT] [-D DELAY_US] [-L LATENCY_US] [-t SECONDS]
  *
  * Rates are per million frames. The middle namespace keeps its addresses
  * (so it answers ARP for the gateways) but has ip_forward=0: this program
@@ -16,7 +16,9 @@
  * by DELAY_US, default 3000) or get one bit flipped after the Ethernet
  * header (the receiver's checksums must catch it); TCP RSTs are never
  * dropped or corrupted (nothing resends them). One PRNG seeded by SEED
- * decides everything, in frame order.
+ * decides everything, in frame order. With LATENCY_US every forwarded frame
+ * waits that long in a FIFO first (a long path: order kept, no loss until
+ * LAT_MAX frames wait, then tail drop), applied in both directions.
  * Map: main() -> port_open() x2 -> loop: poll, forward(), release held
  * frames due; on SIGTERM/SIGINT or after SECONDS prints counters and exits.
  */
@@ -41,6 +43,8 @@
 
 #define FRAME_MAX 9216
 #define HOLD_MAX  1024
+#define LAT_MAX	  65536 /* frames waiting out LATENCY_US: 160 ms at 5 Gbit/s */
+#define LAT_FRAME 1536	/* offloads are off: frames are at most MTU + Ethernet */
 
 struct port {
 	const char *name;
@@ -60,9 +64,20 @@ struct held {
 static struct {
 	uint64_t rx, fwd, lost, dup, reordered, corrupted, local, other;
 } cnt[2];
-static uint32_t ppm_loss, ppm_dup, ppm_reorder, ppm_corrupt, delay_us = 3000;
+static uint32_t ppm_loss, ppm_dup, ppm_reorder, ppm_corrupt, delay_us = 3000, lat_us;
 static struct held *hold;
 static unsigned nhold;
+
+/* The latency FIFO (-L): one ring for both directions, due times in order. */
+struct lat {
+	uint64_t due_us;
+	int out;
+	uint32_t len;
+	uint8_t buf[LAT_FRAME];
+};
+static struct lat *lat;
+static unsigned lat_head, lat_n;
+static uint64_t lat_dropped;
 static uint64_t rng;
 static volatile sig_atomic_t stop;
 
@@ -138,11 +153,48 @@ static int port_open(struct port *p)
 	return 0;
 }
 
-static void tx(struct port *p, const uint8_t *f, uint32_t len)
+static void tx_now(struct port *p, const uint8_t *f, uint32_t len)
 {
 	/* A full socket buffer drops the frame: TCP recovers, as from any loss. */
 	if (send(p->fd, f, len, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS)
 		perror("xt_impair: send");
+}
+
+/* Send now, or after the path's latency (-L) through the FIFO. */
+static void tx(struct port *p, const uint8_t *f, uint32_t len)
+{
+	struct lat *l;
+
+	if (!lat_us || len > LAT_FRAME) {
+		tx_now(p, f, len);
+		return;
+	}
+	if (lat_n == LAT_MAX) {
+		lat_dropped++;
+		return;
+	}
+	l = &lat[(lat_head + lat_n++) % LAT_MAX];
+	l->due_us = now_us() + lat_us;
+	l->out = p->ifindex;
+	l->len = len;
+	memcpy(l->buf, f, len);
+}
+
+/* Send the FIFO's frames that are due; returns ms until the next one (-1: none). */
+static int lat_release(struct port *ports)
+{
+	uint64_t now = now_us();
+
+	while (lat_n) {
+		struct lat *l = &lat[lat_head];
+
+		if (l->due_us > now)
+			return (int)((l->due_us - now + 999) / 1000);
+		tx_now(&ports[ports[0].ifindex == l->out ? 0 : 1], l->buf, l->len);
+		lat_head = (lat_head + 1) % LAT_MAX;
+		lat_n--;
+	}
+	return -1;
 }
 
 /* Route one received frame from port in (index i) to out. */
@@ -240,7 +292,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: xt_impair -a IF_A -A MAC_A -b IF_B -B MAC_B [-s SEED] [-l LOSS_PPM]\n"
 		"                 [-d DUP_PPM] [-r REORDER_PPM] [-c CORRUPT_PPM] [-D DELAY_US]\n"
-		"                 [-t SECONDS]\n");
+		"                 [-L LATENCY_US] [-t SECONDS]\n");
 	exit(2);
 }
 
@@ -264,7 +316,7 @@ int main(int argc, char **argv)
 	uint64_t seed = 1, end_us = 0;
 	int opt, have_a = 0, have_b = 0, i;
 
-	while ((opt = getopt(argc, argv, "a:A:b:B:s:l:d:r:c:D:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "a:A:b:B:s:l:d:r:c:D:L:t:")) != -1) {
 		switch (opt) {
 		case 'a':
 			ports[0].name = optarg;
@@ -296,6 +348,9 @@ int main(int argc, char **argv)
 		case 'D':
 			delay_us = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
+		case 'L':
+			lat_us = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
 		case 't':
 			end_us = now_us() + strtoull(optarg, NULL, 0) * 1000000u;
 			break;
@@ -307,7 +362,8 @@ int main(int argc, char **argv)
 		usage();
 	rng = seed * 0x9e3779b97f4a7c15ull + 1;
 	hold = calloc(HOLD_MAX, sizeof(*hold));
-	if (!hold || port_open(&ports[0]) || port_open(&ports[1]))
+	lat = lat_us ? calloc(LAT_MAX, sizeof(*lat)) : NULL;
+	if (!hold || (lat_us && !lat) || port_open(&ports[0]) || port_open(&ports[1]))
 		return 1;
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -318,7 +374,10 @@ int main(int argc, char **argv)
 	while (!stop && (!end_us || now_us() < end_us)) {
 		struct pollfd pf[2] = {{.fd = ports[0].fd, .events = POLLIN},
 				       {.fd = ports[1].fd, .events = POLLIN}};
-		int timeout = nhold ? 1 : 100;
+		int lat_ms = lat_release(ports), timeout = nhold ? 1 : 100;
+
+		if (lat_ms >= 0 && lat_ms < timeout)
+			timeout = lat_ms;
 
 		if (poll(pf, 2, timeout) < 0 && errno != EINTR)
 			break;
@@ -352,5 +411,8 @@ int main(int argc, char **argv)
 		       (unsigned long long)cnt[i].dup, (unsigned long long)cnt[i].reordered,
 		       (unsigned long long)cnt[i].corrupted, (unsigned long long)cnt[i].local,
 		       (unsigned long long)cnt[i].other);
+	if (lat_us)
+		printf("latency %u us: %llu frames dropped at the full FIFO\n", lat_us,
+		       (unsigned long long)lat_dropped);
 	return 0;
 }

@@ -170,6 +170,39 @@ static void fast_retransmit(struct t *t)
 	t_eq(t, sock_tx_queued(t->stk, t->f->sd), 0);
 }
 
+static void psh_is(struct t *t, const struct t_wire *w, int want)
+{
+	t_eq(t, !!(w->flags & T_PSH), want);
+}
+
+/*
+ * PSH as Linux's tcp_push(): on the last segment of each write, not on the
+ * full segments before it. A write whose tail waits (window) and a second
+ * write that joins it: Linux appends to the same skb, whose PSH then moves
+ * to its last segment (tcp_fragment() keeps it on the tail only).
+ */
+static void psh_on_last_segment_of_write(struct t *t)
+{
+	t_start_plain(t, TCP_ESTABLISHED); /* no options: the window is exact bytes */
+	t_write(t, 3000);
+	psh_is(t, t_out(t, SEG(.flags = T_ACK, .seq = 1, .len = 1460)), 0);
+	psh_is(t, t_out(t, SEG(.flags = T_ACK, .seq = 1461, .len = 1460)), 0);
+	psh_is(t, t_out(t, SEG(.flags = T_ACK, .seq = 2921, .len = 80)), 1);
+	t->peer_win = 1460;
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 3001));
+	t_write(t, 2000); /* the window takes one segment: 540 bytes wait */
+	psh_is(t, t_out(t, SEG(.flags = T_ACK, .seq = 3001, .len = 1460)), 0);
+	t_nothing(t, 0);
+	t_write(t, 2000);
+	t_nothing(t, 0);
+	t->peer_win = 10000;
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 4461));
+	psh_is(t, t_out(t, SEG(.flags = T_ACK, .seq = 4461, .len = 1460)), 0);
+	psh_is(t, t_out(t, SEG(.flags = T_ACK, .seq = 5921, .len = 1080)), 1);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 7001));
+	t_nothing(t, 0);
+}
+
 int main(void)
 {
 	T_RUN(bulk_segments);
@@ -177,7 +210,9 @@ int main(void)
 	T_RUN(fin_rides_on_last_data);
 	T_RUN(reply_carries_ack);
 	T_RUN(zero_window_probe);
-	T_RUN(rto_retransmit);
+	/* the RTO's backoff, without the tail loss probe that would go first */
+	t_run("rto_retransmit", rto_retransmit, &(struct stack_config){.flags = STACK_F_NO_TLP});
 	T_RUN(fast_retransmit);
+	T_RUN(psh_on_last_segment_of_write);
 	return check_summary();
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# shim_tcpopt.sh BUILD_DIR - TCP features as Linux has them:
+#   1. shim_tcpopt's server on the kernel, then under LD_PRELOAD=libxtcp.so
+#      (client on the kernel both times): TCP_INFO, SO_SNDBUF/SO_RCVBUF,
+#      TCP_MAXSEG, TCP_NOTSENT_LOWAT, MSG_MORE, MSG_ZEROCOPY observations of
+#      server and client must be identical;
+#   2. unmodified nginx under xtcp logs $tcpinfo_rtt (getsockopt TCP_INFO):
+#      nonzero and plausible (below 100 ms on the test bed's veth).
+# Root (test bed); exits 77 without (1 with XTCP_TEST_NO_SKIP=1).
+# Prints "N passed, N failed".
+set -u
+build=$(cd "${1:?usage: shim_tcpopt.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+bin=$build/tests/shim/shim_tcpopt
+lib=$build/libxtcp.so
+# shellcheck source=../check.sh
+. "$here/../check.sh"
+need_root
+[ -x "$bin" ] && [ -f "$lib" ] || fatal "build shim_tcpopt and xtcp first"
+# shellcheck source=../testbed.sh
+. "$here/../testbed.sh"
+tb_up || fatal "test bed failed"
+out=$(mktemp -d /tmp/xtcp-tcpopt.XXXXXX)
+chmod 755 "$out"
+cleanup() {
+	[ -f "$out/nginx.pid" ] && kill -QUIT "$(cat "$out/nginx.pid")" 2>/dev/null
+	tb_down
+}
+trap cleanup EXIT
+
+run() { # run NAME PORT [env...]: server output in $out/NAME.txt, client's in NAME-cli.txt
+	local name=$1 port=$2 pid i
+	shift 2
+	tb_srv env "$@" timeout 60 "$bin" -s "$port" >"$out/$name.txt" 2>"$out/$name.err" &
+	pid=$!
+	for i in $(seq 100); do
+		grep -q listening "$out/$name.txt" 2>/dev/null && break
+		sleep 0.1
+	done
+	tb_cli timeout 60 "$bin" -c "$TB_SIP" "$port" >"$out/$name-cli.txt" 2>&1
+	wait "$pid"
+}
+
+run kernel 7311
+run xtcp 7313 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7313,7314 XTCP_LOG=info
+lines=$(wc -l <"$out/kernel.txt")
+if [ "$lines" -gt 30 ] && diff -u "$out/kernel.txt" "$out/xtcp.txt"; then
+	ok "server: identical observations ($lines lines)"
+else
+	bad "server: observations differ (kernel vs xtcp above; kernel run $lines lines)"
+fi
+check "client: identical observations" diff -u "$out/kernel-cli.txt" "$out/xtcp-cli.txt"
+check "the xtcp run was served by xtcp" grep -q 'serving veth0 queue' "$out/xtcp.err" ||
+	cat "$out/xtcp.err"
+
+# nginx: $tcpinfo_rtt is read with getsockopt(TCP_INFO) when the request is logged
+mkdir -p "$out/www" "$out/logs"
+head -c 300000 /dev/urandom >"$out/www/f"
+chmod -R a+rX "$out/www"
+cat >"$out/nginx.conf" <<EOC
+user www-data;
+worker_processes 1;
+daemon off;
+master_process on;
+pid $out/nginx.pid;
+error_log $out/logs/error.log notice;
+events { use epoll; worker_connections 64; }
+http {
+	log_format ti '\$tcpinfo_rtt \$tcpinfo_rttvar \$tcpinfo_snd_cwnd \$tcpinfo_rcv_space';
+	access_log $out/logs/access.log ti;
+	client_body_temp_path $out/cb; proxy_temp_path $out/pt; fastcgi_temp_path $out/ft;
+	uwsgi_temp_path $out/ut; scgi_temp_path $out/st;
+	server { listen 7315; root $out/www; }
+}
+EOC
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7315 XTCP_LOG=info \
+	"$NGINX" -c "$out/nginx.conf" -p "$out" >"$out/nginx.err" 2>&1 &
+for i in $(seq 100); do
+	[ -s "$out/nginx.pid" ] && [ "$(pgrep -c -P "$(cat "$out/nginx.pid")")" = 1 ] && break
+	sleep 0.1
+done
+for i in 1 2 3; do
+	tb_cli timeout 10 curl -sf -o /dev/null "http://$TB_SIP:7315/f" || bad "nginx: request $i failed"
+done
+kill -QUIT "$(cat "$out/nginx.pid")" 2>/dev/null
+sleep 0.5
+rm -f "$out/nginx.pid"
+echo "nginx access log (rtt rttvar snd_cwnd rcv_space):"
+cat "$out/logs/access.log"
+check "nginx: three requests logged" [ "$(wc -l <"$out/logs/access.log")" = 3 ]
+check "nginx: \$tcpinfo_rtt nonzero and below 100 ms (us) in every line" \
+	awk '$1 <= 0 || $1 >= 100000 { exit 1 }' "$out/logs/access.log"
+check "nginx: \$tcpinfo_snd_cwnd at least 10, \$tcpinfo_rcv_space at least 10 x 1448" \
+	awk '$3 < 10 || $4 < 14480 { exit 1 }' "$out/logs/access.log"
+check "nginx was served by xtcp" grep -q 'serving veth0 queue' "$out/nginx.err" "$out/logs/error.log"
+[ $fail = 0 ] && rm -rf "$out"
+check_done
