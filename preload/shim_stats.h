@@ -42,6 +42,8 @@ enum shim_fallback {
 	SHIM_FB_NOT_INET,	/* served port, but not an AF_INET stream socket (IPv6...) */
 	SHIM_FB_FORKED,		/* an xtcp connection used in a child after fork */
 	SHIM_FB_STACK,		/* the stack refused (no memory, table full) */
+	SHIM_FB_KERNEL_SYN,	/* accepted by the kernel from the served interface (its SYN
+				   came while no AF_XDP socket of the process served its queue) */
 	SHIM_FB__COUNT = 8
 };
 
