@@ -452,7 +452,7 @@ void shim_repair_fork(void)
 	struct shim_engine *eng = shim_engine_cur();
 	int fd;
 
-	if (!eng || shim.cfg.fork_parent || repair_denied)
+	if (!eng || shim.cfg.fork_parent)
 		return;
 	shim_engine_flush(eng); /* what the app wrote reaches the wire from xtcp first */
 	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
@@ -460,10 +460,10 @@ void shim_repair_fork(void)
 
 		if (!s || s->role != SHIM_CONN || !shim_sock_live(s, eng))
 			continue;
-		if (!shim_repair_conn(eng, s, "in the parent at fork"))
+		if (repair_denied) /* said once (privileged()); each one still counts */
+			SHIM_STAT(kernel_left)++;
+		else if (!shim_repair_conn(eng, s, "in the parent at fork"))
 			SHIM_STAT(kernel_at_fork)++;
-		else if (repair_denied)
-			return;
 	}
 }
 
