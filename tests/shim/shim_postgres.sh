@@ -8,7 +8,9 @@
 #             30 s (pg_isready from the client namespace), a psql query, a
 #             fast shutdown within 30 s; none may hang
 #   user      the postmaster runs as postgres with exactly the four
-#             capabilities, served by xtcp (its line), no privilege warning
+#             capabilities, served by xtcp (its line), no privilege warning;
+#             started with three (setpriv, no CAP_NET_RAW) it runs on the
+#             kernel and one line names CAP_NET_RAW
 #   pgbench   psql query, pgbench -i, pgbench -c 8 -j 2 -T 10 from the client
 #             namespace: 0 failed transactions
 #   kernel    the kernel accepted no connection (TcpPassiveOpens flat in the
@@ -158,6 +160,23 @@ po=$(($(passive_opens) - po0))
 check "kernel: the kernel accepted none (TcpPassiveOpens +$po)" [ $po = 0 ]
 check "kernel: 1 listener, >= 10 connections handed at fork, 0 failed, 0 left (${s[*]})" \
 	[ "${s[0]}" = 1 -a "${s[1]:-0}" -ge 10 -a "${s[2]}" = 0 -a "${s[3]}" = 0 ]
+# A service user missing one capability (ambient set without CAP_NET_RAW, as
+# a unit could be written): postgres runs on the kernel, the line names it.
+caps=+net_admin,+sys_admin,+ipc_lock
+tb_srv setpriv --reuid=postgres --regid=postgres --init-groups --inh-caps=$caps \
+	--ambient-caps=$caps env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=$port \
+	timeout 600 "$pgbin/postgres" -D "$d/data" >>"$d/nocap.log" 2>&1 &
+pgpid=$!
+for _ in $(seq 300); do
+	grep -q "ready to accept connections" "$d/nocap.log" && break
+	sleep 0.1
+done
+out=$(pg_cli "$pgbin/psql" -qAt -c "select 7 * 6" 2>&1)
+pg_stop
+check "user: without CAP_NET_RAW postgres answers on the kernel ($out)" [ "$out" = 42 ]
+check "user: ... and one line names CAP_NET_RAW" \
+	grep -q "missing privilege: CAP_NET_RAW.*continuing on the kernel" "$d/nocap.log"
+
 # The start-up race the cycles avoid, made on purpose: a client connects after
 # listen() but before the server's first call on the listener (no AF_XDP socket
 # yet); the kernel's listener takes it, and xtcp says so once and counts it.
