@@ -10,6 +10,7 @@
 #   upload    20 MB from /dev/urandom through ssh into sha256sum: intact
 #   download  20 MB back with cat: intact
 #   parallel  12 logins, 4 at a time
+#   session   a session outlives the listener process (killed meanwhile)
 #   kernel    the kernel accepted none (TcpPassiveOpens flat in the server
 #             namespace); sshd's statistics count the connections handed to
 #             the kernel at fork, none failed or left; no warning on stderr
@@ -120,12 +121,19 @@ sleep 2.5 # forgotten TCBs end their grace period (2 s)
 spid=$(cat "$d/sshd.pid" 2>/dev/null)
 mapfile -t s < <("$field" "/dev/shm/xtcp-$spid.stats" listeners conns kernel_at_fork \
 	kernel_failed kernel_left 2>&1)
+# A session outlives its listener, as on the kernel: it is a kernel socket
+# in sshd's children since the fork.
+tb_cli timeout 30 "${ssh_cmd[@]}" 'sleep 2; echo survived' >"$d/survive" 2>>"$d/ssh.err" &
+cp=$!
+sleep 1
 kill "$spid" 2>/dev/null
 wait "$sp" 2>/dev/null
 sp=""
+wait "$cp"
+check "session: outlives sshd's listener ($(cat "$d/survive"))" grep -q survived "$d/survive"
 po=$(($(passive_opens) - po0))
 check "kernel: the kernel accepted none (TcpPassiveOpens +$po)" [ $po = 0 ]
-check "kernel: 1 listener, 0 conns, 15 handed at fork, 0 failed, 0 left (${s[*]})" \
+check "kernel: 1 listener, 0 conns, 15 handed at fork (before the last session), 0 failed, 0 left (${s[*]})" \
 	[ "${s[*]}" = "1 0 15 0 0" ]
 check "no warning on stderr" not_grep -E "stays on xtcp|refused|lost|continuing on the kernel" \
 	"$d/sshd.log"
