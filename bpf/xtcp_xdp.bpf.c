@@ -27,7 +27,9 @@
  * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
  * accepted that connection before an AF_XDP socket was on the queue. The
  * lookup runs only on ports where the kernel may own a flow (xtcp_kflow,
- * bpf/xtcp_xdp.h), and always for a SYN|ACK.
+ * bpf/xtcp_xdp.h), and always for a SYN|ACK. A kernel flow whose socket
+ * is still in TCP_REPAIR (a hand-over, xtcp_hold) has its segments dropped:
+ * the peer retransmits them to the finished socket.
  *
  * Decisions (docs/design-notes.md, "XDP program"):
  *  - 802.1Q/802.1ad-tagged frames (one tag) are parsed and counted, but
@@ -117,6 +119,13 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } xtcp_kclean SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_XDP_MAX_HOLDS);
+	__type(key, struct xtcp_hold_key);
+	__type(value, __u64);
+} xtcp_hold SEC(".maps");
 
 /* 802.1Q / 802.1ad tag, after the MAC addresses. */
 struct vlan_tag {
@@ -269,6 +278,20 @@ static __always_inline void kflow_note(__be16 dport)
 		return;
 	__sync_fetch_and_add(&k->gen, 1);
 	k->last_ns = bpf_ktime_get_ns();
+}
+
+/*
+ * Is the kernel socket of this flow still being built (struct xtcp_hold_key)?
+ * Asked only of segments the kernel would get. An entry whose deadline
+ * passed (its process died in the hand-over) holds nothing.
+ */
+static __always_inline int flow_held(struct iphdr *ip, struct tcphdr *th)
+{
+	struct xtcp_hold_key k = {
+		.saddr = ip->saddr, .daddr = ip->daddr, .sport = th->source, .dport = th->dest};
+	__u64 *until = bpf_map_lookup_elem(&xtcp_hold, &k);
+
+	return until && *until > bpf_ktime_get_ns();
 }
 
 /* May the kernel own a connection on this served port? */
@@ -604,6 +627,10 @@ int xtcp_xdp(struct xdp_md *ctx)
 	} else if (steer == STEER_SERVED && (th->syn || kflow_possible(th->dest))) {
 		stat_inc(XTCP_STAT_KFLOW_LOOKUP);
 		if (kernel_owns_flow(ctx, ip, th)) {
+			if (flow_held(ip, th)) {
+				stat_inc(XTCP_STAT_HANDOVER_HOLD);
+				return verdict_drop();
+			}
 			stat_inc(XTCP_STAT_KERNEL_FLOW);
 			if (th->syn)
 				kflow_note(th->dest);

@@ -18,6 +18,8 @@
  *                written by the program (and touched by xp_prog_serve())
  *   xtcp_kclean  ARRAY[65536] __u64, by local port: written by userspace
  *                only (xp_prog_kflow_sweep()); see struct xtcp_kflow
+ *   xtcp_hold    LRU_HASH   struct xtcp_hold_key -> __u64: flows being handed
+ *                to the kernel (xp_prog_flow_hold()); see struct xtcp_hold_key
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -85,6 +87,22 @@ struct xtcp_kflow {
 };
 #define XTCP_KFLOW_PORTS 65536
 
+/*
+ * A flow on its way to the kernel (preload/shim_repair.c): its kernel socket
+ * is connected but still in TCP_REPAIR mode, its queues, options and clocks
+ * not yet set. A segment the kernel took then would be answered from that
+ * unfinished state (seen: an ACK whose TSval had no offset yet, after which
+ * the peer's PAWS check dropped everything the socket sent). So while
+ * the value (bpf_ktime_get_ns() deadline) lies ahead, the program drops the
+ * flow's segments that would go to the kernel: the peer retransmits them to
+ * the finished socket. Key as on the wire: the peer is the source.
+ */
+struct xtcp_hold_key {
+	__u32 saddr, daddr; /* network order: peer, local */
+	__u16 sport, dport; /* network order: peer, local */
+};
+#define XTCP_XDP_MAX_HOLDS 1024
+
 /* One process that attached or adopted the program (0 pid = free slot). */
 struct xtcp_user {
 	__u32 pid;
@@ -100,7 +118,7 @@ struct xtcp_user {
 #define XTCP_STATS(X)                                                                              \
 	X(XTCP_STAT_REDIRECTED, "redirected") /* verdict: to an AF_XDP socket */                   \
 	X(XTCP_STAT_PASSED, "passed")	      /* verdict: XDP_PASS to the kernel */                \
-	X(XTCP_STAT_DROPPED, "dropped")	      /* verdict: XDP_DROP (flood protection) */           \
+	X(XTCP_STAT_DROPPED, "dropped")	      /* verdict: XDP_DROP (flood protection, holds) */    \
 	X(XTCP_STAT_MALFORMED, "malformed")   /* truncated or inconsistent headers (passed) */     \
 	X(XTCP_STAT_FRAGMENTS, "fragments")   /* IPv4 fragments (passed: no reassembly here) */    \
 	X(XTCP_STAT_IP_OPTIONS, "ip_options") /* IPv4 with options (steered normally) */           \
@@ -119,7 +137,8 @@ struct xtcp_user {
 	  "ipv6_exthdr")	     /* had extension headers (walked), or too many (passed) */    \
 	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, errors (passed) */                                 \
 	X(XTCP_STAT_ICMP_ERROR, "icmp_error")	  /* ICMP errors whose quote was parsed */         \
-	X(XTCP_STAT_ICMP_STEERED, "icmp_steered") /* of which about an xtcp flow: to its socket */
+	X(XTCP_STAT_ICMP_STEERED, "icmp_steered") /* of which about an xtcp flow: to its socket */ \
+	X(XTCP_STAT_HANDOVER_HOLD, "handover_hold") /* kernel flow still in repair (dropped) */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

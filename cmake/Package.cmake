@@ -22,7 +22,8 @@ add_custom_target(xtcp_man ALL DEPENDS ${xtcp_man_gz})
 set(xtcp_docdir ${CMAKE_INSTALL_DATAROOTDIR}/doc/xtcp)
 install(FILES README.md docs/ARCHITECTURE.md docs/install.md docs/metrics.md
 	docs/container.md DESTINATION ${xtcp_docdir})
-install(FILES docs/examples/nginx-xtcp.conf docs/examples/prometheus.yml
+install(FILES docs/examples/nginx-xtcp.conf docs/examples/postgresql-xtcp.conf
+	docs/examples/prometheus.yml
 	docs/examples/xtcp-metrics.service
 	DESTINATION ${xtcp_docdir}/examples)
 install(PROGRAMS docs/examples/container.sh DESTINATION ${xtcp_docdir}/examples)

@@ -25,10 +25,13 @@
  * named the connection, the app's epoll registrations of those fds move
  * to the real epoll sets, the shim forgets the fds and the stack forgets
  * the TCB (sock_forget: no FIN, no RST, in-flight segments swallowed).
- * A segment that reaches the kernel socket while it is still in repair mode
- * (the few tens of us between connect and repair off) may be dropped or
- * held out of order: the peer retransmits it. CRIU closes that window with
- * a firewall rule; here it is only as wide as these system calls.
+ * The kernel takes and answers segments even in repair mode: one arriving
+ * between connect and repair off would be acknowledged from a half-built
+ * socket (no TS offset yet: the peer's PAWS check then drops all that the
+ * socket sends). CRIU closes that window with a firewall rule; here the XDP
+ * program holds the flow (xp_prog_flow_hold: its segments are dropped,
+ * the peer retransmits them to the finished socket), and the TSval offset
+ * is set before connect.
  * From then on the XDP program passes the flow's segments to the kernel:
  * its kernel-flow check finds the established socket
  * (bpf_skc_lookup_tcp). It skips that check for xtcp's local-port range,
@@ -136,17 +139,21 @@ static int repair_options(int fd, const struct sock_export *e)
 		o[n++] = (struct tcp_repair_opt){TCPOPT_TIMESTAMP, 0};
 	if (REAL(setsockopt)(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, o, (socklen_t)(n * sizeof(o[0]))))
 		return -errno;
-	if (e->ts) {
-		/*
-		 * The kernel's TSval is its ms clock + an offset set from this
-		 * value. Both clocks are CLOCK_MONOTONIC ms; the low bit asks
-		 * for usec timestamps, so round up to even: never backwards.
-		 */
-		uint32_t ts = (uint32_t)(shim_now_us() / 1000) + e->ts_off + 1;
-
-		return opt(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)(ts & ~1u));
-	}
 	return 0;
+}
+
+/*
+ * The kernel's TSval is its ms clock + an offset set from this value. Both
+ * clocks are CLOCK_MONOTONIC ms; the low bit asks for usec timestamps, so
+ * round up to even: never backwards. Set before connect (which keeps it in
+ * repair mode): anything the socket sends carries xtcp's clock, or the
+ * peer's PAWS check would drop all that follows.
+ */
+static int repair_tsval(int fd, const struct sock_export *e)
+{
+	uint32_t ts = (uint32_t)(shim_now_us() / 1000) + e->ts_off + 1;
+
+	return e->ts ? opt(fd, IPPROTO_TCP, TCP_TIMESTAMP, (int)(ts & ~1u)) : 0;
 }
 
 static uint16_t csum_fold32(uint32_t sum)
@@ -220,7 +227,7 @@ static int replay_fin(const struct sock_export *e)
 	return r;
 }
 
-/* The repair-mode part: a kernel socket in ESTABLISHED holding e's queues. */
+/* The repair-mode part: a kernel socket in ESTABLISHED holding e's queues, still in repair. */
 static int repair_build(int fd, const struct sock_export *e, uint32_t rcv_nxt)
 {
 	struct tcp_repair_window w;
@@ -228,7 +235,7 @@ static int repair_build(int fd, const struct sock_export *e, uint32_t rcv_nxt)
 	int err;
 
 	if ((err = set_queue(fd, TCP_RECV_QUEUE, rcv_nxt - e->n_unread, true)) ||
-	    (err = set_queue(fd, TCP_SEND_QUEUE, e->snd_una, true)))
+	    (err = set_queue(fd, TCP_SEND_QUEUE, e->snd_una, true)) || (err = repair_tsval(fd, e)))
 		return err;
 	/* an AF_INET6 socket takes IPv4 peers v4-mapped, as the app's socket had them */
 	if (e->inet6
@@ -261,8 +268,15 @@ static int repair_build(int fd, const struct sock_export *e, uint32_t rcv_nxt)
 	};
 	if (REAL(setsockopt)(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)))
 		return -errno;
-	if ((err = set_queue(fd, TCP_NO_QUEUE, 0, false)) ||
-	    (err = opt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF)))
+	return set_queue(fd, TCP_NO_QUEUE, 0, false);
+}
+
+/* Repair off: the kernel sends a window probe, whose answer syncs the peer. */
+static int repair_finish(int fd)
+{
+	int err = opt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
+
+	if (err)
 		return err;
 	/*
 	 * Leaving repair mode also drops the forced address reuse: as an
@@ -273,13 +287,35 @@ static int repair_build(int fd, const struct sock_export *e, uint32_t rcv_nxt)
 }
 
 /*
+ * Hold the flow's segments back from the kernel socket while repair mode
+ * builds it (xp_prog_flow_hold): true if held. Without a hold (one line),
+ * a segment arriving then may be answered from a half-built socket.
+ */
+static bool hold(const struct sock_export *e, bool on)
+{
+	static bool warned;
+	int err;
+
+	if (!e->local.sin_addr.s_addr)
+		return false; /* an IPv6 flow: the hold map is keyed by IPv4 tuples (limits.md) */
+	err = shim.prog ? xp_prog_flow_hold(shim.prog, &e->local, &e->peer, on) : -ENODEV;
+
+	if (err && !warned) {
+		warned = true;
+		shim_warn("cannot hold a flow's segments while it moves to the kernel: %s",
+			  strerror(-err));
+	}
+	return !err;
+}
+
+/*
  * A kernel socket carrying connection e: returned fd (close-on-exec) or
  * -errno. live: the app keeps using it (unread bytes and the peer's FIN go
  * to it); else an orphan that the caller closes at once.
  */
 static int repair_socket(const struct sock_export *e, bool live)
 {
-	bool fin = live && e->fin_rcvd;
+	bool fin = live && e->fin_rcvd, held;
 	uint32_t rcv_nxt = fin ? e->rcv_data_end : e->rcv_nxt;
 	int fd, err;
 
@@ -292,7 +328,12 @@ static int repair_socket(const struct sock_export *e, bool live)
 		return err;
 	}
 	shim_kernel_flow_added(&e->local, &e->peer);
+	held = hold(e, true);
 	err = repair_build(fd, e, rcv_nxt);
+	if (held) /* whole now: what arrives from here on is answered rightly (the probe's reply) */
+		hold(e, false);
+	if (!err)
+		err = repair_finish(fd);
 	if (!err && e->n_unsent)
 		err = write_spans(fd, e->unsent, e->n_unsent);
 	if (!err && e->nodelay)
@@ -423,7 +464,7 @@ void shim_repair_fork(void)
 	struct shim_engine *eng = shim_engine_cur();
 	int fd;
 
-	if (!eng || shim.cfg.fork_parent || repair_denied)
+	if (!eng || shim.cfg.fork_parent)
 		return;
 	shim_engine_flush(eng); /* what the app wrote reaches the wire from xtcp first */
 	for (fd = shim_fd_next(0); fd >= 0; fd = shim_fd_next(fd + 1)) {
@@ -431,10 +472,10 @@ void shim_repair_fork(void)
 
 		if (!s || s->role != SHIM_CONN || !shim_sock_live(s, eng))
 			continue;
-		if (!shim_repair_conn(eng, s, "in the parent at fork"))
+		if (repair_denied) /* said once (privileged()); each one still counts */
+			SHIM_STAT(kernel_left)++;
+		else if (!shim_repair_conn(eng, s, "in the parent at fork"))
 			SHIM_STAT(kernel_at_fork)++;
-		else if (repair_denied)
-			return;
 	}
 }
 

@@ -25,6 +25,7 @@
 #include "stack.h"
 #include "xp.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/tcp.h>
@@ -339,6 +340,44 @@ static void copy_addr(struct sockaddr *addr, socklen_t *alen, const struct socka
 	copy_sa(addr, alen, sin, sizeof(*sin));
 }
 
+/*
+ * A connection the kernel's half of a listener accepted from the served
+ * interface: its SYN found no AF_XDP socket on its queue (this process had
+ * not served the listener yet, its queue was draining or taken), so it runs
+ * on the kernel. Loopback and other interfaces are the kernel's by design.
+ * Counted, and one line per second at most (with how many since the last).
+ */
+static void kernel_accept_note(int cfd)
+{
+	static uint64_t last_us;
+	static unsigned since;
+	struct sockaddr_in l, r;
+	socklen_t ll = sizeof(l), rl = sizeof(r);
+	char peer[INET_ADDRSTRLEN];
+	uint32_t nh;
+	int ifindex, err;
+	uint64_t now;
+
+	if (!shim.prog || REAL(getsockname)(cfd, (struct sockaddr *)&l, &ll) ||
+	    REAL(getpeername)(cfd, (struct sockaddr *)&r, &rl) || l.sin_family != AF_INET ||
+	    (ntohl(l.sin_addr.s_addr) >> 24) == 127)
+		return;
+	err = xp_nl_route(r.sin_addr.s_addr, &nh, &ifindex);
+	if (err || ifindex != xp_prog_ifindex(shim.prog))
+		return;
+	SHIM_STAT(fallback[SHIM_FB_KERNEL_SYN])++;
+	since++;
+	now = shim_now_us();
+	if (last_us && now - last_us < 1000000)
+		return;
+	shim_warn("fd %d (port %u, from %s): accepted by the kernel: its SYN came while no AF_XDP "
+		  "socket of this process served the queue (%u such since the last line)",
+		  cfd, ntohs(l.sin_port), inet_ntop(AF_INET, &r.sin_addr, peer, sizeof(peer)),
+		  since);
+	last_us = now;
+	since = 0;
+}
+
 /* Kernel side of an xtcp listener (loopback, other interfaces): never blocks. */
 static int kernel_accept(int fd, struct shim_sock *s, struct sockaddr *addr, socklen_t *alen,
 			 int flags)
@@ -352,6 +391,7 @@ static int kernel_accept(int fd, struct shim_sock *s, struct sockaddr *addr, soc
 	if (r < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	SHIM_STAT(accepted_kernel)++;
+	kernel_accept_note(r);
 	return r;
 }
 

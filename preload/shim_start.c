@@ -39,6 +39,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -112,14 +113,26 @@ static void at_exit(void)
 
 /*
  * The capabilities xtcp needs that this process lacks, as a list for an
- * error line ("" when none is missing): loading and attaching the program
- * (CAP_BPF or CAP_SYS_ADMIN, with CAP_NET_ADMIN), AF_XDP sockets
- * (CAP_NET_RAW), the UMEM under the memlock limit (CAP_IPC_LOCK).
+ * error line ("" when none is missing). Found by experiment (docs/install.md,
+ * "Service users"): attaching the program needs CAP_NET_ADMIN and, for bpf(),
+ * CAP_SYS_ADMIN, or CAP_BPF + CAP_PERFMON (the verifier refuses the program
+ * without CAP_PERFMON), but only CAP_SYS_ADMIN may open an attached program
+ * by id (to adopt it, detach it at exit, find its protection maps); AF_XDP
+ * sockets need CAP_NET_RAW; the UMEM (16 MiB per queue by default) needs
+ * CAP_IPC_LOCK unless the memlock limit holds it. The effective set is what
+ * counts: a service user's ambient capabilities arrive there at exec.
  */
+static void caps_add(char *buf, size_t len, size_t *n, const char *cap)
+{
+	if (*n < len)
+		*n += (size_t)snprintf(buf + *n, len - *n, "%s%s", *n ? ", " : "", cap);
+}
+
 static const char *missing_caps(char *buf, size_t len)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2] = {{0}};
+	struct rlimit ml;
 	uint64_t eff;
 	size_t n = 0;
 
@@ -128,15 +141,19 @@ static const char *missing_caps(char *buf, size_t len)
 		return buf;
 	eff = data[0].effective | (uint64_t)data[1].effective << 32;
 #define HAS(c) (eff & (1ULL << (c)))
+#define ADD(s) caps_add(buf, len, &n, s)
 	if (!HAS(CAP_NET_ADMIN))
-		n += (size_t)snprintf(buf + n, len - n, "%sCAP_NET_ADMIN", n ? ", " : "");
-	if (!HAS(CAP_SYS_ADMIN) && !HAS(39 /* CAP_BPF */) && n < len)
-		n += (size_t)snprintf(buf + n, len - n, "%sCAP_BPF (or CAP_SYS_ADMIN)",
-				      n ? ", " : "");
-	if (!HAS(CAP_NET_RAW) && n < len)
-		n += (size_t)snprintf(buf + n, len - n, "%sCAP_NET_RAW", n ? ", " : "");
-	if (!HAS(CAP_IPC_LOCK) && n < len)
-		snprintf(buf + n, len - n, "%sCAP_IPC_LOCK", n ? ", " : "");
+		ADD("CAP_NET_ADMIN");
+	if (!HAS(CAP_SYS_ADMIN))
+		ADD(HAS(39 /* CAP_BPF */) && HAS(38 /* CAP_PERFMON */)
+			    ? "CAP_SYS_ADMIN (to open a program already attached)"
+			    : "CAP_SYS_ADMIN (or CAP_BPF + CAP_PERFMON)");
+	if (!HAS(CAP_NET_RAW))
+		ADD("CAP_NET_RAW");
+	if (!HAS(CAP_IPC_LOCK) && !getrlimit(RLIMIT_MEMLOCK, &ml) && ml.rlim_cur != RLIM_INFINITY &&
+	    ml.rlim_cur < (32u << 20))
+		ADD("CAP_IPC_LOCK");
+#undef ADD
 #undef HAS
 	return buf;
 }
@@ -454,9 +471,14 @@ static int engine_ports(struct shim_engine *eng, bool privdrop, unsigned *n_queu
 	for (i = 0; waited && err && i < *n_queues; i++)
 		xp_prog_drain_successor(shim.prog, i, false); /* giving up */
 	if (err) {
+		char caps[128] = "";
+
 		SHIM_STAT(fallback[SHIM_FB_NO_ENGINE])++;
-		shim_fail("no AF_XDP socket on %s for this process (%s%s)", shim.cfg.iface,
-			  strerror(-err), err == -EBUSY ? ": every RX queue is taken" : "");
+		if (err == -EPERM || err == -ENOBUFS)
+			missing_caps(caps, sizeof(caps));
+		shim_fail("no AF_XDP socket on %s for this process (%s%s%s%s)", shim.cfg.iface,
+			  strerror(-err), err == -EBUSY ? ": every RX queue is taken" : "",
+			  *caps ? "; missing privilege: " : "", caps);
 	}
 	return err;
 }

@@ -49,6 +49,8 @@ enum shim_fallback {
 	SHIM_FB_NOT_INET,	/* served port, an address xtcp cannot see (IPv6 loopback...) */
 	SHIM_FB_FORKED,		/* an xtcp connection used in a child after fork */
 	SHIM_FB_STACK,		/* the stack refused (no memory, table full) */
+	SHIM_FB_KERNEL_SYN,	/* accepted by the kernel from the served interface (its SYN
+				   came while no AF_XDP socket of the process served its queue) */
 	SHIM_FB__COUNT = 8
 };
 

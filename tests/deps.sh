@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# tests/deps.sh - install the Debian 12 packages xtcp needs to build, test and
-# benchmark, if any is missing. Idempotent; needs root only when installing.
+# tests/deps.sh [PACKAGE...] - install the Debian 12 packages xtcp needs to
+# build, test and benchmark, if any is missing. Idempotent; needs root only
+# when installing. With arguments, only those: the optional packages a single
+# test needs (postgresql, openssh-server), installed on demand by that test.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev clang-format cppcheck ncat vsftpd
+pkgs=("$@")
+[ $# -gt 0 ] || pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev clang-format cppcheck ncat vsftpd
 	libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
 	iproute2 iputils-ping ethtool procps psmisc
 	nginx curl apache2-utils wrk tcpdump gnuplot-nox linux-perf)

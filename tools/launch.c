@@ -193,6 +193,13 @@ int launch_parse(struct launch *l, int argc, char **argv, char *err, size_t errl
 			l->dry_run = true;
 			continue;
 		}
+		if (!strncmp(a, "--user", 6) && (!a[6] || a[6] == '=')) {
+			l->user = a[6] ? a + 7 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!l->user || !*l->user || *l->user == ':')
+				return fail(err, errlen,
+					    "xtcp: --user needs a value: NAME[:GROUP]");
+			continue;
+		}
 		if (strncmp(a, "--", 2))
 			return fail(err, errlen, "xtcp: unknown option %s (see xtcp --help)", a);
 		a += 2;

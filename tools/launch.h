@@ -41,7 +41,8 @@ extern const unsigned launch_n_profiles;
 struct launch {
 	const char *val[LAUNCH_MAX_OPTS]; /* by launch_opts index; NULL: not given */
 	const struct launch_profile *profile;
-	int prog; /* argv index of PROGRAM, 0 if none */
+	int prog;	  /* argv index of PROGRAM, 0 if none */
+	const char *user; /* --user NAME[:GROUP], or NULL */
 	bool help, list_profiles, dry_run, version;
 };
 
@@ -70,5 +71,20 @@ int launch_validate(const struct launch *l, launch_getenv_fn get, char *err, siz
 
 /* Index of a variable in launch_opts, or -1. */
 int launch_opt_index(const char *var);
+
+/*
+ * --user (launch_user.c): the capabilities a service user keeps (ambient),
+ * what xtcp needs (docs/install.md, "Service users"), as a mask and names.
+ */
+#define LAUNCH_CAPS_TEXT "CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_IPC_LOCK"
+unsigned long long launch_user_caps(void);
+/*
+ * Switch from root to user spec "NAME[:GROUP]" (names or numbers; GROUP
+ * defaults to the user's, supplementary groups are the user's), keeping
+ * exactly launch_user_caps() as permitted, effective, inheritable and
+ * ambient capabilities, so that they survive exec; HOME, USER and LOGNAME
+ * become the user's. 0, or -errno with err naming what failed.
+ */
+int launch_become_user(const char *spec, char *err, size_t errlen);
 
 #endif

@@ -68,7 +68,11 @@ static void usage(FILE *f)
 		fprintf(f, "  %-36s %s\n", left, o->var);
 		wrap(f, o->help, 6, 78);
 	}
-	fprintf(f, "\n  %-36s %s\n  %-36s %s\n  %-36s %s\n  %-36s %s\n  %-36s %s\n",
+	fprintf(f, "\n  %-36s %s\n", "--user NAME[:GROUP]",
+		"started as root: run PROGRAM as NAME, keeping only");
+	wrap(f, LAUNCH_CAPS_TEXT " (ambient, so they survive exec); GROUP defaults to NAME's", 6,
+	     78);
+	fprintf(f, "  %-36s %s\n  %-36s %s\n  %-36s %s\n  %-36s %s\n  %-36s %s\n",
 		"--profile latency|throughput|default", "a named set of variables", "--profiles",
 		"list the profiles and their variables", "--dry-run",
 		"print the environment and command, run nothing", "--version", "print the version",
@@ -158,6 +162,8 @@ static void dry_run(const struct launch *l, char **argv)
 		printf("%s%s", a == l->prog ? "" : " ", argv[a]);
 	if (l->prog)
 		printf("\n");
+	if (l->user)
+		printf("as user %s, keeping %s\n", l->user, LAUNCH_CAPS_TEXT);
 }
 
 int main(int argc, char **argv)
@@ -214,6 +220,10 @@ int main(int argc, char **argv)
 	if (l.dry_run) {
 		dry_run(&l, argv);
 		return 0;
+	}
+	if (l.user && launch_become_user(l.user, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 126;
 	}
 	execvp(argv[l.prog], argv + l.prog);
 	fprintf(stderr, "xtcp: cannot run %s: %s\n", argv[l.prog], strerror(errno));

@@ -47,7 +47,7 @@ static const char *const steer_names[XTCP_STAT__COUNT] = {XTCP_STATS(STAT_NAME_)
 static const char *const fb_names[SHIM_FB__COUNT] = {
 	[SHIM_FB_NO_PROGRAM] = "no_xdp_program", [SHIM_FB_NO_ENGINE] = "no_af_xdp_queue",
 	[SHIM_FB_NOT_INET] = "not_ipv4_stream",	 [SHIM_FB_FORKED] = "used_after_fork",
-	[SHIM_FB_STACK] = "stack_refused",
+	[SHIM_FB_STACK] = "stack_refused",	 [SHIM_FB_KERNEL_SYN] = "kernel_handshake",
 };
 
 struct m_iface {

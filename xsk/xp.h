@@ -21,6 +21,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <netinet/in.h>
 
 struct netdev;
 
@@ -90,6 +91,14 @@ int xp_prog_serve6(struct xp_prog *prog, const struct in6_addr *ip6, uint16_t po
 int xp_prog_kflow_sweep(struct xp_prog *prog);
 /* The kernel got a flow on local port (host order) another way: look it up again. */
 int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
+/*
+ * Hold a flow's segments back from the kernel (on) while its kernel socket is
+ * built in TCP_REPAIR mode, then let them through (off); bpf/xtcp_xdp.h,
+ * struct xtcp_hold_key. A hold lapses by itself after 1 s. Addresses and
+ * ports network order, as in a sockaddr_in.
+ */
+int xp_prog_flow_hold(struct xp_prog *prog, const struct sockaddr_in *local,
+		      const struct sockaddr_in *peer, bool on);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);

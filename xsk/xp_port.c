@@ -514,8 +514,11 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->fd = -1;
 	p->rx_csum = cfg->rx_csum;
 	err = xp_umem_create(&p->umem, frames, ring, cfg->tx_csum == XP_TX_CSUM_AUTO);
-	if (err == -ENOBUFS || err == -EPERM) {
-		/* The kernel pins UMEM pages against RLIMIT_MEMLOCK unless CAP_IPC_LOCK. */
+	if (err == -ENOBUFS) {
+		/*
+		 * The kernel pins UMEM pages against RLIMIT_MEMLOCK unless
+		 * CAP_IPC_LOCK (-EPERM is the AF_XDP socket itself: CAP_NET_RAW).
+		 */
 		xp_log(0, prog->log_level,
 		       "cannot register %u MiB of AF_XDP frames on %s queue %u: raise the "
 		       "locked-memory limit (ulimit -l) or grant CAP_IPC_LOCK",

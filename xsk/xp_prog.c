@@ -208,16 +208,16 @@ static void drop_user(struct xp_prog *prog)
 	prog->user_slot = -1;
 }
 
-static const char *const map_names[] = {"xsks_map",   "xtcp_serve",  "xtcp_cfg",
-					"xtcp_users", "xtcp_stats",  "xtcp_drain",
-					"xtcp_kflow", "xtcp_kclean", "xtcp_serve6"};
+static const char *const map_names[] = {"xsks_map",    "xtcp_serve", "xtcp_cfg",   "xtcp_users",
+					"xtcp_stats",  "xtcp_drain", "xtcp_kflow", "xtcp_kclean",
+					"xtcp_serve6", "xtcp_hold"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
-	int *slots[N_MAPS] = {&prog->xsks_fd,  &prog->serve_fd,	 &prog->cfg_fd,
-			      &prog->users_fd, &prog->stats_fd,	 &prog->drain_fd,
-			      &prog->kflow_fd, &prog->kclean_fd, &prog->serve6_fd};
+	int *slots[N_MAPS] = {&prog->xsks_fd,	&prog->serve_fd, &prog->cfg_fd,	  &prog->users_fd,
+			      &prog->stats_fd,	&prog->drain_fd, &prog->kflow_fd, &prog->kclean_fd,
+			      &prog->serve6_fd, &prog->hold_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -432,11 +432,11 @@ static int explain_attach_failure(struct xp_prog *prog, int err)
 /* Attach our skeleton's program and take its map fds (dup'ed: the handle owns them). */
 static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
-	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map,   prog->skel->maps.xtcp_serve,
-					prog->skel->maps.xtcp_cfg,   prog->skel->maps.xtcp_users,
-					prog->skel->maps.xtcp_stats, prog->skel->maps.xtcp_drain,
-					prog->skel->maps.xtcp_kflow, prog->skel->maps.xtcp_kclean,
-					prog->skel->maps.xtcp_serve6};
+	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map,    prog->skel->maps.xtcp_serve,
+					prog->skel->maps.xtcp_cfg,    prog->skel->maps.xtcp_users,
+					prog->skel->maps.xtcp_stats,  prog->skel->maps.xtcp_drain,
+					prog->skel->maps.xtcp_kflow,  prog->skel->maps.xtcp_kclean,
+					prog->skel->maps.xtcp_serve6, prog->skel->maps.xtcp_hold};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
@@ -483,7 +483,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	if (!prog)
 		return -ENOMEM;
 	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
-	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = -1;
+	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = prog->hold_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;
@@ -562,6 +562,25 @@ static int kflow_touch(struct xp_prog *prog, uint16_t port)
 int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port)
 {
 	return kflow_touch(prog, port);
+}
+
+/* Long enough for any hand-over (tens of us), short enough that a dead process's is harmless. */
+#define HOLD_NS (1000u * 1000 * 1000)
+
+int xp_prog_flow_hold(struct xp_prog *prog, const struct sockaddr_in *local,
+		      const struct sockaddr_in *peer, bool on)
+{
+	struct xtcp_hold_key key = {.saddr = peer->sin_addr.s_addr,
+				    .daddr = local->sin_addr.s_addr,
+				    .sport = peer->sin_port,
+				    .dport = local->sin_port};
+	uint64_t until = mono_ns() + HOLD_NS;
+
+	if (on)
+		return bpf_map_update_elem(prog->hold_fd, &key, &until, BPF_ANY) ? -errno : 0;
+	if (bpf_map_delete_elem(prog->hold_fd, &key) && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -624,6 +625,13 @@ int main(int argc, char **argv)
 		perror("posix_srv: listen");
 		return 1;
 	}
+	/*
+	 * A first look makes xtcp serve the listener now (its AF_XDP socket
+	 * opens at first use): a SYN before that goes to the kernel's listener.
+	 */
+	struct pollfd first = {.fd = ls, .events = POLLIN};
+
+	poll(&first, 1, 0);
 	printf("listening\n");
 	fflush(stdout);
 	if (strcmp(mode, "block") == 0)

@@ -75,6 +75,13 @@ static void test_forms(void)
 	CHECK(PARSE(&l, err, "--help") == 0 && l.help);
 	CHECK(PARSE(&l, err, "--profiles") == 0 && l.list_profiles);
 	CHECK(PARSE(&l, err, "--dry-run", "--ports", "80") == 0 && l.dry_run && !l.prog);
+	CHECK(PARSE(&l, err, "--user", "postgres", "true") == 0 && !strcmp(l.user, "postgres") &&
+	      l.prog == 3);
+	CHECK(PARSE(&l, err, "--user=www-data:adm", "true") == 0 &&
+	      !strcmp(l.user, "www-data:adm"));
+	CHECK(PARSE(&l, err, "--ports", "80", "true") == 0 && !l.user);
+	/* What --user keeps: exactly the four capabilities (docs/install.md). */
+	CHECK(launch_user_caps() == (1ULL << 12 | 1ULL << 13 | 1ULL << 14 | 1ULL << 21));
 }
 
 /* err names what, and no other option. */
@@ -100,6 +107,9 @@ static void test_bad_options(void)
 	CHECK(PARSE(&l, err, "--profile", "fast", "true") == -EINVAL);
 	CHECK(names(err, "--profile \"fast\"") && names(err, "latency, throughput or default"));
 	CHECK(PARSE(&l, err, "--profile") == -EINVAL && names(err, "--profile needs a value"));
+	CHECK(PARSE(&l, err, "--user") == -EINVAL && names(err, "--user needs a value"));
+	CHECK(PARSE(&l, err, "--user=:adm", "true") == -EINVAL && names(err, "NAME[:GROUP]"));
+	CHECK(PARSE(&l, err, "--users", "x", "true") == -EINVAL && names(err, "--users"));
 	/* A prefix of an option is not that option. */
 	CHECK(PARSE(&l, err, "--port", "80", "true") == -EINVAL && names(err, "--port "));
 }

@@ -17,6 +17,8 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -399,6 +401,82 @@ static void kernel_flows6(struct xtcp_xdp *skel)
 	close(l);
 }
 
+static __u64 mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000u + (__u64)ts.tv_nsec;
+}
+
+/*
+ * A flow held while its kernel socket is built (xp_prog_flow_hold()): the
+ * segments the kernel would get are dropped until the hold ends or lapses;
+ * a held flow the kernel does not own is still ours.
+ * (A real kernel connection on 127.0.0.1, as in kernel_flows().)
+ */
+static void handover_hold(struct xtcp_xdp *skel)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct xtcp_serve_key key = {0};
+	struct xtcp_serve_val val = {0};
+	int hfd = bpf_map__fd(skel->maps.xtcp_hold), l, c, acc;
+	struct xtcp_hold_key hk = {0}, other;
+	__u16 lport, cport;
+	__u64 until;
+	const int P = XDP_PASS;
+
+	l = socket(AF_INET, SOCK_STREAM, 0);
+	c = socket(AF_INET, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
+		CHECK(0, "kernel listener: %s", strerror(errno));
+		return;
+	}
+	lport = local_port(l);
+	a.sin_port = htons(lport);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
+	acc = accept(l, NULL, NULL);
+	cport = local_port(c);
+	key.port = htons(lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
+
+	struct frame_spec seg = {.saddr = "127.0.0.1",
+				 .daddr = "127.0.0.1",
+				 .sport = cport,
+				 .dport = lport,
+				 .ack = 1};
+
+	hk.saddr = hk.daddr = htonl(0x7f000001);
+	hk.sport = htons(cport);
+	hk.dport = htons(lport);
+	until = mono_ns() + 1000000000u;
+	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0), "hold");
+	expect(skel, "held: the kernel flow's segment is dropped", &seg, XDP_DROP,
+	       MOVES(XTCP_STAT_DROPPED, XTCP_STAT_HANDOVER_HOLD, XTCP_STAT_KFLOW_LOOKUP));
+	other = hk;
+	other.sport = htons((__u16)(cport + 1));
+	CHECK(!bpf_map_update_elem(hfd, &other, &until, 0), "hold a flow the kernel lacks");
+	seg.sport = (__u16)(cport + 1);
+	expect(skel, "held but not the kernel's: ours", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	seg.sport = cport;
+	until = mono_ns() - 1;
+	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0), "a lapsed hold");
+	expect(skel, "lapsed hold: to the kernel", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
+	until = mono_ns() + 1000000000u;
+	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0) && !bpf_map_delete_elem(hfd, &hk),
+	      "hold, then release");
+	expect(skel, "released: to the kernel", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
+	bpf_map_delete_elem(hfd, &other);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
+	if (acc >= 0)
+		close(acc);
+	close(c);
+	close(l);
+}
+
 /* What xp_prog_kflow_sweep() writes once it found the port free of kernel flows. */
 static void kflow_mark_clean(struct xtcp_xdp *skel, __u16 port)
 {
@@ -672,6 +750,7 @@ int main(void)
 	kernel_flows(skel);
 	ipv6_frames(skel);
 	kernel_flows6(skel);
+	handover_hold(skel);
 	lean_path(skel);
 	drain(skel);
 	random_frames(skel, 5000);
