@@ -11,8 +11,8 @@
 #   mapped       an AF_INET6 socket bound to ::ffff:10.77.1.1 (as the JDK does):
 #                served by xtcp; names as the kernel gives them
 #   v6only       IPV6_V6ONLY on [::]: IPv6 served, IPv4 refused as Linux refuses it
-#   client       curl -6 with XTCP_CONNECT_PORTS: connect() over IPv6 on xtcp
-#                (the client's kernel ActiveOpens flat)
+#   client       curl -6 with XTCP_CONNECT_PORTS: connect() over IPv6 on xtcp, to a
+#                global and to a link-local address (the client's kernel ActiveOpens flat)
 set -u
 build=$(cd "${1:?usage: shim_ipv6.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,6 +104,9 @@ xdp_stat() { # xdp_stat NAME: the XDP program's counter, summed over CPUs
 }
 V6="http://[$TB_SIP6]"
 V4="http://$TB_SIP"
+# the server's link-local address, as the client names it (zone: its veth)
+sll=$(tb_srv ip -6 -o addr show dev "$TB_SIF" scope link | awk '{print $4}' | cut -d/ -f1)
+LL="http://[$sll%25$TB_CIF]"
 
 # --- nginx: listen 8080; listen [::]:8080; ---
 nginx_start "listen 8080; listen [::]:8080;" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" \
@@ -115,6 +118,8 @@ for f in f0 f1 f1000 f100000 f8000000 f100000000; do
 	check "nginx: curl -6 $f sha256" fetch_ok "$V6:8080" "$f"
 	check "nginx: curl -4 $f sha256" fetch_ok "$V4:8080" "$f"
 done
+check "nginx: curl -6 to the server's link-local address ($sll), served" \
+	fetch_ok "$LL:8080" f100000
 out=$(tb_cli timeout 20 curl -6 -s -o /dev/null -o /dev/null -w '%{http_code}%{num_connects} ' \
 	"$V6:8080/f1000" "$V6:8080/f100000")
 check "nginx: IPv6 keep-alive, 2 requests on 1 connection ($out)" [ "$out" = "2001 2000 " ]
@@ -222,6 +227,8 @@ check "client: curl -6 over xtcp, 8 MB sha256" fetch_ok "$V6:8084" f8000000 LD_P
 	XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8084
 check "client: curl -6 over xtcp, small file" fetch_ok "$V6:8084" f1000 LD_PRELOAD="$lib" \
 	XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8084
+check "client: curl -6 over xtcp to a link-local address" fetch_ok "$LL:8084" f100000 \
+	LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8084
 a1=$(active_opens)
 check "client: kernel ActiveOpens flat ($a0 -> $a1)" [ "$a0" = "$a1" ]
 out=$(tb_cli env LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8085 \
