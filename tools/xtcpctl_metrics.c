@@ -252,6 +252,15 @@ static const struct pfield pfields[] = {
 	   "Connections opened by the stack: active (connect), passive (accept).", "side", "active",
 	   stack_active_opens, 1),
 	PF("xtcp_stack_opens_total", P_COUNTER, NULL, "side", "passive", stack_passive_opens, 1),
+	PF("xtcp_stack_ipv6_frames_total", P_COUNTER,
+	   "IPv6 frames through the stack, by direction (part of xtcp_stack_frames_total).",
+	   "direction", "rx", stack_rx_frames6, 6),
+	PF("xtcp_stack_ipv6_frames_total", P_COUNTER, NULL, "direction", "tx", stack_tx_frames6, 6),
+	PF("xtcp_stack_ipv6_opens_total", P_COUNTER,
+	   "IPv6 connections opened by the stack (part of xtcp_stack_opens_total).", "side",
+	   "active", stack_active_opens6, 6),
+	PF("xtcp_stack_ipv6_opens_total", P_COUNTER, NULL, "side", "passive", stack_passive_opens6,
+	   6),
 	PF("xtcp_stack_retransmits_total", P_COUNTER, "TCP segments retransmitted.", NULL, NULL,
 	   stack_retrans_segs, 1),
 	PF("xtcp_stack_sockets", P_GAUGE, "Stack sockets in use (pool occupancy).", NULL, NULL,
@@ -319,6 +328,8 @@ static void proc_labels(const struct shm_proc *p, struct plabels *l)
 /* Does the process's file carry this version's fields? */
 static bool has_version(const struct shm_proc *p, int version)
 {
+	if (version >= 6)
+		return xtcpctl_shm_has_ipv6(p);
 	if (version >= 4)
 		return xtcpctl_shm_has_handoff(p);
 	if (version >= 3)
