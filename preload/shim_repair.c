@@ -174,6 +174,30 @@ static uint32_t csum_add(uint32_t sum, const void *p, size_t len)
 	return sum;
 }
 
+/* The TCP part of the replayed FIN (zeroed memory, thl bytes; checksum left 0). */
+static void fin_segment(const struct sock_export *e, struct tcphdr *th, unsigned thl)
+{
+	th->source = e->peer.sin_port;
+	th->dest = e->local.sin_port;
+	th->seq = htonl(e->rcv_data_end);
+	th->ack_seq = htonl(e->snd_una);
+	th->doff = (uint16_t)(thl / 4);
+	th->fin = 1;
+	th->ack = 1;
+	th->window = htons(
+		(uint16_t)((e->snd_wnd >> e->snd_ws) > 65535 ? 65535 : e->snd_wnd >> e->snd_ws));
+	if (e->ts) {
+		uint8_t *o = (uint8_t *)th + 20;
+		uint32_t v = htonl(e->ts_recent);
+
+		o[0] = 1;
+		o[1] = 1;
+		o[2] = 8;
+		o[3] = 10;
+		memcpy(o + 4, &v, 4); /* TSecr 0: no RTT sample from it */
+	}
+}
+
 /*
  * The peer's FIN that xtcp took, replayed to the kernel socket: a raw IPv4
  * packet from the peer's address to ours goes through the local route to
@@ -196,25 +220,7 @@ static int replay_fin(const struct sock_export *e)
 	ip->protocol = IPPROTO_TCP;
 	ip->saddr = e->peer.sin_addr.s_addr;
 	ip->daddr = e->local.sin_addr.s_addr;
-	th->source = e->peer.sin_port;
-	th->dest = e->local.sin_port;
-	th->seq = htonl(e->rcv_data_end);
-	th->ack_seq = htonl(e->snd_una);
-	th->doff = (uint16_t)(thl / 4);
-	th->fin = 1;
-	th->ack = 1;
-	th->window = htons(
-		(uint16_t)((e->snd_wnd >> e->snd_ws) > 65535 ? 65535 : e->snd_wnd >> e->snd_ws));
-	if (e->ts) {
-		uint8_t *o = pkt + 40;
-		uint32_t v = htonl(e->ts_recent);
-
-		o[0] = 1;
-		o[1] = 1;
-		o[2] = 8;
-		o[3] = 10;
-		memcpy(o + 4, &v, 4); /* TSecr 0: no RTT sample from it */
-	}
+	fin_segment(e, th, thl);
 	sum = csum_add(0, &ip->saddr, 8) + IPPROTO_TCP + thl;
 	sum = csum_add(sum, th, thl);
 	th->check = htons(csum_fold32(sum));
@@ -222,6 +228,40 @@ static int replay_fin(const struct sock_export *e)
 	if (fd < 0)
 		return -errno;
 	r = (int)REAL(sendto)(fd, pkt, 20 + thl, 0, (struct sockaddr *)&dst, sizeof(dst));
+	r = r < 0 ? -errno : 0;
+	REAL(close)(fd);
+	return r;
+}
+
+/*
+ * The same for an IPv6 peer: a raw IPv6 packet whose header is ours
+ * (IPPROTO_RAW implies IPV6_HDRINCL), from the peer's address to ours,
+ * through the local route to tcp_v6_rcv. No extension headers.
+ */
+static int replay_fin6(const struct sock_export *e)
+{
+	uint8_t pkt[40 + 32] = {0};
+	struct tcphdr *th = (struct tcphdr *)(pkt + 40);
+	unsigned thl = e->ts ? 32 : 20;
+	struct sockaddr_in6 dst = e->local6;
+	uint32_t sum;
+	int fd, r;
+
+	pkt[0] = 0x60;
+	pkt[5] = (uint8_t)thl; /* payload length, < 256 */
+	pkt[6] = IPPROTO_TCP;
+	pkt[7] = 64;
+	memcpy(pkt + 8, &e->peer6.sin6_addr, 16);
+	memcpy(pkt + 24, &e->local6.sin6_addr, 16);
+	fin_segment(e, th, thl);
+	sum = csum_add(0, pkt + 8, 32) + IPPROTO_TCP + thl; /* RFC 8200 8.1 */
+	sum = csum_add(sum, th, thl);
+	th->check = htons(csum_fold32(sum));
+	fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (fd < 0)
+		return -errno;
+	dst.sin6_port = 0; /* a raw socket takes no port */
+	r = (int)REAL(sendto)(fd, pkt, 40 + thl, 0, (struct sockaddr *)&dst, sizeof(dst));
 	r = r < 0 ? -errno : 0;
 	REAL(close)(fd);
 	return r;
@@ -344,7 +384,8 @@ static int repair_socket(const struct sock_export *e, bool live)
 		      opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, (int)e->keepintvl_s) ||
 		      opt(fd, IPPROTO_TCP, TCP_KEEPCNT, (int)e->keepcnt);
 	if (!err && fin)
-		err = replay_fin(e);
+		err = e->inet6 && !IN6_IS_ADDR_V4MAPPED(&e->peer6.sin6_addr) ? replay_fin6(e)
+									     : replay_fin(e);
 	if (!err && live && e->fin_queued && REAL(shutdown)(fd, SHUT_WR))
 		err = -errno;
 	if (err) {
@@ -379,9 +420,6 @@ static const char *why_not(const struct sock_export *e, bool live)
 		return "a local port of XTCP_LOCAL_PORTS (the XDP program steers it to xtcp)";
 	if (!live && !e->n_unacked && !e->n_unsent && !e->fin_queued)
 		return "nothing left to send";
-	/* replay_fin() writes an IPv4 packet; an IPv6 one is not written yet */
-	if (live && e->fin_rcvd && !IN6_IS_ADDR_V4MAPPED(&e->peer6.sin6_addr))
-		return "an IPv6 connection whose peer's FIN xtcp took (not replayed to the kernel)";
 	return NULL;
 }
 

@@ -491,6 +491,28 @@ static bool connect_on_xtcp(int fd, const struct sockaddr_in *dst)
 	       ifindex == xp_prog_ifindex(shim.prog);
 }
 
+/*
+ * Has XTCP_IFACE an IPv6 address of the scope dst needs (link-local for a
+ * link-local dst)? Asked at connect time only; without one the connection
+ * stays on the kernel, said once.
+ */
+static bool iface_has_ip6_for(const struct in6_addr *dst)
+{
+	static bool said;
+	struct xp_link l;
+	bool want_ll = IN6_IS_ADDR_LINKLOCAL(dst);
+
+	if (xp_nl_link(shim.cfg.iface, &l) == 0)
+		for (unsigned i = 0; i < l.n_addrs6; i++)
+			if (IN6_IS_ADDR_LINKLOCAL(&l.addr6[i]) == want_ll)
+				return true;
+	if (!said)
+		shim_warn("IPv6 connect()s stay on the kernel: %s has no usable %s IPv6 address",
+			  shim.cfg.iface, want_ll ? "link-local" : "global");
+	said = true;
+	return false;
+}
+
 /* connect_on_xtcp() for AF_INET6: a v4-mapped destination is routed as IPv4 (Linux does). */
 static bool connect6_on_xtcp(int fd, const struct sockaddr_in6 *dst)
 {
@@ -519,7 +541,7 @@ static bool connect6_on_xtcp(int fd, const struct sockaddr_in6 *dst)
 	/* a link-local destination names its interface */
 	if (IN6_IS_ADDR_LINKLOCAL(a) && dst->sin6_scope_id != (uint32_t)oif)
 		return false;
-	return !xp_nl_route6(a, oif, &nh6, &ifindex) && ifindex == oif;
+	return !xp_nl_route6(a, oif, &nh6, &ifindex) && ifindex == oif && iface_has_ip6_for(a);
 }
 
 static int wait_connected(struct shim_engine *eng, struct shim_sock *s)

@@ -71,8 +71,10 @@ void xtcpctl_shm_close(struct shm_proc *p, int n);
 /* Does the file carry the AF_XDP figures (version 3), the hand-off counters (4)? */
 bool xtcpctl_shm_has_xsk(const struct shm_proc *p);
 bool xtcpctl_shm_has_handoff(const struct shm_proc *p);
-/* ... the ICMP and path MTU counters (the end of version 5)? */
+/* ... the ICMP and path MTU counters (after the IPv6 ones in version 6)? */
 bool xtcpctl_shm_has_icmp(const struct shm_proc *p);
+/* ... the IPv6 addresses and counters (version 6)? */
+bool xtcpctl_shm_has_ipv6(const struct shm_proc *p);
 /* Append the "processes" part of status (w NULL: text on stdout). */
 void xtcpctl_shm_status(struct jw *w);
 /* xtcpctl conns: exit status. */

@@ -252,6 +252,15 @@ static const struct pfield pfields[] = {
 	   "Connections opened by the stack: active (connect), passive (accept).", "side", "active",
 	   stack_active_opens, 1),
 	PF("xtcp_stack_opens_total", P_COUNTER, NULL, "side", "passive", stack_passive_opens, 1),
+	PF("xtcp_stack_ipv6_frames_total", P_COUNTER,
+	   "IPv6 frames through the stack, by direction (part of xtcp_stack_frames_total).",
+	   "direction", "rx", stack_rx_frames6, 6),
+	PF("xtcp_stack_ipv6_frames_total", P_COUNTER, NULL, "direction", "tx", stack_tx_frames6, 6),
+	PF("xtcp_stack_ipv6_opens_total", P_COUNTER,
+	   "IPv6 connections opened by the stack (part of xtcp_stack_opens_total).", "side",
+	   "active", stack_active_opens6, 6),
+	PF("xtcp_stack_ipv6_opens_total", P_COUNTER, NULL, "side", "passive", stack_passive_opens6,
+	   6),
 	PF("xtcp_stack_retransmits_total", P_COUNTER, "TCP segments retransmitted.", NULL, NULL,
 	   stack_retrans_segs, 1),
 	PF("xtcp_stack_sockets", P_GAUGE, "Stack sockets in use (pool occupancy).", NULL, NULL,
@@ -278,12 +287,12 @@ static const struct pfield pfields[] = {
 	PF("xtcp_icmp_errors_total", P_COUNTER,
 	   "ICMP errors about the process's connections: received, acted on, rejected (the quote "
 	   "names no connection, or a sequence not in flight).",
-	   "result", "received", stack_icmp_errors, 6),
-	PF("xtcp_icmp_errors_total", P_COUNTER, NULL, "result", "acted", stack_icmp_acted, 6),
-	PF("xtcp_icmp_errors_total", P_COUNTER, NULL, "result", "rejected", stack_icmp_rejected, 6),
+	   "result", "received", stack_icmp_errors, 7),
+	PF("xtcp_icmp_errors_total", P_COUNTER, NULL, "result", "acted", stack_icmp_acted, 7),
+	PF("xtcp_icmp_errors_total", P_COUNTER, NULL, "result", "rejected", stack_icmp_rejected, 7),
 	PF("xtcp_pmtu_lowered_total", P_COUNTER,
 	   "Path MTUs lowered by ICMP fragmentation needed (RFC 1191).", NULL, NULL,
-	   stack_pmtu_lowered, 6),
+	   stack_pmtu_lowered, 7),
 	PF("xtcp_af_xdp_sockets", P_GAUGE, "AF_XDP sockets (RX queues) the process drives.", NULL,
 	   NULL, xsk_ports, 3),
 	PF("xtcp_af_xdp_packets_total", P_COUNTER, "Packets through the process's AF_XDP rings.",
@@ -328,8 +337,10 @@ static void proc_labels(const struct shm_proc *p, struct plabels *l)
 /* Does the process's file carry this version's fields? */
 static bool has_version(const struct shm_proc *p, int version)
 {
-	if (version >= 6) /* not a file version: the fields at the end of version 5 */
+	if (version >= 7) /* not a file version: the fields after the IPv6 ones in version 6 */
 		return xtcpctl_shm_has_icmp(p);
+	if (version >= 6)
+		return xtcpctl_shm_has_ipv6(p);
 	if (version >= 4)
 		return xtcpctl_shm_has_handoff(p);
 	if (version >= 3)

@@ -117,8 +117,7 @@ static bool has_kernel(const struct shm_proc *p)
 	return p->st->version >= 5 && p->len >= offsetof(struct shim_stats, conn6);
 }
 
-/* ... and the IPv6 addresses and counters (version 6)? */
-static bool has_ipv6(const struct shm_proc *p)
+bool xtcpctl_shm_has_ipv6(const struct shm_proc *p)
 {
 	return p->st->version >= 6 && p->len >= offsetof(struct shim_stats, stack_icmp_errors);
 }
@@ -134,6 +133,11 @@ static bool has_umem(const struct shm_proc *p)
 bool xtcpctl_shm_has_icmp(const struct shm_proc *p)
 {
 	return p->st->version >= 6 && p->len >= offsetof(struct shim_stats, stack_pmtu_lowered) + 8;
+}
+
+static bool has_ipv6(const struct shm_proc *p)
+{
+	return xtcpctl_shm_has_ipv6(p);
 }
 
 /* ... and the SYN cookie and invalid-segment counters (version 5)? */

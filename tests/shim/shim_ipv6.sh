@@ -11,8 +11,10 @@
 #   mapped       an AF_INET6 socket bound to ::ffff:10.77.1.1 (as the JDK does):
 #                served by xtcp; names as the kernel gives them
 #   v6only       IPV6_V6ONLY on [::]: IPv6 served, IPv4 refused as Linux refuses it
-#   client       curl -6 with XTCP_CONNECT_PORTS: connect() over IPv6 on xtcp
-#                (the client's kernel ActiveOpens flat)
+#   fork         an AF_INET6 connection whose data and FIN xtcp took, forked: handed to
+#                the kernel (TCP_REPAIR, FIN replayed over IPv6), the child reads to EOF
+#   client       curl -6 with XTCP_CONNECT_PORTS: connect() over IPv6 on xtcp, to a
+#                global and to a link-local address (the client's kernel ActiveOpens flat)
 set -u
 build=$(cd "${1:?usage: shim_ipv6.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -100,10 +102,14 @@ fetch_ok() { # fetch_ok URL FILE [curl env...]: sha256 of the download matches
 passive_opens() { tb_srv nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'; }
 active_opens() { tb_cli nstat -az TcpActiveOpens | awk '/TcpActiveOpens/ {print $2}'; }
 xdp_stat() { # xdp_stat NAME: the XDP program's counter, summed over CPUs
-	tb_srv "$build/xtcpctl" status 2>/dev/null | awk -v n="$1" '$1 == n {print $2; exit}'
+	tb_srv "$build/xtcpctl" --json status 2>/dev/null | grep -o "\"$1\":[0-9]*" | head -1 |
+		cut -d: -f2
 }
 V6="http://[$TB_SIP6]"
 V4="http://$TB_SIP"
+# the server's link-local address, as the client names it (zone: its veth)
+sll=$(tb_srv ip -6 -o addr show dev "$TB_SIF" scope link | awk '{print $4}' | cut -d/ -f1)
+LL="http://[$sll%25$TB_CIF]"
 
 # --- nginx: listen 8080; listen [::]:8080; ---
 nginx_start "listen 8080; listen [::]:8080;" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" \
@@ -115,6 +121,8 @@ for f in f0 f1 f1000 f100000 f8000000 f100000000; do
 	check "nginx: curl -6 $f sha256" fetch_ok "$V6:8080" "$f"
 	check "nginx: curl -4 $f sha256" fetch_ok "$V4:8080" "$f"
 done
+check "nginx: curl -6 to the server's link-local address ($sll), served" \
+	fetch_ok "$LL:8080" f100000
 out=$(tb_cli timeout 20 curl -6 -s -o /dev/null -o /dev/null -w '%{http_code}%{num_connects} ' \
 	"$V6:8080/f1000" "$V6:8080/f100000")
 check "nginx: IPv6 keep-alive, 2 requests on 1 connection ($out)" [ "$out" = "2001 2000 " ]
@@ -215,6 +223,57 @@ check "v6only: getsockopt(IPV6_V6ONLY) on the accepted socket is 1" \
 	grep -q 'peer fd77:1::2 name fd77:1::1 8083 flow 0 scope 0 domain 10 v6only 1' "$d/v6only.out"
 check "v6only: by xtcp (kernel PassiveOpens flat: $p0 -> $p1)" [ "$p0" = "$p1" ]
 
+# --- fork: an IPv6 connection in CLOSE-WAIT (data and FIN taken by xtcp) goes to the kernel ---
+cat >"$d/forkfin.py" <<'EOP'
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(4)
+print("listening", flush=True)
+for _ in range(2):
+    c, peer = s.accept()
+    time.sleep(0.3)  # the client's data and FIN arrive: CLOSE-WAIT at fork
+    pid = os.fork()
+    if pid == 0:
+        got = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        c.sendall(b"child got %d bytes then EOF\n" % len(got))
+        c.close()
+        os._exit(0)
+    c.close()
+    os.waitpid(pid, 0)
+EOP
+fin_client() { # fin_client HOST PORT: sends 100000 bytes and FIN, prints the answer
+	tb_cli timeout 10 python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=8)
+c.sendall(bytes(range(256)) * 390 + b"x" * 160)
+c.shutdown(socket.SHUT_WR)
+print(c.recv(100).decode().strip())' "$1" "$2" 2>&1
+}
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8086 XTCP_LOG=info \
+	timeout 20 python3 "$d/forkfin.py" 8086 >"$d/forkfin.out" 2>"$d/forkfin.err" &
+py=$!
+for _ in $(seq 50); do
+	grep -q listening "$d/forkfin.out" 2>/dev/null && break
+	sleep 0.1
+done
+o6=$(fin_client "$TB_SIP6" 8086)
+o4=$(fin_client "$TB_SIP" 8086)
+wait $py
+check "fork: IPv6 connection in CLOSE-WAIT handed to the kernel, the child reads all and EOF ($o6)" \
+	[ "$o6" = "child got 100000 bytes then EOF" ]
+check "fork: the same for an IPv4 peer of the AF_INET6 socket ($o4)" \
+	[ "$o4" = "child got 100000 bytes then EOF" ]
+check "fork: the engine ran (served by xtcp)" grep -q 'serving veth0' "$d/forkfin.err"
+check "fork: no hand-over refused or left on xtcp" not_grep -E 'stays on xtcp|refused' \
+	"$d/forkfin.err"
+
 # --- client side: connect() over IPv6 on xtcp ---
 nginx_start "listen [::]:8084;"
 a0=$(active_opens)
@@ -222,6 +281,8 @@ check "client: curl -6 over xtcp, 8 MB sha256" fetch_ok "$V6:8084" f8000000 LD_P
 	XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8084
 check "client: curl -6 over xtcp, small file" fetch_ok "$V6:8084" f1000 LD_PRELOAD="$lib" \
 	XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8084
+check "client: curl -6 over xtcp to a link-local address" fetch_ok "$LL:8084" f100000 \
+	LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8084
 a1=$(active_opens)
 check "client: kernel ActiveOpens flat ($a0 -> $a1)" [ "$a0" = "$a1" ]
 out=$(tb_cli env LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8085 \

@@ -144,6 +144,13 @@ int main(int argc, char **argv)
 	      "IPv6 connection: %.800s", out);
 	CHECK(strstr(out, "[::ffff:10.77.1.1]:80 ") && strstr(out, "[::ffff:10.77.1.2]:40001 "),
 	      "v4-mapped connection: %.800s", out);
+	snprintf(cmd, sizeof(cmd), "%s metrics", argv[1]);
+	run(cmd, out, sizeof(out));
+	snprintf(key, sizeof(key), "pid=\"%d\"", (int)getpid());
+	p = strstr(out, "xtcp_stack_ipv6_frames_total{");
+	CHECK(p && strstr(p, key) && strstr(p, "direction=\"rx\"} 60\n"), "metrics: %.800s", out);
+	p = strstr(out, "xtcp_stack_ipv6_opens_total{");
+	CHECK(p && strstr(p, "side=\"passive\"} 3\n"), "metrics: %.800s", out);
 	snprintf(cmd, sizeof(cmd), "%s --json conns", argv[1]);
 	run(cmd, out, sizeof(out));
 	CHECK(strstr(out, "\"local\":\"[fd77:1::1]:80\"") != NULL, "json: %.800s", out);
