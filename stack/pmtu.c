@@ -145,6 +145,32 @@ void pmtu_reduced(struct stack *stk, struct tcb *t)
 }
 
 /*
+ * A retransmission timeout: if the link noted a smaller next-hop MTU for t's
+ * peer (netdev path_mtu(): a "fragmentation needed" that reached another
+ * process's queue, whose stack could not match it), take it now, as that
+ * ICMP would have done here. Unvalidated, hence only on an RTO, and with the
+ * same floor and expiry as an ICMP of our own.
+ */
+void pmtu_rto_hint(struct stack *stk, struct tcb *t)
+{
+	const struct netdev_ops *ops = stk->dev->ops;
+	uint32_t mtu;
+	uint16_t before, now;
+
+	if (!ops->path_mtu || t->pmtu <= PMTU_MIN ||
+	    ops->path_mtu(stk->dev, t->h.raddr, PMTU_EXPIRE_US, &mtu) != 0 || mtu >= t->pmtu)
+		return;
+	before = pmtu_get(stk, t->h.raddr);
+	now = pmtu_update(stk, t->h.raddr, mtu);
+	if (now < before)
+		stk->st.pmtu_lowered++;
+	if (now < t->pmtu) {
+		stk->st.pmtu_hints++;
+		tcb_set_mss(stk, t, t->mss_clamp); /* the RTO's go-back-N resends at this size */
+	}
+}
+
+/*
  * RFC 4821 black hole detection, as Linux's tcp_mtu_probing() with
  * tcp_mtu_probing = 1 (STACK_F_MTU_PROBING): from the RTO after
  * PROBE_RETRIES in a row, the path may drop big segments without a word (no

@@ -145,6 +145,13 @@ static int mq_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 	return p->ops->resolve ? p->ops->resolve(p, dst_ip4, mac) : -EHOSTUNREACH;
 }
 
+static int mq_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu)
+{
+	struct netdev *p = mq_tx_port(dev);
+
+	return p->ops->path_mtu ? p->ops->path_mtu(p, dst_ip4, max_age_us, mtu) : -ENOENT;
+}
+
 static void mq_close(struct netdev *dev)
 {
 	struct xp_mq *mq = mq_of(dev);
@@ -164,6 +171,7 @@ static const struct netdev_ops mq_ops = {
 	.tx_queue = mq_tx_queue,
 	.tx_flush = mq_tx_flush,
 	.resolve = mq_resolve,
+	.path_mtu = mq_path_mtu,
 	.poll_fds = mq_poll_fds,
 	.tx_pending = mq_tx_pending,
 	.next_deadline = mq_next_deadline,

@@ -331,6 +331,11 @@ static int xp_resolve(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6])
 	return xp_nl_neigh(oif, nh, mac);
 }
 
+static int xp_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu)
+{
+	return xp_prog_path_mtu(port_of(dev)->prog, dst_ip4, max_age_us, mtu);
+}
+
 static const struct netdev_ops xp_netdev_ops = {
 	.rx_burst = xp_rx_burst,
 	.rx_done = xp_rx_done,
@@ -339,6 +344,7 @@ static const struct netdev_ops xp_netdev_ops = {
 	.tx_queue = xp_tx_queue,
 	.tx_flush = xp_tx_flush,
 	.resolve = xp_resolve,
+	.path_mtu = xp_path_mtu,
 	.poll_fds = xp_poll_fds,
 	.tx_pending = xp_tx_pending,
 	.next_deadline = xp_next_deadline,

@@ -24,6 +24,7 @@ struct xp_prog {
 	uint32_t prog_id;
 	int xsks_fd, serve_fd, cfg_fd, users_fd, stats_fd, drain_fd; /* map fds (ours) */
 	int kflow_fd, kclean_fd;				     /* ... and the kflow pair */
+	int pmtu_fd;	/* xtcp_pmtu: path MTU hints (xp_pmtu.c) */
 	int user_slot;	/* our slot in xtcp_users, -1 if none */
 	pid_t user_pid; /* the process that holds user_slot */
 	int log_level;
