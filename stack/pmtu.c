@@ -10,7 +10,10 @@
  * error quoted. tcb_set_mss() reads pmtu_get(); the SYN and SYN-ACK announce
  * an MSS from it. tcp_output_data() calls pmtu_sync() when stk->pmtu_gen
  * moved (another connection's ICMP, or an expiry), stack_poll() calls
- * pmtu_expire() once the earliest entry is due.
+ * pmtu_expire() once the earliest entry is due. At each RTO tcp_timer.c calls
+ * pmtu_rto_hint() (an MTU the link noted from an ICMP another process got)
+ * and pmtu_blackhole(); with STACK_F_MTU_PROBING, tcp_output_data() asks
+ * pmtu_probe_len() and tcp_input.c reports the probe's fate (RFC 4821).
  *
  * Memory: a fixed table in struct stack (PMTU_SLOTS), no allocation. It is
  * scanned only for new connections, ICMP errors and changes, never per
