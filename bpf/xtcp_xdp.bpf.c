@@ -127,6 +127,13 @@ struct {
 	__type(value, __u64);
 } xtcp_hold SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_PMTU_MAX);
+	__type(key, __u32);
+	__type(value, struct xtcp_pmtu);
+} xtcp_pmtu SEC(".maps");
+
 /* 802.1Q / 802.1ad tag, after the MAC addresses. */
 struct vlan_tag {
 	__be16 tci;
@@ -314,6 +321,13 @@ struct icmp_head {
 #define ICMP_T_DEST_UNREACH  3
 #define ICMP_T_TIME_EXCEEDED 11
 #define ICMP_T_PARAMETERPROB 12
+#define ICMP_C_FRAG_NEEDED   4
+
+/* A "fragmentation needed" about an xtcp flow: noted in xtcp_pmtu once steered. */
+struct icmp_pmtu_note {
+	__u32 peer; /* network order; 0 = nothing to note */
+	__u32 mtu;
+};
 
 /* The start of the TCP header an ICMP error quotes: RFC 792 promises 8 bytes. */
 struct icmp_tcp_quote {
@@ -355,7 +369,7 @@ static __always_inline int icmp_kernel_owns(struct xdp_md *ctx, struct iphdr *qi
  * its own sockets. Every header is bounds-checked before it is read.
  */
 static __always_inline enum steer icmp_error_flow(struct xdp_md *ctx, struct iphdr *ip, __u32 ihl,
-						  int tagged)
+						  int tagged, struct icmp_pmtu_note *note)
 {
 	void *end = (void *)(long)ctx->data_end;
 	struct icmp_head *ic = (void *)ip + ihl;
@@ -390,6 +404,10 @@ static __always_inline enum steer icmp_error_flow(struct xdp_md *ctx, struct iph
 			return STEER_NO;
 		}
 	}
+	if (ic->type == ICMP_T_DEST_UNREACH && ic->code == ICMP_C_FRAG_NEEDED) {
+		note->peer = qip->daddr;
+		note->mtu = bpf_ntohl(ic->rest) & 0xffff;
+	}
 	return steer;
 }
 
@@ -401,7 +419,8 @@ static __always_inline enum steer icmp_error_flow(struct xdp_md *ctx, struct iph
  */
 static __always_inline int xtcp_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32 ihl, int tagged)
 {
-	enum steer steer = icmp_error_flow(ctx, ip, ihl, tagged);
+	struct icmp_pmtu_note note = {};
+	enum steer steer = icmp_error_flow(ctx, ip, ihl, tagged, &note);
 	long rc;
 
 	if (xtcp_protect_pass(ctx, ip) != XDP_PASS)
@@ -409,6 +428,12 @@ static __always_inline int xtcp_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32
 	if (steer == STEER_NO)
 		return verdict_pass(XTCP_STAT_NOT_TCP);
 	stat_inc(XTCP_STAT_ICMP_STEERED);
+	if (note.peer) {
+		/* for the stack that holds the flow, whichever queue this is (xtcp_xdp.h) */
+		struct xtcp_pmtu v = {.mtu = note.mtu, .ns = bpf_ktime_get_ns()};
+
+		bpf_map_update_elem(&xtcp_pmtu, &note.peer, &v, BPF_ANY);
+	}
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);

@@ -20,6 +20,9 @@
  *                only (xp_prog_kflow_sweep()); see struct xtcp_kflow
  *   xtcp_hold    LRU_HASH   struct xtcp_hold_key -> __u64: flows being handed
  *                to the kernel (xp_prog_flow_hold()); see struct xtcp_hold_key
+ *   xtcp_pmtu    LRU_HASH[XTCP_PMTU_MAX] __u32 peer IPv4 -> struct xtcp_pmtu:
+ *                the last "fragmentation needed" about an xtcp flow to that
+ *                peer, whichever queue (process) it reached
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -102,6 +105,21 @@ struct xtcp_hold_key {
 	__u16 sport, dport; /* network order: peer, local */
 };
 #define XTCP_XDP_MAX_HOLDS 1024
+
+/*
+ * Path MTU hints: an ICMP error lands on the RX queue its own addresses hash
+ * to, often another process's than the flow's, whose stack rejects the quote.
+ * So the program notes every "fragmentation needed" it steers here, and a
+ * stack whose connection to that peer times out asks (xp_prog_path_mtu()).
+ * Not validated like the ICMP itself (no sequence check): used only on an
+ * RTO, never below 552 (stack/pmtu.c).
+ */
+struct xtcp_pmtu {
+	__u32 mtu; /* next-hop MTU field of the ICMP (host order) */
+	__u32 pad;
+	__u64 ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when noted */
+};
+#define XTCP_PMTU_MAX 4096
 
 /* One process that attached or adopted the program (0 pid = free slot). */
 struct xtcp_user {

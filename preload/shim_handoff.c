@@ -445,6 +445,13 @@ static int ho_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_t m
 	return p->ops->resolve6 ? p->ops->resolve6(p, dst, mac) : -ENETUNREACH;
 }
 
+static int ho_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->path_mtu ? p->ops->path_mtu(p, dst_ip4, max_age_us, mtu) : -ENOENT;
+}
+
 /* The port's fds, then the endpoint while it has our name. */
 static unsigned ho_poll_fds(struct netdev *dev, int *fds, unsigned max)
 {
@@ -511,6 +518,7 @@ static const struct netdev_ops ho_ops = {
 	.tx_flush = ho_tx_flush,
 	.resolve = ho_resolve,
 	.resolve6 = ho_resolve6,
+	.path_mtu = ho_path_mtu,
 	.poll_fds = ho_poll_fds,
 	.poll_ready = ho_poll_ready,
 	.next_deadline = ho_next_deadline,

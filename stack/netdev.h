@@ -115,6 +115,14 @@ struct netdev_ops {
 	int (*resolve)(struct netdev *dev, uint32_t dst_ip4, uint8_t mac[6]);
 	/* The same for an IPv6 destination (neighbour discovery by the kernel). NULL: no IPv6. */
 	int (*resolve6)(struct netdev *dev, const struct in6_addr *dst, uint8_t mac[6]);
+	/*
+	 * Optional: a next-hop MTU towards dst_ip4 that the link learned outside
+	 * this stack (an ICMP "fragmentation needed" the XDP program steered to
+	 * another queue), noted less than max_age_us ago: 0 and *mtu, else
+	 * -ENOENT. Unvalidated (no sequence check), so the stack asks only on a
+	 * retransmission timeout; may do a system call.
+	 */
+	int (*path_mtu)(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu);
 };
 
 struct netdev {

@@ -10,7 +10,10 @@
  * error quoted. tcb_set_mss() reads pmtu_get(); the SYN and SYN-ACK announce
  * an MSS from it. tcp_output_data() calls pmtu_sync() when stk->pmtu_gen
  * moved (another connection's ICMP, or an expiry), stack_poll() calls
- * pmtu_expire() once the earliest entry is due.
+ * pmtu_expire() once the earliest entry is due. At each RTO tcp_timer.c calls
+ * pmtu_rto_hint() (an MTU the link noted from an ICMP another process got)
+ * and pmtu_blackhole(); with STACK_F_MTU_PROBING, tcp_output_data() asks
+ * pmtu_probe_len() and tcp_input.c reports the probe's fate (RFC 4821).
  *
  * Memory: a fixed table in struct stack (PMTU_SLOTS), no allocation. It is
  * scanned only for new connections, ICMP errors and changes, never per
@@ -141,6 +144,34 @@ void pmtu_reduced(struct stack *stk, struct tcb *t)
 	t->snd_nxt = t->snd_una;
 	t->t_rtx = stk->now_us + t->rto_us;
 	tcb_mark(stk, t, PEND_DATA);
+}
+
+/*
+ * A retransmission timeout: if the link noted a smaller next-hop MTU for t's
+ * peer (netdev path_mtu(): a "fragmentation needed" that reached another
+ * process's queue, whose stack could not match it), take it now, as that
+ * ICMP would have done here. Unvalidated, hence only on an RTO, and with the
+ * same floor and expiry as an ICMP of our own.
+ */
+void pmtu_rto_hint(struct stack *stk, struct tcb *t)
+{
+	const struct netdev_ops *ops = stk->dev->ops;
+	uint32_t mtu;
+	uint16_t before, now;
+
+	/* the link notes IPv4 "fragmentation needed" only (ICMPv6 is not steered) */
+	if (!ops->path_mtu || t->pmtu <= PMTU_MIN || !addr_is_v4(&t->h.raddr) ||
+	    ops->path_mtu(stk->dev, addr_v4(&t->h.raddr), PMTU_EXPIRE_US, &mtu) != 0 ||
+	    mtu >= t->pmtu)
+		return;
+	before = pmtu_get(stk, &t->h.raddr);
+	now = pmtu_update(stk, &t->h.raddr, mtu);
+	if (now < before)
+		stk->st.pmtu_lowered++;
+	if (now < t->pmtu) {
+		stk->st.pmtu_hints++;
+		tcb_set_mss(stk, t, t->mss_clamp); /* the RTO's go-back-N resends at this size */
+	}
 }
 
 /*

@@ -167,6 +167,8 @@ struct stack_stats {
 	 */
 	uint64_t icmp_errors, icmp_acted, icmp_rejected;
 	uint64_t pmtu_lowered; /* path MTUs lowered by "fragmentation needed" (RFC 1191) */
+	/* of which taken at an RTO from the link (an ICMP that reached another queue) */
+	uint64_t pmtu_hints;
 	/* STACK_F_MTU_PROBING (RFC 4821): black holes suspected, probes sent */
 	uint64_t mtu_blackholes, mtu_probes;
 	uint64_t timeouts;	 /* RTO expiries with data outstanding (Linux TCPTimeouts) */

@@ -641,6 +641,7 @@ uint16_t pmtu_update(struct stack *stk, const struct in6_addr *daddr, uint32_t m
 void pmtu_expire(struct stack *stk);
 void pmtu_sync(struct stack *stk, struct tcb *t);
 void pmtu_reduced(struct stack *stk, struct tcb *t);
+void pmtu_rto_hint(struct stack *stk, struct tcb *t);
 void pmtu_blackhole(struct stack *stk, struct tcb *t);
 uint32_t pmtu_probe_len(struct stack *stk, struct tcb *t, uint32_t maxseg);
 void pmtu_probe_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, uint32_t maxseg);

@@ -98,6 +98,7 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 		tcb_done(stk, t, tcp_timeout_err(t));
 		return;
 	}
+	pmtu_rto_hint(stk, t); /* an ICMP that reached another process (pmtu.c) */
 	pmtu_probe_lost(t);
 	pmtu_blackhole(stk, t); /* RFC 4821 with STACK_F_MTU_PROBING (pmtu.c) */
 	stk->st.timeouts++;

@@ -89,6 +89,14 @@ int xp_prog_serve6(struct xp_prog *prog, const struct in6_addr *ip6, uint16_t po
  * call about once a second from a serving process; never per packet.
  */
 int xp_prog_kflow_sweep(struct xp_prog *prog);
+/*
+ * The next-hop MTU of the last "fragmentation needed" about an xtcp flow to
+ * peer (network order) that the program steered to any queue, if noted less
+ * than max_age_us ago: 0 and *mtu, else -ENOENT (xp_pmtu.c; bpf/xtcp_xdp.h,
+ * struct xtcp_pmtu). One map lookup: for a retransmission timeout, not per
+ * packet.
+ */
+int xp_prog_path_mtu(struct xp_prog *prog, uint32_t peer, uint64_t max_age_us, uint32_t *mtu);
 /* The kernel got a flow on local port (host order) another way: look it up again. */
 int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
 /*

@@ -352,6 +352,11 @@ static int xp_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_t m
 	return xp_nl_neigh6(oif, &nh, mac);
 }
 
+static int xp_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu)
+{
+	return xp_prog_path_mtu(port_of(dev)->prog, dst_ip4, max_age_us, mtu);
+}
+
 static const struct netdev_ops xp_netdev_ops = {
 	.rx_burst = xp_rx_burst,
 	.rx_done = xp_rx_done,
@@ -361,6 +366,7 @@ static const struct netdev_ops xp_netdev_ops = {
 	.tx_flush = xp_tx_flush,
 	.resolve = xp_resolve,
 	.resolve6 = xp_resolve6,
+	.path_mtu = xp_path_mtu,
 	.poll_fds = xp_poll_fds,
 	.tx_pending = xp_tx_pending,
 	.next_deadline = xp_next_deadline,

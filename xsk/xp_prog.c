@@ -210,14 +210,14 @@ static void drop_user(struct xp_prog *prog)
 
 static const char *const map_names[] = {"xsks_map",    "xtcp_serve", "xtcp_cfg",   "xtcp_users",
 					"xtcp_stats",  "xtcp_drain", "xtcp_kflow", "xtcp_kclean",
-					"xtcp_serve6", "xtcp_hold"};
+					"xtcp_serve6", "xtcp_hold",  "xtcp_pmtu"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
 	int *slots[N_MAPS] = {&prog->xsks_fd,	&prog->serve_fd, &prog->cfg_fd,	  &prog->users_fd,
 			      &prog->stats_fd,	&prog->drain_fd, &prog->kflow_fd, &prog->kclean_fd,
-			      &prog->serve6_fd, &prog->hold_fd};
+			      &prog->serve6_fd, &prog->hold_fd,	 &prog->pmtu_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -436,7 +436,8 @@ static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 					prog->skel->maps.xtcp_cfg,    prog->skel->maps.xtcp_users,
 					prog->skel->maps.xtcp_stats,  prog->skel->maps.xtcp_drain,
 					prog->skel->maps.xtcp_kflow,  prog->skel->maps.xtcp_kclean,
-					prog->skel->maps.xtcp_serve6, prog->skel->maps.xtcp_hold};
+					prog->skel->maps.xtcp_serve6, prog->skel->maps.xtcp_hold,
+					prog->skel->maps.xtcp_pmtu};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
@@ -483,7 +484,8 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	if (!prog)
 		return -ENOMEM;
 	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
-	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = prog->hold_fd = -1;
+	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = prog->hold_fd =
+		prog->pmtu_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;

@@ -225,6 +225,19 @@ static int t_dev_resolve6(struct netdev *dev, const struct in6_addr *dst, uint8_
 	return 0;
 }
 
+/* The link's path MTU hint (t->link_path_mtu; 0: none), as the XDP program's map gives it. */
+static int t_dev_path_mtu(struct netdev *dev, uint32_t dst, uint64_t max_age_us, uint32_t *mtu)
+{
+	struct t *t = t_of_dev(dev);
+
+	(void)max_age_us;
+	if (dst != ip_of(PEER_IP) || !t->link_path_mtu)
+		return -ENOENT;
+	t->link_path_mtu_asked++;
+	*mtu = t->link_path_mtu;
+	return 0;
+}
+
 static const struct netdev_ops t_dev_ops = {
 	.rx_burst = t_dev_rx_burst,
 	.rx_done = t_dev_rx_done,
@@ -234,6 +247,7 @@ static const struct netdev_ops t_dev_ops = {
 	.tx_flush = t_dev_tx_flush,
 	.resolve = t_dev_resolve,
 	.resolve6 = t_dev_resolve6,
+	.path_mtu = t_dev_path_mtu,
 };
 
 /* ---- corpus recording ---- */

@@ -133,7 +133,9 @@ struct t {
 	char dev_err[160];  /* contract breach seen inside a netdev callback */
 	int failed;
 	jmp_buf jb;
-	unsigned events[64]; /* on_event() calls per sd (sd < 64), see t_events() */
+	unsigned events[64];	      /* on_event() calls per sd (sd < 64), see t_events() */
+	uint32_t link_path_mtu;	      /* netdev path_mtu() answer; 0 = none (-ENOENT) */
+	unsigned link_path_mtu_asked; /* answers given */
 	/* corpus recording for the fuzzer (XTCP_T_CORPUS=dir) */
 	void *corpus;
 	uint64_t corpus_time;

@@ -355,6 +355,37 @@ static void blackhole_without_probing(struct t *t)
 	t_eq(t, t_stats(t).mtu_blackholes, 0);
 }
 
+/*
+ * The ICMP reached another process's queue: its stack rejected it, the XDP
+ * program noted it (netdev path_mtu()). The owner takes it at its first RTO.
+ */
+static void hint_from_link_at_rto(struct t *t)
+{
+	struct t_wire w;
+
+	t_start(t, TCP_ESTABLISHED);
+	t_write(t, 2 * FULL);
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = FULL));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1 + FULL, .ack = 1, .len = FULL));
+	t->link_path_mtu = 1000;
+	t_nothing(t, 0);
+	t_eq(t, t->link_path_mtu_asked, 0); /* not per packet: only at an RTO */
+	t_wait(t, 1200000);
+	t_eq(t, t_next(t, &w), 0);
+	t_eq(t, w.len, MSS_1000);		 /* the RTO's retransmission already fits */
+	t_check(t, t->link_path_mtu_asked >= 1); /* once per RTO */
+	t_eq(t, t_stats(t).pmtu_hints, 1);
+	t_eq(t, maxseg(t), MSS_1000);
+	/* a hint no smaller than the path is ignored; one below 552 gives 552 */
+	t->link_path_mtu = 1400;
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1 + MSS_1000));
+	t_wait(t, 3000000);
+	while (t_next(t, &w) == 0)
+		t_check(t, w.len <= MSS_1000);
+	t_eq(t, maxseg(t), MSS_1000);
+	t_eq(t, t_stats(t).pmtu_hints, 1);
+}
+
 int main(void)
 {
 	T_RUN(frag_needed_resends_smaller);
@@ -371,6 +402,8 @@ int main(void)
 		struct stack_config cfg = {.flags = STACK_F_MTU_PROBING | STACK_F_NO_TLP};
 
 		t_run("blackhole_then_probe", blackhole_then_probe, &cfg);
+		cfg.flags = STACK_F_NO_TLP; /* the first segment out is the RTO's */
+		t_run("hint_from_link_at_rto", hint_from_link_at_rto, &cfg);
 	}
 	return check_summary();
 }

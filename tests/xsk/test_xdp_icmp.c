@@ -249,6 +249,22 @@ int main(void)
 
 	expect(skel, "frag needed, served port", &(struct icmp_spec){.qsport = 80, .qdport = 5555},
 	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	/* noted for whichever process holds the flow (xtcp_pmtu) */
+	struct xtcp_pmtu hint = {0};
+	__u32 peer = inet_addr("10.0.0.9");
+	int pmtu_fd = bpf_map__fd(skel->maps.xtcp_pmtu);
+
+	CHECK(!bpf_map_lookup_elem(pmtu_fd, &peer, &hint) && hint.mtu == 1000 && hint.ns,
+	      "path MTU hint for the peer: %u", hint.mtu);
+	expect(skel, "host unreachable, other peer",
+	       &(struct icmp_spec){.type = 3, .code = 1, .qdst = "10.0.0.8", .qsport = 80},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	peer = inet_addr("10.0.0.8");
+	CHECK(bpf_map_lookup_elem(pmtu_fd, &peer, &hint) != 0, "no hint from a host unreachable");
+	expect(skel, "frag needed, unserved port",
+	       &(struct icmp_spec){.qdst = "10.0.0.8", .qsport = 22},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	CHECK(bpf_map_lookup_elem(pmtu_fd, &peer, &hint) != 0, "no hint from a flow not ours");
 	expect(skel, "frag needed, local-port range",
 	       &(struct icmp_spec){.qsport = 40005, .qdport = 80},
 	       MOVES(STEERED, XTCP_STAT_LOCAL_PORT));
