@@ -121,7 +121,7 @@ static void remember_opt(struct shim_sock *s, int level, int name, const void *v
  */
 static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
 {
-	static const int names[] = {TCP_MAXSEG, TCP_NOTSENT_LOWAT};
+	static const int names[] = {TCP_MAXSEG, TCP_NOTSENT_LOWAT, TCP_FASTOPEN};
 	int v;
 	socklen_t vl;
 

@@ -281,12 +281,11 @@ static int listen_backlog(int backlog)
 	return backlog > somaxconn ? backlog : somaxconn;
 }
 
-/* net.ipv4.tcp_rmem[2] (stack_config.rmem_max), 0 if it cannot be read. */
-static uint32_t tcp_rmem_max(void)
+/* A file of /proc/sys as up to 3 numbers; returns how many were read. */
+static int sysctl_read(const char *path, unsigned long v[3])
 {
 	char buf[64];
-	unsigned long lo, def, max;
-	int fd = open("/proc/sys/net/ipv4/tcp_rmem", O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	ssize_t n = fd >= 0 ? REAL(read)(fd, buf, sizeof(buf) - 1) : -1;
 
 	if (fd >= 0)
@@ -294,9 +293,27 @@ static uint32_t tcp_rmem_max(void)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu %lu", &lo, &def, &max) != 3 || max > UINT32_MAX)
+	return sscanf(buf, "%lu %lu %lu", &v[0], &v[1], &v[2]);
+}
+
+/* net.ipv4.tcp_rmem[2] (stack_config.rmem_max), 0 if it cannot be read. */
+static uint32_t tcp_rmem_max(void)
+{
+	unsigned long v[3];
+
+	if (sysctl_read("/proc/sys/net/ipv4/tcp_rmem", v) != 3 || v[2] > UINT32_MAX)
 		return 0;
-	return (uint32_t)max;
+	return (uint32_t)v[2];
+}
+
+/* net.ipv4.tcp_fastopen & 2: listeners with TCP_FASTOPEN take Fast Open SYNs. */
+static unsigned tcp_fastopen_flags(void)
+{
+	unsigned long v[3];
+
+	return sysctl_read("/proc/sys/net/ipv4/tcp_fastopen", v) >= 1 && (v[0] & 2)
+		       ? STACK_F_TFO_SERVER
+		       : 0;
 }
 
 static void set_drain(struct shim_engine *eng, bool on)
@@ -541,6 +558,7 @@ static struct shim_engine *engine_start(bool privdrop)
 		scfg.seed = shim_now_us() ^ ((uint64_t)shim_pid << 32);
 	scfg.ts_seed = host_ts_seed();
 	scfg.rmem_max = tcp_rmem_max();
+	scfg.flags |= tcp_fastopen_flags();
 	scfg.dev = eng->dev;
 	scfg.max_socks = shim.cfg.max_socks;
 	if (shim.cfg.mtu_probing)

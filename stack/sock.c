@@ -512,8 +512,10 @@ static int send_check(struct tcb *t)
 	case TCPS_ESTABLISHED:
 	case TCPS_CLOSE_WAIT:
 		return 0;
-	case TCPS_SYN_SENT:
 	case TCPS_SYN_RECEIVED:
+		/* a Fast Open child may write before the handshake's ACK (Linux) */
+		return t->tfo_child ? 0 : -EAGAIN;
+	case TCPS_SYN_SENT:
 		return -EAGAIN; /* non-blocking send while connecting */
 	default:
 		return -EPIPE; /* Linux sk_stream_wait_connect() on a closed socket */
@@ -981,6 +983,12 @@ static int setopt_tcp(struct stack *stk, struct tcb *t, int name, const void *va
 			return -EINVAL;
 		t->user_mss = (uint16_t)v;
 		return 0;
+	case TCP_FASTOPEN:
+		/* Linux: the queue of Fast Open children, on a closed or listening socket */
+		if (v < 0 || (t->state != TCPS_CLOSED && t->state != TCPS_LISTEN))
+			return -EINVAL;
+		t->tfo_qlen = (uint32_t)XT_MIN(v, SOMAXCONN_LINUX);
+		return 0;
 	case TCP_NOTSENT_LOWAT:
 		t->notsent_lowat = (uint32_t)v; /* Linux keeps a u32; 0 = the sysctl (off) */
 		tcb_notify(stk, t);		/* writability may change at once */
@@ -1105,6 +1113,8 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 			return put_int(val, len, t->smss ? t->smss : TCP_MSS_NOOPT);
 		case TCP_NOTSENT_LOWAT:
 			return put_int(val, len, (int)t->notsent_lowat);
+		case TCP_FASTOPEN:
+			return put_int(val, len, (int)t->tfo_qlen);
 		case TCP_INFO:
 			return tcp_info_get(stk, t, val, len);
 		default:
@@ -1203,7 +1213,8 @@ uint32_t sock_events(struct stack *stk, int sd)
 		m |= EPOLLHUP;
 	if (t->shut & SHUT_RCV)
 		m |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
-	if (t->state != TCPS_SYN_SENT && t->state != TCPS_SYN_RECEIVED) {
+	/* Linux tcp_poll(): a Fast Open child in SYN-RECEIVED is readable and writable */
+	if (t->state != TCPS_SYN_SENT && (t->state != TCPS_SYN_RECEIVED || t->tfo_child)) {
 		if (rx_avail(t) > tcp_urg_hidden(t)) /* the urgent byte is not normal data */
 			m |= EPOLLIN | EPOLLRDNORM;
 		if (t->urg_data & URG_VALID)

@@ -103,6 +103,7 @@ struct stack_config {
 /* net.ipv4.tcp_mtu_probing = 1: RFC 4821 probing once a black hole is suspected (pmtu.c) */
 #define STACK_F_MTU_PROBING 0x10u
 #define STACK_F_NO_TLP	    0x20u /* net.ipv4.tcp_early_retrans = 0: no tail loss probes */
+#define STACK_F_TFO_SERVER  0x40u /* net.ipv4.tcp_fastopen & 2: Fast Open on listeners */
 
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);
@@ -174,6 +175,8 @@ struct stack_stats {
 	uint64_t timeouts;	 /* RTO expiries with data outstanding (Linux TCPTimeouts) */
 	uint64_t tlp_probes;	 /* tail loss probes sent (Linux TCPLossProbes) */
 	uint64_t tlp_recoveries; /* losses a probe revealed (TCPLossProbeRecovery) */
+	uint64_t tfo_accepted;	 /* connections opened by a SYN with data and a valid
+				  * Fast Open cookie (Linux TCPFastOpenPassive) */
 };
 void stack_get_stats(const struct stack *stk, struct stack_stats *out);
 const char *stack_drop_reason_name(unsigned reason);

@@ -298,6 +298,8 @@ struct tcb {
 	uint8_t rcvbuf_lock; /* SO_RCVBUF set: no receive autotuning (Linux SOCK_RCVBUF_LOCK) */
 	uint16_t user_mss;   /* TCP_MAXSEG before the handshake (Linux rx_opt.user_mss); 0 none */
 	uint32_t notsent_lowat; /* TCP_NOTSENT_LOWAT; 0 = off (Linux default UINT_MAX) */
+	uint32_t tfo_qlen;	/* listener: TCP_FASTOPEN, Fast Open children in SYN-RECEIVED */
+	uint8_t tfo_child;	/* made by a SYN with a valid cookie and data (RFC 7413) */
 
 	/* listener */
 	struct list_node acceptq; /* children ready for accept() */
@@ -385,6 +387,7 @@ struct tcp_req {
 	uint8_t ecn_ok;	  /* the SYN asked for ECN and we accept (SYN-ACK with ECE) */
 
 	uint16_t user_mss; /* the listener's TCP_MAXSEG (our MSS option); 0 none */
+	uint8_t tfo;	   /* the first SYN-ACK carries our Fast Open cookie */
 };
 
 /* A segment parsed once by tcp_input() and passed by pointer. */
@@ -401,10 +404,12 @@ struct tcp_seg_in {
 	uint16_t urp; /* urgent pointer field (meaningful with TH_URG) */
 	uint32_t len; /* payload bytes */
 	uint32_t tsval, tsecr;
+	uint8_t has_tfo, tfo_len; /* Fast Open option (RFC 7413), its cookie's length */
 	struct seq_range sack[4];
 	const uint8_t *data;
 	const uint8_t *smac;
-	uint32_t tw_isn; /* ISN to use when a SYN reopens a TIME-WAIT tuple; 0 none */
+	uint32_t tw_isn;	/* ISN to use when a SYN reopens a TIME-WAIT tuple; 0 none */
+	uint8_t tfo_cookie[16]; /* valid while has_tfo */
 };
 
 /*
@@ -654,6 +659,11 @@ uint32_t tcp_info_rcv_rtt_us(const struct tcb *t);
 void tcp_info_acked(struct stack *stk, struct tcb *t, uint32_t acked);
 uint32_t tcp_advmss(const struct stack *stk, const struct tcb *t);
 int tcp_info_get(struct stack *stk, struct tcb *t, void *val, socklen_t *len);
+
+/* tcp_listen.c: TCP Fast Open, server side (RFC 7413) */
+#define TCP_TFO_COOKIE_LEN 8 /* as Linux's */
+void tcp_tfo_cookie(const struct stack *stk, const struct in6_addr *saddr,
+		    const struct in6_addr *daddr, uint8_t *out);
 
 /* tcp_rack.c */
 void tcp_tlp_arm(struct stack *stk, struct tcb *t);

@@ -142,19 +142,14 @@ static void req_from_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
 	memcpy(r->smac, seg->smac, 6);
 }
 
-/* Make the full TCB of a completed handshake and run the ACK through it. */
-static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r,
-			     struct tcp_seg_in *seg)
+/* The full TCB of a request, in SYN-RECEIVED on l's accept queue; NULL if none. */
+static struct tcb *tcp_child_new(struct stack *stk, struct tcb *l, struct tcp_req *r)
 {
-	if (l->acc_len > l->backlog) {
-		stack_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: drop, the peer retransmits */
-		return;
-	}
 	struct tcb *t = tcb_alloc(stk);
 
 	if (!t) {
 		stack_drop(stk, DROP_TCP_NO_MEM);
-		return;
+		return NULL;
 	}
 	t->h.laddr = r->h.laddr;
 	t->h.raddr = r->h.raddr;
@@ -195,7 +190,7 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	if (tcb_init_buffers(stk, t) != 0) {
 		tcb_release(stk, t);
 		stack_drop(stk, DROP_TCP_NO_MEM);
-		return;
+		return NULL;
 	}
 	/* the SYN-ACK advertised min(space, 65535) unscaled */
 	t->rcv_adv = t->rcv_nxt + XT_MIN(t->rmask + 1, 65535u);
@@ -214,11 +209,98 @@ static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r
 	stk->st.passive_opens++;
 	if (!addr_is_v4(&t->h.raddr))
 		stk->st.passive_opens6++;
+	return t;
+}
+
+/* Make the full TCB of a completed handshake and run the ACK through it. */
+static void tcp_child_create(struct stack *stk, struct tcb *l, struct tcp_req *r,
+			     struct tcp_seg_in *seg)
+{
+	if (l->acc_len > l->backlog) {
+		stack_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: drop, the peer retransmits */
+		return;
+	}
+	struct tcb *t = tcp_child_new(stk, l, r);
+
+	if (!t)
+		return;
 	tcp_input_synced(stk, t, seg);
 	if (t->in_use && t->state != TCPS_CLOSED)
 		tcb_timer_update(stk, t);
 	if (t->in_use && t->parent == l && t->state != TCPS_SYN_RECEIVED)
 		tcb_notify(stk, l);
+}
+
+/* RFC 7413 4.1.2: the server's cookie, a MAC of the client's address under the stack's key. */
+void tcp_tfo_cookie(const struct stack *stk, const struct in6_addr *saddr,
+		    const struct in6_addr *daddr, uint8_t *out)
+{
+	uint64_t m[5], h;
+	unsigned n = addr_words(m, saddr, daddr);
+
+	m[n++] = 0x74666f;
+	h = siphash_words(stk->hkey, m, n);
+	memcpy(out, &h, TCP_TFO_COOKIE_LEN);
+}
+
+/* Fast Open children of l still in SYN-RECEIVED (Linux fastopenq.qlen). */
+static uint32_t tfo_pending(struct tcb *l)
+{
+	struct list_node *n;
+	uint32_t k = 0;
+
+	for (n = l->acceptq.next; n != &l->acceptq; n = n->next) {
+		struct tcb *c = container_of(n, struct tcb, q_node);
+
+		k += c->tfo_child && c->state == TCPS_SYN_RECEIVED;
+	}
+	return k;
+}
+
+/*
+ * RFC 7413 server side, as Linux tcp_try_fastopen() with net.ipv4.tcp_fastopen
+ * & 2 and TCP_FASTOPEN on the listener: a SYN with our valid cookie and data
+ * makes the connection at once (the data is readable, accept() returns it,
+ * the SYN-ACK acknowledges the data); any other SYN with the option gets a
+ * fresh cookie in the SYN-ACK and an ordinary handshake (its data is
+ * dropped, the client sends it again). Returns 1 when r became a child.
+ */
+static int tcp_tfo_syn(struct stack *stk, struct tcb *l, struct tcp_req *r,
+		       const struct tcp_seg_in *seg)
+{
+	uint8_t c[TCP_TFO_COOKIE_LEN];
+	struct tcb *t;
+
+	if (!seg->has_tfo || !l->tfo_qlen || !(stk->cfg.flags & STACK_F_TFO_SERVER))
+		return 0;
+	tcp_tfo_cookie(stk, &seg->saddr, &seg->daddr, c);
+	if (!seg->len || seg->tfo_len != TCP_TFO_COOKIE_LEN ||
+	    memcmp(c, seg->tfo_cookie, sizeof(c)) != 0 || tfo_pending(l) >= l->tfo_qlen ||
+	    l->acc_len > l->backlog) {
+		r->tfo = 1;
+		return 0;
+	}
+	t = tcp_child_new(stk, l, r);
+	if (!t)
+		return 0;
+	t->tfo_child = 1;
+	/* the SYN's data, in order: what fits the window we are about to offer */
+	uint32_t n = XT_MIN(seg->len, XT_MIN(t->rmask + 1, 65535u));
+
+	ring_write(t->rbuf, t->rmask, 0, seg->data, n);
+	t->rcv_nxt += n;
+	t->ti.bytes_received += n;
+	t->ti.segs_in++;
+	t->ti.data_segs_in++;
+	t->ti.lrcv_us = stk->now_us;
+	t->rcv_mss = (uint16_t)XT_MAX(n, (uint32_t)t->rcv_mss);
+	t->retries = 0;
+	t->rto_us = TCP_RTO_INIT_US;
+	t->flags &= ~TF_RTT; /* the SYN-ACK timer gives the sample (tcp_emit_syn) */
+	tcb_mark(stk, t, PEND_SYN);
+	tcb_notify(stk, l); /* accept() has it now */
+	stk->st.tfo_accepted++;
+	return 1;
 }
 
 void tcp_req_input(struct stack *stk, struct tcp_req *r, struct tcp_seg_in *seg)
@@ -384,6 +466,11 @@ void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 	req_from_syn(stk, l, r, seg);
 	r->iss = seg->tw_isn ? seg->tw_isn
 			     : tcp_isn(stk, &r->h.laddr, r->h.lport, &r->h.raddr, r->h.rport);
+	r->tfo = 0;
+	if (tcp_tfo_syn(stk, l, r, seg)) {
+		list_add_head(&stk->free_reqs, &r->lnode); /* a full TCB took its place */
+		return;
+	}
 	r->tm.is_req = 1;
 	r->tm.when_ms = 0;
 	list_init(&r->tm.node);

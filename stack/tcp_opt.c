@@ -53,6 +53,14 @@ int tcp_opt_parse(struct tcp_seg_in *seg, const uint8_t *opt, unsigned len)
 			if (olen == 2)
 				seg->sack_ok = 1;
 			break;
+		case TCPOPT_FASTOPEN:
+			/* RFC 7413 4.1.1: empty (a request) or a 4..16-byte cookie */
+			if (olen == 2 || (olen >= 6 && olen <= 18 && !(olen & 1))) {
+				seg->has_tfo = 1;
+				seg->tfo_len = (uint8_t)(olen - 2);
+				memcpy(seg->tfo_cookie, v, olen - 2u);
+			}
+			break;
 		case TCPOPT_TS:
 			if (olen == 10) {
 				seg->has_ts = 1;

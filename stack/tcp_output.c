@@ -327,6 +327,19 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, &r->h.raddr, r->user_mss),
 			       !!(r->opts & TF_TS), tsval, r->ts_recent, !!(r->opts & TF_SACK),
 			       !!(r->opts & TF_WS), r->rcv_ws);
+	if (r->tfo) {
+		/* RFC 7413 4.1.1, Linux's layout: kind, length, cookie, NOP, NOP;
+		 * only the first SYN-ACK carries it (Linux tcp_rtx_synack() does not) */
+		uint8_t *p = opt + s.optlen;
+
+		p[0] = TCPOPT_FASTOPEN;
+		p[1] = 2 + TCP_TFO_COOKIE_LEN;
+		tcp_tfo_cookie(stk, &r->h.raddr, &r->h.laddr, p + 2);
+		p[2 + TCP_TFO_COOKIE_LEN] = TCPOPT_NOP;
+		p[3 + TCP_TFO_COOKIE_LEN] = TCPOPT_NOP;
+		s.optlen += 4 + TCP_TFO_COOKIE_LEN;
+		r->tfo = 0;
+	}
 	s.opt = opt;
 	s.dmac = r->smac;
 	s.saddr = &r->h.laddr;

@@ -47,6 +47,7 @@
 #define TCPOPT_SACK_PERM 4
 #define TCPOPT_SACK	 5
 #define TCPOPT_TS	 8
+#define TCPOPT_FASTOPEN	 34 /* RFC 7413 */
 
 struct eth_hdr {
 	uint8_t dst[6];

@@ -5,7 +5,10 @@
 #      TCP_MAXSEG, TCP_NOTSENT_LOWAT, MSG_MORE, MSG_ZEROCOPY observations of
 #      server and client must be identical;
 #   2. unmodified nginx under xtcp logs $tcpinfo_rtt (getsockopt TCP_INFO):
-#      nonzero and plausible (below 100 ms on the test bed's veth).
+#      nonzero and plausible (below 100 ms on the test bed's veth);
+#   3. TCP Fast Open, server side: a kernel client's data in the SYN is taken by
+#      the kernel server and by the xtcp server alike (second connection, cookie
+#      from the first).
 # Root (test bed); exits 77 without (1 with XTCP_TEST_NO_SKIP=1).
 # Prints "N passed, N failed".
 set -u
@@ -93,5 +96,64 @@ check "nginx: \$tcpinfo_rtt nonzero and below 100 ms (us) in every line" \
 check "nginx: \$tcpinfo_snd_cwnd at least 10, \$tcpinfo_rcv_space at least 10 x 1448" \
 	awk '$3 < 10 || $4 < 14480 { exit 1 }' "$out/logs/access.log"
 check "nginx was served by xtcp" grep -q 'serving veth0 queue' "$out/nginx.err" "$out/logs/error.log"
+# TCP Fast Open, server side: the kernel client (MSG_FASTOPEN) asks for a cookie on
+# its first connection and sends data in the SYN of its second; the server has
+# TCP_FASTOPEN on its listener and net.ipv4.tcp_fastopen = 3 (the server side on).
+ip netns exec "$TB_SRV" sysctl -qw net.ipv4.tcp_fastopen=3
+cat >"$out/tfo_srv.py" <<'EOP'
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(8)
+print("listening", flush=True)
+for _ in range(2):
+    c, _ = l.accept()
+    got = b""
+    while True:
+        b = c.recv(100)
+        if not b:
+            break
+        got += b
+    print("got", got.decode(), flush=True)
+    c.close()
+EOP
+cat >"$out/tfo_cli.py" <<'EOP'
+import socket, sys
+for i in (1, 2):
+    c = socket.socket()
+    c.sendto(b"hello%d" % i, socket.MSG_FASTOPEN, (sys.argv[1], int(sys.argv[2])))
+    c.shutdown(socket.SHUT_WR)
+    c.recv(10)
+    c.close()
+EOP
+tfo_active() {
+	ip netns exec "$TB_CLI" nstat -az TcpExtTCPFastOpenActive | awk '/TCPFastOpenActive/ {print $2}'
+}
+tfo_run() { # tfo_run NAME PORT [env...]
+	local name=$1 port=$2 a0 pid i
+	shift 2
+	a0=$(tfo_active)
+	tb_srv env "$@" timeout 30 python3 "$out/tfo_srv.py" "$TB_SIP" "$port" >"$out/tfo-$name.txt" \
+		2>"$out/tfo-$name.err" &
+	pid=$!
+	for i in $(seq 100); do
+		grep -q listening "$out/tfo-$name.txt" 2>/dev/null && break
+		sleep 0.1
+	done
+	tb_cli timeout 30 python3 "$out/tfo_cli.py" "$TB_SIP" "$port"
+	wait "$pid"
+	echo "$(($(tfo_active) - a0))" >"$out/tfo-$name.active"
+}
+tfo_run kernel 7316
+tfo_run xtcp 7317 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7317 XTCP_LOG=info
+for n in kernel xtcp; do
+	check "Fast Open ($n server): both connections' data arrived" \
+		bash -c "grep -q 'got hello1' $out/tfo-$n.txt && grep -q 'got hello2' $out/tfo-$n.txt"
+	check "Fast Open ($n server): the second SYN's data was taken (client TCPFastOpenActive +1)" \
+		[ "$(cat "$out/tfo-$n.active")" = 1 ]
+done
+check "Fast Open: the xtcp server was served by xtcp" grep -q 'serving veth0 queue' "$out/tfo-xtcp.err"
 [ $fail = 0 ] && rm -rf "$out"
 check_done
