@@ -36,6 +36,8 @@
 #   --perf            then one profiling pass per side: perf record -g of the
 #                     server's tasks during ab -c 50, wrk keep-alive and cpuserver; reports
 #                     in DIR/perf/ (not in the figures: perf costs CPU)
+#   --strace          with --perf: also one load per profile under strace -c -f of the
+#                     server's processes (system calls per request, DIR/perf/*.strace.txt)
 #   --napi-defer N,NS the server veth's napi_defer_hard_irqs and gro_flush_timeout
 #                     (ns), every side (default 0,0: off)
 #   --busy-poll       xtcp side with XTCP_BUSY_POLL=1 (AF_XDP preferred busy
@@ -65,6 +67,7 @@ cpu_rounds=250
 tso=off
 bulk_mb=1024
 do_perf=0
+do_strace=0
 napi_defer=""
 busy_poll=0
 
@@ -99,6 +102,7 @@ while [ $# -gt 0 ]; do
 	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
 	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
 	--perf) do_perf=1 ;;
+	--strace) do_strace=1 ;;
 	--busy-poll) busy_poll=1 ;;
 	--napi-defer)
 		napi_defer=${2:-}
@@ -803,12 +807,41 @@ profile_load() { # ab50|ka|cpu
 	perf record -q -F 999 -g -p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -o "$data" \
 		-- sleep "$dur" >/dev/null 2>&1 &
 	pp=$!
+	# System calls and context switches per thread, from tracepoints (no PMU
+	# needed, and cheap next to strace): DIR/perf/SIDE-LOAD.count.txt.
+	local ps
+	perf stat --per-thread -x, -o "$out/perf/$SIDE-$w.count.txt" \
+		-e context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_futex \
+		-e syscalls:sys_enter_ppoll,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendto \
+		-e syscalls:sys_enter_recvfrom,syscalls:sys_enter_fcntl,syscalls:sys_enter_close \
+		-p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -- sleep "$dur" >/dev/null 2>&1 &
+	ps=$!
 	case $w in
 	ab50) run_ab ab50 50 ;;
 	ka) run_wrk ka /64 ;;
 	cpu) run_wrk cpu / ;;
 	esac
 	wait "$pp"
+	wait "$ps"
+	echo "requests: $(awk -F, -v w="$w" -v s="$SIDE" '$2 == s && $3 == w && $4 == "requests" {r = $5} END {print r}' "$RUNS")" \
+		>>"$out/perf/$SIDE-$w.count.txt"
+	if [ $do_strace = 1 ] && command -v strace >/dev/null; then
+		# A second load under strace (it slows every call: counts, not times).
+		local sp args=() p req
+		for p in $SRV_PIDS; do args+=(-p "$p"); done
+		strace -c -f -qq -o "$out/perf/$SIDE-$w.strace.txt" "${args[@]}" &
+		sp=$!
+		sleep 0.5
+		case $w in
+		ab50) run_ab ab50 50 ;;
+		ka) run_wrk ka /64 ;;
+		cpu) run_wrk cpu / ;;
+		esac
+		kill -INT "$sp" 2>/dev/null
+		wait "$sp" 2>/dev/null
+		req=$(awk -F, -v w="$w" -v s="$SIDE" '$2 == s && $3 == w && $4 == "requests" {r = $5} END {print r}' "$RUNS")
+		echo "requests under strace: $req" >>"$out/perf/$SIDE-$w.strace.txt"
+	fi
 	{
 		perf report -i "$data" --stdio --no-children --sort comm -g none 2>/dev/null |
 			grep -v '^#' | grep -v '^$'

@@ -192,6 +192,7 @@ END {
 	fi
 	for f in "$dir"/perf/*.txt; do
 		[ -s "$f" ] || continue
+		case $f in *.strace.txt | *.count.txt) continue ;; esac
 		echo
 		echo "profile $(basename "$f" .txt) (server's tasks, top symbols of perf/$(basename "$f")):"
 		grep -E '^ +[0-9.]+%' "$f" | head -n 8 | sed 's/[[:space:]]*$//'
