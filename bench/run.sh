@@ -398,12 +398,17 @@ snap() {
 	for p in $SRV_NAPI; do
 		[ -r "/proc/$p/stat" ] && files+=("/proc/$p/stat") && napi="$napi /proc/$p/stat"
 	done
+	# Context switches of every server thread and the NAPI thread.
+	local t
+	for p in $SRV_PIDS $SRV_NAPI; do
+		for t in /proc/"$p"/task/*/status; do [ -r "$t" ] && files+=("$t"); done
+	done
 	# The server namespace's kernel TCP counters, through its first process.
 	local snmp=/dev/null
 	for p in $SRV_PIDS; do
 		[ -r "/proc/$p/net/snmp" ] && snmp=/proc/$p/net/snmp && break
 	done
-	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" "s[10]" "s[11]" < <(awk \
+	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" "s[10]" "s[11]" "s[12]" < <(awk \
 		-v cc="cpu$CC" -v sc="cpu$SC" -v dev="$TB_CIF:" -v napi="$napi" '
 		function busy() { return $2 + $3 + $4 + $7 + $8 + $9 }
 		function tot() { return busy() + $5 + $6 }
@@ -416,12 +421,13 @@ snap() {
 			sub(/.*\) /, "")
 			if (f in isnapi) nt += $12 + $13; else { pt += $12 + $13; pu += $12 }
 		}
+		FILENAME ~ /\/status$/ && $1 ~ /^(non)?voluntary_ctxt_switches:$/ { cs += $2 }
 		FILENAME ~ /net\/dev$/ && $1 == dev { pk = $3 + $11 }
 		FILENAME ~ /net\/snmp$/ && $1 == "Tcp:" {
 			if (!col) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") col = i }
 			else po = $col
 		}
-		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0, po + 0, pu + 0 }' \
+		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0, po + 0, pu + 0, cs + 0 }' \
 		/proc/stat "${files[@]}" "/proc/$CLI_ANCHOR/net/dev" "$snmp")
 	s[8]=${EPOCHREALTIME/./}
 }
@@ -431,7 +437,7 @@ cpu_metrics() {
 	local wl=$1 req=$2
 	awk -v hz="$HZ" -v req="$req" -v a="${A[*]}" -v b="${B[*]}" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
-		for (i = 1; i <= 12; i++) d[i] = y[i] - x[i]
+		for (i = 1; i <= 13; i++) d[i] = y[i] - x[i]
 		if (req > 0) {
 			printf "mach_cpu_s_per_kreq %.5f\n", d[1] / hz / req * 1000
 			printf "srv_proc_cpu_s_per_kreq %.5f\n", d[7] / hz / req * 1000
@@ -439,6 +445,7 @@ cpu_metrics() {
 			printf "srv_cpu_s_per_kreq %.5f\n", (d[7] + d[10]) / hz / req * 1000
 			printf "srv_core_cpu_s_per_kreq %.5f\n", d[5] / hz / req * 1000
 			printf "pkts_per_req %.2f\n", d[8] / req
+			printf "srv_cs_per_req %.3f\n", d[13] / req
 		}
 		if (d[6] > 0) printf "srv_core_busy_pct %.1f\n", 100 * d[5] / d[6]
 		if (d[4] > 0) printf "cli_core_busy_pct %.1f\n", 100 * d[3] / d[4]

@@ -69,7 +69,7 @@ END {
 	title["rate"] = "fixed rate (open loop), keep-alive 64 B"
 	title["bulk"] = "bulk download, one connection"
 	title["idle"] = "idle server"
-	load = "rps failed lat_p50_ms lat_p99_ms srv_cpu_s_per_kreq srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq srv_proc_user_s_per_kreq mach_cpu_s_per_kreq srv_core_busy_pct cli_core_busy_pct pkts_per_req kernel_accepts"
+	load = "rps failed lat_p50_ms lat_p99_ms srv_cpu_s_per_kreq srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq srv_proc_user_s_per_kreq mach_cpu_s_per_kreq srv_core_busy_pct cli_core_busy_pct pkts_per_req srv_cs_per_req kernel_accepts"
 	M["ab50"] = M["ab1000"] = M["ab4000"] = M["ka"] = M["kax"] = M["cpu"] = load
 	M["min10"] = M["minka"] = M["mc"] = load
 	M["rate"] = "target_rps rps failed lat_p50_ms lat_p99_ms lat_p999_ms srv_cpu_s_per_kreq srv_core_cpu_s_per_kreq srv_proc_cpu_s_per_kreq"
@@ -88,6 +88,7 @@ END {
 	label["srv_core_busy_pct"] = "server core busy %"
 	label["cli_core_busy_pct"] = "client core busy %"
 	label["pkts_per_req"] = "packets/request"
+	label["srv_cs_per_req"] = "server+NAPI switches/req"
 	label["kernel_accepts"] = "kernel accepts (xtcp: 0)"
 	label["gbps"] = "Gbit/s"; label["srv_proc_cpu_s_per_gb"] = "server proc CPU s/GB"
 	label["srv_proc_pct_core"] = "server proc % of a core"
