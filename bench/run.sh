@@ -22,6 +22,7 @@
 #                     idle,rate,stack (kax: wrk itself under xtcp, XTCP_CONNECT_PORTS=80;
 #                     min10/minka: cpuserver -r 0 under ab -c 50 / wrk -c 100;
 #                     mc: memcached -t 4 under memcaslap (memaslap), installed on demand)
+#   --mc-threads N    memcached worker threads (-t, default 4: its default)
 #   --bulk-kernel-tso on|off  TSO on the kernel server's veth for bulk (default off:
 #                     both sides send MTU frames; on: the kernel's 64 KB super-segments)
 #   --build DIR       build directory (default <repo>/build)
@@ -58,6 +59,7 @@ idle=10
 sides=kernel,xtcp
 workloads=ab50,ab1000,ab4000,ka,kax,cpu,min10,minka,mc,bulk,idle,rate,stack
 client_csum=on
+mc_threads=4
 bulk_ktso=off
 build=$top/build
 do_build=1
@@ -101,6 +103,7 @@ while [ $# -gt 0 ]; do
 	--out) out=${2:-}; shift ;;
 	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
 	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
+	--mc-threads) num "$1" "${2:-}"; mc_threads=$2; shift ;;
 	--perf) do_perf=1 ;;
 	--strace) do_strace=1 ;;
 	--busy-poll) busy_poll=1 ;;
@@ -308,6 +311,7 @@ awk -v b="$busy_before" 'BEGIN {exit !(b > 10)}' &&
 	printf '  "tso": "%s",\n' "$tso"
 	printf '  "client_csum": "%s",\n' "$client_csum"
 	printf '  "bulk_kernel_tso": "%s",\n' "$bulk_ktso"
+	printf '  "mc_threads": %s,\n' "$mc_threads"
 	printf '  "napi_defer": "%s",\n' "${napi_defer:-0,0}"
 	printf '  "busy_poll": %s,\n' "$busy_poll"
 	printf '  "bulk_mb": %s,\n' "$bulk_mb"
@@ -756,7 +760,7 @@ side_run() { # SIDE ROUND
 	if want mc; then
 		# 4 worker threads (memcached's default) on the one server core.
 		if srv_start "$SIDE" "$f" mc memcached -u root -l "$TB_SIP" -p 11211 -U 0 \
-			-t 4 -c 8192 -m 256; then
+			-t "$mc_threads" -c 8192 -m 256; then
 			run_mc
 		else
 			log "$SIDE memcached did not start: $(tail -n 3 "$f" | tr '\n' ' ')"

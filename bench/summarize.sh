@@ -65,7 +65,7 @@ END {
 	title["cpu"] = "cpuserver (fixed CPU/request), wrk -c 100"
 	title["min10"] = "minimal server, ab HTTP/1.0 -c 50"
 	title["minka"] = "minimal server, wrk keep-alive -c 100"
-	title["mc"] = "memcached -t 4, memcaslap -c 128"
+	title["mc"] = "memcached, memcaslap -c 128"
 	title["rate"] = "fixed rate (open loop), keep-alive 64 B"
 	title["bulk"] = "bulk download, one connection"
 	title["idle"] = "idle server"
