@@ -134,7 +134,8 @@ static void kick_later(struct shim_engine *eng)
 	struct itimerspec its = {.it_value.tv_nsec = ENGINE_LEASE_US * 1000};
 	uint64_t now = shim_now_us();
 
-	if (eng->kick_fd < 0 || (eng->kick_due_us > now && eng->kick_due_us <= now + ENGINE_LEASE_US))
+	if (eng->kick_fd < 0 ||
+	    (eng->kick_due_us > now && eng->kick_due_us <= now + ENGINE_LEASE_US))
 		return;
 	if (timerfd_settime(eng->kick_fd, 0, &its, NULL) == 0)
 		eng->kick_due_us = now + ENGINE_LEASE_US;
