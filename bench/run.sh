@@ -14,10 +14,17 @@
 #                       kernel        nginx on the kernel, client tx checksum offload ON
 #                                     (the kernel's best case, as behind a real NIC)
 #                       kernel-txoff  nginx on the kernel, client tx checksum offload OFF
-#                       xtcp          nginx under LD_PRELOAD=libxtcp.so (offload OFF:
-#                                     xtcp verifies checksums)
-#   --workloads LIST  subset of ab50,ab1000,ab4000,ka,kax,cpu,bulk,idle,rate,stack
-#                     (kax: wrk itself under xtcp, XTCP_CONNECT_PORTS=80)
+#                       xtcp          nginx under LD_PRELOAD=libxtcp.so, client offload ON
+#                                     (xtcp accepts the local kernel's partial checksums)
+#   --client-csum on|off  the xtcp side's client tx checksum offload (default on;
+#                     off: the old method, the client finishes every checksum)
+#   --workloads LIST  subset of ab50,ab1000,ab4000,ka,kax,cpu,min10,minka,mc,bulk,
+#                     idle,rate,stack (kax: wrk itself under xtcp, XTCP_CONNECT_PORTS=80;
+#                     min10/minka: cpuserver -r 0 under ab -c 50 / wrk -c 100;
+#                     mc: memcached -t 4 under memcaslap (memaslap), installed on demand)
+#   --mc-threads N    memcached worker threads (-t, default 4: its default)
+#   --bulk-kernel-tso on|off  TSO on the kernel server's veth for bulk (default off:
+#                     both sides send MTU frames; on: the kernel's 64 KB super-segments)
 #   --build DIR       build directory (default <repo>/build)
 #   --no-build        do not install packages or build: use what DIR holds
 #   --out DIR         raw results directory (default bench/results/raw/<date>-<commit>,
@@ -30,6 +37,8 @@
 #   --perf            then one profiling pass per side: perf record -g of the
 #                     server's tasks during ab -c 50, wrk keep-alive and cpuserver; reports
 #                     in DIR/perf/ (not in the figures: perf costs CPU)
+#   --strace          with --perf: also one load per profile under strace -c -f of the
+#                     server's processes (system calls per request, DIR/perf/*.strace.txt)
 #   --napi-defer N,NS the server veth's napi_defer_hard_irqs and gro_flush_timeout
 #                     (ns), every side (default 0,0: off)
 #   --busy-poll       xtcp side with XTCP_BUSY_POLL=1 (AF_XDP preferred busy
@@ -48,7 +57,10 @@ rounds=3
 dur=10
 idle=10
 sides=kernel,xtcp
-workloads=ab50,ab1000,ab4000,ka,kax,cpu,bulk,idle,rate,stack
+workloads=ab50,ab1000,ab4000,ka,kax,cpu,min10,minka,mc,bulk,idle,rate,stack
+client_csum=on
+mc_threads=4
+bulk_ktso=off
 build=$top/build
 do_build=1
 out=""
@@ -57,6 +69,7 @@ cpu_rounds=250
 tso=off
 bulk_mb=1024
 do_perf=0
+do_strace=0
 napi_defer=""
 busy_poll=0
 
@@ -90,7 +103,9 @@ while [ $# -gt 0 ]; do
 	--out) out=${2:-}; shift ;;
 	--rate) num "$1" "${2:-}"; rate=$2; shift ;;
 	--cpu-rounds) num "$1" "${2:-}"; cpu_rounds=$2; shift ;;
+	--mc-threads) num "$1" "${2:-}"; mc_threads=$2; shift ;;
 	--perf) do_perf=1 ;;
+	--strace) do_strace=1 ;;
 	--busy-poll) busy_poll=1 ;;
 	--napi-defer)
 		napi_defer=${2:-}
@@ -98,6 +113,16 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--bulk-mb) num "$1" "${2:-}"; bulk_mb=$2; shift ;;
+	--client-csum)
+		client_csum=${2:-}
+		[ "$client_csum" = on ] || [ "$client_csum" = off ] || die "--client-csum needs on or off, got '$client_csum'"
+		shift
+		;;
+	--bulk-kernel-tso)
+		bulk_ktso=${2:-}
+		[ "$bulk_ktso" = on ] || [ "$bulk_ktso" = off ] || die "--bulk-kernel-tso needs on or off, got '$bulk_ktso'"
+		shift
+		;;
 	--tso)
 		tso=${2:-}
 		[ "$tso" = on ] || [ "$tso" = off ] || die "--tso needs on or off, got '$tso'"
@@ -117,8 +142,8 @@ for s in "${SIDES[@]}"; do
 done
 IFS=, read -r -a WL <<<"$workloads"
 for w in "${WL[@]}"; do
-	case $w in ab50 | ab1000 | ab4000 | ka | kax | cpu | bulk | idle | rate | stack) ;;
-	*) die "unknown workload '$w' (ab50,ab1000,ab4000,ka,kax,cpu,bulk,idle,rate,stack)" ;;
+	case $w in ab50 | ab1000 | ab4000 | ka | kax | cpu | min10 | minka | mc | bulk | idle | rate | stack) ;;
+	*) die "unknown workload '$w' (ab50,ab1000,ab4000,ka,kax,cpu,min10,minka,mc,bulk,idle,rate,stack)" ;;
 	esac
 done
 want() { [[ ,$workloads, == *,$1,* ]]; }
@@ -129,7 +154,10 @@ build=$(mkdir -p "$build" && cd "$build" && pwd)
 
 # ---------------------------------------------------------------- build
 if [ $do_build = 1 ]; then
-	"$top/tests/deps.sh" || die "tests/deps.sh could not install the packages"
+	extra=()
+	# memcaslap is Debian's memaslap (libmemcached-tools; memtier is not in Debian 12).
+	! want mc || extra=(memcached libmemcached-tools)
+	"$top/tests/deps.sh" "${extra[@]}" || die "tests/deps.sh could not install the packages"
 	cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build/bench-cmake.log" 2>&1 ||
 		log "cmake configure failed (see $build/bench-cmake.log)"
 	cmake --build "$build" -j"$(nproc)" --target cpuserver ratecli >>"$build/bench-cmake.log" 2>&1 ||
@@ -154,6 +182,10 @@ for t in nginx ab wrk curl ethtool taskset; do
 	command -v $t >/dev/null || die "$t is missing (tests/deps.sh installs it)"
 done
 LIBXTCP=$build/libxtcp.so
+if want mc && ! { command -v memcached && command -v memcaslap; } >/dev/null; then
+	log "memcached or memcaslap (libmemcached-tools) is missing: no mc workload"
+	workloads=$(echo ",$workloads," | sed 's/,mc,/,/; s/^,//; s/,$//')
+fi
 
 # ---------------------------------------------------------------- results
 commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo nogit)
@@ -277,6 +309,9 @@ awk -v b="$busy_before" 'BEGIN {exit !(b > 10)}' &&
 	printf '  "idle_s": %s,\n' "$idle"
 	printf '  "cpu_rounds": %s,\n' "$cpu_rounds"
 	printf '  "tso": "%s",\n' "$tso"
+	printf '  "client_csum": "%s",\n' "$client_csum"
+	printf '  "bulk_kernel_tso": "%s",\n' "$bulk_ktso"
+	printf '  "mc_threads": %s,\n' "$mc_threads"
 	printf '  "napi_defer": "%s",\n' "${napi_defer:-0,0}"
 	printf '  "busy_poll": %s,\n' "$busy_poll"
 	printf '  "bulk_mb": %s,\n' "$bulk_mb"
@@ -313,25 +348,36 @@ srv_stop() {
 	SRV_JOB=""
 }
 
-# srv_start SIDE LOG CMD...: start a server in the server namespace on the
-# server core (under xtcp for the xtcp side) and wait until it answers.
+# Does the server answer? PATH of an HTTP server on port 80, or "mc" for
+# memcached on 11211.
+srv_probe() {
+	if [ "$1" = mc ]; then
+		tb_cli memcping --servers="$TB_SIP:11211" >/dev/null 2>&1
+	else
+		[ "$(tb_cli curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$TB_SIP$1")" = 200 ]
+	fi
+}
+
+# srv_start SIDE LOG PATH|mc CMD...: start a server in the server namespace on
+# the server core (under xtcp for the xtcp side) and wait until it answers.
 srv_start() {
-	local side=$1 logf=$2 path=$3
+	local side=$1 logf=$2 path=$3 port=80
 	shift 3
 	local env=()
+	[ "$path" = mc ] && port=11211
 	if [ "$side" = xtcp ]; then
 		if [ ! -f "$LIBXTCP" ]; then
 			echo "no $LIBXTCP (build failed?)" >>"$logf"
 			return 1
 		fi
-		env=(XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP"
+		env=(XTCP_IFACE="$TB_SIF" XTCP_PORTS=$port XTCP_STRICT=1 LD_PRELOAD="$LIBXTCP"
 			XTCP_BUSY_POLL=$busy_poll)
 	fi
 	tb_srv env "${env[@]}" taskset -c "$SC" "$@" >>"$logf" 2>&1 &
 	SRV_JOB=$!
 	for _ in $(seq 50); do
 		sleep 0.1
-		if [ "$(tb_cli curl -s -o /dev/null -m 1 -w '%{http_code}' "http://$TB_SIP$path")" = 200 ]; then
+		if srv_probe "$path"; then
 			srv_pin
 			SRV_PIDS=$(srv_pids) # for snap(); the server's processes stay
 			if [ "$side" = xtcp ] && ! ip -n "$TB_SRV" link show "$TB_SIF" | grep -q 'prog/xdp'; then
@@ -341,7 +387,7 @@ srv_start() {
 			return 0
 		fi
 	done
-	echo "server did not answer http://$TB_SIP$path within 5 s" >>"$logf"
+	echo "server did not answer $path on $TB_SIP:$port within 5 s" >>"$logf"
 	return 1
 }
 
@@ -356,12 +402,17 @@ snap() {
 	for p in $SRV_NAPI; do
 		[ -r "/proc/$p/stat" ] && files+=("/proc/$p/stat") && napi="$napi /proc/$p/stat"
 	done
+	# Context switches of every server thread and the NAPI thread.
+	local t
+	for p in $SRV_PIDS $SRV_NAPI; do
+		for t in /proc/"$p"/task/*/status; do [ -r "$t" ] && files+=("$t"); done
+	done
 	# The server namespace's kernel TCP counters, through its first process.
 	local snmp=/dev/null
 	for p in $SRV_PIDS; do
 		[ -r "/proc/$p/net/snmp" ] && snmp=/proc/$p/net/snmp && break
 	done
-	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" "s[10]" < <(awk \
+	read -r "s[0]" "s[1]" "s[2]" "s[3]" "s[4]" "s[5]" "s[6]" "s[9]" "s[7]" "s[10]" "s[11]" "s[12]" < <(awk \
 		-v cc="cpu$CC" -v sc="cpu$SC" -v dev="$TB_CIF:" -v napi="$napi" '
 		function busy() { return $2 + $3 + $4 + $7 + $8 + $9 }
 		function tot() { return busy() + $5 + $6 }
@@ -372,14 +423,15 @@ snap() {
 		FILENAME ~ /^\/proc\/[0-9]+\/stat$/ {
 			f = FILENAME
 			sub(/.*\) /, "")
-			if (f in isnapi) nt += $12 + $13; else pt += $12 + $13
+			if (f in isnapi) nt += $12 + $13; else { pt += $12 + $13; pu += $12 }
 		}
+		FILENAME ~ /\/status$/ && $1 ~ /^(non)?voluntary_ctxt_switches:$/ { cs += $2 }
 		FILENAME ~ /net\/dev$/ && $1 == dev { pk = $3 + $11 }
 		FILENAME ~ /net\/snmp$/ && $1 == "Tcp:" {
 			if (!col) { for (i = 2; i <= NF; i++) if ($i == "PassiveOpens") col = i }
 			else po = $col
 		}
-		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0, po + 0 }' \
+		END { print ab, at, cb, ct, sb, st, pt + 0, nt + 0, pk + 0, po + 0, pu + 0, cs + 0 }' \
 		/proc/stat "${files[@]}" "/proc/$CLI_ANCHOR/net/dev" "$snmp")
 	s[8]=${EPOCHREALTIME/./}
 }
@@ -389,13 +441,15 @@ cpu_metrics() {
 	local wl=$1 req=$2
 	awk -v hz="$HZ" -v req="$req" -v a="${A[*]}" -v b="${B[*]}" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
-		for (i = 1; i <= 11; i++) d[i] = y[i] - x[i]
+		for (i = 1; i <= 13; i++) d[i] = y[i] - x[i]
 		if (req > 0) {
 			printf "mach_cpu_s_per_kreq %.5f\n", d[1] / hz / req * 1000
 			printf "srv_proc_cpu_s_per_kreq %.5f\n", d[7] / hz / req * 1000
+			printf "srv_proc_user_s_per_kreq %.5f\n", d[12] / hz / req * 1000
 			printf "srv_cpu_s_per_kreq %.5f\n", (d[7] + d[10]) / hz / req * 1000
 			printf "srv_core_cpu_s_per_kreq %.5f\n", d[5] / hz / req * 1000
 			printf "pkts_per_req %.2f\n", d[8] / req
+			printf "srv_cs_per_req %.3f\n", d[13] / req
 		}
 		if (d[6] > 0) printf "srv_core_busy_pct %.1f\n", 100 * d[5] / d[6]
 		if (d[4] > 0) printf "cli_core_busy_pct %.1f\n", 100 * d[3] / d[4]
@@ -417,13 +471,13 @@ to_ms() { # wrk latency "512.00us" | "2.10ms" | "1.02s" -> ms
 		else print "" }'
 }
 
-run_ab() { # WORKLOAD CONCURRENCY
-	local wl=$1 c=$2 f=$out/logs/r$ROUND-$SIDE-$1.txt req fail rps p50 p99
+run_ab() { # WORKLOAD CONCURRENCY [PATH]
+	local wl=$1 c=$2 path=${3:-/64} f=$out/logs/r$ROUND-$SIDE-$1.txt req fail rps p50 p99
 	local -a A B
 	# -t stops ab; -n only bounds its statistics array (calloc of n records).
 	snap A
 	tb_cli timeout -k 2 $((dur + 40)) taskset -c "$CC" \
-		ab -q -r -s 10 -c "$c" -t "$dur" -n $((dur * 200000)) "http://$TB_SIP/64" >"$f" 2>&1
+		ab -q -r -s 10 -c "$c" -t "$dur" -n $((dur * 200000)) "http://$TB_SIP$path" >"$f" 2>&1
 	snap B
 	req=$(awk '/^Complete requests:/ {print $3}' "$f")
 	fail=$(awk '/^Failed requests:/ {f += $3} /^Non-2xx responses:/ {f += $3} END {print f + 0}' "$f")
@@ -490,14 +544,15 @@ run_wrk() { # WORKLOAD PATH [xtcp]: with "xtcp", wrk itself runs under xtcp
 	cpu_metrics "$wl" "$req"
 }
 
-# Bulk: the kernel server gets its best case, TSO on its veth (as a real NIC's
-# TSO: 64 KB super-segments cross veth unsegmented), although the client's
-# receive work then runs on the server core. xtcp sends MTU frames; TSO on
-# its veth would only move the client's receive work onto the server core.
+# Bulk: by default every side sends MTU frames (TSO off, the target's terms).
+# --bulk-kernel-tso on gives the kernel server TSO on its veth (as a real
+# NIC's TSO: 64 KB super-segments cross veth unsegmented), although the
+# client's receive work then runs on the server core. xtcp sends MTU frames;
+# TSO on its veth would only move the client's receive work there.
 run_bulk() {
 	local f=$out/logs/r$ROUND-$SIDE-bulk.txt size t code
 	local -a A B
-	[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tso on >/dev/null 2>&1
+	[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tso "$bulk_ktso" >/dev/null 2>&1
 	snap A
 	tb_cli timeout -k 2 90 taskset -c "$CC" curl -s -o /dev/null --max-time 60 \
 		-w '%{size_download} %{time_total} %{http_code}\n' "http://$TB_SIP/bulk" >"$f" 2>&1
@@ -513,7 +568,31 @@ run_bulk() {
 	emit bulk seconds "$t"
 	emit bulk srv_proc_cpu_s_per_gb "$(awk -v a="${A[6]}" -v b="${B[6]}" -v hz="$HZ" -v s="$size" \
 		'BEGIN {printf "%.3f", (b - a) / hz / (s / 1e9)}')"
+	emit bulk srv_cpu_s_per_gb "$(awk -v a="$((A[6] + A[9]))" -v b="$((B[6] + B[9]))" -v hz="$HZ" \
+		-v s="$size" 'BEGIN {printf "%.3f", (b - a) / hz / (s / 1e9)}')"
 	cpu_metrics bulk 0
+}
+
+# memcached under memcaslap (Debian's memaslap): 1 thread, 128 connections, its
+# default mix (90% get, 10% set, 64 B keys, 1 KB values); requests = Ops.
+run_mc() {
+	local f=$out/logs/r$ROUND-$SIDE-mc.txt ops tps
+	local -a A B
+	snap A
+	tb_cli timeout -k 2 $((dur + 30)) taskset -c "$CC" \
+		memcaslap -s "$TB_SIP:11211" -T 1 -c 128 -t "${dur}s" >"$f" 2>&1
+	snap B
+	ops=$(awk '/^Run time:/ {for (i = 1; i < NF; i++) if ($i == "Ops:") print $(i + 1)}' "$f")
+	tps=$(awk '/^Run time:/ {for (i = 1; i < NF; i++) if ($i == "TPS:") print $(i + 1)}' "$f")
+	if [ -z "$ops" ] || [ -z "$tps" ] || [ "$ops" = 0 ]; then
+		emit mc ok 0
+		return
+	fi
+	emit mc ok 1
+	emit mc rps "$tps"
+	emit mc requests "$ops"
+	emit mc failed "$(awk '/^get_misses:/ {print $2 + 0}' "$f")"
+	cpu_metrics mc "$ops"
 }
 
 run_idle() {
@@ -606,8 +685,9 @@ placement() {
 }
 
 testbed() { # SIDE
-	local txcsum=off
-	[ "$1" = kernel ] && txcsum=on
+	local txcsum=on
+	[ "$1" = kernel-txoff ] && txcsum=off
+	[ "$1" = xtcp ] && txcsum=$client_csum
 	TB_CLIENT_TXCSUM=$txcsum tb_up 1 || return 1
 	trap cleanup EXIT # tb_up sets its own (tb_down only)
 	ip netns exec "$TB_CLI" sysctl -qw net.ipv4.ip_local_port_range="1024 60999" \
@@ -639,11 +719,13 @@ side_run() { # SIDE ROUND
 			! want ab4000 || run_ab ab4000 4000
 			! want ka || run_wrk ka /64
 			if want kax; then
-				# xtcp in wrk verifies checksums: a kernel server's veth must
-				# finish them (tx off), as a real NIC would.
-				[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tx off >/dev/null 2>&1
+				# xtcp in wrk accepts the local kernel's partial checksums;
+				# the old method (--client-csum off) finishes them (tx off).
+				[ "$SIDE" = xtcp ] || [ "$client_csum" = on ] ||
+					tb_srv ethtool -K "$TB_SIF" tx off >/dev/null 2>&1
 				run_wrk kax /64 xtcp
-				[ "$SIDE" = xtcp ] || tb_srv ethtool -K "$TB_SIF" tx on tso "$tso" >/dev/null 2>&1
+				[ "$SIDE" = xtcp ] || [ "$client_csum" = on ] ||
+					tb_srv ethtool -K "$TB_SIF" tx on tso "$tso" >/dev/null 2>&1
 			fi
 			! want rate || run_rate
 			! want bulk || run_bulk
@@ -660,6 +742,29 @@ side_run() { # SIDE ROUND
 		else
 			log "$SIDE cpuserver did not start: $(tail -n 3 "$f" | tr '\n' ' ')"
 			emit cpu ok 0
+		fi
+		srv_stop
+	fi
+	# The minimal server: cpuserver without application work, so what is
+	# measured is the stack, the shim and the system calls of one epoll loop.
+	if want min10 || want minka; then
+		if srv_start "$SIDE" "$f" / "$build/bench/cpuserver" -p 80 -r 0; then
+			! want min10 || run_ab min10 50 /
+			! want minka || run_wrk minka /
+		else
+			log "$SIDE cpuserver -r 0 did not start: $(tail -n 3 "$f" | tr '\n' ' ')"
+			for w in min10 minka; do ! want $w || emit $w ok 0; done
+		fi
+		srv_stop
+	fi
+	if want mc; then
+		# 4 worker threads (memcached's default) on the one server core.
+		if srv_start "$SIDE" "$f" mc memcached -u root -l "$TB_SIP" -p 11211 -U 0 \
+			-t "$mc_threads" -c 8192 -m 256; then
+			run_mc
+		else
+			log "$SIDE memcached did not start: $(tail -n 3 "$f" | tr '\n' ' ')"
+			emit mc ok 0
 		fi
 		srv_stop
 	fi
@@ -713,12 +818,41 @@ profile_load() { # ab50|ka|cpu
 	perf record -q -F 999 -g -p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -o "$data" \
 		-- sleep "$dur" >/dev/null 2>&1 &
 	pp=$!
+	# System calls and context switches per thread, from tracepoints (no PMU
+	# needed, and cheap next to strace): DIR/perf/SIDE-LOAD.count.txt.
+	local ps
+	perf stat --per-thread -x, -o "$out/perf/$SIDE-$w.count.txt" \
+		-e context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_futex \
+		-e syscalls:sys_enter_ppoll,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendto \
+		-e syscalls:sys_enter_recvfrom,syscalls:sys_enter_fcntl,syscalls:sys_enter_close \
+		-p "$(echo $SRV_PIDS $SRV_NAPI | tr ' ' ,)" -- sleep "$dur" >/dev/null 2>&1 &
+	ps=$!
 	case $w in
 	ab50) run_ab ab50 50 ;;
 	ka) run_wrk ka /64 ;;
 	cpu) run_wrk cpu / ;;
 	esac
 	wait "$pp"
+	wait "$ps"
+	echo "requests: $(awk -F, -v w="$w" -v s="$SIDE" '$2 == s && $3 == w && $4 == "requests" {r = $5} END {print r}' "$RUNS")" \
+		>>"$out/perf/$SIDE-$w.count.txt"
+	if [ $do_strace = 1 ] && command -v strace >/dev/null; then
+		# A second load under strace (it slows every call: counts, not times).
+		local sp args=() p req
+		for p in $SRV_PIDS; do args+=(-p "$p"); done
+		strace -c -f -qq -o "$out/perf/$SIDE-$w.strace.txt" "${args[@]}" &
+		sp=$!
+		sleep 0.5
+		case $w in
+		ab50) run_ab ab50 50 ;;
+		ka) run_wrk ka /64 ;;
+		cpu) run_wrk cpu / ;;
+		esac
+		kill -INT "$sp" 2>/dev/null
+		wait "$sp" 2>/dev/null
+		req=$(awk -F, -v w="$w" -v s="$SIDE" '$2 == s && $3 == w && $4 == "requests" {r = $5} END {print r}' "$RUNS")
+		echo "requests under strace: $req" >>"$out/perf/$SIDE-$w.strace.txt"
+	fi
 	{
 		perf report -i "$data" --stdio --no-children --sort comm -g none 2>/dev/null |
 			grep -v '^#' | grep -v '^$'

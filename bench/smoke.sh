@@ -18,7 +18,7 @@ gt() { awk -v a="$1" -v b="$2" 'BEGIN {exit !(a != "" && a + 0 > b + 0)}'; }
 check "run.sh rejects an unknown side" sh -c "! '$here/run.sh' --no-build --sides nosuch >/dev/null 2>&1"
 check "run.sh rejects a bad duration" sh -c "! '$here/run.sh' --no-build --duration x >/dev/null 2>&1"
 
-wl=ab50,ka,cpu,rate,bulk,idle
+wl=ab50,ka,cpu,min10,minka,rate,bulk,idle
 "$here/run.sh" --no-build --build "$build" --sides kernel,kernel-txoff --rounds 1 \
 	--duration 1 --idle 1 --bulk-mb 128 --workloads $wl --out "$out" >"$out/stdout.txt" 2>&1
 rc=$?
@@ -28,13 +28,15 @@ for side in kernel kernel-txoff; do
 	for w in ${wl//,/ }; do
 		check "$side $w served" test "$(metric $w $side ok)" = 1
 	done
-	for w in ab50 ka cpu rate; do
+	for w in ab50 ka cpu min10 minka rate; do
 		check "$side $w requests/s > 100" gt "$(metric $w $side rps)" 100
 		check "$side $w server-core CPU per request measured" \
 			gt "$(metric $w $side srv_core_cpu_s_per_kreq)" 0
 	done
 	check "$side ka no failed requests" test "$(metric ka $side failed)" = 0
 	check "$side ka latency p99 >= p50 > 0" gt "$(metric ka $side lat_p99_ms)" 0
+	check "$side minka context switches per request measured" \
+		test -n "$(metric minka $side srv_cs_per_req)"
 	check "$side ka about 2 packets per keep-alive request" \
 		awk -v p="$(metric ka $side pkts_per_req)" 'BEGIN {exit !(p >= 1.5 && p <= 3)}'
 	check "$side ab50 kernel accepted about one connection per request" awk \

@@ -147,7 +147,7 @@ enum shim_bg_state {
 	BG_RUN = 0, /* driving, or not started */
 	BG_WATCH,   /* asleep on the netdev's fds: nobody else watches */
 	BG_LEASE,   /* the app called in recently: it drives; look again at the lease's end */
-	BG_PARK,    /* an app thread asleep in the shim watches: until kicked */
+	BG_PARK,    /* an app thread asleep in the shim watches: until kick_fd expires */
 };
 
 struct shim_engine {
@@ -158,7 +158,8 @@ struct shim_engine {
 	struct netdev *dev;		       /* the one netdev the stack sees (owns the ports) */
 	struct stack *stk;
 	unsigned queue;			 /* the first port's queue */
-	int kick_fd;			 /* eventfd: wakes the background thread */
+	int kick_fd;			 /* timerfd: wakes the parked background thread */
+	uint64_t kick_due_us;		 /* kick_fd armed to expire then (0: never armed) */
 	uint64_t last_poll_us;		 /* the last stack_poll by anyone */
 	uint64_t events;		 /* on_event calls since the last wake-up of waiters */
 	unsigned long app_calls;	 /* app threads' calls in: renew the lease */

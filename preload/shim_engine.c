@@ -26,7 +26,7 @@
  *		  (ENGINE_LEASE_US): it keeps driving, so the background thread
  *		  only looks again when the lease ends;
  *	BG_PARK   an app thread watches: asleep until the last watcher
- *		  leaves and kicks it.
+ *		  leaves and its kick (a timer, one lease later) expires.
  * Invariant: whenever the lock is free, someone sees a frame arrive within
  * ENGINE_LEASE_US: a watching app thread, the background thread in
  * BG_WATCH, or the background thread at the end of a lease whose renewal
@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
 
 #define ENGINE_LEASE_US	   1000 /* the app drives while it called in this recently */
 #define FLUSH_DEFER_MAX_US 100	/* output deferred to the next loop iteration waits at most this */
@@ -118,6 +119,26 @@ static void kick(int fd)
 
 	if (fd >= 0 && REAL(write)(fd, &one, sizeof(one)) < 0)
 		return; /* counter saturated: it is readable anyway */
+}
+
+/*
+ * The last watcher left: the parked background thread looks again one lease
+ * later (a timerfd), not at once. Until then the app that just left drives
+ * (it holds the lease), so an immediate wake-up only cost the core a switch
+ * to a thread that went back to sleep for the lease; the bound on an
+ * unattended frame (the lease plus a wake-up) is the same. An armed timer
+ * due sooner is left alone: at most one look per lease.
+ */
+static void kick_later(struct shim_engine *eng)
+{
+	struct itimerspec its = {.it_value.tv_nsec = ENGINE_LEASE_US * 1000};
+	uint64_t now = shim_now_us();
+
+	if (eng->kick_fd < 0 ||
+	    (eng->kick_due_us > now && eng->kick_due_us <= now + ENGINE_LEASE_US))
+		return;
+	if (timerfd_settime(eng->kick_fd, 0, &its, NULL) == 0)
+		eng->kick_due_us = now + ENGINE_LEASE_US;
 }
 
 static void drain(int fd)
@@ -367,7 +388,7 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 	 * with a lease (this thread's unlock renews it).
 	 */
 	if (!eng->n_waiters && eng->bg_state == BG_PARK) {
-		kick(eng->kick_fd);
+		kick_later(eng);
 		eng->bg_state = BG_LEASE;
 	}
 	for (i = 0; i < n_extra; i++)

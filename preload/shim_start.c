@@ -37,7 +37,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -551,7 +551,7 @@ static struct shim_engine *engine_start(bool privdrop)
 	if (engine_ports(eng, privdrop, &n_queues))
 		goto fail_eng;
 	eng->dev = engine_netdev(eng, n_queues, &scfg);
-	eng->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	eng->kick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (!eng->dev || eng->kick_fd < 0)
 		goto fail_stack;
 	if (getrandom(&scfg.seed, sizeof(scfg.seed), 0) != sizeof(scfg.seed))

@@ -32,6 +32,16 @@ struct shim_stats shim_stats_local;
 static pid_t stats_pid;
 
 /*
+ * conn[] is a person's view (xtcpctl conns, like ss -tn): refreshed at most
+ * this often, not with every counter refresh. Each refresh reads up to
+ * SHIM_STATS_MAX_CONNS TCBs; at the counters' pace (every few ms while the
+ * process polls) that was up to ~100,000 TCB reads a second under
+ * HTTP/1.0 load, evicting the TCBs the requests needed.
+ */
+#define CONNS_EVERY_US 250000
+static uint64_t conns_updated_us;
+
+/*
  * Rewrite conn[] under the seqlock: gen odd while writing. The walk stops
  * when the table is full: a busy HTTP/1.0 server holds tens of thousands of
  * TIME-WAIT sockets, and walking them all at every refresh would cost work
@@ -147,9 +157,14 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_icmp_rejected = ss.icmp_rejected;
 	st->stack_pmtu_lowered = ss.pmtu_lowered;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
-	conns_update(eng, st, ss.socks_in_use);
+	uint64_t now = shim_now_us();
+
+	if (now - conns_updated_us >= CONNS_EVERY_US || !conns_updated_us) {
+		conns_update(eng, st, ss.socks_in_use);
+		conns_updated_us = now;
+	}
 	xsk_update(eng, st);
-	st->updated_us = shim_now_us();
+	st->updated_us = now;
 }
 
 /*

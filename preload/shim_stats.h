@@ -78,7 +78,7 @@ struct shim_stats {
 	uint64_t stack_socks_in_use;
 	uint64_t stack_drop[32]; /* input drops by reason: stack_drop_reason_name(i) */
 	/* version 2: the sockets in use, rewritten with the stack_* fields */
-	uint64_t conn_gen;   /* seqlock: odd while conn[] is rewritten; readers retry */
+	uint64_t conn_gen;   /* seqlock: odd while conn[] is rewritten (at most every 250 ms) */
 	uint64_t n_conn;     /* valid entries in conn[] */
 	uint64_t conn_total; /* sockets in use, even beyond the table */
 	struct shim_conn_info conn[SHIM_STATS_MAX_CONNS];

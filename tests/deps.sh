@@ -9,6 +9,8 @@ pkgs=("$@")
 	libbpf-dev libxdp-dev xdp-tools bpftool libelf-dev zlib1g-dev
 	iproute2 iputils-ping ethtool procps psmisc
 	nginx curl apache2-utils wrk tcpdump gnuplot-nox linux-perf)
+# Arguments: further packages a caller needs (bench/run.sh: memcached's).
+pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
