@@ -54,7 +54,7 @@ for round in 1 2 3; do
 	tb_srv env "${xtcp_env[@]}" XTCP_PORTS=7499 XTCP_CONNECT_PORTS=7402 timeout 20 \
 		"$bin" -c "$TB_CIP" 7402 >"$out/con$round.txt" 2>"$out/con$round.err"
 	wait "$apid"
-	t0=$(sed -n 's/^connect_start_us=//p' "$out/con$round.txt")
+	t0=$(sed -n 's/^connect_return_us=//p' "$out/con$round.txt")
 	t1=$(sed -n 's/^accepted_us=//p' "$out/acc$round.txt")
 	d=$((${t1:-0} - ${t0:-0}))
 	echo "client computing: handshake completed after $d us"
