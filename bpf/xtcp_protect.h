@@ -371,6 +371,26 @@ static __always_inline int xtcp_protect_served(struct xdp_md *ctx, struct iphdr 
 	return XDP_PASS;
 }
 
+/*
+ * An IPv6 TCP segment to a served (addr, port). The rules and buckets are
+ * keyed by IPv4 source, so no IPv6 source is in them: the source ACL's
+ * default verdict is all that applies (an allow-list, acl_default DENY,
+ * keeps IPv6 sources out as it keeps unlisted IPv4 ones); no rate limit.
+ */
+static __always_inline int xtcp_protect_served6(void)
+{
+	struct prot_config *cfg;
+	__u32 zero = 0;
+
+	prot_count(PROT_CNT_SERVED_SEEN);
+	cfg = bpf_map_lookup_elem(&prot_cfg, &zero);
+	if (cfg && cfg->acl_on && cfg->acl_default == PROT_ACL_DENY) {
+		prot_count(PROT_CNT_DROP_ACL);
+		return XDP_DROP;
+	}
+	return XDP_PASS;
+}
+
 #else /* userspace */
 
 #define PROT_CNT_NAME(e, n) n,

@@ -17,7 +17,8 @@
  *
  * Flood protection (bpf/xtcp_protect.h) is asked before every
  * IPv4 XDP_PASS and before every IPv4 redirect; its drops count as
- * "dropped". Its rules and buckets are IPv4's: IPv6 is not filtered.
+ * "dropped". Its rules and buckets are IPv4's: for IPv6 only a served-source
+ * allow-list applies (xtcp_protect_served6(): unlisted, so denied).
  *
  * ICMP errors (xtcp_icmp()) quoting a segment of a flow steered here go to
  * the same AF_XDP socket: the stack needs "fragmentation needed" for path
@@ -505,9 +506,9 @@ static __always_inline __u32 ip6_walk(void **l4, void *end, __u8 *nh)
 }
 
 /*
- * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows),
- * without flood protection. Kept apart from the IPv4 path so that both grow
- * independently.
+ * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows);
+ * of the flood protection only the served-source allow-list. Kept apart
+ * from the IPv4 path so that both grow independently.
  */
 static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, int tagged)
 {
@@ -559,6 +560,8 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 		stat_inc(XTCP_STAT_PASSED);
 		return XDP_PASS;
 	}
+	if (xtcp_protect_served6() != XDP_PASS)
+		return verdict_drop();
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);

@@ -41,7 +41,7 @@ struct pkt {
 /* Facts about the link, filled by the backend at open time. */
 struct netdev_info {
 	uint8_t mac[6];
-	uint16_t mtu; /* IP MTU: the largest IPv4 packet, without Ethernet header */
+	uint16_t mtu; /* IP MTU: the largest IPv4 or IPv6 packet, without Ethernet header */
 	uint32_t ip4; /* our IPv4 address, network byte order */
 	uint8_t prefix_len;
 	int ifindex;

@@ -1,5 +1,5 @@
 /*
- * stack.h - the public face of the xtcp TCP/IPv4 stack.
+ * stack.h - the public face of the xtcp TCP/IP stack (IPv4 and IPv6).
  *
  * One struct stack per owning process or thread; no global state. The
  * caller (the shim, or a test) drives it run-to-completion:

@@ -1,5 +1,5 @@
 /*
- * stack_priv.h - internal types of the TCP/IPv4 stack (not for the shim).
+ * stack_priv.h - internal types of the TCP/IP stack (not for the shim).
  *
  * struct stack holds everything of one instance: pools of TCBs and of
  * half-open mini-sockets (struct tcp_req), the 4-tuple hash, the listener

@@ -25,6 +25,7 @@
 
 #include "check.h"
 #include "xtcp_xdp.h"
+#include "xtcp_protect.h"
 #include "xtcp_xdp.skel.h"
 
 struct frame_spec {
@@ -332,6 +333,23 @@ static void ipv6_frames(struct xtcp_xdp *skel)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
 	expect(skel, "v6 doff < 5", &(struct frame_spec){.v6 = 1, .dport = 80, .doff = 3}, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_MALFORMED));
+	/* a served-source allow-list (IPv4 prefixes only): IPv6 sources are not on it */
+	struct prot_config pc = {.acl_on = 1, .acl_default = PROT_ACL_DENY}, none = {0};
+	int pcfd = bpf_map__fd(skel->maps.prot_cfg);
+	__u32 z = 0;
+
+	CHECK(!bpf_map_update_elem(pcfd, &z, &pc, 0), "prot_cfg");
+	expect(skel, "v6 served, source allow-list on: dropped",
+	       &(struct frame_spec){.v6 = 1, .dport = 80}, XDP_DROP,
+	       MOVES(XTCP_STAT_DROPPED, XTCP_STAT_IP6));
+	expect(skel, "v6 unserved, source allow-list on: passed",
+	       &(struct frame_spec){.v6 = 1, .dport = 22}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
+	pc.acl_default = PROT_ACL_ALLOW;
+	CHECK(!bpf_map_update_elem(pcfd, &z, &pc, 0), "prot_cfg");
+	expect(skel, "v6 served, deny-list on: steered", &(struct frame_spec){.v6 = 1, .dport = 80},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6));
+	CHECK(!bpf_map_update_elem(pcfd, &z, &none, 0), "prot_cfg off");
 	/* a queue that drains sends new IPv6 flows to the kernel too */
 	__u32 q = 0, one = 1;
 
