@@ -111,7 +111,7 @@ static void kernel_bufs(int fd, void (*put)(void *ctx, int level, int name, int 
 	static const int names[2] = {SO_RCVBUF, SO_SNDBUF};
 	static long dflt[2] = {-1, -1};
 	unsigned long s[3];
-	int v;
+	int v = 0;
 	socklen_t vl;
 
 	for (unsigned i = 0; i < 2; i++) {
@@ -133,7 +133,7 @@ static void kernel_bufs(int fd, void (*put)(void *ctx, int level, int name, int 
 static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
 {
 	static const int names[] = {TCP_MAXSEG, TCP_NOTSENT_LOWAT, TCP_FASTOPEN};
-	int v;
+	int v = 0;
 	socklen_t vl;
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
