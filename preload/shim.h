@@ -299,6 +299,9 @@ static inline uint64_t shim_deadline(uint64_t t)
 	return t ? shim_now_us() + t : 0;
 }
 
+/* shim_start.c: a /proc/sys file as up to 3 numbers; returns how many were read. */
+int shim_sysctl_read(const char *path, unsigned long v[3]);
+
 /* --- shim_zc.c: MSG_ZEROCOPY (lock held for all) --- */
 int shim_zc_setopt(struct shim_sock *s, const void *val, socklen_t len);
 int shim_zc_getopt(const struct shim_sock *s, void *val, socklen_t *len);

@@ -114,6 +114,32 @@ static void remember_opt(struct shim_sock *s, int level, int name, const void *v
 }
 
 /*
+ * SO_RCVBUF/SO_SNDBUF set on the kernel socket before it moved to xtcp: a
+ * fresh TCP socket holds tcp_rmem[1]/tcp_wmem[1], so another value was set
+ * (a request that doubles to exactly the default is missed). The stack gets
+ * half the kernel's value, which it doubles back.
+ */
+static void kernel_bufs(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
+{
+	static const char *const sysctl[2] = {"/proc/sys/net/ipv4/tcp_rmem",
+					      "/proc/sys/net/ipv4/tcp_wmem"};
+	static const int names[2] = {SO_RCVBUF, SO_SNDBUF};
+	static long dflt[2] = {-1, -1};
+	unsigned long s[3];
+	int v = 0;
+	socklen_t vl;
+
+	for (unsigned i = 0; i < 2; i++) {
+		if (dflt[i] < 0)
+			dflt[i] = shim_sysctl_read(sysctl[i], s) == 3 ? (long)s[1] : 0;
+		vl = sizeof(v);
+		if (!dflt[i] || REAL(getsockopt)(fd, SOL_SOCKET, names[i], &v, &vl) || v == dflt[i])
+			continue;
+		put(ctx, SOL_SOCKET, names[i], v / 2);
+	}
+}
+
+/*
  * TCP options the app set on the kernel socket before it moved to xtcp (before
  * bind() or connect()), as the stack should see them. The kernel reports
  * TCP_MAXSEG as its default 536 until the app sets one: 536 itself is
@@ -122,7 +148,7 @@ static void remember_opt(struct shim_sock *s, int level, int name, const void *v
 static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
 {
 	static const int names[] = {TCP_MAXSEG, TCP_NOTSENT_LOWAT, TCP_FASTOPEN};
-	int v;
+	int v = 0;
 	socklen_t vl;
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -132,6 +158,7 @@ static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int 
 			continue;
 		put(ctx, IPPROTO_TCP, names[i], v);
 	}
+	kernel_bufs(fd, put, ctx);
 }
 
 static void kernel_opt_remember(void *ctx, int level, int name, int v)

@@ -282,7 +282,7 @@ static int listen_backlog(int backlog)
 }
 
 /* A file of /proc/sys as up to 3 numbers; returns how many were read. */
-static int sysctl_read(const char *path, unsigned long v[3])
+int shim_sysctl_read(const char *path, unsigned long v[3])
 {
 	char buf[64];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -301,7 +301,7 @@ static uint32_t tcp_rmem_max(void)
 {
 	unsigned long v[3];
 
-	if (sysctl_read("/proc/sys/net/ipv4/tcp_rmem", v) != 3 || v[2] > UINT32_MAX)
+	if (shim_sysctl_read("/proc/sys/net/ipv4/tcp_rmem", v) != 3 || v[2] > UINT32_MAX)
 		return 0;
 	return (uint32_t)v[2];
 }
@@ -311,7 +311,7 @@ static unsigned tcp_fastopen_flags(void)
 {
 	unsigned long v[3];
 
-	return sysctl_read("/proc/sys/net/ipv4/tcp_fastopen", v) >= 1 && (v[0] & 2)
+	return shim_sysctl_read("/proc/sys/net/ipv4/tcp_fastopen", v) >= 1 && (v[0] & 2)
 		       ? STACK_F_TFO_SERVER
 		       : 0;
 }

@@ -449,6 +449,13 @@ static int step5_ack(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		tcp_set_state(stk, t, TCPS_ESTABLISHED);
 		if (t->flags & TF_KEEPALIVE)
 			t->t_keep = stk->now_us + (uint64_t)t->keepidle_s * 1000000;
+		if (t->tfo_child) { /* data sent in SYN-RECEIVED: some may be unacknowledged */
+			if (seq_gt(seg->ack, t->iss + 1))
+				tcp_info_acked(stk, t, seg->ack - t->iss - 1);
+			if (t->snd_una != t->snd_max)
+				t->t_rtx = stk->now_us + t->rto_us;
+			tcb_mark(stk, t, PEND_DATA);
+		}
 		return 0;
 	}
 	/* RFC 5961 5.2: acceptable range SND.UNA - MAX.SND.WND =< SEG.ACK =< SND.NXT */

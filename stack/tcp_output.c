@@ -616,6 +616,10 @@ static unsigned tcp_output_data(struct stack *stk, struct tcb *t, uint8_t pend)
 	case TCPS_CLOSING:
 	case TCPS_LAST_ACK:
 		break;
+	case TCPS_SYN_RECEIVED: /* a Fast Open child sends before the handshake's ACK */
+		if (t->tfo_child)
+			break;
+		return 0;
 	default:
 		return 0;
 	}
@@ -717,12 +721,18 @@ void tcp_output(struct stack *stk, struct tcb *t)
 		if (pend & PEND_SYN)
 			tcp_emit_syn(stk, t, 0);
 		break;
-	case TCPS_SYN_RECEIVED:
+	case TCPS_SYN_RECEIVED: {
+		/* a Fast Open child's data follows its SYN-ACK (Linux, RFC 7413 4.2.2) */
+		unsigned sent = 0;
+
 		if (pend & PEND_SYN)
 			tcp_emit_syn(stk, t, 1);
-		else if (pend & PEND_ACK)
+		if (t->tfo_child)
+			sent = tcp_output_data(stk, t, pend);
+		if (!(pend & PEND_SYN) && !sent && (pend & PEND_ACK))
 			tcp_emit(stk, t, t->snd_max, 0, 0);
 		break;
+	}
 	case TCPS_CLOSED:
 	case TCPS_LISTEN:
 		return;

@@ -338,23 +338,18 @@ uint32_t tcp_ts_off(struct stack *stk, const struct in6_addr *laddr, const struc
 }
 
 /*
- * Our window shift. Linux tcp_select_initial_window() takes it from the
- * largest buffer the window may grow to: tcp_rmem[2] (default 6 MiB: shift
- * 7) while receive autotuning is on, the SO_RCVBUF size once the app set one.
+ * Our window shift, as Linux tcp_select_initial_window(): from the largest
+ * window we may offer, ilog2(space) - 15 within 0..14. While receive
+ * autotuning is on that is tcp_rmem[2] (default 6 MiB: shift 7); once the
+ * app set SO_RCVBUF it is the window that buffer gives Linux, half of it
+ * (tcp_full_space() with the default scaling ratio).
  */
 uint8_t tcp_rcv_wscale(const struct stack *stk, uint32_t rcvbuf, int locked)
 {
-	uint32_t sz = buf_ring_size(rcvbuf);
-	uint8_t ws = 0;
+	uint32_t space = locked ? rcvbuf / 2 : stk->cfg.rmem_max;
+	int l = 31 - __builtin_clz(XT_MAX(space, 1u)) - 15;
 
-	if (!locked) { /* ilog2(tcp_rmem[2]) - 15, within 0..14 */
-		int l = 31 - __builtin_clz(XT_MAX(stk->cfg.rmem_max, 1u)) - 15;
-
-		return (uint8_t)(l < 0 ? 0 : l > 14 ? 14 : l);
-	}
-	while (ws < 14 && (sz >> ws) > 65535)
-		ws++;
-	return ws;
+	return (uint8_t)(l < 0 ? 0 : l > 14 ? 14 : l);
 }
 
 /*

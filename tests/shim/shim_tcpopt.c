@@ -239,11 +239,13 @@ static void zerocopy(int c)
 static int listen_on(int port, int maxseg)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0);
+	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0), rcvbuf = 100000;
 
 	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (maxseg)
+	if (maxseg) { /* and a receive buffer, both before bind() (nginx's listen rcvbuf=) */
 		setsockopt(l, IPPROTO_TCP, TCP_MAXSEG, &maxseg, sizeof(maxseg));
+		setsockopt(l, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
 	if (bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 8)) {
 		perror("listen");
 		exit(1);
@@ -290,6 +292,7 @@ static int server(int port)
 	poll(&p2, 1, 10000);
 	c = accept(l2, NULL, NULL);
 	opt_print(c, IPPROTO_TCP, TCP_MAXSEG, "MAXSEG 1000 listener: TCP_MAXSEG");
+	opt_print(c, SOL_SOCKET, SO_RCVBUF, "MAXSEG 1000 listener: SO_RCVBUF");
 	rd_all(c, 5000);
 	wr_all(c, 5000, 0);
 	rd_all(c, 1);

@@ -116,10 +116,10 @@ static void wscale_offered(struct t *t)
 	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460, .ws = 7));
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
 	t_accept(t);
-	set_int(t, t->listen_sd, SOL_SOCKET, SO_RCVBUF, 65536); /* 128 KiB: shift 2 */
+	set_int(t, t->listen_sd, SOL_SOCKET, SO_RCVBUF, 65536); /* 128 KiB, window 64 KiB: 1 */
 	t_flow(t, 41001);
 	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460, .ws = 7));
-	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460, .ws = 2));
+	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460, .ws = 1));
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
 	t_accept(t);
 }

@@ -71,16 +71,54 @@ static void tfo_cookie_then_data(struct t *t)
 	/* accept() has it at once, readable, before the SYN-ACK is even ACKed */
 	int sd = t_accept(t);
 
-	t_check(t, sock_events(t->stk, sd) & EPOLLIN);
+	t_check(t, sock_events(t->stk, sd) & (EPOLLIN | EPOLLOUT));
 	t_eq(t, t_read(t, 100), 100);
+	t_write(t, 10); /* the answer follows the SYN-ACK, before the handshake's ACK */
 	w = t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 101, .mss = 1460, .ts = 0));
 	t_check(t, !synack_cookie(w, cookie)); /* a valid cookie is not sent again */
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101, .len = 10, .ts = 0));
 	T_STATE(t, TCP_SYN_RECV);
-	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 1, .ts = 0));
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 11, .ts = 0));
 	T_STATE(t, TCP_ESTABLISHED);
 	t_eq(t, t_stats(t).tfo_accepted, 1);
 	t_write(t, 10);
-	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101, .len = 10, .ts = 0));
+	t_out(t, SEG(.flags = T_ACK, .seq = 11, .ack = 101, .len = 10, .ts = 0));
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 21, .ts = 0));
+	t_nothing(t, 2000000);
+}
+
+/* The SYN-ACK and the answer sent in SYN-RECEIVED are lost: both come again. */
+static void tfo_synack_lost(struct t *t)
+{
+	uint8_t o[40], cookie[8] = {0};
+	const struct t_wire *w;
+
+	set_fastopen(t, 16);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .ts = 0, .raw_opt = o,
+		    .raw_optlen = syn_opts(o, NULL, 0)));
+	w = t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1460, .ts = 0));
+	t_check(t, synack_cookie(w, cookie));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .ts = 0));
+	t_accept(t);
+	t_flow(t, 41003);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .len = 50, .ts = 0, .raw_opt = o,
+		    .raw_optlen = syn_opts(o, cookie, 8)));
+	t_accept(t);
+	t_eq(t, t_read(t, 50), 50);
+	t_write(t, 20);
+	t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 51, .mss = 1460, .ts = 0));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 51, .len = 20, .ts = 0));
+	/* both lost: the SYN-ACK timer sends the SYN-ACK and the data again */
+	t_out_by(t, 1100000,
+		 SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 51, .mss = 1460, .ts = 0));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 51, .len = 20, .ts = 0));
+	/* the handshake's ACK covers the SYN only: the answer is resent by the RTO
+	 * (2 s: backed off by the SYN-ACK's, no RTT sample from a resent SYN-ACK) */
+	t_in(t, SEG(.flags = T_ACK, .seq = 51, .ack = 1, .ts = 0));
+	T_STATE(t, TCP_ESTABLISHED);
+	t_out_by(t, 2100000, SEG(.flags = T_ACK, .seq = 1, .ack = 51, .len = 20, .ts = 0));
+	t_in(t, SEG(.flags = T_ACK, .seq = 51, .ack = 21, .ts = 0));
+	t_nothing(t, 3000000);
 }
 
 /* A wrong cookie: ordinary handshake, the SYN's data is not taken, a fresh cookie comes. */
@@ -121,6 +159,7 @@ int main(void)
 	struct stack_config on = {.flags = STACK_F_TFO_SERVER};
 
 	t_run("tfo_cookie_then_data", tfo_cookie_then_data, &on);
+	t_run("tfo_synack_lost", tfo_synack_lost, &on);
 	t_run("tfo_bad_cookie", tfo_bad_cookie, &on);
 	t_run("tfo_not_enabled", tfo_not_enabled, &on);
 	T_RUN(tfo_server_off); /* net.ipv4.tcp_fastopen = 1: Linux's default, client only */
