@@ -106,6 +106,10 @@ struct shim_stats {
 	/* version 5, last: UMEM TX frames of this process's AF_XDP sockets (a gauge) */
 	uint64_t xsk_tx_frames;	       /* the TX pools' size */
 	uint64_t xsk_tx_frames_in_use; /* not free: batched, in the TX or completion ring */
+	/* version 5, last: path MTU from the link at an RTO, RFC 4821 probing (stack/pmtu.c) */
+	uint64_t stack_pmtu_hints;     /* MTUs another process's ICMP left in the program's map */
+	uint64_t stack_mtu_blackholes; /* XTCP_MTU_PROBING: black holes suspected */
+	uint64_t stack_mtu_probes;     /* XTCP_MTU_PROBING: probes sent */
 };
 
 #endif
