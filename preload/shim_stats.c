@@ -156,6 +156,9 @@ void shim_stats_update(struct shim_engine *eng)
 	st->stack_icmp_acted = ss.icmp_acted;
 	st->stack_icmp_rejected = ss.icmp_rejected;
 	st->stack_pmtu_lowered = ss.pmtu_lowered;
+	st->stack_pmtu_hints = ss.pmtu_hints;
+	st->stack_mtu_blackholes = ss.mtu_blackholes;
+	st->stack_mtu_probes = ss.mtu_probes;
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	uint64_t now = shim_now_us();
 

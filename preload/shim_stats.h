@@ -116,9 +116,13 @@ struct shim_stats {
 	uint64_t stack_icmp_acted;    /* acted on: path MTU lowered, error noted, connect failed */
 	uint64_t stack_icmp_rejected; /* quote of no connection, or sequence out of window */
 	uint64_t stack_pmtu_lowered;  /* path MTUs lowered by "fragmentation needed" */
-	/* version 6, last: UMEM TX frames of this process's AF_XDP sockets (a gauge) */
+	/* version 6: UMEM TX frames of this process's AF_XDP sockets (a gauge) */
 	uint64_t xsk_tx_frames;	       /* the TX pools' size */
 	uint64_t xsk_tx_frames_in_use; /* not free: batched, in the TX or completion ring */
+	/* version 6, last: path MTU from the link at an RTO, RFC 4821 probing (stack/pmtu.c) */
+	uint64_t stack_pmtu_hints;     /* MTUs another process's ICMP left in the program's map */
+	uint64_t stack_mtu_blackholes; /* XTCP_MTU_PROBING: black holes suspected */
+	uint64_t stack_mtu_probes;     /* XTCP_MTU_PROBING: probes sent */
 };
 
 #endif

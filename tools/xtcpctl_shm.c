@@ -122,11 +122,17 @@ bool xtcpctl_shm_has_ipv6(const struct shm_proc *p)
 	return p->st->version >= 6 && p->len >= offsetof(struct shim_stats, stack_icmp_errors);
 }
 
-/* ... and the UMEM TX frames in use (version 6, last)? */
+/* ... and the UMEM TX frames in use (version 6)? */
 static bool has_umem(const struct shm_proc *p)
 {
 	return p->st->version >= 6 &&
 	       p->len >= offsetof(struct shim_stats, xsk_tx_frames_in_use) + 8;
+}
+
+/* ... and the path MTU hint and probing counters (version 6)? */
+static bool has_probing(const struct shm_proc *p)
+{
+	return p->st->version >= 6 && p->len >= offsetof(struct shim_stats, stack_mtu_probes) + 8;
 }
 
 /* ... and the ICMP and path MTU counters (version 6)? */
@@ -202,6 +208,11 @@ static void proc_json(struct jw *w, const struct shm_proc *p)
 		jw_u64(w, "icmp_acted", rd(&s->stack_icmp_acted));
 		jw_u64(w, "icmp_rejected", rd(&s->stack_icmp_rejected));
 		jw_u64(w, "pmtu_lowered", rd(&s->stack_pmtu_lowered));
+	}
+	if (has_probing(p)) {
+		jw_u64(w, "pmtu_hints", rd(&s->stack_pmtu_hints));
+		jw_u64(w, "mtu_blackholes", rd(&s->stack_mtu_blackholes));
+		jw_u64(w, "mtu_probes", rd(&s->stack_mtu_probes));
 	}
 	jw_end_obj(w);
 	if (xtcpctl_shm_has_xsk(p)) {
@@ -349,6 +360,12 @@ static void proc_text(const struct shm_proc *p)
 		       (unsigned long long)rd(&s->stack_icmp_acted),
 		       (unsigned long long)rd(&s->stack_icmp_rejected),
 		       (unsigned long long)rd(&s->stack_pmtu_lowered));
+	if (has_probing(p) && (rd(&s->stack_pmtu_hints) || rd(&s->stack_mtu_blackholes)))
+		printf("      path MTU: %llu taken at an RTO from another process's ICMP;"
+		       " %llu black holes suspected, %llu probes sent\n",
+		       (unsigned long long)rd(&s->stack_pmtu_hints),
+		       (unsigned long long)rd(&s->stack_mtu_blackholes),
+		       (unsigned long long)rd(&s->stack_mtu_probes));
 }
 
 void xtcpctl_shm_status(struct jw *w)

@@ -125,7 +125,10 @@ secs=$(echo "$(date +%s.%N) - $t0" | bc)
 check "10 MB download through the ICMP black hole with XTCP_MTU_PROBING=1 (${secs}s)" \
 	[ "$want" = "$got" ]
 sleep 0.3
-icmp=$("$field" "/dev/shm/xtcp-$worker.stats" stack_icmp_errors)
+read -r icmp bh probes < <("$field" "/dev/shm/xtcp-$worker.stats" stack_icmp_errors \
+	stack_mtu_blackholes stack_mtu_probes | tr '\n' ' ')
 check "no ICMP reached the stack this time ($icmp)" [ "$icmp" = 0 ]
+check "the stack suspected a black hole ($bh) and probed ($probes probes)" \
+	test "$bh" -ge 1
 kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
 check_done

@@ -8,7 +8,8 @@
  * stack_syn_cookies_{sent,validated,failed}, stack_challenge_acks, stack_invalid_acks_limited,
  * stack_malformed_opt_lists, stack_rx_csum_partial, listeners, conns, stack_socks_in_use,
  * kernel_at_fork, kernel_at_exit, kernel_failed, kernel_left, stack_icmp_{errors,acted,rejected},
- * stack_pmtu_lowered, xsk_tx_frames, xsk_tx_frames_in_use, or
+ * stack_pmtu_lowered, xsk_tx_frames, xsk_tx_frames_in_use, stack_pmtu_hints,
+ * stack_mtu_blackholes, stack_mtu_probes, or
  * drop:<reason> (stack_drop_reason_name(), e.g. drop:tcp_no_socket). A field the file is too old or
  * too short for prints "absent" (a shim without it); an unknown name or unreadable file: exit 2.
  */
@@ -61,6 +62,9 @@ static const struct {
 	{"stack_pmtu_lowered", offsetof(struct shim_stats, stack_pmtu_lowered), 5},
 	{"xsk_tx_frames", offsetof(struct shim_stats, xsk_tx_frames), 5},
 	{"xsk_tx_frames_in_use", offsetof(struct shim_stats, xsk_tx_frames_in_use), 5},
+	{"stack_pmtu_hints", offsetof(struct shim_stats, stack_pmtu_hints), 5},
+	{"stack_mtu_blackholes", offsetof(struct shim_stats, stack_mtu_blackholes), 5},
+	{"stack_mtu_probes", offsetof(struct shim_stats, stack_mtu_probes), 5},
 };
 
 int main(int argc, char **argv)
