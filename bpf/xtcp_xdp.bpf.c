@@ -296,8 +296,8 @@ __attribute__((noinline)) int share_pick(__u32 q, __u32 hash)
 	if (!sq)
 		return -1;
 	n = sq->n;
-	/* Just after a reload the new workers take every new flow (xsk/xp_share.c). */
-	if (sq->n_new && sq->n_new < n && bpf_ktime_get_ns() < sq->new_until)
+	/* Just after a reload the new workers alone take new flows (xsk/xp_share.c). */
+	if (bpf_ktime_get_ns() < sq->new_until)
 		n = sq->n_new;
 	if (!n || n > XTCP_SHARE_MAX_MEMBERS)
 		return -1;
@@ -392,7 +392,8 @@ __attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32
 	if (syn_seq & 1) {
 		if (sq->shared)
 			m = share_syn_member(q, &fk, (__u32)(syn_seq >> 32));
-		if (m < 0 && sq->wait_until && bpf_ktime_get_ns() < sq->wait_until) {
+		if (m < 0 && (bpf_ktime_get_ns() < sq->wait_until ||
+			      bpf_ktime_get_ns() < sq->new_until)) {
 			/* Serving processes are starting: the peer's retry finds them. */
 			stat_inc(XTCP_STAT_SHARE_WAIT);
 			return verdict_drop();

@@ -65,7 +65,8 @@ struct xtcp_share_member {
  */
 struct xtcp_shareq {
 	__u64 wait_until; /* bpf_ktime_get_ns(): till then a SYN nobody takes is dropped */
-	__u64 new_until;  /* bpf_ktime_get_ns(): till then only slot[0..n_new) take new flows */
+	__u64 new_until;  /* bpf_ktime_get_ns(): till then only slot[0..n_new) take new flows,
+			   * and a SYN none of them takes is dropped (a reload's workers start) */
 	__u32 shared;	  /* nonzero: the members in xtcp_share_xsks serve the queue */
 	__u32 n;	  /* members that take new flows (listen): slot[0..n) */
 	__u32 n_new;	  /* the newest generation (a reload's workers), listed first */

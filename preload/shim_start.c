@@ -401,6 +401,8 @@ static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 	*n_queues = link.n_rx_queues ? link.n_rx_queues : 1;
 	err = -EBUSY;
 	for (q = 0; q < *n_queues && eng->n_ports < SHIM_MAX_PORTS; q++) {
+		if (pcfg.shareable && xp_share_taken(shim.prog, q))
+			continue; /* err stays -EBUSY: join it (port_join) */
 		err = xp_port_open(shim.prog, q, &pcfg, &eng->ports[eng->n_ports]);
 		if (!err) {
 			if (!eng->n_ports)

@@ -195,6 +195,13 @@ void xp_port_leave(struct xp_port *port);
  * to start (a prefork master before its workers claim queues).
  */
 int xp_share_expect(struct xp_prog *prog, unsigned n_queues, unsigned ms);
+/*
+ * Is queue held by a live process that lets others join? Then opening a
+ * port of our own there would fail with EBUSY, but only after building and
+ * pinning a whole UMEM (tens of ms on a busy machine: a reload's workers
+ * missed nginx's 100 ms before the old ones quit).
+ */
+bool xp_share_taken(struct xp_prog *prog, unsigned queue);
 /* The queue of 0..n_queues-1 whose group has the fewest live members. */
 int xp_share_pick(struct xp_prog *prog, unsigned n_queues, unsigned *queue);
 

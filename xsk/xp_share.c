@@ -36,11 +36,14 @@
  * Deaths are counted and reported when the slot is reused.
  *
  * Generations (nginx -s reload): a process that joins well after the others
- * (XP_SHARE_BATCH_NS), all of them alive, starts a new generation; once one
- * of it listens, it alone takes new flows for XP_SHARE_TAKEOVER_NS while
- * the old workers still accept what they have, so their accept queues are
- * empty when they close their listeners; then every listening member again
- * (a server that adds workers over time keeps them all busy).
+ * (XP_SHARE_BATCH_NS), all of them alive, starts a new generation, which
+ * alone takes new flows for XP_SHARE_TAKEOVER_NS from then on; SYNs that
+ * come before one of it listens are dropped (the peer retries), not given
+ * to the old workers: nginx tells those to quit 100 ms after starting the
+ * new ones, and a connection still in a closing listener's accept queue is
+ * reset. Meanwhile the old workers accept what they have, so their accept
+ * queues are empty when they close their listeners. Then every listening
+ * member again (a server that adds workers over time keeps them all busy).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -124,11 +127,13 @@ static int share_publish(struct xp_prog *prog, struct xp_share_hdr *h)
 		if (newest)
 			v.n_new = v.n;
 	}
-	if (h->gen_listening == h->gen && h->gen)
-		v.new_until = h->listen_ns + XP_SHARE_TAKEOVER_NS;
+	if (h->gen)
+		v.new_until = h->gen_ns + XP_SHARE_TAKEOVER_NS;
 	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
 		if (member_alive(h, m))
 			v.member[m] = h->members[m];
+	xp_log(3, prog->log_level, "%s queue %u: %u member(s) take new flows, %u of generation %u%s",
+	       prog->ifname, h->queue, v.n, v.n_new, h->gen, v.new_until > now_ns() ? " alone for now" : "");
 	if (bpf_map_update_elem(prog->shareq_fd, &k, &v, BPF_ANY))
 		return -errno;
 	return 0;
@@ -184,6 +189,18 @@ int xp_share_pick(struct xp_prog *prog, unsigned n_queues, unsigned *queue)
 		}
 	}
 	return best_n == ~0u ? -ENOENT : 0;
+}
+
+bool xp_share_taken(struct xp_prog *prog, unsigned q)
+{
+	struct xtcp_shareq v;
+
+	if (shareq_get(prog, q, &v))
+		return false;
+	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
+		if (entry_alive(&v.member[m]))
+			return true;
+	return false;
 }
 
 int xp_share_find(struct xp_prog *prog, unsigned q, int *mem_fd, int *sock_fd)
@@ -280,8 +297,10 @@ int xp_share_join(struct xp_prog *prog, struct xp_share_hdr *h, unsigned *member
 			return err;
 		}
 	}
-	if (new_generation(h))
+	if (new_generation(h)) {
 		h->gen++;
+		h->gen_ns = now_ns();
+	}
 	h->last_join_ns = now_ns();
 	if (h->members[slot].pid && !h->left[slot]) {
 		h->deaths++;
@@ -340,10 +359,6 @@ int xp_share_listen(struct xp_prog *prog, struct xp_share_hdr *h, unsigned membe
 	join_lock(h);
 	if (h->members[member].pid == (uint32_t)getpid() && h->listening[member] != on) {
 		h->listening[member] = on;
-		if (on && h->members[member].gen == h->gen && h->gen_listening != h->gen) {
-			h->gen_listening = h->gen;
-			h->listen_ns = now_ns();
-		}
 		err = share_publish(prog, h);
 	}
 	join_unlock(h);

@@ -78,7 +78,7 @@ fair() { # fair TOTAL COUNTS...: each count >= half an equal share
 }
 
 p0=$(passive_opens)
-tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
+tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 XTCP_LOG=info \
 	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
 # Load from the first moment: nginx has listened and forked; workers may still start.
 ab_run "$d/ab1.out" 20000
@@ -177,6 +177,7 @@ check "nginx error log has no crit/alert/emerg" \
 [ "$fail" = 0 ] || {
 	tail -n 20 "$d/nginx.err" "$d/logs/error.log"
 	grep -iE "fail|err|apr|length|except" "$d"/ab*.out | head -20
+	tb_srv "$build/xtcpctl" status | grep -E "steering|processes|accepted"
 }
 
 kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
