@@ -316,24 +316,6 @@ __attribute__((noinline)) int share_pick(__u32 q, __u32 hash)
 	return -1;
 }
 
-/* Does member m listen on shared queue q (with a live socket)? */
-__attribute__((noinline)) int share_listens(__u32 q, __u32 m)
-{
-	struct xtcp_shareq *sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
-	__u32 n;
-
-	if (!sq)
-		return 0;
-	n = sq->n;
-	for (__u32 i = 0; i < XTCP_SHARE_MAX_MEMBERS; i++) {
-		if (i >= n)
-			break;
-		if (sq->slot[i] == m)
-			return share_sock(q, m);
-	}
-	return 0;
-}
-
 static __always_inline __u32 flow_hash(const struct xtcp_flow_key *f)
 {
 	/* murmur3's finaliser over the 4-tuple: ports and addresses all mix in. */
@@ -347,20 +329,16 @@ static __always_inline __u32 flow_hash(const struct xtcp_flow_key *f)
 	return h ^ (h >> 16);
 }
 
-/* A SYN of a shared queue: the member that listens for its flow, or -1. */
+/*
+ * A SYN of a shared queue: the member that listens for its flow, or -1. The
+ * hash picks the same member for a retransmitted SYN while the members that
+ * listen stay the same; the table remembers it for the flow's later segments.
+ */
 static __always_inline int share_syn_member(__u32 q, struct xtcp_flow_key *fk, __u32 seq)
 {
-	struct xtcp_flow_val *owner = bpf_map_lookup_elem(&xtcp_flows, fk);
 	struct xtcp_flow_val fv;
-	int m;
+	int m = share_pick(q, flow_hash(fk));
 
-	/*
-	 * A retransmitted SYN goes where the first one went, if it still
-	 * listens there; a new connection on an old 4-tuple is hashed anew.
-	 */
-	if (owner && owner->isn == seq && share_listens(q, owner->member))
-		return (int)owner->member;
-	m = share_pick(q, flow_hash(fk));
 	if (m < 0)
 		return -1;
 	fv.member = (__u32)m;

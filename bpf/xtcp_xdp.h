@@ -42,7 +42,7 @@
 /* Shared queues: how many, processes on each, flows remembered (least recently used go). */
 #define XTCP_SHARE_MAX_QUEUES  64
 #define XTCP_SHARE_MAX_MEMBERS 16
-#define XTCP_SHARE_MAX_FLOWS   65536
+#define XTCP_SHARE_MAX_FLOWS   16384
 
 /*
  * A member of a shared queue as a joining process finds it (userspace
