@@ -353,8 +353,8 @@ static __always_inline int share_syn_member(__u32 q, struct xtcp_flow_key *fk, _
  * (addresses and ports as on the wire; syn_seq = seq << 32 | 1 for a pure
  * SYN to a served port, 0 otherwise).
  */
-__attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32 daddr,
-					  __u32 ports, __u64 syn_seq)
+__attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32 daddr, __u32 ports,
+					  __u64 syn_seq)
 {
 	struct xtcp_flow_key fk = {saddr, daddr, (__u16)(ports >> 16), (__u16)ports};
 	__u32 q = ctx->rx_queue_index, key;
@@ -370,8 +370,8 @@ __attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32
 	if (syn_seq & 1) {
 		if (sq->shared)
 			m = share_syn_member(q, &fk, (__u32)(syn_seq >> 32));
-		if (m < 0 && (bpf_ktime_get_ns() < sq->wait_until ||
-			      bpf_ktime_get_ns() < sq->new_until)) {
+		if (m < 0 &&
+		    (bpf_ktime_get_ns() < sq->wait_until || bpf_ktime_get_ns() < sq->new_until)) {
 			/* Serving processes are starting: the peer's retry finds them. */
 			stat_inc(XTCP_STAT_SHARE_WAIT);
 			return verdict_drop();
@@ -491,7 +491,8 @@ int xtcp_xdp(struct xdp_md *ctx)
 	}
 	/* No socket of its own on this queue: maybe a group shares it. */
 	rc = share_steer(ctx, ip->saddr, ip->daddr, (__u32)th->source << 16 | th->dest,
-			 steer == STEER_SERVED && th->syn && !th->ack ? (__u64)th->seq << 32 | 1 : 0);
+			 steer == STEER_SERVED && th->syn && !th->ack ? (__u64)th->seq << 32 | 1
+								      : 0);
 	if (rc >= 0)
 		return (int)rc;
 	/* No socket on this queue: a served SYN makes a kernel flow. */

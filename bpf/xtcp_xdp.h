@@ -157,8 +157,10 @@ struct xtcp_user {
 	X(XTCP_STAT_KERNEL_FLOW, "kernel_flow")	  /* served port, kernel's connection (passed) */  \
 	X(XTCP_STAT_DRAIN, "drain_syn")		  /* SYN on a draining queue (passed) */           \
 	X(XTCP_STAT_KFLOW_LOOKUP, "kflow_lookup") /* served segment that paid the socket lookup */ \
-	X(XTCP_STAT_SHARE_WAIT, "share_wait_syn") /* no socket yet, members expected: SYN dropped */ \
-	X(XTCP_STAT_SHARE_GONE, "share_gone")	  /* shared queue: the flow's member is gone (passed) */
+	X(XTCP_STAT_SHARE_WAIT,                                                                    \
+	  "share_wait_syn")		      /* no socket yet, members expected: SYN dropped */   \
+	X(XTCP_STAT_SHARE_GONE, "share_gone") /* shared queue: the flow's member is gone (passed)  \
+					       */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

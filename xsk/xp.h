@@ -163,7 +163,7 @@ struct xp_port_stats {
 	uint64_t tx_kicks;
 	uint64_t drain_syn; /* SYNs dropped on a shared queue's member that stopped listening */
 	bool zero_copy;
-	bool shared; /* on a queue shared with other processes */
+	bool shared;  /* on a queue shared with other processes */
 	bool tx_csum; /* TCP checksums finished by the kernel or device */
 };
 void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);

@@ -67,11 +67,11 @@ struct xp_port {
 	struct xp_port_stats st;
 	enum xp_rx_csum rx_csum; /* the policy netdev_info.rx_csum_trust_local comes from */
 	/* Shared queues (xp_share.c): umem.sh set when a process may join this queue. */
-	int member;    /* our slot in the queue's group */
-	int doorbell;  /* first holder, solo: eventfd a joiner writes to wake us, or -1 */
-	pid_t owner;   /* the process that opened the port (a forked child only lets go) */
-	bool no_syn;   /* shared and not listening: SYNs already on their way are dropped */
-	bool left;     /* xp_port_leave() done */
+	int member;   /* our slot in the queue's group */
+	int doorbell; /* first holder, solo: eventfd a joiner writes to wake us, or -1 */
+	pid_t owner;  /* the process that opened the port (a forked child only lets go) */
+	bool no_syn;  /* shared and not listening: SYNs already on their way are dropped */
+	bool left;    /* xp_port_leave() done */
 };
 
 static struct xp_port *port_of(struct netdev *dev)

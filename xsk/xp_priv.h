@@ -123,8 +123,9 @@ struct xp_share_hdr {
 	int32_t doorbell_fd; /* the first holder's eventfd (its number there): wakes it */
 	uint32_t first;	     /* the first holder's member slot */
 	uint32_t deaths;     /* members that died without leaving */
-	uint64_t last_join_ns, gen_ns; /* CLOCK_MONOTONIC: the latest join, the newest generation's */
-	uint32_t gen;		       /* generation (reloads) */
+	uint64_t last_join_ns,
+		gen_ns; /* CLOCK_MONOTONIC: the latest join, the newest generation's */
+	uint32_t gen;	/* generation (reloads) */
 	struct xtcp_share_member members[XTCP_SHARE_MAX_MEMBERS];
 	uint8_t listening[XTCP_SHARE_MAX_MEMBERS]; /* takes new flows (has a listener) */
 	uint8_t left[XTCP_SHARE_MAX_MEMBERS];	   /* left cleanly, frames returned */

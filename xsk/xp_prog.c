@@ -208,17 +208,17 @@ static void drop_user(struct xp_prog *prog)
 	prog->user_slot = -1;
 }
 
-static const char *const map_names[] = {"xsks_map",    "xtcp_serve",	 "xtcp_cfg",
-					"xtcp_users",  "xtcp_stats",	 "xtcp_drain",
-					"xtcp_kflow",  "xtcp_kclean",	 "xtcp_shareq",
-					"xtcp_share_xsks"};
+static const char *const map_names[] = {
+	"xsks_map",   "xtcp_serve", "xtcp_cfg",	   "xtcp_users",  "xtcp_stats",
+	"xtcp_drain", "xtcp_kflow", "xtcp_kclean", "xtcp_shareq", "xtcp_share_xsks"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
-	int *slots[N_MAPS] = {&prog->xsks_fd,  &prog->serve_fd, &prog->cfg_fd,	 &prog->users_fd,
-			      &prog->stats_fd, &prog->drain_fd, &prog->kflow_fd, &prog->kclean_fd,
-			      &prog->shareq_fd, &prog->share_xsks_fd};
+	int *slots[N_MAPS] = {&prog->xsks_fd,	   &prog->serve_fd,  &prog->cfg_fd,
+			      &prog->users_fd,	   &prog->stats_fd,  &prog->drain_fd,
+			      &prog->kflow_fd,	   &prog->kclean_fd, &prog->shareq_fd,
+			      &prog->share_xsks_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -433,11 +433,12 @@ static int explain_attach_failure(struct xp_prog *prog, int err)
 /* Attach our skeleton's program and take its map fds (dup'ed: the handle owns them). */
 static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
-	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map,   prog->skel->maps.xtcp_serve,
-					prog->skel->maps.xtcp_cfg,   prog->skel->maps.xtcp_users,
-					prog->skel->maps.xtcp_stats, prog->skel->maps.xtcp_drain,
-					prog->skel->maps.xtcp_kflow, prog->skel->maps.xtcp_kclean,
-					prog->skel->maps.xtcp_shareq, prog->skel->maps.xtcp_share_xsks};
+	struct bpf_map *maps[N_MAPS] = {
+		prog->skel->maps.xsks_map,    prog->skel->maps.xtcp_serve,
+		prog->skel->maps.xtcp_cfg,    prog->skel->maps.xtcp_users,
+		prog->skel->maps.xtcp_stats,  prog->skel->maps.xtcp_drain,
+		prog->skel->maps.xtcp_kflow,  prog->skel->maps.xtcp_kclean,
+		prog->skel->maps.xtcp_shareq, prog->skel->maps.xtcp_share_xsks};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;

@@ -132,8 +132,9 @@ static int share_publish(struct xp_prog *prog, struct xp_share_hdr *h)
 	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
 		if (member_alive(h, m))
 			v.member[m] = h->members[m];
-	xp_log(3, prog->log_level, "%s queue %u: %u member(s) take new flows, %u of generation %u%s",
-	       prog->ifname, h->queue, v.n, v.n_new, h->gen, v.new_until > now_ns() ? " alone for now" : "");
+	xp_log(3, prog->log_level,
+	       "%s queue %u: %u member(s) take new flows, %u of generation %u%s", prog->ifname,
+	       h->queue, v.n, v.n_new, h->gen, v.new_until > now_ns() ? " alone for now" : "");
 	if (bpf_map_update_elem(prog->shareq_fd, &k, &v, BPF_ANY))
 		return -errno;
 	return 0;
