@@ -216,7 +216,8 @@ static void shared_join(struct xp_prog *prog)
 			_exit(1);
 		_exit(0);
 	}
-	struct pollfd pw[2] = {{.fd = pfds[0], .events = POLLIN}, {.fd = pfds[1], .events = POLLIN}};
+	struct pollfd pw[2] = {{.fd = pfds[0], .events = POLLIN},
+			       {.fd = pfds[1], .events = POLLIN}};
 
 	CHECK(poll(pw, 2, 3000) == 1 && (pw[1].revents & POLLIN), "the joiner rings the doorbell");
 	n = dev->ops->rx_burst(dev, pkts, 64);
