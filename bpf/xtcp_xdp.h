@@ -85,7 +85,7 @@ struct xtcp_flow_key {
 
 struct xtcp_flow_val {
 	__u32 member;
-	__u32 isn; /* the SYN's sequence number: the same again is a retransmission */
+	__u32 isn; /* the SYN's sequence number (network order), for tools */
 };
 
 /* A served TCP destination: ip4 0 means any address of the interface. */
