@@ -5,10 +5,12 @@
 # round by round, medians. Root. Prints one line per run and a median table.
 #
 #   bench/sharedq.sh [--rounds N] [--requests N] SIDE...
-#   SIDE = NAME:LIBXTCP:QUEUES:WORKERS, e.g.
+#   SIDE = NAME:LIBXTCP:QUEUES:WORKERS[:reload], e.g.
 #     main:/tmp/xtcp-main/build/libxtcp.so:2:2   (one worker per queue, main)
 #     mine:build/libxtcp.so:2:2                  (the same with this tree)
 #     shared:build/libxtcp.so:1:2                (2 workers sharing 1 queue)
+#     reloaded:build/libxtcp.so:1:1:reload       (measured after nginx -s reload:
+#                                                 the new worker joined the old one)
 #
 # Figures per run: requests/s (ab) and the workers' CPU (utime + stime from
 # /proc, user and kernel time of their own threads; the veth NAPI work that
@@ -45,8 +47,8 @@ cpu_ticks() {
 	echo $t
 }
 
-run_side() { # run_side NAME LIB QUEUES WORKERS ROUND
-	local name=$1 lib=$2 q=$3 w=$4 round=$5 d="$out/$1.$5" pids c0 c1 rps n
+run_side() { # run_side NAME LIB QUEUES WORKERS ROUND [reload]
+	local name=$1 lib=$2 q=$3 w=$4 round=$5 reload=${6:-} d="$out/$1.$5" pids c0 c1 rps n
 	mkdir -p "$d/www" "$d/logs"
 	chmod 755 "$d"
 	head -c 64 /dev/urandom >"$d/www/f64"
@@ -72,6 +74,12 @@ EOC
 	sleep 1
 	# warm-up, then the measured run
 	tb_cli sh -c "ulimit -n 20000; timeout 60 ab -q -n 2000 -c 100 http://$TB_SIP/f64" >/dev/null 2>&1
+	if [ "$reload" = reload ]; then
+		kill -HUP "$(cat "$d/nginx.pid")"
+		sleep 3
+		tb_cli sh -c "ulimit -n 20000; timeout 60 ab -q -n 2000 -c 100 http://$TB_SIP/f64" \
+			>/dev/null 2>&1
+	fi
 	pids=$(pgrep -P "$(cat "$d/nginx.pid")")
 	c0=$(cpu_ticks $pids)
 	tb_cli sh -c "ulimit -n 20000; timeout 120 ab -q -n $requests -c 100 -s 20 http://$TB_SIP/f64" \
@@ -93,8 +101,9 @@ EOC
 
 for r in $(seq "$rounds"); do
 	for side in "$@"; do
-		IFS=: read -r name lib q w <<<"$side"
-		run_side "$name" "$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")" "$q" "$w" "$r"
+		IFS=: read -r name lib q w reload <<<"$side"
+		run_side "$name" "$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")" "$q" "$w" "$r" \
+			"$reload"
 	done
 done
 echo "medians over $rounds rounds (ab -n $requests -c 100, HTTP/1.0, 64 B):"
