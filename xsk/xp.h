@@ -182,8 +182,10 @@ void xp_port_close(struct xp_port *port);
  * through a member's fds (pidfd_getfd: needs ptrace rights over it, as root
  * has). The first holder switches to locked ring use at its next poll; the
  * program then spreads new flows over the members that listen. The new
- * member takes none until xp_port_drain(port, false). -ENOENT: no queue
- * offers itself (its holder is not shareable); -EUSERS: groups full.
+ * member takes none until xp_port_drain(port, false). Only queues held by a
+ * sibling (the same parent: prefork workers serve the same ports) or the
+ * parent are joined. -ENOENT: no such queue (its holder is not shareable,
+ * or not a sibling); -EUSERS: groups full.
  */
 int xp_port_join(struct xp_prog *prog, unsigned n_queues, const struct xp_port_config *cfg,
 		 struct xp_port **out);
@@ -196,7 +198,7 @@ void xp_port_leave(struct xp_port *port);
  */
 int xp_share_expect(struct xp_prog *prog, unsigned n_queues, unsigned ms);
 /*
- * Is queue held by a live process that lets others join? Then opening a
+ * Is queue held by a live sibling process that lets others join? Then opening a
  * port of our own there would fail with EBUSY, but only after building and
  * pinning a whole UMEM (tens of ms on a busy machine: a reload's workers
  * missed nginx's 100 ms before the old ones quit).

@@ -46,6 +46,8 @@
  * member again (a server that adds workers over time keeps them all busy).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -84,6 +86,40 @@ static void join_unlock(struct xp_share_hdr *h)
 static bool entry_alive(const struct xtcp_share_member *e)
 {
 	return e->pid && xp_proc_start_time((pid_t)e->pid) == e->start_time;
+}
+
+/* Parent of a process, 0 if unknown (/proc/PID/stat field 4). */
+static pid_t proc_ppid(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	int fd, n, ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = xp_sys_open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = (int)xp_sys_read(fd, buf, sizeof(buf) - 1);
+	xp_sys_close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+		return 0;
+	return (pid_t)ppid;
+}
+
+/*
+ * A member a process may join: alive, and its sibling (the same parent: a
+ * prefork server's workers, a reload's new ones, a replacement for one that
+ * died) or its parent. The members of a queue serve the same ports; another
+ * program that finds the queues taken serves through the kernel, as it
+ * always did.
+ */
+static bool entry_sibling(const struct xtcp_share_member *e)
+{
+	return entry_alive(e) &&
+	       ((pid_t)e->pid == getppid() || proc_ppid((pid_t)e->pid) == getppid());
 }
 
 static bool member_alive(const struct xp_share_hdr *h, unsigned m)
@@ -178,13 +214,15 @@ int xp_share_pick(struct xp_prog *prog, unsigned n_queues, unsigned *queue)
 	struct xtcp_shareq v;
 
 	for (unsigned q = 0; q < n_queues && q < XTCP_SHARE_MAX_QUEUES; q++) {
-		unsigned n = 0;
+		unsigned n = 0, siblings = 0;
 
 		if (shareq_get(prog, q, &v))
 			continue;
-		for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
+		for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++) {
 			n += entry_alive(&v.member[m]);
-		if (n && n < best_n) {
+			siblings += entry_sibling(&v.member[m]);
+		}
+		if (siblings && n < best_n) {
 			best_n = n;
 			*queue = q;
 		}
@@ -199,7 +237,7 @@ bool xp_share_taken(struct xp_prog *prog, unsigned q)
 	if (shareq_get(prog, q, &v))
 		return false;
 	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++)
-		if (entry_alive(&v.member[m]))
+		if (entry_sibling(&v.member[m]))
 			return true;
 	return false;
 }
@@ -215,7 +253,7 @@ int xp_share_find(struct xp_prog *prog, unsigned q, int *mem_fd, int *sock_fd)
 	for (unsigned m = 0; m < XTCP_SHARE_MAX_MEMBERS; m++) {
 		const struct xtcp_share_member *e = &v.member[m];
 
-		if (!entry_alive(e) || e->pid == (uint32_t)getpid())
+		if (e->pid == (uint32_t)getpid() || !entry_sibling(e))
 			continue;
 		*mem_fd = xp_sys_fd_of((pid_t)e->pid, e->mem_fd);
 		*sock_fd = *mem_fd >= 0 ? xp_sys_fd_of((pid_t)e->pid, e->sock_fd) : -1;
