@@ -24,6 +24,17 @@
  * the same AF_XDP socket: the stack needs "fragmentation needed" for path
  * MTU discovery. All other ICMP passes (ICMPv6 too, for now).
  *
+ * Shared queues (more processes than queues, xsk/xp_share.c): a queue
+ * without a socket of its own in xsks_map may be served by a group of
+ * processes, one AF_XDP socket each on one UMEM. Only then, on that
+ * fallback path, share_steer() sends a pure SYN to a member that listens,
+ * picked by a hash of the 4-tuple among the live ones, and remembers the
+ * choice (xtcp_flows); later segments follow their flow. A member that died
+ * has an empty XSKMAP slot (the kernel clears it): its flows are passed and
+ * new ones avoid it. While members are expected (wait_until) a SYN nobody
+ * can take is dropped (the peer sends it again), not given to the kernel.
+ * A queue with its own socket never reaches this code.
+ *
  * Kernel flows: a served segment other than a pure SYN whose 4-tuple has a
  * kernel socket (not a listener) is passed (kernel_owns_flow()): the kernel
  * accepted that connection before an AF_XDP socket was on the queue. The
@@ -134,6 +145,27 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xtcp_pmtu);
 } xtcp_pmtu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XTCP_SHARE_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct xtcp_shareq);
+} xtcp_shareq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XTCP_SHARE_MAX_QUEUES *XTCP_SHARE_MAX_MEMBERS);
+	__type(key, __u32);
+	__type(value, __u32);
+} xtcp_share_xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_SHARE_MAX_FLOWS);
+	__type(key, struct xtcp_flow_key);
+	__type(value, struct xtcp_flow_val);
+} xtcp_flows SEC(".maps");
 
 /* 802.1Q / 802.1ad tag, after the MAC addresses. */
 struct vlan_tag {
@@ -573,6 +605,127 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 	return verdict_pass(XTCP_STAT_NO_SOCKET);
 }
 
+/*
+ * Shared queues. The share_* functions are global: the verifier checks each
+ * once on its own instead of walking their loops again at every call site
+ * (the program's load time is on the path of a client's first connect).
+ */
+static __always_inline int share_sock(__u32 q, __u32 m)
+{
+	__u32 k = q * XTCP_SHARE_MAX_MEMBERS + m;
+
+	return m < XTCP_SHARE_MAX_MEMBERS && bpf_map_lookup_elem(&xtcp_share_xsks, &k);
+}
+
+/*
+ * The member for a hash among those of queue q that listen (slot[0..n)),
+ * skipping one whose socket is gone (it died: the kernel emptied its slot;
+ * its entry stays until another member rewrites the list), or -1.
+ */
+__attribute__((noinline)) int share_pick(__u32 q, __u32 hash)
+{
+	struct xtcp_shareq *sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
+	__u32 n, i;
+
+	if (!sq)
+		return -1;
+	n = sq->n;
+	/* Just after a reload the new workers alone take new flows (xsk/xp_share.c). */
+	if (bpf_ktime_get_ns() < sq->new_until)
+		n = sq->n_new;
+	if (!n || n > XTCP_SHARE_MAX_MEMBERS)
+		return -1;
+	i = hash % n;
+	for (__u32 t = 0; t < XTCP_SHARE_MAX_MEMBERS; t++) {
+		__u32 j = i + t, m;
+
+		if (t >= n)
+			break;
+		if (j >= n)
+			j -= n;
+		m = sq->slot[j & (XTCP_SHARE_MAX_MEMBERS - 1)];
+		if (share_sock(q, m))
+			return (int)m;
+	}
+	return -1;
+}
+
+static __always_inline __u32 flow_hash(const struct xtcp_flow_key *f)
+{
+	/* murmur3's finaliser over the 4-tuple: ports and addresses all mix in. */
+	__u32 h = f->saddr * 0x9e3779b1u ^ f->daddr;
+
+	h ^= ((__u32)f->sport << 16 | f->dport) * 0x85ebca6bu;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
+/*
+ * A SYN of a shared queue: the member that listens for its flow, or -1. The
+ * hash picks the same member for a retransmitted SYN while the members that
+ * listen stay the same; the table remembers it for the flow's later segments.
+ */
+static __always_inline int share_syn_member(__u32 q, struct xtcp_flow_key *fk, __u32 seq)
+{
+	struct xtcp_flow_val fv;
+	int m = share_pick(q, flow_hash(fk));
+
+	if (m < 0)
+		return -1;
+	fv.member = (__u32)m;
+	fv.isn = seq;
+	bpf_map_update_elem(&xtcp_flows, fk, &fv, BPF_ANY);
+	return m;
+}
+
+/*
+ * A served segment on a queue with no socket in xsks_map: the verdict, or
+ * -1 to pass it as on a queue nobody serves. The segment comes as scalars
+ * (addresses and ports as on the wire; syn_seq = seq << 32 | 1 for a pure
+ * SYN to a served port, 0 otherwise).
+ */
+__attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32 daddr, __u32 ports,
+					  __u64 syn_seq)
+{
+	struct xtcp_flow_key fk = {saddr, daddr, (__u16)(ports >> 16), (__u16)ports};
+	__u32 q = ctx->rx_queue_index, key;
+	struct xtcp_flow_val *owner;
+	struct xtcp_shareq *sq;
+	int m = -1;
+
+	if (q >= XTCP_SHARE_MAX_QUEUES)
+		return -1;
+	sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
+	if (!sq)
+		return -1;
+	if (syn_seq & 1) {
+		if (sq->shared)
+			m = share_syn_member(q, &fk, (__u32)(syn_seq >> 32));
+		if (m < 0 &&
+		    (bpf_ktime_get_ns() < sq->wait_until || bpf_ktime_get_ns() < sq->new_until)) {
+			/* Serving processes are starting: the peer's retry finds them. */
+			stat_inc(XTCP_STAT_SHARE_WAIT);
+			return verdict_drop();
+		}
+	} else if (sq->shared) {
+		owner = bpf_map_lookup_elem(&xtcp_flows, &fk);
+		/* Not seen starting: a flow of the first holder from before the sharing. */
+		m = owner ? (int)owner->member : (int)sq->dflt;
+	}
+	if (m < 0 || m >= XTCP_SHARE_MAX_MEMBERS)
+		return -1;
+	key = q * XTCP_SHARE_MAX_MEMBERS + (__u32)m;
+	if (bpf_redirect_map(&xtcp_share_xsks, key, XDP_PASS) == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	stat_inc(XTCP_STAT_SHARE_GONE);
+	return -1;
+}
+
 SEC("xdp")
 int xtcp_xdp(struct xdp_md *ctx)
 {
@@ -678,6 +831,12 @@ int xtcp_xdp(struct xdp_md *ctx)
 		stat_inc(XTCP_STAT_REDIRECTED);
 		return XDP_REDIRECT;
 	}
+	/* No socket of its own on this queue: maybe a group shares it. */
+	rc = share_steer(ctx, ip->saddr, ip->daddr, (__u32)th->source << 16 | th->dest,
+			 steer == STEER_SERVED && th->syn && !th->ack ? (__u64)th->seq << 32 | 1
+								      : 0);
+	if (rc >= 0)
+		return (int)rc;
 	/* No socket on this queue: a served SYN makes a kernel flow. */
 	if (steer == STEER_SERVED && th->syn && !th->ack)
 		kflow_note(th->dest);

@@ -23,6 +23,13 @@
  *   xtcp_pmtu    LRU_HASH[XTCP_PMTU_MAX] __u32 peer IPv4 -> struct xtcp_pmtu:
  *                the last "fragmentation needed" about an xtcp flow to that
  *                peer, whichever queue (process) it reached
+ *   xtcp_shareq  ARRAY[XTCP_SHARE_MAX_QUEUES] struct xtcp_shareq: queue q
+ *                shared by several processes (xsk/xp_share.c), or members
+ *                expected on it (SYNs dropped meanwhile)
+ *   xtcp_share_xsks XSKMAP[XTCP_SHARE_MAX_QUEUES * XTCP_SHARE_MAX_MEMBERS]:
+ *                slot q * XTCP_SHARE_MAX_MEMBERS + m -> member m's socket
+ *   xtcp_flows   LRU_HASH struct xtcp_flow_key -> struct xtcp_flow_val: the
+ *                member a shared queue's flow went to (set at its SYN)
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -37,6 +44,55 @@
 #define XTCP_XDP_MAX_SERVED 4096       /* xtcp_serve entries */
 #define XTCP_XDP_MAX_USERS  64	       /* xtcp_users entries */
 #define XTCP_STAT_SLOTS	    64	       /* xtcp_stats entries: room for more reasons */
+
+/* Shared queues: how many, processes on each, flows remembered (least recently used go). */
+#define XTCP_SHARE_MAX_QUEUES  64
+#define XTCP_SHARE_MAX_MEMBERS 16
+#define XTCP_SHARE_MAX_FLOWS   16384
+
+/*
+ * A member of a shared queue as a joining process finds it (userspace
+ * only): the process and the numbers of its AF_XDP socket and of the
+ * frame area's memfd there (pidfd_getfd, xsk/xp_share.c).
+ */
+struct xtcp_share_member {
+	__u32 pid; /* 0 = free */
+	__s32 sock_fd;
+	__s32 mem_fd;
+	__u32 gen;	  /* the group's generation when it joined (reloads) */
+	__u64 start_time; /* /proc/PID/stat field 22: tells a reused pid apart */
+};
+
+/*
+ * Queue q when no socket holds it in xsks_map: shared by a group of
+ * processes (one AF_XDP socket each on one UMEM), or about to be served
+ * (wait_until). Written by userspace under the group's lock
+ * (xsk/xp_share.c), read by the program on that fallback path only.
+ */
+struct xtcp_shareq {
+	__u64 wait_until; /* bpf_ktime_get_ns(): till then a SYN nobody takes is dropped */
+	__u64 new_until;  /* bpf_ktime_get_ns(): till then only slot[0..n_new) take new flows,
+			   * and a SYN none of them takes is dropped (a reload's workers start) */
+	__u32 shared;	  /* nonzero: the members in xtcp_share_xsks serve the queue */
+	__u32 n;	  /* members that take new flows (listen): slot[0..n) */
+	__u32 n_new;	  /* the newest generation (a reload's workers), listed first */
+	__u32 dflt;	  /* member for a segment of no remembered flow: the first holder */
+	__u8 slot[XTCP_SHARE_MAX_MEMBERS];
+	struct xtcp_share_member member[XTCP_SHARE_MAX_MEMBERS]; /* userspace only */
+};
+
+/* A flow on a shared queue, as the peer's segments carry it (network order). */
+struct xtcp_flow_key {
+	__u32 saddr;
+	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+};
+
+struct xtcp_flow_val {
+	__u32 member;
+	__u32 isn; /* the SYN's sequence number (network order), for tools */
+};
 
 /* A served TCP destination: ip4 0 means any address of the interface. */
 struct xtcp_serve_key {
@@ -156,7 +212,11 @@ struct xtcp_user {
 	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, errors (passed) */                                 \
 	X(XTCP_STAT_ICMP_ERROR, "icmp_error")	  /* ICMP errors whose quote was parsed */         \
 	X(XTCP_STAT_ICMP_STEERED, "icmp_steered") /* of which about an xtcp flow: to its socket */ \
-	X(XTCP_STAT_HANDOVER_HOLD, "handover_hold") /* kernel flow still in repair (dropped) */
+	X(XTCP_STAT_HANDOVER_HOLD, "handover_hold") /* kernel flow still in repair (dropped) */    \
+	X(XTCP_STAT_SHARE_WAIT,                                                                    \
+	  "share_wait_syn")		      /* no socket yet, members expected: SYN dropped */   \
+	X(XTCP_STAT_SHARE_GONE, "share_gone") /* shared queue: the flow's member is gone (passed)  \
+					       */
 
 #define XTCP_STAT_ENUM_(e, name) e,
 enum xtcp_stat {

@@ -101,6 +101,9 @@ static void at_exit(void)
 		if (eng && shim_repair_exit(eng))
 			shim_engine_linger(eng, shim_now_us() +
 							(uint64_t)shim.cfg.exit_linger_ms * 1000);
+		/* A shared queue's member hands its slot and frames back (xsk/xp_share.c). */
+		for (unsigned i = 0; eng && i < eng->n_ports; i++)
+			xp_port_leave(eng->ports[i]);
 		prog = shim.prog;
 		shim.prog = NULL;
 		if (prog)
@@ -201,6 +204,26 @@ static int prog_ensure(void)
 	return 0;
 }
 
+/*
+ * A privileged process that serves before it has an engine (a prefork
+ * master, about to start its workers): until they hold the queues, SYNs
+ * that no socket takes are dropped rather than accepted by the kernel's
+ * listener (the peer retries a second later and finds a worker), for
+ * XTCP_QUEUE_WAIT_MS at most. Once per process.
+ */
+static void expect_servers(void)
+{
+	static bool done;
+	struct xp_link link;
+
+	if (done || geteuid() != 0 || shim_engine_cur() || !shim.cfg.queue_wait_ms)
+		return;
+	done = true;
+	if (!xp_nl_link(shim.cfg.iface, &link))
+		xp_share_expect(shim.prog, link.n_rx_queues ? link.n_rx_queues : 1,
+				shim.cfg.queue_wait_ms);
+}
+
 int shim_prog_serve(const struct sockaddr_in *local)
 {
 	int err = prog_ensure();
@@ -212,8 +235,10 @@ int shim_prog_serve(const struct sockaddr_in *local)
 		SHIM_STAT(fallback[SHIM_FB_NO_PROGRAM])++;
 		shim_fail("cannot steer port %u on %s: %s", ntohs(local->sin_port), shim.cfg.iface,
 			  strerror(-err));
+		return err;
 	}
-	return err;
+	expect_servers();
+	return 0;
 }
 
 /*
@@ -399,6 +424,50 @@ static bool has_listeners(void)
 }
 
 /*
+ * May other processes join our queue, or we theirs (xsk/xp_share.c)? A
+ * serving process, unless xtcp's own connections are steered by local
+ * port to queues (XTCP_CONNECT_PORTS): on a shared queue every member's
+ * replies would arrive alike.
+ */
+static bool share_ok(void)
+{
+	return has_listeners() && !shim.cfg.n_connect_ports;
+}
+
+/*
+ * Every queue is taken: join the one with the fewest processes (more
+ * processes than queues). Its holder may have bound a moment ago and not yet
+ * published itself (-ENOENT): retried briefly. The new member takes no new
+ * flows until its first listener (shim_listener_instantiate ends the drain).
+ */
+static int port_join(struct shim_engine *eng, unsigned n_queues)
+{
+	struct xp_port_config pcfg = {
+		.frames = shim.cfg.frames,
+		.zero_copy = -1,
+		.busy_poll = shim.cfg.busy_poll,
+		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
+		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
+	};
+	uint64_t end = shim_now_us() + 200000;
+	int err;
+
+	while ((err = xp_port_join(shim.prog, n_queues, &pcfg, &eng->ports[0])) == -ENOENT &&
+	       shim_now_us() < end)
+		usleep(10000);
+	if (err) {
+		shim_warn("cannot share a queue of %s: %s", shim.cfg.iface, strerror(-err));
+		return err;
+	}
+	eng->n_ports = 1;
+	eng->queue = xp_port_queue(eng->ports[0]);
+	eng->draining = true;
+	shim_info("%s queue %u shared with other processes (more processes than queues)",
+		  shim.cfg.iface, eng->queue);
+	return 0;
+}
+
+/*
  * Open AF_XDP ports: the first free queue (all: every free queue). The kernel
  * refuses a queue another socket holds with EBUSY: that is the claim.
  */
@@ -410,6 +479,7 @@ static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 		.busy_poll = shim.cfg.busy_poll,
 		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
 		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
+		.shareable = share_ok(),
 	};
 	struct xp_link link;
 	unsigned q;
@@ -421,6 +491,8 @@ static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 	*n_queues = link.n_rx_queues ? link.n_rx_queues : 1;
 	err = -EBUSY;
 	for (q = 0; q < *n_queues && eng->n_ports < SHIM_MAX_PORTS; q++) {
+		if (pcfg.shareable && xp_share_taken(shim.prog, q))
+			continue; /* err stays -EBUSY: join it (port_join) */
 		err = xp_port_open(shim.prog, q, &pcfg, &eng->ports[eng->n_ports]);
 		if (!err) {
 			if (!eng->n_ports)
@@ -468,6 +540,9 @@ static int engine_ports(struct shim_engine *eng, bool privdrop, unsigned *n_queu
 	bool all = !has_listeners() || shim.cfg.queues == SHIM_QUEUES_ALL ||
 		   (shim.cfg.queues == SHIM_QUEUES_AUTO && !shim.forked);
 	int err = port_open(eng, all, n_queues);
+
+	if (err == -EBUSY && share_ok() && geteuid() == 0)
+		err = port_join(eng, *n_queues) ? -EBUSY : 0;
 	/*
 	 * About to drop root with every queue taken: after `nginx -s reload`
 	 * the old workers hold them until they exit, moments later. Without

@@ -156,6 +156,12 @@ struct xp_port_config {
 	/* XTCP_RX_CSUM, XTCP_TX_CSUM; 0 = auto */
 	enum xp_rx_csum rx_csum;
 	enum xp_tx_csum tx_csum;
+	/*
+	 * Other processes may join this queue when they find no free one
+	 * (xp_port_join): the frames live in a memfd with a small header.
+	 * Nothing else changes until one joins.
+	 */
+	bool shareable;
 };
 /*
  * -EBUSY when another socket already holds that queue, and also for a few ms
@@ -165,6 +171,7 @@ struct xp_port_config {
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out);
 struct netdev *xp_port_netdev(struct xp_port *port);
+unsigned xp_port_queue(const struct xp_port *port);
 /*
  * Drain: while on, new flows (pure SYNs to served ports) arriving on this
  * port's queue go to the kernel (its listener) instead of this socket; the
@@ -185,7 +192,9 @@ struct xp_port_stats {
 	uint64_t rx_packets, tx_packets;
 	uint64_t rx_ring_full, fill_empty, tx_ring_full, tx_invalid, rx_invalid, rx_dropped;
 	uint64_t tx_kicks;
+	uint64_t drain_syn; /* SYNs dropped on a shared queue's member that stopped listening */
 	bool zero_copy;
+	bool shared;  /* on a queue shared with other processes */
 	bool tx_csum; /* TCP checksums finished by the kernel or device */
 	/* UMEM TX frames: the pool's size and those not free (in the TX batch, ring or
 	 * completion ring); RX frames cycle through the fill ring and are never held */
@@ -199,5 +208,37 @@ void xp_port_get_stats(struct xp_port *port, struct xp_port_stats *out);
 struct netdev *xp_mq_create(struct netdev **ports, unsigned n);
 /* Close the socket and unmap the UMEM (in a forked child: only this process's view). */
 void xp_port_close(struct xp_port *port);
+
+/*
+ * More processes than queues (xp_share.c). A process that finds every queue
+ * taken joins the one with the fewest members, while it is privileged: its
+ * own AF_XDP socket on the queue's UMEM (XDP_SHARED_UMEM), which it reaches
+ * through a member's fds (pidfd_getfd: needs ptrace rights over it, as root
+ * has). The first holder switches to locked ring use at its next poll; the
+ * program then spreads new flows over the members that listen. The new
+ * member takes none until xp_port_drain(port, false). Only queues held by a
+ * sibling (the same parent: prefork workers serve the same ports) or the
+ * parent are joined. -ENOENT: no such queue (its holder is not shareable,
+ * or not a sibling); -EUSERS: groups full.
+ */
+int xp_port_join(struct xp_prog *prog, unsigned n_queues, const struct xp_port_config *cfg,
+		 struct xp_port **out);
+/* Leave a shared queue's group cleanly (exit): frames back, no more flows. */
+void xp_port_leave(struct xp_port *port);
+/*
+ * SYNs on queues 0..n_queues-1 that no socket takes are dropped for ms
+ * (the peer retries), not given to the kernel: serving processes are about
+ * to start (a prefork master before its workers claim queues).
+ */
+int xp_share_expect(struct xp_prog *prog, unsigned n_queues, unsigned ms);
+/*
+ * Is queue held by a live sibling process that lets others join? Then opening a
+ * port of our own there would fail with EBUSY, but only after building and
+ * pinning a whole UMEM (tens of ms on a busy machine: a reload's workers
+ * missed nginx's 100 ms before the old ones quit).
+ */
+bool xp_share_taken(struct xp_prog *prog, unsigned queue);
+/* The queue of 0..n_queues-1 whose group has the fewest live members. */
+int xp_share_pick(struct xp_prog *prog, unsigned n_queues, unsigned *queue);
 
 #endif

@@ -66,6 +66,12 @@ struct xp_port {
 	uint32_t n_stash;
 	struct xp_port_stats st;
 	enum xp_rx_csum rx_csum; /* the policy netdev_info.rx_csum_trust_local comes from */
+	/* Shared queues (xp_share.c): umem.sh set when a process may join this queue. */
+	int member;   /* our slot in the queue's group */
+	int doorbell; /* first holder, solo: eventfd a joiner writes to wake us, or -1 */
+	pid_t owner;  /* the process that opened the port (a forked child only lets go) */
+	bool no_syn;  /* shared and not listening: SYNs already on their way are dropped */
+	bool left;    /* xp_port_leave() done */
 };
 
 static struct xp_port *port_of(struct netdev *dev)
@@ -79,11 +85,69 @@ static void rx_stash_flush(struct xp_port *p)
 		p->n_stash = 0;
 }
 
+static bool pure_syn(const struct pkt *k)
+{
+	const uint8_t *f = k->data;
+	unsigned ihl;
+
+	/* Ethernet, IPv4 (protocol 6), TCP flags SYN without ACK: the program parsed it already. */
+	if (k->len < 14 + 20 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 6)
+		return false;
+	ihl = (f[14] & 0xf) * 4u;
+	return k->len >= 14 + ihl + 20 && (f[14 + ihl + 13] & 0x12) == 0x02;
+}
+
+/*
+ * A member of a shared queue that stopped listening takes no new flows (the
+ * program sends them to the others), but SYNs steered to it just before may
+ * still be on its ring: dropped, the peer retries and reaches a member that
+ * listens, instead of meeting a stack without listener (RST).
+ */
+static unsigned drop_syns(struct xp_port *p, struct pkt *pkts, unsigned n)
+{
+	uint64_t gone[NETDEV_BURST_MAX];
+	unsigned k = 0, g = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (pure_syn(&pkts[i]))
+			gone[g++] = pkts[i].addr;
+		else
+			pkts[k++] = pkts[i];
+	}
+	/* A shared UMEM's fill never fails: what the ring cannot take goes to the free stack. */
+	xp_umem_fill(&p->umem, gone, g);
+	p->st.drain_syn += g;
+	return k;
+}
+
+/*
+ * The first holder of a queue, alone on its rings, sees that a process asks
+ * to join (xp_share.c): from now on it uses them under the group's lock.
+ * Here, at the start of a poll, no ring operation of ours is under way.
+ */
+static void share_switch(struct xp_port *p)
+{
+	uint64_t v;
+
+	rx_stash_flush(p);
+	xp_umem_share_begin(&p->umem);
+	if (p->doorbell >= 0) {
+		xp_sys_read(p->doorbell, &v, sizeof(v));
+		xp_sys_close(p->doorbell);
+		p->doorbell = -1;
+	}
+	xp_log(2, p->prog->log_level, "%s queue %u: shared with another process from now on",
+	       p->prog->ifname, p->queue_id);
+}
+
 static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 {
 	struct xp_port *p = port_of(dev);
 	uint32_t idx, n;
 
+	if (p->umem.sh && !p->umem.shared &&
+	    __atomic_load_n(&p->umem.sh->join_req, __ATOMIC_ACQUIRE) != p->umem.sh->join_ack)
+		share_switch(p);
 	if (max > NETDEV_BURST_MAX)
 		max = NETDEV_BURST_MAX;
 	n = xsk_ring_cons__peek(&p->rx, max, &idx);
@@ -107,7 +171,7 @@ static unsigned xp_rx_burst(struct netdev *dev, struct pkt *pkts, unsigned max)
 	if (n)
 		xsk_ring_cons__release(&p->rx, n);
 	p->st.rx_packets += n;
-	return n;
+	return p->no_syn ? drop_syns(p, pkts, n) : n;
 }
 
 static void xp_rx_done(struct netdev *dev, struct pkt *pkts, unsigned n)
@@ -139,11 +203,18 @@ static int xp_tx_alloc(struct netdev *dev, struct pkt *pkt, uint32_t len)
 
 	if (len > u->frame_size - u->tx_off)
 		return -EMSGSIZE;
+	if (u->shared) {
+		if (xp_umem_share_tx_get(u, &addr))
+			return -ENOBUFS;
+		addr += u->tx_off;
+		goto got;
+	}
 	if (!u->n_tx_free)
 		xp_umem_complete(u);
 	if (!u->n_tx_free)
 		return -ENOBUFS;
 	addr = u->tx_free[--u->n_tx_free] + u->tx_off;
+got:
 	pkt->addr = addr;
 	pkt->data = xsk_umem__get_data(u->area, addr);
 	pkt->len = len;
@@ -155,6 +226,10 @@ static void xp_tx_free(struct netdev *dev, struct pkt *pkt)
 	struct xp_umem *u = &port_of(dev)->umem;
 	uint64_t addr = xp_umem_frame(u, pkt->addr);
 
+	if (u->shared) {
+		xp_umem_share_tx_put(u, addr);
+		return;
+	}
 	/* Only TX frames belong to the pool (an RX frame here would be a caller bug). */
 	if (addr >= (uint64_t)u->n_rx * u->frame_size && addr < u->size &&
 	    u->n_tx_free < u->n_frames - u->n_rx)
@@ -299,10 +374,16 @@ static void xp_tx_queue(struct netdev *dev, struct pkt *pkts, unsigned n)
 
 static unsigned xp_poll_fds(struct netdev *dev, int *fds, unsigned max)
 {
+	struct xp_port *p = port_of(dev);
+
 	if (!max)
 		return 0;
-	fds[0] = port_of(dev)->fd;
-	return 1;
+	fds[0] = p->fd;
+	/* Alone on a shareable queue: a joiner rings (the next poll switches, rx_burst). */
+	if (p->doorbell < 0 || max < 2)
+		return 1;
+	fds[1] = p->doorbell;
+	return 2;
 }
 
 static int xp_tx_pending(struct netdev *dev)
@@ -495,6 +576,30 @@ static int port_socket(struct xp_port *p, const struct xp_port_config *cfg, uint
 	return 0;
 }
 
+/*
+ * A serving process's queue may be joined by processes that find no free
+ * queue (xp_share.c): publish how, and make the doorbell they wake us with.
+ * Otherwise clear what a group that served the queue before left.
+ */
+static int share_offer(struct xp_port *p)
+{
+	struct xtcp_shareq none = {0};
+	uint32_t k = p->queue_id;
+
+	if (!p->umem.sh) {
+		if (k < XTCP_SHARE_MAX_QUEUES)
+			bpf_map_update_elem(p->prog->shareq_fd, &k, &none, BPF_ANY);
+		return 0;
+	}
+	p->doorbell = xp_sys_eventfd();
+	if (p->doorbell < 0)
+		return -errno;
+	p->umem.sh->ifindex = (uint32_t)p->dev.info.ifindex;
+	p->umem.sh->queue = p->queue_id;
+	p->member = xp_share_offer(p->prog, &p->umem, p->fd, p->doorbell);
+	return p->member < 0 ? p->member : 0;
+}
+
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out)
 {
@@ -518,8 +623,12 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	p->prog = prog;
 	p->queue_id = queue_id;
 	p->fd = -1;
+	p->member = -1;
+	p->doorbell = -1;
+	p->owner = getpid();
 	p->rx_csum = cfg->rx_csum;
-	err = xp_umem_create(&p->umem, frames, ring, cfg->tx_csum == XP_TX_CSUM_AUTO);
+	err = xp_umem_create(&p->umem, frames, ring, cfg->tx_csum == XP_TX_CSUM_AUTO,
+			     cfg->shareable && queue_id < XTCP_SHARE_MAX_QUEUES);
 	if (err == -ENOBUFS) {
 		/*
 		 * The kernel pins UMEM pages against RLIMIT_MEMLOCK unless
@@ -558,6 +667,9 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 		err = -errno;
 		goto fail;
 	}
+	err = share_offer(p);
+	if (err)
+		goto fail;
 	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u (%s mode%s%s)", prog->ifname,
 	       queue_id, p->st.zero_copy ? "zero-copy" : "copy",
 	       p->busy_poll ? ", busy polling" : "",
@@ -573,9 +685,156 @@ int xp_port_drain(struct xp_port *port, bool on)
 {
 	uint32_t q = port->queue_id, v = on;
 
+	/* A member of a shared queue takes new flows while it listens. */
+	if (port->umem.shared) {
+		port->no_syn = on;
+		return xp_share_listen(port->prog, port->umem.sh, (unsigned)port->member, !on);
+	}
 	if (bpf_map_update_elem(port->prog->drain_fd, &q, &v, BPF_ANY))
 		return -errno;
+	if (port->umem.sh && port->member >= 0)
+		return xp_share_listen(port->prog, port->umem.sh, (unsigned)port->member, !on);
 	return 0;
+}
+
+/* Bind our socket to the group's UMEM (XDP_SHARED_UMEM on the same queue: its rings). */
+static int port_bind_shared(struct xp_port *p, const struct xp_port_config *cfg, int other_fd)
+{
+	struct sockaddr_xdp sxdp = {
+		.sxdp_family = AF_XDP,
+		.sxdp_ifindex = (uint32_t)p->dev.info.ifindex,
+		.sxdp_queue_id = p->queue_id,
+		.sxdp_flags = XDP_SHARED_UMEM, /* need_wakeup and mode come with the UMEM */
+		.sxdp_shared_umem_fd = (uint32_t)other_fd,
+	};
+	struct xdp_options xopt = {0};
+	struct xdp_mmap_offsets off;
+	socklen_t optlen = sizeof(xopt), olen = sizeof(off);
+	uint32_t ring = p->umem.n_rx;
+	int err;
+
+	p->fd = p->umem.fd = xp_sys_socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (p->fd < 0)
+		return -errno;
+	err = port_rings(p, ring);
+	if (err)
+		return err;
+	if (xp_sys_bind(p->fd, (struct sockaddr *)&sxdp, sizeof(sxdp)))
+		return -errno;
+	/* The group's fill and completion rings, mapped through our own bound socket. */
+	if (xp_sys_getsockopt(p->fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &olen))
+		return -errno;
+	err = xp_ring_map(p->fd, &off.fr, ring, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING,
+			  &p->umem.fq_map, &p->umem.fq_len, (struct xsk_ring_cons *)&p->umem.fq);
+	if (!err)
+		err = xp_ring_map(p->fd, &off.cr, ring, sizeof(uint64_t),
+				  XDP_UMEM_PGOFF_COMPLETION_RING, &p->umem.cq_map, &p->umem.cq_len,
+				  &p->umem.cq);
+	if (err)
+		return err;
+	if (!xp_sys_getsockopt(p->fd, SOL_XDP, XDP_OPTIONS, &xopt, &optlen))
+		p->st.zero_copy = xopt.flags & XDP_OPTIONS_ZEROCOPY;
+	p->tx_csum = p->umem.tx_meta && !p->st.zero_copy && cfg->tx_csum == XP_TX_CSUM_AUTO;
+	p->dev.info.tx_csum_offload = p->tx_csum;
+	xp_sys_setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
+	if (cfg->busy_poll)
+		p->busy_poll = !set_busy_poll(p->fd);
+	return 0;
+}
+
+/* Join queue's group: its UMEM, our own socket and member slot. */
+static int port_join(struct xp_prog *prog, unsigned queue, const struct xp_port_config *cfg,
+		     struct xp_port *p)
+{
+	int mem_fd, other_fd, err;
+	unsigned member;
+
+	err = xp_share_find(prog, queue, &mem_fd, &other_fd);
+	if (err)
+		return err;
+	err = xp_umem_attach(&p->umem, mem_fd);
+	if (!err && (p->umem.sh->ifindex != (uint32_t)prog->ifindex || p->umem.sh->queue != queue))
+		err = -EPROTO;
+	if (!err)
+		err = port_link_facts(p);
+	if (!err)
+		err = port_bind_shared(p, cfg, other_fd);
+	if (!err)
+		err = xp_prog_add_user(prog);
+	if (!err)
+		err = xp_share_join(prog, p->umem.sh, &member);
+	if (!err) {
+		p->member = (int)member;
+		err = xp_share_commit(prog, p->umem.sh, member, p->fd, other_fd, p->umem.mem_fd);
+	}
+	xp_sys_close(other_fd); /* the other member's socket must die with its process */
+	return err;
+}
+
+int xp_port_join(struct xp_prog *prog, unsigned n_queues, const struct xp_port_config *cfg,
+		 struct xp_port **out)
+{
+	static const struct xp_port_config defaults = {.zero_copy = -1};
+	unsigned queue;
+	struct xp_port *p;
+	int err;
+
+	*out = NULL;
+	if (!cfg)
+		cfg = &defaults;
+	err = xp_share_pick(prog, n_queues, &queue);
+	if (err)
+		return err;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->dev.ops = &xp_netdev_ops;
+	p->prog = prog;
+	p->queue_id = queue;
+	p->fd = -1;
+	p->member = -1;
+	p->doorbell = -1;
+	p->owner = getpid();
+	p->rx_csum = cfg->rx_csum;
+	err = port_join(prog, queue, cfg, p);
+	if (err) {
+		p->member = -1; /* not in the group: nothing to leave */
+		xp_port_close(p);
+		return err;
+	}
+	p->rx_stash = calloc(p->umem.n_rx, sizeof(*p->rx_stash));
+	p->no_syn = true; /* until its first listener (xp_port_drain(false)) */
+	xp_log(2, prog->log_level, "AF_XDP socket on %s queue %u, member %u of its group (%s mode)",
+	       prog->ifname, queue, p->member, p->st.zero_copy ? "zero-copy" : "copy");
+	*out = p;
+	return 0;
+}
+
+void xp_port_leave(struct xp_port *p)
+{
+	uint64_t addrs[NETDEV_BURST_MAX];
+	uint32_t idx, n;
+
+	if (!p->umem.shared || p->left || p->member < 0 || p->owner != getpid())
+		return;
+	p->left = true;
+	xp_share_leave(p->prog, p->umem.sh, (unsigned)p->member);
+	/* What reached our RX ring goes back to the group's fill ring, unread. */
+	while (p->rx_map && (n = xsk_ring_cons__peek(&p->rx, NETDEV_BURST_MAX, &idx))) {
+		for (uint32_t i = 0; i < n; i++)
+			addrs[i] = xsk_ring_cons__rx_desc(&p->rx, idx + i)->addr;
+		xsk_ring_cons__release(&p->rx, n);
+		xp_umem_fill(&p->umem, addrs, n);
+	}
+	if (p->rx_stash)
+		xp_umem_fill(&p->umem, p->rx_stash, p->n_stash);
+	p->n_stash = 0;
+	xp_umem_share_return(&p->umem);
+}
+
+unsigned xp_port_queue(const struct xp_port *port)
+{
+	return port->queue_id;
 }
 
 struct netdev *xp_port_netdev(struct xp_port *port)
@@ -592,6 +851,7 @@ void xp_port_get_stats(struct xp_port *p, struct xp_port_stats *out)
 	out->tx_csum = p->tx_csum;
 	out->tx_frames = p->umem.n_frames - p->umem.n_rx;
 	out->tx_frames_in_use = out->tx_frames - p->umem.n_tx_free;
+	out->shared = p->umem.shared;
 	if (xp_sys_getsockopt(p->fd, SOL_XDP, XDP_STATISTICS, &ks, &len))
 		return;
 	out->rx_dropped = ks.rx_dropped;
@@ -608,6 +868,10 @@ void xp_port_close(struct xp_port *p)
 {
 	if (!p)
 		return;
+	if (p->owner == getpid())
+		xp_port_leave(p);
+	if (p->doorbell >= 0)
+		xp_sys_close(p->doorbell);
 	/*
 	 * Deleting the socket closes our fd: the kernel removes it from the
 	 * XSKMAP when the last reference goes (in a forked child the parent

@@ -26,11 +26,15 @@ struct xp_prog {
 	int kflow_fd, kclean_fd;				     /* ... and the kflow pair */
 	int serve6_fd;						     /* xtcp_serve6 (IPv6) */
 	int hold_fd;						     /* ... flows in hand-over */
-	int pmtu_fd;	/* xtcp_pmtu: path MTU hints (xp_pmtu.c) */
-	int user_slot;	/* our slot in xtcp_users, -1 if none */
-	pid_t user_pid; /* the process that holds user_slot */
+	int pmtu_fd;		      /* xtcp_pmtu: path MTU hints (xp_pmtu.c) */
+	int shareq_fd, share_xsks_fd; /* shared queues */
+	int user_slot;		      /* our slot in xtcp_users, -1 if none */
+	pid_t user_pid;		      /* the process that holds user_slot */
 	int log_level;
 };
+
+/* Start time of a process (clock ticks since boot), 0 if gone or a zombie. */
+uint64_t xp_proc_start_time(pid_t pid);
 
 /* Log to stderr with the "xtcp: " prefix when level <= the handle's level. */
 void xp_log(int level, int max_level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -42,7 +46,10 @@ void xp_log(int level, int max_level, const char *fmt, ...) __attribute__((forma
  * ring (n_rx entries) can always take them. Frames [n_rx, n_frames) are the
  * TX pool: a free stack, popped by tx_alloc(), pushed back on completion.
  */
+#include <pthread.h>
 #include <xdp/xsk.h>
+
+#include "xtcp_xdp.h"
 
 /*
  * Frames start XP_NET_IP_ALIGN bytes into their buffer (RX: the UMEM
@@ -94,6 +101,46 @@ struct xp_umem_reg {
 	uint32_t tx_metadata_len;
 };
 
+/*
+ * The part of a shareable UMEM that other processes map (xp_share.c): it
+ * sits in the frame area's memfd, after the frames. The queue's first
+ * holder drives the fill and completion rings alone, without a lock, as an
+ * unshared port does (mode XP_SHARE_SOLO) until a process asks to join;
+ * then it switches at its next poll (join_ack) and from there every member
+ * uses them under lock. lock is held only around ring and free-stack
+ * updates, never across a system call. Robust: a member killed while
+ * holding it leaves it to the next locker, and each update under it leaves
+ * the rings consistent at every store (indices are re-read at each lock).
+ */
+#define XP_SHARE_MAGIC 0x78747071u /* "xtpq" */
+enum { XP_SHARE_SOLO = 0, XP_SHARE_SHARED = 1 };
+struct xp_share_hdr {
+	uint32_t magic, ifindex, queue, n_frames;
+	uint32_t ring;		   /* fill and completion ring size */
+	uint32_t tx_off, tx_meta;  /* the UMEM's registration, for members */
+	pthread_mutex_t lock;	   /* fill ring, completion ring, free stack (shared) */
+	pthread_mutex_t join_lock; /* members, listening, the handshake, the map value */
+	uint32_t mode;		   /* XP_SHARE_SOLO / XP_SHARE_SHARED */
+	uint32_t join_req;	   /* bumped by a joiner; join_ack = join_req once switched */
+	uint32_t join_ack;
+	int32_t doorbell_fd; /* the first holder's eventfd (its number there): wakes it */
+	uint32_t first;	     /* the first holder's member slot */
+	uint32_t deaths;     /* members that died without leaving */
+	uint64_t last_join_ns,
+		gen_ns; /* CLOCK_MONOTONIC: the latest join, the newest generation's */
+	uint32_t gen;	/* generation (reloads) */
+	struct xtcp_share_member members[XTCP_SHARE_MAX_MEMBERS];
+	uint8_t listening[XTCP_SHARE_MAX_MEMBERS]; /* takes new flows (has a listener) */
+	uint8_t left[XTCP_SHARE_MAX_MEMBERS];	   /* left cleanly, frames returned */
+	uint32_t n_free;			   /* frames on free[] */
+	uint32_t fq_target;			   /* keep this many frames on the fill ring */
+	uint32_t tx_reserve; /* the fill ring is topped up only above this many free */
+	uint64_t free[];     /* free frame addresses, a stack */
+};
+
+/* Frames a member of a shared UMEM keeps for TX between trips to the shared stack. */
+#define XP_SHARE_TX_CACHE 128
+
 struct xp_umem {
 	void *area;
 	uint64_t size;
@@ -110,6 +157,11 @@ struct xp_umem {
 	uint64_t *tx_free; /* free TX frame addresses (a stack) */
 	uint32_t n_tx_free;
 	uint32_t tx_in_flight; /* queued to the TX ring, not yet completed */
+	/* Shareable (xp_share.c): the area is a memfd with a header after the frames. */
+	struct xp_share_hdr *sh; /* NULL: never shared */
+	size_t sh_len;
+	int mem_fd;  /* the area's memfd, -1 if anonymous */
+	bool shared; /* rings and frames used under sh->lock (mode XP_SHARE_SHARED) */
 };
 
 /*
@@ -117,7 +169,13 @@ struct xp_umem {
  * tx_meta and the kernel takes it: u->tx_meta says), map fill and completion
  * rings, fill the fill ring. 0 or -errno.
  */
-int xp_umem_create(struct xp_umem *u, uint32_t n_frames, uint32_t ring_size, bool tx_meta);
+int xp_umem_create(struct xp_umem *u, uint32_t n_frames, uint32_t ring_size, bool tx_meta,
+		   bool shareable);
+/*
+ * A member's view of a shared UMEM: map its memfd (frames and header; mem_fd
+ * is taken over), rings come later from the member's own bound socket.
+ */
+int xp_umem_attach(struct xp_umem *u, int mem_fd);
 /* Map a ring of the socket fd at pgoff (XDP_PGOFF_RX_RING, ...): 0 or -errno. */
 int xp_ring_map(int fd, const struct xdp_ring_offset *off, uint32_t size, size_t entry,
 		uint64_t pgoff, void **map, size_t *len, struct xsk_ring_cons *ring);
@@ -126,6 +184,42 @@ void xp_umem_destroy(struct xp_umem *u);
 int xp_umem_fill(struct xp_umem *u, const uint64_t *addrs, unsigned n);
 /* Move completed TX frames back to the pool; returns how many. */
 unsigned xp_umem_complete(struct xp_umem *u);
+/* Shared UMEM: a TX frame (its start) from the pool: 0, or -ENOBUFS. */
+int xp_umem_share_tx_get(struct xp_umem *u, uint64_t *addr);
+/* Shared UMEM: back to the pool, a TX frame that will not be sent (any address inside). */
+void xp_umem_share_tx_put(struct xp_umem *u, uint64_t addr);
+/* The first holder switches to shared use (a joiner asked): lock, frames to the stack. */
+void xp_umem_share_begin(struct xp_umem *u);
+/* Shared UMEM: give this process's cached TX frames back to the group. */
+void xp_umem_share_return(struct xp_umem *u);
+void xp_share_lock(struct xp_share_hdr *sh);
+void xp_share_unlock(struct xp_share_hdr *sh);
+
+/* --- shared queues (xp_share.c) --- */
+/* The first holder of queue q: its slot in a fresh group (solo), published. */
+int xp_share_offer(struct xp_prog *prog, struct xp_umem *u, int sock_fd, int doorbell_fd);
+/*
+ * A joiner: a group's memfd and one member's socket (copies of another
+ * process's fds) for queue q: 0, or -errno (-ENOENT: none to join).
+ */
+int xp_share_find(struct xp_prog *prog, unsigned q, int *mem_fd, int *sock_fd);
+/*
+ * Take a member slot in the group (sh mapped). A solo group's first holder
+ * is asked to switch first (woken through its doorbell; bounded). join_lock
+ * is held on success, until xp_share_commit().
+ */
+int xp_share_join(struct xp_prog *prog, struct xp_share_hdr *sh, unsigned *member);
+/*
+ * Enter the program's maps: our socket in xtcp_share_xsks (the first holder's
+ * too, from other_fd, when the group was solo), then the queue as shared,
+ * then the first holder's xsks_map slot removed. Drops join_lock.
+ */
+int xp_share_commit(struct xp_prog *prog, struct xp_share_hdr *sh, unsigned member, int sock_fd,
+		    int other_fd, int mem_fd);
+/* Member takes new flows (it listens) or not. */
+int xp_share_listen(struct xp_prog *prog, struct xp_share_hdr *sh, unsigned member, bool on);
+/* Leave cleanly (exit): out of the maps and the lists. */
+void xp_share_leave(struct xp_prog *prog, struct xp_share_hdr *sh, unsigned member);
 
 static inline uint64_t xp_umem_frame(const struct xp_umem *u, uint64_t addr)
 {

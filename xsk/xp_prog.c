@@ -82,7 +82,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
  * Start time of a process (clock ticks since boot), 0 if it does not exist
  * or is already dead (a zombie: killed, not yet reaped by its parent).
  */
-static uint64_t proc_start_time(pid_t pid)
+uint64_t xp_proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long start = 0;
@@ -112,7 +112,7 @@ static uint64_t proc_start_time(pid_t pid)
 
 static bool user_alive(const struct xtcp_user *u)
 {
-	return u->pid && proc_start_time((pid_t)u->pid) == u->start_time;
+	return u->pid && xp_proc_start_time((pid_t)u->pid) == u->start_time;
 }
 
 /* Live users, the calling process included or not. */
@@ -135,7 +135,7 @@ int xp_prog_add_user(struct xp_prog *prog)
 
 	if (prog->user_slot >= 0 && prog->user_pid == getpid())
 		return 0;
-	me.start_time = proc_start_time(getpid());
+	me.start_time = xp_proc_start_time(getpid());
 	/* Our own slot if we have one (registered by an earlier handle), else a free one. */
 	for (i = 0; i < XTCP_XDP_MAX_USERS; i++) {
 		if (bpf_map_lookup_elem(prog->users_fd, &i, &u))
@@ -208,16 +208,19 @@ static void drop_user(struct xp_prog *prog)
 	prog->user_slot = -1;
 }
 
-static const char *const map_names[] = {"xsks_map",    "xtcp_serve", "xtcp_cfg",   "xtcp_users",
-					"xtcp_stats",  "xtcp_drain", "xtcp_kflow", "xtcp_kclean",
-					"xtcp_serve6", "xtcp_hold",  "xtcp_pmtu"};
+static const char *const map_names[] = {"xsks_map",	  "xtcp_serve", "xtcp_cfg",   "xtcp_users",
+					"xtcp_stats",	  "xtcp_drain", "xtcp_kflow", "xtcp_kclean",
+					"xtcp_serve6",	  "xtcp_hold",	"xtcp_pmtu",  "xtcp_shareq",
+					"xtcp_share_xsks"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
-	int *slots[N_MAPS] = {&prog->xsks_fd,	&prog->serve_fd, &prog->cfg_fd,	  &prog->users_fd,
-			      &prog->stats_fd,	&prog->drain_fd, &prog->kflow_fd, &prog->kclean_fd,
-			      &prog->serve6_fd, &prog->hold_fd,	 &prog->pmtu_fd};
+	int *slots[N_MAPS] = {&prog->xsks_fd,	   &prog->serve_fd,  &prog->cfg_fd,
+			      &prog->users_fd,	   &prog->stats_fd,  &prog->drain_fd,
+			      &prog->kflow_fd,	   &prog->kclean_fd, &prog->serve6_fd,
+			      &prog->hold_fd,	   &prog->pmtu_fd,   &prog->shareq_fd,
+			      &prog->share_xsks_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -432,12 +435,14 @@ static int explain_attach_failure(struct xp_prog *prog, int err)
 /* Attach our skeleton's program and take its map fds (dup'ed: the handle owns them). */
 static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
-	struct bpf_map *maps[N_MAPS] = {prog->skel->maps.xsks_map,    prog->skel->maps.xtcp_serve,
-					prog->skel->maps.xtcp_cfg,    prog->skel->maps.xtcp_users,
-					prog->skel->maps.xtcp_stats,  prog->skel->maps.xtcp_drain,
-					prog->skel->maps.xtcp_kflow,  prog->skel->maps.xtcp_kclean,
-					prog->skel->maps.xtcp_serve6, prog->skel->maps.xtcp_hold,
-					prog->skel->maps.xtcp_pmtu};
+	struct bpf_map *maps[N_MAPS] = {
+		prog->skel->maps.xsks_map,	 prog->skel->maps.xtcp_serve,
+		prog->skel->maps.xtcp_cfg,	 prog->skel->maps.xtcp_users,
+		prog->skel->maps.xtcp_stats,	 prog->skel->maps.xtcp_drain,
+		prog->skel->maps.xtcp_kflow,	 prog->skel->maps.xtcp_kclean,
+		prog->skel->maps.xtcp_serve6,	 prog->skel->maps.xtcp_hold,
+		prog->skel->maps.xtcp_pmtu,	 prog->skel->maps.xtcp_shareq,
+		prog->skel->maps.xtcp_share_xsks};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
@@ -486,6 +491,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
 	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = prog->hold_fd =
 		prog->pmtu_fd = -1;
+	prog->shareq_fd = prog->share_xsks_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;

@@ -41,6 +41,40 @@ static inline ssize_t xp_sys_read(int fd, void *buf, size_t len)
 	return syscall(SYS_read, fd, buf, len);
 }
 
+static inline ssize_t xp_sys_write(int fd, const void *buf, size_t len)
+{
+	return syscall(SYS_write, fd, buf, len);
+}
+
+/* Frame areas that other processes can map (shared queues, xsk/xp_share.c). */
+static inline int xp_sys_memfd(const char *name, size_t len)
+{
+	int fd = (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
+
+	if (fd >= 0 && syscall(SYS_ftruncate, fd, (off_t)len)) {
+		syscall(SYS_close, fd);
+		return -1;
+	}
+	return fd;
+}
+
+static inline int xp_sys_eventfd(void)
+{
+	return (int)syscall(SYS_eventfd2, 0, 02000000 | 04000 /* EFD_CLOEXEC | EFD_NONBLOCK */);
+}
+
+/* A copy of another process's fd (pidfd_getfd: needs ptrace rights on it). */
+static inline int xp_sys_fd_of(pid_t pid, int fd)
+{
+	int pfd = (int)syscall(434 /* SYS_pidfd_open */, pid, 0), r;
+
+	if (pfd < 0)
+		return -1;
+	r = (int)syscall(438 /* SYS_pidfd_getfd */, pfd, fd, 0);
+	syscall(SYS_close, pfd);
+	return r;
+}
+
 static inline int xp_sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);

@@ -628,6 +628,51 @@ static void drain(struct xtcp_xdp *skel)
 }
 
 /*
+ * A queue without a socket of its own (xsk/xp_share.c): while members are
+ * expected a new flow is dropped (the peer retries), never passed to the
+ * kernel; afterwards a shared queue with no listening member passes it as
+ * an unserved queue does, and a segment whose member's socket is gone (it
+ * died) is passed and counted. (Redirects to members need real sockets:
+ * the nginx_shared test.)
+ */
+static void shared_queue(struct xtcp_xdp *skel)
+{
+	int fd = bpf_map__fd(skel->maps.xtcp_shareq);
+	struct xtcp_shareq sq = {0};
+	struct timespec ts;
+	__u32 q0 = 0;
+	const int P = XDP_PASS, D = XDP_DROP;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sq.wait_until = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec + 60000000000ull;
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "members expected on queue 0");
+	expect(skel, "members expected: SYN dropped", &(struct frame_spec){.dport = 8080}, D,
+	       MOVES(XTCP_STAT_DROPPED, XTCP_STAT_SHARE_WAIT));
+	expect(skel, "members expected: ACK of no flow",
+	       &(struct frame_spec){.dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "members expected: unserved port", &(struct frame_spec){.dport = 22}, P,
+	       MOVES(XTCP_STAT_PASSED));
+	sq.wait_until = 1; /* long past */
+	sq.shared = 1;
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "shared, no member expected any more");
+	expect(skel, "shared, nobody listens: SYN as unserved", &(struct frame_spec){.dport = 8080},
+	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	sq.n = 1; /* member 0 listed, its socket gone (died) */
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "a dead member listed");
+	expect(skel, "shared, dead member: SYN as unserved", &(struct frame_spec){.dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+	expect(skel, "shared, dead first holder: its ACK passed",
+	       &(struct frame_spec){.dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP,
+		     XTCP_STAT_SHARE_GONE));
+	memset(&sq, 0, sizeof(sq));
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "unshare");
+	expect(skel, "unshared: SYN as before", &(struct frame_spec){.dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
+}
+
+/*
  * Seeded random frames, half of them shaped like IPv4/TCP to a served port:
  * whatever the bytes, the verdict is XDP_PASS (no socket, no protection rule)
  * and exactly one verdict counter moves per frame.
@@ -771,6 +816,7 @@ int main(void)
 	handover_hold(skel);
 	lean_path(skel);
 	drain(skel);
+	shared_queue(skel);
 	random_frames(skel, 5000);
 
 	/* Unserving works: the exact entry is gone, the frame is no longer steered. */

@@ -3,14 +3,17 @@
  * the test bed's server veth (run by tb_run.sh: IF OUR_IP PEER_IP): queue
  * claims, bad configurations, link facts, the TX frame pool (exhaustion,
  * recycling through completions, more frames than the TX ring holds), frame
- * alignment, resolve() through the kernel's neighbour table.
+ * alignment, resolve() through the kernel's neighbour table; a process that
+ * finds a shareable queue taken joins it (xsk/xp_share.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "netdev.h"
 #include "xp.h"
@@ -162,6 +165,82 @@ static void big_burst(struct xp_prog *prog, const uint8_t peer_mac[6])
 	xp_port_close(port);
 }
 
+/*
+ * More processes than queues: the holder of a shareable queue sleeps as the
+ * engine does; a forked process finds the queue taken and joins it. The
+ * holder's doorbell wakes it, its next rx_burst() switches it to shared use,
+ * then both allocate TX frames from the group's pool.
+ */
+static void shared_join(struct xp_prog *prog)
+{
+	struct xp_port_config scfg = {
+		.frames = 512, .ring_size = 64, .zero_copy = -1, .shareable = true};
+	struct xp_port *holder;
+	struct xp_port_stats st;
+	struct pkt pkts[512];
+	struct netdev *dev;
+	int pfds[NETDEV_POLL_FDS_MAX], fds[2], tries, err, status = 0;
+	unsigned n, k;
+	char c = 0;
+	pid_t pid;
+
+	err = open_retry(prog, 1, &scfg, &holder, &tries);
+	CHECK(err == 0, "shareable port on queue 1: %s", strerror(-err));
+	if (err)
+		return;
+	dev = xp_port_netdev(holder);
+	CHECK(xp_share_taken(prog, 1) && !xp_share_taken(prog, 0), "queue 1 offers itself");
+	CHECK(dev->ops->poll_fds(dev, pfds, NETDEV_POLL_FDS_MAX) == 2,
+	      "alone: the socket and the doorbell");
+	if (pipe(fds))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct xp_port *j;
+		struct netdev *jd;
+		struct pkt k1;
+
+		err = xp_port_join(prog, 2, &scfg, &j);
+		c = err ? 'F' : 'J';
+		if (!err) {
+			jd = xp_port_netdev(j);
+			if (xp_port_queue(j) != 1)
+				c = 'Q';
+			else if (jd->ops->tx_alloc(jd, &k1, 100))
+				c = 'T';
+			else
+				jd->ops->tx_free(jd, &k1);
+			xp_port_close(j);
+		}
+		if (write(fds[1], &c, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	struct pollfd pw[2] = {{.fd = pfds[0], .events = POLLIN},
+			       {.fd = pfds[1], .events = POLLIN}};
+
+	CHECK(poll(pw, 2, 3000) == 1 && (pw[1].revents & POLLIN), "the joiner rings the doorbell");
+	n = dev->ops->rx_burst(dev, pkts, 64);
+	if (n)
+		dev->ops->rx_done(dev, pkts, n);
+	CHECK(read(fds[0], &c, 1) == 1 && c == 'J', "the forked process joined queue 1 (%c)", c);
+	waitpid(pid, &status, 0);
+	close(fds[0]);
+	close(fds[1]);
+	xp_port_get_stats(holder, &st);
+	CHECK(st.shared, "the holder switched to shared use");
+	CHECK(dev->ops->poll_fds(dev, pfds, NETDEV_POLL_FDS_MAX) == 1, "shared: no doorbell");
+	n = alloc_all(dev, pkts, 512, &err);
+	CHECK(n >= 512 - 64 - 256 && err == -ENOBUFS, "the group's TX pool: %u frames", n);
+	for (k = 0; k < n; k++)
+		dev->ops->tx_free(dev, &pkts[k]);
+	k = alloc_all(dev, pkts, 512, &err);
+	CHECK(k == n, "all %u back after tx_free (%u)", n, k);
+	while (k)
+		dev->ops->tx_free(dev, &pkts[--k]);
+	xp_port_close(holder);
+}
+
 int main(int argc, char **argv)
 {
 	struct xp_port_config cfg = {.frames = 256, .ring_size = 64, .zero_copy = -1};
@@ -247,6 +326,7 @@ int main(int argc, char **argv)
 
 	tx_pool(dev, argv[1], peer_mac);
 	big_burst(prog, peer_mac);
+	shared_join(prog);
 	CHECK(dev->ops->rx_burst(dev, (struct pkt[4]){0}, 4) == 0,
 	      "nothing served, nothing received");
 	xp_port_close(port);
