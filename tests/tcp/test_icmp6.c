@@ -9,7 +9,8 @@
  * SND.UNA..SND.NXT, of no connection, of another source, with extension
  * headers or with a checksum missing the pseudo-header is rejected (RFC
  * 5927); unreachables and time exceeded are soft errors on a connected
- * socket and hard in SYN-SENT, with icmpv6_err_convert()'s errnos.
+ * socket and hard in SYN-SENT, with icmpv6_err_convert()'s errnos; a
+ * mini-socket is dropped only by the "fatal" ones.
  */
 #include "t.h"
 
@@ -237,6 +238,37 @@ static void prohibited_fails_connect(struct t *t)
 	t_nothing(t, 0);
 }
 
+/*
+ * A half-open connection (Linux tcp_req_err() with icmpv6_err_convert()'s
+ * "fatal"): time exceeded quoting the SYN-ACK leaves it to its
+ * retransmissions (fatal for IPv4, not for IPv6); port unreachable drops
+ * it, and its SYN-ACK is not sent again.
+ */
+static void half_open_fatal_only(struct t *t)
+{
+	struct t_wire sa;
+
+	t_flow(t, 40000);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460));
+	sa = *t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1440));
+	t_check(t, sa.v6);
+	icmp6_in(t, &sa, 3, 0, 0, 0, 0, BAD_NONE);
+	t_eq(t, t_stats(t).icmp_errors, 1);
+	t_eq(t, t_stats(t).icmp_acted, 0);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1));
+	t_accept(t);
+	T_STATE(t, TCP_ESTABLISHED);
+
+	t_flow(t, 40001);
+	t_in(t, SEG(.flags = T_SYN, .seq = 0, .mss = 1460));
+	sa = *t_out(t, SEG(.flags = T_SYN | T_ACK, .seq = 0, .ack = 1, .mss = 1440));
+	icmp6_in(t, &sa, 1, 4, 0, 1, 0, BAD_NONE); /* not its ISN: rejected */
+	t_eq(t, t_stats(t).icmp_rejected, 1);
+	icmp6_in(t, &sa, 1, 4, 0, 0, 0, BAD_NONE);
+	t_eq(t, t_stats(t).icmp_acted, 1);
+	t_nothing(t, 5000000); /* no SYN-ACK retransmission: the mini-socket is gone */
+}
+
 int main(void)
 {
 	t_family(AF_INET6);
@@ -245,5 +277,6 @@ int main(void)
 	T_RUN(too_big_floor_1280);
 	T_RUN(unreachable_soft_until_timeout);
 	T_RUN(prohibited_fails_connect);
+	T_RUN(half_open_fatal_only);
 	return check_summary();
 }
