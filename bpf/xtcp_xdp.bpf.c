@@ -10,8 +10,9 @@
  * IPv6 frames go to xtcp_xdp6() instead: IPv6 -> at most XTCP_IP6_EXT_MAX
  * extension headers -> TCP -> xtcp_steered6() (xtcp_serve6, then the same
  * local-port range) -> the same drain and kernel-flow rules -> redirect.
- * ICMPv6 (ND, RA, errors), fragments, routing headers with segments left
- * and longer chains go to the kernel, counted.
+ * ICMPv6 errors about an xtcp flow go to its socket (xtcp_icmp6()); other
+ * ICMPv6 (ND, RA, echo), fragments, routing headers with segments left and
+ * longer chains go to the kernel, counted.
  * The XDP_PASS fallback of bpf_redirect_map is what returns a queue to the
  * kernel when its socket dies: no socket in the XSKMAP slot, no black hole.
  *
@@ -22,7 +23,8 @@
  *
  * ICMP errors (xtcp_icmp()) quoting a segment of a flow steered here go to
  * the same AF_XDP socket: the stack needs "fragmentation needed" for path
- * MTU discovery. All other ICMP passes (ICMPv6 too, for now).
+ * MTU discovery; xtcp_icmp6() does the same for ICMPv6 errors ("packet too
+ * big"). All other ICMP and ICMPv6 passes.
  *
  * Shared queues (more processes than queues, xsk/xp_share.c): a queue
  * without a socket of its own in xsks_map may be served by a group of
@@ -537,6 +539,105 @@ static __always_inline __u32 ip6_walk(void **l4, void *end, __u8 *nh)
 	return 0;
 }
 
+#define ICMP6_T_DEST_UNREACH  1
+#define ICMP6_T_PKT_TOOBIG    2
+#define ICMP6_T_TIME_EXCEEDED 3
+#define ICMP6_T_PARAMPROB     4
+
+/* Two IPv6 addresses equal (word-wise: the BPF target has no memcmp)? */
+static __always_inline int addr6_eq(const struct in6_addr *a, const struct in6_addr *b)
+{
+	return !((a->in6_u.u6_addr32[0] ^ b->in6_u.u6_addr32[0]) |
+		 (a->in6_u.u6_addr32[1] ^ b->in6_u.u6_addr32[1]) |
+		 (a->in6_u.u6_addr32[2] ^ b->in6_u.u6_addr32[2]) |
+		 (a->in6_u.u6_addr32[3] ^ b->in6_u.u6_addr32[3]));
+}
+
+/* icmp_kernel_owns() for IPv6: the quoted flow's tuple reversed, as its segments arrive. */
+static __always_inline int icmp6_kernel_owns(struct xdp_md *ctx, struct ipv6hdr *qip,
+					     struct icmp_tcp_quote *q)
+{
+	struct bpf_sock_tuple t = {};
+	struct bpf_sock *sk;
+	int owned;
+
+	__builtin_memcpy(t.ipv6.saddr, &qip->daddr, 16);
+	__builtin_memcpy(t.ipv6.daddr, &qip->saddr, 16);
+	t.ipv6.sport = q->dest;
+	t.ipv6.dport = q->source;
+	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return 0;
+	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
+	bpf_sk_release(sk);
+	return owned;
+}
+
+/*
+ * icmp_error_flow() for ICMPv6 (RFC 4443), right after the fixed header:
+ * destination unreachable, packet too big (the path MTU, RFC 8201), time
+ * exceeded and parameter problem quote the IPv6 header and the start of a
+ * segment we sent. xtcp sends no extension headers, so the quote's next
+ * header must be TCP, its source the frame's destination, and 8 bytes of
+ * TCP must follow. Its flow is steered as its segments are (xtcp_steered6,
+ * VLAN, the kernel-flow check). ND, RA, echo and errors about other flows
+ * stay with the kernel. The path MTU map is IPv4's: no note here.
+ */
+static __always_inline enum steer icmp6_error_flow(struct xdp_md *ctx, struct ipv6hdr *ip6,
+						   void *end, int tagged)
+{
+	struct icmp_head *ic = (void *)(ip6 + 1);
+	struct icmp_tcp_quote *q;
+	struct ipv6hdr *qip;
+	enum steer steer;
+
+	if ((void *)(ic + 1) > end)
+		return STEER_NO;
+	if (ic->type < ICMP6_T_DEST_UNREACH || ic->type > ICMP6_T_PARAMPROB)
+		return STEER_NO;
+	qip = (void *)(ic + 1);
+	if ((void *)(qip + 1) > end)
+		return STEER_NO;
+	stat_inc(XTCP_STAT_ICMP_ERROR);
+	q = (void *)(qip + 1);
+	if (qip->version != 6 || qip->nexthdr != IPPROTO_TCP || (void *)(q + 1) > end ||
+	    !addr6_eq(&qip->saddr, &ip6->daddr))
+		return STEER_NO;
+	steer = xtcp_steered6(&qip->saddr, q->source);
+	if (steer != STEER_NO && tagged && !vlan_steering())
+		return STEER_NO;
+	if (steer == STEER_SERVED && kflow_possible(q->source)) {
+		stat_inc(XTCP_STAT_KFLOW_LOOKUP);
+		if (icmp6_kernel_owns(ctx, qip, q)) {
+			stat_inc(XTCP_STAT_KERNEL_FLOW);
+			return STEER_NO;
+		}
+	}
+	return steer;
+}
+
+/*
+ * An ICMPv6 datagram: an error about an xtcp flow to this queue's AF_XDP
+ * socket (the stack's icmp.c checks it again); everything else ICMPv6 to the
+ * kernel, which needs ND and RA. No flood protection applies to ICMPv6.
+ */
+static __always_inline int xtcp_icmp6(struct xdp_md *ctx, struct ipv6hdr *ip6, void *end,
+				      int tagged)
+{
+	long rc;
+
+	if (icmp6_error_flow(ctx, ip6, end, tagged) == STEER_NO)
+		return verdict_pass(XTCP_STAT_ICMP6);
+	stat_inc(XTCP_STAT_ICMP_STEERED);
+	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	if (rc == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		stat_inc(XTCP_STAT_IP6_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	return verdict_pass(XTCP_STAT_NO_SOCKET);
+}
+
 /*
  * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows);
  * of the flood protection only the served-source allow-list. Kept apart
@@ -557,6 +658,8 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 		return verdict_pass(XTCP_STAT_MALFORMED);
 	if (ip6->version != 6)
 		return verdict_pass(XTCP_STAT_MALFORMED);
+	if (ip6->nexthdr == IPPROTO_ICMPV6)
+		return xtcp_icmp6(ctx, ip6, end, tagged);
 	l4 = ip6 + 1;
 	nh = ip6->nexthdr;
 	why = ip6_walk(&l4, end, &nh);

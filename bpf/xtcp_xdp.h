@@ -209,8 +209,8 @@ struct xtcp_user {
 	X(XTCP_STAT_IP6_FRAG, "ipv6_fragments")	       /* IPv6 fragments (passed) */               \
 	X(XTCP_STAT_IP6_EXT,                                                                       \
 	  "ipv6_exthdr")	     /* had extension headers (walked), or too many (passed) */    \
-	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, errors (passed) */                                 \
-	X(XTCP_STAT_ICMP_ERROR, "icmp_error")	  /* ICMP errors whose quote was parsed */         \
+	X(XTCP_STAT_ICMP6, "icmpv6") /* ND, RA, echo, others' errors (passed) */                   \
+	X(XTCP_STAT_ICMP_ERROR, "icmp_error")	  /* ICMP(v6) errors whose quote was parsed */     \
 	X(XTCP_STAT_ICMP_STEERED, "icmp_steered") /* of which about an xtcp flow: to its socket */ \
 	X(XTCP_STAT_HANDOVER_HOLD, "handover_hold") /* kernel flow still in repair (dropped) */    \
 	X(XTCP_STAT_SHARE_WAIT,                                                                    \

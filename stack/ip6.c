@@ -6,9 +6,10 @@
  * within the frame, our destination, a unicast source), walks at most
  * IP6_EXT_MAX extension headers (hop-by-hop, routing with no segments
  * left, destination options) to the TCP header, and calls tcp_input() with
- * 16-byte addresses. Fragments, other upper layers, a routing header still
- * to be followed and longer chains are dropped and counted: the XDP program
- * passes fragments to Linux, so none should reach us.
+ * 16-byte addresses; ICMPv6 goes to icmp6_input() (icmp.c: errors about
+ * our connections, packet too big). Fragments, other upper layers, a routing
+ * header still to be followed and longer chains are dropped and counted: the
+ * XDP program passes fragments to Linux, so none should reach us.
  * Output: ip6_tx_fill() writes Ethernet + IPv6 (no extension headers, hop
  * limit 64, traffic class = the socket's DSCP and TCP's ECN bits, the
  * connection's flow label). ip.c's ip_tx_alloc()/ip_tx_queue() batch the
@@ -34,14 +35,18 @@ static int ip6_src_bad(const struct in6_addr *a)
 }
 
 /*
- * Walk extension headers from nh at off to the TCP header. Returns its
- * offset in the IP packet, or -(drop reason).
+ * Walk extension headers from *nh at off to the TCP or ICMPv6 header.
+ * Returns its offset in the IP packet (*nh its protocol), or -(drop reason).
  */
-static int ip6_ext_walk(const uint8_t *pkt, uint32_t plen_end, uint8_t nh, uint32_t off)
+static int ip6_ext_walk(const uint8_t *pkt, uint32_t plen_end, uint8_t *nhp, uint32_t off)
 {
+	uint8_t nh = *nhp;
+
 	for (unsigned i = 0; i <= IP6_EXT_MAX; i++) {
-		if (nh == IPPROTO_TCP_NR)
+		if (nh == IPPROTO_TCP_NR || nh == IPPROTO_ICMPV6_NR) {
+			*nhp = nh;
 			return (int)off;
+		}
 		if (nh == IP6_NH_FRAG)
 			return -DROP_IP_FRAG;
 		/* RFC 8200 4.3: hop-by-hop options only directly after the header */
@@ -68,6 +73,7 @@ int ip6_input(struct stack *stk, uint8_t *frame, uint32_t len)
 	const struct ipv6_hdr *ip = (const struct ipv6_hdr *)(frame + ETH_HLEN);
 	struct in6_addr sa, da;
 	unsigned r;
+	uint8_t nh;
 	int off;
 
 	stk->st.rx_frames6++;
@@ -98,12 +104,18 @@ int ip6_input(struct stack *stk, uint8_t *frame, uint32_t len)
 		r = DROP_IP_SRC;
 		goto drop;
 	}
-	off = ip6_ext_walk((const uint8_t *)ip, IP6_HLEN + plen, ip->nexthdr, IP6_HLEN);
+	nh = ip->nexthdr;
+	off = ip6_ext_walk((const uint8_t *)ip, IP6_HLEN + plen, &nh, IP6_HLEN);
 	if (off < 0) {
 		r = (unsigned)-off;
 		goto drop;
 	}
 	uint8_t *tcp = frame + ETH_HLEN + off;
+
+	if (nh == IPPROTO_ICMPV6_NR) {
+		icmp6_input(stk, &sa, &da, tcp, IP6_HLEN + plen - (uint32_t)off);
+		return 0;
+	}
 
 	tcp_input(stk, frame, &sa, &da, (uint8_t)((vtf >> 20) & IP_ECN_MASK), tcp,
 		  IP6_HLEN + plen - (uint32_t)off);

@@ -1,10 +1,11 @@
 /*
  * pmtu.c - path MTU per destination (RFC 1191) and its effect on TCP.
  *
- * Linux's model: a "fragmentation needed" lowers the path MTU of its
- * destination (a route exception), floored at PMTU_MIN, never raised by an
- * ICMP, forgotten PMTU_EXPIRE_US after it was set; every connection to that
- * destination then cuts its segments for the new MTU.
+ * Linux's model: a "fragmentation needed" (ICMPv6 "packet too big", RFC
+ * 8201) lowers the path MTU of its destination (a route exception), floored
+ * at PMTU_MIN (IPv6: IP6_MIN_MTU), never raised by an ICMP, forgotten
+ * PMTU_EXPIRE_US after it was set; every connection to that destination then
+ * cuts its segments for the new MTU.
  *
  * In: icmp.c calls pmtu_update() then pmtu_reduced() for the connection the
  * error quoted. tcb_set_mss() reads pmtu_get(); the SYN and SYN-ACK announce
@@ -42,7 +43,7 @@ static void pmtu_next_exp(struct stack *stk)
 /*
  * A router says datagrams to daddr must not exceed mtu. Linux
  * __ip_rt_update_pmtu(): an increase is ignored (RFC 1191 6.3: only a timer
- * raises it); below min_pmtu, min_pmtu is used (an mtu of 0 from an old
+ * raises it); below min_pmtu (1280 for IPv6), that is used (an mtu of 0 from an old
  * router too: RFC 1191 5's plateau search is not done, as in Linux); the same
  * value again refreshes the expiry. Returns the path MTU now in force.
  */
@@ -50,9 +51,11 @@ uint16_t pmtu_update(struct stack *stk, const struct in6_addr *daddr, uint32_t m
 {
 	uint16_t cur = pmtu_get(stk, daddr);
 	struct pmtu_ent *e = NULL, *oldest = NULL;
+	/* IPv6: RFC 8200 5 and Linux rt6_do_update_pmtu(): never below 1280 */
+	uint32_t floor = addr_is_v4(daddr) ? PMTU_MIN : IP6_MIN_MTU;
 
-	if (mtu < PMTU_MIN)
-		mtu = XT_MIN((uint32_t)cur, (uint32_t)PMTU_MIN);
+	if (mtu < floor)
+		mtu = XT_MIN((uint32_t)cur, floor);
 	if (mtu > cur)
 		return cur;
 	for (unsigned i = 0; i < PMTU_SLOTS && !e; i++) {

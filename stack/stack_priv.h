@@ -639,6 +639,9 @@ void tcp_rto_reset(struct tcb *t);
 
 /* icmp.c */
 void icmp_input(struct stack *stk, const struct ip4_hdr *ip, const uint8_t *p, uint32_t len);
+/* An ICMPv6 datagram (p, len: the ICMPv6 header on) from src to our dst. */
+void icmp6_input(struct stack *stk, const struct in6_addr *src, const struct in6_addr *dst,
+		 const uint8_t *p, uint32_t len);
 
 /* pmtu.c */
 uint16_t pmtu_get(const struct stack *stk, const struct in6_addr *daddr);

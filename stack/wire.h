@@ -97,6 +97,14 @@ struct tcp_hdr {
 #define ICMP_FRAG_NEEDED   4 /* code of ICMP_DEST_UNREACH; next-hop MTU in mtu (RFC 1191) */
 #define ICMP_HLEN	   8
 
+/* ICMPv6 (RFC 4443): the errors the stack takes; the header before the quote is 8 bytes too */
+#define IPPROTO_ICMPV6_NR   58
+#define ICMP6_DEST_UNREACH  1
+#define ICMP6_PKT_TOOBIG    2 /* the 32-bit MTU follows type, code, checksum (RFC 4443 3.2) */
+#define ICMP6_TIME_EXCEEDED 3
+#define ICMP6_PARAMPROB	    4
+#define IP6_MIN_MTU	    1280 /* RFC 8200 5: every link carries this much */
+
 struct icmp_hdr {
 	uint8_t type;
 	uint8_t code;

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# impair_test.sh BUILD_DIR [kernel|xtcp] [block|thread|epoll] - TCP through xt_impair.
+# impair_test.sh BUILD_DIR [kernel|xtcp] [block|thread|epoll] [inet|inet6] - TCP through
+# xt_impair.
 #   kernel  both peers on the kernel (default)
 #   xtcp    the server under LD_PRELOAD=BUILD_DIR/libxtcp.so (XTCP_IFACE=veth0),
 #           and the server namespace's kernel must accept nothing (nstat)
+#   inet6   over IPv6: fd77:1::/64 (server side) and fd77:2::/64 (client side)
+#           given here, no DAD, routes via the middle (fd77:1::fe, fd77:2::fe),
+#           whose IPv6 forwarding stays off too; the server listens on
+#           fd77:1::1, the client connects there
 #
 # Test bed with a middle namespace (TB_MIDDLE=1); the middle's forwarding is
 # turned off so xt_impair is the only path (checked: no ping without it).
@@ -14,6 +19,7 @@ set -u
 build=$(cd "${1:?usage: impair_test.sh BUILD_DIR [kernel|xtcp]}" && pwd)
 variant=${2:-kernel}
 mode=${3:-thread}
+family=${4:-inet}
 srv_env=()
 [ "$variant" = xtcp ] && srv_env=(LD_PRELOAD="$build/libxtcp.so" XTCP_IFACE=veth0
 	XTCP_PORTS=7201 XTCP_STRICT=1)
@@ -39,8 +45,23 @@ for d in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MI
 	ip netns exec "${d%%:*}" ethtool -K "${d#*:}" tx off tso off gso off gro off >/dev/null 2>&1
 done
 ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=0
+sip=$TB_SIP
+if [ "$family" = inet6 ]; then
+	sip=fd77:1::1
+	for nd in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${nd%%:*}" sysctl -qw "net.ipv6.conf.${nd#*:}.accept_dad=0"
+	done
+	ip netns exec "$TB_MID" sysctl -qw net.ipv6.conf.all.forwarding=0
+	ip -n "$TB_SRV" addr add "$sip/64" dev "$TB_SIF" nodad &&
+		ip -n "$TB_CLI" addr add fd77:2::2/64 dev "$TB_CIF" nodad &&
+		ip -n "$TB_MID" addr add fd77:1::fe/64 dev "$TB_MIF_S" nodad &&
+		ip -n "$TB_MID" addr add fd77:2::fe/64 dev "$TB_MIF_C" nodad &&
+		ip -n "$TB_SRV" -6 route add fd77:2::/64 via fd77:1::fe &&
+		ip -n "$TB_CLI" -6 route add fd77:1::/64 via fd77:2::fe ||
+		fatal "IPv6 addresses and routes"
+fi
 check "no path without the bridge" \
-	bash -c "! ip netns exec $TB_CLI ping -c1 -W1 -q $TB_SIP >/dev/null 2>&1"
+	bash -c "! ip netns exec $TB_CLI ping -c1 -W1 -q $sip >/dev/null 2>&1"
 
 smac=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
 cmac=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
@@ -50,20 +71,24 @@ ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$smac" -b "$TB_MIF_C" -B "$cma
 ipid=$!
 ok=0
 for i in $(seq 50); do
-	if tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null 2>&1; then ok=1; break; fi
+	if tb_cli ping -c1 -W1 -q "$sip" >/dev/null 2>&1; then ok=1; break; fi
 	sleep 0.1
 done
 check "path through the bridge" test $ok = 1
 
+srv_addr=()
+[ "$family" = inet6 ] && srv_addr=(-a "$sip")
 k0=$(ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}')
 ip netns exec "$TB_SRV" sh -c 'mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null
-	exec "$@"' tb env "${srv_env[@]}" "$srv" -m "$mode" -p 7201 >"$out/srv.log" 2>&1 &
+	exec "$@"' tb env "${srv_env[@]}" "$srv" -m "$mode" -p 7201 "${srv_addr[@]}" \
+	>"$out/srv.log" 2>&1 &
 spid=$!
 for i in $(seq 100); do grep -q listening "$out/srv.log" && break; sleep 0.1; done
-tb_cli timeout 250 "$cli" -a "$TB_SIP" -p 7201 -m "$mode" -s 8 >"$out/cli.txt" 2>&1
+tb_cli timeout 250 "$cli" -a "$sip" -p 7201 -m "$mode" -s 8 >"$out/cli.txt" 2>&1
 crc=$?
 sed 's/^/  [client] /' "$out/cli.txt"
-check "POSIX cases and integrity through the impaired path ($variant $mode server)" test $crc = 0
+check "POSIX cases and integrity through the impaired path ($variant $mode server, $family)" \
+	test $crc = 0
 k1=$(ip netns exec "$TB_SRV" nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}')
 if [ "$variant" = xtcp ]; then
 	check "the server's kernel accepted nothing ($k0 -> $k1)" test "$k1" = "$k0"

@@ -6,12 +6,15 @@
  *             [-r REORDER] [-c CORRUPT] [-D DELAY_US] [-L LATENCY_US] [-t SECONDS]
  *
  * Rates are per million frames. The middle namespace keeps its addresses
- * (so it answers ARP for the gateways) but has ip_forward=0: this program
- * is the only path. It reads IPv4 frames on each interface with an AF_PACKET
- * socket, skips those addressed to the middle itself, and sends them out of
- * the other interface as a router would: source MAC = that interface's,
- * destination MAC = the host behind it (MAC_A is the host on IF_A), TTL
- * decremented with the header checksum updated (RFC 1624). On the way each
+ * (so it answers ARP and neighbour solicitations for the gateways) but has
+ * ip_forward=0 (IPv6 forwarding=0): this program is the only path. It reads
+ * IPv4 and IPv6 frames on each interface with an AF_PACKET socket, skips
+ * those addressed to the middle itself (IPv6: also multicast and link-local
+ * destinations, which are not forwarded: neighbour discovery stays the
+ * middle kernel's), and sends them out of the other interface as a router
+ * would: source MAC = that interface's, destination MAC = the host behind it
+ * (MAC_A is the host on IF_A), TTL decremented with the header checksum
+ * updated (RFC 1624), or the IPv6 hop limit (no header checksum). On the way each
  * frame may be dropped, duplicated, delayed behind later frames (reorder,
  * by DELAY_US, default 3000) or get one bit flipped after the Ethernet
  * header (the receiver's checksums must catch it); TCP RSTs are never
@@ -25,6 +28,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -79,6 +83,8 @@ static struct lat *lat;
 static unsigned lat_head, lat_n;
 static uint64_t lat_dropped;
 static uint64_t rng;
+static uint8_t own6[16][16]; /* the middle's IPv6 addresses: not forwarded */
+static unsigned n_own6;
 static volatile sig_atomic_t stop;
 
 static uint64_t rnd(void)
@@ -197,6 +203,47 @@ static int lat_release(struct port *ports)
 	return -1;
 }
 
+/* The middle's IPv6 addresses, any interface (they are set before the bridge starts). */
+static void own_ip6_read(void)
+{
+	struct ifaddrs *ifa, *a;
+
+	if (getifaddrs(&ifa) != 0)
+		return;
+	for (a = ifa; a && n_own6 < 16; a = a->ifa_next)
+		if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET6)
+			memcpy(own6[n_own6++], &((struct sockaddr_in6 *)a->ifa_addr)->sin6_addr,
+			       16);
+	freeifaddrs(ifa);
+}
+
+/* Is a an IPv6 address of the middle itself (read at start)? */
+static bool own_ip6(const uint8_t *a)
+{
+	for (unsigned k = 0; k < n_own6; k++)
+		if (!memcmp(own6[k], a, 16))
+			return true;
+	return false;
+}
+
+/*
+ * An IPv6 frame: 0 with *rst set if it is to be forwarded (hop limit - 1),
+ * -1 if it is the middle's own (to itself, multicast, link-local, or its
+ * hop limit is spent). A RST is recognized only directly after the fixed
+ * header, as the test peers send it.
+ */
+static int route6(uint8_t *ip, uint32_t len, bool *rst)
+{
+	const uint8_t *dst = ip + 24;
+
+	if (dst[0] == 0xff || (dst[0] == 0xfe && (dst[1] & 0xc0) == 0x80) || own_ip6(dst) ||
+	    ip[7] <= 1)
+		return -1;
+	ip[7]--;
+	*rst = ip[6] == 6 && len >= 14u + 40u + 14u && (ip[40 + 13] & 0x04);
+	return 0;
+}
+
 /* Route one received frame from port in (index i) to out. */
 static void forward(struct port *ports, int i, uint8_t *f, uint32_t len)
 {
@@ -204,10 +251,20 @@ static void forward(struct port *ports, int i, uint8_t *f, uint32_t len)
 	uint8_t *ip = f + 14;
 	uint32_t sum, dst;
 	uint16_t old, new;
+	bool rst;
 
 	cnt[i].rx++;
+	if (len >= 54 && f[12] == 0x86 && f[13] == 0xdd && (ip[0] >> 4) == 6) {
+		if (route6(ip, len, &rst) != 0) {
+			cnt[i].local++;
+			return;
+		}
+		memcpy(f, out->peer, 6);
+		memcpy(f + 6, out->mac, 6);
+		goto impair;
+	}
 	if (len < 34 || f[12] != 0x08 || f[13] != 0x00 || (ip[0] >> 4) != 4) {
-		cnt[i].other++; /* ARP, IPv6: the middle's kernel handles its own */
+		cnt[i].other++; /* ARP and the like: the middle's kernel handles its own */
 		return;
 	}
 	memcpy(&dst, ip + 16, 4);
@@ -228,13 +285,14 @@ static void forward(struct port *ports, int i, uint8_t *f, uint32_t len)
 		sum = (sum & 0xffff) + (sum >> 16);
 	ip[10] = (uint8_t)(~sum >> 8);
 	ip[11] = (uint8_t)~sum;
+	rst = ip[9] == 6 && len >= 14u + (ip[0] & 0xfu) * 4u + 14u &&
+	      (ip[(ip[0] & 0xfu) * 4u + 13u] & 0x04);
 
+impair:
 	/*
 	 * A RST is never lost or corrupted here: no TCP sends one again, so the
 	 * tests' reset cases (ECONNRESET, EPIPE) would wait for it forever.
 	 */
-	bool rst = ip[9] == 6 && len >= 14u + (ip[0] & 0xfu) * 4u + 14u &&
-		   (ip[(ip[0] & 0xfu) * 4u + 13u] & 0x04);
 
 	if (!rst && chance(ppm_loss)) {
 		cnt[i].lost++;
@@ -363,6 +421,7 @@ int main(int argc, char **argv)
 	rng = seed * 0x9e3779b97f4a7c15ull + 1;
 	hold = calloc(HOLD_MAX, sizeof(*hold));
 	lat = lat_us ? calloc(LAT_MAX, sizeof(*lat)) : NULL;
+	own_ip6_read();
 	if (!hold || (lat_us && !lat) || port_open(&ports[0]) || port_open(&ports[1]))
 		return 1;
 	sigaction(SIGTERM, &sa, NULL);

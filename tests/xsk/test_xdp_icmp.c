@@ -4,7 +4,8 @@
  * ICMP errors quoting a segment of a served port or of xtcp's local-port
  * range are steered like that flow (shown as XDP_PASS with no_socket raised:
  * the XSKMAP is empty here); other ICMP, errors quoting other flows or the
- * kernel's own connections, and malformed quotes stay with the kernel.
+ * kernel's own connections, and malformed quotes stay with the kernel. The
+ * same for ICMPv6 (xtcp_icmp6()), where ND, RA and echo stay too.
  * Needs root (loading BPF); run in the test bed's server namespace (it makes
  * a kernel TCP connection on 127.0.0.1 there).
  */
@@ -118,14 +119,12 @@ static __u64 stat_sum(int map_fd, __u32 idx)
 }
 
 /* Run one frame; check its verdict (XDP_PASS) and by how much each counter moved. */
-static void expect(struct xtcp_xdp *skel, const char *name, const struct icmp_spec *s,
-		   const int *stats_that_move)
+static void expect_frame(struct xtcp_xdp *skel, const char *name, const __u8 *buf, unsigned len,
+			 const int *stats_that_move)
 {
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
 	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
 	__u64 before[XTCP_STAT__COUNT], after;
 	int moved[XTCP_STAT__COUNT] = {0};
-	unsigned len = build(buf, s);
 
 	for (int i = 0; i < XTCP_STAT__COUNT; i++)
 		before[i] = stat_sum(stats_fd, i);
@@ -140,9 +139,74 @@ static void expect(struct xtcp_xdp *skel, const char *name, const struct icmp_sp
 	}
 }
 
+static void expect(struct xtcp_xdp *skel, const char *name, const struct icmp_spec *s,
+		   const int *stats_that_move)
+{
+	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+
+	expect_frame(skel, name, buf, build(buf, s), stats_that_move);
+}
+
+/* An ICMPv6 error from a router (fd77::fe) to dst, quoting a segment of ours. */
+struct icmp6_spec {
+	__u8 type, code;      /* 0/0 = 2/0: packet too big */
+	const char *dst;      /* outer destination = our address; 0 = fd77::1 */
+	const char *qsrc;     /* quoted source; 0 = the outer destination */
+	const char *qdst;     /* quoted destination (the peer); 0 = fd77::9 */
+	__u16 qsport, qdport; /* quoted ports, host order: ours, the peer's */
+	__u8 qnexthdr;	      /* 0 = TCP */
+	__u8 nexthdr;	      /* outer next header; 0 = ICMPv6 (58) */
+	unsigned truncate;    /* cut the frame to this many bytes, if nonzero */
+};
+
+static unsigned build6(__u8 *buf, const struct icmp6_spec *s)
+{
+	__u8 *ip = buf + 14, *ic = ip + 40, *qip = ic + 8, *th = qip + 40;
+	const char *dst = s->dst ? s->dst : "fd77::1";
+
+	memset(buf, 0, 256);
+	memset(buf, 0x02, 6);
+	memset(buf + 6, 0x04, 6);
+	buf[12] = 0x86;
+	buf[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[5] = 8 + 40 + 8;
+	ip[6] = s->nexthdr ? s->nexthdr : 58;
+	ip[7] = 64;
+	inet_pton(AF_INET6, "fd77::fe", ip + 8);
+	inet_pton(AF_INET6, dst, ip + 24);
+	ic[0] = s->type ? s->type : 2;
+	ic[1] = s->type ? s->code : 0;
+	ic[6] = 1280 >> 8;
+	ic[7] = 1280 & 0xff;
+	qip[0] = 0x60;
+	qip[4] = 1440 >> 8;
+	qip[5] = 1440 & 0xff;
+	qip[6] = s->qnexthdr ? s->qnexthdr : IPPROTO_TCP;
+	qip[7] = 64;
+	inet_pton(AF_INET6, s->qsrc ? s->qsrc : dst, qip + 8);
+	inet_pton(AF_INET6, s->qdst ? s->qdst : "fd77::9", qip + 24);
+	th[0] = (__u8)(s->qsport >> 8);
+	th[1] = (__u8)s->qsport;
+	th[2] = (__u8)(s->qdport >> 8);
+	th[3] = (__u8)s->qdport;
+	th[4] = 0x12; /* sequence */
+	return s->truncate ? s->truncate : 14 + 40 + 8 + 40 + 8;
+}
+
+static void expect6(struct xtcp_xdp *skel, const char *name, const struct icmp6_spec *s,
+		    const int *stats_that_move)
+{
+	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+
+	expect_frame(skel, name, buf, build6(buf, s), stats_that_move);
+}
+
 #define MOVES(...) ((const int[]){__VA_ARGS__, -1})
 #define STEERED	   XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_ICMP_ERROR, XTCP_STAT_ICMP_STEERED
 #define KERNEL	   XTCP_STAT_PASSED, XTCP_STAT_NOT_TCP
+#define STEERED6   XTCP_STAT_IP6, STEERED
+#define KERNEL6	   XTCP_STAT_IP6, XTCP_STAT_PASSED, XTCP_STAT_ICMP6
 
 static __u16 local_port(int fd)
 {
@@ -189,6 +253,98 @@ static void kernel_flow(struct xtcp_xdp *skel)
 	close(l);
 }
 
+/* The same for IPv6: a kernel connection on [::1] and a packet too big about it. */
+static void kernel_flow6(struct xtcp_xdp *skel)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct xtcp_serve6_key key = {0};
+	struct xtcp_serve_val val = {0};
+	int l = socket(AF_INET6, SOCK_STREAM, 0), c = socket(AF_INET6, SOCK_STREAM, 0), acc;
+	socklen_t alen = sizeof(a);
+	__u16 lport, cport;
+
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4) ||
+	    getsockname(l, (struct sockaddr *)&a, &alen)) {
+		CHECK(0, "kernel listener on [::1]: %s", strerror(errno));
+		return;
+	}
+	lport = ntohs(a.sin6_port);
+	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
+	acc = accept(l, NULL, NULL);
+	alen = sizeof(a);
+	getsockname(c, (struct sockaddr *)&a, &alen);
+	cport = ntohs(a.sin6_port);
+	key.port = htons(lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key, &val, 0), "serve6");
+	expect6(skel, "v6 kernel's connection",
+		&(struct icmp6_spec){.dst = "::1", .qdst = "::1", .qsport = lport, .qdport = cport},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR, XTCP_STAT_KFLOW_LOOKUP,
+		      XTCP_STAT_KERNEL_FLOW));
+	expect6(skel, "v6 same port, no kernel connection",
+		&(struct icmp6_spec){
+			.dst = "::1", .qdst = "::1", .qsport = lport, .qdport = (__u16)(cport + 1)},
+		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key);
+	if (acc >= 0)
+		close(acc);
+	close(c);
+	close(l);
+}
+
+/* ICMPv6 verdicts: errors about xtcp flows steered, ND, echo and the rest passed. */
+static void icmp6_cases(struct xtcp_xdp *skel)
+{
+	struct xtcp_serve6_key key = {.port = htons(80)};
+	struct xtcp_serve_val val = {0};
+
+	inet_pton(AF_INET6, "fd77::1", key.addr);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key, &val, 0), "serve6");
+	expect6(skel, "v6 packet too big, served port",
+		&(struct icmp6_spec){.qsport = 80, .qdport = 5555},
+		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	expect6(skel, "v6 port unreachable, served",
+		&(struct icmp6_spec){.type = 1, .code = 4, .qsport = 80, .qdport = 5555},
+		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	expect6(skel, "v6 time exceeded, served",
+		&(struct icmp6_spec){.type = 3, .qsport = 80, .qdport = 5555},
+		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	expect6(skel, "v6 parameter problem, served",
+		&(struct icmp6_spec){.type = 4, .code = 1, .qsport = 80, .qdport = 5555},
+		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	expect6(skel, "v6 packet too big, local-port range",
+		&(struct icmp6_spec){.qsport = 40005, .qdport = 80},
+		MOVES(STEERED6, XTCP_STAT_LOCAL_PORT));
+	expect6(skel, "v6 unserved port", &(struct icmp6_spec){.qsport = 22, .qdport = 5555},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 served port, other address",
+		&(struct icmp6_spec){.dst = "fd77::2", .qsport = 80},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 served port as the peer's",
+		&(struct icmp6_spec){.qsport = 5555, .qdport = 80},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 quote not from us", &(struct icmp6_spec){.qsrc = "fd77::7", .qsport = 80},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 quotes UDP", &(struct icmp6_spec){.qnexthdr = IPPROTO_UDP, .qsport = 80},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 quote with an extension header",
+		&(struct icmp6_spec){.qnexthdr = IPPROTO_DSTOPTS, .qsport = 80},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 quote cut inside TCP",
+		&(struct icmp6_spec){.qsport = 80, .truncate = 14 + 40 + 8 + 40 + 7},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	expect6(skel, "v6 quote cut inside IPv6",
+		&(struct icmp6_spec){.qsport = 80, .truncate = 14 + 40 + 8 + 39}, MOVES(KERNEL6));
+	expect6(skel, "v6 ICMPv6 header cut",
+		&(struct icmp6_spec){.qsport = 80, .truncate = 14 + 40 + 7}, MOVES(KERNEL6));
+	expect6(skel, "v6 echo request", &(struct icmp6_spec){.type = 128, .qsport = 80},
+		MOVES(KERNEL6));
+	expect6(skel, "v6 neighbour solicitation", &(struct icmp6_spec){.type = 135, .qsport = 80},
+		MOVES(KERNEL6));
+	expect6(skel, "v6 router advertisement", &(struct icmp6_spec){.type = 134, .qsport = 80},
+		MOVES(KERNEL6));
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key);
+}
+
 /* Seeded random ICMP frames: always XDP_PASS, exactly one verdict counter each. */
 static void random_icmp(struct xtcp_xdp *skel, unsigned n)
 {
@@ -227,6 +383,39 @@ static void random_icmp(struct xtcp_xdp *skel, unsigned n)
 	      n);
 	CHECK(stat_sum(stats_fd, XTCP_STAT_ICMP_STEERED) > steered0,
 	      "some random ICMP frames were steered");
+}
+
+/* Seeded random ICMPv6 frames (errors, half quoting a served port): one verdict each. */
+static void random_icmp6(struct xtcp_xdp *skel, unsigned n)
+{
+	int prog_fd = bpf_program__fd(skel->progs.xtcp_xdp);
+	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
+	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+	uint64_t x = 0x9e3779b97f4a7c15ULL, v0, v1;
+	unsigned bad_verdict = 0, bad_count = 0, len;
+
+	for (unsigned i = 0; i < n; i++) {
+		build6(buf, &(struct icmp6_spec){.qsport = 80});
+		/* random bytes over the ICMPv6 header and quote; odd ones keep type and addresses
+		 */
+		for (unsigned b = 54; b < 256; b++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			if (!(i & 1) || b < 54 + 2 || b >= 54 + 8 + 40 + 4)
+				buf[b] = (__u8)x;
+		}
+		len = 54 + (unsigned)(x % (256 - 54));
+		v0 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
+		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		bad_verdict += run(prog_fd, buf, len) != XDP_PASS;
+		v1 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
+		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		bad_count += v1 - v0 != 1;
+	}
+	CHECK(bad_verdict == 0, "%u of %u random ICMPv6 frames not passed", bad_verdict, n);
+	CHECK(bad_count == 0, "%u of %u random ICMPv6 frames moved != 1 verdict counter", bad_count,
+	      n);
 }
 
 int main(void)
@@ -307,6 +496,9 @@ int main(void)
 	       MOVES(KERNEL, XTCP_STAT_VLAN, XTCP_STAT_ICMP_ERROR));
 	kernel_flow(skel);
 	random_icmp(skel, 5000);
+	icmp6_cases(skel);
+	kernel_flow6(skel);
+	random_icmp6(skel, 5000);
 
 	xtcp_xdp__destroy(skel);
 	return check_summary();
