@@ -451,6 +451,28 @@ static __always_inline enum steer icmp_error_flow(struct xdp_md *ctx, struct iph
 	return steer;
 }
 
+__attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32 daddr, __u32 ports,
+					  __u64 syn_seq);
+
+/*
+ * An error icmp_error_flow() steers, on a queue with no socket of its own:
+ * to the member its flow went to (the tuple of the flow's incoming
+ * segments, peer to us), as share_steer() sends those; -1 if not shared.
+ */
+static __always_inline long share_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32 ihl)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct iphdr *qip = (void *)ip + ihl + sizeof(struct icmp_head);
+	struct icmp_tcp_quote *q;
+
+	if ((void *)(qip + 1) > end)
+		return -1;
+	q = (void *)qip + qip->ihl * 4;
+	if ((void *)(q + 1) > end)
+		return -1;
+	return share_steer(ctx, qip->daddr, qip->saddr, (__u32)q->dest << 16 | q->source, 0);
+}
+
 /*
  * An ICMP datagram: an error about an xtcp flow goes to the AF_XDP socket
  * of this queue, like the flow's segments (the stack's icmp.c checks the
@@ -479,6 +501,9 @@ static __always_inline int xtcp_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32
 		stat_inc(XTCP_STAT_REDIRECTED);
 		return XDP_REDIRECT;
 	}
+	rc = share_icmp(ctx, ip, ihl);
+	if (rc >= 0)
+		return (int)rc;
 	return verdict_pass(XTCP_STAT_NO_SOCKET);
 }
 
