@@ -29,7 +29,8 @@
  * processes, one AF_XDP socket each on one UMEM. Only then, on that
  * fallback path, share_steer() sends a pure SYN to a member that listens,
  * picked by a hash of the 4-tuple among the live ones, and remembers the
- * choice (xtcp_flows); later segments follow their flow. A member that died
+ * choice (xtcp_flows; IPv6: share_steer6(), xtcp_flows6); later segments
+ * and ICMP errors (share_icmp()) follow their flow. A member that died
  * has an empty XSKMAP slot (the kernel clears it): its flows are passed and
  * new ones avoid it. While members are expected (wait_until) a SYN nobody
  * can take is dropped (the peer sends it again), not given to the kernel.
