@@ -31,7 +31,8 @@
  * processes, one AF_XDP socket each on one UMEM. Only then, on that
  * fallback path, share_steer() sends a pure SYN to a member that listens,
  * picked by a hash of the 4-tuple among the live ones, and remembers the
- * choice (xtcp_flows); later segments follow their flow. A member that died
+ * choice (xtcp_flows; IPv6: share_steer6(), xtcp_flows6); later segments
+ * and ICMP errors (share_icmp()) follow their flow. A member that died
  * has an empty XSKMAP slot (the kernel clears it): its flows are passed and
  * new ones avoid it. While members are expected (wait_until) a SYN nobody
  * can take is dropped (the peer sends it again), not given to the kernel.
@@ -168,6 +169,13 @@ struct {
 	__type(key, struct xtcp_flow_key);
 	__type(value, struct xtcp_flow_val);
 } xtcp_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_SHARE_MAX_FLOWS);
+	__type(key, struct xtcp_flow6_key);
+	__type(value, struct xtcp_flow_val);
+} xtcp_flows6 SEC(".maps");
 
 /* 802.1Q / 802.1ad tag, after the MAC addresses. */
 struct vlan_tag {
@@ -446,6 +454,28 @@ static __always_inline enum steer icmp_error_flow(struct xdp_md *ctx, struct iph
 	return steer;
 }
 
+__attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32 daddr, __u32 ports,
+					  __u64 syn_seq);
+
+/*
+ * An error icmp_error_flow() steers, on a queue with no socket of its own:
+ * to the member its flow went to (the tuple of the flow's incoming
+ * segments, peer to us), as share_steer() sends those; -1 if not shared.
+ */
+static __always_inline long share_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32 ihl)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct iphdr *qip = (void *)ip + ihl + sizeof(struct icmp_head);
+	struct icmp_tcp_quote *q;
+
+	if ((void *)(qip + 1) > end)
+		return -1;
+	q = (void *)qip + qip->ihl * 4;
+	if ((void *)(q + 1) > end)
+		return -1;
+	return share_steer(ctx, qip->daddr, qip->saddr, (__u32)q->dest << 16 | q->source, 0);
+}
+
 /*
  * An ICMP datagram: an error about an xtcp flow goes to the AF_XDP socket
  * of this queue, like the flow's segments (the stack's icmp.c checks the
@@ -474,6 +504,9 @@ static __always_inline int xtcp_icmp(struct xdp_md *ctx, struct iphdr *ip, __u32
 		stat_inc(XTCP_STAT_REDIRECTED);
 		return XDP_REDIRECT;
 	}
+	rc = share_icmp(ctx, ip, ihl);
+	if (rc >= 0)
+		return (int)rc;
 	return verdict_pass(XTCP_STAT_NO_SOCKET);
 }
 
@@ -637,6 +670,8 @@ static __always_inline int xtcp_icmp6(struct xdp_md *ctx, struct ipv6hdr *ip6, v
 	}
 	return verdict_pass(XTCP_STAT_NO_SOCKET);
 }
+__attribute__((noinline)) int share_steer6(struct xdp_md *ctx, const struct xtcp_flow6_key *fk,
+					   __u64 syn_seq);
 
 /*
  * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows);
@@ -645,6 +680,7 @@ static __always_inline int xtcp_icmp6(struct xdp_md *ctx, struct ipv6hdr *ip6, v
  */
 static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, int tagged)
 {
+	struct xtcp_flow6_key fk;
 	struct ipv6hdr *ip6 = l3;
 	struct tcphdr *th;
 	enum steer steer;
@@ -702,6 +738,19 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 		stat_inc(XTCP_STAT_REDIRECTED);
 		stat_inc(XTCP_STAT_IP6_REDIRECTED);
 		return XDP_REDIRECT;
+	}
+	/* No socket of its own on this queue: maybe a group shares it (as for IPv4). */
+	__builtin_memcpy(fk.saddr, &ip6->saddr, 16);
+	__builtin_memcpy(fk.daddr, &ip6->daddr, 16);
+	fk.sport = th->source;
+	fk.dport = th->dest;
+	rc = share_steer6(ctx, &fk,
+			  steer == STEER_SERVED && th->syn && !th->ack ? (__u64)th->seq << 32 | 1
+								       : 0);
+	if (rc >= 0) {
+		if (rc == XDP_REDIRECT)
+			stat_inc(XTCP_STAT_IP6_REDIRECTED);
+		return (int)rc;
 	}
 	if (steer == STEER_SERVED && th->syn && !th->ack)
 		kflow_note(th->dest);
@@ -784,6 +833,40 @@ static __always_inline int share_syn_member(__u32 q, struct xtcp_flow_key *fk, _
 	return m;
 }
 
+/* The queue's entry, if q may be shared at all. */
+static __always_inline struct xtcp_shareq *share_queue(__u32 q)
+{
+	if (q >= XTCP_SHARE_MAX_QUEUES)
+		return 0;
+	return bpf_map_lookup_elem(&xtcp_shareq, &q);
+}
+
+/* A SYN no member took: dropped while serving processes start (the peer's retry finds them). */
+static __always_inline int share_syn_waits(const struct xtcp_shareq *sq)
+{
+	if (bpf_ktime_get_ns() < sq->wait_until || bpf_ktime_get_ns() < sq->new_until) {
+		stat_inc(XTCP_STAT_SHARE_WAIT);
+		return 1;
+	}
+	return 0;
+}
+
+/* Redirect to member m of queue q: the verdict, or -1 if its socket is gone. */
+static __always_inline int share_send(__u32 q, int m)
+{
+	__u32 key;
+
+	if (m < 0 || m >= XTCP_SHARE_MAX_MEMBERS)
+		return -1;
+	key = q * XTCP_SHARE_MAX_MEMBERS + (__u32)m;
+	if (bpf_redirect_map(&xtcp_share_xsks, key, XDP_PASS) == XDP_REDIRECT) {
+		stat_inc(XTCP_STAT_REDIRECTED);
+		return XDP_REDIRECT;
+	}
+	stat_inc(XTCP_STAT_SHARE_GONE);
+	return -1;
+}
+
 /*
  * A served segment on a queue with no socket in xsks_map: the verdict, or
  * -1 to pass it as on a queue nobody serves. The segment comes as scalars
@@ -794,39 +877,71 @@ __attribute__((noinline)) int share_steer(struct xdp_md *ctx, __u32 saddr, __u32
 					  __u64 syn_seq)
 {
 	struct xtcp_flow_key fk = {saddr, daddr, (__u16)(ports >> 16), (__u16)ports};
-	__u32 q = ctx->rx_queue_index, key;
+	__u32 q = ctx->rx_queue_index;
 	struct xtcp_flow_val *owner;
-	struct xtcp_shareq *sq;
+	struct xtcp_shareq *sq = share_queue(q);
 	int m = -1;
 
-	if (q >= XTCP_SHARE_MAX_QUEUES)
-		return -1;
-	sq = bpf_map_lookup_elem(&xtcp_shareq, &q);
 	if (!sq)
 		return -1;
 	if (syn_seq & 1) {
 		if (sq->shared)
 			m = share_syn_member(q, &fk, (__u32)(syn_seq >> 32));
-		if (m < 0 &&
-		    (bpf_ktime_get_ns() < sq->wait_until || bpf_ktime_get_ns() < sq->new_until)) {
-			/* Serving processes are starting: the peer's retry finds them. */
-			stat_inc(XTCP_STAT_SHARE_WAIT);
+		if (m < 0 && share_syn_waits(sq))
 			return verdict_drop();
-		}
 	} else if (sq->shared) {
 		owner = bpf_map_lookup_elem(&xtcp_flows, &fk);
 		/* Not seen starting: a flow of the first holder from before the sharing. */
 		m = owner ? (int)owner->member : (int)sq->dflt;
 	}
-	if (m < 0 || m >= XTCP_SHARE_MAX_MEMBERS)
+	return share_send(q, m);
+}
+
+/*
+ * share_steer() for IPv6, the flow by pointer (five scalars do not carry
+ * two 16-byte addresses) and remembered in xtcp_flows6. The hash folds
+ * each address to 32 bits, then mixes as for IPv4.
+ */
+__attribute__((noinline)) int share_steer6(struct xdp_md *ctx, const struct xtcp_flow6_key *fk,
+					   __u64 syn_seq)
+{
+	__u32 q = ctx->rx_queue_index, s[4], d[4];
+	struct xtcp_flow_key folded;
+	struct xtcp_flow_val *owner, fv;
+	struct xtcp_shareq *sq;
+	int m = -1;
+
+	if (!fk)
 		return -1;
-	key = q * XTCP_SHARE_MAX_MEMBERS + (__u32)m;
-	if (bpf_redirect_map(&xtcp_share_xsks, key, XDP_PASS) == XDP_REDIRECT) {
-		stat_inc(XTCP_STAT_REDIRECTED);
-		return XDP_REDIRECT;
+	sq = share_queue(q);
+	if (!sq)
+		return -1;
+	if (syn_seq & 1) {
+		if (sq->shared) {
+			__builtin_memcpy(s, fk->saddr, 16);
+			__builtin_memcpy(d, fk->daddr, 16);
+			folded.saddr =
+				((s[0] * 0x9e3779b1u ^ s[1]) * 0x9e3779b1u ^ s[2]) * 0x9e3779b1u ^
+				s[3];
+			folded.daddr =
+				((d[0] * 0x9e3779b1u ^ d[1]) * 0x9e3779b1u ^ d[2]) * 0x9e3779b1u ^
+				d[3];
+			folded.sport = fk->sport;
+			folded.dport = fk->dport;
+			m = share_pick(q, flow_hash(&folded));
+			if (m >= 0) {
+				fv.member = (__u32)m;
+				fv.isn = (__u32)(syn_seq >> 32);
+				bpf_map_update_elem(&xtcp_flows6, fk, &fv, BPF_ANY);
+			}
+		}
+		if (m < 0 && share_syn_waits(sq))
+			return verdict_drop();
+	} else if (sq->shared) {
+		owner = bpf_map_lookup_elem(&xtcp_flows6, fk);
+		m = owner ? (int)owner->member : (int)sq->dflt;
 	}
-	stat_inc(XTCP_STAT_SHARE_GONE);
-	return -1;
+	return share_send(q, m);
 }
 
 SEC("xdp")

@@ -30,6 +30,8 @@
  *                slot q * XTCP_SHARE_MAX_MEMBERS + m -> member m's socket
  *   xtcp_flows   LRU_HASH struct xtcp_flow_key -> struct xtcp_flow_val: the
  *                member a shared queue's flow went to (set at its SYN)
+ *   xtcp_flows6  LRU_HASH struct xtcp_flow6_key -> struct xtcp_flow_val: the
+ *                same for IPv6 flows
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -85,6 +87,14 @@ struct xtcp_shareq {
 struct xtcp_flow_key {
 	__u32 saddr;
 	__u32 daddr;
+	__u16 sport;
+	__u16 dport;
+};
+
+/* An IPv6 flow on a shared queue (network order); its own map keeps the IPv4 key small. */
+struct xtcp_flow6_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
 	__u16 sport;
 	__u16 dport;
 };

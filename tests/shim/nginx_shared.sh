@@ -7,6 +7,8 @@
 #   ab started the moment nginx returns: every request served, none by the
 #   kernel (TcpPassiveOpens flat), each worker a fair share ($pid in the log)
 #   xtcpctl after the load: 4 workers, no negative gauge, no connection left
+#   IPv6 ([::]:80 beside 80): ab over IPv6, every request served, none by the
+#   kernel, every worker a fair share (share_steer6() in the XDP program)
 #   reload under load (ab running): no failed request, none by the kernel
 #   kill -9 of a worker under load (wrk): only that worker's connections
 #   fail (<= 100, wrk's connection count), no connect fails; then a clean
@@ -52,7 +54,7 @@ http {
 	keepalive_timeout 65;
 	client_body_temp_path $d/cb; proxy_temp_path $d/pt; fastcgi_temp_path $d/ft;
 	uwsgi_temp_path $d/ut; scgi_temp_path $d/st;
-	server { listen 80 backlog=4096; root $d/www; }
+	server { listen 80 backlog=4096; listen [::]:80 backlog=4096; root $d/www; }
 }
 EOC
 passive_opens() { tb_srv nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'; }
@@ -110,6 +112,20 @@ EOP
 read -r nproc nconn nacc nbig <<<"${st:-0 x 0 x}"
 check "xtcpctl: $nproc processes, $nconn connections open, $nacc accepted, $nbig negative" \
 	test "$nproc" = 4 -a "$nconn" = 0 -a "$nacc" -ge 20000 -a "$nbig" = 0
+
+# IPv6 on the shared queue: the same member choice, its own flow table.
+lines=$(($(wc -l <"$d/logs/access.log") + 1))
+tb_cli sh -c "ulimit -n 20000; timeout 120 ab -q -n 5000 -c 50 -s 20 http://[$TB_SIP6]/f64" \
+	>"$d/ab6.out" 2>&1
+c=$(ab_field "$d/ab6.out" "Complete requests:")
+f=$(ab_field "$d/ab6.out" "Failed requests:")
+check "IPv6 ab -n 5000 -c 50: complete=${c:-?} failed=${f:-?}" \
+	test "${c:-0}" = 5000 -a "${f:-1}" = 0
+mapfile -t share < <(per_pid "$lines" "${pids[@]}")
+check "IPv6: every worker a fair share of 5000: ${share[*]}" fair 5000 "${share[@]}"
+p6=$(passive_opens)
+check "IPv6: kernel TcpPassiveOpens flat ($p1 -> $p6)" [ "$p1" = "$p6" ]
+p1=$p6
 
 # Reload under load.
 ab_run "$d/ab2.out" 40000 &

@@ -345,6 +345,41 @@ static void icmp6_cases(struct xtcp_xdp *skel)
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key);
 }
 
+/*
+ * A queue shared by several processes (no socket of its own): an error goes
+ * to the member its flow went to (xtcp_flows, the flow's incoming tuple),
+ * a flow never seen starting to the first holder (dead here: counted gone).
+ */
+static void shared_queue(struct xtcp_xdp *skel)
+{
+	int fd = bpf_map__fd(skel->maps.xtcp_shareq), flows = bpf_map__fd(skel->maps.xtcp_flows);
+	struct xtcp_flow_key fk = {inet_addr("10.0.0.9"), inet_addr("10.0.0.1"), htons(5555),
+				   htons(80)};
+	struct xtcp_flow_val fv = {.member = 99};
+	struct xtcp_shareq sq = {.wait_until = 1, .shared = 1};
+	__u32 q0 = 0;
+
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "queue 0 shared");
+	expect(skel, "shared: frag needed to the dead first holder",
+	       &(struct icmp_spec){.qsport = 80, .qdport = 5555},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP, XTCP_STAT_SHARE_GONE));
+	CHECK(!bpf_map_update_elem(flows, &fk, &fv, 0), "a flow of member 99");
+	expect(skel, "shared: frag needed follows its flow",
+	       &(struct icmp_spec){.qsport = 80, .qdport = 5555},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "shared: another flow's error to the first holder",
+	       &(struct icmp_spec){.qsport = 80, .qdport = 5556},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP, XTCP_STAT_SHARE_GONE));
+	expect(skel, "shared: unserved port still the kernel's",
+	       &(struct icmp_spec){.qsport = 22, .qdport = 5555},
+	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR));
+	memset(&sq, 0, sizeof(sq));
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "unshare");
+	CHECK(!bpf_map_delete_elem(flows, &fk), "forget the flow");
+	expect(skel, "unshared: as before", &(struct icmp_spec){.qsport = 80, .qdport = 5555},
+	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
+}
+
 /* Seeded random ICMP frames: always XDP_PASS, exactly one verdict counter each. */
 static void random_icmp(struct xtcp_xdp *skel, unsigned n)
 {
@@ -495,6 +530,7 @@ int main(void)
 	expect(skel, "vlan, not steered by default", &(struct icmp_spec){.vlan = 1, .qsport = 80},
 	       MOVES(KERNEL, XTCP_STAT_VLAN, XTCP_STAT_ICMP_ERROR));
 	kernel_flow(skel);
+	shared_queue(skel);
 	random_icmp(skel, 5000);
 	icmp6_cases(skel);
 	kernel_flow6(skel);

@@ -673,6 +673,73 @@ static void shared_queue(struct xtcp_xdp *skel)
 }
 
 /*
+ * The same for IPv6 (share_steer6()), and its flow table: an ACK follows
+ * the member xtcp_flows6 names for its exact flow (a member number past
+ * the end: passed, no socket looked up), any other flow goes to the first
+ * holder (dead here: counted as gone).
+ */
+static void shared_queue6(struct xtcp_xdp *skel)
+{
+	int fd = bpf_map__fd(skel->maps.xtcp_shareq), fd6 = bpf_map__fd(skel->maps.xtcp_serve6);
+	int flows6 = bpf_map__fd(skel->maps.xtcp_flows6);
+	struct xtcp_serve6_key k6 = {.port = htons(8080)};
+	struct xtcp_flow6_key fk = {.sport = htons(33333), .dport = htons(8080)};
+	struct xtcp_flow_val fv = {.member = 99};
+	struct xtcp_serve_val val = {0};
+	struct xtcp_shareq sq = {0};
+	struct timespec ts;
+	__u32 q0 = 0;
+	const int P = XDP_PASS, D = XDP_DROP;
+
+	CHECK(!bpf_map_update_elem(fd6, &k6, &val, 0), "serve6 [::]:8080");
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sq.wait_until = (__u64)ts.tv_sec * 1000000000ull + (__u64)ts.tv_nsec + 60000000000ull;
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "v6: members expected on queue 0");
+	expect(skel, "v6 members expected: SYN dropped",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080}, D,
+	       MOVES(XTCP_STAT_DROPPED, XTCP_STAT_SHARE_WAIT, XTCP_STAT_IP6));
+	expect(skel, "v6 members expected: unserved port",
+	       &(struct frame_spec){.v6 = 1, .dport = 22}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
+	sq.wait_until = 1; /* long past */
+	sq.shared = 1;
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "v6: shared, no member expected any more");
+	expect(skel, "v6 shared, nobody listens: SYN as unserved",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6));
+	sq.n = 1; /* member 0 listed, its socket gone (died) */
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "v6: a dead member listed");
+	expect(skel, "v6 shared, dead member: SYN as unserved",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6));
+	expect(skel, "v6 shared, dead first holder: its ACK passed",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_KFLOW_LOOKUP,
+		     XTCP_STAT_SHARE_GONE));
+	inet_pton(AF_INET6, "fd77::9", fk.saddr);
+	inet_pton(AF_INET6, "fd77::1", fk.daddr);
+	CHECK(!bpf_map_update_elem(flows6, &fk, &fv, 0), "v6: a flow of member 99");
+	expect(skel, "v6 shared: the ACK follows its flow",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_KFLOW_LOOKUP));
+	expect(skel, "v6 shared: another peer's ACK to the first holder",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080, .ack = 1, .saddr6 = "fd78::9"}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_KFLOW_LOOKUP,
+		     XTCP_STAT_SHARE_GONE));
+	expect(skel, "v4 shared: the v6 flow is not an IPv4 one",
+	       &(struct frame_spec){.dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP,
+		     XTCP_STAT_SHARE_GONE));
+	memset(&sq, 0, sizeof(sq));
+	CHECK(!bpf_map_update_elem(fd, &q0, &sq, 0), "v6: unshare");
+	expect(skel, "v6 unshared: ACK as before",
+	       &(struct frame_spec){.v6 = 1, .dport = 8080, .ack = 1}, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_IP6, XTCP_STAT_KFLOW_LOOKUP));
+	CHECK(!bpf_map_delete_elem(flows6, &fk), "v6: forget the flow");
+	CHECK(!bpf_map_delete_elem(fd6, &k6), "unserve6 [::]:8080");
+}
+
+/*
  * Seeded random frames, half of them shaped like IPv4/TCP to a served port:
  * whatever the bytes, the verdict is XDP_PASS (no socket, no protection rule)
  * and exactly one verdict counter moves per frame.
@@ -817,6 +884,7 @@ int main(void)
 	lean_path(skel);
 	drain(skel);
 	shared_queue(skel);
+	shared_queue6(skel);
 	random_frames(skel, 5000);
 
 	/* Unserving works: the exact entry is gone, the frame is no longer steered. */
