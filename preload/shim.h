@@ -343,6 +343,7 @@ extern struct shim_stats shim_stats_local;
 #define SHIM_STAT(field) (shim_stats_shm ? shim_stats_shm : &shim_stats_local)->field
 void shim_stats_publish(struct shim_engine *eng);
 void shim_stats_update(struct shim_engine *eng);
+uint64_t shim_stats_conns_due_us(void);
 void shim_stats_unpublish(void); /* fork child: forget the parent's file */
 void shim_stats_remove(void);	 /* exit: remove the file, keep the mapping */
 void shim_stats_chown(uid_t uid);

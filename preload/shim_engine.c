@@ -270,6 +270,11 @@ static uint64_t plan_until(struct shim_engine *eng, uint64_t now, uint64_t deadl
 		else if (st->updated_us + STATS_EVERY_US < until)
 			until = st->updated_us + STATS_EVERY_US;
 	}
+	t = st ? shim_stats_conns_due_us() : 0;
+	if (t && t <= now)
+		shim_stats_update(eng);
+	else if (t && t < until)
+		until = t;
 	return until;
 }
 

@@ -843,6 +843,11 @@ SHIM_EXPORT long syscall(long nr, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
+	/* libuv (Node.js) closes its sockets with syscall(SYS_close) */
+	if (shim_active && nr == SYS_close)
+		return shim_close((int)a[0]);
+	if (shim_active && nr == SYS_close_range)
+		return shim_close_range((unsigned)a[0], (unsigned)a[1], (int)a[2]);
 	if (!shim_active || nr != SYS_clone || (a[0] & (CLONE_VM | CLONE_THREAD | CLONE_VFORK)))
 		return REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	fork_prepare();

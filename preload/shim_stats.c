@@ -40,6 +40,7 @@ static pid_t stats_pid;
  */
 #define CONNS_EVERY_US 250000
 static uint64_t conns_updated_us;
+static bool conns_behind; /* a refresh left conn[] as it was: due CONNS_EVERY_US after the last */
 
 /*
  * Rewrite conn[] under the seqlock: gen odd while writing. The walk stops
@@ -162,12 +163,23 @@ void shim_stats_update(struct shim_engine *eng)
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	uint64_t now = shim_now_us();
 
-	if (now - conns_updated_us >= CONNS_EVERY_US || !conns_updated_us) {
+	conns_behind = conns_updated_us && now - conns_updated_us < CONNS_EVERY_US;
+	if (!conns_behind) {
 		conns_update(eng, st, ss.socks_in_use);
 		conns_updated_us = now;
 	}
 	xsk_update(eng, st);
 	st->updated_us = now;
+}
+
+/*
+ * When conn[] must be rewritten at the latest, or 0: a refresh within
+ * CONNS_EVERY_US of the last left it behind the counters, and a process
+ * that then goes idle would otherwise show its last connections for good.
+ */
+uint64_t shim_stats_conns_due_us(void)
+{
+	return conns_behind ? conns_updated_us + CONNS_EVERY_US : 0;
 }
 
 /*
