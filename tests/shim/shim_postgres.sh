@@ -18,7 +18,8 @@
 #             backend's connection handed to the kernel at fork, none failed
 #             or left on xtcp; a connection made before a server's first call
 #             on its listener is accepted by the kernel with one line and a
-#             counter (fallback kernel_handshake)
+#             counter (fallback kernel_handshake) when XTCP_QUEUE_WAIT_MS=0, and
+#             waits for xtcp (SYN dropped, the retry served) by default
 set -u
 build=$(cd "${1:?usage: shim_postgres.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
@@ -179,7 +180,9 @@ check "user: ... and one line names CAP_NET_RAW" \
 
 # The start-up race the cycles avoid, made on purpose: a client connects after
 # listen() but before the server's first call on the listener (no AF_XDP socket
-# yet); the kernel's listener takes it, and xtcp says so once and counts it.
+# yet). With XTCP_QUEUE_WAIT_MS=0 the kernel's listener takes it, and xtcp says
+# so once and counts it; with the default wait (2 s) its SYN is dropped until
+# the server's socket holds the queue, and the client's retry lands on xtcp.
 cat >"$d/late.py" <<'EOF'
 import socket, sys, time
 s = socket.socket()
@@ -196,24 +199,36 @@ for _ in range(100):  # the test reads the statistics, then makes this file
     except OSError:
         time.sleep(0.1)
 EOF
-tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=5434 python3 "$d/late.py" 5434 \
-	"$d/late.done" >"$d/late.out" 2>"$d/late.err" &
-lp=$!
-sleep 0.5
-tb_cli timeout 5 python3 -c 'import socket, sys
-s = socket.create_connection((sys.argv[1], 5434)); s.send(b"early"); s.recv(1)' "$TB_SIP" &
-for _ in $(seq 100); do
-	grep -q accepted "$d/late.out" && break
-	sleep 0.1
-done
-kh=$("$field" "/dev/shm/xtcp-$(pgrep -f "$d/late.py 5434")".stats fallback_kernel_handshake 2>&1)
-touch "$d/late.done"
-wait "$lp"
-check "kernel: an early connection is accepted by the kernel ($(tr '\n' ' ' <"$d/late.out"))" \
-	grep -q "accepted early" "$d/late.out"
+# early_conn WAIT_MS PORT: the server's output in $d/late$PORT.{out,err}, kernel_handshake in $kh
+early_conn() {
+	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$2" XTCP_QUEUE_WAIT_MS="$1" \
+		python3 "$d/late.py" "$2" "$d/late$2.done" >"$d/late$2.out" 2>"$d/late$2.err" &
+	local lp=$!
+	sleep 0.5
+	tb_cli timeout 10 python3 -c 'import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2]))); s.send(b"early"); s.recv(1)' \
+		"$TB_SIP" "$2" &
+	for _ in $(seq 100); do
+		grep -q accepted "$d/late$2.out" && break
+		sleep 0.1
+	done
+	kh=$("$field" "/dev/shm/xtcp-$(pgrep -f "$d/late.py $2")".stats fallback_kernel_handshake 2>&1)
+	touch "$d/late$2.done"
+	wait "$lp"
+}
+early_conn 0 5434
+check "kernel: without the queue wait an early connection is accepted by the kernel ($(tr '\n' ' ' <"$d/late5434.out"))" \
+	grep -q "accepted early" "$d/late5434.out"
 check "kernel: ... with one line saying so" grep -q "accepted by the kernel: its SYN came" \
-	"$d/late.err"
+	"$d/late5434.err"
 check "kernel: ... and counted (kernel_handshake $kh)" [ "$kh" = 1 ]
+po3=$(passive_opens)
+early_conn 2000 5435
+po4=$(passive_opens)
+check "kernel: with the queue wait (default) it is accepted on xtcp ($(tr '\n' ' ' <"$d/late5435.out"))" \
+	grep -q "accepted early" "$d/late5435.out"
+check "kernel: ... the kernel accepted none (kernel_handshake $kh, passive opens +$((po4 - po3)))" \
+	test "$kh" = 0 -a "$po4" = "$po3"
 check "no warning on stderr" not_grep -E "stays on xtcp|refused|missing privilege|continuing on the kernel" \
 	"$d/pg.log" "$d/cycle.log"
 
