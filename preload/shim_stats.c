@@ -41,6 +41,8 @@ static pid_t stats_pid;
 #define CONNS_EVERY_US 250000
 static uint64_t conns_updated_us;
 static bool conns_behind; /* a refresh left conn[] as it was: due CONNS_EVERY_US after the last */
+/* What the stack had at conn[]'s last rewrite: no frame and no socket since, no change to show. */
+static uint64_t conns_rx, conns_tx, conns_socks;
 
 /*
  * Rewrite conn[] under the seqlock: gen odd while writing. The walk stops
@@ -163,10 +165,22 @@ void shim_stats_update(struct shim_engine *eng)
 	memcpy(st->stack_drop, ss.drop_reason, sizeof(st->stack_drop));
 	uint64_t now = shim_now_us();
 
-	conns_behind = conns_updated_us && now - conns_updated_us < CONNS_EVERY_US;
-	if (!conns_behind) {
+	/*
+	 * Only a change is worth a rewrite, and one that comes too soon is
+	 * owed: an idle process whose owed rewrite woke it would otherwise
+	 * owe another at every wake-up (the poll refreshes the counters).
+	 */
+	bool changed = !conns_updated_us || ss.rx_frames != conns_rx || ss.tx_frames != conns_tx ||
+		       ss.socks_in_use != conns_socks;
+	bool early = conns_updated_us && now - conns_updated_us < CONNS_EVERY_US;
+
+	conns_behind = changed && early;
+	if (changed && !early) {
 		conns_update(eng, st, ss.socks_in_use);
 		conns_updated_us = now;
+		conns_rx = ss.rx_frames;
+		conns_tx = ss.tx_frames;
+		conns_socks = ss.socks_in_use;
 	}
 	xsk_update(eng, st);
 	st->updated_us = now;
