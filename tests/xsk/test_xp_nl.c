@@ -26,6 +26,13 @@
 #include "xp.h"
 #include "check.h"
 
+/*
+ * 10 ms apart, for 3.5 s: a first solicitation sent while the new veth is
+ * still coming up is lost, and the kernel solicits again only after its
+ * 1 s retransmit timer.
+ */
+#define RESOLVE_TRIES 350
+
 static void unit_part(void)
 {
 	struct xp_link l;
@@ -76,7 +83,7 @@ static void bed_part(const char *ifname, const char *ours, const char *peer)
 	/* The test bed's ping filled the table: flush so resolution starts from nothing. */
 	err = xp_nl_neigh(l.ifindex, peer_ip, mac);
 	CHECK(err == -EAGAIN || err == 0, "first lookup: %s", strerror(-err));
-	while (err == -EAGAIN && tries++ < 100) {
+	while (err == -EAGAIN && tries++ < RESOLVE_TRIES) {
 		nanosleep(&ts, NULL);
 		err = xp_nl_neigh(l.ifindex, peer_ip, mac);
 	}
@@ -123,7 +130,7 @@ static void bed_part6(const char *ifname, const char *ours, const char *peer)
 
 	err = xp_nl_neigh6(l.ifindex, &him, mac);
 	CHECK(err == -EAGAIN || err == 0, "first IPv6 lookup: %s", strerror(-err));
-	while (err == -EAGAIN && tries++ < 100) {
+	while (err == -EAGAIN && tries++ < RESOLVE_TRIES) {
 		nanosleep(&ts, NULL);
 		err = xp_nl_neigh6(l.ifindex, &him, mac);
 	}
