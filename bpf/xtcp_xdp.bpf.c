@@ -16,10 +16,9 @@
  * The XDP_PASS fallback of bpf_redirect_map is what returns a queue to the
  * kernel when its socket dies: no socket in the XSKMAP slot, no black hole.
  *
- * Flood protection (bpf/xtcp_protect.h) is asked before every
- * IPv4 XDP_PASS and before every IPv4 redirect; its drops count as
- * "dropped". Its rules and buckets are IPv4's: for IPv6 only a served-source
- * allow-list applies (xtcp_protect_served6(): unlisted, so denied).
+ * Flood protection (bpf/xtcp_protect.h) is asked before every XDP_PASS and
+ * before every redirect of a parsed IPv4 or IPv6 header (xtcp_protect_pass6()
+ * and xtcp_protect_served6() for IPv6); its drops count as "dropped".
  *
  * ICMP errors (xtcp_icmp()) quoting a segment of a flow steered here go to
  * the same AF_XDP socket: the stack needs "fragmentation needed" for path
@@ -652,7 +651,8 @@ static __always_inline enum steer icmp6_error_flow(struct xdp_md *ctx, struct ip
 /*
  * An ICMPv6 datagram: an error about an xtcp flow to this queue's AF_XDP
  * socket (the stack's icmp.c checks it again); everything else ICMPv6 to the
- * kernel, which needs ND and RA. No flood protection applies to ICMPv6.
+ * kernel, which needs ND and RA. Flood protection was asked before
+ * (xtcp_xdp6(): ND and MLD always pass).
  */
 static __always_inline int xtcp_icmp6(struct xdp_md *ctx, struct ipv6hdr *ip6, void *end,
 				      int tagged)
@@ -674,12 +674,14 @@ __attribute__((noinline)) int share_steer6(struct xdp_md *ctx, const struct xtcp
 					   __u64 syn_seq);
 
 /*
- * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows);
- * of the flood protection only the served-source allow-list. Kept apart
- * from the IPv4 path so that both grow independently.
+ * IPv6: the IPv4 path's rules (served or local port, drain, kernel flows,
+ * flood protection). Kept apart from the IPv4 path so that both grow
+ * independently.
  */
 static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, int tagged)
 {
+	/* for xtcp_protect_pass6(), which takes no packet pointer */
+	__u32 l3off = sizeof(struct ethhdr) + (tagged ? sizeof(struct vlan_tag) : 0);
 	struct xtcp_flow6_key fk;
 	struct ipv6hdr *ip6 = l3;
 	struct tcphdr *th;
@@ -694,13 +696,19 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 		return verdict_pass(XTCP_STAT_MALFORMED);
 	if (ip6->version != 6)
 		return verdict_pass(XTCP_STAT_MALFORMED);
-	if (ip6->nexthdr == IPPROTO_ICMPV6)
+	if (ip6->nexthdr == IPPROTO_ICMPV6) {
+		if (xtcp_protect_pass6(ctx, l3off) != XDP_PASS)
+			return verdict_drop();
 		return xtcp_icmp6(ctx, ip6, end, tagged);
+	}
 	l4 = ip6 + 1;
 	nh = ip6->nexthdr;
 	why = ip6_walk(&l4, end, &nh);
-	if (why)
+	if (why) {
+		if (xtcp_protect_pass6(ctx, l3off) != XDP_PASS)
+			return verdict_drop();
 		return verdict_pass(why);
+	}
 	th = l4;
 	if ((void *)(th + 1) > end)
 		return verdict_pass(XTCP_STAT_MALFORMED);
@@ -728,10 +736,12 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 		}
 	}
 	if (steer == STEER_NO) {
+		if (xtcp_protect_pass6(ctx, l3off) != XDP_PASS)
+			return verdict_drop();
 		stat_inc(XTCP_STAT_PASSED);
 		return XDP_PASS;
 	}
-	if (xtcp_protect_served6() != XDP_PASS)
+	if (xtcp_protect_served6(ctx, ip6, th) != XDP_PASS)
 		return verdict_drop();
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {

@@ -49,10 +49,11 @@ static int usage(FILE *f)
 		"  filter show [IFACE]            protection rules and counters\n"
 		"  filter set [IFACE] KEY=VALUE.. src-rate|global-rate|syn-rate=PPS[/BURST]|off,\n"
 		"                                 scope=udp,tcp,icmp,other|all|none,\n"
-		"                                 served-default=allow|deny\n"
+		"                                 served-default=allow|deny, src6-prefix=LEN\n"
 		"  filter add [IFACE] port udp|tcp:PORT=allow|drop|rate:PPS[/BURST]\n"
-		"  filter add [IFACE] allow|served-allow|served-deny A.B.C.D[/LEN]\n"
-		"  filter del [IFACE] port udp|tcp:PORT | allow|served A.B.C.D[/LEN]\n"
+		"  filter add [IFACE] allow|served-allow|served-deny PREFIX\n"
+		"  filter del [IFACE] port udp|tcp:PORT | allow|served PREFIX\n"
+		"                                 PREFIX: A.B.C.D[/LEN] or IPv6[/LEN]\n"
 		"  filter reset [IFACE]           back to the documented defaults\n"
 		"  detach IFACE [--force]         remove the xtcp XDP program from IFACE\n"
 		"  metrics                        every counter in the Prometheus text format\n"
@@ -479,7 +480,7 @@ static int open_protect(int ifindex, struct protect_maps *m)
 static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *c,
 			const uint64_t *st)
 {
-	char name[IF_NAMESIZE] = "?", a[48], b[48], d[48];
+	char name[IF_NAMESIZE] = "?", a[64], b[48], d[48];
 	unsigned i;
 
 	if_indextoname((unsigned)ifindex, name);
@@ -488,6 +489,7 @@ static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *
 		jw_str(&ctl->w, "iface", name);
 		protect_fmt_rate(a, sizeof(a), c->base.src_pps, c->base.src_burst);
 		jw_str(&ctl->w, "src_rate", a);
+		jw_u64(&ctl->w, "src6_prefix", c->base.src6_plen);
 		protect_fmt_rate(a, sizeof(a), c->base.global_pps, c->base.global_burst);
 		jw_str(&ctl->w, "global_rate", a);
 		protect_fmt_rate(a, sizeof(a), c->base.syn_pps, c->base.syn_burst);
@@ -526,7 +528,8 @@ static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *
 	protect_fmt_rate(b, sizeof(b), c->base.global_pps, c->base.global_burst);
 	protect_fmt_scope(d, sizeof(d), c->base.scope);
 	printf("%s: traffic xtcp does not serve (%s)\n", name, d);
-	printf("  per source   %s pkt/s\n  global       %s pkt/s\n", a, b);
+	printf("  per source   %s pkt/s (IPv6: per /%u)\n  global       %s pkt/s\n", a,
+	       c->base.src6_plen, b);
 	printf("  allow-list  ");
 	for (i = 0; i < c->n_allow; i++) {
 		protect_fmt_prefix(a, sizeof(a), &c->allow[i]);
@@ -570,6 +573,8 @@ static int filter_set(struct protect_cfg *c, int argc, char **argv)
 			bad = protect_parse_rate(v, &c->base.syn_pps, &c->base.syn_burst);
 		else if (KEY("scope"))
 			bad = protect_parse_scope(v, &c->base.scope);
+		else if (KEY("src6-prefix"))
+			bad = protect_parse_src6_plen(v, &c->base.src6_plen);
 		else if (KEY("served-default") && (!strcmp(v, "allow") || !strcmp(v, "deny")))
 			c->base.acl_default = !strcmp(v, "allow") ? PROT_ACL_ALLOW : PROT_ACL_DENY;
 		else
@@ -579,8 +584,8 @@ static int filter_set(struct protect_cfg *c, int argc, char **argv)
 			fprintf(stderr,
 				"xtcpctl: filter set: bad setting \"%s\": expected src-rate=, "
 				"global-rate=, syn-rate= PPS[/BURST]|off, "
-				"scope=udp,tcp,icmp,other|all|none"
-				" or served-default=allow|deny\n",
+				"scope=udp,tcp,icmp,other|all|none, served-default=allow|deny"
+				" or src6-prefix=LEN (1..128)\n",
 				argv[i]);
 			return -EINVAL;
 		}
@@ -636,7 +641,8 @@ static int filter_addel(struct protect_cfg *c, bool add, int argc, char **argv)
 	return err;
 bad:
 	fprintf(stderr,
-		"xtcpctl: filter %s: expected \"port udp|tcp:PORT%s\" or \"%s A.B.C.D[/LEN]\"\n",
+		"xtcpctl: filter %s: expected \"port udp|tcp:PORT%s\" or \"%s "
+		"A.B.C.D[/LEN]|IPv6[/LEN]\"\n",
 		add ? "add" : "del", add ? "=allow|drop|rate:PPS[/BURST]" : "",
 		add ? "allow|served-allow|served-deny" : "allow|served");
 	return -EINVAL;
@@ -700,7 +706,10 @@ static int cmd_filter(struct ctl *ctl, int argc, char **argv)
 	if (err)
 		goto out;
 	err = protect_apply(&m, c);
-	if (err)
+	if (err == -EOPNOTSUPP)
+		fprintf(stderr, "xtcpctl: the attached XDP program is of a build without IPv6 "
+				"protection maps: IPv6 prefixes are refused\n");
+	else if (err)
 		fprintf(stderr, "xtcpctl: cannot update the protection maps: %s\n", strerror(-err));
 out:
 	free(c);

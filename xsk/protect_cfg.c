@@ -4,7 +4,9 @@
  *   protect_cfg_from_env()  defaults + XTCP_* variables -> struct protect_cfg
  *   protect_maps_open()     ifindex -> attached program id(s) -> map ids -> fds,
  *                           by name (bpf_xdp_query, libxdp for a dispatcher)
- *   protect_apply()         struct protect_cfg -> maps (full replace)
+ *   protect_apply()         struct protect_cfg -> maps (full replace); IPv4
+ *                           prefixes to prot_allow/prot_acl, IPv6 ones to
+ *                           prot_allow6/prot_acl6
  *   protect_read()          maps -> struct protect_cfg
  *   protect_env_apply()     the shim's single call after attaching
  *
@@ -37,6 +39,7 @@ void protect_cfg_defaults(struct protect_cfg *c)
 	c->base.src_burst = 40000;
 	c->base.scope = PROT_SCOPE_UDP | PROT_SCOPE_OTHER;
 	c->base.acl_default = PROT_ACL_ALLOW;
+	c->base.src6_plen = PROT_SRC6_PLEN_DEFAULT;
 }
 
 static int parse_u32(const char *s, const char *end, uint32_t max, uint32_t *out)
@@ -77,27 +80,58 @@ int protect_parse_rate(const char *s, uint32_t *pps, uint32_t *burst)
 	return 0;
 }
 
+/* Clear the bits of addr past len (network order, n bytes). */
+static void prefix_clear_host(uint8_t *addr, size_t n, uint32_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t bits = len > 8 * i ? len - 8 * (uint32_t)i : 0;
+
+		addr[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+	}
+}
+
 int protect_parse_prefix(const char *s, struct protect_prefix *out)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	const char *slash = strchr(s, '/');
 	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	uint32_t len = 32, mask;
-	struct in_addr a;
+	bool v6 = memchr(s, ':', n) != NULL;
+	uint32_t max = v6 ? 128 : 32, len = max;
+	uint8_t a[16];
 
 	if (n == 0 || n >= sizeof(ip))
 		return -EINVAL;
 	memcpy(ip, s, n);
 	ip[n] = 0;
-	if (inet_pton(AF_INET, ip, &a) != 1)
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, ip, a) != 1)
 		return -EINVAL;
-	if (slash && parse_u32(slash + 1, s + strlen(s), 32, &len))
+	if (slash && parse_u32(slash + 1, s + strlen(s), max, &len))
 		return -EINVAL;
-	mask = len ? htonl(~0u << (32 - len)) : 0;
-	out->addr = a.s_addr & mask;
+	prefix_clear_host(a, v6 ? 16 : 4, len);
+	memset(out, 0, sizeof(*out));
+	out->v6 = v6;
+	if (v6)
+		memcpy(out->addr6, a, 16);
+	else
+		memcpy(&out->addr, a, 4);
 	out->len = (uint8_t)len;
 	out->action = 1;
 	return 0;
+}
+
+int protect_parse_src6_plen(const char *s, uint32_t *plen)
+{
+	if (*s == '/')
+		s++;
+	return parse_u32(s, s + strlen(s), 128, plen) || *plen == 0 ? -EINVAL : 0;
+}
+
+/* The same prefix (the action aside)? */
+static bool prefix_same(const struct protect_prefix *a, const struct protect_prefix *b)
+{
+	if (a->v6 != b->v6 || a->len != b->len)
+		return false;
+	return a->v6 ? !memcmp(a->addr6, b->addr6, 16) : a->addr == b->addr;
 }
 
 /* udp:53=allow | tcp:23=drop | udp:123=rate:PPS[/BURST] */
@@ -193,7 +227,7 @@ int protect_cfg_add_prefix(struct protect_prefix *arr, unsigned *n, const struct
 	unsigned i;
 
 	for (i = 0; i < *n; i++) {
-		if (arr[i].addr == p->addr && arr[i].len == p->len) {
+		if (prefix_same(&arr[i], p)) {
 			arr[i] = *p;
 			return 0;
 		}
@@ -209,7 +243,7 @@ int protect_cfg_del_prefix(struct protect_prefix *arr, unsigned *n, const struct
 	unsigned i;
 
 	for (i = 0; i < *n; i++) {
-		if (arr[i].addr == p->addr && arr[i].len == p->len) {
+		if (prefix_same(&arr[i], p)) {
 			arr[i] = arr[--(*n)];
 			return 0;
 		}
@@ -227,10 +261,13 @@ void protect_fmt_rate(char *buf, size_t n, uint32_t pps, uint32_t burst)
 
 void protect_fmt_prefix(char *buf, size_t n, const struct protect_prefix *p)
 {
-	char ip[INET_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 	struct in_addr a = {.s_addr = p->addr};
 
-	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	if (p->v6)
+		inet_ntop(AF_INET6, p->addr6, ip, sizeof(ip));
+	else
+		inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	snprintf(buf, n, "%s/%u", ip, p->len);
 }
 
@@ -333,8 +370,10 @@ static int env_acl(struct protect_cfg *c, const char *s, void *arg)
 	return protect_cfg_add_prefix(c->acl, &c->n_acl, &p);
 }
 
-#define FORM_RATE   "PPS[/BURST] or off (e.g. 20000/40000)"
-#define FORM_PREFIX "a comma list of A.B.C.D[/LEN] (e.g. 10.0.0.0/8,192.168.1.5)"
+#define FORM_RATE "PPS[/BURST] or off (e.g. 20000/40000)"
+#define FORM_PREFIX                                                                                \
+	"a comma list of A.B.C.D[/LEN] or IPv6[/LEN] (e.g. "                                       \
+	"10.0.0.0/8,192.168.1.5,fd77:1::/64,2001:db8::1)"
 #define FORM_PORTS                                                                                 \
 	"a comma list of udp|tcp:PORT=allow|drop|rate:PPS[/BURST] (e.g. "                          \
 	"udp:53=allow,udp:11211=drop)"
@@ -362,6 +401,10 @@ int protect_cfg_parse(struct protect_cfg *c, const char *(*get)(const char *), c
 	v = get("XTCP_PROTECT_GLOBAL_RATE");
 	if (v && protect_parse_rate(v, &c->base.global_pps, &c->base.global_burst))
 		return env_err(&e, "XTCP_PROTECT_GLOBAL_RATE", v, FORM_RATE);
+	v = get("XTCP_PROTECT_SRC6_PREFIX");
+	if (v && protect_parse_src6_plen(v, &c->base.src6_plen))
+		return env_err(&e, "XTCP_PROTECT_SRC6_PREFIX", v,
+			       "a prefix length 1..128 (e.g. 64: one bucket per /64)");
 	v = get("XTCP_PROTECT_SCOPE");
 	if (v && protect_parse_scope(v, &c->base.scope))
 		return env_err(&e, "XTCP_PROTECT_SCOPE", v,
@@ -515,7 +558,8 @@ out:
 
 void protect_maps_close(struct protect_maps *m)
 {
-	int *fds[] = {&m->cfg, &m->stats, &m->src, &m->glob, &m->port, &m->allow, &m->acl, &m->syn};
+	int *fds[] = {&m->cfg, &m->stats, &m->src,  &m->glob,	&m->port, &m->allow,
+		      &m->acl, &m->syn,	  &m->src6, &m->allow6, &m->acl6, &m->syn6};
 	unsigned i;
 
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
@@ -534,6 +578,14 @@ static int maps_of_prog(uint32_t id, struct protect_maps *m)
 		    {&m->src, PROT_MAP_SRC},   {&m->glob, PROT_MAP_GLOB},
 		    {&m->port, PROT_MAP_PORT}, {&m->allow, PROT_MAP_ALLOW},
 		    {&m->acl, PROT_MAP_ACL},   {&m->syn, PROT_MAP_SYN}};
+
+	struct {
+		int *fd;
+		const char *name;
+	} want6[] = {{&m->src6, PROT_MAP_SRC6},
+		     {&m->allow6, PROT_MAP_ALLOW6},
+		     {&m->acl6, PROT_MAP_ACL6},
+		     {&m->syn6, PROT_MAP_SYN6}};
 	unsigned i;
 	int fd;
 
@@ -544,6 +596,11 @@ static int maps_of_prog(uint32_t id, struct protect_maps *m)
 			return fd;
 		}
 		*want[i].fd = fd;
+	}
+	/* Optional: a program of an older build still takes the IPv4 rules. */
+	for (i = 0; i < sizeof(want6) / sizeof(want6[0]); i++) {
+		fd = protect_prog_map_fd(id, want6[i].name);
+		*want6[i].fd = fd < 0 ? -1 : fd;
 	}
 	m->prog_id = id;
 	return 0;
@@ -558,6 +615,7 @@ int protect_maps_open(int ifindex, struct protect_maps *m)
 
 	memset(m, 0, sizeof(*m));
 	m->cfg = m->stats = m->src = m->glob = m->port = m->allow = m->acl = m->syn = -1;
+	m->src6 = m->allow6 = m->acl6 = m->syn6 = -1;
 	err = protect_xdp_progs(ifindex, ids, &n, &mode);
 	if (err)
 		return err;
@@ -567,23 +625,26 @@ int protect_maps_open(int ifindex, struct protect_maps *m)
 	return -ESRCH;
 }
 
-/* Delete every key of map fd that keep() rejects. Keys up to 8 bytes. */
+/* Delete every key of map fd that keep() rejects. Keys up to 32 bytes. */
 static int map_prune(int fd, size_t ksz, bool (*keep)(const void *key, const struct protect_cfg *c),
 		     const struct protect_cfg *c)
 {
-	uint64_t key = 0, next = 0;
+	uint8_t key[32] = {0}, next[32] = {0};
 	void *prev = NULL;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		if (!keep(&next, c)) {
-			if (bpf_map_delete_elem(fd, &next) && errno != ENOENT)
+	if (fd < 0)
+		return 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (!keep(next, c)) {
+			if (bpf_map_delete_elem(fd, next) && errno != ENOENT)
 				return -errno;
 			/* Restart: the deleted key can no longer be "prev". */
 			prev = NULL;
 			continue;
 		}
-		memcpy(&key, &next, ksz);
-		prev = &key;
+		memcpy(key, next, ksz);
+		prev = key;
 	}
 	return 0;
 }
@@ -599,39 +660,86 @@ static bool keep_port(const void *key, const struct protect_cfg *c)
 	return false;
 }
 
-static bool prefix_in(const void *key, const struct protect_prefix *arr, unsigned n)
+static bool prefix_in(const void *key, bool v6, const struct protect_prefix *arr, unsigned n)
 {
+	const struct prot_lpm6_key *k6 = key;
 	const struct prot_lpm_key *k = key;
+	struct protect_prefix p = {.v6 = v6};
 	unsigned i;
 
+	if (v6) {
+		p.len = (uint8_t)k6->prefixlen;
+		memcpy(p.addr6, k6->addr, 16);
+	} else {
+		p.len = (uint8_t)k->prefixlen;
+		p.addr = k->addr;
+	}
 	for (i = 0; i < n; i++)
-		if (arr[i].addr == k->addr && arr[i].len == k->prefixlen)
+		if (prefix_same(&arr[i], &p))
 			return true;
 	return false;
 }
 
 static bool keep_allow(const void *key, const struct protect_cfg *c)
 {
-	return prefix_in(key, c->allow, c->n_allow);
+	return prefix_in(key, false, c->allow, c->n_allow);
 }
 
 static bool keep_acl(const void *key, const struct protect_cfg *c)
 {
-	return prefix_in(key, c->acl, c->n_acl);
+	return prefix_in(key, false, c->acl, c->n_acl);
 }
 
-static int put_prefixes(int fd, const struct protect_prefix *arr, unsigned n)
+static bool keep_allow6(const void *key, const struct protect_cfg *c)
+{
+	return prefix_in(key, true, c->allow, c->n_allow);
+}
+
+static bool keep_acl6(const void *key, const struct protect_cfg *c)
+{
+	return prefix_in(key, true, c->acl, c->n_acl);
+}
+
+/* The prefixes of one family into its LPM map (fd4 or fd6). */
+static int put_prefixes(int fd4, int fd6, const struct protect_prefix *arr, unsigned n)
 {
 	unsigned i;
 
 	for (i = 0; i < n; i++) {
 		struct prot_lpm_key k = {.prefixlen = arr[i].len, .addr = arr[i].addr};
+		struct prot_lpm6_key k6 = {.prefixlen = arr[i].len};
 		uint32_t v = arr[i].action;
+		int err;
 
-		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY))
+		if (arr[i].v6 && fd6 < 0)
+			return -EOPNOTSUPP;
+		memcpy(k6.addr, arr[i].addr6, 16);
+		err = arr[i].v6 ? bpf_map_update_elem(fd6, &k6, &v, BPF_ANY)
+				: bpf_map_update_elem(fd4, &k, &v, BPF_ANY);
+		if (err)
 			return -errno;
 	}
 	return 0;
+}
+
+static bool any_prefix(const struct protect_prefix *arr, unsigned n, bool v6)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (arr[i].v6 == v6)
+			return true;
+	return false;
+}
+
+/* prot_config.src6_mask: the first plen bits set, network order. */
+static void src6_mask(struct prot_config *base)
+{
+	uint8_t m[16];
+
+	if (!base->src6_plen || base->src6_plen > 128)
+		base->src6_plen = PROT_SRC6_PLEN_DEFAULT;
+	memset(m, 0xff, sizeof(m));
+	prefix_clear_host(m, sizeof(m), base->src6_plen);
+	memcpy(base->src6_mask, m, sizeof(m));
 }
 
 int protect_apply(const struct protect_maps *m, const struct protect_cfg *c)
@@ -652,34 +760,48 @@ int protect_apply(const struct protect_maps *m, const struct protect_cfg *c)
 			return -errno;
 	}
 	err = map_prune(m->port, sizeof(struct prot_port_key), keep_port, c);
-	err = err ?: put_prefixes(m->allow, c->allow, c->n_allow);
+	err = err ?: put_prefixes(m->allow, m->allow6, c->allow, c->n_allow);
 	err = err ?: map_prune(m->allow, sizeof(struct prot_lpm_key), keep_allow, c);
-	err = err ?: put_prefixes(m->acl, c->acl, c->n_acl);
+	err = err ?: map_prune(m->allow6, sizeof(struct prot_lpm6_key), keep_allow6, c);
+	err = err ?: put_prefixes(m->acl, m->acl6, c->acl, c->n_acl);
 	err = err ?: map_prune(m->acl, sizeof(struct prot_lpm_key), keep_acl, c);
+	err = err ?: map_prune(m->acl6, sizeof(struct prot_lpm6_key), keep_acl6, c);
 	if (err)
 		return err;
 	base.acl_on = c->n_acl > 0 || base.acl_default == PROT_ACL_DENY;
-	base.flags = (c->n_allow ? PROT_F_ALLOW : 0) | (c->n_ports ? PROT_F_PORTS : 0);
+	base.flags = (any_prefix(c->allow, c->n_allow, false) ? PROT_F_ALLOW : 0) |
+		     (any_prefix(c->allow, c->n_allow, true) ? PROT_F_ALLOW6 : 0) |
+		     (c->n_ports ? PROT_F_PORTS : 0);
 	if (!base.acl_default)
 		base.acl_default = PROT_ACL_ALLOW;
+	src6_mask(&base);
 	if (bpf_map_update_elem(m->cfg, &zero, &base, BPF_ANY))
 		return -errno;
 	return 0;
 }
 
-static int read_prefixes(int fd, struct protect_prefix *arr, unsigned *n)
+/* Append the prefixes of an IPv4 (v6 false) or IPv6 LPM map to arr. */
+static int read_prefixes(int fd, bool v6, struct protect_prefix *arr, unsigned *n)
 {
-	struct prot_lpm_key k, next;
+	struct prot_lpm6_key k, next;
 	void *prev = NULL;
 	uint32_t v;
 
-	*n = 0;
+	if (fd < 0)
+		return 0;
 	while (!bpf_map_get_next_key(fd, prev, &next) && *n < PROTECT_MAX_PREFIXES) {
 		if (!bpf_map_lookup_elem(fd, &next, &v)) {
-			arr[*n].addr = next.addr;
-			arr[*n].len = (uint8_t)next.prefixlen;
-			arr[*n].action = v;
-			(*n)++;
+			struct protect_prefix *p = &arr[(*n)++];
+
+			memset(p, 0, sizeof(*p));
+			p->v6 = v6;
+			p->len = (uint8_t)next.prefixlen;
+			p->action = v;
+			/* an IPv4 key is {prefixlen, addr}: the first 4 bytes of addr[] here */
+			if (v6)
+				memcpy(p->addr6, next.addr, 16);
+			else
+				memcpy(&p->addr, next.addr, 4);
 		}
 		k = next;
 		prev = &k;
@@ -710,8 +832,10 @@ int protect_read(const struct protect_maps *m, struct protect_cfg *c)
 		k = next;
 		prev = &k;
 	}
-	read_prefixes(m->allow, c->allow, &c->n_allow);
-	read_prefixes(m->acl, c->acl, &c->n_acl);
+	read_prefixes(m->allow, false, c->allow, &c->n_allow);
+	read_prefixes(m->allow6, true, c->allow, &c->n_allow);
+	read_prefixes(m->acl, false, c->acl, &c->n_acl);
+	read_prefixes(m->acl6, true, c->acl, &c->n_acl);
 	return 0;
 }
 
@@ -769,7 +893,11 @@ int protect_env_apply(int ifindex)
 		goto out;
 	}
 	err = protect_apply_initial(&m, c);
-	if (err < 0)
+	if (err == -EOPNOTSUPP)
+		fprintf(stderr,
+			"xtcp: protection maps not updated: the attached XDP program is of "
+			"a build without IPv6 protection maps, and IPv6 prefixes are set\n");
+	else if (err < 0)
 		fprintf(stderr, "xtcp: protection maps not updated: %s\n", strerror(-err));
 	else
 		err = 0;

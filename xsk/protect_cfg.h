@@ -27,10 +27,13 @@ struct protect_port {
 	uint32_t pps, burst;
 };
 
+/* An IPv4 or IPv6 prefix; both families share the lists (and go to their own maps). */
 struct protect_prefix {
-	uint32_t addr; /* network order, host bits cleared */
+	uint32_t addr; /* IPv4, network order, host bits cleared */
 	uint8_t len;
-	uint32_t action; /* prot_acl: PROT_ACL_*; prot_allow: 1 */
+	uint32_t action;   /* prot_acl: PROT_ACL_*; prot_allow: 1 */
+	bool v6;	   /* addr6 holds the prefix, addr is 0 */
+	uint8_t addr6[16]; /* IPv6, network order, host bits cleared */
 };
 
 struct protect_cfg {
@@ -57,9 +60,10 @@ int protect_env_check(void);
 
 /* Parsers (also used by xtcpctl). 0 / -EINVAL; err gets the accepted form. */
 int protect_parse_rate(const char *s, uint32_t *pps, uint32_t *burst); /* PPS[/BURST]|off */
-int protect_parse_prefix(const char *s, struct protect_prefix *out);   /* A.B.C.D[/LEN] */
-int protect_parse_port(const char *s, struct protect_port *out);       /* udp:53=allow */
-int protect_parse_scope(const char *s, uint32_t *scope);	       /* udp,tcp,icmp,other|all */
+int protect_parse_prefix(const char *s, struct protect_prefix *out); /* A.B.C.D[/LEN], IPv6[/LEN] */
+int protect_parse_src6_plen(const char *s, uint32_t *plen);	     /* 1..128 */
+int protect_parse_port(const char *s, struct protect_port *out);     /* udp:53=allow */
+int protect_parse_scope(const char *s, uint32_t *scope);	     /* udp,tcp,icmp,other|all */
 /* Add or replace (same key); -ENOSPC when full. */
 int protect_cfg_add_port(struct protect_cfg *c, const struct protect_port *p);
 int protect_cfg_add_prefix(struct protect_prefix *arr, unsigned *n, const struct protect_prefix *p);
@@ -76,6 +80,8 @@ void protect_fmt_scope(char *buf, size_t n, uint32_t scope);
 /* --- the maps of an attached program --- */
 struct protect_maps {
 	int cfg, stats, src, glob, port, allow, acl, syn;
+	/* IPv6 tables: -1 in a program built before they existed (IPv6 rules refused) */
+	int src6, allow6, acl6, syn6;
 	uint32_t prog_id; /* the program that holds them */
 };
 
@@ -96,7 +102,10 @@ int protect_prog_map_fd(uint32_t prog_id, const char *name);
 int protect_maps_open(int ifindex, struct protect_maps *m);
 void protect_maps_close(struct protect_maps *m);
 
-/* Replace the whole configuration in the maps (buckets of changed rules restart full). */
+/*
+ * Replace the whole configuration in the maps (buckets of changed rules restart
+ * full). -EOPNOTSUPP: IPv6 prefixes for a program without the IPv6 tables.
+ */
 int protect_apply(const struct protect_maps *m, const struct protect_cfg *c);
 /*
  * The same, only if nobody configured the maps yet (returns 1 and changes

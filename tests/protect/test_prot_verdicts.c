@@ -2,13 +2,16 @@
  * test_prot_verdicts.c - every protection rule of bpf/xtcp_protect.h on
  * crafted frames through BPF_PROG_TEST_RUN (no NIC, no namespace), with the
  * rules written by the real userspace code (xsk/protect_cfg.c) and the
- * per-reason counters checked after each case.
+ * per-reason counters checked after each case; every rule for IPv4 and
+ * IPv6 (per-/64 buckets, ND and MLD never limited, extension-header chains,
+ * fragments, truncated frames).
  *
  *   test_prot_verdicts OBJ harness   tests/protect/prot_harness.bpf.c: the
  *                                    hooks behind a minimal parser
  *   test_prot_verdicts OBJ xtcp      bpf/xtcp_xdp.bpf.c, the real steering
- *                                    program: served port 80 in xtcp_serve (no
- *                                    AF_XDP socket, so an admitted segment is
+ *                                    program: served port 80 in xtcp_serve and
+ *                                    xtcp_serve6 (no AF_XDP socket, so an
+ *                                    admitted segment is
  *                                    passed), and every protection drop must
  *                                    also be its "dropped" verdict
  * Needs root (BPF): exits 77 otherwise (1 with XTCP_TEST_NO_SKIP=1).
@@ -19,6 +22,7 @@
 #include <string.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 
@@ -90,6 +94,92 @@ static int run(uint8_t proto, const char *src, uint16_t dport, int tcpflags)
 		return -1;
 	}
 	return (int)o.retval;
+}
+
+/* An IPv6 frame: extension headers before the upper layer, truncation. */
+struct v6x {
+	int hop;       /* hop limit (0: 64) */
+	int dstopts;   /* that many 8-byte destination options headers first */
+	int hbh;       /* a hop-by-hop options header first (MLD carries router alert) */
+	int frag;      /* a fragment header: 1 first fragment, 2 a later one */
+	int icmp_type; /* ICMPv6 type (proto IPPROTO_ICMPV6; 0: echo request) */
+	size_t cut;    /* frame length when nonzero: a truncated frame */
+};
+
+/* Run one IPv6 frame from src to fd77:1::1; returns the XDP verdict. */
+static int run6x(uint8_t proto, const char *src, uint16_t dport, int tcpflags, const struct v6x *x)
+{
+	unsigned char f[256] = {0}, *p;
+	struct ethhdr *eth = (void *)f;
+	struct ipv6hdr *ip6 = (void *)(eth + 1);
+	uint8_t *nh = &ip6->nexthdr;
+	size_t len;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f, .repeat = 1);
+
+	memset(eth->h_dest, 0x02, ETH_ALEN);
+	memset(eth->h_source, 0x04, ETH_ALEN);
+	eth->h_proto = htons(ETH_P_IPV6);
+	ip6->version = 6;
+	ip6->hop_limit = x->hop ? (uint8_t)x->hop : 64;
+	inet_pton(AF_INET6, src, &ip6->saddr);
+	inet_pton(AF_INET6, "fd77:1::1", &ip6->daddr);
+	p = (unsigned char *)(ip6 + 1);
+	if (x->hbh) {
+		*nh = IPPROTO_HOPOPTS;
+		nh = p;
+		p[2] = 5; /* router alert (RFC 2711), length 2, value 0: MLD */
+		p[3] = 2;
+		p += 8;
+	}
+	for (int i = 0; i < x->dstopts; i++) {
+		*nh = IPPROTO_DSTOPTS;
+		nh = p;
+		p[2] = 1; /* PadN filling the header */
+		p[3] = 4;
+		p += 8;
+	}
+	if (x->frag) {
+		*nh = IPPROTO_FRAGMENT;
+		nh = p;
+		p[3] = x->frag == 1 ? 0x01 : 0x11; /* M set; offset 0 or 2 units of 8 */
+		p += 8;
+	}
+	*nh = proto;
+	if (proto == IPPROTO_UDP) {
+		struct udphdr *u = (void *)p;
+
+		u->source = htons(40000);
+		u->dest = htons(dport);
+		u->len = htons(sizeof(*u) + 32);
+		p += sizeof(*u) + 32;
+	} else if (proto == IPPROTO_TCP) {
+		struct tcphdr *t = (void *)p;
+
+		t->source = htons(40000);
+		t->dest = htons(dport);
+		t->doff = 5;
+		t->syn = !!(tcpflags & SYN);
+		t->ack = !!(tcpflags & ACK);
+		p += sizeof(*t) + 32;
+	} else {
+		p[0] = x->icmp_type ? (uint8_t)x->icmp_type : 128; /* echo request */
+		p += 32;
+	}
+	len = (size_t)(p - f);
+	ip6->payload_len = htons((uint16_t)(len - sizeof(*eth) - sizeof(*ip6)));
+	o.data_size_in = x->cut ? (uint32_t)x->cut : (uint32_t)len;
+	if (bpf_prog_test_run_opts(prog_fd, &o)) {
+		fprintf(stderr, "test_run: %s\n", strerror(errno));
+		return -1;
+	}
+	return (int)o.retval;
+}
+
+static int run6(uint8_t proto, const char *src, uint16_t dport, int tcpflags)
+{
+	struct v6x x = {0};
+
+	return run6x(proto, src, dport, tcpflags, &x);
 }
 
 static uint64_t counters[PROT_CNT_MAX];
@@ -341,6 +431,313 @@ static void test_read_back(void)
 	free(rb);
 }
 
+/* --- IPv6 --- */
+
+/* Empty the global budget and the IPv6 buckets the earlier cases left behind. */
+static void buckets_reset(void)
+{
+	struct prot_bucket zero_b = {0};
+	uint32_t zero = 0;
+	int fds[] = {maps.src6, maps.syn6};
+	uint8_t key[16], next[16];
+
+	bpf_map_update_elem(maps.glob, &zero, &zero_b, BPF_ANY);
+	for (unsigned i = 0; i < 2; i++)
+		while (!bpf_map_get_next_key(fds[i], NULL, next)) {
+			memcpy(key, next, sizeof(key));
+			bpf_map_delete_elem(fds[i], key);
+		}
+}
+
+static void add_prefix(struct protect_prefix *arr, unsigned *n, const char *s, uint32_t action)
+{
+	struct protect_prefix p;
+
+	CHECK(protect_parse_prefix(s, &p) == 0, "parse %s", s);
+	p.action = action;
+	protect_cfg_add_prefix(arr, n, &p);
+}
+
+static void test6_defaults(void)
+{
+	int i, ok = 0;
+
+	protect_cfg_defaults(cfg);
+	buckets_reset();
+	apply();
+	for (i = 0; i < 100; i++)
+		ok += run6(IPPROTO_UDP, "2001:db8::1", 53, 0) == XDP_PASS;
+	CHECK(ok == 100, "default UDP: %d of 100 passed", ok);
+	CHECK(run6(IPPROTO_ICMPV6, "2001:db8::1", 0, 0) == XDP_PASS, "ICMPv6");
+	CHECK(run6(IPPROTO_TCP, "2001:db8::1", 22, SYN) == XDP_PASS, "ssh SYN");
+	CHECK(run6(IPPROTO_TCP, "2001:db8::1", 80, SYN) == XDP_PASS, "served SYN");
+	CHECK(delta(PROT_CNT_SEEN) == 102, "seen");
+	CHECK(delta(PROT_CNT_SERVED_SEEN) == 1 && delta(PROT_CNT_SYN_SEEN) == 1, "served counters");
+}
+
+/* One bucket per /64 (an attacker owns the whole /64), or per configured prefix. */
+static void test6_src_rate(void)
+{
+	rules_off();
+	buckets_reset();
+	cfg->base.src_pps = 1;
+	cfg->base.src_burst = 2;
+	cfg->base.scope = PROT_SCOPE_UDP | PROT_SCOPE_OTHER;
+	apply();
+	CHECK(run6(IPPROTO_UDP, "2001:db8:2:1::1", 9, 0) == XDP_PASS, "1st");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:2:1::2", 9, 0) == XDP_PASS, "2nd, same /64");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:2:1:ffff:1:2:3", 9, 0) == XDP_DROP, "3rd: same /64");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:2:2::1", 9, 0) == XDP_PASS, "another /64");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:2:1::1", 22, SYN) == XDP_PASS, "kernel TCP not in scope");
+	CHECK(run6(IPPROTO_ICMPV6, "2001:db8:2:1::1", 0, 0) == XDP_PASS, "ICMPv6 not in scope");
+	CHECK(run6(47 /* GRE */, "2001:db8:2:1::9", 0, 0) == XDP_DROP, "other protocols in scope");
+	CHECK(run(IPPROTO_UDP, "10.2.6.1", 9, 0) == XDP_PASS, "IPv4 has its own buckets");
+	CHECK(delta(PROT_CNT_DROP_SRC_RATE) == 2, "drop_src_rate");
+	CHECK(delta(PROT_CNT_SRC_NEW) == 3, "two /64s and one IPv4 source tracked");
+
+	cfg->base.scope = PROT_SCOPE_ALL;
+	cfg->base.src6_plen = 128; /* per address */
+	apply();
+	CHECK(run6(IPPROTO_ICMPV6, "2001:db8:2:3::1", 0, 0) == XDP_PASS, "/128: ::1 1st");
+	CHECK(run6(IPPROTO_ICMPV6, "2001:db8:2:3::1", 0, 0) == XDP_PASS, "/128: ::1 2nd");
+	CHECK(run6(IPPROTO_ICMPV6, "2001:db8:2:3::1", 0, 0) == XDP_DROP, "/128: ICMPv6 in scope");
+	CHECK(run6(IPPROTO_ICMPV6, "2001:db8:2:3::2", 0, 0) == XDP_PASS, "/128: ::2 its own");
+	CHECK(delta(PROT_CNT_DROP_SRC_RATE) == 1, "/128 counted");
+	cfg->base.src6_plen = 48;
+	apply();
+	CHECK(run6(IPPROTO_UDP, "2001:db8:4:1::1", 9, 0) == XDP_PASS, "/48: 1st");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:4:2::1", 9, 0) == XDP_PASS, "/48: 2nd, other /64");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:4:ffff::1", 9, 0) == XDP_DROP, "/48: same /48");
+	CHECK(delta(PROT_CNT_DROP_SRC_RATE) == 1, "/48 counted");
+}
+
+/* ND and MLD are never limited or dropped, by no rule; only as the RFCs send them. */
+static void test6_nd_mld(void)
+{
+	struct v6x ns = {.hop = 255, .icmp_type = 135}, ra = {.hop = 255, .icmp_type = 134};
+	struct v6x mld = {.hop = 1, .hbh = 1, .icmp_type = 143},
+		   fwd = {.hop = 64, .icmp_type = 135};
+	int i, pass = 0;
+
+	rules_off();
+	buckets_reset();
+	cfg->base.src_pps = 1;
+	cfg->base.src_burst = 1;
+	cfg->base.global_pps = 1;
+	cfg->base.global_burst = 1;
+	cfg->base.scope = PROT_SCOPE_ALL;
+	apply();
+	for (i = 0; i < 20; i++) {
+		pass += run6x(IPPROTO_ICMPV6, "fe80::1", 0, 0, &ns) == XDP_PASS;
+		pass += run6x(IPPROTO_ICMPV6, "fe80::1", 0, 0, &ra) == XDP_PASS;
+		pass += run6x(IPPROTO_ICMPV6, "fe80::1", 0, 0, &mld) == XDP_PASS;
+	}
+	CHECK(pass == 60, "NS, RA, MLDv2 report under a 1 pkt/s limit: %d of 60 passed", pass);
+	CHECK(delta(PROT_CNT_PASS_ND) == 60, "pass_nd_mld");
+	/* hop limit 64: it crossed a router, so it is no ND the kernel accepts */
+	CHECK(run6x(IPPROTO_ICMPV6, "2001:db8:5::1", 0, 0, &fwd) == XDP_PASS, "routed NS 1st");
+	CHECK(run6x(IPPROTO_ICMPV6, "2001:db8:5::1", 0, 0, &fwd) == XDP_DROP, "routed NS limited");
+	CHECK(delta(PROT_CNT_PASS_ND) == 0 && delta(PROT_CNT_DROP_SRC_RATE) == 1, "counted");
+}
+
+static void test6_allowlist(void)
+{
+	rules_off();
+	buckets_reset();
+	cfg->base.src_pps = 1;
+	cfg->base.src_burst = 1;
+	cfg->base.scope = PROT_SCOPE_ALL;
+	add_prefix(cfg->allow, &cfg->n_allow, "2001:db8:3::/48", 1);
+	add_prefix(cfg->allow, &cfg->n_allow, "10.3.0.0/16", 1);
+	protect_parse_port("udp:7=drop", &cfg->ports[cfg->n_ports++]);
+	apply();
+	for (int i = 0; i < 5; i++)
+		CHECK(run6(IPPROTO_UDP, "2001:db8:3:9::9", 9, 0) == XDP_PASS, "allow-listed %d", i);
+	CHECK(run6(IPPROTO_UDP, "2001:db8:3::1", 7, 0) == XDP_PASS, "allow-list beats a port drop");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:4::1", 9, 0) == XDP_PASS, "outside: 1st");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:4::1", 9, 0) == XDP_DROP, "outside: limited");
+	CHECK(run6(IPPROTO_UDP, "::ffff:10.3.0.1", 9, 0) == XDP_PASS, "mapped: 1st");
+	CHECK(run6(IPPROTO_UDP, "::ffff:10.3.0.1", 9, 0) == XDP_DROP,
+	      "an IPv4 prefix does not cover IPv6 sources");
+	CHECK(delta(PROT_CNT_PASS_ALLOWLIST) == 6, "pass_allowlist");
+}
+
+static void test6_port_rules(void)
+{
+	struct v6x chain = {.dstopts = 2}, first = {.frag = 1}, later = {.frag = 2};
+	int i, pass = 0;
+
+	rules_off();
+	buckets_reset();
+	cfg->base.src_pps = 1;
+	cfg->base.src_burst = 1;
+	cfg->base.scope = PROT_SCOPE_UDP;
+	protect_parse_port("udp:53=allow", &cfg->ports[cfg->n_ports++]);
+	protect_parse_port("udp:11211=drop", &cfg->ports[cfg->n_ports++]);
+	protect_parse_port("udp:123=rate:1/2", &cfg->ports[cfg->n_ports++]);
+	protect_parse_port("tcp:23=drop", &cfg->ports[cfg->n_ports++]);
+	apply();
+	for (i = 0; i < 10; i++)
+		pass += run6(IPPROTO_UDP, "2001:db8:5::1", 53, 0) == XDP_PASS;
+	CHECK(pass == 10, "allow port never limited: %d/10", pass);
+	CHECK(run6(IPPROTO_UDP, "2001:db8:5:1::2", 11211, 0) == XDP_DROP, "drop port");
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:5:1::2", 11211, 0, &chain) == XDP_DROP,
+	      "drop port behind two destination options headers");
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:5:1::2", 11211, 0, &first) == XDP_DROP,
+	      "drop port in a first fragment");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:5:1::2", 23, SYN) == XDP_DROP, "tcp drop port");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:5:1::2", 24, SYN) == XDP_PASS, "tcp other port");
+	/* a later fragment has no port: only the per-source bucket of its /64 */
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:5:2::2", 11211, 0, &later) == XDP_PASS,
+	      "later fragment");
+	/* rate: the port's bucket is shared by all sources, of both families */
+	CHECK(run(IPPROTO_UDP, "10.5.2.1", 123, 0) == XDP_PASS, "rate 1st (IPv4)");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:5:3::1", 123, 0) == XDP_PASS, "rate 2nd");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:5:4::1", 123, 0) == XDP_DROP, "rate over");
+	CHECK(delta(PROT_CNT_PASS_PORT_ALLOW) == 10, "pass_port_allow");
+	CHECK(delta(PROT_CNT_DROP_PORT) == 4, "drop_port_rule");
+	CHECK(delta(PROT_CNT_DROP_PORT_RATE) == 1, "drop_port_rate");
+}
+
+static void test6_global(void)
+{
+	char src[64];
+	int i, pass = 0;
+
+	rules_off();
+	buckets_reset();
+	cfg->base.global_pps = 1;
+	cfg->base.global_burst = 5;
+	cfg->base.scope = PROT_SCOPE_UDP;
+	apply();
+	CHECK(run(IPPROTO_UDP, "10.6.1.1", 9, 0) == XDP_PASS, "IPv4 takes from the same budget");
+	for (i = 0; i < 8; i++) {
+		snprintf(src, sizeof(src), "2001:db8:6:%x::1", i + 1);
+		pass += run6(IPPROTO_UDP, src, 9, 0) == XDP_PASS;
+	}
+	CHECK(pass == 4, "global budget: %d of 8 passed (burst 5, one taken by IPv4)", pass);
+	CHECK(delta(PROT_CNT_DROP_GLOBAL) == 4, "drop_global_rate");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:6:1::1", 22, SYN) == XDP_PASS, "TCP outside scope");
+}
+
+static void test6_syn(void)
+{
+	rules_off();
+	buckets_reset();
+	cfg->base.syn_pps = 1;
+	cfg->base.syn_burst = 2;
+	add_prefix(cfg->allow, &cfg->n_allow, "2001:db8:7:7::7", 1);
+	apply();
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:1::1", 80, SYN) == XDP_PASS, "SYN 1");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:1::2", 80, SYN) == XDP_PASS, "SYN 2, same /64");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:1::3", 80, SYN) == XDP_DROP, "SYN 3 over, same /64");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:1::1", 80, ACK) == XDP_PASS, "ACK not limited");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:1::1", 80, SYN | ACK) == XDP_PASS,
+	      "SYN-ACK not limited");
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:2::1", 80, SYN) == XDP_PASS, "other /64");
+	for (int i = 0; i < 5; i++)
+		CHECK(run6(IPPROTO_TCP, "2001:db8:7:7::7", 80, SYN) == XDP_PASS,
+		      "allow-listed SYN %d", i);
+	CHECK(run6(IPPROTO_TCP, "2001:db8:7:1::1", 22, SYN) == XDP_PASS,
+	      "non-served port: not a SYN rule");
+	CHECK(delta(PROT_CNT_DROP_SYN_RATE) == 1, "drop_syn_rate");
+	CHECK(delta(PROT_CNT_SYN_SEEN) == 9, "served_syn");
+}
+
+static void test6_acl(void)
+{
+	rules_off();
+	buckets_reset();
+	add_prefix(cfg->acl, &cfg->n_acl, "fd77:9::/32", PROT_ACL_DENY);
+	add_prefix(cfg->acl, &cfg->n_acl, "fd77:9:1::/48", PROT_ACL_ALLOW);
+	add_prefix(cfg->acl, &cfg->n_acl, "10.8.0.0/16", PROT_ACL_DENY);
+	apply();
+	CHECK(run6(IPPROTO_TCP, "fd77:9:2::1", 80, SYN) == XDP_DROP, "denied prefix");
+	CHECK(run6(IPPROTO_TCP, "fd77:9:2::1", 80, ACK) == XDP_DROP, "denied: every segment");
+	CHECK(run6(IPPROTO_TCP, "fd77:9:1::1", 80, SYN) == XDP_PASS, "longer allow prefix wins");
+	CHECK(run6(IPPROTO_TCP, "fd77:8::1", 80, SYN) == XDP_PASS, "default allow");
+	CHECK(run6(IPPROTO_TCP, "::ffff:10.8.0.1", 80, SYN) == XDP_PASS,
+	      "an IPv4 deny does not cover IPv6");
+	CHECK(run6(IPPROTO_TCP, "fd77:9:2::1", 22, SYN) == XDP_PASS, "only served ports");
+	CHECK(run6(IPPROTO_UDP, "fd77:9:2::1", 80, 0) == XDP_PASS, "only TCP to served ports");
+	CHECK(delta(PROT_CNT_DROP_ACL) == 2, "drop_served_acl");
+
+	cfg->base.acl_default = PROT_ACL_DENY; /* allow-list mode */
+	apply();
+	CHECK(run6(IPPROTO_TCP, "fd77:8::1", 80, SYN) == XDP_DROP, "default deny");
+	CHECK(run6(IPPROTO_TCP, "fd77:9:1::1", 80, SYN) == XDP_PASS, "allowed prefix");
+	CHECK(run(IPPROTO_TCP, "10.11.0.1", 80, SYN) == XDP_DROP, "IPv4 default deny too");
+	CHECK(delta(PROT_CNT_DROP_ACL) == 2, "counted");
+}
+
+/* Malformed and unusual chains: counted, judged by their source, never a crash. */
+static void test6_malformed(void)
+{
+	struct v6x trunc_fixed = {.cut = sizeof(struct ethhdr) + 20};
+	struct v6x trunc_ext = {.dstopts = 1, .cut = sizeof(struct ethhdr) + 40 + 4};
+	struct v6x long_chain = {.dstopts = 5};
+	uint64_t seen;
+
+	rules_off();
+	buckets_reset();
+	cfg->base.src_pps = 1;
+	cfg->base.src_burst = 1;
+	cfg->base.scope = PROT_SCOPE_OTHER;
+	apply();
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:8::1", 9, 0, &trunc_fixed) == XDP_PASS,
+	      "half an IPv6 header: passed, the kernel drops it");
+	seen = delta(PROT_CNT_SEEN);
+	CHECK(seen == 0, "no source to judge: not inspected (%llu)", (unsigned long long)seen);
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:8::1", 9, 0, &trunc_ext) == XDP_PASS, "cut option 1st");
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:8::1", 9, 0, &trunc_ext) == XDP_DROP,
+	      "cut option: class other, limited");
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:8:1::1", 9, 0, &long_chain) == XDP_PASS,
+	      "long chain 1st");
+	CHECK(run6x(IPPROTO_UDP, "2001:db8:8:1::1", 9, 0, &long_chain) == XDP_DROP,
+	      "five options headers: class other, limited");
+	CHECK(delta(PROT_CNT_UNPARSED6) == 4, "ip6_no_upper");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:8:2::1", 9, 0) == XDP_PASS, "plain UDP: not in scope");
+	CHECK(run6(IPPROTO_UDP, "2001:db8:8:2::1", 9, 0) == XDP_PASS, "plain UDP: not in scope 2");
+	for (size_t cut = sizeof(struct ethhdr); cut < 120; cut++) {
+		struct v6x x = {.hbh = 1, .dstopts = 1, .frag = 1, .cut = cut};
+		int v = run6x(IPPROTO_TCP, "2001:db8:8:3::1", 80, SYN, &x);
+
+		CHECK(v == XDP_PASS || v == XDP_DROP, "cut at %zu: verdict %d", cut, v);
+	}
+}
+
+static void test6_read_back(void)
+{
+	struct protect_cfg *rb = malloc(sizeof(*rb));
+	char buf[64];
+
+	CHECK(rb != NULL, "malloc");
+	if (!rb)
+		return;
+	rules_off();
+	buckets_reset();
+	cfg->base.src6_plen = 56;
+	add_prefix(cfg->allow, &cfg->n_allow, "2001:db8:a::/48", 1);
+	add_prefix(cfg->allow, &cfg->n_allow, "10.12.0.0/16", 1);
+	add_prefix(cfg->acl, &cfg->n_acl, "2001:db8:b::1", PROT_ACL_DENY);
+	apply();
+	CHECK(protect_read(&maps, rb) == 0, "read");
+	CHECK(rb->n_allow == 2 && rb->n_acl == 1, "%u allow %u acl", rb->n_allow, rb->n_acl);
+	CHECK(rb->base.src6_plen == 56, "src6_plen %u", rb->base.src6_plen);
+	protect_fmt_prefix(buf, sizeof(buf), &rb->acl[0]);
+	CHECK(!strcmp(buf, "2001:db8:b::1/128") && rb->acl[0].action == PROT_ACL_DENY, "acl %s",
+	      buf);
+	/* a rule removed from the config disappears from the map */
+	cfg->n_allow = 1; /* keeps 2001:db8:a::/48 */
+	cfg->n_acl = 0;
+	apply();
+	CHECK(protect_read(&maps, rb) == 0 && rb->n_allow == 1 && rb->allow[0].v6 && rb->n_acl == 0,
+	      "pruned: %u allow, %u acl", rb->n_allow, rb->n_acl);
+	protect_fmt_prefix(buf, sizeof(buf), &rb->allow[0]);
+	CHECK(!strcmp(buf, "2001:db8:a::/48"), "allow %s", buf);
+	free(rb);
+}
+
 /* A second process adopting the program keeps the rules in force. */
 static void test_apply_initial(void)
 {
@@ -400,8 +797,13 @@ int main(int argc, char **argv)
 		.allow = map_fd(obj, PROT_MAP_ALLOW),
 		.acl = map_fd(obj, PROT_MAP_ACL),
 		.syn = map_fd(obj, PROT_MAP_SYN),
+		.src6 = map_fd(obj, PROT_MAP_SRC6),
+		.allow6 = map_fd(obj, PROT_MAP_ALLOW6),
+		.acl6 = map_fd(obj, PROT_MAP_ACL6),
+		.syn6 = map_fd(obj, PROT_MAP_SYN6),
 	};
-	if (prog_fd < 0 || served_fd < 0 || maps.cfg < 0 || maps.stats < 0) {
+	if (prog_fd < 0 || served_fd < 0 || maps.cfg < 0 || maps.stats < 0 || maps.allow6 < 0 ||
+	    maps.acl6 < 0) {
 		fprintf(stderr, "%s: no program or no protection maps in it\n", argv[1]);
 		return 1;
 	}
@@ -409,7 +811,12 @@ int main(int argc, char **argv)
 		struct xtcp_serve_key k = {.ip4 = 0, .port = htons(80)};
 		struct xtcp_serve_val v = {0};
 
+		struct xtcp_serve6_key k6 = {.port = htons(80)};
+		int serve6_fd = map_fd(obj, "xtcp_serve6");
+
 		bpf_map_update_elem(served_fd, &k, &v, BPF_ANY);
+		CHECK(serve6_fd >= 0 && !bpf_map_update_elem(serve6_fd, &k6, &v, BPF_ANY),
+		      "serve [::]:80");
 	} else {
 		bpf_map_update_elem(served_fd, &port, &one, BPF_ANY);
 	}
@@ -425,6 +832,16 @@ int main(int argc, char **argv)
 	test_syn();
 	test_acl();
 	test_read_back();
+	test6_defaults();
+	test6_src_rate();
+	test6_nd_mld();
+	test6_allowlist();
+	test6_port_rules();
+	test6_global();
+	test6_syn();
+	test6_acl();
+	test6_malformed();
+	test6_read_back();
 	test_apply_initial();
 	check_verdict_counter();
 

@@ -114,6 +114,51 @@ static void test_bad(struct protect_cfg *c)
 	expect_bad(c, "XTCP_SERVED_DENY", "XTCP_SERVED_DENY=example.com");
 	expect_bad(c, "XTCP_SERVED_DEFAULT", "XTCP_SERVED_DEFAULT=maybe");
 	expect_bad(c, "XTCP_PROTECT", "XTCP_PROTECT=yes");
+	expect_bad(c, "XTCP_PROTECT_ALLOW", "XTCP_PROTECT_ALLOW=fd77:1::/129");
+	expect_bad(c, "XTCP_PROTECT_ALLOW", "XTCP_PROTECT_ALLOW=fd77:::1");
+	expect_bad(c, "XTCP_SERVED_ALLOW", "XTCP_SERVED_ALLOW=10.0.0.0/8,fd77:1::/x");
+	expect_bad(c, "XTCP_SERVED_DENY", "XTCP_SERVED_DENY=[2001:db8::1]");
+	expect_bad(c, "XTCP_PROTECT_SRC6_PREFIX", "XTCP_PROTECT_SRC6_PREFIX=0");
+	expect_bad(c, "XTCP_PROTECT_SRC6_PREFIX", "XTCP_PROTECT_SRC6_PREFIX=129");
+	expect_bad(c, "XTCP_PROTECT_SRC6_PREFIX", "XTCP_PROTECT_SRC6_PREFIX=/");
+}
+
+/* IPv6 prefixes wherever IPv4 ones are accepted, in the same lists. */
+static void test_ipv6(struct protect_cfg *c)
+{
+	const char *const env[] = {"XTCP_PROTECT_ALLOW=10.0.0.0/8,fd77:1::/64,2001:db8::1",
+				   "XTCP_SERVED_DENY=2001:db8:bad::/48",
+				   "XTCP_PROTECT_SRC6_PREFIX=56", NULL};
+	struct protect_prefix p, q;
+	char err[256], buf[64];
+
+	CHECK(parse(c, err, sizeof(err), env) == 0, "%s", err);
+	CHECK(c->n_allow == 3 && !c->allow[0].v6 && c->allow[1].v6 && c->allow[2].v6, "allow");
+	protect_fmt_prefix(buf, sizeof(buf), &c->allow[1]);
+	CHECK(!strcmp(buf, "fd77:1::/64"), "%s", buf);
+	protect_fmt_prefix(buf, sizeof(buf), &c->allow[2]);
+	CHECK(!strcmp(buf, "2001:db8::1/128"), "a bare address is a /128: %s", buf);
+	CHECK(c->n_acl == 1 && c->acl[0].v6 && c->acl[0].len == 48 &&
+		      c->acl[0].action == PROT_ACL_DENY,
+	      "served deny");
+	CHECK(c->base.src6_plen == 56, "src6 prefix %u", c->base.src6_plen);
+
+	CHECK(protect_parse_prefix("2001:db8:1:2:3:4:5:6/36", &p) == 0 && p.len == 36, "parse");
+	protect_fmt_prefix(buf, sizeof(buf), &p);
+	CHECK(!strcmp(buf, "2001:db8::/36"), "host bits cleared: %s", buf);
+	CHECK(protect_parse_prefix("::/0", &p) == 0 && p.len == 0 && p.v6, "::/0");
+	CHECK(protect_parse_prefix("::ffff:10.0.0.1", &p) == 0 && p.v6 && p.len == 128, "mapped");
+	/* the same prefix in the other family is another entry */
+	protect_cfg_defaults(c);
+	protect_parse_prefix("10.0.0.0/8", &p);
+	protect_parse_prefix("a00::/8", &q);
+	CHECK(protect_cfg_add_prefix(c->allow, &c->n_allow, &p) == 0 &&
+		      protect_cfg_add_prefix(c->allow, &c->n_allow, &q) == 0 && c->n_allow == 2,
+	      "two families, %u entries", c->n_allow);
+	CHECK(protect_cfg_del_prefix(c->allow, &c->n_allow, &q) == 0 && c->n_allow == 1 &&
+		      !c->allow[0].v6,
+	      "del IPv6 leaves IPv4");
+	CHECK(c->base.src6_plen == PROT_SRC6_PLEN_DEFAULT, "default /64");
 }
 
 static void test_parsers(struct protect_cfg *c)
@@ -165,6 +210,7 @@ int main(void)
 	test_served_allow(c);
 	test_bad(c);
 	test_parsers(c);
+	test_ipv6(c);
 	free(c);
 	return check_summary();
 }
