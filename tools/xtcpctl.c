@@ -489,7 +489,6 @@ static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *
 		jw_str(&ctl->w, "iface", name);
 		protect_fmt_rate(a, sizeof(a), c->base.src_pps, c->base.src_burst);
 		jw_str(&ctl->w, "src_rate", a);
-		jw_u64(&ctl->w, "src6_prefix", c->base.src6_plen);
 		protect_fmt_rate(a, sizeof(a), c->base.global_pps, c->base.global_burst);
 		jw_str(&ctl->w, "global_rate", a);
 		protect_fmt_rate(a, sizeof(a), c->base.syn_pps, c->base.syn_burst);
@@ -498,6 +497,7 @@ static void filter_show(struct ctl *ctl, int ifindex, const struct protect_cfg *
 		jw_str(&ctl->w, "scope", a);
 		jw_str(&ctl->w, "served_default",
 		       c->base.acl_default == PROT_ACL_DENY ? "deny" : "allow");
+		jw_u64(&ctl->w, "src6_prefix", c->base.src6_plen);
 		jw_arr(&ctl->w, "ports");
 		for (i = 0; i < c->n_ports; i++) {
 			protect_fmt_port(a, sizeof(a), &c->ports[i]);

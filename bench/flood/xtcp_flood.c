@@ -6,11 +6,13 @@
  *              [-s SRC_IP[/LEN]] [-l PAYLOAD] [-c COUNT] [-T SECONDS] [-r PPS]
  *
  * Frames are built once from a template; per frame only the source address
- * (random inside SRC/LEN when LEN < 32), the source port and the checksums
- * change. Bounds, always: COUNT (default 1,000,000, at most 1e9) and SECONDS
+ * (random inside SRC/LEN when LEN < 32, or 128 for IPv6), the source port and
+ * the checksums change. IPv6: DST_IP and SRC_IP (then required) are IPv6
+ * addresses. Bounds, always: COUNT (default 1,000,000, at most 1e9) and SECONDS
  * (default 10, at most 120), whichever comes first. Safety: it refuses to run
  * in a namespace with a default route or in pid 1's (the test bed's
- * namespaces have neither) and sends only to 10.77.0.0/16 (the test bed's). Prints one line:
+ * namespaces have neither) and sends only to 10.77.0.0/16 or fd77::/16 (the
+ * test bed's). Prints one line:
  * "sent=N seconds=S pps=P" (and errors=E when the device pushed back).
  */
 #define _GNU_SOURCE /* sendmmsg */
@@ -32,6 +34,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 
@@ -45,6 +48,8 @@
 struct opts {
 	const char *iface;
 	uint32_t dst, src; /* network order */
+	bool v6;	   /* dst6/src6 instead of dst/src */
+	uint8_t dst6[16], src6[16];
 	uint8_t src_len;
 	uint8_t dmac[6];
 	bool syn;
@@ -63,7 +68,7 @@ static int usage(void)
 		"PPS]\n"
 		"  defaults: udp, port 9, source = IFACE's first address, payload 18 (64-byte\n"
 		"  frames), count 1000000, 10 s, as fast as possible; only inside a test bed\n"
-		"  namespace, only to 10.77.0.0/16\n");
+		"  namespace, only to 10.77.0.0/16 or fd77::/16 (IPv6: -s is required)\n");
 	return 2;
 }
 
@@ -225,9 +230,63 @@ static size_t build(const struct opts *o, uint8_t *f, const uint8_t smac[6], uin
 	return sizeof(*eth) + sizeof(*ip) + l4len;
 }
 
+/* The IPv6 frame: a source inside SRC6/LEN, UDP or TCP with its mandatory checksum. */
+static size_t build6(const struct opts *o, uint8_t *f, const uint8_t smac[6], uint64_t *seed)
+{
+	struct ethhdr *eth = (struct ethhdr *)f;
+	struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
+	size_t l4len = o->syn ? sizeof(struct tcphdr) : sizeof(struct udphdr) + o->payload;
+	uint16_t sport = (uint16_t)(1024 + rnd(seed) % 64000);
+	uint8_t *l4 = (uint8_t *)(ip6 + 1);
+	uint32_t sum;
+
+	memcpy(eth->h_dest, o->dmac, 6);
+	memcpy(eth->h_source, smac, 6);
+	eth->h_proto = htons(ETH_P_IPV6);
+	memset(ip6, 0, sizeof(*ip6));
+	ip6->version = 6;
+	ip6->hop_limit = 64;
+	ip6->payload_len = htons((uint16_t)l4len);
+	ip6->nexthdr = o->syn ? IPPROTO_TCP : IPPROTO_UDP;
+	memcpy(&ip6->saddr, o->src6, 16);
+	for (unsigned i = o->src_len / 8; i < 16; i++) {
+		unsigned net = i == o->src_len / 8 ? o->src_len % 8 : 0;
+
+		ip6->saddr.s6_addr[i] |= (uint8_t)rnd(seed) & (uint8_t)(0xff >> net);
+	}
+	memcpy(&ip6->daddr, o->dst6, 16);
+	/* pseudo header (RFC 8200 8.1): addresses, length, next header */
+	sum = csum_add(0, &ip6->saddr, 32) + (uint32_t)l4len + ip6->nexthdr;
+	if (o->syn) {
+		struct tcphdr *th = (struct tcphdr *)l4;
+
+		memset(th, 0, sizeof(*th));
+		th->source = htons(sport);
+		th->dest = htons(o->port);
+		th->seq = (uint32_t)rnd(seed);
+		th->doff = 5;
+		th->syn = 1;
+		th->window = htons(64240);
+		th->check = csum_fold(csum_add(sum, th, l4len));
+	} else {
+		struct udphdr *uh = (struct udphdr *)l4;
+
+		uh->source = htons(sport);
+		uh->dest = htons(o->port);
+		uh->len = htons((uint16_t)l4len);
+		uh->check = 0;
+		memset(uh + 1, 'x', o->payload);
+		uh->check = csum_fold(csum_add(sum, uh, l4len));
+		if (!uh->check)
+			uh->check = 0xffff; /* 0 means "none", which IPv6 forbids (RFC 8200 8.1) */
+	}
+	return sizeof(*eth) + sizeof(*ip6) + l4len;
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	char *slash, *end;
+	bool src6 = false;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -242,8 +301,10 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->iface = optarg;
 			break;
 		case 'd':
-			if (inet_pton(AF_INET, optarg, &o->dst) != 1)
-				return fprintf(stderr, "xtcp_flood: -d %s: not an IPv4 address\n",
+			o->v6 = strchr(optarg, ':') != NULL;
+			if (inet_pton(o->v6 ? AF_INET6 : AF_INET, optarg,
+				      o->v6 ? o->dst6 : (void *)&o->dst) != 1)
+				return fprintf(stderr, "xtcp_flood: -d %s: not an IP address\n",
 					       optarg),
 				       -1;
 			break;
@@ -269,14 +330,29 @@ static int parse(int argc, char **argv, struct opts *o)
 				       -1;
 			break;
 		case 's':
+			src6 = strchr(optarg, ':') != NULL;
+			o->src_len = src6 ? 128 : 32;
 			slash = strchr(optarg, '/');
 			if (slash) {
 				*slash = 0;
 				o->src_len = (uint8_t)strtoul(slash + 1, &end, 10);
-				if (*end || o->src_len > 32)
+				if (*end || o->src_len > (src6 ? 128 : 32))
 					return fprintf(stderr,
 						       "xtcp_flood: -s: bad prefix length\n"),
 					       -1;
+			}
+			if (src6) {
+				if (inet_pton(AF_INET6, optarg, o->src6) != 1)
+					return fprintf(stderr,
+						       "xtcp_flood: -s %s: not an IPv6 address\n",
+						       optarg),
+					       -1;
+				for (unsigned i = 0; i < 16; i++) {
+					unsigned bits = o->src_len > 8 * i ? o->src_len - 8 * i : 0;
+
+					o->src6[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+				}
+				break;
 			}
 			if (inet_pton(AF_INET, optarg, &o->src) != 1)
 				return fprintf(stderr, "xtcp_flood: -s %s: not an IPv4 address\n",
@@ -317,9 +393,19 @@ static int parse(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
-	if (!o->iface || !o->dst ||
+	if (!o->iface || !(o->v6 || o->dst) ||
 	    !(o->dmac[0] | o->dmac[1] | o->dmac[2] | o->dmac[3] | o->dmac[4] | o->dmac[5]))
 		return usage(), -1;
+	if (o->v6 ? !src6 : src6)
+		return fprintf(stderr, "xtcp_flood: -d and -s must be of one family (IPv6: -s is "
+				       "required)\n"),
+		       -1;
+	if (o->v6)
+		return o->dst6[0] == 0xfd && o->dst6[1] == 0x77
+			       ? 0
+			       : (fprintf(stderr, "xtcp_flood: refusing -d: only the test bed's "
+						  "fd77::/16\n"),
+				  -1);
 	if ((ntohl(o->dst) & TESTBED_MASK) != TESTBED_NET)
 		return fprintf(stderr,
 			       "xtcp_flood: refusing %s: only the test bed's 10.77.0.0/16\n",
@@ -354,7 +440,8 @@ int main(int argc, char **argv)
 		perror("xtcp_flood: AF_PACKET socket (needs CAP_NET_RAW)");
 		return 1;
 	}
-	err = if_addr(o.iface, &o.src, smac);
+	/* IPv6: the source came with -s; only the MAC is read (a nonzero address skips it) */
+	err = if_addr(o.iface, o.v6 ? &(uint32_t){1} : &o.src, smac);
 	if (err) {
 		fprintf(stderr, "xtcp_flood: %s: %s\n", o.iface, strerror(-err));
 		return 1;
@@ -392,7 +479,8 @@ int main(int argc, char **argv)
 			continue;
 		}
 		for (i = 0; i < (int)n; i++)
-			iov[i].iov_len = build(&o, frames[i] + 2, smac, &seed);
+			iov[i].iov_len = o.v6 ? build6(&o, frames[i] + 2, smac, &seed)
+					      : build(&o, frames[i] + 2, smac, &seed);
 		r = sendmmsg(fd, msgs, n, 0);
 		if (r < 0) {
 			if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {

@@ -71,7 +71,7 @@ check "kernel port answers" [ "$(http 2222)" = 200 ]
 # --- defaults and xtcpctl output -----------------------------------------
 ctl filter reset || bad "filter reset"
 js=$(ctl --json filter show)
-check "defaults in JSON: $js" grep -q '"src_rate":"20000/40000","global_rate":"off","syn_rate":"off","scope":"udp,other","served_default":"allow"' <<<"$js"
+check "defaults in JSON: $js" grep -q '"src_rate":"20000/40000","global_rate":"off","syn_rate":"off","scope":"udp,other","served_default":"allow","src6_prefix":64' <<<"$js"
 txt=$(ctl status "$TB_SIF")
 check "status names the program and mode: $txt" grep -q "XDP program [0-9]* \"prot_harness\" (native)" <<<"$txt"
 check "status shows the protection settings" grep -q "src 20000/40000, global off (udp,other); syn off" <<<"$txt"
