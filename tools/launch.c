@@ -58,6 +58,8 @@ const struct launch_opt launch_opts[] = {
 	{"protect", "XTCP_PROTECT", NULL, "XDP flood protection; --protect=0 turns it off (1)"},
 	{"protect-src-rate", "XTCP_PROTECT_SRC_RATE", "PPS[/BURST]|off",
 	 "per-source limit for non-served traffic (20000/40000)"},
+	{"protect-src6-prefix", "XTCP_PROTECT_SRC6_PREFIX", "LEN",
+	 "IPv6 sources share one per-source limit per prefix of LEN bits (64)"},
 	{"protect-global-rate", "XTCP_PROTECT_GLOBAL_RATE", "PPS[/BURST]|off",
 	 "all non-served traffic together (off)"},
 	{"protect-scope", "XTCP_PROTECT_SCOPE", "LIST",
