@@ -63,6 +63,20 @@ ctl() { tb_srv "$B/xtcpctl" "$@"; }
 counter() { ctl --json filter show | grep -o "\"$1\":[0-9]*" | cut -d: -f2; }
 http() { tb_cli curl -s -m "${2:-2}" -o /dev/null -w '%{http_code}' "http://$TB_SIP:$1/" 2>/dev/null; }
 http6() { tb_cli curl -s -m "${2:-2}" -o /dev/null -w '%{http_code}' "http://[$TB_SIP6]:$1/" 2>/dev/null; }
+# during_flood 4|6: ping, the kernel TCP port and the served port answer over IPv4 or IPv6
+during_flood() {
+	local v=$1 ip=$TB_SIP get=http okk=0 oks=0 out loss
+	[ "$v" = 6 ] && ip=$TB_SIP6 && get=http6
+	out=$(tb_cli ping -"$v" -c 10 -i 0.2 -W 1 -q "$ip")
+	loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
+	check "ping -$v during the flood (loss ${loss:-?}%)" awk -v l="${loss:-100}" 'BEGIN {exit !(l <= 20)}'
+	for _ in 1 2 3 4 5; do
+		[ "$($get 2222)" = 200 ] && okk=$((okk + 1))
+		[ "$($get 80)" = 200 ] && oks=$((oks + 1))
+	done
+	check "IPv$v: kernel TCP port during the flood ($okk/5)" [ $okk = 5 ]
+	check "IPv$v: served port during the flood ($oks/5)" [ $oks = 5 ]
+}
 
 tb_srv env XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
 	XTCP_PROTECT_GLOBAL_RATE=5000/5000 XTCP_PROTECT_PORTS=udp:53=allow \
@@ -118,17 +132,7 @@ tb_cli "$B/tests/protect/prot_flood" -i "$TB_CIF" -d "$TB_SIP" -m "$MAC" -s 10.7
 	-c 3000000 -T 4 -r 300000 >"$work/flood.txt" &
 fpid=$!
 sleep 0.5
-out=$(tb_cli ping -c 10 -i 0.2 -W 1 -q "$TB_SIP")
-loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
-check "ping during the flood (loss ${loss:-?}%)" awk -v l="${loss:-100}" 'BEGIN {exit !(l <= 20)}'
-okk=0
-oks=0
-for _ in 1 2 3 4 5; do
-	[ "$(http 2222)" = 200 ] && okk=$((okk + 1))
-	[ "$(http 80)" = 200 ] && oks=$((oks + 1))
-done
-check "kernel TCP port during the flood ($okk/5)" [ $okk = 5 ]
-check "served port during the flood ($oks/5)" [ $oks = 5 ]
+during_flood 4
 wait $fpid
 d=$(($(counter drop_global_rate) - d0))
 sent=$(sed -n 's/^sent=\([0-9]*\).*/\1/p' "$work/flood.txt")
@@ -150,19 +154,8 @@ tb_cli "$B/tests/protect/prot_flood" -i "$TB_CIF" -d "$TB_SIP6" -m "$MAC" -s fd7
 	-c 300000 -T 3 -r 100000 >"$work/flood6.txt" &
 fpid=$!
 sleep 0.5
-# neighbour discovery must survive it: ping a fresh neighbour entry
-tb_srv ip -6 neigh flush dev "$TB_SIF"
-out=$(tb_cli ping -6 -c 10 -i 0.2 -W 1 -q "$TB_SIP6")
-loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' <<<"$out")
-check "ping -6 during the IPv6 flood (loss ${loss:-?}%)" awk -v l="${loss:-100}" 'BEGIN {exit !(l <= 20)}'
-okk=0
-oks=0
-for _ in 1 2 3 4 5; do
-	[ "$(http6 2222)" = 200 ] && okk=$((okk + 1))
-	[ "$(http6 80)" = 200 ] && oks=$((oks + 1))
-done
-check "kernel TCP port over IPv6 during the flood ($okk/5)" [ $okk = 5 ]
-check "served port over IPv6 during the flood ($oks/5)" [ $oks = 5 ]
+tb_srv ip -6 neigh flush dev "$TB_SIF" # neighbour discovery must work during it
+during_flood 6
 wait $fpid
 d=$(($(counter drop_src_rate) - d0))
 seen=$(($(counter pass_checked) - c0))

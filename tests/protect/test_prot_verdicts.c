@@ -738,6 +738,19 @@ static void test6_read_back(void)
 	free(rb);
 }
 
+/* A program of a build without the IPv6 tables takes IPv4 rules and refuses IPv6 ones. */
+static void test6_old_program(void)
+{
+	struct protect_maps old = maps;
+
+	old.src6 = old.allow6 = old.acl6 = old.syn6 = -1;
+	rules_off();
+	add_prefix(cfg->acl, &cfg->n_acl, "10.13.0.0/16", PROT_ACL_DENY);
+	CHECK(protect_apply(&old, cfg) == 0, "IPv4 rules applied");
+	add_prefix(cfg->acl, &cfg->n_acl, "2001:db8:d::/48", PROT_ACL_DENY);
+	CHECK(protect_apply(&old, cfg) == -EOPNOTSUPP, "IPv6 rules refused");
+}
+
 /* A second process adopting the program keeps the rules in force. */
 static void test_apply_initial(void)
 {
@@ -842,6 +855,7 @@ int main(int argc, char **argv)
 	test6_acl();
 	test6_malformed();
 	test6_read_back();
+	test6_old_program();
 	test_apply_initial();
 	check_verdict_counter();
 
