@@ -218,18 +218,11 @@ static void build_l4(const struct opts *o, uint8_t *l4, size_t l4len, uint32_t s
 	}
 }
 
-/* Fill one frame from the template: new source address and port, checksums. */
-static size_t build(const struct opts *o, uint8_t *f, const uint8_t smac[6], uint64_t *seed)
+/* The IPv4 header, a source inside SRC/LEN; returns its pseudo header's sum. */
+static uint32_t build_ip4(const struct opts *o, struct iphdr *ip, size_t l4len, uint64_t *seed)
 {
-	struct ethhdr *eth = (struct ethhdr *)f;
-	struct iphdr *ip = (struct iphdr *)(eth + 1);
-	size_t l4len = o->syn ? sizeof(struct tcphdr) : sizeof(struct udphdr) + o->payload;
 	uint32_t host = o->src_len < 32 ? (uint32_t)rnd(seed) & (0xffffffffu >> o->src_len) : 0;
-	uint32_t sum;
 
-	memcpy(eth->h_dest, o->dmac, 6);
-	memcpy(eth->h_source, smac, 6);
-	eth->h_proto = htons(ETH_P_IP);
 	memset(ip, 0, sizeof(*ip));
 	ip->version = 4;
 	ip->ihl = 5;
@@ -240,22 +233,12 @@ static size_t build(const struct opts *o, uint8_t *f, const uint8_t smac[6], uin
 	ip->saddr = o->src | htonl(host);
 	ip->daddr = o->dst;
 	ip->check = csum_fold(csum_add(0, ip, sizeof(*ip)));
-	sum = csum_add(0, &ip->saddr, 8) + ip->protocol + (uint32_t)l4len;
-	build_l4(o, (uint8_t *)(ip + 1), l4len, sum, seed);
-	return sizeof(*eth) + sizeof(*ip) + l4len;
+	return csum_add(0, &ip->saddr, 8) + ip->protocol + (uint32_t)l4len;
 }
 
-/* The IPv6 frame: a source inside SRC6/LEN, UDP or TCP with its mandatory checksum. */
-static size_t build6(const struct opts *o, uint8_t *f, const uint8_t smac[6], uint64_t *seed)
+/* The IPv6 header, a source inside SRC6/LEN; returns its pseudo header's sum (RFC 8200 8.1). */
+static uint32_t build_ip6(const struct opts *o, struct ipv6hdr *ip6, size_t l4len, uint64_t *seed)
 {
-	struct ethhdr *eth = (struct ethhdr *)f;
-	struct ipv6hdr *ip6 = (struct ipv6hdr *)(eth + 1);
-	size_t l4len = o->syn ? sizeof(struct tcphdr) : sizeof(struct udphdr) + o->payload;
-	uint32_t sum;
-
-	memcpy(eth->h_dest, o->dmac, 6);
-	memcpy(eth->h_source, smac, 6);
-	eth->h_proto = htons(ETH_P_IPV6);
 	memset(ip6, 0, sizeof(*ip6));
 	ip6->version = 6;
 	ip6->hop_limit = 64;
@@ -268,10 +251,24 @@ static size_t build6(const struct opts *o, uint8_t *f, const uint8_t smac[6], ui
 		ip6->saddr.s6_addr[i] |= (uint8_t)rnd(seed) & (uint8_t)(0xff >> net);
 	}
 	memcpy(&ip6->daddr, o->dst6, 16);
-	/* pseudo header (RFC 8200 8.1): addresses, length, next header */
-	sum = csum_add(0, &ip6->saddr, 32) + (uint32_t)l4len + ip6->nexthdr;
-	build_l4(o, (uint8_t *)(ip6 + 1), l4len, sum, seed);
-	return sizeof(*eth) + sizeof(*ip6) + l4len;
+	return csum_add(0, &ip6->saddr, 32) + (uint32_t)l4len + ip6->nexthdr;
+}
+
+/* Fill one frame from the template: new source address and port, checksums. */
+static size_t build(const struct opts *o, uint8_t *f, const uint8_t smac[6], uint64_t *seed)
+{
+	struct ethhdr *eth = (struct ethhdr *)f;
+	size_t l4len = o->syn ? sizeof(struct tcphdr) : sizeof(struct udphdr) + o->payload;
+	size_t l3len = o->v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr);
+	uint32_t sum;
+
+	memcpy(eth->h_dest, o->dmac, 6);
+	memcpy(eth->h_source, smac, 6);
+	eth->h_proto = htons(o->v6 ? ETH_P_IPV6 : ETH_P_IP);
+	sum = o->v6 ? build_ip6(o, (struct ipv6hdr *)(eth + 1), l4len, seed)
+		    : build_ip4(o, (struct iphdr *)(eth + 1), l4len, seed);
+	build_l4(o, (uint8_t *)(eth + 1) + l3len, l4len, sum, seed);
+	return sizeof(*eth) + l3len + l4len;
 }
 
 static int parse(int argc, char **argv, struct opts *o)
@@ -470,8 +467,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		for (i = 0; i < (int)n; i++)
-			iov[i].iov_len = o.v6 ? build6(&o, frames[i] + 2, smac, &seed)
-					      : build(&o, frames[i] + 2, smac, &seed);
+			iov[i].iov_len = build(&o, frames[i] + 2, smac, &seed);
 		r = sendmmsg(fd, msgs, n, 0);
 		if (r < 0) {
 			if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) {
