@@ -336,9 +336,12 @@ static bool hold(const struct sock_export *e, bool on)
 	static bool warned;
 	int err;
 
-	if (!e->local.sin_addr.s_addr)
-		return false; /* an IPv6 flow: the hold map is keyed by IPv4 tuples (limits.md) */
-	err = shim.prog ? xp_prog_flow_hold(shim.prog, &e->local, &e->peer, on) : -ENODEV;
+	if (!shim.prog)
+		err = -ENODEV;
+	else if (e->local.sin_addr.s_addr) /* IPv4, also v4-mapped on an AF_INET6 socket */
+		err = xp_prog_flow_hold(shim.prog, &e->local, &e->peer, on);
+	else
+		err = xp_prog_flow_hold6(shim.prog, &e->local6, &e->peer6, on);
 
 	if (err && !warned) {
 		warned = true;

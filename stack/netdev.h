@@ -123,6 +123,9 @@ struct netdev_ops {
 	 * retransmission timeout; may do a system call.
 	 */
 	int (*path_mtu)(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu);
+	/* The same for an IPv6 destination (an ICMPv6 "packet too big"). NULL: none. */
+	int (*path_mtu6)(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			 uint32_t *mtu);
 };
 
 struct netdev {

@@ -97,6 +97,9 @@ int xp_prog_kflow_sweep(struct xp_prog *prog);
  * packet.
  */
 int xp_prog_path_mtu(struct xp_prog *prog, uint32_t peer, uint64_t max_age_us, uint32_t *mtu);
+/* The same for an IPv6 peer: the last ICMPv6 "packet too big" (xtcp_pmtu6). */
+int xp_prog_path_mtu6(struct xp_prog *prog, const struct in6_addr *peer, uint64_t max_age_us,
+		      uint32_t *mtu);
 /* The kernel got a flow on local port (host order) another way: look it up again. */
 int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
 /*
@@ -107,6 +110,9 @@ int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
  */
 int xp_prog_flow_hold(struct xp_prog *prog, const struct sockaddr_in *local,
 		      const struct sockaddr_in *peer, bool on);
+/* The same for an IPv6 flow (bpf/xtcp_xdp.h, xtcp_hold6). */
+int xp_prog_flow_hold6(struct xp_prog *prog, const struct sockaddr_in6 *local,
+		       const struct sockaddr_in6 *peer, bool on);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);

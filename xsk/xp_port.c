@@ -438,6 +438,12 @@ static int xp_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us
 	return xp_prog_path_mtu(port_of(dev)->prog, dst_ip4, max_age_us, mtu);
 }
 
+static int xp_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			uint32_t *mtu)
+{
+	return xp_prog_path_mtu6(port_of(dev)->prog, dst, max_age_us, mtu);
+}
+
 static const struct netdev_ops xp_netdev_ops = {
 	.rx_burst = xp_rx_burst,
 	.rx_done = xp_rx_done,
@@ -448,6 +454,7 @@ static const struct netdev_ops xp_netdev_ops = {
 	.resolve = xp_resolve,
 	.resolve6 = xp_resolve6,
 	.path_mtu = xp_path_mtu,
+	.path_mtu6 = xp_path_mtu6,
 	.poll_fds = xp_poll_fds,
 	.tx_pending = xp_tx_pending,
 	.next_deadline = xp_next_deadline,

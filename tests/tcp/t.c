@@ -238,6 +238,21 @@ static int t_dev_path_mtu(struct netdev *dev, uint32_t dst, uint64_t max_age_us,
 	return 0;
 }
 
+/* t_dev_path_mtu() for the IPv6 peer. */
+static int t_dev_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			   uint32_t *mtu)
+{
+	struct t *t = t_of_dev(dev);
+	struct in6_addr peer = ip6_of(PEER_IP6);
+
+	(void)max_age_us;
+	if (memcmp(dst, &peer, 16) || !t->link_path_mtu)
+		return -ENOENT;
+	t->link_path_mtu_asked++;
+	*mtu = t->link_path_mtu;
+	return 0;
+}
+
 static const struct netdev_ops t_dev_ops = {
 	.rx_burst = t_dev_rx_burst,
 	.rx_done = t_dev_rx_done,
@@ -248,6 +263,7 @@ static const struct netdev_ops t_dev_ops = {
 	.resolve = t_dev_resolve,
 	.resolve6 = t_dev_resolve6,
 	.path_mtu = t_dev_path_mtu,
+	.path_mtu6 = t_dev_path_mtu6,
 };
 
 /* ---- corpus recording ---- */

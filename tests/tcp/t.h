@@ -134,7 +134,7 @@ struct t {
 	int failed;
 	jmp_buf jb;
 	unsigned events[64];	      /* on_event() calls per sd (sd < 64), see t_events() */
-	uint32_t link_path_mtu;	      /* netdev path_mtu() answer; 0 = none (-ENOENT) */
+	uint32_t link_path_mtu;	      /* netdev path_mtu(6)() answer; 0 = none (-ENOENT) */
 	unsigned link_path_mtu_asked; /* answers given */
 	/* corpus recording for the fuzzer (XTCP_T_CORPUS=dir) */
 	void *corpus;
