@@ -381,6 +381,10 @@ static int repair_socket(const struct sock_export *e, bool live)
 		err = write_spans(fd, e->unsent, e->n_unsent);
 	if (!err && e->nodelay)
 		err = opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (!err && e->uc_ttl >= 0)
+		err = opt(fd, IPPROTO_IP, IP_TTL, e->uc_ttl);
+	if (!err && e->inet6 && e->uc_hops6 >= 0)
+		err = opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, e->uc_hops6);
 	if (!err && e->keepalive)
 		err = opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) ||
 		      opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, (int)e->keepidle_s) ||

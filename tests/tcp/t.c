@@ -253,6 +253,13 @@ static int t_dev_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint6
 	return 0;
 }
 
+/* A route's hop limit metric (t->link_hop_limit), for the peer in either family. */
+static uint8_t t_dev_hop_limit(struct netdev *dev, const struct in6_addr *dst)
+{
+	(void)dst;
+	return t_of_dev(dev)->link_hop_limit;
+}
+
 static const struct netdev_ops t_dev_ops = {
 	.rx_burst = t_dev_rx_burst,
 	.rx_done = t_dev_rx_done,
@@ -264,6 +271,7 @@ static const struct netdev_ops t_dev_ops = {
 	.resolve6 = t_dev_resolve6,
 	.path_mtu = t_dev_path_mtu,
 	.path_mtu6 = t_dev_path_mtu6,
+	.hop_limit = t_dev_hop_limit,
 };
 
 /* ---- corpus recording ---- */
@@ -664,12 +672,12 @@ static void check_seg(struct t *t, struct t_flow *f, struct seg s, const struct 
 		/* RFC 6437: one nonzero label per connection; no extension headers (parsed) */
 		if (w->flow == 0 || (f->flow6 && w->flow != f->flow6))
 			MISMATCH("IPv6 flow label");
-		if (w->ttl != 64)
-			MISMATCH("IPv6 hop limit");
 		f->flow6 = w->flow;
 	} else if (w->v6 || w->src_ip != ip_of(STACK_IP) || w->dst_ip != ip_of(PEER_IP)) {
 		MISMATCH("addresses");
 	}
+	if (w->ttl != (t->want_hops ? t->want_hops : 64))
+		MISMATCH(w->v6 ? "IPv6 hop limit" : "IPv4 TTL");
 	if (memcmp(w->src_mac, stack_mac, 6) || memcmp(w->dst_mac, peer_mac, 6))
 		MISMATCH("addresses");
 	if (w->dport != f->pport || (f->sport && w->sport != f->sport))
