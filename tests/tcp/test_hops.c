@@ -29,15 +29,24 @@ static int set_int(struct t *t, int sd, int level, int name, int v)
 	return sock_setopt(t->stk, sd, level, name, &v, sizeof(v));
 }
 
-/* Nothing set anywhere: 64, and getsockopt says so. */
-static void default_64(struct t *t)
+/*
+ * Established (SYN-ACK checked at want_hops), 100 bytes out: the getsockopt
+ * answers IPV6_UNICAST_HOPS (IPv6) and IP_TTL must give.
+ */
+static void one_write(struct t *t, int hops6, int ttl)
 {
 	t_start(t, TCP_ESTABLISHED);
 	t_write(t, 100);
 	t_out(t, SEG(.flags = T_ACK | T_PSH, .seq = 1, .ack = 1, .len = 100));
 	if (t->v6)
-		t_eq(t, get_int(t, t->f->sd, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 64);
-	t_eq(t, get_int(t, t->f->sd, IPPROTO_IP, IP_TTL), 64);
+		t_eq(t, get_int(t, t->f->sd, IPPROTO_IPV6, IPV6_UNICAST_HOPS), hops6);
+	t_eq(t, get_int(t, t->f->sd, IPPROTO_IP, IP_TTL), ttl);
+}
+
+/* Nothing set anywhere: 64, and getsockopt says so. */
+static void default_64(struct t *t)
+{
+	one_write(t, 64, 64);
 }
 
 /* The interface's hop_limit (IPv6) or ip_default_ttl (IPv4): SYN-ACK, data, getsockopt. */
@@ -48,13 +57,7 @@ static void link_default(struct t *t)
 	else
 		t->dev.info.ttl4 = 33;
 	t->want_hops = 33;
-	t_start(t, TCP_ESTABLISHED);
-	t_write(t, 100);
-	t_out(t, SEG(.flags = T_ACK | T_PSH, .seq = 1, .ack = 1, .len = 100));
-	if (t->v6)
-		t_eq(t, get_int(t, t->f->sd, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 33);
-	else
-		t_eq(t, get_int(t, t->f->sd, IPPROTO_IP, IP_TTL), 33);
+	one_write(t, 33, t->v6 ? 64 : 33);
 }
 
 /*
@@ -66,13 +69,7 @@ static void route_metric(struct t *t)
 	t->dev.info.hop_limit6 = t->dev.info.ttl4 = 33;
 	t->link_hop_limit = 20;
 	t->want_hops = 20;
-	t_start(t, TCP_ESTABLISHED);
-	t_write(t, 100);
-	t_out(t, SEG(.flags = T_ACK | T_PSH, .seq = 1, .ack = 1, .len = 100));
-	if (t->v6)
-		t_eq(t, get_int(t, t->f->sd, IPPROTO_IPV6, IPV6_UNICAST_HOPS), 20);
-	else
-		t_eq(t, get_int(t, t->f->sd, IPPROTO_IP, IP_TTL), 33);
+	one_write(t, 20, 33);
 }
 
 /* The option on a connection: its next segments; -1 gives the route's back; range checks. */
