@@ -62,8 +62,8 @@ inetd() {
 	shift 5
 	po0=$(passive_opens)
 	# MODE close6: close over IPv6 (SIP set to the server's IPv6 address)
-	tb_srv env "${xenv[@]}" XTCP_PORTS="$port" "$@" timeout 120 "$bin" -s "$port" "$n" "${mode%6}" 4 \
-		>"$d/$mode.srv" 2>"$d/$mode.err" &
+	tb_srv env "${xenv[@]}" XTCP_PORTS="$port" "$@" timeout 120 \
+		"$bin" -s "$port" "$n" "${mode%6}" 4 >"$d/$mode.srv" 2>"$d/$mode.err" &
 	sp=$!
 	wait_listening "$d/$mode.srv"
 	tb_cli timeout 100 "$bin" "$([ "$mode" = late ] && printf %s -e || printf %s -c)" \
