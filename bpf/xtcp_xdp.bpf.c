@@ -23,7 +23,9 @@
  * ICMP errors (xtcp_icmp()) quoting a segment of a flow steered here go to
  * the same AF_XDP socket: the stack needs "fragmentation needed" for path
  * MTU discovery; xtcp_icmp6() does the same for ICMPv6 errors ("packet too
- * big"). All other ICMP and ICMPv6 passes.
+ * big"). Both note the MTU for the peer (xtcp_pmtu, xtcp_pmtu6), since the
+ * error may land on another process's queue than its flow's. All other ICMP
+ * and ICMPv6 passes.
  *
  * Shared queues (more processes than queues, xsk/xp_share.c): a queue
  * without a socket of its own in xsks_map may be served by a group of
@@ -42,8 +44,8 @@
  * accepted that connection before an AF_XDP socket was on the queue. The
  * lookup runs only on ports where the kernel may own a flow (xtcp_kflow,
  * bpf/xtcp_xdp.h), and always for a SYN|ACK. A kernel flow whose socket
- * is still in TCP_REPAIR (a hand-over, xtcp_hold) has its segments dropped:
- * the peer retransmits them to the finished socket.
+ * is still in TCP_REPAIR (a hand-over: xtcp_hold, IPv6 xtcp_hold6) has its
+ * segments dropped: the peer retransmits them to the finished socket.
  *
  * Decisions (docs/design-notes.md, "XDP program"):
  *  - 802.1Q/802.1ad-tagged frames (one tag) are parsed and counted, but
@@ -143,10 +145,24 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_XDP_MAX_HOLDS);
+	__type(key, struct xtcp_flow6_key);
+	__type(value, __u64);
+} xtcp_hold6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, XTCP_PMTU_MAX);
 	__type(key, __u32);
 	__type(value, struct xtcp_pmtu);
 } xtcp_pmtu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_PMTU_MAX);
+	__type(key, struct xtcp_pmtu6_key);
+	__type(value, struct xtcp_pmtu);
+} xtcp_pmtu6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -339,6 +355,14 @@ static __always_inline int flow_held(struct iphdr *ip, struct tcphdr *th)
 	struct xtcp_hold_key k = {
 		.saddr = ip->saddr, .daddr = ip->daddr, .sport = th->source, .dport = th->dest};
 	__u64 *until = bpf_map_lookup_elem(&xtcp_hold, &k);
+
+	return until && *until > bpf_ktime_get_ns();
+}
+
+/* flow_held() for IPv6 (xtcp_hold6), the key as share_steer6() builds it. */
+static __always_inline int flow_held6(const struct xtcp_flow6_key *k)
+{
+	__u64 *until = bpf_map_lookup_elem(&xtcp_hold6, k);
 
 	return until && *until > bpf_ktime_get_ns();
 }
@@ -613,10 +637,11 @@ static __always_inline int icmp6_kernel_owns(struct xdp_md *ctx, struct ipv6hdr 
  * header must be TCP, its source the frame's destination, and 8 bytes of
  * TCP must follow. Its flow is steered as its segments are (xtcp_steered6,
  * VLAN, the kernel-flow check). ND, RA, echo and errors about other flows
- * stay with the kernel. The path MTU map is IPv4's: no note here.
+ * stay with the kernel. A packet too big is noted in *mtu (0: none), for
+ * xtcp_pmtu6 once steered.
  */
 static __always_inline enum steer icmp6_error_flow(struct xdp_md *ctx, struct ipv6hdr *ip6,
-						   void *end, int tagged)
+						   void *end, int tagged, __u32 *mtu)
 {
 	struct icmp_head *ic = (void *)(ip6 + 1);
 	struct icmp_tcp_quote *q;
@@ -645,6 +670,8 @@ static __always_inline enum steer icmp6_error_flow(struct xdp_md *ctx, struct ip
 			return STEER_NO;
 		}
 	}
+	if (ic->type == ICMP6_T_PKT_TOOBIG)
+		*mtu = bpf_ntohl(ic->rest); /* RFC 4443 3.2: the whole word is the MTU */
 	return steer;
 }
 
@@ -657,11 +684,23 @@ static __always_inline enum steer icmp6_error_flow(struct xdp_md *ctx, struct ip
 static __always_inline int xtcp_icmp6(struct xdp_md *ctx, struct ipv6hdr *ip6, void *end,
 				      int tagged)
 {
+	__u32 mtu = 0;
 	long rc;
 
-	if (icmp6_error_flow(ctx, ip6, end, tagged) == STEER_NO)
+	if (icmp6_error_flow(ctx, ip6, end, tagged, &mtu) == STEER_NO)
 		return verdict_pass(XTCP_STAT_ICMP6);
 	stat_inc(XTCP_STAT_ICMP_STEERED);
+	if (mtu) {
+		/* as xtcp_icmp(): for the stack that holds the flow, whichever queue this is */
+		struct xtcp_pmtu v = {.mtu = mtu, .ns = bpf_ktime_get_ns()};
+		struct xtcp_pmtu6_key pk;
+		struct ipv6hdr *qip = (void *)(ip6 + 1) + sizeof(struct icmp_head);
+
+		if ((void *)(qip + 1) <= end) {
+			__builtin_memcpy(pk.addr, &qip->daddr, 16);
+			bpf_map_update_elem(&xtcp_pmtu6, &pk, &v, BPF_ANY);
+		}
+	}
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);
@@ -729,6 +768,14 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 	} else if (steer == STEER_SERVED && (th->syn || kflow_possible(th->dest))) {
 		stat_inc(XTCP_STAT_KFLOW_LOOKUP);
 		if (kernel_owns_flow6(ctx, ip6, th)) {
+			__builtin_memcpy(fk.saddr, &ip6->saddr, 16);
+			__builtin_memcpy(fk.daddr, &ip6->daddr, 16);
+			fk.sport = th->source;
+			fk.dport = th->dest;
+			if (flow_held6(&fk)) {
+				stat_inc(XTCP_STAT_HANDOVER_HOLD);
+				return verdict_drop();
+			}
 			stat_inc(XTCP_STAT_KERNEL_FLOW);
 			if (th->syn)
 				kflow_note(th->dest);

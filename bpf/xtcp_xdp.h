@@ -20,9 +20,13 @@
  *                only (xp_prog_kflow_sweep()); see struct xtcp_kflow
  *   xtcp_hold    LRU_HASH   struct xtcp_hold_key -> __u64: flows being handed
  *                to the kernel (xp_prog_flow_hold()); see struct xtcp_hold_key
+ *   xtcp_hold6   LRU_HASH   struct xtcp_flow6_key -> __u64: the same for IPv6
+ *                flows (xp_prog_flow_hold6())
  *   xtcp_pmtu    LRU_HASH[XTCP_PMTU_MAX] __u32 peer IPv4 -> struct xtcp_pmtu:
  *                the last "fragmentation needed" about an xtcp flow to that
  *                peer, whichever queue (process) it reached
+ *   xtcp_pmtu6   LRU_HASH[XTCP_PMTU_MAX] struct xtcp_pmtu6_key -> struct
+ *                xtcp_pmtu: the same for ICMPv6 "packet too big"
  *   xtcp_shareq  ARRAY[XTCP_SHARE_MAX_QUEUES] struct xtcp_shareq: queue q
  *                shared by several processes (xsk/xp_share.c), or members
  *                expected on it (SYNs dropped meanwhile)
@@ -170,15 +174,22 @@ struct xtcp_hold_key {
 	__u32 saddr, daddr; /* network order: peer, local */
 	__u16 sport, dport; /* network order: peer, local */
 };
+/*
+ * IPv6 flows are held in their own map (xtcp_hold6), keyed by struct
+ * xtcp_flow6_key the same way (peer as source), so that the IPv4 key stays
+ * 12 bytes.
+ */
 #define XTCP_XDP_MAX_HOLDS 1024
 
 /*
  * Path MTU hints: an ICMP error lands on the RX queue its own addresses hash
  * to, often another process's than the flow's, whose stack rejects the quote.
- * So the program notes every "fragmentation needed" it steers here, and a
- * stack whose connection to that peer times out asks (xp_prog_path_mtu()).
- * Not validated like the ICMP itself (no sequence check): used only on an
- * RTO, never below 552 (stack/pmtu.c).
+ * So the program notes every "fragmentation needed" (xtcp_pmtu) and ICMPv6
+ * "packet too big" (xtcp_pmtu6) it steers here, and a stack whose
+ * connection to that peer times out asks (xp_prog_path_mtu(),
+ * xp_prog_path_mtu6()). Not validated like the ICMP itself (no sequence
+ * check): used only on an RTO, never below 552 (IPv4) or 1280 (IPv6,
+ * stack/pmtu.c).
  */
 struct xtcp_pmtu {
 	__u32 mtu; /* next-hop MTU field of the ICMP (host order) */
@@ -186,6 +197,11 @@ struct xtcp_pmtu {
 	__u64 ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) when noted */
 };
 #define XTCP_PMTU_MAX 4096
+
+/* The peer of an ICMPv6 "packet too big" hint (xtcp_pmtu6): its address, network order. */
+struct xtcp_pmtu6_key {
+	__u8 addr[16];
+};
 
 /* One process that attached or adopted the program (0 pid = free slot). */
 struct xtcp_user {

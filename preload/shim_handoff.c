@@ -452,6 +452,21 @@ static int ho_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us
 	return p->ops->path_mtu ? p->ops->path_mtu(p, dst_ip4, max_age_us, mtu) : -ENOENT;
 }
 
+static int ho_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			uint32_t *mtu)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->path_mtu6 ? p->ops->path_mtu6(p, dst, max_age_us, mtu) : -ENOENT;
+}
+
+static uint8_t ho_hop_limit(struct netdev *dev, const struct in6_addr *dst)
+{
+	struct netdev *p = ho_of(dev)->inner;
+
+	return p->ops->hop_limit ? p->ops->hop_limit(p, dst) : 0;
+}
+
 /* The port's fds, then the endpoint while it has our name. */
 static unsigned ho_poll_fds(struct netdev *dev, int *fds, unsigned max)
 {
@@ -519,6 +534,8 @@ static const struct netdev_ops ho_ops = {
 	.resolve = ho_resolve,
 	.resolve6 = ho_resolve6,
 	.path_mtu = ho_path_mtu,
+	.path_mtu6 = ho_path_mtu6,
+	.hop_limit = ho_hop_limit,
 	.poll_fds = ho_poll_fds,
 	.poll_ready = ho_poll_ready,
 	.next_deadline = ho_next_deadline,

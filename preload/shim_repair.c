@@ -336,9 +336,12 @@ static bool hold(const struct sock_export *e, bool on)
 	static bool warned;
 	int err;
 
-	if (!e->local.sin_addr.s_addr)
-		return false; /* an IPv6 flow: the hold map is keyed by IPv4 tuples (limits.md) */
-	err = shim.prog ? xp_prog_flow_hold(shim.prog, &e->local, &e->peer, on) : -ENODEV;
+	if (!shim.prog)
+		err = -ENODEV;
+	else if (e->local.sin_addr.s_addr) /* IPv4, also v4-mapped on an AF_INET6 socket */
+		err = xp_prog_flow_hold(shim.prog, &e->local, &e->peer, on);
+	else
+		err = xp_prog_flow_hold6(shim.prog, &e->local6, &e->peer6, on);
 
 	if (err && !warned) {
 		warned = true;
@@ -378,6 +381,10 @@ static int repair_socket(const struct sock_export *e, bool live)
 		err = write_spans(fd, e->unsent, e->n_unsent);
 	if (!err && e->nodelay)
 		err = opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (!err && e->uc_ttl >= 0)
+		err = opt(fd, IPPROTO_IP, IP_TTL, e->uc_ttl);
+	if (!err && e->inet6 && e->uc_hops6 >= 0)
+		err = opt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, e->uc_hops6);
 	if (!err && e->keepalive)
 		err = opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1) ||
 		      opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, (int)e->keepidle_s) ||

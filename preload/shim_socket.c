@@ -140,6 +140,33 @@ static void kernel_bufs(int fd, void (*put)(void *ctx, int level, int name, int 
 }
 
 /*
+ * IP_TTL and IPV6_UNICAST_HOPS set on the kernel socket before it moved to
+ * xtcp: unset, an unconnected socket reports net.ipv4.ip_default_ttl and
+ * net.ipv6.conf.all.hop_limit, so another value was set (setting exactly
+ * the default is missed: the stack then uses the route's, as for unset).
+ */
+static void kernel_hops(int fd, void (*put)(void *ctx, int level, int name, int v), void *ctx)
+{
+	static long dflt[2] = {-1, -1};
+	static const char *const sysctl[2] = {"/proc/sys/net/ipv4/ip_default_ttl",
+					      "/proc/sys/net/ipv6/conf/all/hop_limit"};
+	static const int level[2] = {IPPROTO_IP, IPPROTO_IPV6};
+	static const int names[2] = {IP_TTL, IPV6_UNICAST_HOPS};
+	unsigned long s[3];
+	int v = 0;
+	socklen_t vl;
+
+	for (unsigned i = 0; i < 2; i++) {
+		if (dflt[i] < 0)
+			dflt[i] = shim_sysctl_read(sysctl[i], s) >= 1 ? (long)s[0] : 0;
+		vl = sizeof(v);
+		if (!dflt[i] || REAL(getsockopt)(fd, level[i], names[i], &v, &vl) || v == dflt[i])
+			continue;
+		put(ctx, level[i], names[i], v);
+	}
+}
+
+/*
  * TCP options the app set on the kernel socket before it moved to xtcp (before
  * bind() or connect()), as the stack should see them. The kernel reports
  * TCP_MAXSEG as its default 536 until the app sets one: 536 itself is
@@ -159,6 +186,7 @@ static void kernel_opts(int fd, void (*put)(void *ctx, int level, int name, int 
 		put(ctx, IPPROTO_TCP, names[i], v);
 	}
 	kernel_bufs(fd, put, ctx);
+	kernel_hops(fd, put, ctx);
 }
 
 static void kernel_opt_remember(void *ctx, int level, int name, int v)

@@ -132,8 +132,30 @@ uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len)
 	return pkt->data;
 }
 
+uint8_t ip_hop_limit(const struct stack *stk, const struct in6_addr *raddr)
+{
+	struct netdev *dev = stk->dev;
+	int v4 = addr_is_v4(raddr);
+	uint8_t h = dev->ops->hop_limit ? dev->ops->hop_limit(dev, raddr) : 0;
+
+	if (!h)
+		h = v4 ? dev->info.ttl4 : dev->info.hop_limit6;
+	return h ? h : v4 ? IP4_TTL : IP6_HOPLIMIT;
+}
+
+uint8_t ip_tcb_hops(struct stack *stk, struct tcb *t)
+{
+	int16_t own = addr_is_v4(&t->h.raddr) ? t->uc_ttl : t->uc_hops6;
+
+	if (own >= 0)
+		return (uint8_t)own;
+	if (!t->hop_route)
+		t->hop_route = ip_hop_limit(stk, &t->h.raddr);
+	return t->hop_route;
+}
+
 void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
-		uint32_t daddr, uint32_t l4len, uint8_t ecn)
+		uint32_t daddr, uint32_t l4len, uint8_t ecn, uint8_t ttl)
 {
 	struct eth_hdr *eth = (struct eth_hdr *)frame;
 	struct ip4_hdr *ip = (struct ip4_hdr *)(frame + ETH_HLEN);
@@ -146,7 +168,7 @@ void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32
 	ip->tot_len = be16(IP4_HLEN + l4len);
 	ip->id = be16(stk->ip_id++);
 	ip->frag_off = be16(IP4_DF);
-	ip->ttl = IP4_TTL;
+	ip->ttl = ttl;
 	ip->proto = IPPROTO_TCP_NR;
 	ip->csum = 0;
 	ip->saddr = saddr;

@@ -127,7 +127,7 @@ drop:
 
 void ip6_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6],
 		 const struct in6_addr *saddr, const struct in6_addr *daddr, uint32_t l4len,
-		 uint8_t tclass, uint32_t flowlabel)
+		 uint8_t tclass, uint32_t flowlabel, uint8_t hlim)
 {
 	struct eth_hdr *eth = (struct eth_hdr *)frame;
 	struct ipv6_hdr *ip = (struct ipv6_hdr *)(frame + ETH_HLEN);
@@ -138,7 +138,7 @@ void ip6_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6],
 	ip->ver_tc_flow = be32(6u << 28 | (uint32_t)tclass << 20 | (flowlabel & 0xfffffu));
 	ip->plen = be16(l4len);
 	ip->nexthdr = IPPROTO_TCP_NR;
-	ip->hlim = IP6_HOPLIMIT;
+	ip->hlim = hlim;
 	memcpy(ip->saddr, saddr->s6_addr, 16);
 	memcpy(ip->daddr, daddr->s6_addr, 16);
 	stk->st.tx_frames6++;

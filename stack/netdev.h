@@ -67,6 +67,14 @@ struct netdev_info {
 	uint8_t ip6_prefix[NETDEV_IP6_MAX];
 	uint8_t ip6_scope[NETDEV_IP6_MAX];
 	uint8_t n_ip6;
+	/*
+	 * What a socket without IP_TTL / IPV6_UNICAST_HOPS sends with where
+	 * the route sets no hop limit (hop_limit() below), as Linux:
+	 * net.ipv4.ip_default_ttl, and the interface's
+	 * net.ipv6.conf.IF.hop_limit. 0 = 64.
+	 */
+	uint8_t ttl4;
+	uint8_t hop_limit6;
 };
 
 struct netdev_ops {
@@ -123,6 +131,14 @@ struct netdev_ops {
 	 * retransmission timeout; may do a system call.
 	 */
 	int (*path_mtu)(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us, uint32_t *mtu);
+	/* The same for an IPv6 destination (an ICMPv6 "packet too big"). NULL: none. */
+	int (*path_mtu6)(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			 uint32_t *mtu);
+	/*
+	 * Optional: the hop limit the route to dst sets (RTAX_HOPLIMIT; IPv4
+	 * v4-mapped), or 0 for none. No system call: asked once per connection.
+	 */
+	uint8_t (*hop_limit)(struct netdev *dev, const struct in6_addr *dst);
 };
 
 struct netdev {

@@ -151,21 +151,28 @@ void pmtu_reduced(struct stack *stk, struct tcb *t)
 
 /*
  * A retransmission timeout: if the link noted a smaller next-hop MTU for t's
- * peer (netdev path_mtu(): a "fragmentation needed" that reached another
- * process's queue, whose stack could not match it), take it now, as that
- * ICMP would have done here. Unvalidated, hence only on an RTO, and with the
- * same floor and expiry as an ICMP of our own.
+ * peer (netdev path_mtu(), path_mtu6(): a "fragmentation needed" or
+ * "packet too big" that reached another process's queue, whose stack could
+ * not match it), take it now, as that ICMP would have done here.
+ * Unvalidated, hence only on an RTO, and with the same floor and expiry as
+ * an ICMP of our own.
  */
 void pmtu_rto_hint(struct stack *stk, struct tcb *t)
 {
 	const struct netdev_ops *ops = stk->dev->ops;
-	uint32_t mtu;
+	uint32_t mtu = 0;
 	uint16_t before, now;
+	int r;
 
-	/* the link notes IPv4 "fragmentation needed" only (ICMPv6 is not steered) */
-	if (!ops->path_mtu || t->pmtu <= PMTU_MIN || !addr_is_v4(&t->h.raddr) ||
-	    ops->path_mtu(stk->dev, addr_v4(&t->h.raddr), PMTU_EXPIRE_US, &mtu) != 0 ||
-	    mtu >= t->pmtu)
+	if (addr_is_v4(&t->h.raddr))
+		r = ops->path_mtu && t->pmtu > PMTU_MIN
+			    ? ops->path_mtu(stk->dev, addr_v4(&t->h.raddr), PMTU_EXPIRE_US, &mtu)
+			    : -ENOENT;
+	else
+		r = ops->path_mtu6 && t->pmtu > IP6_MIN_MTU
+			    ? ops->path_mtu6(stk->dev, &t->h.raddr, PMTU_EXPIRE_US, &mtu)
+			    : -ENOENT;
+	if (r || mtu >= t->pmtu)
 		return;
 	before = pmtu_get(stk, &t->h.raddr);
 	now = pmtu_update(stk, &t->h.raddr, mtu);

@@ -1025,9 +1025,39 @@ static int setopt_ipv6(struct tcb *t, int name, const void *val, socklen_t len)
 			return -EINVAL;
 		t->tclass = (uint8_t)(v < 0 ? 0 : v);
 		return 0;
+	case IPV6_UNICAST_HOPS:
+		/* Linux: -1 (the route's) to 255; 0 is allowed */
+		if (v < -1 || v > 255)
+			return -EINVAL;
+		t->uc_hops6 = (int16_t)v;
+		return 0;
 	default:
 		return -ENOPROTOOPT;
 	}
+}
+
+/*
+ * IPPROTO_IP (Linux do_ip_setsockopt(); an AF_INET6 socket takes them too,
+ * for its IPv4 peers). Only IP_TTL has an effect; the caller decides what to
+ * do with the others (-ENOPROTOOPT).
+ */
+static int setopt_ip(struct tcb *t, int name, const void *val, socklen_t len)
+{
+	int v;
+
+	if (name != IP_TTL)
+		return -ENOPROTOOPT;
+	/* Linux takes an int, or a single byte */
+	if (!val || len < 1)
+		return -EINVAL;
+	if (len >= (socklen_t)sizeof(int))
+		memcpy(&v, val, sizeof(int));
+	else
+		v = *(const unsigned char *)val;
+	if (v != -1 && (v < 1 || v > 255))
+		return -EINVAL;
+	t->uc_ttl = (int16_t)v;
+	return 0;
 }
 
 int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val, socklen_t len)
@@ -1042,6 +1072,8 @@ int sock_setopt(struct stack *stk, int sd, int level, int name, const void *val,
 		return setopt_tcp(stk, t, name, val, len);
 	if (level == IPPROTO_IPV6)
 		return setopt_ipv6(t, name, val, len);
+	if (level == IPPROTO_IP)
+		return setopt_ip(t, name, val, len);
 	return -ENOPROTOOPT;
 }
 
@@ -1052,6 +1084,22 @@ static int put_int(void *val, socklen_t *len, int v)
 	memcpy(val, &v, sizeof(int));
 	*len = sizeof(int);
 	return 0;
+}
+
+/*
+ * IPV6_UNICAST_HOPS as Linux reports it: the socket's, else the hop limit of
+ * its route (connected to an IPv6 peer), else the default (Linux: the
+ * "all" hop_limit; here the interface's, the only one the link reports).
+ */
+static int getopt_hops6(struct stack *stk, struct tcb *t)
+{
+	int connected = t->state != TCPS_CLOSED && t->state != TCPS_LISTEN;
+
+	if (t->uc_hops6 >= 0)
+		return t->uc_hops6;
+	if (connected && !addr_is_v4(&t->h.raddr))
+		return ip_tcb_hops(stk, t);
+	return stk->dev->info.hop_limit6 ? stk->dev->info.hop_limit6 : IP6_HOPLIMIT;
 }
 
 int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, socklen_t *len)
@@ -1127,9 +1175,17 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 			return put_int(val, len, t->v6only);
 		case IPV6_TCLASS:
 			return put_int(val, len, t->tclass);
+		case IPV6_UNICAST_HOPS:
+			return put_int(val, len, getopt_hops6(stk, t));
 		default:
 			return -ENOPROTOOPT;
 		}
+	}
+	if (level == IPPROTO_IP && name == IP_TTL) {
+		/* Linux: the socket's, else net.ipv4.ip_default_ttl (not the route's) */
+		uint8_t d = stk->dev->info.ttl4 ? stk->dev->info.ttl4 : IP4_TTL;
+
+		return put_int(val, len, t->uc_ttl >= 0 ? t->uc_ttl : d);
 	}
 	return -ENOPROTOOPT;
 }
@@ -1421,6 +1477,8 @@ int sock_export(struct stack *stk, int sd, struct sock_export *out)
 	out->ts_recent = t->ts_recent;
 	out->nodelay = !!(t->flags & TF_NODELAY);
 	out->keepalive = !!(t->flags & TF_KEEPALIVE);
+	out->uc_ttl = t->uc_ttl;
+	out->uc_hops6 = t->uc_hops6;
 	out->keepidle_s = t->keepidle_s;
 	out->keepintvl_s = t->keepintvl_s;
 	out->keepcnt = t->keepcnt;

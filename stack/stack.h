@@ -291,6 +291,7 @@ struct sock_export {
 	uint32_t tsval;		/* our TSval at the stack's last clock */
 	uint32_t ts_recent;	/* the peer's TSval we echo */
 	int nodelay, keepalive; /* TCP_NODELAY, SO_KEEPALIVE */
+	int uc_ttl, uc_hops6;	/* IP_TTL, IPV6_UNICAST_HOPS; -1 = not set */
 	uint32_t keepidle_s, keepintvl_s, keepcnt;
 };
 int sock_export(struct stack *stk, int sd, struct sock_export *out);

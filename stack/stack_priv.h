@@ -314,6 +314,9 @@ struct tcb {
 	uint8_t v6only;	    /* IPV6_V6ONLY */
 	uint8_t fams;	    /* AFM_*: families the binding covers (listener, port refs) */
 	uint8_t tclass;	    /* IPV6_TCLASS: DSCP of IPv6 output (ECN bits are TCP's) */
+	int16_t uc_ttl;	    /* IP_TTL: TTL of IPv4 output; -1 = the default (Linux uc_ttl) */
+	int16_t uc_hops6;   /* IPV6_UNICAST_HOPS: hop limit of IPv6 output; -1 = the route's */
+	uint8_t hop_route;  /* the route's hop limit towards raddr (ip_hop_limit()); 0 = not yet */
 	uint32_t flowlabel; /* IPv6 flow label (RFC 6437), 0 for IPv4 */
 	/* path MTU (pmtu.c) and ICMP errors (icmp.c) */
 	uint16_t mss_clamp; /* the peer's MSS option (536 without one): mss never exceeds it */
@@ -555,14 +558,22 @@ uint16_t ip_mss_own(const struct stack *stk, const struct in6_addr *raddr);
 int ip_resolve(struct stack *stk, const struct in6_addr *dst, uint8_t mac[6]);
 uint8_t *ip_tx_alloc(struct stack *stk, struct pkt *pkt, uint32_t len);
 void ip_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6], uint32_t saddr,
-		uint32_t daddr, uint32_t l4len, uint8_t ecn);
+		uint32_t daddr, uint32_t l4len, uint8_t ecn, uint8_t ttl);
+/*
+ * The hop limit (IPv4: TTL) towards raddr of a socket that set none, as
+ * Linux's ip4_dst_hoplimit() / ip6_dst_hoplimit(): the route's hoplimit
+ * metric, else net.ipv4.ip_default_ttl / the interface's hop_limit.
+ */
+uint8_t ip_hop_limit(const struct stack *stk, const struct in6_addr *raddr);
+/* What t sends with: its IP_TTL / IPV6_UNICAST_HOPS, else the route's (cached in t). */
+uint8_t ip_tcb_hops(struct stack *stk, struct tcb *t);
 void ip_tx_queue(struct stack *stk, struct pkt *pkt);
 
 /* ip6.c */
 int ip6_input(struct stack *stk, uint8_t *frame, uint32_t len);
 void ip6_tx_fill(struct stack *stk, uint8_t *frame, const uint8_t dmac[6],
 		 const struct in6_addr *saddr, const struct in6_addr *daddr, uint32_t l4len,
-		 uint8_t tclass, uint32_t flowlabel);
+		 uint8_t tclass, uint32_t flowlabel, uint8_t hlim);
 uint32_t ip6_flowlabel(const struct stack *stk, const struct in6_addr *laddr, uint16_t lport,
 		       const struct in6_addr *raddr, uint16_t rport);
 int ip6_src_select(const struct stack *stk, const struct in6_addr *dst, struct in6_addr *src);

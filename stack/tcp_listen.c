@@ -157,6 +157,8 @@ static struct tcb *tcp_child_new(struct stack *stk, struct tcb *l, struct tcp_re
 	t->inet6 = l->inet6;
 	t->v6only = l->v6only;
 	t->tclass = l->tclass;
+	t->uc_ttl = l->uc_ttl;
+	t->uc_hops6 = l->uc_hops6;
 	tcb_port_ref(stk, t, r->h.lport);
 	t->flags |= r->opts & (TF_TS | TF_SACK | TF_WS);
 	if (r->ecn_ok)

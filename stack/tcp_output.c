@@ -24,6 +24,7 @@ struct tx_seg {
 	const struct in6_addr *saddr, *daddr; /* v4-mapped: an IPv4 frame */
 	uint32_t flowlabel;		      /* IPv6; 0: derived from the 4-tuple */
 	uint8_t tclass;			      /* IPv6 DSCP (IPV6_TCLASS), ECN bits clear */
+	uint8_t hops;			      /* IPv4 TTL, IPv6 hop limit */
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
@@ -144,14 +145,16 @@ static int tcp_tx(struct stack *stk, const struct tx_seg *s)
 
 	memcpy(&th->csum, &c, 2);
 	if (v4) {
-		ip_tx_fill(stk, f, s->dmac, addr_v4(s->saddr), addr_v4(s->daddr), tcplen, s->ecn);
+		ip_tx_fill(stk, f, s->dmac, addr_v4(s->saddr), addr_v4(s->daddr), tcplen, s->ecn,
+			   s->hops);
 	} else {
 		uint32_t fl = s->flowlabel
 				      ? s->flowlabel
 				      : ip6_flowlabel(stk, s->saddr, s->sport, s->daddr, s->dport);
 
 		ip6_tx_fill(stk, f, s->dmac, s->saddr, s->daddr, tcplen,
-			    (uint8_t)((s->tclass & ~IP_ECN_MASK) | (s->ecn & IP_ECN_MASK)), fl);
+			    (uint8_t)((s->tclass & ~IP_ECN_MASK) | (s->ecn & IP_ECN_MASK)), fl,
+			    s->hops);
 	}
 	pkt.len = ETH_HLEN + iphlen + tcplen;
 	ip_tx_queue(stk, &pkt);
@@ -216,6 +219,7 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	s.daddr = &t->h.raddr;
 	s.flowlabel = t->flowlabel;
 	s.tclass = t->tclass;
+	s.hops = ip_tcb_hops(stk, t);
 	s.sport = t->h.lport;
 	s.dport = t->h.rport;
 	s.seq = seq;
@@ -272,6 +276,7 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	s.daddr = &t->h.raddr;
 	s.flowlabel = t->flowlabel;
 	s.tclass = t->tclass;
+	s.hops = ip_tcb_hops(stk, t);
 	s.sport = t->h.lport;
 	s.dport = t->h.rport;
 	s.seq = t->iss;
@@ -302,6 +307,15 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	if (seq_lt(t->snd_max, t->snd_nxt))
 		t->snd_max = t->snd_nxt;
 	t->t_rtx = stk->now_us + t->rto_us;
+}
+
+/* A SYN-ACK's hop limit: the listener's IP_TTL / IPV6_UNICAST_HOPS, else the route's. */
+static uint8_t synack_hops(const struct stack *stk, const struct tcp_req *r)
+{
+	int v4 = addr_is_v4(&r->h.raddr);
+	int16_t own = !r->listener ? -1 : v4 ? r->listener->uc_ttl : r->listener->uc_hops6;
+
+	return own >= 0 ? (uint8_t)own : ip_hop_limit(stk, &r->h.raddr);
 }
 
 void tcp_send_synack(struct stack *stk, struct tcp_req *r)
@@ -346,6 +360,7 @@ void tcp_send_synack(struct stack *stk, struct tcp_req *r)
 	s.daddr = &r->h.raddr;
 	s.flowlabel = 0;
 	s.tclass = r->listener ? r->listener->tclass : 0;
+	s.hops = synack_hops(stk, r);
 	s.sport = r->h.lport;
 	s.dport = r->h.rport;
 	s.seq = r->iss;
@@ -372,6 +387,7 @@ void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg)
 	s.daddr = &seg->saddr;
 	s.flowlabel = 0;
 	s.tclass = 0;
+	s.hops = ip_hop_limit(stk, &seg->saddr);
 	s.sport = seg->dport;
 	s.dport = seg->sport;
 	if (seg->flags & TH_ACK) {

@@ -130,6 +130,7 @@ struct tcb *tcb_alloc(struct stack *stk)
 	t->keepintvl_s = TCP_KEEPINTVL_S;
 	t->keepcnt = TCP_KEEPCNT_DEF;
 	t->rto_us = TCP_RTO_INIT_US;
+	t->uc_ttl = t->uc_hops6 = -1;
 	stk->st.socks_in_use++;
 	return t;
 }

@@ -41,12 +41,36 @@ struct xp_link {
 	struct in6_addr addr6[XP_NL_MAX_ADDRS];
 	uint8_t prefix_len6[XP_NL_MAX_ADDRS];
 	uint8_t scope6[XP_NL_MAX_ADDRS]; /* RT_SCOPE_UNIVERSE (0) or RT_SCOPE_LINK (253) */
+	uint8_t hop_limit6; /* net.ipv6.conf.IF.hop_limit; 0 = not reported (no IPv6) */
 };
 int xp_nl_link(const char *ifname, struct xp_link *out);
 /* Are both ends of this link in this kernel (veth, netkit)? */
 bool xp_link_local_only(const struct xp_link *l);
 /* Route lookup: next hop (the destination itself when on-link) and ifindex. */
 int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex);
+/*
+ * A route's hop limit (RTAX_HOPLIMIT, `ip route ... hoplimit N`): the
+ * destination prefix (IPv4 v4-mapped, its length + 96) and the metric, 0 for
+ * a route without one.
+ */
+struct xp_hop_route {
+	struct in6_addr dst;
+	uint8_t plen;
+	uint8_t hops;
+};
+#define XP_HOP_ROUTES 16
+/*
+ * The main table's unicast routes through ifindex (both families) that
+ * decide a hop limit: those with the metric, and those without it that are
+ * more specific than one with it (they override it). Up to max in out;
+ * returns how many, or -errno. Usually none: then every destination gets
+ * the default.
+ */
+int xp_nl_route_hops(int ifindex, struct xp_hop_route *out, unsigned max);
+/* The hop limit of the longest of those n routes that holds dst (0: none, or no metric). */
+uint8_t xp_hop_route_find(const struct xp_hop_route *r, unsigned n, const struct in6_addr *dst);
+/* net.ipv4.ip_default_ttl of this network namespace, 0 if unreadable. */
+uint8_t xp_nl_default_ttl(void);
 /*
  * Neighbour (ARP) entry for ip on ifindex: 0 and mac when REACHABLE/STALE/
  * PERMANENT...; -EAGAIN after asking the kernel to resolve it (an incomplete
@@ -97,6 +121,9 @@ int xp_prog_kflow_sweep(struct xp_prog *prog);
  * packet.
  */
 int xp_prog_path_mtu(struct xp_prog *prog, uint32_t peer, uint64_t max_age_us, uint32_t *mtu);
+/* The same for an IPv6 peer: the last ICMPv6 "packet too big" (xtcp_pmtu6). */
+int xp_prog_path_mtu6(struct xp_prog *prog, const struct in6_addr *peer, uint64_t max_age_us,
+		      uint32_t *mtu);
 /* The kernel got a flow on local port (host order) another way: look it up again. */
 int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
 /*
@@ -107,6 +134,9 @@ int xp_prog_kflow_added(struct xp_prog *prog, uint16_t port);
  */
 int xp_prog_flow_hold(struct xp_prog *prog, const struct sockaddr_in *local,
 		      const struct sockaddr_in *peer, bool on);
+/* The same for an IPv6 flow (bpf/xtcp_xdp.h, xtcp_hold6). */
+int xp_prog_flow_hold6(struct xp_prog *prog, const struct sockaddr_in6 *local,
+		       const struct sockaddr_in6 *peer, bool on);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);

@@ -159,6 +159,21 @@ static int mq_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us
 	return p->ops->path_mtu ? p->ops->path_mtu(p, dst_ip4, max_age_us, mtu) : -ENOENT;
 }
 
+static int mq_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			uint32_t *mtu)
+{
+	struct netdev *p = mq_tx_port(dev);
+
+	return p->ops->path_mtu6 ? p->ops->path_mtu6(p, dst, max_age_us, mtu) : -ENOENT;
+}
+
+static uint8_t mq_hop_limit(struct netdev *dev, const struct in6_addr *dst)
+{
+	struct netdev *p = mq_tx_port(dev);
+
+	return p->ops->hop_limit ? p->ops->hop_limit(p, dst) : 0;
+}
+
 static void mq_close(struct netdev *dev)
 {
 	struct xp_mq *mq = mq_of(dev);
@@ -180,6 +195,8 @@ static const struct netdev_ops mq_ops = {
 	.resolve = mq_resolve,
 	.resolve6 = mq_resolve6,
 	.path_mtu = mq_path_mtu,
+	.path_mtu6 = mq_path_mtu6,
+	.hop_limit = mq_hop_limit,
 	.poll_fds = mq_poll_fds,
 	.tx_pending = mq_tx_pending,
 	.next_deadline = mq_next_deadline,

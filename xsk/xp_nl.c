@@ -1,7 +1,8 @@
 /*
  * xp_nl.c - kernel facts over rtnetlink (no libnl): an interface's index,
- * MAC, MTU, IPv4 and IPv6 addresses and RX queue count; the route to a
- * destination; the neighbour (ARP or NDP) entry of a next hop, asking the
+ * MAC, MTU, IPv4 and IPv6 addresses, IPv6 hop limit and RX queue count; the
+ * route to a destination; the routes that set a hop limit (a dump, at open);
+ * the neighbour (ARP or NDP) entry of a next hop, asking the
  * kernel to resolve it. IPv4 and IPv6 share the code, by family and length.
  *
  * Every call opens a NETLINK_ROUTE socket, sends one request, reads the
@@ -17,9 +18,11 @@
  * sending to it while it re-checks) and NTF_USE starts the re-check.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/ethtool.h>
 #include <linux/inet_diag.h>
 #include <linux/if_addr.h>
+#include <linux/ipv6.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -161,6 +164,34 @@ static void nl_init(struct nl_req *req, uint16_t type, uint16_t flags, size_t bo
 
 static void link_kind(const struct rtattr *info, struct xp_link *l);
 
+/*
+ * IFLA_AF_SPEC's AF_INET6 IFLA_INET6_CONF: the interface's IPv6 settings, an
+ * array of __s32 indexed by DEVCONF_*; DEVCONF_HOPLIMIT is its hop_limit
+ * sysctl, what the kernel sends with when the route sets none.
+ */
+static void link_hop_limit6(const struct rtattr *spec, struct xp_link *l)
+{
+	const struct rtattr *af = RTA_DATA(spec), *rta;
+	int left = (int)RTA_PAYLOAD(spec), left6;
+	int32_t v;
+
+	for (; RTA_OK(af, left); af = RTA_NEXT(af, left)) {
+		if (af->rta_type != AF_INET6)
+			continue;
+		rta = RTA_DATA(af);
+		left6 = (int)RTA_PAYLOAD(af);
+		for (; RTA_OK(rta, left6); rta = RTA_NEXT(rta, left6)) {
+			if (rta->rta_type != IFLA_INET6_CONF ||
+			    RTA_PAYLOAD(rta) < (DEVCONF_HOPLIMIT + 1) * sizeof(v))
+				continue;
+			memcpy(&v, (const char *)RTA_DATA(rta) + DEVCONF_HOPLIMIT * sizeof(v),
+			       sizeof(v));
+			if (v > 0 && v < 256)
+				l->hop_limit6 = (uint8_t)v;
+		}
+	}
+}
+
 static int link_cb(const struct nlmsghdr *nh, void *arg)
 {
 	struct xp_link *l = arg;
@@ -179,6 +210,8 @@ static int link_cb(const struct nlmsghdr *nh, void *arg)
 			memcpy(&l->n_rx_queues, RTA_DATA(rta), 4);
 		else if (rta->rta_type == IFLA_LINKINFO)
 			link_kind(rta, l);
+		else if (rta->rta_type == IFLA_AF_SPEC)
+			link_hop_limit6(rta, l);
 	}
 	return 0;
 }
@@ -413,6 +446,127 @@ int xp_nl_route6(const struct in6_addr *dst, int oif, struct in6_addr *next_hop,
 	*next_hop = memcmp(&a.gw6, &none, 16) ? a.gw6 : *dst;
 	*ifindex = a.oif;
 	return 0;
+}
+
+struct hops_ans {
+	int ifindex;
+	struct xp_hop_route r[64]; /* every unicast route through ifindex, first 64 */
+	unsigned n;
+};
+
+/* One route of the dump: kept if unicast, main table, through our interface. */
+static int hops_cb(const struct nlmsghdr *nh, void *arg)
+{
+	const struct rtmsg *rtm = NLMSG_DATA(nh);
+	struct hops_ans *a = arg;
+	struct xp_hop_route r = {0};
+	const struct rtattr *rta, *m;
+	int left, mleft, oif = 0;
+	uint32_t hops;
+
+	if (nh->nlmsg_type != RTM_NEWROUTE || rtm->rtm_type != RTN_UNICAST ||
+	    rtm->rtm_table != RT_TABLE_MAIN || a->n >= sizeof(a->r) / sizeof(a->r[0]))
+		return 0;
+	r.plen = rtm->rtm_dst_len;
+	if (rtm->rtm_family == AF_INET) {
+		r.dst.s6_addr[10] = r.dst.s6_addr[11] = 0xff;
+		r.plen = (uint8_t)(r.plen + 96);
+	}
+	for_each_rta(rta, nh, sizeof(*rtm), left)
+	{
+		if (rta->rta_type == RTA_OIF && RTA_PAYLOAD(rta) >= 4)
+			memcpy(&oif, RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_DST && RTA_PAYLOAD(rta) == 4)
+			memcpy(&r.dst.s6_addr[12], RTA_DATA(rta), 4);
+		else if (rta->rta_type == RTA_DST && RTA_PAYLOAD(rta) == 16)
+			memcpy(&r.dst, RTA_DATA(rta), 16);
+		else if (rta->rta_type == RTA_METRICS) {
+			m = RTA_DATA(rta);
+			mleft = (int)RTA_PAYLOAD(rta);
+			for (; RTA_OK(m, mleft); m = RTA_NEXT(m, mleft))
+				if (m->rta_type == RTAX_HOPLIMIT && RTA_PAYLOAD(m) >= 4) {
+					memcpy(&hops, RTA_DATA(m), 4);
+					r.hops = hops > 255 ? 255 : (uint8_t)hops;
+				}
+		}
+	}
+	if (oif == a->ifindex)
+		a->r[a->n++] = r;
+	return 0;
+}
+
+/* Does prefix a contain prefix b (b at least as long)? */
+static bool prefix_covers(const struct xp_hop_route *a, const struct xp_hop_route *b)
+{
+	unsigned bits = a->plen;
+
+	if (b->plen < a->plen)
+		return false;
+	for (unsigned i = 0; i < 16 && bits; i++, bits = bits > 8 ? bits - 8 : 0) {
+		uint8_t mask = (uint8_t)(bits >= 8 ? 0xff : 0xff << (8 - bits));
+
+		if ((a->dst.s6_addr[i] ^ b->dst.s6_addr[i]) & mask)
+			return false;
+	}
+	return true;
+}
+
+int xp_nl_route_hops(int ifindex, struct xp_hop_route *out, unsigned max)
+{
+	static const int fams[2] = {AF_INET, AF_INET6};
+	struct hops_ans *a = calloc(1, sizeof(*a));
+	struct nl_req req;
+	unsigned n = 0;
+	int err = 0;
+
+	if (!a)
+		return -ENOMEM;
+	a->ifindex = ifindex;
+	for (unsigned f = 0; f < 2 && !err; f++) {
+		nl_init(&req, RTM_GETROUTE, NLM_F_DUMP, sizeof(req.rtm));
+		req.rtm.rtm_family = (unsigned char)fams[f];
+		err = nl_talk(&req, hops_cb, a);
+		if (err == -EAFNOSUPPORT)
+			err = 0;
+	}
+	for (unsigned i = 0; i < a->n && !err; i++) {
+		bool keep = a->r[i].hops;
+
+		/* without the metric: kept only where it overrides a route that has it */
+		for (unsigned j = 0; j < a->n && !keep; j++)
+			keep = a->r[j].hops && a->r[j].plen < a->r[i].plen &&
+			       prefix_covers(&a->r[j], &a->r[i]);
+		if (keep && n < max)
+			out[n++] = a->r[i];
+	}
+	free(a);
+	return err ? err : (int)n;
+}
+
+uint8_t xp_hop_route_find(const struct xp_hop_route *r, unsigned n, const struct in6_addr *dst)
+{
+	struct xp_hop_route d = {.dst = *dst, .plen = 128};
+	int best = -1;
+
+	for (unsigned i = 0; i < n; i++)
+		if (prefix_covers(&r[i], &d) && (best < 0 || r[i].plen > r[best].plen))
+			best = (int)i;
+	return best < 0 ? 0 : r[best].hops;
+}
+
+uint8_t xp_nl_default_ttl(void)
+{
+	char buf[16] = {0};
+	int fd = xp_sys_open("/proc/sys/net/ipv4/ip_default_ttl", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	long v;
+
+	if (fd < 0)
+		return 0;
+	n = xp_sys_read(fd, buf, sizeof(buf) - 1);
+	xp_sys_close(fd);
+	v = n > 0 ? strtol(buf, NULL, 10) : 0;
+	return v > 0 && v < 256 ? (uint8_t)v : 0;
 }
 
 struct neigh_ans {

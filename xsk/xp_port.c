@@ -72,6 +72,9 @@ struct xp_port {
 	pid_t owner;  /* the process that opened the port (a forked child only lets go) */
 	bool no_syn;  /* shared and not listening: SYNs already on their way are dropped */
 	bool left;    /* xp_port_leave() done */
+	/* routes that set a hop limit (xp_nl_route_hops()), read at open */
+	struct xp_hop_route hop_routes[XP_HOP_ROUTES];
+	unsigned n_hop_routes;
 };
 
 static struct xp_port *port_of(struct netdev *dev)
@@ -438,6 +441,19 @@ static int xp_path_mtu(struct netdev *dev, uint32_t dst_ip4, uint64_t max_age_us
 	return xp_prog_path_mtu(port_of(dev)->prog, dst_ip4, max_age_us, mtu);
 }
 
+static int xp_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			uint32_t *mtu)
+{
+	return xp_prog_path_mtu6(port_of(dev)->prog, dst, max_age_us, mtu);
+}
+
+static uint8_t xp_hop_limit(struct netdev *dev, const struct in6_addr *dst)
+{
+	struct xp_port *p = port_of(dev);
+
+	return xp_hop_route_find(p->hop_routes, p->n_hop_routes, dst);
+}
+
 static const struct netdev_ops xp_netdev_ops = {
 	.rx_burst = xp_rx_burst,
 	.rx_done = xp_rx_done,
@@ -448,6 +464,8 @@ static const struct netdev_ops xp_netdev_ops = {
 	.resolve = xp_resolve,
 	.resolve6 = xp_resolve6,
 	.path_mtu = xp_path_mtu,
+	.path_mtu6 = xp_path_mtu6,
+	.hop_limit = xp_hop_limit,
 	.poll_fds = xp_poll_fds,
 	.tx_pending = xp_tx_pending,
 	.next_deadline = xp_next_deadline,
@@ -489,6 +507,11 @@ static int port_link_facts(struct xp_port *p)
 		p->dev.info.n_ip6 = (uint8_t)(i + 1);
 	}
 	p->dev.info.ifindex = l.ifindex;
+	/* hop limits as the kernel's output (ip4_dst_hoplimit(), ip6_dst_hoplimit()) */
+	p->dev.info.hop_limit6 = l.hop_limit6;
+	p->dev.info.ttl4 = xp_nl_default_ttl();
+	err = xp_nl_route_hops(l.ifindex, p->hop_routes, XP_HOP_ROUTES);
+	p->n_hop_routes = err > 0 ? (unsigned)err : 0;
 	p->dev.info.queue_id = p->queue_id;
 	p->dev.info.n_queues = l.n_rx_queues;
 	p->dev.info.rx_csum_trust_local = p->rx_csum == XP_RX_CSUM_TRUST_LOCAL ||

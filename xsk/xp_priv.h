@@ -26,7 +26,9 @@ struct xp_prog {
 	int kflow_fd, kclean_fd;				     /* ... and the kflow pair */
 	int serve6_fd;						     /* xtcp_serve6 (IPv6) */
 	int hold_fd;						     /* ... flows in hand-over */
+	int hold6_fd;						     /* ... IPv6 ones */
 	int pmtu_fd;		      /* xtcp_pmtu: path MTU hints (xp_pmtu.c) */
+	int pmtu6_fd;		      /* xtcp_pmtu6: the same for IPv6 peers */
 	int shareq_fd, share_xsks_fd; /* shared queues */
 	int user_slot;		      /* our slot in xtcp_users, -1 if none */
 	pid_t user_pid;		      /* the process that holds user_slot */

@@ -208,19 +208,19 @@ static void drop_user(struct xp_prog *prog)
 	prog->user_slot = -1;
 }
 
-static const char *const map_names[] = {"xsks_map",	  "xtcp_serve", "xtcp_cfg",   "xtcp_users",
-					"xtcp_stats",	  "xtcp_drain", "xtcp_kflow", "xtcp_kclean",
-					"xtcp_serve6",	  "xtcp_hold",	"xtcp_pmtu",  "xtcp_shareq",
-					"xtcp_share_xsks"};
+static const char *const map_names[] = {
+	"xsks_map",   "xtcp_serve",  "xtcp_cfg",	"xtcp_users",  "xtcp_stats",
+	"xtcp_drain", "xtcp_kflow",  "xtcp_kclean",	"xtcp_serve6", "xtcp_hold",
+	"xtcp_pmtu",  "xtcp_shareq", "xtcp_share_xsks", "xtcp_hold6",  "xtcp_pmtu6"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
 {
-	int *slots[N_MAPS] = {&prog->xsks_fd,	   &prog->serve_fd,  &prog->cfg_fd,
-			      &prog->users_fd,	   &prog->stats_fd,  &prog->drain_fd,
-			      &prog->kflow_fd,	   &prog->kclean_fd, &prog->serve6_fd,
-			      &prog->hold_fd,	   &prog->pmtu_fd,   &prog->shareq_fd,
-			      &prog->share_xsks_fd};
+	int *slots[N_MAPS] = {&prog->xsks_fd,	    &prog->serve_fd,  &prog->cfg_fd,
+			      &prog->users_fd,	    &prog->stats_fd,  &prog->drain_fd,
+			      &prog->kflow_fd,	    &prog->kclean_fd, &prog->serve6_fd,
+			      &prog->hold_fd,	    &prog->pmtu_fd,   &prog->shareq_fd,
+			      &prog->share_xsks_fd, &prog->hold6_fd,  &prog->pmtu6_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -436,13 +436,14 @@ static int explain_attach_failure(struct xp_prog *prog, int err)
 static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
 	struct bpf_map *maps[N_MAPS] = {
-		prog->skel->maps.xsks_map,	 prog->skel->maps.xtcp_serve,
-		prog->skel->maps.xtcp_cfg,	 prog->skel->maps.xtcp_users,
-		prog->skel->maps.xtcp_stats,	 prog->skel->maps.xtcp_drain,
-		prog->skel->maps.xtcp_kflow,	 prog->skel->maps.xtcp_kclean,
-		prog->skel->maps.xtcp_serve6,	 prog->skel->maps.xtcp_hold,
-		prog->skel->maps.xtcp_pmtu,	 prog->skel->maps.xtcp_shareq,
-		prog->skel->maps.xtcp_share_xsks};
+		prog->skel->maps.xsks_map,	  prog->skel->maps.xtcp_serve,
+		prog->skel->maps.xtcp_cfg,	  prog->skel->maps.xtcp_users,
+		prog->skel->maps.xtcp_stats,	  prog->skel->maps.xtcp_drain,
+		prog->skel->maps.xtcp_kflow,	  prog->skel->maps.xtcp_kclean,
+		prog->skel->maps.xtcp_serve6,	  prog->skel->maps.xtcp_hold,
+		prog->skel->maps.xtcp_pmtu,	  prog->skel->maps.xtcp_shareq,
+		prog->skel->maps.xtcp_share_xsks, prog->skel->maps.xtcp_hold6,
+		prog->skel->maps.xtcp_pmtu6};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
@@ -491,7 +492,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	prog->xsks_fd = prog->serve_fd = prog->cfg_fd = prog->users_fd = prog->stats_fd = -1;
 	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = prog->hold_fd =
 		prog->pmtu_fd = -1;
-	prog->shareq_fd = prog->share_xsks_fd = -1;
+	prog->shareq_fd = prog->share_xsks_fd = prog->hold6_fd = prog->pmtu6_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;
@@ -587,6 +588,21 @@ int xp_prog_flow_hold(struct xp_prog *prog, const struct sockaddr_in *local,
 	if (on)
 		return bpf_map_update_elem(prog->hold_fd, &key, &until, BPF_ANY) ? -errno : 0;
 	if (bpf_map_delete_elem(prog->hold_fd, &key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int xp_prog_flow_hold6(struct xp_prog *prog, const struct sockaddr_in6 *local,
+		       const struct sockaddr_in6 *peer, bool on)
+{
+	struct xtcp_flow6_key key = {.sport = peer->sin6_port, .dport = local->sin6_port};
+	uint64_t until = mono_ns() + HOLD_NS;
+
+	memcpy(key.saddr, &peer->sin6_addr, 16);
+	memcpy(key.daddr, &local->sin6_addr, 16);
+	if (on)
+		return bpf_map_update_elem(prog->hold6_fd, &key, &until, BPF_ANY) ? -errno : 0;
+	if (bpf_map_delete_elem(prog->hold6_fd, &key) && errno != ENOENT)
 		return -errno;
 	return 0;
 }

@@ -22,7 +22,8 @@
  *	the first, exit with the second open (what the kernel finishes).
  *   fork_inetd -c IP PORT N CONC LEN   N connections, CONC at a time, each
  *	sends LEN checked bytes, reads them back, half-closes and waits for
- *	EOF. Prints "client: N ok, N bad"; exit 0 only if all are ok.
+ *	EOF. Prints "client: N ok, N bad"; exit 0 only if all are ok. IP may
+ *	be IPv6; FORK_INETD_V6=1 makes -s listen on AF_INET6 [::].
  *   fork_inetd -e ...           the same, but sends everything and half-closes
  *	before reading anything.
  * Data: byte i of connection id is (i * 31 + id * 7 + i / 251) & 0xff.
@@ -116,10 +117,13 @@ static int echo_child(int fd)
 static int listen_on(int port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+	bool v6 = getenv("FORK_INETD_V6") != NULL; /* an AF_INET6 listener on [::] */
+	int one = 1, fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	struct sockaddr *sa = v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a;
 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 512)) {
+	if (fd < 0 || bind(fd, sa, v6 ? sizeof(a6) : sizeof(a)) || listen(fd, 512)) {
 		perror("listen");
 		exit(2);
 	}
@@ -265,15 +269,22 @@ static int exit_tail(int port, const char *file)
 static int client_one(const char *ip, int port, uint32_t id, uint32_t len, bool eager)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+	bool v6 = strchr(ip, ':') != NULL;
 	uint32_t hdr[2] = {htonl(id), htonl(len)}, back[2], sent = 0, got = 0;
 	uint8_t buf[16384];
-	int fd = socket(AF_INET, SOCK_STREAM, 0), bad = 0;
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0), bad = 0;
 	struct timeval tv = {.tv_sec = 20};
 
-	inet_pton(AF_INET, ip, &a.sin_addr);
+	if (v6)
+		inet_pton(AF_INET6, ip, &a6.sin6_addr);
+	else
+		inet_pton(AF_INET, ip, &a.sin_addr);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) || write_full(fd, hdr, sizeof(hdr))) {
+	if (connect(fd, v6 ? (struct sockaddr *)&a6 : (struct sockaddr *)&a,
+		    v6 ? sizeof(a6) : sizeof(a)) ||
+	    write_full(fd, hdr, sizeof(hdr))) {
 		fprintf(stderr, "connection %u: connect: %s\n", id, strerror(errno));
 		close(fd);
 		return 1;

@@ -7,7 +7,8 @@
 #             keeps its copy until the child exits; fork + exec cat on fds 0/1;
 #             the peer's data and FIN already taken by xtcp at fork (CLOSE-WAIT);
 #             fork by syscall(SYS_clone) (vsftpd); glibc clone() without at-fork
-#             handlers: the child drops the parent's engine (listener count stays)
+#             handlers: the child drops the parent's engine (listener count stays);
+#             close over IPv6 (40 connections, AF_INET6 listener, client to [fd77:1::1])
 #   stats     while the server still runs: no connection left on xtcp, one
 #             listener, every connection counted as handed over at fork
 #   python    Python's socketserver.ForkingTCPServer echo
@@ -60,12 +61,13 @@ inetd() {
 	local mode=$1 port=$2 n=$3 conc=$4 len=$5 sp po0 po1
 	shift 5
 	po0=$(passive_opens)
-	tb_srv env "${xenv[@]}" XTCP_PORTS="$port" "$@" timeout 120 "$bin" -s "$port" "$n" "$mode" 4 \
-		>"$d/$mode.srv" 2>"$d/$mode.err" &
+	# MODE close6: close over IPv6 (SIP set to the server's IPv6 address)
+	tb_srv env "${xenv[@]}" XTCP_PORTS="$port" "$@" timeout 120 \
+		"$bin" -s "$port" "$n" "${mode%6}" 4 >"$d/$mode.srv" 2>"$d/$mode.err" &
 	sp=$!
 	wait_listening "$d/$mode.srv"
-	tb_cli timeout 100 "$bin" "$([ "$mode" = late ] && printf %s -e || printf %s -c)" "$TB_SIP" "$port" \
-		"$n" "$conc" "$len" >"$d/$mode.cli" 2>&1
+	tb_cli timeout 100 "$bin" "$([ "$mode" = late ] && printf %s -e || printf %s -c)" \
+		"${SIP:-$TB_SIP}" "$port" "$n" "$conc" "$len" >"$d/$mode.cli" 2>&1
 	sleep 2.5 # forgotten TCBs end their grace period (2 s)
 	local f=/dev/shm/xtcp-$(pgrep -o -f "^$bin -s $port ").stats
 	"$field" "$f" listeners conns kernel_at_fork kernel_failed kernel_left stack_socks_in_use \
@@ -89,7 +91,7 @@ inetd_checks() { # inetd_checks MODE N [HANDED]
 	mapfile -t s <"$d/$mode.stats"
 	check "$mode: stats: 1 listener, 0 conns, $h handed at fork, 0 failed, 0 left, 1 socket (${s[*]})" \
 		[ "${s[*]}" = "1 0 $h 0 0 1" ]
-	check "$mode: no warning on stderr" not_grep -E "stays on xtcp|refused|lost" "$d/$mode.err"
+	check "$mode: no warning on stderr" not_grep -E "stays on xtcp|refused|lost|cannot hold" "$d/$mode.err"
 }
 
 # --- inetd patterns ---
@@ -106,6 +108,9 @@ inetd clone 7408 20 4 20000
 inetd_checks clone 20
 inetd wclone 7409 20 4 20000
 inetd_checks wclone 20 0
+# IPv6 (an AF_INET6 listener, the client to [fd77:1::1]): handed over with the hold of xtcp_hold6
+SIP=$TB_SIP6 inetd close6 7410 40 4 20000 FORK_INETD_V6=1
+inetd_checks close6 40
 
 # --- Python's ForkingTCPServer: echo ---
 cat >"$d/fork_srv.py" <<'EOF'

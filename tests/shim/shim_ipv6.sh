@@ -13,6 +13,9 @@
 #   v6only       IPV6_V6ONLY on [::]: IPv6 served, IPv4 refused as Linux refuses it
 #   fork         an AF_INET6 connection whose data and FIN xtcp took, forked: handed to
 #                the kernel (TCP_REPAIR, FIN replayed over IPv6), the child reads to EOF
+#   hops         the interface's hop_limit sysctl (37), net.ipv4.ip_default_ttl (41), a
+#                route's hoplimit (50) and IPV6_UNICAST_HOPS (9) on the wire (tcpdump in
+#                the client namespace) and from getsockopt
 #   client       curl -6 with XTCP_CONNECT_PORTS: connect() over IPv6 on xtcp, to a
 #                global and to a link-local address (the client's kernel ActiveOpens flat)
 set -u
@@ -273,6 +276,81 @@ check "fork: the same for an IPv4 peer of the AF_INET6 socket ($o4)" \
 check "fork: the engine ran (served by xtcp)" grep -q 'serving veth0' "$d/forkfin.err"
 check "fork: no hand-over refused or left on xtcp" not_grep -E 'stays on xtcp|refused' \
 	"$d/forkfin.err"
+
+# --- hop limit: the interface's hop_limit, net.ipv4.ip_default_ttl, a route's, the socket's ---
+cat >"$d/hops.py" <<'EOP'
+import socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(4)
+print("listening", flush=True)
+for _ in range(int(sys.argv[2])):
+    c, peer = s.accept()
+    ask = c.recv(10).strip()
+    if ask != b"-":
+        c.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, int(ask))
+    lvl, opt = ((socket.IPPROTO_IP, socket.IP_TTL) if peer[0].startswith("::ffff:")
+                else (socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS))
+    c.sendall(b"hops %d\n" % c.getsockopt(lvl, opt) + b"x" * 3000)
+    c.close()
+EOP
+hops_server() { # hops_server PORT N: the script above under xtcp, in the background ($py)
+	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS="$1" XTCP_LOG=info \
+		timeout 30 python3 "$d/hops.py" "$1" "$2" >"$d/hops.out" 2>"$d/hops.err" &
+	py=$!
+	for _ in $(seq 50); do
+		grep -q listening "$d/hops.out" 2>/dev/null && return 0
+		sleep 0.1
+	done
+}
+# hops_wire HOST PORT ASK: the server's answer, then the TTLs / hop limits of its
+# segments as the client's interface saw them (tcpdump -v), distinct, in order of appearance
+hops_wire() {
+	local ans
+	# a 2 s window: the exchange takes a few ms once tcpdump listens
+	tb_cli timeout -s INT 2 tcpdump -l -nn -v -i "$TB_CIF" "tcp src port $2" \
+		>"$d/hops.cap" 2>"$d/hops.tcpdump" &
+	local tp=$!
+	for _ in $(seq 50); do
+		grep -q 'listening on' "$d/hops.tcpdump" 2>/dev/null && break
+		sleep 0.1
+	done
+	ans=$(tb_cli timeout 5 python3 -c '
+import socket, sys
+c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=4)
+c.sendall(sys.argv[3].encode())
+b = b""
+while True:
+    r = c.recv(65536)
+    if not r:
+        break
+    b += r
+print(b.split(b"\n")[0].decode())' "$1" "$2" "$3" 2>&1)
+	wait "$tp"
+	echo "$ans $(grep -oE '(hlim|ttl) [0-9]+' "$d/hops.cap" | awk '!seen[$0]++' | tr '\n' ' ')"
+}
+tb_srv sysctl -qw "net.ipv6.conf.$TB_SIF.hop_limit=37" net.ipv4.ip_default_ttl=41
+p0=$(passive_opens)
+hops_server 8087 3
+h1=$(hops_wire "$TB_SIP6" 8087 -)
+h2=$(hops_wire "$TB_SIP6" 8087 9)
+h3=$(hops_wire "$TB_SIP" 8087 -)
+wait $py
+check "hops: the interface's hop_limit 37 on the wire and from getsockopt ($h1)" \
+	[ "$h1" = "hops 37 hlim 37 " ]
+check "hops: IPV6_UNICAST_HOPS 9 on the accepted socket: its segments after it ($h2)" \
+	[ "$h2" = "hops 9 hlim 37 hlim 9 " ]
+check "hops: an IPv4 peer gets net.ipv4.ip_default_ttl 41 ($h3)" [ "$h3" = "hops 41 ttl 41 " ]
+tb_srv ip -6 route replace fd77:1::/64 dev "$TB_SIF" hoplimit 50
+hops_server 8087 1
+h4=$(hops_wire "$TB_SIP6" 8087 -)
+wait $py
+p1=$(passive_opens)
+check "hops: a route's hoplimit 50 beats the interface's ($h4)" [ "$h4" = "hops 50 hlim 50 " ]
+check "hops: served by xtcp (kernel PassiveOpens flat: $p0 -> $p1)" [ "$p0" = "$p1" ]
+tb_srv ip -6 route replace fd77:1::/64 dev "$TB_SIF"
+tb_srv sysctl -qw "net.ipv6.conf.$TB_SIF.hop_limit=64" net.ipv4.ip_default_ttl=64
 
 # --- client side: connect() over IPv6 on xtcp ---
 nginx_start "listen [::]:8084;"

@@ -238,6 +238,28 @@ static int t_dev_path_mtu(struct netdev *dev, uint32_t dst, uint64_t max_age_us,
 	return 0;
 }
 
+/* t_dev_path_mtu() for the IPv6 peer. */
+static int t_dev_path_mtu6(struct netdev *dev, const struct in6_addr *dst, uint64_t max_age_us,
+			   uint32_t *mtu)
+{
+	struct t *t = t_of_dev(dev);
+	struct in6_addr peer = ip6_of(PEER_IP6);
+
+	(void)max_age_us;
+	if (memcmp(dst, &peer, 16) || !t->link_path_mtu)
+		return -ENOENT;
+	t->link_path_mtu_asked++;
+	*mtu = t->link_path_mtu;
+	return 0;
+}
+
+/* A route's hop limit metric (t->link_hop_limit), for the peer in either family. */
+static uint8_t t_dev_hop_limit(struct netdev *dev, const struct in6_addr *dst)
+{
+	(void)dst;
+	return t_of_dev(dev)->link_hop_limit;
+}
+
 static const struct netdev_ops t_dev_ops = {
 	.rx_burst = t_dev_rx_burst,
 	.rx_done = t_dev_rx_done,
@@ -248,6 +270,8 @@ static const struct netdev_ops t_dev_ops = {
 	.resolve = t_dev_resolve,
 	.resolve6 = t_dev_resolve6,
 	.path_mtu = t_dev_path_mtu,
+	.path_mtu6 = t_dev_path_mtu6,
+	.hop_limit = t_dev_hop_limit,
 };
 
 /* ---- corpus recording ---- */
@@ -648,12 +672,12 @@ static void check_seg(struct t *t, struct t_flow *f, struct seg s, const struct 
 		/* RFC 6437: one nonzero label per connection; no extension headers (parsed) */
 		if (w->flow == 0 || (f->flow6 && w->flow != f->flow6))
 			MISMATCH("IPv6 flow label");
-		if (w->ttl != 64)
-			MISMATCH("IPv6 hop limit");
 		f->flow6 = w->flow;
 	} else if (w->v6 || w->src_ip != ip_of(STACK_IP) || w->dst_ip != ip_of(PEER_IP)) {
 		MISMATCH("addresses");
 	}
+	if (w->ttl != (t->want_hops ? t->want_hops : 64))
+		MISMATCH(w->v6 ? "IPv6 hop limit" : "IPv4 TTL");
 	if (memcmp(w->src_mac, stack_mac, 6) || memcmp(w->dst_mac, peer_mac, 6))
 		MISMATCH("addresses");
 	if (w->dport != f->pport || (f->sport && w->sport != f->sport))

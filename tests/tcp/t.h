@@ -134,8 +134,10 @@ struct t {
 	int failed;
 	jmp_buf jb;
 	unsigned events[64];	      /* on_event() calls per sd (sd < 64), see t_events() */
-	uint32_t link_path_mtu;	      /* netdev path_mtu() answer; 0 = none (-ENOENT) */
+	uint32_t link_path_mtu;	      /* netdev path_mtu(6)() answer; 0 = none (-ENOENT) */
 	unsigned link_path_mtu_asked; /* answers given */
+	uint8_t link_hop_limit;	      /* netdev hop_limit() answer (a route's metric); 0 = none */
+	uint8_t want_hops;	      /* TTL / hop limit t_out() expects; 0 = 64 */
 	/* corpus recording for the fuzzer (XTCP_T_CORPUS=dir) */
 	void *corpus;
 	uint64_t corpus_time;
@@ -159,7 +161,8 @@ void t_link_csum(int rx_trust_local, int tx_offload);
  * The family of the tests t_run() starts from now on: AF_INET (default), or
  * AF_INET6: the peer (fd77:1::2) talks IPv6 to the stack (fd77:1::1), whose
  * listener is AF_INET6 on [::]:80, dual-stack; t_connect() uses AF_INET6.
- * t_out() then also checks the hop limit (64) and one nonzero flow label per flow.
+ * t_out() then also checks one nonzero flow label per flow. In both families
+ * t_out() checks the TTL / hop limit (t->want_hops, 64 unless set).
  */
 void t_family(int af);
 #define T_RUN(fn) t_run(#fn, fn, NULL)

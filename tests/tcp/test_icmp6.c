@@ -269,6 +269,43 @@ static void half_open_fatal_only(struct t *t)
 	t_nothing(t, 5000000); /* no SYN-ACK retransmission: the mini-socket is gone */
 }
 
+/*
+ * The "packet too big" reached another process's queue and the XDP program
+ * noted it (netdev path_mtu6()): the owner takes it at its first RTO, not
+ * before; a hint below 1280 gives 1280, one no smaller than the path is
+ * ignored.
+ */
+static void hint_from_link_at_rto(struct t *t)
+{
+	struct t_wire w;
+
+	send_full(t, 2);
+	t->link_path_mtu = 1400;
+	t_nothing(t, 0);
+	t_eq(t, t->link_path_mtu_asked, 0); /* not per packet: only at an RTO */
+	t_wait(t, 1200000);
+	t_eq(t, t_next(t, &w), 0);
+	t_eq(t, w.len, MSS_1400); /* the RTO's retransmission already fits */
+	t_check(t, t->link_path_mtu_asked >= 1);
+	t_eq(t, t_stats(t).pmtu_hints, 1);
+	t_eq(t, maxseg(t), MSS_1400);
+	t->link_path_mtu = 1000;
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1 + MSS_1400));
+	while (t_next(t, &w) == 0) /* sent on that ACK, before the next RTO */
+		t_check(t, w.len <= MSS_1400);
+	t_wait(t, 3000000);
+	while (t_next(t, &w) == 0)
+		t_check(t, w.len <= MSS_1280);
+	t_eq(t, maxseg(t), MSS_1280);
+	t_eq(t, t_stats(t).pmtu_hints, 2);
+	t->link_path_mtu = 1500;
+	t_wait(t, 6000000);
+	while (t_next(t, &w) == 0)
+		t_check(t, w.len <= MSS_1280);
+	t_eq(t, maxseg(t), MSS_1280);
+	t_eq(t, t_stats(t).pmtu_hints, 2);
+}
+
 int main(void)
 {
 	t_family(AF_INET6);
@@ -278,5 +315,11 @@ int main(void)
 	T_RUN(unreachable_soft_until_timeout);
 	T_RUN(prohibited_fails_connect);
 	T_RUN(half_open_fatal_only);
+	{
+		/* tail loss probes off: the first segment out is the RTO's */
+		struct stack_config cfg = {.flags = STACK_F_NO_TLP};
+
+		t_run("hint_from_link_at_rto", hint_from_link_at_rto, &cfg);
+	}
 	return check_summary();
 }

@@ -302,9 +302,27 @@ static void icmp6_cases(struct xtcp_xdp *skel)
 	expect6(skel, "v6 packet too big, served port",
 		&(struct icmp6_spec){.qsport = 80, .qdport = 5555},
 		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	/* noted for whichever process holds the flow (xtcp_pmtu6), by the quoted peer */
+	struct xtcp_pmtu6_key peer = {0};
+	struct xtcp_pmtu hint = {0};
+	int pmtu6_fd = bpf_map__fd(skel->maps.xtcp_pmtu6);
+
+	inet_pton(AF_INET6, "fd77::9", peer.addr);
+	CHECK(!bpf_map_lookup_elem(pmtu6_fd, &peer, &hint) && hint.mtu == 1280 && hint.ns,
+	      "v6 path MTU hint for the peer: %u", hint.mtu);
 	expect6(skel, "v6 port unreachable, served",
 		&(struct icmp6_spec){.type = 1, .code = 4, .qsport = 80, .qdport = 5555},
 		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	expect6(skel, "v6 port unreachable, other peer",
+		&(struct icmp6_spec){
+			.type = 1, .code = 4, .qdst = "fd77::8", .qsport = 80, .qdport = 5555},
+		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
+	inet_pton(AF_INET6, "fd77::8", peer.addr);
+	CHECK(bpf_map_lookup_elem(pmtu6_fd, &peer, &hint) != 0, "no v6 hint from an unreachable");
+	expect6(skel, "v6 packet too big, unserved port",
+		&(struct icmp6_spec){.qdst = "fd77::8", .qsport = 22, .qdport = 5555},
+		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR));
+	CHECK(bpf_map_lookup_elem(pmtu6_fd, &peer, &hint) != 0, "no v6 hint from a flow not ours");
 	expect6(skel, "v6 time exceeded, served",
 		&(struct icmp6_spec){.type = 3, .qsport = 80, .qdport = 5555},
 		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));

@@ -367,32 +367,61 @@ static void ipv6_frames(struct xtcp_xdp *skel)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
 }
 
+/* A kernel connection on [::1] (listener l, client c, accepted acc), its port served (xtcp_serve6).
+ */
+struct kconn6 {
+	int l, c, acc;
+	__u16 lport, cport; /* host order */
+	struct xtcp_serve6_key key;
+};
+
+static int kconn6_open(struct xtcp_xdp *skel, struct kconn6 *k)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct xtcp_serve_val val = {0};
+	socklen_t len = sizeof(a);
+
+	memset(k, 0, sizeof(*k));
+	k->l = socket(AF_INET6, SOCK_STREAM, 0);
+	k->c = socket(AF_INET6, SOCK_STREAM, 0);
+	if (k->l < 0 || k->c < 0 || bind(k->l, (struct sockaddr *)&a, sizeof(a)) ||
+	    listen(k->l, 4)) {
+		CHECK(0, "kernel IPv6 listener: %s", strerror(errno));
+		return -1;
+	}
+	getsockname(k->l, (struct sockaddr *)&a, &len);
+	k->lport = ntohs(a.sin6_port);
+	CHECK(connect(k->c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel IPv6 connection");
+	k->acc = accept(k->l, NULL, NULL);
+	len = sizeof(a);
+	getsockname(k->c, (struct sockaddr *)&a, &len);
+	k->cport = ntohs(a.sin6_port);
+	k->key.port = htons(k->lport);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &k->key, &val, 0),
+	      "serve6");
+	return 0;
+}
+
+static void kconn6_close(struct xtcp_xdp *skel, struct kconn6 *k)
+{
+	if (k->acc >= 0)
+		close(k->acc);
+	close(k->c);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &k->key);
+	close(k->l);
+}
+
 /* kernel_flows() over IPv6: a kernel connection on [::1] of the namespace. */
 static void kernel_flows6(struct xtcp_xdp *skel)
 {
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	struct xtcp_serve6_key key = {0};
-	struct xtcp_serve_val val = {0};
-	socklen_t len = sizeof(a);
-	int l, c, acc;
+	struct kconn6 k;
 	__u16 lport, cport;
 	const int P = XDP_PASS;
 
-	l = socket(AF_INET6, SOCK_STREAM, 0);
-	c = socket(AF_INET6, SOCK_STREAM, 0);
-	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
-		CHECK(0, "kernel IPv6 listener: %s", strerror(errno));
+	if (kconn6_open(skel, &k))
 		return;
-	}
-	getsockname(l, (struct sockaddr *)&a, &len);
-	lport = ntohs(a.sin6_port);
-	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel IPv6 connection");
-	acc = accept(l, NULL, NULL);
-	len = sizeof(a);
-	getsockname(c, (struct sockaddr *)&a, &len);
-	cport = ntohs(a.sin6_port);
-	key.port = htons(lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key, &val, 0), "serve6");
+	lport = k.lport;
+	cport = k.cport;
 	expect(skel, "v6 kernel flow: ACK passed",
 	       &(struct frame_spec){.v6 = 1,
 				    .saddr6 = "::1",
@@ -412,11 +441,7 @@ static void kernel_flows6(struct xtcp_xdp *skel)
 				    .ack = 1},
 	       P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
-	if (acc >= 0)
-		close(acc);
-	close(c);
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key);
-	close(l);
+	kconn6_close(skel, &k);
 }
 
 static __u64 mono_ns(void)
@@ -493,6 +518,74 @@ static void handover_hold(struct xtcp_xdp *skel)
 		close(acc);
 	close(c);
 	close(l);
+}
+
+/*
+ * handover_hold() for IPv6 (xtcp_hold6): a kernel connection on [::1] of the
+ * namespace; the held flow's segments are dropped, a held flow the kernel
+ * lacks is ours, and a released or lapsed hold lets the kernel have them.
+ */
+static void handover_hold6(struct xtcp_xdp *skel)
+{
+	struct xtcp_flow6_key hk = {0}, other;
+	int hfd = bpf_map__fd(skel->maps.xtcp_hold6);
+	struct kconn6 k;
+	__u16 lport, cport;
+	__u64 until;
+	const int P = XDP_PASS;
+
+	if (kconn6_open(skel, &k))
+		return;
+	lport = k.lport;
+	cport = k.cport;
+
+	struct frame_spec seg = {.v6 = 1,
+				 .saddr6 = "::1",
+				 .daddr6 = "::1",
+				 .sport = cport,
+				 .dport = lport,
+				 .ack = 1};
+
+	hk.saddr[15] = hk.daddr[15] = 1;
+	hk.sport = htons(cport);
+	hk.dport = htons(lport);
+	until = mono_ns() + 1000000000u;
+	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0), "hold6");
+	expect(skel, "v6 held: the kernel flow's segment is dropped", &seg, XDP_DROP,
+	       MOVES(XTCP_STAT_DROPPED, XTCP_STAT_IP6, XTCP_STAT_HANDOVER_HOLD,
+		     XTCP_STAT_KFLOW_LOOKUP));
+	other = hk;
+	other.sport = htons((__u16)(cport + 1));
+	CHECK(!bpf_map_update_elem(hfd, &other, &until, 0), "hold6 a flow the kernel lacks");
+	seg.sport = (__u16)(cport + 1);
+	expect(skel, "v6 held but not the kernel's: ours", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
+	seg.sport = cport;
+	until = mono_ns() - 1;
+	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0), "a lapsed hold6");
+	expect(skel, "v6 lapsed hold: to the kernel", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_KERNEL_FLOW,
+		     XTCP_STAT_KFLOW_LOOKUP));
+	until = mono_ns() + 1000000000u;
+	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0) && !bpf_map_delete_elem(hfd, &hk),
+	      "hold6, then release");
+	expect(skel, "v6 released: to the kernel", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_KERNEL_FLOW,
+		     XTCP_STAT_KFLOW_LOOKUP));
+	/* an IPv4 hold of the same ports does not hold the IPv6 flow */
+	struct xtcp_hold_key hk4 = {.saddr = htonl(0x7f000001),
+				    .daddr = htonl(0x7f000001),
+				    .sport = htons(cport),
+				    .dport = htons(lport)};
+
+	until = mono_ns() + 1000000000u;
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_hold), &hk4, &until, 0), "hold4");
+	expect(skel, "v6 flow, IPv4 hold: to the kernel", &seg, P,
+	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_KERNEL_FLOW,
+		     XTCP_STAT_KFLOW_LOOKUP));
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_hold), &hk4);
+	bpf_map_delete_elem(hfd, &other);
+	kconn6_close(skel, &k);
 }
 
 /* What xp_prog_kflow_sweep() writes once it found the port free of kernel flows. */
@@ -881,6 +974,7 @@ int main(void)
 	ipv6_frames(skel);
 	kernel_flows6(skel);
 	handover_hold(skel);
+	handover_hold6(skel);
 	lean_path(skel);
 	drain(skel);
 	shared_queue(skel);

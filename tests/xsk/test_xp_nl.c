@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -32,6 +33,29 @@
  * 1 s retransmit timer.
  */
 #define RESOLVE_TRIES 350
+
+/* xp_hop_route_find(): the longest prefix that holds the destination decides, metric or not. */
+static void hop_find_part(void)
+{
+	struct xp_hop_route r[4] = {{.plen = 16, .hops = 20}, /* fd77::/16 hoplimit 20 */
+				    {.plen = 64, .hops = 0},  /* fd77:1::/64, none */
+				    {.plen = 96 + 8, .hops = 9},
+				    {.plen = 0, .hops = 5}}; /* ::/0 hoplimit 5 */
+	struct in6_addr a;
+
+	inet_pton(AF_INET6, "fd77::", &r[0].dst);
+	inet_pton(AF_INET6, "fd77:1::", &r[1].dst);
+	inet_pton(AF_INET6, "::ffff:10.0.0.0", &r[2].dst);
+	inet_pton(AF_INET6, "fd77:2::9", &a);
+	CHECK(xp_hop_route_find(r, 4, &a) == 20, "hops: fd77::/16's metric");
+	inet_pton(AF_INET6, "fd77:1::9", &a);
+	CHECK(xp_hop_route_find(r, 4, &a) == 0, "hops: a longer route without the metric wins");
+	inet_pton(AF_INET6, "::ffff:10.1.2.3", &a);
+	CHECK(xp_hop_route_find(r, 4, &a) == 9, "hops: IPv4 10/8, v4-mapped");
+	inet_pton(AF_INET6, "2001:db8::1", &a);
+	CHECK(xp_hop_route_find(r, 4, &a) == 5, "hops: the default route's");
+	CHECK(xp_hop_route_find(r, 3, &a) == 0, "hops: no route");
+}
 
 static void unit_part(void)
 {
@@ -56,6 +80,7 @@ static void unit_part(void)
 	CHECK(err == 0, "route 127.0.0.2: %s", strerror(-err));
 	CHECK(oif == (int)if_nametoindex("lo") && nh == htonl(0x7f000002), "local route");
 	CHECK(xp_nl_neigh(9999, htonl(0x0a000001), mac) < 0, "neigh on a missing interface");
+	hop_find_part();
 }
 
 static void bed_part(const char *ifname, const char *ours, const char *peer)
@@ -127,6 +152,27 @@ static void bed_part6(const char *ifname, const char *ours, const char *peer)
 	err = xp_nl_route6(&ll, l.ifindex, &nh, &oif);
 	CHECK(err == 0 && oif == l.ifindex && !memcmp(&nh, &ll, 16), "link-local route: %s",
 	      strerror(-err));
+
+	/* the interface's hop_limit sysctl, and a route's hoplimit metric */
+	struct xp_hop_route hr[XP_HOP_ROUTES];
+	char cmd[160];
+	int n;
+
+	CHECK(l.hop_limit6 == 64, "hop_limit6 %u", l.hop_limit6);
+	n = xp_nl_route_hops(l.ifindex, hr, XP_HOP_ROUTES);
+	CHECK(n == 0, "no route sets a hop limit: %d", n);
+	snprintf(cmd, sizeof(cmd), "ip -6 route add fd77:9::/64 dev %s hoplimit 33", ifname);
+	CHECK(system(cmd) == 0, "%s", cmd);
+	snprintf(cmd, sizeof(cmd), "sysctl -qw net.ipv6.conf.%s.hop_limit=45", ifname);
+	CHECK(system(cmd) == 0, "%s", cmd);
+	n = xp_nl_route_hops(l.ifindex, hr, XP_HOP_ROUTES);
+	CHECK(n == 1 && hr[0].plen == 64 && hr[0].hops == 33, "route hoplimit 33 found: %d", n);
+	CHECK(xp_nl_link(ifname, &l) == 0 && l.hop_limit6 == 45, "hop_limit6 45: %u", l.hop_limit6);
+	snprintf(cmd, sizeof(cmd),
+		 "ip -6 route del fd77:9::/64 dev %s; sysctl -qw net.ipv6.conf.%s.hop_limit=64",
+		 ifname, ifname);
+	CHECK(system(cmd) == 0, "%s", cmd);
+	CHECK(xp_nl_default_ttl() == 64, "net.ipv4.ip_default_ttl 64");
 
 	err = xp_nl_neigh6(l.ifindex, &him, mac);
 	CHECK(err == -EAGAIN || err == 0, "first IPv6 lookup: %s", strerror(-err));
