@@ -198,6 +198,30 @@ struct vlan_tag {
 	__be16 proto;
 };
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_SYNQ_MAX);
+	__type(key, struct xtcp_flow_key);
+	__type(value, __u32);
+} xtcp_synq SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XTCP_SYNQ_MAX);
+	__type(key, struct xtcp_flow6_key);
+	__type(value, __u32);
+} xtcp_synq6 SEC(".maps");
+
+/*
+ * Set before load (xsk/xp_prog.c) on a link whose sender picks the RX queue
+ * (veth: the peer's TX queue) and that has several: Linux picks a new TX
+ * queue after an RTO (net.core.txrehash), so a flow's later segments can
+ * reach another process's queue. Its SYN's queue is noted here, and that
+ * process's stack hands such segments to the owner. A NIC's RSS hashes the
+ * tuple and never moves a flow: no cost there.
+ */
+const volatile __u32 xtcp_note_syn_queue = 0;
+
 static __always_inline void stat_inc(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&xtcp_stats, &idx);
@@ -794,6 +818,15 @@ static __always_inline int xtcp_xdp6(struct xdp_md *ctx, void *l3, void *end, in
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);
 		stat_inc(XTCP_STAT_IP6_REDIRECTED);
+		if (xtcp_note_syn_queue && steer == STEER_SERVED && th->syn && !th->ack) {
+			__u32 q = ctx->rx_queue_index;
+
+			__builtin_memcpy(fk.saddr, &ip6->saddr, 16);
+			__builtin_memcpy(fk.daddr, &ip6->daddr, 16);
+			fk.sport = th->source;
+			fk.dport = th->dest;
+			bpf_map_update_elem(&xtcp_synq6, &fk, &q, BPF_ANY);
+		}
 		return XDP_REDIRECT;
 	}
 	/* No socket of its own on this queue: maybe a group shares it (as for IPv4). */
@@ -1104,6 +1137,12 @@ int xtcp_xdp(struct xdp_md *ctx)
 	rc = bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 	if (rc == XDP_REDIRECT) {
 		stat_inc(XTCP_STAT_REDIRECTED);
+		if (xtcp_note_syn_queue && steer == STEER_SERVED && th->syn && !th->ack) {
+			struct xtcp_flow_key fk = {ip->saddr, ip->daddr, th->source, th->dest};
+			__u32 q = ctx->rx_queue_index;
+
+			bpf_map_update_elem(&xtcp_synq, &fk, &q, BPF_ANY);
+		}
 		return XDP_REDIRECT;
 	}
 	/* No socket of its own on this queue: maybe a group shares it. */

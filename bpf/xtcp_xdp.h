@@ -36,6 +36,13 @@
  *                member a shared queue's flow went to (set at its SYN)
  *   xtcp_flows6  LRU_HASH struct xtcp_flow6_key -> struct xtcp_flow_val: the
  *                same for IPv6 flows
+ *   xtcp_synq    LRU_HASH[XTCP_SYNQ_MAX] struct xtcp_flow_key -> __u32: the
+ *                RX queue a served flow's SYN arrived on, noted only where the
+ *                sender picks the queue (xtcp_note_syn_queue: a veth with
+ *                several queues); read by userspace for a segment that later
+ *                lands on another queue (preload/shim_handoff.c)
+ *   xtcp_synq6   LRU_HASH[XTCP_SYNQ_MAX] struct xtcp_flow6_key -> __u32: the
+ *                same for IPv6 flows
  *
  * Byte order: addresses and ports in keys are network order (as on the
  * wire, so the program does no swapping); the local-port range is host order.
@@ -102,6 +109,9 @@ struct xtcp_flow6_key {
 	__u16 sport;
 	__u16 dport;
 };
+
+/* Flows whose SYN queue is remembered (xtcp_synq, xtcp_synq6): the LRU forgets the oldest. */
+#define XTCP_SYNQ_MAX 65536
 
 struct xtcp_flow_val {
 	__u32 member;

@@ -8,6 +8,10 @@
  * RST, calls shim_handoff_misdirected() (stack_config.on_misdirected) when
  * the port is one another process picks: the frame is copied into a batch
  * and, at the end of the RX burst, sent to the owner of queue p % n_queues.
+ * Where the sender picks the queue (veth) and moves a flow after an RTO, a
+ * listener's stack offers an ACK it cannot match to
+ * shim_handoff_unknown_flow() (stack_config.on_unknown_flow): the owner is
+ * the queue the XDP program noted at the flow's SYN (xp_prog_syn_queue()).
  *
  * Endpoint: each such process binds an abstract AF_UNIX datagram socket
  * "\0xtcp-<ifindex>-q<queue>" (abstract names are per network namespace,
@@ -41,6 +45,7 @@
 #include "shim_handoff.h"
 #include "netdev.h"
 #include "stack.h"
+#include "xp.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -57,6 +62,8 @@
 #define HO_HOT		64	    /* ... or at every poll for 64 polls after a read got some */
 #define HO_MAX_QUEUES	256
 #define HO_MAGIC	0x31686f78u /* "xho1" */
+#define HO_FLOW_BITS	8	    /* passive flows' owners remembered (flow_owner()) */
+#define HO_FLOW_US	100000	    /* ... each for this long */
 #define HO_DEAD_US	1000000	    /* no owner: back to RSTs for this long */
 #define HO_SNDBUF	(1 << 20)
 #define HO_BIND_TRIES	20   /* name still held (its holder exiting): 10 ms apart */
@@ -70,6 +77,14 @@
 struct ho_rec {
 	uint32_t len; /* frame bytes that follow */
 	uint32_t magic;
+};
+
+/* A passive flow's owner queue, as last looked up (flow_owner()). */
+struct ho_flow {
+	struct in6_addr peer, local;
+	uint16_t peer_port, local_port;
+	int queue; /* -errno: not known */
+	uint64_t until_us;
 };
 
 struct shim_handoff {
@@ -103,6 +118,7 @@ struct shim_handoff {
 	uint64_t keep_since_us; /* records kept (owner's queue full) since then */
 	struct iovec out_iov[HO_OUT_RECS];
 	uint64_t dead_until[HO_MAX_QUEUES]; /* owner without endpoint: RST until then */
+	struct ho_flow flows[1u << HO_FLOW_BITS];
 	uint8_t out_buf[HO_DGRAM_MAX] __attribute__((aligned(8)));
 	uint8_t rx_buf[HO_RX_DGRAMS][HO_DGRAM_MAX] __attribute__((aligned(8)));
 };
@@ -224,10 +240,9 @@ static void ho_flush(struct shim_handoff *ho, bool drop)
 		ho_flush(ho, true); /* the owner does not read them: give up */
 }
 
-int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport)
+/* Queue the frame for queue q's owner: 1 taken, 0 answered here (RST). */
+static int ho_queue(struct shim_handoff *ho, unsigned q, const uint8_t *frame, uint32_t len)
 {
-	struct shim_handoff *ho = ctx;
-	unsigned q = dport % ho->n_queues;
 	uint32_t need = (uint32_t)sizeof(struct ho_rec) + pad8(len);
 	struct ho_rec r = {.len = len, .magic = HO_MAGIC};
 
@@ -252,6 +267,61 @@ int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint
 	ho->out_q[ho->out_n++] = (uint16_t)q;
 	ho->out_len += need;
 	return 1;
+}
+
+int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport)
+{
+	struct shim_handoff *ho = ctx;
+
+	return ho_queue(ho, dport % ho->n_queues, frame, len);
+}
+
+static unsigned flow_slot(const struct in6_addr *peer, uint16_t peer_port, uint16_t local_port)
+{
+	uint32_t h = (uint32_t)peer_port << 16 | local_port;
+
+	for (int i = 0; i < 4; i++)
+		h = (h ^ peer->s6_addr32[i]) * 0x9e3779b1u;
+	return h >> (32 - HO_FLOW_BITS);
+}
+
+/*
+ * The queue a passive flow started on, as the program noted at its SYN;
+ * remembered for HO_FLOW_US, so that a flow whose every segment now lands
+ * here costs one map lookup (a system call) per that time, not per segment.
+ */
+static int flow_owner(struct shim_handoff *ho, const struct in6_addr *peer, uint16_t peer_port,
+		      const struct in6_addr *local, uint16_t local_port)
+{
+	struct ho_flow *f = &ho->flows[flow_slot(peer, peer_port, local_port)];
+	uint64_t now = shim_now_us();
+
+	if (f->until_us > now && f->peer_port == peer_port && f->local_port == local_port &&
+	    !memcmp(&f->peer, peer, 16) && !memcmp(&f->local, local, 16))
+		return f->queue;
+	f->peer = *peer;
+	f->local = *local;
+	f->peer_port = peer_port;
+	f->local_port = local_port;
+	f->queue = shim.prog ? xp_prog_syn_queue(shim.prog, peer, peer_port, local, local_port)
+			     : -ENOENT;
+	f->until_us = now + HO_FLOW_US;
+	return f->queue;
+}
+
+int shim_handoff_unknown_flow(void *ctx, const uint8_t *frame, uint32_t len,
+			      const struct in6_addr *peer, uint16_t peer_port,
+			      const struct in6_addr *local, uint16_t local_port)
+{
+	struct shim_handoff *ho = ctx;
+	int q;
+
+	if (frame >= ho->rx_buf[0] && frame < ho->rx_buf[0] + sizeof(ho->rx_buf))
+		return 0; /* handed to us already: no owner knows it, RST */
+	q = flow_owner(ho, peer, peer_port, local, local_port);
+	if (q < 0 || (unsigned)q >= ho->n_queues)
+		return 0;
+	return ho_queue(ho, (unsigned)q, frame, len);
 }
 
 /* --- receiving --- */
@@ -594,6 +664,8 @@ struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned 
 	ho->dev.ops = &ho_ops;
 	ho->dev.info = dev->info;
 	cfg->on_misdirected = shim_handoff_misdirected;
+	if (shim.prog && xp_prog_notes_syn_queue(shim.prog))
+		cfg->on_unknown_flow = shim_handoff_unknown_flow;
 	cfg->misdirected_ctx = ho;
 	shim_debug("hand-off endpoint xtcp-%d-q%u of %u", ho->ifindex, queue, n_queues);
 	return &ho->dev;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct in6_addr;
 struct netdev;
 struct stack_config;
 
@@ -30,5 +31,9 @@ struct netdev *shim_handoff_attach(struct netdev *dev, unsigned queue, unsigned 
 				   struct stack_config *cfg);
 /* stack_config.on_misdirected: queue the frame for its owner. */
 int shim_handoff_misdirected(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
+/* stack_config.on_unknown_flow: queue the frame for the queue its flow started on. */
+int shim_handoff_unknown_flow(void *ctx, const uint8_t *frame, uint32_t len,
+			      const struct in6_addr *peer, uint16_t peer_port,
+			      const struct in6_addr *local, uint16_t local_port);
 
 #endif

@@ -579,7 +579,8 @@ static int engine_ports(struct shim_engine *eng, bool privdrop, unsigned *n_queu
  * The one netdev the stack sees: the port, or xp_mq over several; wrapped
  * by the hand-off when this process takes one queue of several and
  * connects out (replies come back on some queue: pick local ports this
- * queue claims, and hand segments for other processes' ports to them).
+ * queue claims, and hand segments for other processes' ports to them), or
+ * when the sender picks the queue (veth) and may move a flow to another.
  */
 static struct netdev *engine_netdev(struct shim_engine *eng, unsigned n_queues,
 				    struct stack_config *scfg)
@@ -594,7 +595,7 @@ static struct netdev *engine_netdev(struct shim_engine *eng, unsigned n_queues,
 		return dev;
 	scfg->local_port_step = (uint16_t)n_queues;
 	scfg->local_port_rem = (uint16_t)eng->queue;
-	if (shim.cfg.n_connect_ports)
+	if (shim.cfg.n_connect_ports || xp_prog_notes_syn_queue(shim.prog))
 		dev = shim_handoff_attach(dev, eng->queue, n_queues, scfg);
 	return dev;
 }

@@ -79,6 +79,16 @@ struct stack_config {
 	 * reason "handed_off"); 0: answered as today (RST).
 	 */
 	int (*on_misdirected)(void *ctx, const uint8_t *frame, uint32_t len, uint16_t dport);
+	/*
+	 * Optional, as on_misdirected, for a segment to a listening port that
+	 * matches no connection, no half-open one and no SYN cookie, and is no
+	 * SYN or RST: on a link where the sender picks the queue, the flow may
+	 * have started on another process's queue. Addresses IPv6 (IPv4
+	 * v4-mapped), ports host order; ctx is misdirected_ctx.
+	 */
+	int (*on_unknown_flow)(void *ctx, const uint8_t *frame, uint32_t len,
+			       const struct in6_addr *peer, uint16_t peer_port,
+			       const struct in6_addr *local, uint16_t local_port);
 	void *misdirected_ctx;
 	/*
 	 * Challenge ACKs (RFC 5961 7) the whole stack sends per second, on

@@ -606,7 +606,8 @@ void tcb_time_wait_reap(struct stack *stk);
 uint64_t stack_rand(struct stack *stk);
 
 /* tcp_listen.c */
-void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg);
+/* 1: an ACK that matches nothing here, left for the caller to answer; else 0. */
+int tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg);
 void tcp_req_input(struct stack *stk, struct tcp_req *r, struct tcp_seg_in *seg);
 void tcp_req_free(struct stack *stk, struct tcp_req *r);
 void tcp_req_timer(struct stack *stk, struct tcp_req *r);

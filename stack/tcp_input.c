@@ -891,7 +891,17 @@ void tcp_input(struct stack *stk, const uint8_t *frame, const struct in6_addr *s
 	struct tcb *l = tcp_listener(stk, &seg.daddr, seg.dport);
 
 	if (l) {
-		tcp_listen_input(stk, l, &seg);
+		if (!tcp_listen_input(stk, l, &seg))
+			return;
+		if (stk->cfg.on_unknown_flow &&
+		    stk->cfg.on_unknown_flow(stk->cfg.misdirected_ctx, frame,
+					     (uint32_t)(tcp + len - frame), &seg.saddr, seg.sport,
+					     &seg.daddr, seg.dport)) {
+			stack_drop(stk, DROP_TCP_HANDED_OFF);
+			return;
+		}
+		tcp_send_rst_reply(stk, &seg);
+		stack_drop(stk, DROP_TCP_COOKIE);
 		return;
 	}
 	if (stk->cfg.on_misdirected && tcp_misdirected(stk, frame, tcp, len, seg.dport))

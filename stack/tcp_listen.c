@@ -430,26 +430,27 @@ static void tcp_send_cookie(struct stack *stk, struct tcb *l, struct tcp_seg_in 
 	tcp_send_synack(stk, &r);
 }
 
-void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
+int tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 {
 	if (seg->flags & TH_RST) {
 		stack_drop(stk, DROP_TCP_RST);
-		return;
+		return 0;
 	}
 	if (seg->flags & TH_ACK) {
-		if (!(seg->flags & TH_SYN) && tcp_cookie_ack(stk, l, seg) == 0)
-			return;
-		tcp_send_rst_reply(stk, seg);
-		stack_drop(stk, DROP_TCP_COOKIE);
-		return;
+		if (seg->flags & TH_SYN) {
+			tcp_send_rst_reply(stk, seg);
+			stack_drop(stk, DROP_TCP_COOKIE);
+			return 0;
+		}
+		return tcp_cookie_ack(stk, l, seg) != 0;
 	}
 	if (!(seg->flags & TH_SYN)) {
 		stack_drop(stk, DROP_TCP_FLAGS);
-		return;
+		return 0;
 	}
 	if (l->acc_len > l->backlog) {
 		stack_drop(stk, DROP_TCP_LISTEN_OVERFLOW); /* Linux: accept queue full, drop SYN */
-		return;
+		return 0;
 	}
 	struct list_node *n = NULL;
 
@@ -460,7 +461,7 @@ void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 	}
 	if (!n) {
 		tcp_send_cookie(stk, l, seg);
-		return;
+		return 0;
 	}
 	struct tcp_req *r = container_of(n, struct tcp_req, lnode);
 
@@ -471,7 +472,7 @@ void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 	r->tfo = 0;
 	if (tcp_tfo_syn(stk, l, r, seg)) {
 		list_add_head(&stk->free_reqs, &r->lnode); /* a full TCB took its place */
-		return;
+		return 0;
 	}
 	r->tm.is_req = 1;
 	r->tm.when_ms = 0;
@@ -481,6 +482,7 @@ void tcp_listen_input(struct stack *stk, struct tcb *l, struct tcp_seg_in *seg)
 	l->syn_len++;
 	tcp_send_synack(stk, r);
 	wheel_arm(stk, &r->tm, stk->now_us + TCP_SYNACK_RTO);
+	return 0;
 }
 
 void tcp_req_timer(struct stack *stk, struct tcp_req *r)

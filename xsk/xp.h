@@ -137,6 +137,15 @@ int xp_prog_flow_hold(struct xp_prog *prog, const struct sockaddr_in *local,
 /* The same for an IPv6 flow (bpf/xtcp_xdp.h, xtcp_hold6). */
 int xp_prog_flow_hold6(struct xp_prog *prog, const struct sockaddr_in6 *local,
 		       const struct sockaddr_in6 *peer, bool on);
+/*
+ * The RX queue a served flow's SYN arrived on (peer and local address as
+ * IPv6, IPv4 v4-mapped; ports in host order): >= 0, or -ENOENT when the
+ * program does not note SYN queues on this link or forgot the flow.
+ */
+int xp_prog_syn_queue(struct xp_prog *prog, const struct in6_addr *peer, uint16_t peer_port,
+		      const struct in6_addr *local, uint16_t local_port);
+/* Does the program note SYN queues (a veth-like link with several queues)? */
+bool xp_prog_notes_syn_queue(const struct xp_prog *prog);
 /* The local-port range of xtcp's own outgoing connections (also steered). */
 int xp_prog_set_local_ports(struct xp_prog *prog, uint16_t min, uint16_t max);
 int xp_prog_ifindex(const struct xp_prog *prog);

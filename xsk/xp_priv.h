@@ -29,6 +29,9 @@ struct xp_prog {
 	int hold6_fd;						     /* ... IPv6 ones */
 	int pmtu_fd;		      /* xtcp_pmtu: path MTU hints (xp_pmtu.c) */
 	int pmtu6_fd;		      /* xtcp_pmtu6: the same for IPv6 peers */
+	int synq_fd;		      /* xtcp_synq: a served flow's SYN queue (-1: none) */
+	int synq6_fd;		      /* xtcp_synq6: the same for IPv6 flows */
+	bool notes_syn_queue;	      /* the program notes SYN queues (sender_picks_queue()) */
 	int shareq_fd, share_xsks_fd; /* shared queues */
 	int user_slot;		      /* our slot in xtcp_users, -1 if none */
 	pid_t user_pid;		      /* the process that holds user_slot */

@@ -209,9 +209,9 @@ static void drop_user(struct xp_prog *prog)
 }
 
 static const char *const map_names[] = {
-	"xsks_map",   "xtcp_serve",  "xtcp_cfg",	"xtcp_users",  "xtcp_stats",
-	"xtcp_drain", "xtcp_kflow",  "xtcp_kclean",	"xtcp_serve6", "xtcp_hold",
-	"xtcp_pmtu",  "xtcp_shareq", "xtcp_share_xsks", "xtcp_hold6",  "xtcp_pmtu6"};
+	"xsks_map",	   "xtcp_serve",  "xtcp_cfg",	 "xtcp_users", "xtcp_stats", "xtcp_drain",
+	"xtcp_kflow",	   "xtcp_kclean", "xtcp_serve6", "xtcp_hold",  "xtcp_pmtu",  "xtcp_shareq",
+	"xtcp_share_xsks", "xtcp_hold6",  "xtcp_pmtu6",	 "xtcp_synq",  "xtcp_synq6"};
 #define N_MAPS (sizeof(map_names) / sizeof(map_names[0]))
 
 static int *map_slot(struct xp_prog *prog, const char *name)
@@ -220,7 +220,8 @@ static int *map_slot(struct xp_prog *prog, const char *name)
 			      &prog->users_fd,	    &prog->stats_fd,  &prog->drain_fd,
 			      &prog->kflow_fd,	    &prog->kclean_fd, &prog->serve6_fd,
 			      &prog->hold_fd,	    &prog->pmtu_fd,   &prog->shareq_fd,
-			      &prog->share_xsks_fd, &prog->hold6_fd,  &prog->pmtu6_fd};
+			      &prog->share_xsks_fd, &prog->hold6_fd,  &prog->pmtu6_fd,
+			      &prog->synq_fd,	    &prog->synq6_fd};
 
 	for (size_t i = 0; i < N_MAPS; i++)
 		if (!strcmp(name, map_names[i]))
@@ -432,6 +433,17 @@ static int explain_attach_failure(struct xp_prog *prog, int err)
 	return err;
 }
 
+/*
+ * A link whose frames arrive on the queue the sending kernel picked (veth),
+ * with several queues: the program notes each served SYN's queue.
+ */
+static bool sender_picks_queue(const char *ifname)
+{
+	struct xp_link l;
+
+	return !xp_nl_link(ifname, &l) && l.n_rx_queues > 1 && xp_link_local_only(&l);
+}
+
 /* Attach our skeleton's program and take its map fds (dup'ed: the handle owns them). */
 static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 {
@@ -443,11 +455,13 @@ static int attach_new(struct xp_prog *prog, const struct xp_prog_opts *opts)
 		prog->skel->maps.xtcp_serve6,	  prog->skel->maps.xtcp_hold,
 		prog->skel->maps.xtcp_pmtu,	  prog->skel->maps.xtcp_shareq,
 		prog->skel->maps.xtcp_share_xsks, prog->skel->maps.xtcp_hold6,
-		prog->skel->maps.xtcp_pmtu6};
+		prog->skel->maps.xtcp_pmtu6,	  prog->skel->maps.xtcp_synq,
+		prog->skel->maps.xtcp_synq6};
 	struct bpf_prog_info info = {0};
 	uint32_t len = sizeof(info);
 	int err;
 
+	prog->skel->rodata->xtcp_note_syn_queue = prog->notes_syn_queue;
 	/* libxdp loads the object itself (as a dispatcher extension, or alone). */
 	prog->xprog = xdp_program__from_bpf_obj(prog->skel->obj, "xdp");
 	err = (int)libxdp_get_error(prog->xprog);
@@ -493,6 +507,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 	prog->drain_fd = prog->kflow_fd = prog->kclean_fd = prog->serve6_fd = prog->hold_fd =
 		prog->pmtu_fd = -1;
 	prog->shareq_fd = prog->share_xsks_fd = prog->hold6_fd = prog->pmtu6_fd = -1;
+	prog->synq_fd = prog->synq6_fd = -1;
 	prog->user_slot = -1;
 	prog->log_level = opts->log_level;
 	libxdp_log_level = opts->log_level;
@@ -505,6 +520,7 @@ int xp_prog_attach(const char *ifname, const struct xp_prog_opts *opts, struct x
 		xp_log(0, prog->log_level, "no interface %s", ifname);
 		goto fail;
 	}
+	prog->notes_syn_queue = sender_picks_queue(ifname); /* an adopted program's too */
 	prog->skel = xtcp_xdp__open();
 	if (!prog->skel) {
 		err = errno ? -errno : -ENOMEM;
@@ -605,6 +621,39 @@ int xp_prog_flow_hold6(struct xp_prog *prog, const struct sockaddr_in6 *local,
 	if (bpf_map_delete_elem(prog->hold6_fd, &key) && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+bool xp_prog_notes_syn_queue(const struct xp_prog *prog)
+{
+	return prog->notes_syn_queue;
+}
+
+int xp_prog_syn_queue(struct xp_prog *prog, const struct in6_addr *peer, uint16_t peer_port,
+		      const struct in6_addr *local, uint16_t local_port)
+{
+	uint32_t q;
+	int err;
+
+	if (!prog->notes_syn_queue)
+		return -ENOENT;
+	if (IN6_IS_ADDR_V4MAPPED(peer)) {
+		struct xtcp_flow_key key = {.sport = htons(peer_port), .dport = htons(local_port)};
+
+		if (prog->synq_fd < 0)
+			return -ENOENT;
+		memcpy(&key.saddr, &peer->s6_addr[12], 4);
+		memcpy(&key.daddr, &local->s6_addr[12], 4);
+		err = bpf_map_lookup_elem(prog->synq_fd, &key, &q);
+	} else {
+		struct xtcp_flow6_key key = {.sport = htons(peer_port), .dport = htons(local_port)};
+
+		if (prog->synq6_fd < 0)
+			return -ENOENT;
+		memcpy(key.saddr, peer, 16);
+		memcpy(key.daddr, local, 16);
+		err = bpf_map_lookup_elem(prog->synq6_fd, &key, &q);
+	}
+	return err ? -errno : (int)q;
 }
 
 int xp_prog_serve(struct xp_prog *prog, uint32_t ip4, uint16_t port, bool on)

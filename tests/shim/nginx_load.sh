@@ -34,11 +34,10 @@ trap cleanup EXIT
 tb_up 2 || fatal "test bed failed"
 trap cleanup EXIT # tb_up set its own (tb_down only)
 # On veth a segment's RX queue is the sender's TX queue, which Linux picks again
-# from a new hash after an RTO (net.core.txrehash): a connection's later segments
-# would reach the other worker's queue, whose stack does not know them and resets
-# them (docs/limits.md). A NIC's RSS hashes the addresses and ports instead; the
-# client keeps its hash here, as behind a NIC.
-tb_cli sysctl -qw net.core.txrehash=0 || fatal "net.core.txrehash"
+# from a new hash after an RTO (net.core.txrehash, on here as by default): a
+# connection's later segments reach the other worker's queue, whose stack hands
+# them to the worker that took the SYN (preload/shim_handoff.c).
+tb_cli sysctl -qw net.core.txrehash=1 || fatal "net.core.txrehash"
 mkdir -p "$d/www" "$d/logs"
 head -c 64 /dev/urandom >"$d/www/f64"
 head -c 100000000 /dev/urandom >"$d/www/f100M"
@@ -105,6 +104,10 @@ errs=$(grep "Socket errors" "$d/wrk4k6.out")
 non2xx=$(grep "Non-2xx" "$d/wrk4k6.out")
 check "wrk -c 4000 over IPv6: ${reqs:-0} requests, ${errs:-no socket error}${non2xx:+, $non2xx}" \
 	test "${reqs:-0}" -ge 4000 -a -z "$errs" -a -z "$non2xx"
+rehash=$(tb_cli nstat -az TcpExtTcpTimeoutRehash | awk '/TcpTimeoutRehash/ {print $2}')
+handoffs=$(tb_srv "$build/xtcpctl" status 2>&1 | grep "hand-off")
+echo "# client TX queue rehashes after RTOs: ${rehash:-?}; workers' hand-offs:"
+echo "${handoffs:-none}" | sed "s/^ */#   /"
 
 p1=$(passive_opens)
 check "kernel TcpPassiveOpens flat ($p0 -> $p1): xtcp served everything" [ "$p0" = "$p1" ]
