@@ -13,7 +13,15 @@
 # usable at once).
 # With TB_MIDDLE=1 a third namespace TB_MID sits between them as a router
 # (TB_SIF faces TB_MIF_S, TB_CIF faces TB_MIF_C; client 10.77.2.2, routes via
-# the middle), where an impairment program can be run with tb_mid.
+# the middle), where an impairment program can be run with tb_mid, and:
+#   tb_mid_ipv6 [on|off]  IPv6 too: TB_SIP6 fd77:1::1 (server side /64) and
+#                         TB_CIP6 fd77:2::2 (client side /64), no DAD, routes via
+#                         the middle's fd77:1::fe and fd77:2::fe; its IPv6
+#                         forwarding on (default) or off
+#   tb_mid_mtu MTU        the middle as a router with a narrow hop: its link to
+#                         the client at MTU, and whole frames through it (no
+#                         TSO/GSO/GRO on its links), each checked against the
+#                         egress MTU
 # TB_CLIENT_TXCSUM=on keeps the client's transmit checksum offload (kernel
 # servers' best case); by default it is off, as a real NIC would deliver
 # finished checksums (a userspace stack verifies them; see docs/ARCHITECTURE.md).
@@ -121,4 +129,31 @@ tb_up() {
 	done
 	tb_log "link between $TB_SRV and $TB_CLI did not come up"
 	return 1
+}
+
+tb_mid_ipv6() {
+	local fwd=1 nd
+	[ "${1:-on}" = off ] && fwd=0
+	TB_SIP6=fd77:1::1
+	TB_CIP6=fd77:2::2
+	# no DAD: the addresses are usable at once
+	for nd in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${nd%%:*}" sysctl -qw "net.ipv6.conf.${nd#*:}.accept_dad=0" || return 1
+	done
+	ip netns exec "$TB_MID" sysctl -qw net.ipv6.conf.all.forwarding=$fwd &&
+		ip -n "$TB_SRV" addr add "$TB_SIP6/64" dev "$TB_SIF" nodad &&
+		ip -n "$TB_CLI" addr add "$TB_CIP6/64" dev "$TB_CIF" nodad &&
+		ip -n "$TB_MID" addr add fd77:1::fe/64 dev "$TB_MIF_S" nodad &&
+		ip -n "$TB_MID" addr add fd77:2::fe/64 dev "$TB_MIF_C" nodad &&
+		ip -n "$TB_SRV" -6 route add fd77:2::/64 via fd77:1::fe &&
+		ip -n "$TB_CLI" -6 route add fd77:1::/64 via fd77:2::fe
+}
+
+tb_mid_mtu() {
+	local dv
+	ip -n "$TB_MID" link set "$TB_MIF_C" mtu "$1" || return 1
+	for dv in "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tso off gso off gro off >/dev/null 2>&1
+	done
+	return 0
 }
