@@ -17,7 +17,7 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$imp" ] && [ -f "$lib" ] || fatal "build xt_impair and xtcp first"
+need_built "$imp" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 TB_MIDDLE=1 tb_up || fatal "test bed failed"

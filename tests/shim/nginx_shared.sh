@@ -20,10 +20,8 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
-for tool in ab wrk python3; do
-	command -v $tool >/dev/null || fatal "$tool missing (tests/deps.sh)"
-done
+need_built "$lib"
+need_tools ab wrk python3
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"

@@ -23,7 +23,7 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
+need_built "$lib"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"

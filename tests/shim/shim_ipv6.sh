@@ -22,8 +22,8 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
-command -v ab >/dev/null || fatal "ab missing (apache2-utils; tests/deps.sh installs it)"
+need_built "$lib"
+need_tools ab
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"

@@ -19,7 +19,7 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$bin" ] && [ -f "$lib" ] || fatal "build shim_tcpopt and xtcp first"
+need_built "$bin" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 tb_up || fatal "test bed failed"
