@@ -594,16 +594,7 @@ static void sbuf_autotune(struct stack *stk, struct tcb *t)
 
 	if (!nb)
 		return; /* keep the small ring */
-	uint32_t off = t->snd_una - (t->iss + 1), n = q;
-
-	while (n) {
-		uint32_t o = off & t->smask, d = off & (nsize - 1);
-		uint32_t c = XT_MIN(n, XT_MIN(size - o, nsize - d));
-
-		memcpy(nb + d, t->sbuf + o, c);
-		off += c;
-		n -= c;
-	}
+	ring_copy(nb, nsize - 1, t->sbuf, t->smask, t->snd_una - (t->iss + 1), q);
 	buf_put(stk, t->sbuf, size);
 	t->sbuf = nb;
 	t->smask = nsize - 1;
