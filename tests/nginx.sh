@@ -12,6 +12,11 @@
 #       starts it under LIB (XTCP_IFACE the server's veth, XTCP_PORTS=80,
 #       XTCP_STRICT=1 and the VARs given) and waits up to 10 s for N workers;
 #       sets ngx_workers (their pids); true when N are up
+#   ngx_run N [VAR=VALUE...]
+#       the same for the test's own configuration with "daemon off;": nginx
+#       runs in the background ($ngx_job) under exactly the VARs given (no
+#       LD_PRELOAD added), its output in $d/nginx.err; true when N are up
+#   ngx_stop    graceful stop (SIGQUIT), kill -9 after 5 s; the pid file removed
 #   ngx_kill    kill -9 of the master, if any (for cleanup traps)
 
 ngx_conf() {
@@ -42,6 +47,19 @@ ngx_start() {
 	shift 2
 	tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 "$@" \
 		"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
+	ngx_wait "$n"
+}
+
+ngx_run() {
+	local n=$1
+	shift
+	rm -f "$d/nginx.pid"
+	tb_srv env "$@" "$NGINX" -c "$d/nginx.conf" -p "$d" >"$d/nginx.err" 2>&1 &
+	ngx_job=$!
+	ngx_wait "$n"
+}
+
+ngx_wait() { # ngx_wait N: up to 10 s for N workers of the master in $d/nginx.pid
 	ngx_workers=""
 	for _ in $(seq 100); do
 		[ -s "$d/nginx.pid" ] && ngx_workers=$(pgrep -P "$(cat "$d/nginx.pid")" | tr '\n' ' ')
@@ -49,6 +67,20 @@ ngx_start() {
 		sleep 0.1
 	done
 	return 1
+}
+
+ngx_stop() {
+	local pid
+	[ -s "$d/nginx.pid" ] || return 0
+	pid=$(cat "$d/nginx.pid")
+	kill -QUIT "$pid" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+	rm -f "$d/nginx.pid"
+	sleep 0.2
 }
 
 ngx_kill() {
