@@ -573,10 +573,23 @@ static bool connect6_on_xtcp(int fd, const struct sockaddr_in6 *dst)
 	return !xp_nl_route6(a, oif, &nh6, &ifindex) && ifindex == oif && iface_has_ip6_for(a);
 }
 
+/* A connect in progress has ended (EPOLLOUT, EPOLLERR or EPOLLHUP): its result. */
+static int connect_done(struct shim_engine *eng, struct shim_sock *s)
+{
+	int err;
+
+	s->connecting = false;
+	err = sock_error(eng->stk, s->sd);
+	if (err)
+		return err < 0 ? err : -err;
+	s->connected = true;
+	return 0;
+}
+
 static int wait_connected(struct shim_engine *eng, struct shim_sock *s)
 {
 	uint64_t deadline = shim_deadline(s->sndtimeo_us);
-	int w, err;
+	int w;
 
 	for (;;) {
 		uint32_t ev = sock_events(eng->stk, s->sd);
@@ -589,18 +602,12 @@ static int wait_connected(struct shim_engine *eng, struct shim_sock *s)
 		if (w)
 			return w;
 	}
-	s->connecting = false;
-	err = sock_error(eng->stk, s->sd);
-	if (err)
-		return err < 0 ? err : -err;
-	s->connected = true;
-	return 0;
+	return connect_done(eng, s);
 }
 
 static int connect_again(struct shim_engine *eng, struct shim_sock *s)
 {
 	uint32_t ev;
-	int err;
 
 	if (!shim_sock_live(s, eng))
 		return -EBADF;
@@ -614,12 +621,7 @@ static int connect_again(struct shim_engine *eng, struct shim_sock *s)
 	ev = sock_events(eng->stk, s->sd);
 	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 		return -EALREADY;
-	s->connecting = false;
-	err = sock_error(eng->stk, s->sd);
-	if (err)
-		return err < 0 ? err : -err;
-	s->connected = true;
-	return 0;
+	return connect_done(eng, s);
 }
 
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)
