@@ -11,6 +11,12 @@
 # server and client side), TB_SIP TB_CIP (10.77.1.1 and 10.77.1.2), TB_NET,
 # and (without TB_MIDDLE) TB_SIP6 TB_CIP6 (fd77:1::1 and fd77:1::2, /64, no DAD:
 # usable at once).
+#   tb_serve_once BIN DIR NAME PORT [VAR=VALUE...]
+#                         one run of a test program of the form "BIN -s PORT"
+#                         (prints "listening" when ready) / "BIN -c ADDR PORT":
+#                         its server in the server namespace under the VARs, its
+#                         client in the client namespace, 60 s at most each;
+#                         outputs in DIR/NAME.txt, NAME.err and NAME-cli.txt
 # With TB_MIDDLE=1 a third namespace TB_MID sits between them as a router
 # (TB_SIF faces TB_MIF_S, TB_CIF faces TB_MIF_C; client 10.77.2.2, routes via
 # the middle), where an impairment program can be run with tb_mid, and:
@@ -156,4 +162,17 @@ tb_mid_mtu() {
 		ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tso off gso off gro off >/dev/null 2>&1
 	done
 	return 0
+}
+
+tb_serve_once() {
+	local bin=$1 dir=$2 name=$3 port=$4 pid
+	shift 4
+	tb_srv env "$@" timeout 60 "$bin" -s "$port" >"$dir/$name.txt" 2>"$dir/$name.err" &
+	pid=$!
+	for _ in $(seq 100); do
+		grep -q listening "$dir/$name.txt" 2>/dev/null && break
+		sleep 0.1
+	done
+	tb_cli timeout 60 "$bin" -c "$TB_SIP" "$port" >"$dir/$name-cli.txt" 2>&1
+	wait "$pid"
 }
