@@ -18,6 +18,11 @@
 #       LD_PRELOAD added), its output in $d/nginx.err; true when N are up
 #   ngx_stop    graceful stop (SIGQUIT), kill -9 after 5 s; the pid file removed
 #   ngx_kill    kill -9 of the master, if any (for cleanup traps)
+#   ngx_dir NAME
+#       makes $d, /tmp/xtcp-NAME.XXXXXX (mode 755: the www-data workers read
+#       it), and traps EXIT with ngx_cleanup; trap it again after tb_up,
+#       which sets its own
+#   ngx_cleanup kill -9 of nginx, tb_down, $d removed
 
 ngx_conf() {
 	local workers=$1 conns=$2 rlimit=$3 listen=$4 main="" http=""
@@ -86,4 +91,16 @@ ngx_stop() {
 ngx_kill() {
 	[ -s "$d/nginx.pid" ] && kill -9 "$(cat "$d/nginx.pid")" 2>/dev/null
 	return 0
+}
+
+ngx_dir() {
+	d=$(mktemp -d "/tmp/xtcp-$1.XXXXXX") || fatal "mktemp"
+	chmod 755 "$d"
+	trap ngx_cleanup EXIT
+}
+
+ngx_cleanup() {
+	ngx_kill
+	tb_down
+	rm -rf "$d"
 }

@@ -11,6 +11,8 @@
 # server and client side), TB_SIP TB_CIP (10.77.1.1 and 10.77.1.2), TB_NET,
 # and (without TB_MIDDLE) TB_SIP6 TB_CIP6 (fd77:1::1 and fd77:1::2, /64, no DAD:
 # usable at once).
+#   tb_ping ADDR [TRIES]  the client pings ADDR, up to TRIES (50) times 0.1 s
+#                         apart; true once one is answered
 #   tb_serve_once BIN DIR NAME PORT [VAR=VALUE...]
 #                         one run of a test program of the form "BIN -s PORT"
 #                         (prints "listening" when ready) / "BIN -c ADDR PORT":
@@ -24,6 +26,10 @@
 #                         TB_CIP6 fd77:2::2 (client side /64), no DAD, routes via
 #                         the middle's fd77:1::fe and fd77:2::fe; its IPv6
 #                         forwarding on (default) or off
+#   tb_mid_bridged        the middle as the place of a userspace bridge
+#                         (tests/impair/xt_impair): no offloads on any of the four
+#                         links (frames cross whole, with finished checksums);
+#                         TB_SMAC and TB_CMAC, the server's and client's veth MACs
 #   tb_mid_mtu MTU        the middle as a router with a narrow hop: its link to
 #                         the client at MTU, and whole frames through it (no
 #                         TSO/GSO/GRO on its links), each checked against the
@@ -128,12 +134,17 @@ tb_up() {
 		ip netns exec "$TB_CLI" ethtool -K "$TB_CIF" tx off >/dev/null || return 1
 	fi
 	# Wait for the link (veth comes up at once, but carrier may lag a little).
+	tb_ping "$TB_SIP" && return 0
+	tb_log "link between $TB_SRV and $TB_CLI did not come up"
+	return 1
+}
+
+tb_ping() {
 	local i
-	for i in $(seq 50); do
-		tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null 2>&1 && return 0
+	for i in $(seq "${2:-50}"); do
+		tb_cli ping -c1 -W1 -q "$1" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	tb_log "link between $TB_SRV and $TB_CLI did not come up"
 	return 1
 }
 
@@ -175,4 +186,14 @@ tb_serve_once() {
 	done
 	tb_cli timeout 60 "$bin" -c "$TB_SIP" "$port" >"$dir/$name-cli.txt" 2>&1
 	wait "$pid"
+}
+
+tb_mid_bridged() {
+	local dv
+	for dv in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tx off tso off gso off gro off \
+			>/dev/null 2>&1
+	done
+	TB_SMAC=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
+	TB_CMAC=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
 }

@@ -38,10 +38,7 @@ need_built "$imp" "$srv" "$cli"
 TB_MIDDLE=1 tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-impair.XXXXXX)
 
-# Frames must cross the bridge whole, with finished checksums: no offloads.
-for d in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
-	ip netns exec "${d%%:*}" ethtool -K "${d#*:}" tx off tso off gso off gro off >/dev/null 2>&1
-done
+tb_mid_bridged
 ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=0
 sip=$TB_SIP
 if [ "$family" = inet6 ]; then
@@ -51,18 +48,11 @@ fi
 check "no path without the bridge" \
 	bash -c "! ip netns exec $TB_CLI ping -c1 -W1 -q $sip >/dev/null 2>&1"
 
-smac=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
-cmac=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
 # Not through the tb_mid function: $! must be the bridge itself, to signal it.
-ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$smac" -b "$TB_MIF_C" -B "$cmac" -s 42 \
+ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$TB_SMAC" -b "$TB_MIF_C" -B "$TB_CMAC" -s 42 \
 	-l 20000 -d 10000 -r 20000 -c 5000 -t 280 >"$out/impair.log" 2>&1 &
 ipid=$!
-ok=0
-for i in $(seq 50); do
-	if tb_cli ping -c1 -W1 -q "$sip" >/dev/null 2>&1; then ok=1; break; fi
-	sleep 0.1
-done
-check "path through the bridge" test $ok = 1
+check "path through the bridge" tb_ping "$sip"
 
 srv_addr=()
 [ "$family" = inet6 ] && srv_addr=(-a "$sip")

@@ -21,17 +21,10 @@ need_tools ab wrk curl
 . "$here/../testbed.sh"
 # shellcheck source=../nginx.sh
 . "$here/../nginx.sh"
-d=$(mktemp -d /tmp/xtcp-nginx-load.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	ngx_kill
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+ngx_dir nginx-load
 
 tb_up 2 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 head -c 64 /dev/urandom >"$d/www/f64"
 head -c 100000000 /dev/urandom >"$d/www/f100M"

@@ -29,14 +29,7 @@ need_built "$lib"
 . "$here/../testbed.sh"
 # shellcheck source=../nginx.sh
 . "$here/../nginx.sh"
-d=$(mktemp -d /tmp/xtcp-shim-basic.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	[ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+ngx_dir shim-basic
 
 # --- inert and configuration errors (no network needed) ---
 out=$(LD_PRELOAD=$lib sh -c 'echo inert | cat' 2>"$d/err")
@@ -54,7 +47,7 @@ XTCP_IFACE=veth0 XTCP_PORTS=80 XTCP_LOG=loud LD_PRELOAD=$lib /bin/true 2>"$d/err
 check "config: bad XTCP_LOG named" grep -q 'XTCP_LOG="loud"' "$d/err"
 
 tb_up 2 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 for n in 0 1 1000 100000 8000000; do
 	head -c "$n" /dev/urandom >"$d/www/f$n"

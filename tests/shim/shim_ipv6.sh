@@ -29,17 +29,10 @@ need_tools ab
 . "$here/../testbed.sh"
 # shellcheck source=../nginx.sh
 . "$here/../nginx.sh"
-d=$(mktemp -d /tmp/xtcp-shim-ipv6.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	[ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+ngx_dir shim-ipv6
 
 tb_up 2 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 # xtcp verifies checksums: the kernel peers must fill them (the client side is off already)
 tb_srv ethtool -K "$TB_SIF" tx off >/dev/null
 mkdir -p "$d/www" "$d/logs"

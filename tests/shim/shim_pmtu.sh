@@ -36,15 +36,9 @@ need_tools curl
 . "$here/../testbed.sh"
 # shellcheck source=../nginx.sh
 . "$here/../nginx.sh"
-d=$(mktemp -d "/tmp/xtcp-pmtu-$family.XXXXXX")
-chmod 755 "$d"
-cleanup() {
-	ngx_kill
-	tb_down
-	rm -rf "$d"
-}
+ngx_dir "pmtu-$family"
 TB_MIDDLE=1 tb_up 1 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 if [ "$family" = inet6 ]; then
 	tb_mid_ipv6 || fatal "IPv6 addresses and routes"
 	mtu=1280 big=1452 ping=(ping -6) sip=$TB_SIP6 cip=$TB_CIP6 url="http://[$TB_SIP6]"
@@ -56,12 +50,7 @@ else
 	what="'fragmentation needed'"
 fi
 tb_mid_mtu $mtu || fatal "router MTU"
-ok=0
-for _ in $(seq 30); do
-	tb_cli "${ping[@]}" -c1 -W1 -q "$sip" >/dev/null 2>&1 && ok=1 && break
-	sleep 0.1
-done
-check "$family path through the router" [ "$ok" = 1 ]
+check "$family path through the router" tb_ping "$sip"
 # big: the ICMP payload of a 1500-byte datagram (IPv4 header 20 or IPv6 40, ICMP 8)
 check "the router refuses 1500-byte $family datagrams with DF" \
 	bash -c "! ip netns exec $TB_SRV ${ping[*]} -c1 -W1 -q -M do -s $big $cip >/dev/null 2>&1"

@@ -65,23 +65,17 @@ need_tools ab wrk curl
 . "$here/../testbed.sh"
 # shellcheck source=../nginx.sh
 . "$here/../nginx.sh"
-d=$(mktemp -d /tmp/xtcp-soak.XXXXXX)
-chmod 755 "$d"
+ngx_dir soak
 gen_pids=()
 cleanup() {
 	local p
 	for p in "${gen_pids[@]}"; do kill "$p" 2>/dev/null; done
 	[ -n "${ipid:-}" ] && kill "$ipid" 2>/dev/null
-	ngx_kill
-	tb_down
-	rm -rf "$d"
+	ngx_cleanup
 }
 TB_MIDDLE=1 tb_up 1 || fatal "test bed failed"
 trap cleanup EXIT # tb_up set its own (tb_down only)
-# whole frames everywhere: the bridge forwards what it reads, one frame each
-for dv in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
-	ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tx off tso off gso off gro off >/dev/null 2>&1
-done
+tb_mid_bridged # whole frames everywhere: the bridge forwards what it reads, one frame each
 
 mkdir -p "$d/www" "$d/logs" "$d/gen"
 head -c 64 /dev/urandom >"$d/www/f64"
@@ -176,8 +170,6 @@ gen_pids+=($!)
 gen_reset &
 gen_pids+=($!)
 
-smac=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
-cmac=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
 imp_secs=$((interval / 3))
 n=0
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -191,7 +183,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		t=$((imp_secs < left ? imp_secs : left))
 		echo "impaired $(date +%T) for $t s" >>"$d/gen/phases"
 		ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=0
-		ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$smac" -b "$TB_MIF_C" -B "$cmac" \
+		ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$TB_SMAC" -b "$TB_MIF_C" -B "$TB_CMAC" \
 			-s "$n" -l 10000 -d 5000 -r 10000 -c 2000 -t "$t" >"$d/gen/impair.$n" 2>&1 &
 		ipid=$!
 		wait "$ipid"
