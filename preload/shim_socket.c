@@ -207,6 +207,30 @@ static void kernel_opt_apply(void *ctx, int level, int name, int v)
 }
 
 /*
+ * A kernel socket just bound to a served port becomes a SHIM_BOUND entry,
+ * with the options set on it before bind() (so before we knew it) to be
+ * carried to the stack. fl: its file status flags. Under the shim lock;
+ * NULL when the table is full (the socket then stays the kernel's).
+ */
+static struct shim_sock *bound_track(int fd, int fl)
+{
+	struct shim_sock *s = shim_sock_alloc();
+	int v = 0;
+	socklen_t vl = sizeof(v);
+
+	if (!s)
+		return NULL;
+	s->role = SHIM_BOUND;
+	s->fd = fd;
+	s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
+		remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
+	kernel_opts(fd, kernel_opt_remember, s);
+	map_fd(fd, s);
+	return s;
+}
+
+/*
  * An AF_INET6 bind to a served port: served unless the address is one xtcp
  * cannot see (loopback, or link-local of another interface: the kernel
  * keeps those, one line says so). The kernel socket is bound first, so its
@@ -236,23 +260,13 @@ static int shim_bind6(int fd, const struct sockaddr_in6 *sin6, socklen_t len)
 	REAL(getsockopt)(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl);
 	fl = REAL(fcntl)(fd, F_GETFL, 0);
 	shim_lock();
-	s = shim_sock_alloc();
+	s = bound_track(fd, fl);
 	if (s) {
-		int v = 0;
-
-		vl = sizeof(v);
-		s->role = SHIM_BOUND;
-		s->fd = fd;
 		s->inet6 = true;
 		s->v6only = v6only != 0;
 		s->local6 = *sin6;
 		s->local.sin_family = AF_INET;
 		s->local.sin_port = sin6->sin6_port; /* for messages */
-		s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
-		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
-			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
-		kernel_opts(fd, kernel_opt_remember, s);
-		map_fd(fd, s);
 	}
 	shim_unlock(NULL);
 	return 0;
@@ -278,21 +292,9 @@ int shim_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		return r;
 	fl = REAL(fcntl)(fd, F_GETFL, 0);
 	shim_lock();
-	s = shim_sock_alloc();
-	if (s) {
-		int v = 0;
-		socklen_t vl = sizeof(v);
-
-		s->role = SHIM_BOUND;
-		s->fd = fd;
+	s = bound_track(fd, fl);
+	if (s)
 		s->local = *sin;
-		s->nonblock = fl >= 0 && (fl & O_NONBLOCK);
-		/* Set before bind(), so before we knew the socket: carry it to the stack. */
-		if (!REAL(getsockopt)(fd, SOL_SOCKET, SO_REUSEPORT, &v, &vl) && v)
-			remember_opt(s, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v));
-		kernel_opts(fd, kernel_opt_remember, s);
-		map_fd(fd, s);
-	}
 	shim_unlock(NULL);
 	return 0;
 }
@@ -599,10 +601,23 @@ static bool connect6_on_xtcp(int fd, const struct sockaddr_in6 *dst)
 	return !xp_nl_route6(a, oif, &nh6, &ifindex) && ifindex == oif && iface_has_ip6_for(a);
 }
 
+/* A connect in progress has ended (EPOLLOUT, EPOLLERR or EPOLLHUP): its result. */
+static int connect_done(struct shim_engine *eng, struct shim_sock *s)
+{
+	int err;
+
+	s->connecting = false;
+	err = sock_error(eng->stk, s->sd);
+	if (err)
+		return err < 0 ? err : -err;
+	s->connected = true;
+	return 0;
+}
+
 static int wait_connected(struct shim_engine *eng, struct shim_sock *s)
 {
 	uint64_t deadline = shim_deadline(s->sndtimeo_us);
-	int w, err;
+	int w;
 
 	for (;;) {
 		uint32_t ev = sock_events(eng->stk, s->sd);
@@ -615,18 +630,12 @@ static int wait_connected(struct shim_engine *eng, struct shim_sock *s)
 		if (w)
 			return w;
 	}
-	s->connecting = false;
-	err = sock_error(eng->stk, s->sd);
-	if (err)
-		return err < 0 ? err : -err;
-	s->connected = true;
-	return 0;
+	return connect_done(eng, s);
 }
 
 static int connect_again(struct shim_engine *eng, struct shim_sock *s)
 {
 	uint32_t ev;
-	int err;
 
 	if (!shim_sock_live(s, eng))
 		return -EBADF;
@@ -640,12 +649,7 @@ static int connect_again(struct shim_engine *eng, struct shim_sock *s)
 	ev = sock_events(eng->stk, s->sd);
 	if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 		return -EALREADY;
-	s->connecting = false;
-	err = sock_error(eng->stk, s->sd);
-	if (err)
-		return err < 0 ? err : -err;
-	s->connected = true;
-	return 0;
+	return connect_done(eng, s);
 }
 
 int shim_connect(int fd, const struct sockaddr *addr, socklen_t len)

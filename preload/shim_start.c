@@ -434,6 +434,18 @@ static bool share_ok(void)
 	return has_listeners() && !shim.cfg.n_connect_ports;
 }
 
+/* The AF_XDP port settings of XTCP_* (shim_config.c), whether the port is opened or joined. */
+static struct xp_port_config port_config(void)
+{
+	return (struct xp_port_config){
+		.frames = shim.cfg.frames,
+		.zero_copy = -1,
+		.busy_poll = shim.cfg.busy_poll,
+		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
+		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
+	};
+}
+
 /*
  * Every queue is taken: join the one with the fewest processes (more
  * processes than queues). Its holder may have bound a moment ago and not yet
@@ -442,13 +454,7 @@ static bool share_ok(void)
  */
 static int port_join(struct shim_engine *eng, unsigned n_queues)
 {
-	struct xp_port_config pcfg = {
-		.frames = shim.cfg.frames,
-		.zero_copy = -1,
-		.busy_poll = shim.cfg.busy_poll,
-		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
-		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
-	};
+	struct xp_port_config pcfg = port_config();
 	uint64_t end = shim_now_us() + 200000;
 	int err;
 
@@ -473,18 +479,12 @@ static int port_join(struct shim_engine *eng, unsigned n_queues)
  */
 static int port_open(struct shim_engine *eng, bool all, unsigned *n_queues)
 {
-	struct xp_port_config pcfg = {
-		.frames = shim.cfg.frames,
-		.zero_copy = -1,
-		.busy_poll = shim.cfg.busy_poll,
-		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
-		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
-		.shareable = share_ok(),
-	};
+	struct xp_port_config pcfg = port_config();
 	struct xp_link link;
 	unsigned q;
 	int err;
 
+	pcfg.shareable = share_ok();
 	err = xp_nl_link(shim.cfg.iface, &link);
 	if (err)
 		return err;

@@ -218,6 +218,43 @@ static int port_pick(struct stack *stk, struct tcb *t, const struct in6_addr *la
 	return -EADDRNOTAVAIL;
 }
 
+/* A caller's address in the stack's form: port host order, scope 0 for IPv4. */
+struct sock_sa {
+	struct in6_addr addr;
+	uint16_t port;
+	uint32_t scope_id;
+};
+
+/*
+ * The caller's sockaddr in the stack's form: sockaddr_in for an AF_INET
+ * socket (stored v4-mapped), sockaddr_in6 for an AF_INET6 one (whose
+ * v4-mapped addresses are IPv4 already). Linux refuses the other family with
+ * EAFNOSUPPORT.
+ */
+static int sa_in(const struct tcb *t, const void *sa, int family, struct sock_sa *o)
+{
+	if (!sa)
+		return -EFAULT;
+	if (family == AF_INET) {
+		const struct sockaddr_in *s = sa;
+
+		if (s->sin_family != AF_INET || t->inet6)
+			return -EAFNOSUPPORT;
+		addr_set_v4(&o->addr, s->sin_addr.s_addr);
+		o->port = be16(s->sin_port);
+		o->scope_id = 0;
+		return 0;
+	}
+	const struct sockaddr_in6 *s6 = sa;
+
+	if (s6->sin6_family != AF_INET6 || !t->inet6)
+		return -EAFNOSUPPORT;
+	o->addr = s6->sin6_addr;
+	o->port = be16(s6->sin6_port);
+	o->scope_id = s6->sin6_scope_id;
+	return 0;
+}
+
 /* bind() of either family once the address is in the stack's form (a, port host order). */
 static int sock_bind_addr(struct stack *stk, struct tcb *t, const struct in6_addr *a, uint16_t port)
 {
@@ -242,41 +279,37 @@ static int sock_bind_addr(struct stack *stk, struct tcb *t, const struct in6_add
 	return 0;
 }
 
-int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr)
+/*
+ * Linux inet_bind() and inet6_bind(): a v4-mapped address binds IPv4
+ * (refused with IPV6_V6ONLY); a link-local one needs the interface as scope
+ * id. Neither can come from an AF_INET socket.
+ */
+static int sock_bind_sa(struct stack *stk, int sd, const void *sa, int family)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
+	struct sock_sa a;
+	int r;
 
 	if (!t)
 		return -EBADF;
-	if (!addr)
-		return -EFAULT;
-	if (addr->sin_family != AF_INET || t->inet6)
-		return -EAFNOSUPPORT;
-	struct in6_addr a = addr_from_v4(addr->sin_addr.s_addr);
-
-	return sock_bind_addr(stk, t, &a, be16(addr->sin_port));
+	if ((r = sa_in(t, sa, family, &a)) != 0)
+		return r;
+	if (addr_is_v4(&a.addr) && t->v6only)
+		return -EINVAL;
+	if (addr_is_linklocal(&a.addr) &&
+	    (a.scope_id == 0 || (int)a.scope_id != stk->dev->info.ifindex))
+		return a.scope_id ? -ENODEV : -EINVAL;
+	return sock_bind_addr(stk, t, &a.addr, a.port);
 }
 
-/*
- * Linux inet6_bind(): a v4-mapped address binds IPv4 (refused with
- * IPV6_V6ONLY); a link-local one needs the interface as scope id.
- */
+int sock_bind(struct stack *stk, int sd, const struct sockaddr_in *addr)
+{
+	return sock_bind_sa(stk, sd, addr, AF_INET);
+}
+
 int sock_bind6(struct stack *stk, int sd, const struct sockaddr_in6 *addr)
 {
-	struct tcb *t = tcb_of_sd(stk, sd);
-
-	if (!t)
-		return -EBADF;
-	if (!addr)
-		return -EFAULT;
-	if (addr->sin6_family != AF_INET6 || !t->inet6)
-		return -EAFNOSUPPORT;
-	if (addr_is_v4(&addr->sin6_addr) && t->v6only)
-		return -EINVAL;
-	if (addr_is_linklocal(&addr->sin6_addr) &&
-	    (addr->sin6_scope_id == 0 || (int)addr->sin6_scope_id != stk->dev->info.ifindex))
-		return addr->sin6_scope_id ? -ENODEV : -EINVAL;
-	return sock_bind_addr(stk, t, &addr->sin6_addr, be16(addr->sin6_port));
+	return sock_bind_sa(stk, sd, addr, AF_INET6);
 }
 
 int sock_listen(struct stack *stk, int sd, int backlog)
@@ -327,6 +360,25 @@ static void addr_out6(const struct stack *stk, struct sockaddr_in6 *o, const str
 		o->sin6_scope_id = (uint32_t)stk->dev->info.ifindex;
 }
 
+/*
+ * a as the caller's sockaddr of family: sockaddr_in (0.0.0.0 for an IPv6
+ * address, which an AF_INET socket never holds) or sockaddr_in6.
+ */
+static void sa_out(const struct stack *stk, void *out, int family, const struct in6_addr *a,
+		   uint16_t port)
+{
+	struct sockaddr_in *o = out;
+
+	if (family == AF_INET6) {
+		addr_out6(stk, out, a, port);
+		return;
+	}
+	memset(o, 0, sizeof(*o));
+	o->sin_family = AF_INET;
+	o->sin_addr.s_addr = addr_is_v4(a) ? addr_v4(a) : 0;
+	o->sin_port = be16(port);
+}
+
 static struct tcb *accept_one(struct stack *stk, int sd, int *err)
 {
 	struct tcb *l = tcb_of_sd(stk, sd);
@@ -346,24 +398,8 @@ static struct tcb *accept_one(struct stack *stk, int sd, int *err)
 	return c;
 }
 
-int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer)
-{
-	int err;
-	struct tcb *c = accept_one(stk, sd, &err);
-
-	if (!c)
-		return err;
-	if (peer) {
-		memset(peer, 0, sizeof(*peer));
-		peer->sin_family = AF_INET;
-		peer->sin_addr.s_addr = addr_v4(&c->h.raddr);
-		peer->sin_port = be16(c->h.rport);
-	}
-	return c->sd;
-}
-
 /* An IPv4 peer of a dual-stack listener shows as ::ffff:a.b.c.d, as on Linux. */
-int sock_accept6(struct stack *stk, int sd, struct sockaddr_in6 *peer)
+static int sock_accept_sa(struct stack *stk, int sd, void *peer, int family)
 {
 	int err;
 	struct tcb *c = accept_one(stk, sd, &err);
@@ -371,8 +407,18 @@ int sock_accept6(struct stack *stk, int sd, struct sockaddr_in6 *peer)
 	if (!c)
 		return err;
 	if (peer)
-		addr_out6(stk, peer, &c->h.raddr, c->h.rport);
+		sa_out(stk, peer, family, &c->h.raddr, c->h.rport);
 	return c->sd;
+}
+
+int sock_accept(struct stack *stk, int sd, struct sockaddr_in *peer)
+{
+	return sock_accept_sa(stk, sd, peer, AF_INET);
+}
+
+int sock_accept6(struct stack *stk, int sd, struct sockaddr_in6 *peer)
+{
+	return sock_accept_sa(stk, sd, peer, AF_INET6);
 }
 
 /* connect() of either family, daddr in the stack's form, dport host order. */
@@ -471,35 +517,30 @@ static int sock_connect_addr(struct stack *stk, struct tcb *t, const struct in6_
 	return -EINPROGRESS;
 }
 
-int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us)
+/* Linux tcp_v6_connect(): a v4-mapped destination connects over IPv4, unless IPV6_V6ONLY. */
+static int sock_connect_sa(struct stack *stk, int sd, const void *sa, int family, uint64_t now_us)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
+	struct sock_sa d;
+	int r;
 
 	if (!t)
 		return -EBADF;
-	if (!dst)
-		return -EFAULT;
-	if (dst->sin_family != AF_INET || t->inet6)
-		return -EAFNOSUPPORT;
-	struct in6_addr d = addr_from_v4(dst->sin_addr.s_addr);
-
-	return sock_connect_addr(stk, t, &d, be16(dst->sin_port), now_us);
+	if ((r = sa_in(t, sa, family, &d)) != 0)
+		return r;
+	if (addr_is_v4(&d.addr) && t->v6only)
+		return -ENETUNREACH;
+	return sock_connect_addr(stk, t, &d.addr, d.port, now_us);
 }
 
-/* Linux tcp_v6_connect(): a v4-mapped destination connects over IPv4, unless IPV6_V6ONLY. */
+int sock_connect(struct stack *stk, int sd, const struct sockaddr_in *dst, uint64_t now_us)
+{
+	return sock_connect_sa(stk, sd, dst, AF_INET, now_us);
+}
+
 int sock_connect6(struct stack *stk, int sd, const struct sockaddr_in6 *dst, uint64_t now_us)
 {
-	struct tcb *t = tcb_of_sd(stk, sd);
-
-	if (!t)
-		return -EBADF;
-	if (!dst)
-		return -EFAULT;
-	if (dst->sin6_family != AF_INET6 || !t->inet6)
-		return -EAFNOSUPPORT;
-	if (addr_is_v4(&dst->sin6_addr) && t->v6only)
-		return -ENETUNREACH;
-	return sock_connect_addr(stk, t, &dst->sin6_addr, be16(dst->sin6_port), now_us);
+	return sock_connect_sa(stk, sd, dst, AF_INET6, now_us);
 }
 
 static int send_check(struct tcb *t)
@@ -553,16 +594,7 @@ static void sbuf_autotune(struct stack *stk, struct tcb *t)
 
 	if (!nb)
 		return; /* keep the small ring */
-	uint32_t off = t->snd_una - (t->iss + 1), n = q;
-
-	while (n) {
-		uint32_t o = off & t->smask, d = off & (nsize - 1);
-		uint32_t c = XT_MIN(n, XT_MIN(size - o, nsize - d));
-
-		memcpy(nb + d, t->sbuf + o, c);
-		off += c;
-		n -= c;
-	}
+	ring_copy(nb, nsize - 1, t->sbuf, t->smask, t->snd_una - (t->iss + 1), q);
 	buf_put(stk, t->sbuf, size);
 	t->sbuf = nb;
 	t->smask = nsize - 1;
@@ -1190,33 +1222,6 @@ int sock_getopt(struct stack *stk, int sd, int level, int name, void *val, sockl
 	return -ENOPROTOOPT;
 }
 
-int sock_name(struct stack *stk, int sd, struct sockaddr_in *out)
-{
-	struct tcb *t = tcb_of_sd(stk, sd);
-
-	if (!t)
-		return -EBADF;
-	if (!out)
-		return -EFAULT;
-	memset(out, 0, sizeof(*out));
-	out->sin_family = AF_INET;
-	out->sin_addr.s_addr = addr_v4(&t->h.laddr);
-	out->sin_port = (t->flags & TF_BOUND) ? be16(t->h.lport) : 0;
-	return 0;
-}
-
-int sock_name6(struct stack *stk, int sd, struct sockaddr_in6 *out)
-{
-	struct tcb *t = tcb_of_sd(stk, sd);
-
-	if (!t)
-		return -EBADF;
-	if (!out)
-		return -EFAULT;
-	addr_out6(stk, out, &t->h.laddr, (t->flags & TF_BOUND) ? t->h.lport : 0);
-	return 0;
-}
-
 static int peer_known(const struct tcb *t)
 {
 	return !(t->state == TCPS_LISTEN || t->state == TCPS_SYN_SENT ||
@@ -1224,7 +1229,8 @@ static int peer_known(const struct tcb *t)
 		 addr_is_any(&t->h.raddr));
 }
 
-int sock_peer6(struct stack *stk, int sd, struct sockaddr_in6 *out)
+/* getsockname() (the port only once bound) and getpeername() of either family. */
+static int sock_name_sa(struct stack *stk, int sd, void *out, int family, int peer)
 {
 	struct tcb *t = tcb_of_sd(stk, sd);
 
@@ -1232,27 +1238,34 @@ int sock_peer6(struct stack *stk, int sd, struct sockaddr_in6 *out)
 		return -EBADF;
 	if (!out)
 		return -EFAULT;
+	if (!peer) {
+		sa_out(stk, out, family, &t->h.laddr, (t->flags & TF_BOUND) ? t->h.lport : 0);
+		return 0;
+	}
 	if (!peer_known(t))
 		return -ENOTCONN;
-	addr_out6(stk, out, &t->h.raddr, t->h.rport);
+	sa_out(stk, out, family, &t->h.raddr, t->h.rport);
 	return 0;
+}
+
+int sock_name(struct stack *stk, int sd, struct sockaddr_in *out)
+{
+	return sock_name_sa(stk, sd, out, AF_INET, 0);
+}
+
+int sock_name6(struct stack *stk, int sd, struct sockaddr_in6 *out)
+{
+	return sock_name_sa(stk, sd, out, AF_INET6, 0);
 }
 
 int sock_peer(struct stack *stk, int sd, struct sockaddr_in *out)
 {
-	struct tcb *t = tcb_of_sd(stk, sd);
+	return sock_name_sa(stk, sd, out, AF_INET, 1);
+}
 
-	if (!t)
-		return -EBADF;
-	if (!out)
-		return -EFAULT;
-	if (!peer_known(t))
-		return -ENOTCONN;
-	memset(out, 0, sizeof(*out));
-	out->sin_family = AF_INET;
-	out->sin_addr.s_addr = addr_v4(&t->h.raddr);
-	out->sin_port = be16(t->h.rport);
-	return 0;
+int sock_peer6(struct stack *stk, int sd, struct sockaddr_in6 *out)
+{
+	return sock_name_sa(stk, sd, out, AF_INET6, 1);
 }
 
 /* Linux tcp_poll(). */
@@ -1339,6 +1352,17 @@ void *sock_get_user(struct stack *stk, int sd)
 	return t ? t->user : NULL;
 }
 
+/* Both ends in both families' forms, for the introspection and export records. */
+static void sock_addrs_out(const struct stack *stk, const struct tcb *t, struct sockaddr_in *local,
+			   struct sockaddr_in *peer, struct sockaddr_in6 *local6,
+			   struct sockaddr_in6 *peer6)
+{
+	sa_out(stk, local, AF_INET, &t->h.laddr, t->h.lport);
+	sa_out(stk, peer, AF_INET, &t->h.raddr, t->h.rport);
+	addr_out6(stk, local6, &t->h.laddr, t->h.lport);
+	addr_out6(stk, peer6, &t->h.raddr, t->h.rport);
+}
+
 int sock_info(struct stack *stk, int sd, struct sock_info *out)
 {
 	struct tcb *t = tcb_any(stk, sd);
@@ -1349,14 +1373,7 @@ int sock_info(struct stack *stk, int sd, struct sock_info *out)
 		return -EFAULT;
 	memset(out, 0, sizeof(*out));
 	out->state = t->state;
-	out->local.sin_family = AF_INET;
-	out->local.sin_addr.s_addr = addr_is_v4(&t->h.laddr) ? addr_v4(&t->h.laddr) : 0;
-	out->local.sin_port = be16(t->h.lport);
-	out->peer.sin_family = AF_INET;
-	out->peer.sin_addr.s_addr = addr_is_v4(&t->h.raddr) ? addr_v4(&t->h.raddr) : 0;
-	out->peer.sin_port = be16(t->h.rport);
-	addr_out6(stk, &out->local6, &t->h.laddr, t->h.lport);
-	addr_out6(stk, &out->peer6, &t->h.raddr, t->h.rport);
+	sock_addrs_out(stk, t, &out->local, &out->peer, &out->local6, &out->peer6);
 	out->inet6 = t->inet6;
 	out->rx_queued = rx_avail(t);
 	out->tx_queued = tx_queued(t);
@@ -1442,14 +1459,7 @@ int sock_export(struct stack *stk, int sd, struct sock_export *out)
 	memset(out, 0, sizeof(*out));
 	out->state = t->state;
 	out->orphan = !!(t->flags & TF_ORPHAN);
-	out->local.sin_family = AF_INET;
-	out->local.sin_addr.s_addr = addr_is_v4(&t->h.laddr) ? addr_v4(&t->h.laddr) : 0;
-	out->local.sin_port = be16(t->h.lport);
-	out->peer.sin_family = AF_INET;
-	out->peer.sin_addr.s_addr = addr_is_v4(&t->h.raddr) ? addr_v4(&t->h.raddr) : 0;
-	out->peer.sin_port = be16(t->h.rport);
-	addr_out6(stk, &out->local6, &t->h.laddr, t->h.lport);
-	addr_out6(stk, &out->peer6, &t->h.raddr, t->h.rport);
+	sock_addrs_out(stk, t, &out->local, &out->peer, &out->local6, &out->peer6);
 	out->inet6 = t->inet6;
 	export_send(t, out);
 	out->snd_wl1 = t->snd_wl1;

@@ -540,6 +540,8 @@ void buf_cache_free(struct stack *stk);
 uint32_t buf_ring_size(uint32_t bytes);
 void ring_write(uint8_t *ring, uint32_t mask, uint32_t off, const void *src, uint32_t len);
 void ring_read(const uint8_t *ring, uint32_t mask, uint32_t off, void *dst, uint32_t len);
+void ring_copy(uint8_t *dst, uint32_t dmask, const uint8_t *src, uint32_t smask, uint32_t off,
+	       uint32_t len);
 int ooo_insert(struct tcb *t, uint32_t start, uint32_t end);
 void ooo_advance(struct tcb *t);
 

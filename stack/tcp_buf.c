@@ -87,6 +87,19 @@ void ring_read(const uint8_t *ring, uint32_t mask, uint32_t off, void *dst, uint
 		memcpy((uint8_t *)dst + first, ring, len - first);
 }
 
+/* len bytes at offset off from one ring into another of another size (a ring that grows). */
+void ring_copy(uint8_t *dst, uint32_t dmask, const uint8_t *src, uint32_t smask, uint32_t off,
+	       uint32_t len)
+{
+	while (len) {
+		uint32_t d = off & dmask, c = XT_MIN(len, dmask + 1 - d);
+
+		ring_read(src, smask, off, dst + d, c);
+		off += c;
+		len -= c;
+	}
+}
+
 /*
  * Record [start, end) as received out of order. Overlapping or touching
  * blocks merge. Returns 0, or -1 when the block would need a new slot and

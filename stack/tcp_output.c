@@ -206,6 +206,23 @@ static void tcp_ecn_out(const struct tcb *t, struct tx_seg *s, uint32_t seq, uin
 		s->flags |= TH_ECE;
 }
 
+/* A segment of t's connection: its ends, flow label and class; no payload, ECN or URG yet. */
+static void tx_seg_of(struct stack *stk, struct tx_seg *s, const struct tcb *t)
+{
+	s->dmac = t->dmac;
+	s->saddr = &t->h.laddr;
+	s->daddr = &t->h.raddr;
+	s->flowlabel = t->flowlabel;
+	s->tclass = t->tclass;
+	s->hops = ip_tcb_hops(stk, t);
+	s->sport = t->h.lport;
+	s->dport = t->h.rport;
+	s->ecn = 0;
+	s->urp = 0;
+	s->ring = NULL;
+	s->mask = s->off = s->len = 0;
+}
+
 /* One segment of t: flags get ACK; len bytes of payload from the send ring at seq. */
 static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flags, uint32_t len)
 {
@@ -214,21 +231,12 @@ static int tcp_emit(struct stack *stk, struct tcb *t, uint32_t seq, uint8_t flag
 	struct tx_seg s;
 
 	tcp_opt_write(opt, t, tcp_tsval(stk, t->ts_off), nsack);
-	s.dmac = t->dmac;
-	s.saddr = &t->h.laddr;
-	s.daddr = &t->h.raddr;
-	s.flowlabel = t->flowlabel;
-	s.tclass = t->tclass;
-	s.hops = ip_tcb_hops(stk, t);
-	s.sport = t->h.lport;
-	s.dport = t->h.rport;
+	tx_seg_of(stk, &s, t);
 	s.seq = seq;
 	s.ack = t->rcv_nxt;
 	s.flags = flags | TH_ACK;
-	s.ecn = 0;
 	if (t->flags & TF_ECN)
 		tcp_ecn_out(t, &s, seq, len);
-	s.urp = 0;
 	s.flags |= tcp_urg_output(t, seq, &s.urp);
 	s.wnd = (uint16_t)tcp_rcv_window(t);
 	s.opt = opt;
@@ -270,23 +278,12 @@ static void tcp_emit_syn(struct stack *stk, struct tcb *t, int synack)
 	s.optlen = tcp_opt_syn(opt, tcp_mss_ours(stk, &t->h.raddr, t->user_mss), ts,
 			       tcp_tsval(stk, t->ts_off), synack ? t->ts_recent : 0, sack, ws,
 			       t->rcv_ws);
+	tx_seg_of(stk, &s, t); /* ECN 0: an active open does not ask for it (Linux tcp_ecn = 2) */
 	s.opt = opt;
-	s.dmac = t->dmac;
-	s.saddr = &t->h.laddr;
-	s.daddr = &t->h.raddr;
-	s.flowlabel = t->flowlabel;
-	s.tclass = t->tclass;
-	s.hops = ip_tcb_hops(stk, t);
-	s.sport = t->h.lport;
-	s.dport = t->h.rport;
 	s.seq = t->iss;
 	s.ack = synack ? t->rcv_nxt : 0;
 	s.flags = synack ? (TH_SYN | TH_ACK) : TH_SYN;
-	s.ecn = 0; /* an active open does not ask for ECN (Linux tcp_ecn = 2) */
-	s.urp = 0;
 	s.wnd = (uint16_t)wnd;
-	s.ring = NULL;
-	s.mask = s.off = s.len = 0;
 	if (tcp_tx(stk, &s) != 0) {
 		tcb_mark(stk, t, PEND_SYN);
 		return;

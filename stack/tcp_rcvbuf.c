@@ -20,20 +20,13 @@
 /* The ring becomes nsize bytes (a larger power of two); 0, or -ENOMEM (kept). */
 static int rbuf_grow(struct stack *stk, struct tcb *t, uint32_t nsize)
 {
-	uint32_t size = t->rmask + 1, off = t->rcv_user - (t->irs + 1), n = size;
+	uint32_t size = t->rmask + 1;
 	uint8_t *nb = buf_get(stk, nsize);
 
 	if (!nb)
 		return -ENOMEM;
 	/* everything the window can hold lies in [rcv_user, rcv_user + size) */
-	while (n) {
-		uint32_t o = off & t->rmask, d = off & (nsize - 1);
-		uint32_t c = XT_MIN(n, XT_MIN(size - o, nsize - d));
-
-		memcpy(nb + d, t->rbuf + o, c);
-		off += c;
-		n -= c;
-	}
+	ring_copy(nb, nsize - 1, t->rbuf, t->rmask, t->rcv_user - (t->irs + 1), size);
 	buf_put(stk, t->rbuf, size);
 	t->rbuf = nb;
 	t->rmask = nsize - 1;

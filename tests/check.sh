@@ -11,6 +11,8 @@
 #                                  that failed (no test bed, a program not built)
 #   skip MESSAGE / need_root       exit 77 (ctest: skipped); with
 #                                  XTCP_TEST_NO_SKIP=1 (CI) a failure instead
+#   need_built FILE...             fatal "FILE not built" for the first missing
+#   need_tools TOOL...             fatal "TOOL missing" for the first not on PATH
 #   check_summary                  prints "N passed, N failed"; true if nothing
 #                                  failed and something passed
 #   check_done                     check_summary, then exit with its status
@@ -57,3 +59,11 @@ skip() {
 	exit 77
 }
 need_root() { [ "$(id -u)" = 0 ] || skip "needs root (${1:-network namespaces})"; }
+need_built() {
+	local f
+	for f in "$@"; do [ -e "$f" ] || fatal "$f not built"; done
+}
+need_tools() {
+	local t
+	for t in "$@"; do command -v "$t" >/dev/null || fatal "$t missing (tests/deps.sh)"; done
+}

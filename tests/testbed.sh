@@ -11,9 +11,29 @@
 # server and client side), TB_SIP TB_CIP (10.77.1.1 and 10.77.1.2), TB_NET,
 # and (without TB_MIDDLE) TB_SIP6 TB_CIP6 (fd77:1::1 and fd77:1::2, /64, no DAD:
 # usable at once).
+#   tb_ping ADDR [TRIES]  the client pings ADDR, up to TRIES (50) times 0.1 s
+#                         apart; true once one is answered
+#   tb_serve_once BIN DIR NAME PORT [VAR=VALUE...]
+#                         one run of a test program of the form "BIN -s PORT"
+#                         (prints "listening" when ready) / "BIN -c ADDR PORT":
+#                         its server in the server namespace under the VARs, its
+#                         client in the client namespace, 60 s at most each;
+#                         outputs in DIR/NAME.txt, NAME.err and NAME-cli.txt
 # With TB_MIDDLE=1 a third namespace TB_MID sits between them as a router
 # (TB_SIF faces TB_MIF_S, TB_CIF faces TB_MIF_C; client 10.77.2.2, routes via
-# the middle), where an impairment program can be run with tb_mid.
+# the middle), where an impairment program can be run with tb_mid, and:
+#   tb_mid_ipv6 [on|off]  IPv6 too: TB_SIP6 fd77:1::1 (server side /64) and
+#                         TB_CIP6 fd77:2::2 (client side /64), no DAD, routes via
+#                         the middle's fd77:1::fe and fd77:2::fe; its IPv6
+#                         forwarding on (default) or off
+#   tb_mid_bridged        the middle as the place of a userspace bridge
+#                         (tests/impair/xt_impair): no offloads on any of the four
+#                         links (frames cross whole, with finished checksums);
+#                         TB_SMAC and TB_CMAC, the server's and client's veth MACs
+#   tb_mid_mtu MTU        the middle as a router with a narrow hop: its link to
+#                         the client at MTU, and whole frames through it (no
+#                         TSO/GSO/GRO on its links), each checked against the
+#                         egress MTU
 # TB_CLIENT_TXCSUM=on keeps the client's transmit checksum offload (kernel
 # servers' best case); by default it is off, as a real NIC would deliver
 # finished checksums (a userspace stack verifies them; see docs/ARCHITECTURE.md).
@@ -114,11 +134,66 @@ tb_up() {
 		ip netns exec "$TB_CLI" ethtool -K "$TB_CIF" tx off >/dev/null || return 1
 	fi
 	# Wait for the link (veth comes up at once, but carrier may lag a little).
-	local i
-	for i in $(seq 50); do
-		tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
+	tb_ping "$TB_SIP" && return 0
 	tb_log "link between $TB_SRV and $TB_CLI did not come up"
 	return 1
+}
+
+tb_ping() {
+	local i
+	for i in $(seq "${2:-50}"); do
+		tb_cli ping -c1 -W1 -q "$1" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+tb_mid_ipv6() {
+	local fwd=1 nd
+	[ "${1:-on}" = off ] && fwd=0
+	TB_SIP6=fd77:1::1
+	TB_CIP6=fd77:2::2
+	# no DAD: the addresses are usable at once
+	for nd in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${nd%%:*}" sysctl -qw "net.ipv6.conf.${nd#*:}.accept_dad=0" || return 1
+	done
+	ip netns exec "$TB_MID" sysctl -qw net.ipv6.conf.all.forwarding=$fwd &&
+		ip -n "$TB_SRV" addr add "$TB_SIP6/64" dev "$TB_SIF" nodad &&
+		ip -n "$TB_CLI" addr add "$TB_CIP6/64" dev "$TB_CIF" nodad &&
+		ip -n "$TB_MID" addr add fd77:1::fe/64 dev "$TB_MIF_S" nodad &&
+		ip -n "$TB_MID" addr add fd77:2::fe/64 dev "$TB_MIF_C" nodad &&
+		ip -n "$TB_SRV" -6 route add fd77:2::/64 via fd77:1::fe &&
+		ip -n "$TB_CLI" -6 route add fd77:1::/64 via fd77:2::fe
+}
+
+tb_mid_mtu() {
+	local dv
+	ip -n "$TB_MID" link set "$TB_MIF_C" mtu "$1" || return 1
+	for dv in "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tso off gso off gro off >/dev/null 2>&1
+	done
+	return 0
+}
+
+tb_serve_once() {
+	local bin=$1 dir=$2 name=$3 port=$4 pid
+	shift 4
+	tb_srv env "$@" timeout 60 "$bin" -s "$port" >"$dir/$name.txt" 2>"$dir/$name.err" &
+	pid=$!
+	for _ in $(seq 100); do
+		grep -q listening "$dir/$name.txt" 2>/dev/null && break
+		sleep 0.1
+	done
+	tb_cli timeout 60 "$bin" -c "$TB_SIP" "$port" >"$dir/$name-cli.txt" 2>&1
+	wait "$pid"
+}
+
+tb_mid_bridged() {
+	local dv
+	for dv in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
+		ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tx off tso off gso off gro off \
+			>/dev/null 2>&1
+	done
+	TB_SMAC=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
+	TB_CMAC=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
 }

@@ -284,25 +284,32 @@ bool pid_in_my_netns(pid_t pid)
 	return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
-int xsk_proc_list(struct xsk_sock **out)
+/*
+ * Calls fn(ctx, pid, ino, fd path) for each socket fd of each process (only
+ * those in this network namespace when my_netns) until fn returns nonzero.
+ * 0, or -errno when /proc cannot be read.
+ */
+static int proc_sockets(bool my_netns,
+			int (*fn)(void *ctx, int pid, unsigned long ino, const char *path),
+			void *ctx)
 {
-	struct xsk_sock *v = NULL, *nv;
 	struct dirent *pe, *fe;
 	char path[600], link[64];
 	DIR *proc, *fds;
-	int n = 0, cap = 0;
+	int stop = 0;
 
 	proc = opendir("/proc");
 	if (!proc)
 		return -errno;
-	while ((pe = readdir(proc))) {
-		if (!isdigit((unsigned char)pe->d_name[0]) || !pid_in_my_netns(atoi(pe->d_name)))
+	while (!stop && (pe = readdir(proc))) {
+		if (!isdigit((unsigned char)pe->d_name[0]) ||
+		    (my_netns && !pid_in_my_netns(atoi(pe->d_name))))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
 		fds = opendir(path);
 		if (!fds)
 			continue;
-		while ((fe = readdir(fds))) {
+		while (!stop && (fe = readdir(fds))) {
 			unsigned long ino;
 			ssize_t l;
 
@@ -311,68 +318,78 @@ int xsk_proc_list(struct xsk_sock **out)
 			if (l <= 0)
 				continue;
 			link[l] = 0;
-			if (sscanf(link, "socket:[%lu]", &ino) != 1 || !fd_is_xsk(path))
-				continue;
-			if (n == cap) {
-				cap = cap ? cap * 2 : 16;
-				nv = realloc(v, (size_t)cap * sizeof(*v));
-				if (!nv)
-					break;
-				v = nv;
-			}
-			memset(&v[n], 0, sizeof(v[n]));
-			v[n].ino = (uint32_t)ino;
-			v[n].queue_id = UINT32_MAX;
-			v[n].pid = atoi(pe->d_name);
-			proc_comm(v[n].pid, v[n].comm, sizeof(v[n].comm));
-			n++;
+			if (sscanf(link, "socket:[%lu]", &ino) == 1)
+				stop = fn(ctx, atoi(pe->d_name), ino, path);
 		}
 		closedir(fds);
 	}
 	closedir(proc);
-	*out = v;
-	return n;
+	return 0;
+}
+
+struct proc_list {
+	struct xsk_sock *v;
+	int n, cap;
+};
+
+static int proc_list_add(void *ctx, int pid, unsigned long ino, const char *path)
+{
+	struct proc_list *pl = ctx;
+	struct xsk_sock *nv;
+
+	if (!fd_is_xsk(path))
+		return 0;
+	if (pl->n == pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 16;
+		nv = realloc(pl->v, (size_t)pl->cap * sizeof(*nv));
+		if (!nv)
+			return 1;
+		pl->v = nv;
+	}
+	memset(&pl->v[pl->n], 0, sizeof(pl->v[pl->n]));
+	pl->v[pl->n].ino = (uint32_t)ino;
+	pl->v[pl->n].queue_id = UINT32_MAX;
+	pl->v[pl->n].pid = pid;
+	proc_comm(pid, pl->v[pl->n].comm, sizeof(pl->v[pl->n].comm));
+	pl->n++;
+	return 0;
+}
+
+int xsk_proc_list(struct xsk_sock **out)
+{
+	struct proc_list pl = {0};
+	int err = proc_sockets(true, proc_list_add, &pl);
+
+	if (err)
+		return err;
+	*out = pl.v;
+	return pl.n;
+}
+
+struct owners {
+	struct xsk_sock *s;
+	int n, left;
+};
+
+static int owners_match(void *ctx, int pid, unsigned long ino, const char *path)
+{
+	struct owners *o = ctx;
+
+	(void)path;
+	for (int i = 0; i < o->n; i++) {
+		if (o->s[i].ino == ino && !o->s[i].pid) {
+			o->s[i].pid = pid;
+			proc_comm(pid, o->s[i].comm, sizeof(o->s[i].comm));
+			o->left--;
+		}
+	}
+	return o->left <= 0;
 }
 
 void xsk_diag_owners(struct xsk_sock *s, int n)
 {
-	struct dirent *pe, *fe;
-	DIR *proc, *fds;
-	char path[600], link[64];
-	int i, left = n;
+	struct owners o = {s, n, n};
 
-	if (n <= 0)
-		return;
-	proc = opendir("/proc");
-	if (!proc)
-		return;
-	while (left > 0 && (pe = readdir(proc))) {
-		if (!isdigit((unsigned char)pe->d_name[0]))
-			continue;
-		snprintf(path, sizeof(path), "/proc/%s/fd", pe->d_name);
-		fds = opendir(path);
-		if (!fds)
-			continue;
-		while ((fe = readdir(fds))) {
-			unsigned long ino;
-			ssize_t l;
-
-			snprintf(path, sizeof(path), "/proc/%s/fd/%s", pe->d_name, fe->d_name);
-			l = readlink(path, link, sizeof(link) - 1);
-			if (l <= 0)
-				continue;
-			link[l] = 0;
-			if (sscanf(link, "socket:[%lu]", &ino) != 1)
-				continue;
-			for (i = 0; i < n; i++) {
-				if (s[i].ino == ino && !s[i].pid) {
-					s[i].pid = atoi(pe->d_name);
-					proc_comm(s[i].pid, s[i].comm, sizeof(s[i].comm));
-					left--;
-				}
-			}
-		}
-		closedir(fds);
-	}
-	closedir(proc);
+	if (n > 0)
+		proc_sockets(false, owners_match, &o);
 }

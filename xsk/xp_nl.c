@@ -403,46 +403,52 @@ static int route_cb(const struct nlmsghdr *nh, void *arg)
 	return 0;
 }
 
-int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex)
+/*
+ * The kernel's route to dst (family, alen bytes; oif: 0, or the interface
+ * to ask about). Unicast, or local (our own address: the caller sees it is
+ * not its interface); anything else is -EHOSTUNREACH.
+ */
+static int route_get(int family, const void *dst, uint16_t alen, int oif, struct route_ans *a)
 {
-	struct route_ans a = {.type = -1};
 	struct nl_req req;
 	int err;
 
 	nl_init(&req, RTM_GETROUTE, 0, sizeof(req.rtm));
-	req.rtm.rtm_family = AF_INET;
-	req.rtm.rtm_dst_len = 32;
-	nl_put_attr(&req, RTA_DST, &dst_ip4, 4);
-	err = nl_talk(&req, route_cb, &a);
+	req.rtm.rtm_family = (uint8_t)family;
+	req.rtm.rtm_dst_len = (uint8_t)(alen * 8);
+	if (oif)
+		nl_put_attr(&req, RTA_OIF, &oif, 4);
+	nl_put_attr(&req, RTA_DST, dst, alen);
+	a->type = -1;
+	err = nl_talk(&req, route_cb, a);
 	if (err)
 		return err;
-	/* Unicast, or local (our own address: the caller sees it is not its interface). */
-	if ((a.type != RTN_UNICAST && a.type != RTN_LOCAL) || !a.oif)
+	if ((a->type != RTN_UNICAST && a->type != RTN_LOCAL) || !a->oif)
 		return -EHOSTUNREACH;
+	return 0;
+}
+
+int xp_nl_route(uint32_t dst_ip4, uint32_t *next_hop_ip4, int *ifindex)
+{
+	struct route_ans a = {0};
+	int err = route_get(AF_INET, &dst_ip4, 4, 0, &a);
+
+	if (err)
+		return err;
 	*next_hop_ip4 = a.gw ? a.gw : dst_ip4;
 	*ifindex = a.oif;
 	return 0;
 }
 
+/* oif: fe80::/64 is on every interface, the kernel needs to be told which one. */
 int xp_nl_route6(const struct in6_addr *dst, int oif, struct in6_addr *next_hop, int *ifindex)
 {
 	static const struct in6_addr none;
-	struct route_ans a = {.type = -1};
-	struct nl_req req;
-	int err;
+	struct route_ans a = {0};
+	int err = route_get(AF_INET6, dst, 16, oif, &a);
 
-	nl_init(&req, RTM_GETROUTE, 0, sizeof(req.rtm));
-	req.rtm.rtm_family = AF_INET6;
-	req.rtm.rtm_dst_len = 128;
-	nl_put_attr(&req, RTA_DST, dst, 16);
-	/* fe80::/64 is on every interface: the kernel needs to be told which one */
-	if (oif)
-		nl_put_attr(&req, RTA_OIF, &oif, 4);
-	err = nl_talk(&req, route_cb, &a);
 	if (err)
 		return err;
-	if ((a.type != RTN_UNICAST && a.type != RTN_LOCAL) || !a.oif)
-		return -EHOSTUNREACH;
 	*next_hop = memcmp(&a.gw6, &none, 16) ? a.gw6 : *dst;
 	*ifindex = a.oif;
 	return 0;
@@ -595,17 +601,24 @@ static int neigh_cb(const struct nlmsghdr *nh, void *arg)
 	return 0;
 }
 
+/* A neighbour request about ip (family, alen bytes) on ifindex. */
+static void neigh_req(struct nl_req *req, uint16_t type, uint16_t flags, int ifindex, int family,
+		      const void *ip, uint16_t alen)
+{
+	nl_init(req, type, flags, sizeof(req->ndm));
+	req->ndm.ndm_family = (uint8_t)family;
+	req->ndm.ndm_ifindex = ifindex;
+	nl_put_attr(req, NDA_DST, ip, alen);
+}
+
 /* Ask the kernel to (re)resolve ip on ifindex: creates the entry if needed. */
 static int neigh_use(int ifindex, int family, const void *ip, uint16_t alen)
 {
 	struct nl_req req;
 
-	nl_init(&req, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_ACK, sizeof(req.ndm));
-	req.ndm.ndm_family = (uint8_t)family;
-	req.ndm.ndm_ifindex = ifindex;
+	neigh_req(&req, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_ACK, ifindex, family, ip, alen);
 	req.ndm.ndm_flags = NTF_USE;
 	req.ndm.ndm_state = NUD_NONE;
-	nl_put_attr(&req, NDA_DST, ip, alen);
 	return nl_talk(&req, NULL, NULL);
 }
 
@@ -627,10 +640,7 @@ static int neigh_get(int ifindex, int family, const void *ip, uint16_t alen, uin
 	struct nl_req req;
 	int err;
 
-	nl_init(&req, RTM_GETNEIGH, 0, sizeof(req.ndm));
-	req.ndm.ndm_family = (uint8_t)family;
-	req.ndm.ndm_ifindex = ifindex;
-	nl_put_attr(&req, NDA_DST, ip, alen);
+	neigh_req(&req, RTM_GETNEIGH, 0, ifindex, family, ip, alen);
 	err = nl_talk(&req, neigh_cb, &a);
 	if (err && err != -ENOENT)
 		return err;

@@ -623,6 +623,25 @@ static int share_offer(struct xp_port *p)
 	return p->member < 0 ? p->member : 0;
 }
 
+/* A port of queue_id not yet opened or joined: no fds, no member slot, owned by this process. */
+static struct xp_port *port_alloc(struct xp_prog *prog, unsigned queue_id,
+				  const struct xp_port_config *cfg)
+{
+	struct xp_port *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->dev.ops = &xp_netdev_ops;
+	p->prog = prog;
+	p->queue_id = queue_id;
+	p->fd = -1;
+	p->member = -1;
+	p->doorbell = -1;
+	p->owner = getpid();
+	p->rx_csum = cfg->rx_csum;
+	return p;
+}
+
 int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_config *cfg,
 		 struct xp_port **out)
 {
@@ -639,17 +658,9 @@ int xp_port_open(struct xp_prog *prog, unsigned queue_id, const struct xp_port_c
 	if (queue_id >= XTCP_XDP_MAX_QUEUES || cfg->zero_copy < -1 || cfg->zero_copy > 1 ||
 	    cfg->rx_csum > XP_RX_CSUM_TRUST_LOCAL || cfg->tx_csum > XP_TX_CSUM_OFF)
 		return -EINVAL;
-	p = calloc(1, sizeof(*p));
+	p = port_alloc(prog, queue_id, cfg);
 	if (!p)
 		return -ENOMEM;
-	p->dev.ops = &xp_netdev_ops;
-	p->prog = prog;
-	p->queue_id = queue_id;
-	p->fd = -1;
-	p->member = -1;
-	p->doorbell = -1;
-	p->owner = getpid();
-	p->rx_csum = cfg->rx_csum;
 	err = xp_umem_create(&p->umem, frames, ring, cfg->tx_csum == XP_TX_CSUM_AUTO,
 			     cfg->shareable && queue_id < XTCP_SHARE_MAX_QUEUES);
 	if (err == -ENOBUFS) {
@@ -808,17 +819,9 @@ int xp_port_join(struct xp_prog *prog, unsigned n_queues, const struct xp_port_c
 	err = xp_share_pick(prog, n_queues, &queue);
 	if (err)
 		return err;
-	p = calloc(1, sizeof(*p));
+	p = port_alloc(prog, queue, cfg);
 	if (!p)
 		return -ENOMEM;
-	p->dev.ops = &xp_netdev_ops;
-	p->prog = prog;
-	p->queue_id = queue;
-	p->fd = -1;
-	p->member = -1;
-	p->doorbell = -1;
-	p->owner = getpid();
-	p->rx_csum = cfg->rx_csum;
 	err = port_join(prog, queue, cfg, p);
 	if (err) {
 		p->member = -1; /* not in the group: nothing to leave */

@@ -5,7 +5,7 @@
 #   xtcp    the server under LD_PRELOAD=BUILD_DIR/libxtcp.so (XTCP_IFACE=veth0),
 #           and the server namespace's kernel must accept nothing (nstat)
 #   inet6   over IPv6: fd77:1::/64 (server side) and fd77:2::/64 (client side)
-#           given here, no DAD, routes via the middle (fd77:1::fe, fd77:2::fe),
+#           (tb_mid_ipv6 off), no DAD, routes via the middle (fd77:1::fe, fd77:2::fe),
 #           whose IPv6 forwarding stays off too; the server listens on
 #           fd77:1::1, the client connects there
 #
@@ -30,51 +30,29 @@ cli=$build/tests/shim/posix_cli
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ "$variant" = xtcp ] && [ ! -f "$build/libxtcp.so" ] && fatal "$build/libxtcp.so not built"
-for b in "$imp" "$srv" "$cli"; do
-	[ -x "$b" ] || fatal "$b not built"
-done
+[ "$variant" = xtcp ] && need_built "$build/libxtcp.so"
+need_built "$imp" "$srv" "$cli"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 TB_MIDDLE=1 tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-impair.XXXXXX)
 
-# Frames must cross the bridge whole, with finished checksums: no offloads.
-for d in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
-	ip netns exec "${d%%:*}" ethtool -K "${d#*:}" tx off tso off gso off gro off >/dev/null 2>&1
-done
+tb_mid_bridged
 ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=0
 sip=$TB_SIP
 if [ "$family" = inet6 ]; then
-	sip=fd77:1::1
-	for nd in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
-		ip netns exec "${nd%%:*}" sysctl -qw "net.ipv6.conf.${nd#*:}.accept_dad=0"
-	done
-	ip netns exec "$TB_MID" sysctl -qw net.ipv6.conf.all.forwarding=0
-	ip -n "$TB_SRV" addr add "$sip/64" dev "$TB_SIF" nodad &&
-		ip -n "$TB_CLI" addr add fd77:2::2/64 dev "$TB_CIF" nodad &&
-		ip -n "$TB_MID" addr add fd77:1::fe/64 dev "$TB_MIF_S" nodad &&
-		ip -n "$TB_MID" addr add fd77:2::fe/64 dev "$TB_MIF_C" nodad &&
-		ip -n "$TB_SRV" -6 route add fd77:2::/64 via fd77:1::fe &&
-		ip -n "$TB_CLI" -6 route add fd77:1::/64 via fd77:2::fe ||
-		fatal "IPv6 addresses and routes"
+	tb_mid_ipv6 off || fatal "IPv6 addresses and routes"
+	sip=$TB_SIP6
 fi
 check "no path without the bridge" \
 	bash -c "! ip netns exec $TB_CLI ping -c1 -W1 -q $sip >/dev/null 2>&1"
 
-smac=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
-cmac=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
 # Not through the tb_mid function: $! must be the bridge itself, to signal it.
-ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$smac" -b "$TB_MIF_C" -B "$cmac" -s 42 \
+ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$TB_SMAC" -b "$TB_MIF_C" -B "$TB_CMAC" -s 42 \
 	-l 20000 -d 10000 -r 20000 -c 5000 -t 280 >"$out/impair.log" 2>&1 &
 ipid=$!
-ok=0
-for i in $(seq 50); do
-	if tb_cli ping -c1 -W1 -q "$sip" >/dev/null 2>&1; then ok=1; break; fi
-	sleep 0.1
-done
-check "path through the bridge" test $ok = 1
+check "path through the bridge" tb_ping "$sip"
 
 srv_addr=()
 [ "$family" = inet6 ] && srv_addr=(-a "$sip")

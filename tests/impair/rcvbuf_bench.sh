@@ -17,27 +17,18 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$imp" ] && [ -f "$lib" ] || fatal "build xt_impair and xtcp first"
+need_built "$imp" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 TB_MIDDLE=1 tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-rcvbuf.XXXXXX)
 
-for d in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
-	ip netns exec "${d%%:*}" ethtool -K "${d#*:}" tx off tso off gso off gro off >/dev/null 2>&1
-done
+tb_mid_bridged
 ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=0
-smac=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
-cmac=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
-ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$smac" -b "$TB_MIF_C" -B "$cmac" -L 10000 \
-	-t 600 >"$out/impair.log" 2>&1 &
+ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$TB_SMAC" -b "$TB_MIF_C" -B "$TB_CMAC" \
+	-L 10000 -t 600 >"$out/impair.log" 2>&1 &
 ipid=$!
-ok=0
-for i in $(seq 50); do
-	if tb_cli ping -c1 -W1 -q "$TB_SIP" >/dev/null 2>&1; then ok=1; break; fi
-	sleep 0.1
-done
-check "path through the bridge" test $ok = 1
+check "path through the bridge" tb_ping "$TB_SIP"
 rtt=$(tb_cli ping -c3 -q "$TB_SIP" | awk -F/ '/rtt/ {print $5}')
 echo "ping RTT through the bridge: ${rtt} ms"
 

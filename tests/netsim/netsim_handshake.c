@@ -41,8 +41,7 @@ static void closed_port_refused(void)
 	CHECK(st.drop_reason[17] == 1); /* tcp_no_socket, answered by RST */
 	CHECK(strcmp(stack_drop_reason_name(17), "tcp_no_socket") == 0);
 	CHECK(sock_close(s.a, c) == 0);
-	stack_get_stats(s.a, &st);
-	CHECK(st.socks_in_use == 0);
+	CHECK(sim_socks(s.a) == 0);
 	sim_free(&s);
 }
 
@@ -67,14 +66,7 @@ static void simultaneous_open(void)
 
 	xfer_init(&xa, ca, 100000, 50000, 5, 6);
 	xfer_init(&xb, cb, 50000, 100000, 6, 5);
-	uint64_t lim = s.now + 5000000;
-
-	while (!(xfer_done(&xa) && xfer_done(&xb)) && s.now < lim) {
-		sim_step(&s);
-		xfer_run(s.a, &xa, s.now);
-		xfer_run(s.b, &xb, s.now);
-		sim_advance(&s, lim);
-	}
+	xfer_pair(&s, &xa, &xb, s.now + 5000000);
 	CHECK(xa.recvd == 50000 && xb.recvd == 100000 && !xa.bad && !xb.bad);
 	CHECK(!xa.err && !xb.err);
 	sim_free(&s);
@@ -122,21 +114,13 @@ static void syn_flood_cookies(void)
 
 	xfer_init(&xa, c, 300000, 200000, 8, 9);
 	xfer_init(&xb, sd, 200000, 300000, 9, 8);
-	uint64_t lim = s.now + 5000000;
-
-	while (!(xfer_done(&xa) && xfer_done(&xb)) && s.now < lim) {
-		sim_step(&s);
-		xfer_run(s.a, &xa, s.now);
-		xfer_run(s.b, &xb, s.now);
-		sim_advance(&s, lim);
-	}
+	xfer_pair(&s, &xa, &xb, s.now + 5000000);
 	CHECK(xa.recvd == 200000 && xb.recvd == 300000 && !xa.bad && !xb.bad);
 	/* the half-open requests expire after their SYN-ACK retries */
 	sock_close(s.a, c);
 	sock_close(s.b, sd);
 	RUN_UNTIL(&s, 0, 200000000);
-	stack_get_stats(s.b, &st);
-	CHECK(st.socks_in_use == 1);
+	CHECK(sim_socks(s.b) == 1);
 	sim_free(&s);
 }
 

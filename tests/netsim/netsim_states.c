@@ -210,12 +210,8 @@ static void half_close(void)
 	CHECK(state_of(s.a, ca) == S_TIME_WAIT);
 	CHECK(sock_close(s.a, ca) == 0);
 	RUN_UNTIL(&s, 0, 70000000);
-	struct stack_stats st;
-
-	stack_get_stats(s.a, &st);
-	CHECK(st.socks_in_use == 0);
-	stack_get_stats(s.b, &st);
-	CHECK(st.socks_in_use == 1);
+	CHECK(sim_socks(s.a) == 0);
+	CHECK(sim_socks(s.b) == 1);
 	sim_free(&s);
 }
 
@@ -273,12 +269,8 @@ static void rst_in_state(int want, int expect_err)
 	}
 	CHECK(sock_send(s.a, ca, buf, 1, 0) == -EPIPE);
 	CHECK(sock_close(s.a, ca) == 0);
-	struct stack_stats st;
-
-	stack_get_stats(s.a, &st);
-	CHECK(st.socks_in_use == 0);
-	stack_get_stats(s.b, &st);
-	CHECK(st.socks_in_use == 1);
+	CHECK(sim_socks(s.a) == 0);
+	CHECK(sim_socks(s.b) == 1);
 	sim_free(&s);
 }
 
@@ -296,12 +288,8 @@ static void rst_in_last_ack(void)
 	CHECK(sock_close(s.a, ca) == 0); /* LAST-ACK, FIN on its way */
 	abort_linger0(s.b, sb);		 /* ... and B's RST crosses it */
 	RUN_UNTIL(&s, 0, 2000000);
-	struct stack_stats st;
-
-	stack_get_stats(s.a, &st);
-	CHECK(st.socks_in_use == 0);
-	stack_get_stats(s.b, &st);
-	CHECK(st.socks_in_use == 1);
+	CHECK(sim_socks(s.a) == 0);
+	CHECK(sim_socks(s.b) == 1);
 	sim_free(&s);
 }
 
@@ -323,10 +311,7 @@ static void simultaneous_close(void)
 	sock_close(s.a, ca);
 	sock_close(s.b, sb);
 	RUN_UNTIL(&s, 0, 61000000);
-	struct stack_stats st;
-
-	stack_get_stats(s.a, &st);
-	CHECK(st.socks_in_use == 0);
+	CHECK(sim_socks(s.a) == 0);
 	sim_free(&s);
 }
 

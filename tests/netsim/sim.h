@@ -121,6 +121,15 @@ static inline void sim_advance(struct sim *s, uint64_t limit)
 		s->now = n;
 }
 
+/* Sockets a stack holds now (its pool's use, TIME-WAIT and orphans included). */
+static inline uint64_t sim_socks(struct stack *st)
+{
+	struct stack_stats ss;
+
+	stack_get_stats(st, &ss);
+	return ss.socks_in_use;
+}
+
 static inline int sim_listen(struct stack *st, uint16_t port, int backlog)
 {
 	int l = sock_socket(st);

@@ -86,4 +86,15 @@ static inline int xfer_done(const struct xfer *x)
 	return x->err || (x->eof && x->shut_wr);
 }
 
+/* Runs a on stack A and b on stack B until both are done or the clock reaches lim. */
+static inline void xfer_pair(struct sim *s, struct xfer *a, struct xfer *b, uint64_t lim)
+{
+	while (!(xfer_done(a) && xfer_done(b)) && s->now < lim) {
+		sim_step(s);
+		xfer_run(s->a, a, s->now);
+		xfer_run(s->b, b, s->now);
+		sim_advance(s, lim);
+	}
+}
+
 #endif

@@ -15,24 +15,17 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
-for tool in ab wrk curl; do
-	command -v $tool >/dev/null || fatal "$tool missing (tests/deps.sh)"
-done
+need_built "$lib"
+need_tools ab wrk curl
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-d=$(mktemp -d /tmp/xtcp-nginx-load.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	[ -s "$d/nginx.pid" ] && kill -9 "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+# shellcheck source=../nginx.sh
+. "$here/../nginx.sh"
+ngx_dir nginx-load
 
 tb_up 2 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 # On veth a segment's RX queue is the sender's TX queue, which Linux picks again
 # from a new hash after an RTO (net.core.txrehash, on here as by default): a
 # connection's later segments reach the other worker's queue, whose stack hands
@@ -42,28 +35,9 @@ mkdir -p "$d/www" "$d/logs"
 head -c 64 /dev/urandom >"$d/www/f64"
 head -c 100000000 /dev/urandom >"$d/www/f100M"
 chmod -R a+rX "$d/www"
-cat >"$d/nginx.conf" <<EOC
-user www-data;
-worker_processes 2;
-worker_rlimit_nofile 20000;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { use epoll; worker_connections 8192; }
-http {
-	access_log off;
-	sendfile on; tcp_nopush on; tcp_nodelay on;
-	keepalive_timeout 65; keepalive_requests 1000000;
-	client_body_temp_path $d/cb; proxy_temp_path $d/pt; fastcgi_temp_path $d/ft;
-	uwsgi_temp_path $d/ut; scgi_temp_path $d/st;
-	server { listen 80 backlog=4096; listen [::]:80 backlog=4096; root $d/www; }
-}
-EOC
-tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
-	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
-for _ in $(seq 100); do
-	[ -s "$d/nginx.pid" ] && [ "$(pgrep -c -P "$(cat "$d/nginx.pid")")" = 2 ] && break
-	sleep 0.1
-done
+ngx_conf 2 8192 20000 "listen 80 backlog=4096; listen [::]:80 backlog=4096;" \
+	"keepalive_timeout 65; keepalive_requests 1000000;"
+ngx_start "$lib" 2
 check "nginx master + 2 workers up under xtcp" [ -s "$d/nginx.pid" ]
 passive_opens() { tb_srv nstat -az TcpPassiveOpens | awk '/TcpPassiveOpens/ {print $2}'; }
 p0=$(passive_opens)

@@ -20,24 +20,17 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
-for tool in ab wrk python3; do
-	command -v $tool >/dev/null || fatal "$tool missing (tests/deps.sh)"
-done
+need_built "$lib"
+need_tools ab wrk python3
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-d=$(mktemp -d /tmp/xtcp-nginx-shared.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	[ -s "$d/nginx.pid" ] && kill -9 "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+# shellcheck source=../nginx.sh
+. "$here/../nginx.sh"
+ngx_dir nginx-shared
 
 tb_up 1 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 head -c 64 /dev/urandom >"$d/www/f64"
 chmod -R a+rX "$d/www"

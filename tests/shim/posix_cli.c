@@ -30,8 +30,6 @@
 #include "check.h"
 #include "posix_proto.h"
 
-#define CHUNK 65536
-
 static struct sockaddr_in srv;
 static struct sockaddr_in6 srv6; /* -a with an IPv6 address: an AF_INET6 client */
 static int use6;
@@ -63,22 +61,6 @@ static int dial(uint32_t op, uint64_t size, uint32_t seed)
 	return fd;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-	size_t put = 0;
-
-	while (put < n) {
-		ssize_t r = write(fd, (const char *)buf + put, n - put);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		put += (size_t)r;
-	}
-	return 0;
-}
-
 /* Read a line (up to '\n' or EOF) into buf without the newline. */
 static int read_line(int fd, char *buf, size_t n)
 {
@@ -97,23 +79,6 @@ static int read_line(int fd, char *buf, size_t n)
 		buf[i++] = c;
 	}
 	buf[i] = 0;
-	return 0;
-}
-
-static int send_pattern(int fd, uint32_t seed, uint64_t size)
-{
-	static __thread uint8_t buf[CHUNK];
-	struct pat p;
-
-	pat_init(&p, seed);
-	while (size) {
-		size_t n = size < CHUNK ? (size_t)size : CHUNK;
-
-		pat_fill(&p, buf, n);
-		if (write_full(fd, buf, n))
-			return -1;
-		size -= n;
-	}
 	return 0;
 }
 

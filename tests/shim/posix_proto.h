@@ -1,6 +1,7 @@
 /*
  * posix_proto.h - the tiny protocol between posix_srv and posix_cli, and the
- * seeded byte pattern both sides check every byte against.
+ * seeded byte pattern both sides check every byte against, and how both
+ * write it.
  *
  * A connection starts with a 20-byte header from the client:
  *   magic "XTP1", op (u32), size (u64), seed (u32), network byte order.
@@ -10,8 +11,10 @@
 #ifndef XTCP_POSIX_PROTO_H
 #define XTCP_POSIX_PROTO_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 enum posix_op {
 	OP_UPLOAD = 1,	  /* client sends size bytes, SHUT_WR; server answers "ok N\n" */
@@ -108,6 +111,43 @@ static inline long pat_check(struct pat *p, const uint8_t *buf, size_t n)
 		if (buf[i] != pat_byte(p))
 			return (long)i;
 	return -1;
+}
+
+#define CHUNK 65536 /* pattern bytes per read() or write() */
+
+/* Write all n bytes (retrying EINTR and short writes); 0, or -1. */
+static inline int write_full(int fd, const void *buf, size_t n)
+{
+	size_t put = 0;
+
+	while (put < n) {
+		ssize_t r = write(fd, (const char *)buf + put, n - put);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		put += (size_t)r;
+	}
+	return 0;
+}
+
+/* Send size bytes of the pattern of seed; 0, or -1. */
+static inline int send_pattern(int fd, uint32_t seed, uint64_t size)
+{
+	static __thread uint8_t buf[CHUNK];
+	struct pat p;
+
+	pat_init(&p, seed);
+	while (size) {
+		size_t n = size < CHUNK ? (size_t)size : CHUNK;
+
+		pat_fill(&p, buf, n);
+		if (write_full(fd, buf, n))
+			return -1;
+		size -= n;
+	}
+	return 0;
 }
 
 #endif

@@ -34,8 +34,8 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$srv" ] && [ -x "$cli" ] || fatal "build posix_srv and posix_cli first"
-[ "$variant" != kernel ] && [ ! -f "$lib" ] && fatal "$lib not built"
+need_built "$srv" "$cli"
+[ "$variant" != kernel ] && need_built "$lib"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"

@@ -34,8 +34,6 @@
 
 #include "posix_proto.h"
 
-#define CHUNK 65536
-
 static volatile sig_atomic_t sigpipes;
 
 /* ---- results, kept by seed ---- */
@@ -118,39 +116,6 @@ static int read_full(int fd, void *buf, size_t n)
 		if (r <= 0)
 			return -1;
 		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t n)
-{
-	size_t put = 0;
-
-	while (put < n) {
-		ssize_t r = write(fd, (const char *)buf + put, n - put);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		put += (size_t)r;
-	}
-	return 0;
-}
-
-static int send_pattern(int fd, uint32_t seed, uint64_t size)
-{
-	static __thread uint8_t buf[CHUNK];
-	struct pat p;
-
-	pat_init(&p, seed);
-	while (size) {
-		size_t n = size < CHUNK ? (size_t)size : CHUNK;
-
-		pat_fill(&p, buf, n);
-		if (write_full(fd, buf, n))
-			return -1;
-		size -= n;
 	}
 	return 0;
 }

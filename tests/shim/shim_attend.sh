@@ -12,10 +12,10 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$bin" ] && [ -f "$lib" ] || { echo "shim_attend: build shim_attend and xtcp first"; exit 1; }
+need_built "$bin" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-tb_up || { echo "shim_attend: test bed failed"; exit 1; }
+tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-attend.XXXXXX)
 result() { # result EXIT-STATUS DESCRIPTION
 	if [ "$1" = 0 ]; then ok "$2"; else bad "$2"; fi

@@ -23,18 +23,13 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
+need_built "$lib"
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-d=$(mktemp -d /tmp/xtcp-shim-basic.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	[ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+# shellcheck source=../nginx.sh
+. "$here/../nginx.sh"
+ngx_dir shim-basic
 
 # --- inert and configuration errors (no network needed) ---
 out=$(LD_PRELOAD=$lib sh -c 'echo inert | cat' 2>"$d/err")
@@ -52,7 +47,7 @@ XTCP_IFACE=veth0 XTCP_PORTS=80 XTCP_LOG=loud LD_PRELOAD=$lib /bin/true 2>"$d/err
 check "config: bad XTCP_LOG named" grep -q 'XTCP_LOG="loud"' "$d/err"
 
 tb_up 2 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 mkdir -p "$d/www" "$d/logs"
 for n in 0 1 1000 100000 8000000; do
 	head -c "$n" /dev/urandom >"$d/www/f$n"
@@ -79,30 +74,9 @@ http {
 EOC
 }
 nginx_start() { # nginx_start PORT ENV...: runs nginx in the server namespace
-	local port=$1 i
+	nginx_conf "$1"
 	shift
-	nginx_conf "$port"
-	rm -f "$d/nginx.pid"
-	tb_srv env "$@" "$NGINX" -c "$d/nginx.conf" -p "$d" >"$d/nginx.err" 2>&1 &
-	nginx_job=$!
-	for i in $(seq 100); do
-		[ -s "$d/nginx.pid" ] && [ "$(pgrep -c -P "$(cat "$d/nginx.pid")")" = 2 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-nginx_stop() {
-	local pid i
-	[ -s "$d/nginx.pid" ] || return 0
-	pid=$(cat "$d/nginx.pid")
-	kill -QUIT "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null
-	rm -f "$d/nginx.pid"
-	sleep 0.2
+	ngx_run 2 "$@"
 }
 fetch_ok() { # fetch_ok PORT FILE [curl env...]: sha256 of the download matches
 	local port=$1 f=$2 a b
@@ -132,7 +106,7 @@ nginx_start 8081 LD_PRELOAD="$lib" XTCP_IFACE=nosuch0 XTCP_PORTS=8081
 check "fallback: nginx runs" [ -s "$d/nginx.pid" ]
 check "fallback: one line says why" grep -q 'cannot attach the XDP program to nosuch0.*continuing on the kernel' "$d/nginx.err"
 check "fallback: served on the kernel" fetch_ok 8081 f100000
-nginx_stop
+ngx_stop
 tb_srv env LD_PRELOAD="$lib" XTCP_IFACE=nosuch0 XTCP_PORTS=8081 XTCP_STRICT=1 \
 	timeout 10 "$NGINX" -c "$d/nginx.conf" -p "$d" >"$d/strict.err" 2>&1
 rc=$?
@@ -199,7 +173,7 @@ check "reload: served by xtcp after the reload" fetch_ok 8080 f100000
 sleep 1
 t=$(idle_ticks)
 check "served: idle workers use ~0% CPU ($t ticks in 2 s)" [ "$t" -le 2 ]
-nginx_stop
+ngx_stop
 check "served: XDP program detached after nginx quit" \
 	sh -c "! ip -n $TB_SRV link show $TB_SIF | grep -q ' xdp'"
 
@@ -208,7 +182,7 @@ nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080
 check "kill -9: nginx up again" fetch_ok 8080 f1000
 mpid=$(cat "$d/nginx.pid")
 kill -9 $(pgrep -P "$mpid") "$mpid" 2>/dev/null
-wait "$nginx_job" 2>/dev/null # reaped: a zombie would still count as a user of the program
+wait "$ngx_job" 2>/dev/null # reaped: a zombie would still count as a user of the program
 sleep 0.3
 t0=$(date +%s%N)
 out=$(tb_cli timeout 10 curl -s -o /dev/null -w '%{exitcode}' "http://$TB_SIP:8080/f1000")
@@ -218,7 +192,7 @@ check "kill -9: refused at once (curl exit $out in $(((t1 - t0) / 1000000)) ms)"
 rm -f "$d/nginx.pid"
 nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
 check "kill -9: restarted nginx serves again" fetch_ok 8080 f100000
-nginx_stop
+ngx_stop
 
 # A single-process server started by exec takes every queue (XTCP_QUEUES=auto):
 # connections hashed to either queue are served by xtcp, none by the kernel.
@@ -261,7 +235,7 @@ done
 sleep 1
 t=$(idle_ticks)
 check "busy poll: idle workers use ~0% CPU ($t ticks in 2 s)" [ "$t" -le 2 ]
-nginx_stop
+ngx_stop
 tb_srv sh -c "echo 0 > /sys/class/net/$TB_SIF/napi_defer_hard_irqs && \
 	echo 0 > /sys/class/net/$TB_SIF/gro_flush_timeout"
 
@@ -337,6 +311,6 @@ check "proxy: 8 downloads through nginx with an xtcp upstream side, sha256 ($ok_
 check "proxy: upstream connections on xtcp (kernel ActiveOpens flat: $a0 -> $a1)" [ "$a0" = "$a1" ]
 [ -s "$d/proxy.pid" ] && kill -QUIT "$(cat "$d/proxy.pid")"
 wait "$proxy_job" 2>/dev/null
-nginx_stop
+ngx_stop
 
 check_done

@@ -12,10 +12,10 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$bin" ] && [ -f "$lib" ] || { echo "shim_forksig: build shim_forksig and xtcp first"; exit 1; }
+need_built "$bin" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-tb_up || { echo "shim_forksig: test bed failed"; exit 1; }
+tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-forksig.XXXXXX)
 starts=${FORKSIG_STARTS:-20}
 conns=50

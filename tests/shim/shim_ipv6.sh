@@ -25,22 +25,17 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -f "$lib" ] || fatal "$lib not built"
-command -v ab >/dev/null || fatal "ab missing (apache2-utils; tests/deps.sh installs it)"
+need_built "$lib"
+need_tools ab
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-d=$(mktemp -d /tmp/xtcp-shim-ipv6.XXXXXX)
-chmod 755 "$d"
-cleanup() {
-	[ -f "$d/nginx.pid" ] && kill -QUIT "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
-}
-trap cleanup EXIT
+# shellcheck source=../nginx.sh
+. "$here/../nginx.sh"
+ngx_dir shim-ipv6
 
 tb_up 2 || fatal "test bed failed"
-trap cleanup EXIT # tb_up set its own (tb_down only)
+trap ngx_cleanup EXIT # tb_up set its own (tb_down only)
 # xtcp verifies checksums: the kernel peers must fill them (the client side is off already)
 tb_srv ethtool -K "$TB_SIF" tx off >/dev/null
 mkdir -p "$d/www" "$d/logs"
@@ -70,30 +65,10 @@ http {
 EOC
 }
 nginx_start() { # nginx_start LISTEN-LINES ENV...
-	local i
 	nginx_conf "$1"
 	shift
-	rm -f "$d/nginx.pid"
 	: >"$d/logs/access.log"
-	tb_srv env "$@" "$NGINX" -c "$d/nginx.conf" -p "$d" >"$d/nginx.err" 2>&1 &
-	for i in $(seq 100); do
-		[ -s "$d/nginx.pid" ] && [ "$(pgrep -c -P "$(cat "$d/nginx.pid")")" = 2 ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-nginx_stop() {
-	local pid i
-	[ -s "$d/nginx.pid" ] || return 0
-	pid=$(cat "$d/nginx.pid")
-	kill -QUIT "$pid" 2>/dev/null
-	for i in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null
-	rm -f "$d/nginx.pid"
-	sleep 0.2
+	ngx_run 2 "$@"
 }
 fetch_ok() { # fetch_ok URL FILE [curl env...]: sha256 of the download matches
 	local url=$1 f=$2 a b
@@ -150,7 +125,7 @@ out=$(tb_srv timeout 10 curl -s -o /dev/null -w '%{http_code}' "http://[::1]:808
 p2=$(passive_opens)
 check "nginx: [::1] answered by the kernel half ($out, PassiveOpens +$((p2 - p1)))" \
 	[ "$out" = 200 -a $((p2 - p1)) = 1 ]
-nginx_stop
+ngx_stop
 
 # --- dual stack: listen [::]:8081 ipv6only=off; ---
 nginx_start "listen [::]:8081 ipv6only=off;" LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" \
@@ -162,7 +137,7 @@ p1=$(passive_opens)
 check "dual: kernel PassiveOpens flat ($p0 -> $p1)" [ "$p0" = "$p1" ]
 check "dual: the IPv4 client shows as ::ffff:10.77.1.2 (as on Linux)" \
 	grep -q '^::ffff:10.77.1.2 ::ffff:10.77.1.1$' "$d/logs/access.log"
-nginx_stop
+ngx_stop
 
 # --- an AF_INET6 socket bound to a v4-mapped address (the JDK's way) ---
 cat >"$d/mapped.py" <<'EOP'
@@ -366,6 +341,6 @@ check "client: kernel ActiveOpens flat ($a0 -> $a1)" [ "$a0" = "$a1" ]
 out=$(tb_cli env LD_PRELOAD="$lib" XTCP_IFACE="$TB_CIF" XTCP_CONNECT_PORTS=8085 \
 	timeout 10 curl -6 -s -o /dev/null -w '%{exitcode}' "$V6:8085/" 2>"$d/refused.err")
 check "client: refused IPv6 port -> ECONNREFUSED (curl exit $out)" [ "$out" = 7 ]
-nginx_stop
+ngx_stop
 
 check_done

@@ -12,27 +12,15 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$bin" ] && [ -f "$lib" ] || fatal "build shim_sem and xtcp first"
+need_built "$bin" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 tb_up || fatal "test bed failed"
 out=$(mktemp -d /tmp/xtcp-sem.XXXXXX)
 
-run() { # run NAME PORT [env...]: server output in $out/NAME.txt
-	local name=$1 port=$2 pid i
-	shift 2
-	tb_srv env "$@" timeout 60 "$bin" -s "$port" >"$out/$name.txt" 2>"$out/$name.err" &
-	pid=$!
-	for i in $(seq 100); do
-		grep -q listening "$out/$name.txt" 2>/dev/null && break
-		sleep 0.1
-	done
-	tb_cli timeout 60 "$bin" -c "$TB_SIP" "$port" >"$out/$name-cli.txt" 2>&1
-	wait "$pid"
-}
-
-run kernel 7301
-run xtcp 7302 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7302 XTCP_LOG=info
+tb_serve_once "$bin" "$out" kernel 7301
+tb_serve_once "$bin" "$out" xtcp 7302 \
+	LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7302 XTCP_LOG=info
 lines=$(wc -l <"$out/kernel.txt")
 if [ "$lines" -gt 30 ] && diff -u "$out/kernel.txt" "$out/xtcp.txt"; then
 	ok "identical observations ($lines lines)"

@@ -19,7 +19,7 @@ lib=$build/libxtcp.so
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-[ -x "$bin" ] && [ -f "$lib" ] || fatal "build shim_tcpopt and xtcp first"
+need_built "$bin" "$lib"
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
 tb_up || fatal "test bed failed"
@@ -31,21 +31,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-run() { # run NAME PORT [env...]: server output in $out/NAME.txt, client's in NAME-cli.txt
-	local name=$1 port=$2 pid i
-	shift 2
-	tb_srv env "$@" timeout 60 "$bin" -s "$port" >"$out/$name.txt" 2>"$out/$name.err" &
-	pid=$!
-	for i in $(seq 100); do
-		grep -q listening "$out/$name.txt" 2>/dev/null && break
-		sleep 0.1
-	done
-	tb_cli timeout 60 "$bin" -c "$TB_SIP" "$port" >"$out/$name-cli.txt" 2>&1
-	wait "$pid"
-}
-
-run kernel 7311
-run xtcp 7313 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7313,7314 XTCP_LOG=info
+tb_serve_once "$bin" "$out" kernel 7311
+tb_serve_once "$bin" "$out" xtcp 7313 \
+	LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=7313,7314 XTCP_LOG=info
 lines=$(wc -l <"$out/kernel.txt")
 if [ "$lines" -gt 30 ] && diff -u "$out/kernel.txt" "$out/xtcp.txt"; then
 	ok "server: identical observations ($lines lines)"

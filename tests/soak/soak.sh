@@ -58,62 +58,34 @@ imp=$build/tests/impair/xt_impair
 # shellcheck source=../check.sh
 . "$here/../check.sh"
 need_root
-for f in "$lib" "$field" "$imp"; do
-	[ -e "$f" ] || fatal "$f not built"
-done
-for tool in ab wrk curl; do
-	command -v $tool >/dev/null || fatal "$tool missing (tests/deps.sh)"
-done
+need_built "$lib" "$field" "$imp"
+need_tools ab wrk curl
 
 # shellcheck source=../testbed.sh
 . "$here/../testbed.sh"
-d=$(mktemp -d /tmp/xtcp-soak.XXXXXX)
-chmod 755 "$d"
+# shellcheck source=../nginx.sh
+. "$here/../nginx.sh"
+ngx_dir soak
 gen_pids=()
 cleanup() {
 	local p
 	for p in "${gen_pids[@]}"; do kill "$p" 2>/dev/null; done
 	[ -n "${ipid:-}" ] && kill "$ipid" 2>/dev/null
-	[ -s "$d/nginx.pid" ] && kill -9 "$(cat "$d/nginx.pid")" 2>/dev/null
-	tb_down
-	rm -rf "$d"
+	ngx_cleanup
 }
 TB_MIDDLE=1 tb_up 1 || fatal "test bed failed"
 trap cleanup EXIT # tb_up set its own (tb_down only)
-# whole frames everywhere: the bridge forwards what it reads, one frame each
-for dv in "$TB_SRV:$TB_SIF" "$TB_CLI:$TB_CIF" "$TB_MID:$TB_MIF_S" "$TB_MID:$TB_MIF_C"; do
-	ip netns exec "${dv%%:*}" ethtool -K "${dv#*:}" tx off tso off gso off gro off >/dev/null 2>&1
-done
+tb_mid_bridged # whole frames everywhere: the bridge forwards what it reads, one frame each
 
 mkdir -p "$d/www" "$d/logs" "$d/gen"
 head -c 64 /dev/urandom >"$d/www/f64"
 head -c 20000000 /dev/urandom >"$d/www/f20M"
 chmod -R a+rX "$d/www"
 want=$(sha256sum <"$d/www/f20M" | cut -d' ' -f1)
-cat >"$d/nginx.conf" <<EOC
-user www-data;
-worker_processes 1;
-worker_rlimit_nofile 8192;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events { use epoll; worker_connections 4096; }
-http {
-	access_log off;
-	sendfile on; tcp_nopush on; tcp_nodelay on;
-	keepalive_timeout 65; keepalive_requests 1000000;
-	client_body_temp_path $d/cb; proxy_temp_path $d/pt; fastcgi_temp_path $d/ft;
-	uwsgi_temp_path $d/ut; scgi_temp_path $d/st;
-	server { listen 80 backlog=4096; root $d/www; }
-}
-EOC
-tb_srv env LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=80 XTCP_STRICT=1 \
-	"$NGINX" -c "$d/nginx.conf" -p "$d" 2>"$d/nginx.err" || cat "$d/nginx.err"
-workers=""
-for _ in $(seq 100); do
-	[ -s "$d/nginx.pid" ] && workers=$(pgrep -P "$(cat "$d/nginx.pid")" | tr '\n' ' ')
-	[ "$(echo "$workers" | wc -w)" = 1 ] && break
-	sleep 0.1
-done
+ngx_conf 1 4096 8192 "listen 80 backlog=4096;" \
+	"keepalive_timeout 65; keepalive_requests 1000000;"
+ngx_start "$lib" 1
+workers=$ngx_workers
 check "nginx master + worker up under xtcp" [ "$(echo "$workers" | wc -w)" = 1 ]
 # the workers' engines start at their first use: one request each, at least
 for _ in 1 2 3 4; do tb_cli curl -sf -o /dev/null "http://$TB_SIP/f64"; done
@@ -198,8 +170,6 @@ gen_pids+=($!)
 gen_reset &
 gen_pids+=($!)
 
-smac=$(ip netns exec "$TB_SRV" cat "/sys/class/net/$TB_SIF/address")
-cmac=$(ip netns exec "$TB_CLI" cat "/sys/class/net/$TB_CIF/address")
 imp_secs=$((interval / 3))
 n=0
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -213,7 +183,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		t=$((imp_secs < left ? imp_secs : left))
 		echo "impaired $(date +%T) for $t s" >>"$d/gen/phases"
 		ip netns exec "$TB_MID" sysctl -qw net.ipv4.ip_forward=0
-		ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$smac" -b "$TB_MIF_C" -B "$cmac" \
+		ip netns exec "$TB_MID" "$imp" -a "$TB_MIF_S" -A "$TB_SMAC" -b "$TB_MIF_C" -B "$TB_CMAC" \
 			-s "$n" -l 10000 -d 5000 -r 10000 -c 2000 -t "$t" >"$d/gen/impair.$n" 2>&1 &
 		ipid=$!
 		wait "$ipid"

@@ -151,6 +151,32 @@ static size_t build_opts(const struct t_wire *w, uint8_t *o)
 	return n;
 }
 
+/* The TCP header (options already at th + TCP_HLEN) and the payload; checksum 0. */
+static void tcp_put(const struct t_wire *w, uint8_t *th, size_t optlen)
+{
+	put16(th, w->sport);
+	put16(th + 2, w->dport);
+	put32(th + 4, w->seq);
+	put32(th + 8, w->ack);
+	th[12] = (uint8_t)((((TCP_HLEN + optlen) / 4 + w->doff_delta) & 0xf) << 4);
+	th[13] = w->flags;
+	put16(th + 14, w->win);
+	put16(th + 16, 0);
+	put16(th + 18, w->urg);
+	if (w->len)
+		memcpy(th + TCP_HLEN + optlen, w->data, w->len);
+}
+
+/* The TCP checksum over tcp_len bytes with the pseudo-header's sum, spoilt as w asks. */
+static void tcp_csum_put(const struct t_wire *w, uint8_t *th, size_t tcp_len, uint32_t pseudo)
+{
+	uint16_t c = t_csum(th, tcp_len, pseudo);
+
+	if (w->partial_tcp_csum) /* the sum's fold, not inverted: ~t_csum() of nothing */
+		c = (uint16_t)~t_csum(th, 0, pseudo);
+	put16(th + 16, w->bad_tcp_csum ? (uint16_t)(c ^ 0x0101) : c);
+}
+
 static size_t build6(const struct t_wire *w, uint8_t *buf)
 {
 	uint8_t *ip = buf + ETH_HLEN, *th = ip + 40 + w->ext6_len;
@@ -158,7 +184,6 @@ static size_t build6(const struct t_wire *w, uint8_t *buf)
 	size_t tcp_len = TCP_HLEN + optlen + w->len;
 	size_t frame_len = ETH_HLEN + 40 + w->ext6_len + tcp_len;
 	uint32_t sum = 0;
-	uint16_t c;
 	int i;
 
 	memcpy(buf, w->dst_mac, 6);
@@ -174,24 +199,11 @@ static size_t build6(const struct t_wire *w, uint8_t *buf)
 	if (w->ext6_len)
 		memcpy(ip + 40, w->ext6, w->ext6_len);
 
-	put16(th, w->sport);
-	put16(th + 2, w->dport);
-	put32(th + 4, w->seq);
-	put32(th + 8, w->ack);
-	th[12] = (uint8_t)((((TCP_HLEN + optlen) / 4 + w->doff_delta) & 0xf) << 4);
-	th[13] = w->flags;
-	put16(th + 14, w->win);
-	put16(th + 16, 0);
-	put16(th + 18, w->urg);
-	if (w->len)
-		memcpy(th + TCP_HLEN + optlen, w->data, w->len);
+	tcp_put(w, th, optlen);
 	for (i = 8; i < 40; i += 2)
 		sum += get16(ip + i);
 	sum += 6 + (uint32_t)tcp_len;
-	c = t_csum(th, tcp_len, sum);
-	if (w->partial_tcp_csum)
-		c = (uint16_t)~t_csum(th, 0, sum);
-	put16(th + 16, w->bad_tcp_csum ? (uint16_t)(c ^ 0x0101) : c);
+	tcp_csum_put(w, th, tcp_len, sum);
 	return frame_len > (size_t)w->trunc ? frame_len - (size_t)w->trunc : 0;
 }
 
@@ -222,21 +234,8 @@ size_t t_seg_build(const struct t_wire *w, uint8_t *buf)
 	c = t_csum(ip, IP_HLEN, 0);
 	put16(ip + 10, w->bad_ip_csum ? (uint16_t)(c ^ 0x5a5a) : c);
 
-	put16(th, w->sport);
-	put16(th + 2, w->dport);
-	put32(th + 4, w->seq);
-	put32(th + 8, w->ack);
-	th[12] = (uint8_t)((((TCP_HLEN + optlen) / 4 + w->doff_delta) & 0xf) << 4);
-	th[13] = w->flags;
-	put16(th + 14, w->win);
-	put16(th + 16, 0);
-	put16(th + 18, w->urg);
-	if (w->len)
-		memcpy(th + TCP_HLEN + optlen, w->data, w->len);
-	c = t_csum(th, tcp_len, pseudo_sum(ip, (uint16_t)tcp_len));
-	if (w->partial_tcp_csum) /* the sum's fold, not inverted: ~t_csum() of nothing */
-		c = (uint16_t)~t_csum(th, 0, pseudo_sum(ip, (uint16_t)tcp_len));
-	put16(th + 16, w->bad_tcp_csum ? (uint16_t)(c ^ 0x0101) : c);
+	tcp_put(w, th, optlen);
+	tcp_csum_put(w, th, tcp_len, pseudo_sum(ip, (uint16_t)tcp_len));
 	return frame_len > (size_t)w->trunc ? frame_len - (size_t)w->trunc : 0;
 }
 

@@ -24,6 +24,7 @@
 #include "check.h"
 #include "xtcp_xdp.h"
 #include "xtcp_xdp.skel.h"
+#include "xdp_test.h"
 
 struct icmp_spec {
 	__u8 type, code;      /* 0/0 = 3/4: fragmentation needed */
@@ -47,17 +48,12 @@ static unsigned build(__u8 *buf, const struct icmp_spec *s)
 	struct iphdr *ip, *qip;
 	__u8 *ic;
 
-	memset(buf, 0, 256);
-	memset(buf, 0x02, 6);
-	memset(buf + 6, 0x04, 6);
+	xdp_test_eth(buf, s->vlan ? ETH_P_8021Q : ETH_P_IP);
 	if (s->vlan) {
-		buf[12] = 0x81;
 		buf[14] = 0;
 		buf[15] = 7;
 		buf[16] = 0x08;
 		off += 4;
-	} else {
-		buf[12] = 0x08;
 	}
 	ip = (void *)(buf + off);
 	ip->version = 4;
@@ -93,58 +89,12 @@ static unsigned build(__u8 *buf, const struct icmp_spec *s)
 	return s->truncate ? s->truncate : off;
 }
 
-static int run(int prog_fd, const __u8 *buf, unsigned len)
-{
-	struct bpf_test_run_opts opts = {
-		.sz = sizeof(opts),
-		.data_in = buf,
-		.data_size_in = len,
-		.repeat = 1,
-	};
-	int err = bpf_prog_test_run_opts(prog_fd, &opts);
-
-	return err ? err : (int)opts.retval;
-}
-
-static __u64 stat_sum(int map_fd, __u32 idx)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 vals[ncpu > 0 ? ncpu : 1], sum = 0;
-
-	if (ncpu <= 0 || bpf_map_lookup_elem(map_fd, &idx, vals))
-		return ~0ULL;
-	for (int i = 0; i < ncpu; i++)
-		sum += vals[i];
-	return sum;
-}
-
-/* Run one frame; check its verdict (XDP_PASS) and by how much each counter moved. */
-static void expect_frame(struct xtcp_xdp *skel, const char *name, const __u8 *buf, unsigned len,
-			 const int *stats_that_move)
-{
-	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
-	__u64 before[XTCP_STAT__COUNT], after;
-	int moved[XTCP_STAT__COUNT] = {0};
-
-	for (int i = 0; i < XTCP_STAT__COUNT; i++)
-		before[i] = stat_sum(stats_fd, i);
-	for (const int *m = stats_that_move; *m >= 0; m++)
-		moved[*m] = 1;
-	CHECK(run(bpf_program__fd(skel->progs.xtcp_xdp), buf, len) == XDP_PASS, "%s: verdict",
-	      name);
-	for (int i = 0; i < XTCP_STAT__COUNT; i++) {
-		after = stat_sum(stats_fd, i);
-		CHECK(after - before[i] == (__u64)moved[i], "%s: counter %d moved by %llu", name, i,
-		      (unsigned long long)(after - before[i]));
-	}
-}
-
 static void expect(struct xtcp_xdp *skel, const char *name, const struct icmp_spec *s,
 		   const int *stats_that_move)
 {
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+	__u8 raw[XDP_TEST_BUF] XDP_TEST_ALIGN, *buf = raw + 2;
 
-	expect_frame(skel, name, buf, build(buf, s), stats_that_move);
+	xdp_test_expect(skel, name, buf, build(buf, s), XDP_PASS, stats_that_move);
 }
 
 /* An ICMPv6 error from a router (fd77::fe) to dst, quoting a segment of ours. */
@@ -164,28 +114,14 @@ static unsigned build6(__u8 *buf, const struct icmp6_spec *s)
 	__u8 *ip = buf + 14, *ic = ip + 40, *qip = ic + 8, *th = qip + 40;
 	const char *dst = s->dst ? s->dst : "fd77::1";
 
-	memset(buf, 0, 256);
-	memset(buf, 0x02, 6);
-	memset(buf + 6, 0x04, 6);
-	buf[12] = 0x86;
-	buf[13] = 0xdd;
-	ip[0] = 0x60;
-	ip[5] = 8 + 40 + 8;
-	ip[6] = s->nexthdr ? s->nexthdr : 58;
-	ip[7] = 64;
-	inet_pton(AF_INET6, "fd77::fe", ip + 8);
-	inet_pton(AF_INET6, dst, ip + 24);
+	xdp_test_eth(buf, ETH_P_IPV6);
+	xdp_test_ip6(ip, s->nexthdr ? s->nexthdr : 58, 8 + 40 + 8, "fd77::fe", dst);
 	ic[0] = s->type ? s->type : 2;
 	ic[1] = s->type ? s->code : 0;
 	ic[6] = 1280 >> 8;
 	ic[7] = 1280 & 0xff;
-	qip[0] = 0x60;
-	qip[4] = 1440 >> 8;
-	qip[5] = 1440 & 0xff;
-	qip[6] = s->qnexthdr ? s->qnexthdr : IPPROTO_TCP;
-	qip[7] = 64;
-	inet_pton(AF_INET6, s->qsrc ? s->qsrc : dst, qip + 8);
-	inet_pton(AF_INET6, s->qdst ? s->qdst : "fd77::9", qip + 24);
+	xdp_test_ip6(qip, s->qnexthdr ? s->qnexthdr : IPPROTO_TCP, 1440, s->qsrc ? s->qsrc : dst,
+		     s->qdst ? s->qdst : "fd77::9");
 	th[0] = (__u8)(s->qsport >> 8);
 	th[1] = (__u8)s->qsport;
 	th[2] = (__u8)(s->qdport >> 8);
@@ -197,98 +133,57 @@ static unsigned build6(__u8 *buf, const struct icmp6_spec *s)
 static void expect6(struct xtcp_xdp *skel, const char *name, const struct icmp6_spec *s,
 		    const int *stats_that_move)
 {
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
+	__u8 raw[XDP_TEST_BUF] XDP_TEST_ALIGN, *buf = raw + 2;
 
-	expect_frame(skel, name, buf, build6(buf, s), stats_that_move);
+	xdp_test_expect(skel, name, buf, build6(buf, s), XDP_PASS, stats_that_move);
 }
 
-#define MOVES(...) ((const int[]){__VA_ARGS__, -1})
-#define STEERED	   XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_ICMP_ERROR, XTCP_STAT_ICMP_STEERED
-#define KERNEL	   XTCP_STAT_PASSED, XTCP_STAT_NOT_TCP
-#define STEERED6   XTCP_STAT_IP6, STEERED
-#define KERNEL6	   XTCP_STAT_IP6, XTCP_STAT_PASSED, XTCP_STAT_ICMP6
-
-static __u16 local_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-
-	return getsockname(fd, (struct sockaddr *)&a, &len) ? 0 : ntohs(a.sin_port);
-}
+#define STEERED	 XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_ICMP_ERROR, XTCP_STAT_ICMP_STEERED
+#define KERNEL	 XTCP_STAT_PASSED, XTCP_STAT_NOT_TCP
+#define STEERED6 XTCP_STAT_IP6, STEERED
+#define KERNEL6	 XTCP_STAT_IP6, XTCP_STAT_PASSED, XTCP_STAT_ICMP6
 
 /* An error quoting a segment of the kernel's own connection on a served port is the kernel's. */
 static void kernel_flow(struct xtcp_xdp *skel)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	struct xtcp_serve_key key = {0};
-	struct xtcp_serve_val val = {0};
-	int l = socket(AF_INET, SOCK_STREAM, 0), c = socket(AF_INET, SOCK_STREAM, 0), acc;
-	__u16 lport, cport;
+	struct xdp_test_kconn k;
 
-	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
-		CHECK(0, "kernel listener: %s", strerror(errno));
+	if (xdp_test_kconn_open(skel, AF_INET, &k))
 		return;
-	}
-	lport = local_port(l);
-	a.sin_port = htons(lport);
-	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
-	acc = accept(l, NULL, NULL);
-	cport = local_port(c);
-	key.port = htons(lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
 	expect(skel, "kernel's connection",
-	       &(struct icmp_spec){
-		       .dst = "127.0.0.1", .qdst = "127.0.0.1", .qsport = lport, .qdport = cport},
+	       &(struct icmp_spec){.dst = "127.0.0.1",
+				   .qdst = "127.0.0.1",
+				   .qsport = k.lport,
+				   .qdport = k.cport},
 	       MOVES(KERNEL, XTCP_STAT_ICMP_ERROR, XTCP_STAT_KFLOW_LOOKUP, XTCP_STAT_KERNEL_FLOW));
 	expect(skel, "same port, no kernel connection",
 	       &(struct icmp_spec){.dst = "127.0.0.1",
 				   .qdst = "127.0.0.1",
-				   .qsport = lport,
-				   .qdport = (__u16)(cport + 1)},
+				   .qsport = k.lport,
+				   .qdport = (__u16)(k.cport + 1)},
 	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
-	if (acc >= 0)
-		close(acc);
-	close(c);
-	close(l);
+	xdp_test_kconn_close(skel, &k);
 }
 
 /* The same for IPv6: a kernel connection on [::1] and a packet too big about it. */
 static void kernel_flow6(struct xtcp_xdp *skel)
 {
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	struct xtcp_serve6_key key = {0};
-	struct xtcp_serve_val val = {0};
-	int l = socket(AF_INET6, SOCK_STREAM, 0), c = socket(AF_INET6, SOCK_STREAM, 0), acc;
-	socklen_t alen = sizeof(a);
-	__u16 lport, cport;
+	struct xdp_test_kconn k;
 
-	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4) ||
-	    getsockname(l, (struct sockaddr *)&a, &alen)) {
-		CHECK(0, "kernel listener on [::1]: %s", strerror(errno));
+	if (xdp_test_kconn_open(skel, AF_INET6, &k))
 		return;
-	}
-	lport = ntohs(a.sin6_port);
-	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
-	acc = accept(l, NULL, NULL);
-	alen = sizeof(a);
-	getsockname(c, (struct sockaddr *)&a, &alen);
-	cport = ntohs(a.sin6_port);
-	key.port = htons(lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key, &val, 0), "serve6");
 	expect6(skel, "v6 kernel's connection",
-		&(struct icmp6_spec){.dst = "::1", .qdst = "::1", .qsport = lport, .qdport = cport},
+		&(struct icmp6_spec){
+			.dst = "::1", .qdst = "::1", .qsport = k.lport, .qdport = k.cport},
 		MOVES(KERNEL6, XTCP_STAT_ICMP_ERROR, XTCP_STAT_KFLOW_LOOKUP,
 		      XTCP_STAT_KERNEL_FLOW));
 	expect6(skel, "v6 same port, no kernel connection",
-		&(struct icmp6_spec){
-			.dst = "::1", .qdst = "::1", .qsport = lport, .qdport = (__u16)(cport + 1)},
+		&(struct icmp6_spec){.dst = "::1",
+				     .qdst = "::1",
+				     .qsport = k.lport,
+				     .qdport = (__u16)(k.cport + 1)},
 		MOVES(STEERED6, XTCP_STAT_KFLOW_LOOKUP));
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &key);
-	if (acc >= 0)
-		close(acc);
-	close(c);
-	close(l);
+	xdp_test_kconn_close(skel, &k);
 }
 
 /* ICMPv6 verdicts: errors about xtcp flows steered, ND, echo and the rest passed. */
@@ -401,12 +296,10 @@ static void shared_queue(struct xtcp_xdp *skel)
 /* Seeded random ICMP frames: always XDP_PASS, exactly one verdict counter each. */
 static void random_icmp(struct xtcp_xdp *skel, unsigned n)
 {
-	int prog_fd = bpf_program__fd(skel->progs.xtcp_xdp);
-	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
-	uint64_t x = 0x2545f4914f6cdd1dULL, v0, v1;
+	__u8 raw[XDP_TEST_BUF] XDP_TEST_ALIGN, *buf = raw + 2;
+	uint64_t x = 0x2545f4914f6cdd1dULL, v0;
 	unsigned bad_verdict = 0, bad_count = 0;
-	__u64 steered0 = stat_sum(stats_fd, XTCP_STAT_ICMP_STEERED);
+	__u64 steered0 = xdp_test_stat(skel, XTCP_STAT_ICMP_STEERED);
 
 	for (unsigned i = 0; i < n; i++) {
 		unsigned len = build(buf, &(struct icmp_spec){.qsport = 80});
@@ -414,37 +307,31 @@ static void random_icmp(struct xtcp_xdp *skel, unsigned n)
 
 		/* random bytes over the ICMP header and quote; half keep the quote's ports */
 		for (unsigned b = 34; b < 256; b++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			__u8 r = (__u8)xdp_test_rand(&x);
+
 			if (!(i & 1) || b < 42 || b >= 62)
-				buf[b] = (__u8)x;
+				buf[b] = r;
 		}
 		if (i & 1)
 			buf[34] = 3;
 		len = 34 + (unsigned)(x % (256 - 34));
-		v0 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
-		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
-		rv = run(prog_fd, buf, len);
-		v1 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
-		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		v0 = xdp_test_verdicts(skel);
+		rv = xdp_test_run(skel, buf, len);
 		bad_verdict += rv != XDP_PASS;
-		bad_count += v1 - v0 != 1;
+		bad_count += xdp_test_verdicts(skel) - v0 != 1;
 	}
 	CHECK(bad_verdict == 0, "%u of %u random ICMP frames not passed", bad_verdict, n);
 	CHECK(bad_count == 0, "%u of %u random ICMP frames moved != 1 verdict counter", bad_count,
 	      n);
-	CHECK(stat_sum(stats_fd, XTCP_STAT_ICMP_STEERED) > steered0,
+	CHECK(xdp_test_stat(skel, XTCP_STAT_ICMP_STEERED) > steered0,
 	      "some random ICMP frames were steered");
 }
 
 /* Seeded random ICMPv6 frames (errors, half quoting a served port): one verdict each. */
 static void random_icmp6(struct xtcp_xdp *skel, unsigned n)
 {
-	int prog_fd = bpf_program__fd(skel->progs.xtcp_xdp);
-	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
-	uint64_t x = 0x9e3779b97f4a7c15ULL, v0, v1;
+	__u8 raw[XDP_TEST_BUF] XDP_TEST_ALIGN, *buf = raw + 2;
+	uint64_t x = 0x9e3779b97f4a7c15ULL, v0;
 	unsigned bad_verdict = 0, bad_count = 0, len;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -452,19 +339,15 @@ static void random_icmp6(struct xtcp_xdp *skel, unsigned n)
 		/* random bytes over the ICMPv6 header and quote; odd ones keep type and addresses
 		 */
 		for (unsigned b = 54; b < 256; b++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			__u8 r = (__u8)xdp_test_rand(&x);
+
 			if (!(i & 1) || b < 54 + 2 || b >= 54 + 8 + 40 + 4)
-				buf[b] = (__u8)x;
+				buf[b] = r;
 		}
 		len = 54 + (unsigned)(x % (256 - 54));
-		v0 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
-		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
-		bad_verdict += run(prog_fd, buf, len) != XDP_PASS;
-		v1 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
-		     stat_sum(stats_fd, XTCP_STAT_PASSED) + stat_sum(stats_fd, XTCP_STAT_DROPPED);
-		bad_count += v1 - v0 != 1;
+		v0 = xdp_test_verdicts(skel);
+		bad_verdict += xdp_test_run(skel, buf, len) != XDP_PASS;
+		bad_count += xdp_test_verdicts(skel) - v0 != 1;
 	}
 	CHECK(bad_verdict == 0, "%u of %u random ICMPv6 frames not passed", bad_verdict, n);
 	CHECK(bad_count == 0, "%u of %u random ICMPv6 frames moved != 1 verdict counter", bad_count,
@@ -473,21 +356,10 @@ static void random_icmp6(struct xtcp_xdp *skel, unsigned n)
 
 int main(void)
 {
-	struct xtcp_serve_val val = {0};
-	struct xtcp_serve_key key = {0};
-	struct xtcp_cfg cfg = {.lport_min = 40000, .lport_max = 40010};
-	struct xtcp_xdp *skel;
-	__u32 zero = 0;
+	struct xtcp_xdp *skel = xdp_test_open();
 
-	check_root_or_skip("loading BPF");
-	skel = xtcp_xdp__open_and_load();
-	CHECK(skel != NULL, "open_and_load: %s", strerror(errno));
 	if (!skel)
 		return check_summary();
-	key.ip4 = inet_addr("10.0.0.1");
-	key.port = htons(80);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_cfg), &zero, &cfg, 0), "cfg");
 
 	expect(skel, "frag needed, served port", &(struct icmp_spec){.qsport = 80, .qdport = 5555},
 	       MOVES(STEERED, XTCP_STAT_KFLOW_LOOKUP));

@@ -27,6 +27,7 @@
 #include "xtcp_xdp.h"
 #include "xtcp_protect.h"
 #include "xtcp_xdp.skel.h"
+#include "xdp_test.h"
 
 struct frame_spec {
 	int vlan;	   /* add one 802.1Q tag */
@@ -56,21 +57,18 @@ struct frame_spec {
 static unsigned build_frame6(__u8 *buf, const struct frame_spec *s)
 {
 	unsigned off = sizeof(struct ethhdr), doff = s->doff ? s->doff : 5;
-	struct ethhdr *eth = (void *)buf;
 	struct ipv6hdr *ip6;
 	struct tcphdr *th;
 
-	memset(buf, 0, 256);
-	memset(eth->h_dest, 0x02, 6);
-	memset(eth->h_source, 0x04, 6);
-	eth->h_proto = htons(ETH_P_IPV6);
+	xdp_test_eth(buf, ETH_P_IPV6);
 	ip6 = (void *)(buf + off);
+	xdp_test_ip6((__u8 *)ip6,
+		     s->ext_len ? s->nh
+		     : s->nh	? s->nh
+				: IPPROTO_TCP, /* 0 + ext: HbH */
+		     (__u16)(s->ext_len + doff * 4 + 10), s->saddr6 ? s->saddr6 : "fd77::9",
+		     s->daddr6 ? s->daddr6 : "fd77::1");
 	ip6->version = s->version ? s->version : 6;
-	ip6->nexthdr = s->ext_len ? s->nh : s->nh ? s->nh : IPPROTO_TCP; /* 0 + ext: hop-by-hop */
-	ip6->hop_limit = 64;
-	inet_pton(AF_INET6, s->saddr6 ? s->saddr6 : "fd77::9", &ip6->saddr);
-	inet_pton(AF_INET6, s->daddr6 ? s->daddr6 : "fd77::1", &ip6->daddr);
-	ip6->payload_len = htons((__u16)(s->ext_len + doff * 4 + 10));
 	off += sizeof(*ip6);
 	if (s->ext_len)
 		memcpy(buf + off, s->ext, s->ext_len);
@@ -94,18 +92,15 @@ static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
 
 	if (s->v6)
 		return build_frame6(buf, s);
-	memset(buf, 0, 256);
-	memset(eth->h_dest, 0x02, 6);
-	memset(eth->h_source, 0x04, 6);
 	off = sizeof(*eth);
 	if (s->vlan) {
-		eth->h_proto = htons(ETH_P_8021Q);
+		xdp_test_eth(buf, ETH_P_8021Q);
 		buf[off] = 0;
 		buf[off + 1] = 7;
 		*(__u16 *)(buf + off + 2) = htons(s->eth_proto ? s->eth_proto : ETH_P_IP);
 		off += 4;
 	} else {
-		eth->h_proto = htons(s->eth_proto ? s->eth_proto : ETH_P_IP);
+		xdp_test_eth(buf, s->eth_proto ? s->eth_proto : ETH_P_IP);
 	}
 	ip = (void *)(buf + off);
 	ip->version = 4;
@@ -126,62 +121,15 @@ static unsigned build_frame(__u8 *buf, const struct frame_spec *s)
 	return s->truncate ? s->truncate : off;
 }
 
-static int run(int prog_fd, const struct frame_spec *s)
-{
-	/* Ethernet at 2 mod 4, so that the IP header is aligned (as in a NIC buffer). */
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
-	struct bpf_test_run_opts opts = {
-		.sz = sizeof(opts),
-		.data_in = buf,
-		.data_size_in = build_frame(buf, s),
-		.repeat = 1,
-	};
-	int err = bpf_prog_test_run_opts(prog_fd, &opts);
-
-	return err ? err : (int)opts.retval;
-}
-
-static __u64 stat_sum(int map_fd, __u32 idx)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	__u64 vals[ncpu > 0 ? ncpu : 1], sum = 0;
-
-	if (ncpu <= 0 || bpf_map_lookup_elem(map_fd, &idx, vals))
-		return ~0ULL;
-	for (int i = 0; i < ncpu; i++)
-		sum += vals[i];
-	return sum;
-}
-
 /* Run one frame; check its verdict and by how much each counter moved. */
 static void expect(struct xtcp_xdp *skel, const char *name, const struct frame_spec *s, int verdict,
 		   const int *stats_that_move)
 {
-	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
-	__u64 before[XTCP_STAT__COUNT], after;
-	int moved[XTCP_STAT__COUNT] = {0};
+	/* Ethernet at 2 mod 4, so that the IP header is aligned (as in a NIC buffer). */
+	__u8 raw[XDP_TEST_BUF] XDP_TEST_ALIGN, *buf = raw + 2;
 
-	for (int i = 0; i < XTCP_STAT__COUNT; i++)
-		before[i] = stat_sum(stats_fd, i);
-	for (const int *m = stats_that_move; *m >= 0; m++)
-		moved[*m] = 1;
-	CHECK(run(bpf_program__fd(skel->progs.xtcp_xdp), s) == verdict, "%s: verdict", name);
-	for (int i = 0; i < XTCP_STAT__COUNT; i++) {
-		after = stat_sum(stats_fd, i);
-		CHECK(after - before[i] == (__u64)moved[i], "%s: counter %d moved by %llu", name, i,
-		      (unsigned long long)(after - before[i]));
-	}
+	xdp_test_expect(skel, name, buf, build_frame(buf, s), verdict, stats_that_move);
 }
-
-static __u16 local_port(int fd)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-
-	return getsockname(fd, (struct sockaddr *)&a, &len) ? 0 : ntohs(a.sin_port);
-}
-
-#define MOVES(...) ((const int[]){__VA_ARGS__, -1})
 
 /*
  * Segments of a connection the kernel owns stay with the kernel, even on a
@@ -190,59 +138,43 @@ static __u16 local_port(int fd)
  */
 static void kernel_flows(struct xtcp_xdp *skel)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	struct xtcp_serve_key key = {0};
-	struct xtcp_serve_val val = {0};
-	int l, c, acc;
-	__u16 lport, cport;
+	struct xdp_test_kconn k;
 
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
-		CHECK(0, "kernel listener: %s", strerror(errno));
+	if (xdp_test_kconn_open(skel, AF_INET, &k))
 		return;
-	}
-	lport = local_port(l);
-	a.sin_port = htons(lport);
-	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
-	acc = accept(l, NULL, NULL);
-	cport = local_port(c);
-	key.port = htons(lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
 
 	const int P = XDP_PASS;
 	expect(skel, "kernel flow: ACK passed",
 	       &(struct frame_spec){.saddr = "127.0.0.1",
 				    .daddr = "127.0.0.1",
-				    .sport = cport,
-				    .dport = lport,
+				    .sport = k.cport,
+				    .dport = k.lport,
 				    .ack = 1},
 	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
 	expect(skel, "kernel flow: pure SYN is ours",
-	       &(struct frame_spec){
-		       .saddr = "127.0.0.1", .daddr = "127.0.0.1", .sport = cport, .dport = lport},
+	       &(struct frame_spec){.saddr = "127.0.0.1",
+				    .daddr = "127.0.0.1",
+				    .sport = k.cport,
+				    .dport = k.lport},
 	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
 	expect(skel, "only the listener: ACK is ours",
 	       &(struct frame_spec){.saddr = "127.0.0.1",
 				    .daddr = "127.0.0.1",
-				    .sport = (__u16)(cport + 1),
-				    .dport = lport,
+				    .sport = (__u16)(k.cport + 1),
+				    .dport = k.lport,
 				    .ack = 1},
 	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 	/* The server closes first: its side ends in TIME-WAIT, which is not a claim. */
-	if (acc >= 0)
-		close(acc);
-	close(c);
+	xdp_test_kconn_close_conn(&k);
 	poll(NULL, 0, 100);
 	expect(skel, "kernel TIME-WAIT: ACK is ours",
 	       &(struct frame_spec){.saddr = "127.0.0.1",
 				    .daddr = "127.0.0.1",
-				    .sport = cport,
-				    .dport = lport,
+				    .sport = k.cport,
+				    .dport = k.lport,
 				    .ack = 1},
 	       P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
-	close(l);
+	xdp_test_kconn_close(skel, &k);
 }
 
 /* IPv6: served, exact and any; ports served for IPv4 only; extension headers; ICMPv6. */
@@ -367,67 +299,20 @@ static void ipv6_frames(struct xtcp_xdp *skel)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6));
 }
 
-/* A kernel connection on [::1] (listener l, client c, accepted acc), its port served (xtcp_serve6).
- */
-struct kconn6 {
-	int l, c, acc;
-	__u16 lport, cport; /* host order */
-	struct xtcp_serve6_key key;
-};
-
-static int kconn6_open(struct xtcp_xdp *skel, struct kconn6 *k)
-{
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-	struct xtcp_serve_val val = {0};
-	socklen_t len = sizeof(a);
-
-	memset(k, 0, sizeof(*k));
-	k->l = socket(AF_INET6, SOCK_STREAM, 0);
-	k->c = socket(AF_INET6, SOCK_STREAM, 0);
-	if (k->l < 0 || k->c < 0 || bind(k->l, (struct sockaddr *)&a, sizeof(a)) ||
-	    listen(k->l, 4)) {
-		CHECK(0, "kernel IPv6 listener: %s", strerror(errno));
-		return -1;
-	}
-	getsockname(k->l, (struct sockaddr *)&a, &len);
-	k->lport = ntohs(a.sin6_port);
-	CHECK(connect(k->c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel IPv6 connection");
-	k->acc = accept(k->l, NULL, NULL);
-	len = sizeof(a);
-	getsockname(k->c, (struct sockaddr *)&a, &len);
-	k->cport = ntohs(a.sin6_port);
-	k->key.port = htons(k->lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve6), &k->key, &val, 0),
-	      "serve6");
-	return 0;
-}
-
-static void kconn6_close(struct xtcp_xdp *skel, struct kconn6 *k)
-{
-	if (k->acc >= 0)
-		close(k->acc);
-	close(k->c);
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve6), &k->key);
-	close(k->l);
-}
-
 /* kernel_flows() over IPv6: a kernel connection on [::1] of the namespace. */
 static void kernel_flows6(struct xtcp_xdp *skel)
 {
-	struct kconn6 k;
-	__u16 lport, cport;
+	struct xdp_test_kconn k;
 	const int P = XDP_PASS;
 
-	if (kconn6_open(skel, &k))
+	if (xdp_test_kconn_open(skel, AF_INET6, &k))
 		return;
-	lport = k.lport;
-	cport = k.cport;
 	expect(skel, "v6 kernel flow: ACK passed",
 	       &(struct frame_spec){.v6 = 1,
 				    .saddr6 = "::1",
 				    .daddr6 = "::1",
-				    .sport = cport,
-				    .dport = lport,
+				    .sport = k.cport,
+				    .dport = k.lport,
 				    .ack = 1},
 	       P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_KERNEL_FLOW,
@@ -436,12 +321,12 @@ static void kernel_flows6(struct xtcp_xdp *skel)
 	       &(struct frame_spec){.v6 = 1,
 				    .saddr6 = "::1",
 				    .daddr6 = "::1",
-				    .sport = (__u16)(cport + 1),
-				    .dport = lport,
+				    .sport = (__u16)(k.cport + 1),
+				    .dport = k.lport,
 				    .ack = 1},
 	       P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_IP6, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
-	kconn6_close(skel, &k);
+	xdp_test_kconn_close(skel, &k);
 }
 
 static __u64 mono_ns(void)
@@ -460,49 +345,35 @@ static __u64 mono_ns(void)
  */
 static void handover_hold(struct xtcp_xdp *skel)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	struct xtcp_serve_key key = {0};
-	struct xtcp_serve_val val = {0};
-	int hfd = bpf_map__fd(skel->maps.xtcp_hold), l, c, acc;
+	int hfd = bpf_map__fd(skel->maps.xtcp_hold);
 	struct xtcp_hold_key hk = {0}, other;
-	__u16 lport, cport;
+	struct xdp_test_kconn k;
 	__u64 until;
 	const int P = XDP_PASS;
 
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
-		CHECK(0, "kernel listener: %s", strerror(errno));
+	if (xdp_test_kconn_open(skel, AF_INET, &k))
 		return;
-	}
-	lport = local_port(l);
-	a.sin_port = htons(lport);
-	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
-	acc = accept(l, NULL, NULL);
-	cport = local_port(c);
-	key.port = htons(lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
 
 	struct frame_spec seg = {.saddr = "127.0.0.1",
 				 .daddr = "127.0.0.1",
-				 .sport = cport,
-				 .dport = lport,
+				 .sport = k.cport,
+				 .dport = k.lport,
 				 .ack = 1};
 
 	hk.saddr = hk.daddr = htonl(0x7f000001);
-	hk.sport = htons(cport);
-	hk.dport = htons(lport);
+	hk.sport = htons(k.cport);
+	hk.dport = htons(k.lport);
 	until = mono_ns() + 1000000000u;
 	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0), "hold");
 	expect(skel, "held: the kernel flow's segment is dropped", &seg, XDP_DROP,
 	       MOVES(XTCP_STAT_DROPPED, XTCP_STAT_HANDOVER_HOLD, XTCP_STAT_KFLOW_LOOKUP));
 	other = hk;
-	other.sport = htons((__u16)(cport + 1));
+	other.sport = htons((__u16)(k.cport + 1));
 	CHECK(!bpf_map_update_elem(hfd, &other, &until, 0), "hold a flow the kernel lacks");
-	seg.sport = (__u16)(cport + 1);
+	seg.sport = (__u16)(k.cport + 1);
 	expect(skel, "held but not the kernel's: ours", &seg, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
-	seg.sport = cport;
+	seg.sport = k.cport;
 	until = mono_ns() - 1;
 	CHECK(!bpf_map_update_elem(hfd, &hk, &until, 0), "a lapsed hold");
 	expect(skel, "lapsed hold: to the kernel", &seg, P,
@@ -513,11 +384,7 @@ static void handover_hold(struct xtcp_xdp *skel)
 	expect(skel, "released: to the kernel", &seg, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
 	bpf_map_delete_elem(hfd, &other);
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
-	if (acc >= 0)
-		close(acc);
-	close(c);
-	close(l);
+	xdp_test_kconn_close(skel, &k);
 }
 
 /*
@@ -529,12 +396,12 @@ static void handover_hold6(struct xtcp_xdp *skel)
 {
 	struct xtcp_flow6_key hk = {0}, other;
 	int hfd = bpf_map__fd(skel->maps.xtcp_hold6);
-	struct kconn6 k;
+	struct xdp_test_kconn k;
 	__u16 lport, cport;
 	__u64 until;
 	const int P = XDP_PASS;
 
-	if (kconn6_open(skel, &k))
+	if (xdp_test_kconn_open(skel, AF_INET6, &k))
 		return;
 	lport = k.lport;
 	cport = k.cport;
@@ -585,7 +452,7 @@ static void handover_hold6(struct xtcp_xdp *skel)
 		     XTCP_STAT_KFLOW_LOOKUP));
 	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_hold), &hk4);
 	bpf_map_delete_elem(hfd, &other);
-	kconn6_close(skel, &k);
+	xdp_test_kconn_close(skel, &k);
 }
 
 /* What xp_prog_kflow_sweep() writes once it found the port free of kernel flows. */
@@ -618,47 +485,32 @@ static __u64 kflow_gen(struct xtcp_xdp *skel, __u16 port)
  */
 static void lean_path(struct xtcp_xdp *skel)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
-	struct xtcp_serve_key key = {0};
-	struct xtcp_serve_val val = {0};
 	int dfd = bpf_map__fd(skel->maps.xtcp_drain);
 	__u32 q0 = 0, one = 1, zero = 0;
-	int l, c, acc;
-	__u16 lport, cport;
+	struct xdp_test_kconn k;
 	__u64 g;
 	const int P = XDP_PASS;
 
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 4)) {
-		CHECK(0, "kernel listener: %s", strerror(errno));
+	if (xdp_test_kconn_open(skel, AF_INET, &k))
 		return;
-	}
-	lport = local_port(l);
-	a.sin_port = htons(lport);
-	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
-	acc = accept(l, NULL, NULL);
-	cport = local_port(c);
-	key.port = htons(lport);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
 
 	struct frame_spec other = {.saddr = "127.0.0.1",
 				   .daddr = "127.0.0.1",
-				   .sport = (__u16)(cport + 1),
-				   .dport = lport,
+				   .sport = (__u16)(k.cport + 1),
+				   .dport = k.lport,
 				   .ack = 1};
 	struct frame_spec kflow = other;
 
-	kflow.sport = cport;
+	kflow.sport = k.cport;
 	expect(skel, "not yet clean: the lookup runs", &other, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
-	kflow_mark_clean(skel, lport);
+	kflow_mark_clean(skel, k.lport);
 	expect(skel, "clean: no lookup", &other, P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
 	other.synack = 1;
-	g = kflow_gen(skel, lport);
+	g = kflow_gen(skel, k.lport);
 	expect(skel, "clean: a SYN|ACK is always looked up", &other, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
-	CHECK(kflow_gen(skel, lport) == g, "a SYN|ACK nobody owns changes nothing");
+	CHECK(kflow_gen(skel, k.lport) == g, "a SYN|ACK nobody owns changes nothing");
 	other.synack = 0;
 	expect(skel, "still clean", &other, P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
 
@@ -671,11 +523,11 @@ static void lean_path(struct xtcp_xdp *skel)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
 
 	/* A SYN handed to the kernel by a draining queue. */
-	kflow_mark_clean(skel, lport);
+	kflow_mark_clean(skel, k.lport);
 	expect(skel, "clean again", &other, P, MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
 	CHECK(!bpf_map_update_elem(dfd, &q0, &one, 0), "drain queue 0");
 	other.ack = 0;
-	other.sport = (__u16)(cport + 2);
+	other.sport = (__u16)(k.cport + 2);
 	expect(skel, "draining: SYN to the kernel", &other, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_DRAIN));
 	CHECK(!bpf_map_update_elem(dfd, &q0, &zero, 0), "undrain");
@@ -684,7 +536,7 @@ static void lean_path(struct xtcp_xdp *skel)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 
 	/* A SYN handed to the kernel because no AF_XDP socket is on the queue. */
-	kflow_mark_clean(skel, lport);
+	kflow_mark_clean(skel, k.lport);
 	other.ack = 0;
 	expect(skel, "no socket: SYN to the kernel", &other, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET));
@@ -693,12 +545,7 @@ static void lean_path(struct xtcp_xdp *skel)
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_NO_SOCKET, XTCP_STAT_KFLOW_LOOKUP));
 	expect(skel, "and finds the kernel's flow", &kflow, P,
 	       MOVES(XTCP_STAT_PASSED, XTCP_STAT_KERNEL_FLOW, XTCP_STAT_KFLOW_LOOKUP));
-
-	bpf_map_delete_elem(bpf_map__fd(skel->maps.xtcp_serve), &key);
-	if (acc >= 0)
-		close(acc);
-	close(c);
-	close(l);
+	xdp_test_kconn_close(skel, &k);
 }
 
 /* A draining queue sends new flows (pure SYNs) to the kernel, keeps the rest. */
@@ -839,23 +686,17 @@ static void shared_queue6(struct xtcp_xdp *skel)
  */
 static void random_frames(struct xtcp_xdp *skel, unsigned n)
 {
-	int prog_fd = bpf_program__fd(skel->progs.xtcp_xdp);
-	int stats_fd = bpf_map__fd(skel->maps.xtcp_stats);
-	__u8 raw[260] __attribute__((aligned(4))), *buf = raw + 2;
-	uint64_t x = 0x9e3779b97f4a7c15ULL, verdicts0, verdicts1;
+	__u8 raw[XDP_TEST_BUF] XDP_TEST_ALIGN, *buf = raw + 2;
+	uint64_t x = 0x9e3779b97f4a7c15ULL, verdicts0;
 	unsigned bad_verdict = 0, bad_count = 0;
-	uint64_t steered0 = stat_sum(stats_fd, XTCP_STAT_NO_SOCKET);
+	uint64_t steered0 = xdp_test_stat(skel, XTCP_STAT_NO_SOCKET);
 
 	for (unsigned i = 0; i < n; i++) {
 		unsigned len;
 		int rv;
 
-		for (unsigned b = 0; b < 256; b++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			buf[b] = (__u8)x;
-		}
+		for (unsigned b = 0; b < 256; b++)
+			buf[b] = (__u8)xdp_test_rand(&x);
 		len = ETH_HLEN + (unsigned)(x % (256 - ETH_HLEN));
 		if (i & 1) {
 			buf[12] = 0x08; /* IPv4, TCP, to port 8080 (served), random rest */
@@ -867,49 +708,28 @@ static void random_frames(struct xtcp_xdp *skel, unsigned n)
 			buf[14 + (buf[14] & 0x0f) * 4 + 2] = 0x1f;
 			buf[14 + (buf[14] & 0x0f) * 4 + 3] = 0x90;
 		}
-		verdicts0 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
-			    stat_sum(stats_fd, XTCP_STAT_PASSED) +
-			    stat_sum(stats_fd, XTCP_STAT_DROPPED);
-		struct bpf_test_run_opts opts = {
-			.sz = sizeof(opts),
-			.data_in = buf,
-			.data_size_in = len,
-			.repeat = 1,
-		};
-		rv = bpf_prog_test_run_opts(prog_fd, &opts) ? -1 : (int)opts.retval;
-		verdicts1 = stat_sum(stats_fd, XTCP_STAT_REDIRECTED) +
-			    stat_sum(stats_fd, XTCP_STAT_PASSED) +
-			    stat_sum(stats_fd, XTCP_STAT_DROPPED);
+		verdicts0 = xdp_test_verdicts(skel);
+		rv = xdp_test_run(skel, buf, len);
 		bad_verdict += rv != XDP_PASS;
-		bad_count += verdicts1 - verdicts0 != 1;
+		bad_count += xdp_test_verdicts(skel) - verdicts0 != 1;
 	}
 	CHECK(bad_verdict == 0, "%u of %u random frames not passed", bad_verdict, n);
 	CHECK(bad_count == 0, "%u of %u random frames moved != 1 verdict counter", bad_count, n);
-	CHECK(stat_sum(stats_fd, XTCP_STAT_NO_SOCKET) > steered0,
+	CHECK(xdp_test_stat(skel, XTCP_STAT_NO_SOCKET) > steered0,
 	      "some random frames were steered");
 }
 
 int main(void)
 {
 	struct xtcp_serve_val val = {0};
-	struct xtcp_serve_key key = {0};
-	struct xtcp_cfg cfg = {.lport_min = 40000, .lport_max = 40010};
-	struct xtcp_xdp *skel;
+	struct xtcp_serve_key key = {.port = htons(8080)};
+	struct xtcp_cfg cfg = {.lport_min = XDP_TEST_LPORT_MIN, .lport_max = XDP_TEST_LPORT_MAX};
+	struct xtcp_xdp *skel = xdp_test_open();
 	__u32 zero = 0;
 
-	check_root_or_skip("loading BPF");
-	skel = xtcp_xdp__open_and_load();
-	CHECK(skel != NULL, "open_and_load: %s", strerror(errno));
 	if (!skel)
 		return check_summary();
-
-	key.ip4 = inet_addr("10.0.0.1");
-	key.port = htons(80);
 	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
-	key.ip4 = 0;
-	key.port = htons(8080);
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_serve), &key, &val, 0), "serve");
-	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.xtcp_cfg), &zero, &cfg, 0), "cfg");
 
 	const int P = XDP_PASS;
 	expect(skel, "served exact", &(struct frame_spec){.dport = 80}, P,
