@@ -207,7 +207,7 @@ static void tcp_ecn_out(const struct tcb *t, struct tx_seg *s, uint32_t seq, uin
 }
 
 /* A segment of t's connection: its ends, flow label and class; no payload, ECN or URG yet. */
-static void tx_seg_of(struct stack *stk, struct tx_seg *s, const struct tcb *t)
+static void tx_seg_of(struct stack *stk, struct tx_seg *s, struct tcb *t)
 {
 	s->dmac = t->dmac;
 	s->saddr = &t->h.laddr;
