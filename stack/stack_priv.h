@@ -270,6 +270,9 @@ struct tcb {
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint32_t rtt_seq;      /* timed segment end (TF_RTT) */
 	uint64_t rtt_start_us; /* when it was sent */
+	uint32_t rtx_high;     /* end of the highest retransmission not yet ACKed (rtx_out) */
+	uint32_t rtx_tsval;    /* TSval of the latest retransmission (tcp_rack.c) */
+	uint8_t rtx_out;       /* retransmitted data below rtx_high is unacknowledged */
 
 	/* congestion control */
 	uint32_t cwnd, ssthresh; /* bytes */
@@ -673,6 +676,8 @@ void tcp_tlp_arm(struct stack *stk, struct tcb *t);
 void tcp_tlp_fire(struct stack *stk, struct tcb *t);
 void tcp_tlp_sent(struct stack *stk, struct tcb *t, int rxt);
 int tcp_tlp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+void tcp_rack_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, int rxt);
+int tcp_rtt_echo_ok(const struct tcb *t, const struct tcp_seg_in *seg);
 
 /* tcp_rcvbuf.c */
 void tcp_rcv_space_adjust(struct stack *stk, struct tcb *t);

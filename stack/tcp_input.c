@@ -19,6 +19,9 @@ static void tcp_ack_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_i
 {
 	if ((t->flags & TF_TS) && seg->has_ts && seg->tsecr) {
 		uint32_t now_ts = tcp_tsval(stk, t->ts_off);
+
+		if (!tcp_rtt_echo_ok(t, seg))
+			return;
 		uint32_t d = now_ts - seg->tsecr;
 
 		if ((int32_t)d >= 0 && d < 3600 * 1000)
@@ -203,6 +206,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			t->flags &= ~TF_SND_URG; /* urgent byte delivered: urgent mode ends */
 		if (t->flags & TF_SACK)
 			tcp_sack_update(t, seg);
+		if (t->rtx_out && seq_geq(ack, t->rtx_high))
+			t->rtx_out = 0; /* every retransmission is ACKed */
 		t->retries = 0;
 		t->keep_probes = 0;
 		t->soft_err = 0;  /* Linux tcp_ack(): data got through, forget ICMP errors */

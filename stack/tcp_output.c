@@ -511,6 +511,7 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		return -1;
 	if (t->flags & TF_RECOVERY)
 		t->prr.out += len + fin; /* RFC 6937 prr_out */
+	tcp_rack_sent(stk, t, seq, len + fin, seq_lt(seq, t->snd_max));
 	if (seq_lt(seq, t->snd_max)) {
 		t->ti.bytes_retrans += len;
 		t->retrans++;

@@ -104,3 +104,34 @@ int tcp_tlp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 		}
 	return 0;
 }
+
+/*
+ * A segment [seq, seq + len) went out (tcp_output.c), rxt: below snd_max,
+ * a retransmission. Remembers where retransmitted data lies and the TSval
+ * it carried, for tcp_rtt_echo_ok().
+ */
+void tcp_rack_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, int rxt)
+{
+	if (!rxt)
+		return;
+	if (!t->rtx_out || seq_gt(seq + len, t->rtx_high))
+		t->rtx_high = seq + len;
+	t->rtx_out = 1;
+	t->rtx_tsval = tcp_tsval(stk, t->ts_off);
+}
+
+/*
+ * May the TSecr of this ACK, which advances SND.UNA, give an RTT sample
+ * (RFC 7323 4.1)? Not when the data it ACKs was retransmitted and the echo
+ * is older than the latest retransmission: the peer then echoes an earlier
+ * transmission (a Linux peer in TIME-WAIT echoes the TSval of the first FIN
+ * to every retransmitted one; a peer whose ACKs were lost echoes the
+ * original), and now - TSecr is the whole time since, seconds of backoff
+ * (RFC 6298 3, Karn). The echo of a later segment dates the retransmission.
+ */
+int tcp_rtt_echo_ok(const struct tcb *t, const struct tcp_seg_in *seg)
+{
+	if (!t->rtx_out || !seq_lt(t->snd_una, t->rtx_high))
+		return 1;
+	return (int32_t)(seg->tsecr - t->rtx_tsval) >= 0;
+}
