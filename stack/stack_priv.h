@@ -367,6 +367,7 @@ struct tcb {
 		uint32_t tx_order;   /* the count: one RS_ORDER per transmission */
 		uint32_t rtt_us;     /* RACK.rtt: its RTT (valid with .seen) */
 		uint32_t lost_bytes; /* in records marked lost, not yet retransmitted */
+		uint32_t nsacked;    /* records marked SACKed (Linux sacked_out) */
 		uint32_t dsack_seq;  /* snd_max when steps last grew; 0 never */
 		uint8_t seen;	     /* order and rtt_us are set: a segment was delivered */
 		uint8_t reord;	     /* reordering seen (RACK.reordering_seen) */

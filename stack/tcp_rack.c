@@ -166,18 +166,16 @@ void tcp_rack_free(struct stack *stk, struct tcb *t)
 		buf_put(stk, t->rack.seg, t->rack.cap * (uint32_t)sizeof(struct rack_seg));
 	t->rack.seg = NULL;
 	t->rack.cap = t->rack.n = t->rack.head = 0;
-	t->rack.lost_bytes = 0;
+	t->rack.lost_bytes = t->rack.nsacked = 0;
 	t->t_reo = 0;
 }
 
-/* Room for one more record: grow the ring (doubling) up to RACK_SEGS_MAX. */
-static int rack_room(struct stack *stk, struct tcb *t)
+/* The ring is full: grow it (doubling) up to RACK_SEGS_MAX. */
+static int rack_grow(struct stack *stk, struct tcb *t)
 {
 	uint32_t cap = t->rack.cap ? t->rack.cap * 2 : RACK_SEGS_MIN;
 	struct rack_seg *ns;
 
-	if (t->rack.n < t->rack.cap)
-		return 1;
 	if (cap > RACK_SEGS_MAX)
 		return 0;
 	ns = buf_get(stk, cap * (uint32_t)sizeof(*ns));
@@ -193,6 +191,12 @@ static int rack_room(struct stack *stk, struct tcb *t)
 	return 1;
 }
 
+/* Room for one more record. */
+static inline int rack_room(struct stack *stk, struct tcb *t)
+{
+	return t->rack.n < t->rack.cap || rack_grow(stk, t);
+}
+
 /* Split record i at seq (strictly inside it): i keeps [start, seq), i + 1 the rest. */
 static int rack_split(struct stack *stk, struct tcb *t, uint32_t i, uint32_t seq)
 {
@@ -204,6 +208,8 @@ static int rack_split(struct stack *stk, struct tcb *t, uint32_t i, uint32_t seq
 	*rs_at(t, i + 1) = *rs_at(t, i);
 	rs_at(t, i)->end = seq;
 	rs_at(t, i + 1)->start = seq;
+	if (rs_at(t, i)->flags & RS_SACKED)
+		t->rack.nsacked++; /* both halves are */
 	return 1;
 }
 
@@ -226,7 +232,7 @@ static void rack_record(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		if (last && seq_lt(seq, last->end))
 			return;
 		if (!rack_room(stk, t)) {
-			if (!last || last->end != seq || last->flags)
+			if (!last || last->end != seq || (last->flags & (RS_ORDER - 1)))
 				return;	 /* no memory: RACK does not see this segment */
 			last->end = end; /* coarser: the tail is timed from now */
 			last->xmit = now;
@@ -261,39 +267,53 @@ static void rack_record(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 	}
 }
 
-/* RFC 8985 6.2 step 2 (Linux tcp_rack_advance()): record r was delivered now. */
-static void rack_advance(struct stack *stk, struct tcb *t, const struct rack_seg *r,
-			 const struct tcp_seg_in *seg)
-{
-	uint64_t x = rs_xmit_us(stk, r);
-	uint32_t rtt = (uint32_t)(stk->now_us - x);
+/* What one ACK delivered, for RACK_update() (RFC 8985 6.2 steps 2-3). */
+struct rack_acked {
+	const struct stack *stk;
+	const struct tcp_seg_in *seg;
+	uint32_t fack0;	      /* highest SACKed sequence before the ACK */
+	struct rack_seg last; /* the latest sent of those that count (valid with n) */
+	unsigned n;
+};
 
-	if (r->flags & RS_RXT) {
-		/* Which transmission arrived (RFC 8985 6.2 step 2)? The echo
-		 * tells: older than the last one, an earlier one. Without it,
-		 * one faster than the path ever was cannot be the last one. */
+/*
+ * Record r was delivered by this ACK. Sent once and below data delivered
+ * earlier: reordering (step 3, Linux tcp_check_sack_reordering()). The
+ * latest sent of the deliveries that count gives RACK.rtt and xmit_ts once
+ * the ACK is walked (step 2 takes them in order of sending, the last wins).
+ */
+static void rack_delivered(struct tcb *t, struct rack_acked *a, const struct rack_seg *r)
+{
+	if (!(r->flags & RS_RXT)) {
+		if (seq_leq(r->end, a->fack0))
+			t->rack.reord = 1;
+	} else {
+		/* Which transmission arrived? The echo tells: older than the
+		 * last one, an earlier one. Without it, one faster than the
+		 * path ever was cannot be the last one. */
+		uint64_t x = rs_xmit_us(a->stk, r);
+		const struct tcp_seg_in *seg = a->seg;
+
 		if ((t->flags & TF_TS) && seg->has_ts && seg->tsecr) {
 			if ((int32_t)(seg->tsecr - ((uint32_t)(x / 1000) + t->ts_off)) < 0)
 				return;
-		} else if (rtt < t->ti.min_rtt_us) {
+		} else if (a->stk->now_us - x < t->ti.min_rtt_us) {
 			return;
 		}
 	}
-	t->rack.rtt_us = rtt;
-	if (!t->rack.seen || rs_after(r->flags, t->rack.order))
-		t->rack.order = r->flags & ~(RS_ORDER - 1);
-	t->rack.seen = 1;
+	if (!a->n++ || rs_after(r->flags, a->last.flags))
+		a->last = *r;
 }
 
-/* Record r is newly ACKed or SACKed; fack0: highest SACKed before this ACK. */
-static void rack_delivered(struct stack *stk, struct tcb *t, const struct rack_seg *r,
-			   const struct tcp_seg_in *seg, uint32_t fack0)
+/* Step 2's result (Linux tcp_rack_advance()): RACK.rtt and RACK.xmit_ts. */
+static void rack_advance(struct tcb *t, const struct rack_acked *a)
 {
-	/* sent once and delivered below data delivered earlier: reordering
-	 * (RFC 8985 6.2 step 3, Linux tcp_check_sack_reordering()) */
-	if (!(r->flags & RS_RXT) && seq_lt(r->start, fack0) && seq_leq(r->end, fack0))
-		t->rack.reord = 1;
-	rack_advance(stk, t, r, seg);
+	if (!a->n)
+		return;
+	t->rack.rtt_us = (uint32_t)(a->stk->now_us - rs_xmit_us(a->stk, &a->last));
+	if (!t->rack.seen || rs_after(a->last.flags, t->rack.order))
+		t->rack.order = a->last.flags & ~(RS_ORDER - 1);
+	t->rack.seen = 1;
 }
 
 /*
@@ -306,8 +326,7 @@ static uint32_t rack_reo_wnd(const struct tcb *t)
 {
 	uint64_t w;
 
-	if (!t->rack.reord &&
-	    ((t->flags & TF_RECOVERY) || t->sacked_bytes >= RACK_DUPTHRESH * t->smss))
+	if (!t->rack.reord && ((t->flags & TF_RECOVERY) || t->rack.nsacked >= RACK_DUPTHRESH))
 		return 0;
 	w = (uint64_t)(t->ti.min_rtt_us / 4) * XT_MAX(t->rack.steps, (uint8_t)1);
 	return (uint32_t)XT_MIN(w, (uint64_t)t->srtt_us);
@@ -363,6 +382,8 @@ static int rack_detect(struct stack *stk, struct tcb *t)
 int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t una0,
 		 uint32_t fack0)
 {
+	struct rack_acked a = {.stk = stk, .seg = seg, .fack0 = fack0};
+
 	if (!t->rack.seg)
 		return 0;
 	while (t->rack.n) {
@@ -373,12 +394,14 @@ int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg,
 				if (r->flags & RS_LOST)
 					t->rack.lost_bytes -= t->snd_una - r->start;
 				r->start = t->snd_una;
-				rack_delivered(stk, t, r, seg, fack0);
+				rack_delivered(t, &a, r);
 			}
 			break;
 		}
 		if (!(r->flags & RS_SACKED))
-			rack_delivered(stk, t, r, seg, fack0);
+			rack_delivered(t, &a, r);
+		else
+			t->rack.nsacked--;
 		rack_unlose(t, r);
 		t->rack.head = (t->rack.head + 1) & (t->rack.cap - 1);
 		t->rack.n--;
@@ -396,12 +419,14 @@ int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg,
 			if (!(r->flags & RS_SACKED) && seq_geq(r->start, t->sacked[k].start) &&
 			    seq_leq(r->end, t->sacked[k].end)) {
 				r->flags |= RS_SACKED;
+				t->rack.nsacked++;
 				rack_unlose(t, r);
-				rack_delivered(stk, t, r, seg, fack0);
+				rack_delivered(t, &a, r);
 			}
 			i++;
 		}
 	}
+	rack_advance(t, &a);
 	/* a D-SACK (RFC 2883): a retransmission was not needed; at most one
 	 * step per round trip, back to one after 16 recoveries without */
 	if (seg->nsack && seq_lt(seg->sack[0].start, seg->ack) &&
@@ -438,6 +463,7 @@ void tcp_rack_rto(struct tcb *t)
 	for (uint32_t i = 0; t->rack.seg && i < t->rack.n; i++)
 		rs_at(t, i)->flags &= ~(RS_SACKED | RS_LOST);
 	t->rack.lost_bytes = 0;
+	t->rack.nsacked = 0;
 	t->t_reo = 0;
 }
 

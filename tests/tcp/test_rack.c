@@ -237,6 +237,38 @@ static void probe_then_rack(struct t *t)
 	t_nothing(t, 1000000);
 }
 
+/*
+ * More segments in flight than RACK keeps records for (4096): 4200 one-byte
+ * segments (TCP_NODELAY). The last records grow to cover the rest; a loss
+ * of the first is still found by three SACKs, and the whole flight is ACKed.
+ */
+static void more_segments_than_records(struct t *t)
+{
+	const int n = 4200;
+	int one = 1, sent = 0;
+	struct t_wire w;
+
+	start_10ms(t);
+	t_eq(t, sock_setopt(t->stk, t->f->sd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), 0);
+	for (int i = 0; i < n; i++) {
+		t_write(t, 1);
+		t_wait(t, 0);
+		while (t_next(t, &w) == 0)
+			sent += w.len == 1;
+	}
+	t_eq(t, sent, n);
+	t_wait(t, 10000);
+	for (int k = 2; k <= 4; k++)
+		t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{2, 1 + k}}));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .len = 1));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = 1, .sack = {{2, 1 + n}}));
+	t_nothing(t, 0);
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1 + n));
+	t_nothing(t, 1000000);
+	t_eq(t, t_stats(t).timeouts, 0);
+	t_eq(t, t_stats(t).retrans_segs, 1);
+}
+
 int main(void)
 {
 	struct stack_config no_rack = {.flags = STACK_F_NO_RACK};
@@ -246,6 +278,7 @@ int main(void)
 	T_RUN(dupthresh_sacks_at_once);
 	T_RUN(lost_retransmission);
 	T_RUN(probe_then_rack);
+	T_RUN(more_segments_than_records);
 	t_run("no_rack_waits_for_probe", no_rack_waits_for_probe, &no_rack);
 	return check_summary();
 }
