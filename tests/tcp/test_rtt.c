@@ -82,6 +82,13 @@ static void stale_echo_after_rto(struct t *t)
 	t_eq(t, ti.rtt, si.srtt_us);
 	t_eq(t, ti.rttvar, si.rttvar_us);
 	t_eq(t, ti.rto, si.rto_us);
+	/* the tail loss probe follows the sane SRTT: one segment out (cwnd
+	 * is one after the RTOs), so 2 x SRTT + 200 ms, not seconds */
+	t_write(t, 1448);
+	t_out(t, SEG(.flags = T_ACK, .seq = 1101, .len = 1448));
+	t_nothing(t, 200000);
+	t_out_by(t, 10000, SEG(.flags = T_ACK, .seq = 1101, .len = 1448));
+	t_eq(t, t_stats(t).tlp_probes, 2);
 }
 
 /* The echo of the retransmission itself dates it: 30 ms is a valid sample. */
