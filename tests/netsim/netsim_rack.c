@@ -38,18 +38,7 @@ static struct result transfer(const struct netdev_pipe_cfg *pc, unsigned flags)
 	xfer_init(&xb, -1, 0, BYTES, 2, 1);
 	uint64_t start = s.now, limit = start + 300 * 1000000ull;
 
-	while (s.now < limit && !(xfer_done(&xa) && xfer_done(&xb))) {
-		sim_step(&s);
-		if (xb.sd < 0) {
-			int sd = sock_accept(s.b, l, NULL);
-
-			if (sd >= 0)
-				xb.sd = sd;
-		}
-		xfer_run(s.a, &xa, s.now);
-		xfer_run(s.b, &xb, s.now);
-		sim_advance(&s, limit);
-	}
+	xfer_pump(&s, l, &xa, &xb, limit);
 	res.secs = (double)(s.now - start) / 1e6;
 	res.ok = xfer_done(&xa) && xfer_done(&xb) && xb.recvd == BYTES && !xb.bad && !xa.err &&
 		 !xb.err;

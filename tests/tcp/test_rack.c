@@ -18,12 +18,9 @@
 
 static struct t_tcpinfo info_of(struct t *t)
 {
-	uint8_t buf[512];
-	socklen_t len = sizeof(buf);
 	struct t_tcpinfo ti;
 
-	t_eq(t, sock_getopt(t->stk, t->f->sd, IPPROTO_TCP, TCP_INFO, buf, &len), 0);
-	t_tcpinfo_decode(buf, &ti);
+	t_tcpinfo_get(t, t->f->sd, &ti);
 	return ti;
 }
 
@@ -46,6 +43,22 @@ static void sack_upto(struct t *t, uint32_t ack, int from, int to)
 		    .sack = {{1 + (uint32_t)from * FULL, 1 + (uint32_t)to * FULL}}));
 }
 
+/* n segments sent; 10 ms later S2 and S3 are SACKed, S1 is not. Returns when they went. */
+static uint64_t s1_missing(struct t *t, int n)
+{
+	uint64_t t0;
+
+	start_10ms(t);
+	t_write(t, n * FULL);
+	for (int i = 0; i < n; i++)
+		t_out(t, SEG(.flags = T_ACK, .seq = 1 + i * FULL, .len = FULL));
+	t0 = t->now;
+	t_wait(t, 10000);
+	sack_upto(t, 1, 1, 2);
+	sack_upto(t, 1, 1, 3);
+	return t0;
+}
+
 /*
  * S1 of four is lost; S2 and S3 are SACKed 10 ms later (two: below the
  * duplicate-ACK threshold). RACK resends S1 when 10 ms + 2.5 ms have passed
@@ -53,15 +66,8 @@ static void sack_upto(struct t *t, uint32_t ack, int from, int to)
  */
 static void sack_loss_after_rtt_and_window(struct t *t)
 {
-	start_10ms(t);
-	t_write(t, 4 * FULL);
-	for (int i = 0; i < 4; i++)
-		t_out(t, SEG(.flags = T_ACK, .seq = 1 + i * FULL, .len = FULL));
-	uint64_t t0 = t->now;
+	uint64_t t0 = s1_missing(t, 4);
 
-	t_wait(t, 10000);
-	sack_upto(t, 1, 1, 2);
-	sack_upto(t, 1, 1, 3);
 	t_nothing(t, 2000);
 	t_out_by(t, 2000, SEG(.flags = T_ACK, .seq = 1, .len = FULL));
 	t_check(t, t->now - t0 >= 12500 && t->now - t0 <= 14000);
@@ -86,13 +92,7 @@ static void sack_loss_after_rtt_and_window(struct t *t)
 /* The same with tcp_recovery = 0: two SACKs are no loss; the probe comes later. */
 static void no_rack_waits_for_probe(struct t *t)
 {
-	start_10ms(t);
-	t_write(t, 4 * FULL);
-	for (int i = 0; i < 4; i++)
-		t_out(t, SEG(.flags = T_ACK, .seq = 1 + i * FULL, .len = FULL));
-	t_wait(t, 10000);
-	sack_upto(t, 1, 1, 2);
-	sack_upto(t, 1, 1, 3);
+	s1_missing(t, 4);
 	t_nothing(t, 5000);
 	t_eq(t, t_stats(t).retrans_segs, 0);
 }
@@ -105,13 +105,7 @@ static void no_rack_waits_for_probe(struct t *t)
  */
 static void reordering_within_window(struct t *t)
 {
-	start_10ms(t);
-	t_write(t, 4 * FULL);
-	for (int i = 0; i < 4; i++)
-		t_out(t, SEG(.flags = T_ACK, .seq = 1 + i * FULL, .len = FULL));
-	t_wait(t, 10000);
-	sack_upto(t, 1, 1, 2);
-	sack_upto(t, 1, 1, 3);
+	s1_missing(t, 4);
 	t_nothing(t, 1000);
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1 + 4 * FULL));
 	t_nothing(t, 100000);
@@ -134,13 +128,7 @@ static void reordering_within_window(struct t *t)
 /* Without reordering seen, three SACKed segments make the hole lost at once. */
 static void dupthresh_sacks_at_once(struct t *t)
 {
-	start_10ms(t);
-	t_write(t, 5 * FULL);
-	for (int i = 0; i < 5; i++)
-		t_out(t, SEG(.flags = T_ACK, .seq = 1 + i * FULL, .len = FULL));
-	t_wait(t, 10000);
-	sack_upto(t, 1, 1, 2);
-	sack_upto(t, 1, 1, 3);
+	s1_missing(t, 5);
 	t_nothing(t, 0);
 	sack_upto(t, 1, 1, 4);
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .len = FULL));

@@ -22,22 +22,20 @@ static struct sock_info rtt_of(struct t *t)
 
 static struct t_tcpinfo tcpinfo_of(struct t *t)
 {
-	uint8_t buf[512];
-	socklen_t len = sizeof(buf);
 	struct t_tcpinfo ti;
 
-	t_eq(t, sock_getopt(t->stk, t->f->sd, IPPROTO_TCP, TCP_INFO, buf, &len), 0);
-	t_tcpinfo_decode(buf, &ti);
+	t_tcpinfo_get(t, t->f->sd, &ti);
 	return ti;
 }
 
-/* One exchange with a 10 ms RTT: 100 bytes out, their ACK 10 ms later. */
-static void rtt_10ms(struct t *t)
+/* One exchange with a 10 ms RTT: 100 bytes out, their ACK 10 ms later. Returns SRTT. */
+static uint32_t rtt_10ms(struct t *t)
 {
 	t_write(t, 100);
 	t_out(t, SEG(.flags = T_ACK, .seq = 1, .len = 100));
 	t_wait(t, 10000);
 	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 101));
+	return rtt_of(t).srtt_us;
 }
 
 /* Drop everything the stack sent while the peer was silent; returns how many. */
@@ -62,8 +60,7 @@ static unsigned drain(struct t *t)
 static void stale_echo_after_rto(struct t *t)
 {
 	t_start(t, TCP_ESTABLISHED);
-	rtt_10ms(t);
-	uint32_t srtt0 = rtt_of(t).srtt_us;
+	uint32_t srtt0 = rtt_10ms(t);
 
 	t_check(t, srtt0 > 1000 && srtt0 < 20000);
 	t_write(t, 1000);
@@ -95,8 +92,7 @@ static void stale_echo_after_rto(struct t *t)
 static void echo_of_retransmission_sampled(struct t *t)
 {
 	t_start(t, TCP_ESTABLISHED);
-	rtt_10ms(t);
-	uint32_t srtt0 = rtt_of(t).srtt_us;
+	uint32_t srtt0 = rtt_10ms(t);
 
 	t_write(t, 1000);
 	t_out(t, SEG(.flags = T_ACK, .seq = 101, .len = 1000));
@@ -116,8 +112,7 @@ static void echo_of_retransmission_sampled(struct t *t)
 static void karn_without_timestamps(struct t *t)
 {
 	t_start_plain(t, TCP_ESTABLISHED);
-	rtt_10ms(t);
-	uint32_t srtt0 = rtt_of(t).srtt_us;
+	uint32_t srtt0 = rtt_10ms(t);
 
 	t_write(t, 1000);
 	t_out(t, SEG(.flags = T_ACK, .seq = 101, .len = 1000));
