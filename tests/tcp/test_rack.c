@@ -125,6 +125,38 @@ static void reordering_within_window(struct t *t)
 	t_eq(t, t_stats(t).timeouts, 0);
 }
 
+/*
+ * S1 comes 4 ms late, after RACK resent it: the peer's D-SACK of the
+ * retransmission says it was spurious, and the window doubles to 5 ms
+ * (RFC 8985 6.2 step 4): in the next flight a missing segment is resent
+ * 10 + 5 ms after it was sent, not 12.5 ms.
+ */
+static void dsack_widens_window(struct t *t)
+{
+	uint64_t t0 = s1_missing(t, 4);
+	uint32_t b = 1 + 4 * FULL, ts_orig = t->last.ts_val; /* the flight's TSval */
+
+	t_out_by(t, 4000, SEG(.flags = T_ACK, .seq = 1, .len = FULL)); /* at 12.5 ms */
+	t_wait(t, 1000);
+	/* the original arrives (14 ms): its ACK echoes the original's TSval */
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = b, .ts_ecr = ts_orig));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = b, .nsack = 1, .sack = {{1, 1 + FULL}}));
+	t_eq(t, t_stats(t).retrans_segs, 1);
+	t_nothing(t, 100000);
+	t_write(t, 4 * FULL);
+	for (int i = 0; i < 4; i++)
+		t_out(t, SEG(.flags = T_ACK, .seq = b + i * FULL, .len = FULL));
+	t0 = t->now;
+	t_wait(t, 10000);
+	for (int k = 2; k <= 3; k++)
+		t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = b, .nsack = 1,
+			    .sack = {{b + FULL, b + (uint32_t)k * FULL}}));
+	t_nothing(t, 4000);
+	t_out_by(t, 2000, SEG(.flags = T_ACK, .seq = b, .len = FULL));
+	t_check(t, t->now - t0 >= 15000 && t->now - t0 <= 16500);
+	t_eq(t, t_stats(t).timeouts, 0);
+}
+
 /* Without reordering seen, three SACKed segments make the hole lost at once. */
 static void dupthresh_sacks_at_once(struct t *t)
 {
@@ -264,6 +296,7 @@ int main(void)
 	T_RUN(sack_loss_after_rtt_and_window);
 	T_RUN(reordering_within_window);
 	T_RUN(dupthresh_sacks_at_once);
+	T_RUN(dsack_widens_window);
 	T_RUN(lost_retransmission);
 	T_RUN(probe_then_rack);
 	T_RUN(more_segments_than_records);
