@@ -712,7 +712,7 @@ int tcp_tlp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
 void tcp_rack_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, int rxt);
 int tcp_rtt_echo_ok(const struct stack *stk, const struct tcb *t, const struct tcp_seg_in *seg);
 int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t una0,
-		 uint32_t fack0);
+		 uint32_t fack0, const struct seq_range *sb0, unsigned nsb0);
 void tcp_rack_timeout(struct stack *stk, struct tcb *t);
 void tcp_rack_rto(struct tcb *t);
 void tcp_rack_free(struct stack *stk, struct tcb *t);

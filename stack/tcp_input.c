@@ -183,6 +183,10 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	uint32_t wnd = seg->wnd << t->snd_ws;
 	uint32_t una0 = t->snd_una, sacked0 = t->sacked_bytes;
 	uint32_t fack0 = t->n_sacked ? t->sacked[t->n_sacked - 1].end : una0;
+	struct seq_range sb0[TCP_SACK_SB]; /* the scoreboard before, for RACK */
+	unsigned nsb0 = seg->nsack && t->rack.seg ? t->n_sacked : 0;
+
+	memcpy(sb0, t->sacked, nsb0 * sizeof(sb0[0]));
 
 	/* window update (RFC 9293: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)) */
 	if (seq_lt(t->snd_wl1, seg->seq) || (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, ack))) {
@@ -224,7 +228,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			tcp_sack_update(t, seg);
 		if (t->rtx_out && seq_geq(ack, t->rtx_high))
 			t->rtx_out = 0; /* every retransmission is ACKed */
-		tcp_rack_ack(stk, t, seg, una0, fack0);
+		tcp_rack_ack(stk, t, seg, una0, fack0, sb0, nsb0);
 		t->retries = 0;
 		t->keep_probes = 0;
 		t->soft_err = 0;  /* Linux tcp_ack(): data got through, forget ICMP errors */
@@ -274,7 +278,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	}
 	if (t->flags & TF_SACK)
 		tcp_sack_update(t, seg);
-	tcp_rack_ack(stk, t, seg, una0, fack0);
+	tcp_rack_ack(stk, t, seg, una0, fack0, sb0, nsb0);
 	if (tcp_tlp_ack(stk, t, seg)) { /* RACK: the holes below the delivered probe are lost */
 		tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
 		return 0;

@@ -316,6 +316,66 @@ static void rack_advance(struct tcb *t, const struct rack_acked *a)
 	t->rack.seen = 1;
 }
 
+/* The first record that ends after seq (records are in sequence order). */
+static uint32_t rack_find(const struct tcb *t, uint32_t seq)
+{
+	uint32_t lo = 0, hi = t->rack.n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (seq_gt(rs_at(t, mid)->end, seq))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
+/* Records meeting [s, e), newly SACKed: those scoreboard block b holds whole. */
+static void rack_sack_new(struct tcb *t, struct rack_acked *a, uint32_t s, uint32_t e,
+			  const struct seq_range *b)
+{
+	for (uint32_t i = rack_find(t, s); i < t->rack.n; i++) {
+		struct rack_seg *r = rs_at(t, i);
+
+		if (!seq_lt(r->start, e))
+			break;
+		if ((r->flags & RS_SACKED) || seq_lt(r->start, b->start) || seq_gt(r->end, b->end))
+			continue;
+		r->flags |= RS_SACKED;
+		t->rack.nsacked++;
+		rack_unlose(t, r);
+		rack_delivered(t, a, r);
+	}
+}
+
+/*
+ * Mark what the scoreboard holds and sb0 (the scoreboard before this ACK)
+ * did not: a receiver's first SACK block spans everything above the first
+ * hole, so walking whole blocks would visit the flight on every ACK.
+ */
+static void rack_sack_walk(struct tcb *t, struct rack_acked *a, const struct seq_range *sb0,
+			   unsigned nsb0)
+{
+	for (unsigned k = 0; k < t->n_sacked; k++) {
+		const struct seq_range *b = &t->sacked[k];
+		uint32_t s = b->start;
+
+		for (unsigned j = 0; j < nsb0 && seq_lt(s, b->end); j++) {
+			if (seq_leq(sb0[j].end, s))
+				continue;
+			if (seq_geq(sb0[j].start, b->end))
+				break;
+			if (seq_lt(s, sb0[j].start))
+				rack_sack_new(t, a, s, sb0[j].start, b);
+			s = seq_max(s, sb0[j].end);
+		}
+		if (seq_lt(s, b->end))
+			rack_sack_new(t, a, s, b->end, b);
+	}
+}
+
 /*
  * The reordering window (RFC 8985 6.2 step 4, Linux tcp_rack_reo_wnd()):
  * none while no reordering was seen and the loss is plain (in recovery, or
@@ -352,10 +412,17 @@ static int rack_detect(struct stack *stk, struct tcb *t)
 		struct rack_seg *r = rs_at(t, i);
 		uint64_t x, due;
 
+		if (!rs_after(t->rack.order, r->flags)) {
+			/* sent after the latest delivered: no verdict. Data is
+			 * first sent in sequence order and a retransmission is
+			 * later still, so no record beyond a first transmission
+			 * sent after it was sent before. */
+			if (!(r->flags & RS_RXT))
+				break;
+			continue;
+		}
 		if (r->flags & (RS_SACKED | RS_LOST))
 			continue;
-		if (!rs_after(t->rack.order, r->flags))
-			continue; /* sent after the latest delivered: no verdict */
 		x = rs_xmit_us(stk, r);
 		due = x + t->rack.rtt_us + reo;
 		if (due <= now) {
@@ -376,11 +443,12 @@ static int rack_detect(struct stack *stk, struct tcb *t)
  * an acceptable ACK, after snd_una and the scoreboard moved. Records below
  * snd_una go, newly SACKed ones are marked; each delivered one updates RACK;
  * then losses are detected. D-SACKs widen the reordering window (6.2 step
- * 4). una0, fack0: snd_una and the highest SACKed sequence before the ACK.
- * Returns how many segments were marked lost.
+ * 4). una0, fack0: snd_una and the highest SACKed sequence before the ACK;
+ * sb0[nsb0]: the scoreboard then, if the ACK has SACK blocks. Returns how
+ * many segments were marked lost.
  */
 int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t una0,
-		 uint32_t fack0)
+		 uint32_t fack0, const struct seq_range *sb0, unsigned nsb0)
 {
 	struct rack_acked a = {.stk = stk, .seg = seg, .fack0 = fack0};
 
@@ -406,26 +474,8 @@ int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg,
 		t->rack.head = (t->rack.head + 1) & (t->rack.cap - 1);
 		t->rack.n--;
 	}
-	if (seg->nsack && t->n_sacked) {
-		uint32_t i = 0, k = 0;
-
-		while (i < t->rack.n && k < t->n_sacked) {
-			struct rack_seg *r = rs_at(t, i);
-
-			if (seq_leq(t->sacked[k].end, r->start)) {
-				k++;
-				continue;
-			}
-			if (!(r->flags & RS_SACKED) && seq_geq(r->start, t->sacked[k].start) &&
-			    seq_leq(r->end, t->sacked[k].end)) {
-				r->flags |= RS_SACKED;
-				t->rack.nsacked++;
-				rack_unlose(t, r);
-				rack_delivered(t, &a, r);
-			}
-			i++;
-		}
-	}
+	if (seg->nsack)
+		rack_sack_walk(t, &a, sb0, nsb0);
 	rack_advance(t, &a);
 	/* a D-SACK (RFC 2883): a retransmission was not needed; at most one
 	 * step per round trip, back to one after 16 recoveries without */
