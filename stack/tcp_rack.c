@@ -221,6 +221,22 @@ static void rack_unlose(struct tcb *t, struct rack_seg *r)
 	}
 }
 
+/* The first record that ends after seq (records are in sequence order). */
+static uint32_t rack_find(const struct tcb *t, uint32_t seq)
+{
+	uint32_t lo = 0, hi = t->rack.n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (seq_gt(rs_at(t, mid)->end, seq))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* Records of new data; a retransmission restamps the ones it covers. */
 static void rack_record(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, int rxt)
 {
@@ -247,11 +263,9 @@ static void rack_record(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		r->flags = rs_next(t);
 		return;
 	}
-	for (i = 0; i < t->rack.n; i++) {
+	for (i = rack_find(t, seq); i < t->rack.n; i++) {
 		struct rack_seg *r = rs_at(t, i);
 
-		if (seq_leq(r->end, seq))
-			continue;
 		if (seq_geq(r->start, end))
 			break;
 		/* cut the record at the retransmission's edges; without room
@@ -314,22 +328,6 @@ static void rack_advance(struct tcb *t, const struct rack_acked *a)
 	if (!t->rack.seen || rs_after(a->last.flags, t->rack.order))
 		t->rack.order = a->last.flags & ~(RS_ORDER - 1);
 	t->rack.seen = 1;
-}
-
-/* The first record that ends after seq (records are in sequence order). */
-static uint32_t rack_find(const struct tcb *t, uint32_t seq)
-{
-	uint32_t lo = 0, hi = t->rack.n;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (seq_gt(rs_at(t, mid)->end, seq))
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
 }
 
 /* Records meeting [s, e), newly SACKed: those scoreboard block b holds whole. */
