@@ -18,10 +18,9 @@
 static void tcp_ack_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
 	if ((t->flags & TF_TS) && seg->has_ts && seg->tsecr) {
-		uint32_t now_ts = tcp_tsval(stk, t->ts_off);
-
 		if (!tcp_rtt_echo_ok(stk, t, seg))
-			return;
+			return; /* it echoes an earlier transmission (tcp_rack.c) */
+		uint32_t now_ts = tcp_tsval(stk, t->ts_off);
 		uint32_t d = now_ts - seg->tsecr;
 
 		if ((int32_t)d >= 0 && d < 3600 * 1000)
@@ -283,9 +282,12 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
 		return 0;
 	}
-	if (t->rack.lost_bytes && !(t->flags & (TF_RECOVERY | TF_LOSS))) {
+	if (t->rack.lost_bytes && !(t->flags & TF_LOSS)) {
+		int entering = !(t->flags & TF_RECOVERY);
+
 		tcp_rack_recover(stk, t, tcp_delivered(t, una0, sacked0));
-		return 0;
+		if (entering)
+			return 0;
 	}
 	/* duplicate ACK (RFC 5681 2): no data, window unchanged, data outstanding */
 	if (ack == t->snd_una && seg->len == 0 && !(seg->flags & (TH_SYN | TH_FIN)) &&
