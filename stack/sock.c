@@ -1518,6 +1518,7 @@ int sock_forget(struct stack *stk, int sd)
 	if (t->rbuf)
 		buf_put(stk, t->rbuf, t->rmask + 1);
 	t->sbuf = t->rbuf = NULL;
+	tcp_rack_free(stk, t);
 	t->flags |= TF_ORPHAN | TF_FORGOTTEN;
 	/* The 4-tuple stays in the hash for the grace period; the timer ends it. */
 	t->t_rtx = t->t_delack = t->t_keep = 0;

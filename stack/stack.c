@@ -178,6 +178,7 @@ void stack_destroy(struct stack *stk)
 
 			free(t->in_use ? t->sbuf : NULL);
 			free(t->in_use ? t->rbuf : NULL);
+			free(t->in_use ? t->rack.seg : NULL);
 		}
 	}
 	buf_cache_free(stk);

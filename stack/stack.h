@@ -114,6 +114,7 @@ struct stack_config {
 #define STACK_F_MTU_PROBING 0x10u
 #define STACK_F_NO_TLP	    0x20u /* net.ipv4.tcp_early_retrans = 0: no tail loss probes */
 #define STACK_F_TFO_SERVER  0x40u /* net.ipv4.tcp_fastopen & 2: Fast Open on listeners */
+#define STACK_F_NO_RACK	    0x80u /* net.ipv4.tcp_recovery = 0: losses by dupACK count */
 
 struct stack *stack_create(const struct stack_config *cfg);
 void stack_destroy(struct stack *stk);

@@ -199,6 +199,17 @@ struct seq_range {
 	uint32_t start, end;
 };
 
+/* One segment sent (tcp_rack.c); times are the low 32 bits of now_us. */
+struct rack_seg {
+	uint32_t start, end; /* sequence space, FIN included */
+	uint32_t xmit;	     /* last (re)transmission */
+	uint32_t flags;	     /* RS_*, and its place in the order of transmissions */
+};
+#define RS_RXT	  1u /* retransmitted at least once */
+#define RS_LOST	  2u /* deemed lost and not retransmitted since */
+#define RS_SACKED 4u /* covered by the SACK scoreboard */
+#define RS_ORDER  8u /* flags / RS_ORDER: the connection's transmission count then */
+
 struct tcb {
 	struct tcp_hent h;	  /* 4-tuple hash entry; first member */
 	uint8_t state;		  /* enum tcp_state, written by tcp_set_state() only */
@@ -270,6 +281,9 @@ struct tcb {
 	uint32_t srtt_us, rttvar_us, rto_us;
 	uint32_t rtt_seq;      /* timed segment end (TF_RTT) */
 	uint64_t rtt_start_us; /* when it was sent */
+	uint32_t rtx_high;     /* end of the highest retransmission not yet ACKed (rtx_out) */
+	uint32_t rtx_tsval;    /* TSval of the latest retransmission (tcp_rack.c) */
+	uint8_t rtx_out;       /* retransmitted data below rtx_high is unacknowledged */
 
 	/* congestion control */
 	uint32_t cwnd, ssthresh; /* bytes */
@@ -342,6 +356,28 @@ struct tcb {
 		uint32_t high;
 		uint8_t out, rxt;
 	} tlp;
+
+	/*
+	 * RACK (RFC 8985 6, tcp_rack.c): one record per segment sent, in
+	 * sequence order over [snd_una, snd_max), and what the latest
+	 * delivered one says. seg is NULL without SACK or with RACK off.
+	 */
+	struct {
+		struct rack_seg *seg; /* ring of cap records, [head, head + n) */
+		uint32_t cap, head, n;
+		uint32_t order;	     /* RACK.xmit_ts: latest sent of those delivered,
+				      * as a transmission count (RS_ORDER units) */
+		uint32_t tx_order;   /* the count: one RS_ORDER per transmission */
+		uint32_t rtt_us;     /* RACK.rtt: its RTT (valid with .seen) */
+		uint32_t lost_bytes; /* in records marked lost, not yet retransmitted */
+		uint32_t nsacked;    /* records marked SACKed (Linux sacked_out) */
+		uint32_t dsack_seq;  /* snd_max when steps last grew; 0 never */
+		uint8_t seen;	     /* order and rtt_us are set: a segment was delivered */
+		uint8_t reord;	     /* reordering seen (RACK.reordering_seen) */
+		uint8_t steps;	     /* RACK.reo_wnd_mult */
+		uint8_t recoveries;  /* recoveries since steps last grew (reset at 16) */
+	} rack;
+	uint64_t t_reo; /* RACK reorder timer (absolute us; 0 = off) */
 
 	/* Linux tcp_sock's counters and clocks behind TCP_INFO (tcp_info.c) */
 	struct tcb_info {
@@ -687,6 +723,18 @@ void tcp_tlp_arm(struct stack *stk, struct tcb *t);
 void tcp_tlp_fire(struct stack *stk, struct tcb *t);
 void tcp_tlp_sent(struct stack *stk, struct tcb *t, int rxt);
 int tcp_tlp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg);
+void tcp_rack_sent(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t len, int rxt);
+int tcp_rtt_echo_ok(const struct stack *stk, const struct tcb *t, const struct tcp_seg_in *seg);
+int tcp_rack_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg, uint32_t una0,
+		 uint32_t fack0, const struct seq_range *sb0, unsigned nsb0);
+void tcp_rack_timeout(struct stack *stk, struct tcb *t);
+void tcp_rack_rto(struct tcb *t);
+void tcp_rack_free(struct stack *stk, struct tcb *t);
+int tcp_rack_next_lost(const struct tcb *t, uint32_t maxseg, uint32_t *h, uint32_t *hend);
+void tcp_rack_skip(struct tcb *t, uint32_t seq, uint32_t end);
+void tcp_rack_recovered(struct tcb *t);
+void tcp_rack_counts(const struct tcb *t, uint32_t *lost, uint32_t *rxt);
+void tcp_enter_recovery(struct stack *stk, struct tcb *t, uint32_t delivered);
 
 /* tcp_rcvbuf.c */
 void tcp_rcv_space_adjust(struct stack *stk, struct tcb *t);

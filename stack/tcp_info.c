@@ -186,7 +186,13 @@ static void fill_windows(const struct stack *stk, const struct tcb *t, struct tc
 	ti->tcpi_unacked = (t->snd_max - t->snd_una + mss - 1) / mss;
 	ti->tcpi_sacked = (t->sacked_bytes + mss - 1) / mss;
 	ti->tcpi_lost = (lost_bytes(t) + mss - 1) / mss;
-	if (t->flags & TF_LOSS)
+	if (t->rack.seg && !(t->flags & TF_LOSS)) { /* RACK's marks (tcp_rack.c) */
+		uint32_t lost, rxt;
+
+		tcp_rack_counts(t, &lost, &rxt);
+		ti->tcpi_lost = (lost + mss - 1) / mss;
+		ti->tcpi_retrans = (rxt + mss - 1) / mss;
+	} else if (t->flags & TF_LOSS)
 		ti->tcpi_retrans = (t->snd_nxt - t->snd_una + mss - 1) / mss;
 	else if ((t->flags & TF_RECOVERY) && seq_gt(t->rtx_nxt, t->snd_una))
 		ti->tcpi_retrans = XT_MIN((t->rtx_nxt - t->snd_una + mss - 1) / mss, ti->tcpi_lost);

@@ -18,6 +18,8 @@
 static void tcp_ack_rtt(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
 	if ((t->flags & TF_TS) && seg->has_ts && seg->tsecr) {
+		if (!tcp_rtt_echo_ok(stk, t, seg))
+			return; /* it echoes an earlier transmission (tcp_rack.c) */
 		uint32_t now_ts = tcp_tsval(stk, t->ts_off);
 		uint32_t d = now_ts - seg->tsecr;
 
@@ -89,7 +91,7 @@ static void tcp_sack_update(struct tcb *t, const struct tcp_seg_in *seg)
  * RFC 5681 3.2 / RFC 6675 5: enter fast recovery; cwnd then follows RFC 6937
  * (PRR) from this ACK's delivered bytes on, the fast retransmit always let out.
  */
-static void tcp_enter_recovery(struct stack *stk, struct tcb *t, uint32_t delivered)
+void tcp_enter_recovery(struct stack *stk, struct tcb *t, uint32_t delivered)
 {
 	t->ssthresh = tcp_cc_ssthresh(stk, t);
 	if (t->flags & TF_ECN)
@@ -147,10 +149,6 @@ static void tcp_ecn_echo_rcvd(struct stack *stk, struct tcb *t, uint32_t ack)
 	stk->st.ecn_cwnd_reductions++;
 }
 
-/*
- * Step 5 core: process an acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681,
- * RFC 6582, RFC 6675). Returns -1 when the TCB was released.
- */
 /* RFC 6937 DeliveredData: the change in snd_una plus the change in SACKed bytes. */
 static uint32_t tcp_delivered(const struct tcb *t, uint32_t una0, uint32_t sacked0)
 {
@@ -159,11 +157,35 @@ static uint32_t tcp_delivered(const struct tcb *t, uint32_t una0, uint32_t sacke
 	return d > 0 ? (uint32_t)d : 0;
 }
 
+/*
+ * RACK (tcp_rack.c) marked segments lost: recover them under PRR (RFC 8985
+ * 6.2: RACK, not the duplicate-ACK count, starts fast recovery). After an
+ * RTO go-back-N resends them anyway.
+ */
+static void tcp_rack_recover(struct stack *stk, struct tcb *t, uint32_t delivered)
+{
+	if (!t->rack.lost_bytes || (t->flags & TF_LOSS))
+		return;
+	if (t->flags & TF_RECOVERY)
+		tcb_mark(stk, t, PEND_DATA);
+	else
+		tcp_enter_recovery(stk, t, delivered);
+}
+
+/*
+ * Step 5 core: process an acceptable ACK (RFC 9293 3.10.7.4 fifth, RFC 5681,
+ * RFC 6582, RFC 6675, RFC 8985). Returns -1 when the TCB was released.
+ */
 static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *seg)
 {
 	uint32_t ack = seg->ack;
 	uint32_t wnd = seg->wnd << t->snd_ws;
 	uint32_t una0 = t->snd_una, sacked0 = t->sacked_bytes;
+	uint32_t fack0 = t->n_sacked ? t->sacked[t->n_sacked - 1].end : una0;
+	struct seq_range sb0[TCP_SACK_SB]; /* the scoreboard before, for RACK */
+	unsigned nsb0 = seg->nsack && t->rack.seg ? t->n_sacked : 0;
+
+	memcpy(sb0, t->sacked, nsb0 * sizeof(sb0[0]));
 
 	/* window update (RFC 9293: SND.WL1 < SEG.SEQ or (= and SND.WL2 =< SEG.ACK)) */
 	if (seq_lt(t->snd_wl1, seg->seq) || (t->snd_wl1 == seg->seq && seq_leq(t->snd_wl2, ack))) {
@@ -203,6 +225,9 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			t->flags &= ~TF_SND_URG; /* urgent byte delivered: urgent mode ends */
 		if (t->flags & TF_SACK)
 			tcp_sack_update(t, seg);
+		if (t->rtx_out && seq_geq(ack, t->rtx_high))
+			t->rtx_out = 0; /* every retransmission is ACKed */
+		tcp_rack_ack(stk, t, seg, una0, fack0, sb0, nsb0);
 		t->retries = 0;
 		t->keep_probes = 0;
 		t->soft_err = 0;  /* Linux tcp_ack(): data got through, forget ICMP errors */
@@ -211,6 +236,7 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 			if (seq_geq(ack, t->recover)) {
 				t->flags &= ~TF_RECOVERY; /* full ACK: RFC 6582 3.2 step 3 */
 				t->cwnd = XT_MAX(t->ssthresh, (uint32_t)t->smss);
+				tcp_rack_recovered(t);
 			} else {
 				/* partial ACK (RFC 6582 3.2 step 4): retransmit from here */
 				if (!(t->flags & TF_SACK) || seq_lt(t->rtx_nxt, ack))
@@ -237,6 +263,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		}
 		if (tcp_tlp_ack(stk, t, seg)) /* RACK: holes below the delivered probe */
 			tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
+		else
+			tcp_rack_recover(stk, t, tcp_delivered(t, una0, sacked0));
 		tcp_tlp_arm(stk, t);
 		tcb_mark(stk, t, PEND_DATA);
 		tcb_notify(stk, t); /* send space freed */
@@ -249,9 +277,17 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 	}
 	if (t->flags & TF_SACK)
 		tcp_sack_update(t, seg);
+	tcp_rack_ack(stk, t, seg, una0, fack0, sb0, nsb0);
 	if (tcp_tlp_ack(stk, t, seg)) { /* RACK: the holes below the delivered probe are lost */
 		tcp_enter_recovery(stk, t, tcp_delivered(t, una0, sacked0));
 		return 0;
+	}
+	if (t->rack.lost_bytes && !(t->flags & TF_LOSS)) {
+		int entering = !(t->flags & TF_RECOVERY);
+
+		tcp_rack_recover(stk, t, tcp_delivered(t, una0, sacked0));
+		if (entering)
+			return 0;
 	}
 	/* duplicate ACK (RFC 5681 2): no data, window unchanged, data outstanding */
 	if (ack == t->snd_una && seg->len == 0 && !(seg->flags & (TH_SYN | TH_FIN)) &&
@@ -264,7 +300,8 @@ static int tcp_ack(struct stack *stk, struct tcb *t, const struct tcp_seg_in *se
 		if (t->flags & TF_RECOVERY) {
 			tcp_prr_ack(t, delivered, 0);
 			tcb_mark(stk, t, PEND_DATA); /* pipe shrank: maybe send */
-		} else if ((t->dupacks >= 3 ||
+		} else if (!t->rack.seg &&
+			   (t->dupacks >= 3 ||
 			    ((t->flags & TF_SACK) && t->sacked_bytes >= 3u * t->smss)) &&
 			   !(t->flags & TF_LOSS) && seq_geq(ack, t->recover)) {
 			tcp_enter_recovery(stk, t, delivered);

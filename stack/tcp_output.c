@@ -476,6 +476,8 @@ static int tcp_next_hole(const struct tcb *t, uint32_t maxseg, uint32_t *h, uint
 {
 	uint32_t start = seq_max(t->rtx_nxt, t->snd_una);
 
+	if (t->rack.seg) /* RACK (tcp_rack.c): what it marked lost */
+		return tcp_rack_next_lost(t, maxseg, h, hend);
 	if (!(t->flags & TF_SACK) || !t->n_sacked) {
 		if (t->rtx_nxt != t->snd_una || t->snd_una == t->snd_max)
 			return 0;
@@ -499,7 +501,9 @@ uint32_t tcp_pipe(const struct tcb *t)
 {
 	uint32_t out = t->snd_max - t->snd_una, gone;
 
-	if ((t->flags & TF_SACK) && t->n_sacked) {
+	if (t->rack.seg) {
+		gone = t->sacked_bytes + t->rack.lost_bytes; /* RFC 8985 with RFC 6675's pipe */
+	} else if ((t->flags & TF_SACK) && t->n_sacked) {
 		uint32_t start = seq_max(t->rtx_nxt, t->snd_una), lost = 0;
 
 		for (unsigned i = 0; i < t->n_sacked; i++) {
@@ -524,6 +528,7 @@ static int tcp_send_seg(struct stack *stk, struct tcb *t, uint32_t seq, uint32_t
 		return -1;
 	if (t->flags & TF_RECOVERY)
 		t->prr.out += len + fin; /* RFC 6937 prr_out */
+	tcp_rack_sent(stk, t, seq, len + fin, seq_lt(seq, t->snd_max));
 	if (seq_lt(seq, t->snd_max)) {
 		t->ti.bytes_retrans += len;
 		t->retrans++;
@@ -588,6 +593,7 @@ static unsigned tcp_output_recovery(struct stack *stk, struct tcb *t, uint32_t m
 
 			if (!len && !fin) {
 				t->rtx_nxt = hend;
+				tcp_rack_skip(t, h, hend);
 				continue;
 			}
 			if (tcp_send_seg(stk, t, h, len, fin) != 0)

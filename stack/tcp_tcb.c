@@ -145,6 +145,7 @@ static void tcb_free_buffers(struct stack *stk, struct tcb *t)
 		buf_put(stk, t->rbuf, t->rmask + 1);
 		t->rbuf = NULL;
 	}
+	tcp_rack_free(stk, t);
 }
 
 void tcb_release(struct stack *stk, struct tcb *t)
@@ -216,6 +217,7 @@ void tcp_set_state(struct stack *stk, struct tcb *t, int state)
 			buf_put(stk, t->sbuf, t->smask + 1);
 			t->sbuf = NULL;
 		}
+		tcp_rack_free(stk, t);
 		if (t->rbuf && (t->flags & TF_ORPHAN)) { /* nobody reads any more */
 			buf_put(stk, t->rbuf, t->rmask + 1);
 			t->rbuf = NULL;
@@ -276,6 +278,8 @@ void tcb_timer_update(struct stack *stk, struct tcb *t)
 		dl = t->t_keep;
 	if (t->t_misc && t->t_misc < dl)
 		dl = t->t_misc;
+	if (t->t_reo && t->t_reo < dl)
+		dl = t->t_reo;
 	if (dl != UINT64_MAX)
 		wheel_arm(stk, &t->tm, dl);
 }
@@ -419,6 +423,7 @@ void tcb_done(struct stack *stk, struct tcb *t, int err)
 		buf_put(stk, t->sbuf, t->smask + 1);
 		t->sbuf = NULL;
 	}
+	tcp_rack_free(stk, t);
 	if ((t->flags & TF_ORPHAN) || t->parent)
 		tcb_release(stk, t); /* nobody can read it: orphan, or child not accepted */
 }

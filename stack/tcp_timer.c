@@ -113,6 +113,7 @@ static void tcp_rto_expire(struct stack *stk, struct tcb *t)
 	t->recover = t->snd_max;
 	t->n_sacked = 0; /* the receiver may have reneged (RFC 2018 8) */
 	t->sacked_bytes = 0;
+	tcp_rack_rto(t);
 	t->dupacks = 0;
 	t->snd_nxt = t->snd_una; /* go back N: retransmission re-reads from snd_una */
 	tcp_backoff(t);
@@ -190,6 +191,11 @@ void tcp_timer_fire(struct stack *stk, struct tcb *t)
 		}
 		if (t->flags & (TF_CORK | TF_MORE))
 			tcb_mark(stk, t, PEND_PUSH | PEND_DATA);
+	}
+	if (t->t_reo && t->t_reo <= now) {
+		tcp_rack_timeout(stk, t); /* RACK's reorder timer (tcp_rack.c) */
+		if (!t->in_use || t->state == TCPS_CLOSED)
+			return;
 	}
 	if (t->t_rtx && t->t_rtx <= now) {
 		t->t_rtx = 0;

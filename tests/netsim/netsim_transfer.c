@@ -66,18 +66,7 @@ static double transfer(const char *name, const struct netdev_pipe_cfg *pc,
 	xfer_init(&xb, -1, ba, ab, 2, 1);
 	uint64_t start = s.now, limit = start + (uint64_t)(max_s * 1e6);
 
-	while (s.now < limit && !(xfer_done(&xa) && xfer_done(&xb))) {
-		sim_step(&s);
-		if (xb.sd < 0) {
-			int sd = sock_accept(s.b, l, NULL);
-
-			if (sd >= 0)
-				xb.sd = sd;
-		}
-		xfer_run(s.a, &xa, s.now);
-		xfer_run(s.b, &xb, s.now);
-		sim_advance(&s, limit);
-	}
+	xfer_pump(&s, l, &xa, &xb, limit);
 	double secs = (double)(s.now - start) / 1e6;
 
 	stack_get_stats(s.a, &sa);

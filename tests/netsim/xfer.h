@@ -97,4 +97,21 @@ static inline void xfer_pair(struct sim *s, struct xfer *a, struct xfer *b, uint
 	}
 }
 
+/* Run xa on s->a and xb on s->b (its socket accepted from listener l) until both are done. */
+static inline void xfer_pump(struct sim *s, int l, struct xfer *xa, struct xfer *xb, uint64_t limit)
+{
+	while (s->now < limit && !(xfer_done(xa) && xfer_done(xb))) {
+		sim_step(s);
+		if (xb->sd < 0) {
+			int sd = sock_accept(s->b, l, NULL);
+
+			if (sd >= 0)
+				xb->sd = sd;
+		}
+		xfer_run(s->a, xa, s->now);
+		xfer_run(s->b, xb, s->now);
+		sim_advance(s, limit);
+	}
+}
+
 #endif

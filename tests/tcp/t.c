@@ -29,6 +29,8 @@
 #include <strings.h>
 #include <sys/epoll.h>
 
+#include "t_tcpinfo.h"
+
 static const uint8_t stack_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 static const uint8_t peer_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x02};
 #define STACK_IP  "10.77.1.1"
@@ -931,6 +933,15 @@ void t_start_(struct t *t, int state, int with_opts, const char *file, int line)
 	}
 	t_state_(t, state, file, line);
 	(void)f;
+}
+
+void t_tcpinfo_get(struct t *t, int sd, struct t_tcpinfo *out)
+{
+	uint8_t buf[512];
+	socklen_t len = sizeof(buf);
+
+	t_eq(t, sock_getopt(t->stk, sd, IPPROTO_TCP, TCP_INFO, buf, &len), 0);
+	t_tcpinfo_decode(buf, out);
 }
 
 struct stack_stats t_stats(const struct t *t)

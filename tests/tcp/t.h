@@ -228,6 +228,9 @@ static inline uint8_t t_pat(uint32_t off)
 	return (uint8_t)(off * 7u + (off >> 8) * 13u + 3u);
 }
 struct stack_stats t_stats(const struct t *t);
+/* getsockopt(TCP_INFO) of sd, decoded (t_tcpinfo.h); fails the test on error. */
+struct t_tcpinfo;
+void t_tcpinfo_get(struct t *t, int sd, struct t_tcpinfo *out);
 /* on_event() calls for sd since the last t_events() for it (then reset). */
 unsigned t_events(struct t *t, int sd);
 /* Sum of drop_reason[] over reasons whose name contains sub (case-insensitive). */
