@@ -45,13 +45,8 @@
 #ifndef SO_BUSY_POLL_BUDGET
 #define SO_BUSY_POLL_BUDGET 70
 #endif
-/*
- * Frames the kernel had no room for: kick again this much later at the
- * latest, twice as late after each retry that found no room either, up to
- * XP_TX_RETRY_US << XP_TX_RETRY_SHIFT_MAX.
- */
-#define XP_TX_RETRY_US	      200
-#define XP_TX_RETRY_SHIFT_MAX 3
+/* Frames the kernel had no room for: kick again this much later at the latest. */
+#define XP_TX_RETRY_US 200
 
 struct xp_port {
 	struct netdev dev; /* first: the stack's handle is a pointer to this */
@@ -69,8 +64,6 @@ struct xp_port {
 	bool polled;	      /* a sendto since the last rx_burst ran the NAPI already */
 	uint64_t *rx_stash;   /* RX frames the fill ring could not take yet */
 	uint32_t n_stash;
-	/* Kicks in a row that moved nothing: the retry waits 2^this longer (xp_tx_flush()). */
-	uint8_t tx_retry_shift;
 	struct xp_port_stats st;
 	enum xp_rx_csum rx_csum; /* the policy netdev_info.rx_csum_trust_local comes from */
 	/* Shared queues (xp_share.c): umem.sh set when a process may join this queue. */
@@ -260,8 +253,7 @@ static uint32_t tx_unsent(const struct xp_port *p)
  * room is a futile system call, and a bulk sender would make one for every
  * few frames it sends. What is left waits for the next loop
  * (xp_tx_pending(): the stack kicks again at its next poll, which comes
- * with the next ACK or at xp_next_deadline(), XP_TX_RETRY_US or more
- * later). Bounded. In zero-copy mode one
+ * with the next ACK or at xp_next_deadline(), XP_TX_RETRY_US later). Bounded. In zero-copy mode one
  * call wakes the driver, which sends on its own.
  */
 static int tx_kick(struct xp_port *p)
@@ -297,33 +289,16 @@ static int tx_kick(struct xp_port *p)
 	return err;
 }
 
-/*
- * The retry of a kick that moved nothing waits longer each time: the room
- * comes when the receiver takes frames (veth: the peer's NAPI, on another
- * core), and that also sends us an ACK, which wakes us sooner than the
- * timer. So the timer only covers the peer that is slow to run (a busy
- * core), where retrying every XP_TX_RETRY_US was one futile wake-up and
- * system call after another.
- */
 static int xp_tx_flush(struct netdev *dev)
 {
 	struct xp_port *p = port_of(dev);
-	uint32_t before = tx_unsent(p), left;
-	bool kicked = false;
 	int err = 0;
 
-	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx)) {
+	if (p->tx_kick_pending && xsk_ring_prod__needs_wakeup(&p->tx))
 		err = tx_kick(p);
-		kicked = true;
-	}
 	xp_umem_complete(&p->umem);
-	left = tx_unsent(p);
 	/* Anything the kernel did not take needs another kick (xp_tx_pending()). */
-	p->tx_kick_pending = left != 0;
-	if (!left || left < before)
-		p->tx_retry_shift = 0;
-	else if (kicked && p->tx_retry_shift < XP_TX_RETRY_SHIFT_MAX)
-		p->tx_retry_shift++;
+	p->tx_kick_pending = tx_unsent(p) != 0;
 	return err;
 }
 
@@ -423,10 +398,7 @@ static int xp_tx_pending(struct netdev *dev)
 
 static uint64_t xp_next_deadline(struct netdev *dev, uint64_t now_us)
 {
-	struct xp_port *p = port_of(dev);
-
-	return xp_tx_pending(dev) ? now_us + ((uint64_t)XP_TX_RETRY_US << p->tx_retry_shift)
-				  : UINT64_MAX;
+	return xp_tx_pending(dev) ? now_us + XP_TX_RETRY_US : UINT64_MAX;
 }
 
 static void xp_close_dev(struct netdev *dev)
