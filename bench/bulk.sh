@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2046,SC2086 # lists of pids and /proc files split on purpose
 # bench/bulk.sh - the bulk download looked at closely: CPU per GB split by
 # where it runs, and the counts behind it (frames, kicks, ACKs, sleeps,
 # system calls), with the transmit floor of the AF_XDP path beside it.
@@ -52,13 +53,17 @@ while [ $# -gt 0 ]; do
 	--build) build=${2:-}; shift ;;
 	--perf) do_perf=1 ;;
 	--out) out=${2:-}; shift ;;
-	-h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '3,/^set -uo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown option '$1' (--help)" ;;
 	esac
 	shift
 done
-[[ $rounds =~ ^[0-9]+$ ]] && [ "$rounds" -ge 1 ] && [ "$rounds" -le 50 ] || die "--rounds needs 1-50, got '$rounds'"
-[[ $mb =~ ^[0-9]+$ ]] && [ "$mb" -ge 16 ] && [ "$mb" -le 8192 ] || die "--mb needs 16-8192 (MiB), got '$mb'"
+if ! [[ $rounds =~ ^[0-9]+$ ]] || [ "$rounds" -lt 1 ] || [ "$rounds" -gt 50 ]; then
+	die "--rounds needs 1-50, got '$rounds'"
+fi
+if ! [[ $mb =~ ^[0-9]+$ ]] || [ "$mb" -lt 16 ] || [ "$mb" -gt 8192 ]; then
+	die "--mb needs 16-8192 (MiB), got '$mb'"
+fi
 IFS=, read -r -a SIDES <<<"$sides"
 for s in "${SIDES[@]}"; do
 	case $s in kernel | xtcp | floor | floorcopy | floorfile) ;;
@@ -68,8 +73,9 @@ done
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
 [ "$(nproc)" -ge 2 ] || die "needs 2 cores (server and client apart)"
 for t in nginx curl ethtool taskset; do command -v $t >/dev/null || die "$t is missing (tests/deps.sh)"; done
-[ -f "$build/libxtcp.so" ] && [ -x "$build/xtcpctl" ] && [ -x "$build/bench/txfloor" ] ||
+if [ ! -f "$build/libxtcp.so" ] || [ ! -x "$build/xtcpctl" ] || [ ! -x "$build/bench/txfloor" ]; then
 	die "build $build first (targets xtcp xtcpctl txfloor)"
+fi
 SINK=$build/bench/flood/udp_sink
 if [ ! -x "$SINK" ] || [ "$top/bench/flood/udp_sink.c" -nt "$SINK" ]; then
 	mkdir -p "$(dirname "$SINK")"
@@ -211,7 +217,7 @@ run_one() {
 		rw0=$(runtime $(task_sched "$w"))
 		if [ $do_perf = 1 ]; then
 			perf record -g -F 999 -o "$d/perf.data" \
-				-t "$(ls /proc/"$w"/task | tr '\n' ,)$(echo $SN | tr ' ' ,)" >/dev/null 2>&1 &
+				-t "$(cd /proc/"$w"/task && printf '%s,' *)$(echo $SN | tr ' ' ,)" >/dev/null 2>&1 &
 		else
 			# sendto answering EAGAIN (the kernel took nothing more) and
 			# ppoll ending by its timeout (no frame, no wake-up) counted apart
@@ -262,7 +268,8 @@ run_one() {
 	if [ "$side" = xtcp ]; then
 		local k
 		for k in xtcp_af_xdp_tx_kicks_total xtcp_engine_sleeps_total xtcp_engine_polls_total; do
-			extra="$extra $(echo "${k#xtcp_}" | sed 's/_total//') $(($(metric $k "$d/met1") - $(metric $k "$d/met0")))"
+			x=${k#xtcp_}
+			extra="$extra ${x%_total} $(($(metric $k "$d/met1") - $(metric $k "$d/met0")))"
 		done
 	fi
 	if [ -f "$d/stat.txt" ]; then
