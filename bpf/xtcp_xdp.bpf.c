@@ -334,22 +334,29 @@ static __always_inline int vlan_steering(void)
  * kernel's) or in TIME-WAIT: a new xtcp connection may reuse the 4-tuple of
  * a finished kernel one, and the old one needs nothing more from the peer.
  */
-static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th)
+static __always_inline int kernel_owns_tuple(struct xdp_md *ctx, struct bpf_sock_tuple *t,
+					     __u32 len)
 {
-	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, t, len, BPF_F_CURRENT_NETNS, 0);
 	int owned;
 
-	t.ipv4.saddr = ip->saddr;
-	t.ipv4.daddr = ip->daddr;
-	t.ipv4.sport = th->source;
-	t.ipv4.dport = th->dest;
-	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
 	if (!sk)
 		return 0;
 	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
 	bpf_sk_release(sk);
 	return owned;
+}
+
+/* The segment's tuple as the kernel sees it. */
+static __always_inline int kernel_owns_flow(struct xdp_md *ctx, struct iphdr *ip, struct tcphdr *th)
+{
+	struct bpf_sock_tuple t = {};
+
+	t.ipv4.saddr = ip->saddr;
+	t.ipv4.daddr = ip->daddr;
+	t.ipv4.sport = th->source;
+	t.ipv4.dport = th->dest;
+	return kernel_owns_tuple(ctx, &t, sizeof(t.ipv4));
 }
 
 /*
@@ -431,20 +438,13 @@ static __always_inline int icmp_kernel_owns(struct xdp_md *ctx, struct iphdr *qi
 					    struct icmp_tcp_quote *q)
 {
 	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
-	int owned;
 
 	/* the tuple as the kernel sees the flow's incoming segments */
 	t.ipv4.saddr = qip->daddr;
 	t.ipv4.daddr = qip->saddr;
 	t.ipv4.sport = q->dest;
 	t.ipv4.dport = q->source;
-	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv4), BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
-		return 0;
-	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
-	bpf_sk_release(sk);
-	return owned;
+	return kernel_owns_tuple(ctx, &t, sizeof(t.ipv4));
 }
 
 /*
@@ -562,19 +562,12 @@ static __always_inline int kernel_owns_flow6(struct xdp_md *ctx, struct ipv6hdr 
 					     struct tcphdr *th)
 {
 	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
-	int owned;
 
 	__builtin_memcpy(t.ipv6.saddr, &ip6->saddr, 16);
 	__builtin_memcpy(t.ipv6.daddr, &ip6->daddr, 16);
 	t.ipv6.sport = th->source;
 	t.ipv6.dport = th->dest;
-	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
-		return 0;
-	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
-	bpf_sk_release(sk);
-	return owned;
+	return kernel_owns_tuple(ctx, &t, sizeof(t.ipv6));
 }
 
 /*
@@ -638,19 +631,12 @@ static __always_inline int icmp6_kernel_owns(struct xdp_md *ctx, struct ipv6hdr 
 					     struct icmp_tcp_quote *q)
 {
 	struct bpf_sock_tuple t = {};
-	struct bpf_sock *sk;
-	int owned;
 
 	__builtin_memcpy(t.ipv6.saddr, &qip->daddr, 16);
 	__builtin_memcpy(t.ipv6.daddr, &qip->saddr, 16);
 	t.ipv6.sport = q->dest;
 	t.ipv6.dport = q->source;
-	sk = bpf_skc_lookup_tcp(ctx, &t, sizeof(t.ipv6), BPF_F_CURRENT_NETNS, 0);
-	if (!sk)
-		return 0;
-	owned = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
-	bpf_sk_release(sk);
-	return owned;
+	return kernel_owns_tuple(ctx, &t, sizeof(t.ipv6));
 }
 
 /*
