@@ -133,6 +133,7 @@ struct shim_ep {
 	int efd;	   /* nested in another epoll: eventfd in our real set, signalled
 			      while xtcp items are queued; -1 otherwise */
 	unsigned n_nested; /* epoll fds with xtcp items nested in this one */
+	uint64_t kernel_seen_us; /* the real set was last found drained (shim_now_us()) */
 };
 
 /* --- the per-process engine (shim_engine.c: the loop; shim_start.c: its life) --- */
