@@ -32,7 +32,9 @@
 #include <string.h>
 
 #define EP_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
-#define EP_KERNEL_EVERY_US 1000 /* the real set is asked at least this often under load */
+
+/* Under load the real set is asked at least this often (kernel_due()). */
+#define EP_KERNEL_EVERY_US 1000
 
 static void efd_signal(struct shim_ep *ep)
 {
