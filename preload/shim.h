@@ -108,6 +108,9 @@ struct shim_sock {
 	struct shim_epitem *items; /* epoll interest items on this socket */
 	struct shim_sock *next_free;
 	struct shim_zc zc; /* SO_ZEROCOPY and its error queue (shim_zc.c) */
+	/* fd is a placeholder dup of ours whose close-on-exec flag is fd_cloexec (shim_fdpool.c) */
+	bool fd_poolable;
+	bool fd_cloexec;
 };
 
 /* One xtcp fd in one epoll set (kernel fds live in the real epoll fd). */
@@ -133,7 +136,8 @@ struct shim_ep {
 	int efd;	   /* nested in another epoll: eventfd in our real set, signalled
 			      while xtcp items are queued; -1 otherwise */
 	unsigned n_nested; /* epoll fds with xtcp items nested in this one */
-	uint64_t kernel_seen_us; /* the real set was last found drained (shim_now_us()) */
+	/* when the real set was last found drained (shim_now_us()) */
+	uint64_t kernel_seen_us;
 };
 
 /* --- the per-process engine (shim_engine.c: the loop; shim_start.c: its life) --- */
@@ -315,6 +319,23 @@ static inline uint32_t shim_zc_events(const struct shim_sock *s)
 {
 	return s->zc.queued ? EPOLLERR : 0;
 }
+
+/* --- shim_fdpool.c: closed connections' placeholder fds, kept for the next (lock held) --- */
+extern struct shim_sock shim_fdpool_sock; /* what a pooled fd maps to: a closed connection */
+static inline bool shim_fdpool_has(const struct shim_fd_obj *o)
+{
+	return o == &shim_fdpool_sock.obj;
+}
+/* Keep fd (a placeholder the app closed); false: the caller closes it. */
+bool shim_fdpool_put(int fd, bool inet6, bool cloexec);
+/* The lowest kept placeholder, made a dup of template_fd (family inet6) with that flag; or -1. */
+int shim_fdpool_take(int template_fd, bool inet6, bool cloexec);
+/* The kernel closed or replaced fd; close_range(CLOSE_RANGE_CLOEXEC) marked these. */
+void shim_fdpool_forget(int fd);
+void shim_fdpool_range_cloexec(unsigned first, unsigned last);
+/* Close the kept ones (only those without close-on-exec); the same once idle long enough. */
+void shim_fdpool_flush(bool inheritable_only);
+void shim_fdpool_trim(uint64_t now_us);
 
 /* --- shim_epoll.c --- */
 void shim_ep_sock_event(struct shim_sock *s);	 /* on_event: queue s's items (lock held) */

@@ -433,6 +433,7 @@ static void bg_turn(struct shim_engine *eng, unsigned long *seen_calls)
 		n = add_dev_fds(eng, pfd, 1);
 	}
 	*seen_calls = eng->app_calls;
+	shim_fdpool_trim(now);
 	if (shim.prog && now - eng->kflow_swept_us >= KFLOW_SWEEP_US) {
 		eng->kflow_swept_us = now;
 		xp_prog_kflow_sweep(shim.prog);
