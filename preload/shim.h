@@ -179,6 +179,9 @@ struct shim_engine {
 	bool flush_due;		 /* output left for the next poll (shim_engine_flush_soon) */
 	uint64_t flush_due_us;	 /* when flush_due was set */
 	uint64_t kflow_swept_us; /* the background thread's last xp_prog_kflow_sweep() */
+	/* its last sock_diag dump, and whether that found every served port clean */
+	uint64_t kflow_dumped_us;
+	bool kflow_all_clean;
 };
 
 struct shim_state {

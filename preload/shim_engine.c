@@ -60,6 +60,9 @@
 #define STATS_EVERY_US	   10000
 #define KFLOW_SWEEP_US	   1000000 /* ports found free of kernel flows skip the XDP lookup */
 
+/* Every served port clean: the full dump of kernel sockets this rarely (kflow_sweep()). */
+#define KFLOW_DUMP_CLEAN_US 10000000
+
 static __thread int tls_wake_fd = -1;
 static __thread bool tls_bg;	/* this thread is the background thread */
 static __thread bool tls_batch; /* serving what its last epoll_wait/poll returned */
@@ -409,6 +412,25 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 }
 
 /*
+ * Let served ports skip the XDP program's kernel-flow lookup (xp_prog.c).
+ * The dump of the kernel's TCP sockets walks the whole host's
+ * established-hash (every namespace's sockets): milliseconds of this
+ * process's time. Once every served port is clean, a second's check reads
+ * only their counters and dumps again when one moved (a SYN handed to the
+ * kernel, a serve), else every KFLOW_DUMP_CLEAN_US for the one flow the
+ * counters cannot show (its SYN came another way).
+ */
+static void kflow_sweep(struct shim_engine *eng, uint64_t now)
+{
+	eng->kflow_swept_us = now;
+	if (eng->kflow_all_clean && now - eng->kflow_dumped_us < KFLOW_DUMP_CLEAN_US &&
+	    xp_prog_kflow_unclean(shim.prog) == 0)
+		return;
+	eng->kflow_dumped_us = now;
+	eng->kflow_all_clean = xp_prog_kflow_sweep(shim.prog) == 0;
+}
+
+/*
  * One turn of the background thread (lock held): drive when nobody else
  * does, then sleep as the state says.
  */
@@ -434,10 +456,8 @@ static void bg_turn(struct shim_engine *eng, unsigned long *seen_calls)
 	}
 	*seen_calls = eng->app_calls;
 	shim_fdpool_trim(now);
-	if (shim.prog && now - eng->kflow_swept_us >= KFLOW_SWEEP_US) {
-		eng->kflow_swept_us = now;
-		xp_prog_kflow_sweep(shim.prog);
-	}
+	if (shim.prog && now - eng->kflow_swept_us >= KFLOW_SWEEP_US)
+		kflow_sweep(eng, now);
 	pfd[0] = (struct pollfd){.fd = eng->kick_fd, .events = POLLIN};
 	engine_sleep(eng, pfd, n, 1, n - 1, until, NULL);
 	if (pfd[0].revents & POLLIN)

@@ -859,3 +859,39 @@ out:
 	free(w);
 	return err ? err : (int)left;
 }
+
+/* Is one port still marked clean for its current gen? 1 yes, 0 no, -errno. */
+static int kflow_is_clean(struct xp_prog *prog, uint16_t port)
+{
+	uint32_t key = port;
+	struct xtcp_kflow k;
+	uint64_t clean;
+
+	if (bpf_map_lookup_elem(prog->kflow_fd, &key, &k) ||
+	    bpf_map_lookup_elem(prog->kclean_fd, &key, &clean))
+		return -errno;
+	return clean == k.gen + 1;
+}
+
+int xp_prog_kflow_unclean(struct xp_prog *prog)
+{
+	struct xtcp_serve_key key, next;
+	struct xtcp_serve6_key key6, next6;
+	int r, left = 0;
+
+	for (void *kp = NULL; !bpf_map_get_next_key(prog->serve_fd, kp, &next); kp = &key) {
+		key = next;
+		r = kflow_is_clean(prog, ntohs(next.port));
+		if (r < 0)
+			return r;
+		left += !r;
+	}
+	for (void *kp = NULL; !bpf_map_get_next_key(prog->serve6_fd, kp, &next6); kp = &key6) {
+		key6 = next6;
+		r = kflow_is_clean(prog, ntohs(next6.port));
+		if (r < 0)
+			return r;
+		left += !r;
+	}
+	return left;
+}
