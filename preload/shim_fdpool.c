@@ -33,9 +33,10 @@
 #include "shim.h"
 
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
-#define FDPOOL_MAX     32
+#define FDPOOL_MAX     256     /* a burst of accepts after a burst of closes (ab -c N) */
 #define FDPOOL_IDLE_US 1000000 /* unused this long: the numbers go back to the kernel */
 
 struct fdpool_ent {
@@ -44,7 +45,7 @@ struct fdpool_ent {
 	bool cloexec; /* its FD_CLOEXEC, as dup'ed */
 };
 
-static struct fdpool_ent pool[FDPOOL_MAX];
+static struct fdpool_ent pool[FDPOOL_MAX]; /* by fd, highest first: the lowest is last */
 static unsigned pool_n;
 static uint64_t pool_used_us; /* last put or take */
 
@@ -59,7 +60,7 @@ struct shim_sock shim_fdpool_sock = {
 
 static void ent_drop(unsigned i)
 {
-	pool[i] = pool[--pool_n];
+	memmove(&pool[i], &pool[i + 1], (--pool_n - i) * sizeof(pool[0]));
 }
 
 static int ent_find(int fd)
@@ -72,23 +73,28 @@ static int ent_find(int fd)
 
 bool shim_fdpool_put(int fd, bool inet6, bool cloexec)
 {
+	unsigned i;
+
 	if (fd < 3 || pool_n >= FDPOOL_MAX || shim_fd_set(fd, &shim_fdpool_sock.obj))
 		return false;
-	pool[pool_n++] = (struct fdpool_ent){.fd = fd, .inet6 = inet6, .cloexec = cloexec};
+	/* sorted insert: a few hundred bytes move at most */
+	for (i = pool_n; i > 0 && pool[i - 1].fd < fd; i--)
+		;
+	memmove(&pool[i + 1], &pool[i], (pool_n - i) * sizeof(pool[0]));
+	pool[i] = (struct fdpool_ent){.fd = fd, .inet6 = inet6, .cloexec = cloexec};
+	pool_n++;
 	pool_used_us = shim_now_us();
 	return true;
 }
 
 int shim_fdpool_take(int template_fd, bool inet6, bool cloexec)
 {
-	unsigned best = 0;
+	unsigned best;
 	int fd;
 
 	if (!pool_n)
 		return -1;
-	for (unsigned i = 1; i < pool_n; i++)
-		if (pool[i].fd < pool[best].fd)
-			best = i;
+	best = pool_n - 1;
 	fd = pool[best].fd;
 	/*
 	 * The lowest kept number, as Linux would reuse it: retargeted to the
@@ -125,11 +131,9 @@ void shim_fdpool_range_cloexec(unsigned first, unsigned last)
 
 void shim_fdpool_flush(bool inheritable_only)
 {
-	for (unsigned i = 0; i < pool_n;) {
-		if (inheritable_only && pool[i].cloexec) {
-			i++;
+	for (unsigned i = pool_n; i-- > 0;) {
+		if (inheritable_only && pool[i].cloexec)
 			continue;
-		}
 		shim_fd_clear(pool[i].fd);
 		REAL(close)(pool[i].fd);
 		ent_drop(i);
