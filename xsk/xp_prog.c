@@ -756,6 +756,17 @@ void xp_prog_release(struct xp_prog *prog)
 	prog_free(prog);
 }
 
+/* One port's counters and clean mark: 0 or -1 (errno set). */
+static int kflow_read(struct xp_prog *prog, uint16_t port, struct xtcp_kflow *k, uint64_t *clean)
+{
+	uint32_t key = port;
+
+	if (bpf_map_lookup_elem(prog->kflow_fd, &key, k) ||
+	    bpf_map_lookup_elem(prog->kclean_fd, &key, clean))
+		return -1;
+	return 0;
+}
+
 /*
  * Mark one port clean if gen is still what it was before the socket dump,
  * the last SYN handed to the kernel (or serve) is older than the grace
@@ -770,8 +781,7 @@ static int kflow_clear(struct xp_prog *prog, uint16_t port, uint64_t gen_before,
 	struct xtcp_kflow k;
 	uint64_t clean;
 
-	if (bpf_map_lookup_elem(prog->kflow_fd, &key, &k) ||
-	    bpf_map_lookup_elem(prog->kclean_fd, &key, &clean))
+	if (kflow_read(prog, port, &k, &clean))
 		return -errno;
 	if (kernel_ports[port >> 3] & (1u << (port & 7))) {
 		/*
@@ -863,12 +873,10 @@ out:
 /* Is one port still marked clean for its current gen? 1 yes, 0 no, -errno. */
 static int kflow_is_clean(struct xp_prog *prog, uint16_t port)
 {
-	uint32_t key = port;
 	struct xtcp_kflow k;
 	uint64_t clean;
 
-	if (bpf_map_lookup_elem(prog->kflow_fd, &key, &k) ||
-	    bpf_map_lookup_elem(prog->kclean_fd, &key, &clean))
+	if (kflow_read(prog, port, &k, &clean))
 		return -errno;
 	return clean == k.gen + 1;
 }

@@ -2,7 +2,7 @@
  * shim_fdnum.c - the fd numbers and closed-fd answers a server sees for its
  * accepted connections, printed line by line: run once on the kernel and
  * once under LD_PRELOAD=libxtcp.so, the two outputs must be identical
- * (shim_fdnum.sh diffs them). Under xtcp a closed connection's number may
+ * (shim_sem.sh BUILD shim_fdnum 10 diffs them). Under xtcp a closed connection's number may
  * be kept open for the next one (preload/shim_fdpool.c): for the program
  * it must still be closed, reused by the next accept as Linux reuses the
  * lowest free number, with the flags accept4() asked for, and never
