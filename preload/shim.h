@@ -232,6 +232,8 @@ bool shim_lock_held_here(void); /* this thread holds shim.lock */
 struct shim_engine *shim_engine_cur(void);
 /* Poll the stack now (lock held): one loop iteration without sleep. */
 void shim_engine_poll(struct shim_engine *eng);
+/* The same where a read or accept found nothing: inside a batch, no output yet. */
+void shim_engine_poll_quiet(struct shim_engine *eng);
 /* Flush pending output (lock held). */
 void shim_engine_flush(struct shim_engine *eng);
 /* After a send or read: deferred while this thread serves a batch of events. */

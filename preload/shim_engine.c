@@ -208,6 +208,31 @@ void shim_engine_poll(struct shim_engine *eng)
 		shim_stats_update(eng);
 }
 
+/*
+ * An app that reads (or accepts) until EAGAIN polled the stack at every
+ * EAGAIN, and that poll's output flush kicked the TX ring for the answer it
+ * had just written: one kick per request, where its next epoll_wait would
+ * have sent the whole batch with one. Inside a batch under a lease (as
+ * shim_engine_flush_soon() defers) the poll takes what arrived and delivers
+ * events but leaves the output to the batch's end, FLUSH_DEFER_MAX_US at
+ * most.
+ */
+void shim_engine_poll_quiet(struct shim_engine *eng)
+{
+	uint64_t now;
+
+	if (!tls_batch || tls_bg || eng->bg_state != BG_LEASE) {
+		shim_engine_poll(eng);
+		return;
+	}
+	now = shim_now_us();
+	stack_poll_quiet(eng->stk, now);
+	eng->last_poll_us = now;
+	SHIM_STAT(polls)++;
+	if (stack_has_output(eng->stk))
+		shim_engine_flush_soon(eng);
+}
+
 void shim_engine_flush(struct shim_engine *eng)
 {
 	eng->flush_due = false;

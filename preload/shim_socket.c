@@ -457,7 +457,7 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 		sd = s->inet6 ? sock_accept6(eng->stk, s->sd, &peer6)
 			      : sock_accept(eng->stk, s->sd, &peer);
 		if (sd == -EAGAIN) {
-			shim_engine_poll(eng);
+			shim_engine_poll_quiet(eng);
 			sd = s->inet6 ? sock_accept6(eng->stk, s->sd, &peer6)
 				      : sock_accept(eng->stk, s->sd, &peer);
 		}
