@@ -108,6 +108,9 @@ struct shim_sock {
 	struct shim_epitem *items; /* epoll interest items on this socket */
 	struct shim_sock *next_free;
 	struct shim_zc zc; /* SO_ZEROCOPY and its error queue (shim_zc.c) */
+	/* fd is a placeholder dup of ours whose close-on-exec flag is fd_cloexec (shim_fdpool.c) */
+	bool fd_poolable;
+	bool fd_cloexec;
 };
 
 /* One xtcp fd in one epoll set (kernel fds live in the real epoll fd). */
@@ -133,6 +136,8 @@ struct shim_ep {
 	int efd;	   /* nested in another epoll: eventfd in our real set, signalled
 			      while xtcp items are queued; -1 otherwise */
 	unsigned n_nested; /* epoll fds with xtcp items nested in this one */
+	/* when the real set was last found drained (shim_now_us()) */
+	uint64_t kernel_seen_us;
 };
 
 /* --- the per-process engine (shim_engine.c: the loop; shim_start.c: its life) --- */
@@ -174,6 +179,9 @@ struct shim_engine {
 	bool flush_due;		 /* output left for the next poll (shim_engine_flush_soon) */
 	uint64_t flush_due_us;	 /* when flush_due was set */
 	uint64_t kflow_swept_us; /* the background thread's last xp_prog_kflow_sweep() */
+	/* its last sock_diag dump, and whether that found every served port clean */
+	uint64_t kflow_dumped_us;
+	bool kflow_all_clean;
 };
 
 struct shim_state {
@@ -224,6 +232,8 @@ bool shim_lock_held_here(void); /* this thread holds shim.lock */
 struct shim_engine *shim_engine_cur(void);
 /* Poll the stack now (lock held): one loop iteration without sleep. */
 void shim_engine_poll(struct shim_engine *eng);
+/* The same where a read or accept found nothing: inside a batch, no output yet. */
+void shim_engine_poll_quiet(struct shim_engine *eng);
 /* Flush pending output (lock held). */
 void shim_engine_flush(struct shim_engine *eng);
 /* After a send or read: deferred while this thread serves a batch of events. */
@@ -314,6 +324,23 @@ static inline uint32_t shim_zc_events(const struct shim_sock *s)
 {
 	return s->zc.queued ? EPOLLERR : 0;
 }
+
+/* --- shim_fdpool.c: closed connections' placeholder fds, kept for the next (lock held) --- */
+extern struct shim_sock shim_fdpool_sock; /* what a pooled fd maps to: a closed connection */
+static inline bool shim_fdpool_has(const struct shim_fd_obj *o)
+{
+	return o == &shim_fdpool_sock.obj;
+}
+/* Keep fd (a placeholder the app closed); false: the caller closes it. */
+bool shim_fdpool_put(int fd, bool inet6, bool cloexec);
+/* The lowest kept placeholder, made a dup of template_fd (family inet6) with that flag; or -1. */
+int shim_fdpool_take(int template_fd, bool inet6, bool cloexec);
+/* The kernel closed or replaced fd; close_range(CLOSE_RANGE_CLOEXEC) marked these. */
+void shim_fdpool_forget(int fd);
+void shim_fdpool_range_cloexec(unsigned first, unsigned last);
+/* Close the kept ones (only those without close-on-exec); the same once idle long enough. */
+void shim_fdpool_flush(bool inheritable_only);
+void shim_fdpool_trim(uint64_t now_us);
 
 /* --- shim_epoll.c --- */
 void shim_ep_sock_event(struct shim_sock *s);	 /* on_event: queue s's items (lock held) */

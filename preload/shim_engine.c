@@ -60,6 +60,9 @@
 #define STATS_EVERY_US	   10000
 #define KFLOW_SWEEP_US	   1000000 /* ports found free of kernel flows skip the XDP lookup */
 
+/* Every served port clean: the full dump of kernel sockets this rarely (kflow_sweep()). */
+#define KFLOW_DUMP_CLEAN_US 10000000
+
 static __thread int tls_wake_fd = -1;
 static __thread bool tls_bg;	/* this thread is the background thread */
 static __thread bool tls_batch; /* serving what its last epoll_wait/poll returned */
@@ -203,6 +206,31 @@ void shim_engine_poll(struct shim_engine *eng)
 	SHIM_STAT(polls)++;
 	if (shim_stats_shm && now - shim_stats_shm->updated_us > 100000)
 		shim_stats_update(eng);
+}
+
+/*
+ * An app that reads (or accepts) until EAGAIN polled the stack at every
+ * EAGAIN, and that poll's output flush kicked the TX ring for the answer it
+ * had just written: one kick per request, where its next epoll_wait would
+ * have sent the whole batch with one. Inside a batch under a lease (as
+ * shim_engine_flush_soon() defers) the poll takes what arrived and delivers
+ * events but leaves the output to the batch's end, FLUSH_DEFER_MAX_US at
+ * most.
+ */
+void shim_engine_poll_quiet(struct shim_engine *eng)
+{
+	uint64_t now;
+
+	if (!tls_batch || tls_bg || eng->bg_state != BG_LEASE) {
+		shim_engine_poll(eng);
+		return;
+	}
+	now = shim_now_us();
+	stack_poll_quiet(eng->stk, now);
+	eng->last_poll_us = now;
+	SHIM_STAT(polls)++;
+	if (stack_has_output(eng->stk))
+		shim_engine_flush_soon(eng);
 }
 
 void shim_engine_flush(struct shim_engine *eng)
@@ -409,6 +437,25 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 }
 
 /*
+ * Let served ports skip the XDP program's kernel-flow lookup (xp_prog.c).
+ * The dump of the kernel's TCP sockets walks the whole host's
+ * established-hash (every namespace's sockets): milliseconds of this
+ * process's time. Once every served port is clean, a second's check reads
+ * only their counters and dumps again when one moved (a SYN handed to the
+ * kernel, a serve), else every KFLOW_DUMP_CLEAN_US for the one flow the
+ * counters cannot show (its SYN came another way).
+ */
+static void kflow_sweep(struct shim_engine *eng, uint64_t now)
+{
+	eng->kflow_swept_us = now;
+	if (eng->kflow_all_clean && now - eng->kflow_dumped_us < KFLOW_DUMP_CLEAN_US &&
+	    xp_prog_kflow_unclean(shim.prog) == 0)
+		return;
+	eng->kflow_dumped_us = now;
+	eng->kflow_all_clean = xp_prog_kflow_sweep(shim.prog) == 0;
+}
+
+/*
  * One turn of the background thread (lock held): drive when nobody else
  * does, then sleep as the state says.
  */
@@ -433,10 +480,9 @@ static void bg_turn(struct shim_engine *eng, unsigned long *seen_calls)
 		n = add_dev_fds(eng, pfd, 1);
 	}
 	*seen_calls = eng->app_calls;
-	if (shim.prog && now - eng->kflow_swept_us >= KFLOW_SWEEP_US) {
-		eng->kflow_swept_us = now;
-		xp_prog_kflow_sweep(shim.prog);
-	}
+	shim_fdpool_trim(now);
+	if (shim.prog && now - eng->kflow_swept_us >= KFLOW_SWEEP_US)
+		kflow_sweep(eng, now);
 	pfd[0] = (struct pollfd){.fd = eng->kick_fd, .events = POLLIN};
 	engine_sleep(eng, pfd, n, 1, n - 1, until, NULL);
 	if (pfd[0].revents & POLLIN)

@@ -33,6 +33,9 @@
 
 #define EP_FLAGS (EPOLLET | EPOLLONESHOT | EPOLLEXCLUSIVE | EPOLLWAKEUP)
 
+/* Under load the real set is asked at least this often (kernel_due()). */
+#define EP_KERNEL_EVERY_US 1000
+
 static void efd_signal(struct shim_ep *ep)
 {
 	uint64_t one = 1;
@@ -521,13 +524,31 @@ static int drop_tag(const struct shim_ep *ep, struct epoll_event *evs, int m)
 	return k;
 }
 
+/*
+ * Must this turn of ep_wait() ask the real set too? With nothing of xtcp's
+ * to report: yes, unless the turn goes to sleep next, whose ppoll watches
+ * the real set anyway (woken by it, the next turn asks). With xtcp events
+ * in hand: only if the real set was last found drained at least
+ * EP_KERNEL_EVERY_US ago. Under load each loop iteration of the app
+ * otherwise paid a system call for a set (the kernel half of a listener,
+ * the app's pipes and timers) that almost never has anything; a kernel fd
+ * that becomes ready meanwhile is reported up to that much later, as if
+ * its event had come later.
+ */
+static bool kernel_due(const struct shim_ep *ep, int n, bool will_sleep)
+{
+	if (!n)
+		return !will_sleep;
+	return shim_now_us() - ep->kernel_seen_us >= EP_KERNEL_EVERY_US;
+}
+
 /* timeout_us < 0: forever. Returns the count or -errno. */
 static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_event *evs, int max,
 		   int64_t timeout_us, const sigset_t *mask)
 {
 	uint64_t start = shim_now_us();
 	uint64_t deadline = timeout_us > 0 ? start + (uint64_t)timeout_us : 0;
-	bool timed_out = false;
+	bool timed_out = false, kernel_woke = false, will_sleep;
 	int n, m, w, lst[8], n_lst;
 
 	shim_batch_set(false);
@@ -537,10 +558,14 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 		n = harvest(eng, ep, evs, max, lst, &n_lst);
 		if (ep->efd >= 0 && !ep->rd_head)
 			efd_drain(ep); /* nothing queued: the outer epoll must not see us ready */
-		if (n < max) {
+		will_sleep = timeout_us != 0 && !timed_out &&
+			     !(shim.cfg.spin_us && shim_now_us() - start < shim.cfg.spin_us);
+		if (n < max && (kernel_woke || kernel_due(ep, n, will_sleep))) {
 			m = REAL(epoll_wait)(ep->fd, evs + n, max - n, 0);
 			if (m < 0 && !n)
 				return -errno;
+			if (m >= 0 && m < max - n)
+				ep->kernel_seen_us = shim_now_us();
 			if (m > 0 && ep->efd >= 0)
 				m = drop_tag(ep, evs + n, m);
 			if (m > 0)
@@ -550,13 +575,16 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 			shim_batch_set(n > 0); /* sends until the next wait: one TX kick */
 			return n;
 		}
-		if (shim.cfg.spin_us && shim_now_us() - start < shim.cfg.spin_us)
-			continue;
+		if (!will_sleep)
+			continue; /* spinning */
 		struct pollfd p = {.fd = ep->fd, .events = POLLIN};
 		w = shim_wait_locked(eng, &p, 1, deadline, mask);
 		if (w == -EINTR || w == -ENOMEM)
 			return w;
 		timed_out = w == -ETIMEDOUT;
+		kernel_woke = p.revents != 0;
+		if (!kernel_woke)
+			ep->kernel_seen_us = shim_now_us(); /* the sleep's ppoll found it drained */
 	}
 }
 

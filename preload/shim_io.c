@@ -134,7 +134,7 @@ static ssize_t do_recv(struct shim_sock *s, const struct iovec *iov, int iovcnt,
 	for (;;) {
 		n = sock_recvv(eng->stk, s->sd, cur, cnt, sflags);
 		if (n == -EAGAIN) {
-			shim_engine_poll(eng);
+			shim_engine_poll_quiet(eng);
 			n = sock_recvv(eng->stk, s->sd, cur, cnt, sflags);
 		}
 		if (n > 0) {

@@ -9,7 +9,8 @@
  * and steers the port to AF_XDP (shim_engine.c). Each process instantiates
  * the listener in its own stack when its engine starts. accept() hands out
  * xtcp connections first, then the kernel's; an xtcp connection's fd is a
- * dup of a template kernel socket (the placeholder), so fd numbers never
+ * dup of a template kernel socket (the placeholder; a closed connection's
+ * kept number when there is one, shim_fdpool.c), so fd numbers never
  * collide. connect() to a port of XTCP_CONNECT_PORTS moves the socket to
  * xtcp and keeps the kernel socket as its placeholder.
  * AF_INET6 sockets are served as Linux serves them (shim_bind6()): [::]
@@ -333,15 +334,22 @@ int shim_listen(int fd, int backlog)
 	return 0;
 }
 
-/* A kernel socket of the connection's family: fstat, SO_DOMAIN on it answer as Linux. */
+/*
+ * A kernel socket of the connection's family: fstat, SO_DOMAIN on it answer
+ * as Linux. A closed connection's, if one is kept (shim_fdpool.c).
+ */
 static int placeholder_fd(bool cloexec, bool inet6)
 {
 	int *t = inet6 ? &shim.template6_fd : &shim.template_fd;
+	int fd;
 
 	if (*t < 0)
 		*t = socket(inet6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (*t < 0)
 		return -errno;
+	fd = shim_fdpool_take(*t, inet6, cloexec);
+	if (fd >= 0)
+		return fd;
 	return REAL(fcntl)(*t, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 }
 
@@ -361,6 +369,8 @@ static int conn_new(struct shim_engine *eng, int sd, int flags, const struct shi
 	}
 	s->role = SHIM_CONN;
 	s->fd = fd;
+	s->fd_poolable = true;
+	s->fd_cloexec = flags & SOCK_CLOEXEC;
 	s->sd = sd;
 	s->gen = eng->gen;
 	s->nonblock = flags & SOCK_NONBLOCK;
@@ -477,7 +487,7 @@ int shim_accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 		sd = s->inet6 ? sock_accept6(eng->stk, s->sd, &peer6)
 			      : sock_accept(eng->stk, s->sd, &peer);
 		if (sd == -EAGAIN) {
-			shim_engine_poll(eng);
+			shim_engine_poll_quiet(eng);
 			sd = s->inet6 ? sock_accept6(eng->stk, s->sd, &peer6)
 				      : sock_accept(eng->stk, s->sd, &peer);
 		}
@@ -737,6 +747,7 @@ static void sock_unref(struct shim_sock *s, int fd)
 
 	if (--s->refs > 0) {
 		if (s->fd == fd) {
+			s->fd_poolable = false; /* the next is a dup: flags unknown */
 			for (other = shim_fd_next(0); other >= 0; other = shim_fd_next(other + 1))
 				if (shim_sock_of(other) == s)
 					break;
@@ -764,6 +775,8 @@ static void sock_unref(struct shim_sock *s, int fd)
 int shim_close(int fd)
 {
 	struct shim_fd_obj *o;
+	struct shim_sock *s;
+	bool keep = false;
 
 	if (!shim_fd_get(fd)) {
 		shim_ep_forget(fd);
@@ -771,12 +784,23 @@ int shim_close(int fd)
 	}
 	shim_lock();
 	o = shim_fd_clear(fd);
-	if (o && o->kind == SHIM_FD_SOCK)
-		sock_unref((struct shim_sock *)o, fd);
-	else if (o && o->kind == SHIM_FD_EPOLL)
+	if (shim_fdpool_has(o)) {
+		shim_fd_set(fd, o);
+		shim_unlock(shim_engine_cur());
+		return shim_errno(-EBADF); /* closed already, for the app */
+	}
+	if (o && o->kind == SHIM_FD_SOCK) {
+		s = (struct shim_sock *)o;
+		keep = s->role == SHIM_CONN && s->fd == fd && s->fd_poolable;
+		bool inet6 = s->inet6, cloexec = s->fd_cloexec;
+
+		sock_unref(s, fd);
+		keep = keep && shim_fdpool_put(fd, inet6, cloexec);
+	} else if (o && o->kind == SHIM_FD_EPOLL) {
 		shim_ep_close((struct shim_ep *)o);
+	}
 	shim_unlock(shim_engine_cur());
-	return REAL(close)(fd);
+	return keep ? 0 : REAL(close)(fd);
 }
 
 /* Forget every mapped fd in [first, last] (lock held): they are about to be closed. */
@@ -788,7 +812,9 @@ static void unmap_range(unsigned first, unsigned last)
 	for (fd = shim_fd_next((int)first); fd >= 0 && (unsigned)fd <= last;
 	     fd = shim_fd_next(fd + 1)) {
 		o = shim_fd_clear(fd);
-		if (o && o->kind == SHIM_FD_SOCK)
+		if (shim_fdpool_has(o))
+			shim_fdpool_forget(fd);
+		else if (o && o->kind == SHIM_FD_SOCK)
 			sock_unref((struct shim_sock *)o, fd);
 		else if (o && o->kind == SHIM_FD_EPOLL)
 			shim_ep_close((struct shim_ep *)o);
@@ -800,8 +826,15 @@ int shim_close_range(unsigned int first, unsigned int last, int flags)
 	int r;
 
 	/* CLOSE_RANGE_CLOEXEC only marks: nothing closes now. */
-	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || shim_fd_next((int)first) < 0)
-		return REAL(close_range)(first, last, flags);
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last || shim_fd_next((int)first) < 0) {
+		r = REAL(close_range)(first, last, flags);
+		if (!r && (flags & CLOSE_RANGE_CLOEXEC) && first <= last) {
+			shim_lock();
+			shim_fdpool_range_cloexec(first, last);
+			shim_unlock(shim_engine_cur());
+		}
+		return r;
+	}
 	shim_lock();
 	r = REAL(close_range)(first, last, flags);
 	if (!r)
@@ -1077,7 +1110,9 @@ static void dup_target_drop(int newfd)
 {
 	struct shim_fd_obj *o = shim_fd_clear(newfd);
 
-	if (o && o->kind == SHIM_FD_SOCK)
+	if (shim_fdpool_has(o))
+		shim_fdpool_forget(newfd);
+	else if (o && o->kind == SHIM_FD_SOCK)
 		sock_unref((struct shim_sock *)o, newfd);
 	else if (o && o->kind == SHIM_FD_EPOLL)
 		shim_ep_close((struct shim_ep *)o);
@@ -1089,6 +1124,8 @@ int shim_dup(int fd)
 
 	if (!shim_fd_get(fd))
 		return REAL(dup)(fd);
+	if (shim_fdpool_has(shim_fd_get(fd)))
+		return shim_errno(-EBADF);
 	shim_lock();
 	r = REAL(dup)(fd);
 	dup_map(fd, r);
@@ -1102,6 +1139,8 @@ int shim_dup3(int fd, int newfd, int flags)
 
 	if (!shim_fd_get(fd) && !shim_fd_get(newfd))
 		return REAL(dup3)(fd, newfd, flags);
+	if (shim_fdpool_has(shim_fd_get(fd)))
+		return shim_errno(-EBADF);
 	shim_lock();
 	r = REAL(dup3)(fd, newfd, flags);
 	if (r >= 0) {
@@ -1116,6 +1155,8 @@ int shim_dup2(int fd, int newfd)
 {
 	int r;
 
+	if (shim_fdpool_has(shim_fd_get(fd)))
+		return shim_errno(-EBADF);
 	if (fd == newfd || (!shim_fd_get(fd) && !shim_fd_get(newfd)))
 		return REAL(dup2)(fd, newfd);
 	shim_lock();
@@ -1135,7 +1176,14 @@ int shim_fcntl_impl(int fd, int cmd, long arg, shim_fn_fcntl real)
 
 	if (!s)
 		return real(fd, cmd, arg);
+	if (s == &shim_fdpool_sock)
+		return shim_errno(-EBADF);
 	switch (cmd) {
+	case F_SETFD:
+		r = real(fd, cmd, arg);
+		if (!r && fd == s->fd)
+			s->fd_poolable = false; /* keep only numbers whose flag we know */
+		return r;
 	case F_GETFL:
 		r = real(fd, cmd, arg);
 		if (r >= 0 && s->role == SHIM_CONN)
@@ -1171,6 +1219,10 @@ int shim_ioctl_impl(int fd, unsigned long req, void *arg)
 
 	if (!s)
 		return REAL(ioctl)(fd, req, arg);
+	if (s == &shim_fdpool_sock)
+		return shim_errno(-EBADF);
+	if (req == FIOCLEX || req == FIONCLEX)
+		s->fd_poolable = false; /* as F_SETFD */
 	if (req == FIONBIO) {
 		if (!arg)
 			return shim_errno(-EFAULT);

@@ -765,6 +765,7 @@ static void fork_prepare(void)
 	if (tls_fork_locked) {
 		shim_lock();
 		shim_repair_fork();
+		shim_fdpool_flush(true); /* a child that execs must not inherit them */
 	}
 }
 

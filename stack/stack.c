@@ -207,7 +207,8 @@ static void stack_output(struct stack *stk)
 	tcb_events_flush(stk);
 }
 
-int stack_poll(struct stack *stk, uint64_t now_us)
+/* RX burst, input, timers: what marks output and events. Returns frames received. */
+static int stack_input(struct stack *stk, uint64_t now_us)
 {
 	struct pkt pkts[NETDEV_BURST_MAX];
 
@@ -223,8 +224,23 @@ int stack_poll(struct stack *stk, uint64_t now_us)
 	if (stk->pmtu_next_exp && stk->pmtu_next_exp <= stk->now_us)
 		pmtu_expire(stk);
 	wheel_run(stk, stk->now_ms);
-	stack_output(stk);
 	return (int)n;
+}
+
+int stack_poll(struct stack *stk, uint64_t now_us)
+{
+	int n = stack_input(stk, now_us);
+
+	stack_output(stk);
+	return n;
+}
+
+int stack_poll_quiet(struct stack *stk, uint64_t now_us)
+{
+	int n = stack_input(stk, now_us);
+
+	tcb_events_flush(stk);
+	return n;
 }
 
 void stack_flush(struct stack *stk, uint64_t now_us)

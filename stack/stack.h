@@ -121,6 +121,12 @@ void stack_destroy(struct stack *stk);
 
 /* RX burst, input, timers due by now_us, output, one TX kick. Returns frames received. */
 int stack_poll(struct stack *stk, uint64_t now_us);
+/*
+ * stack_poll() that leaves the output and its TX kick to the next
+ * stack_poll() or stack_flush() (stack_has_output() then says so); events
+ * are delivered. For a caller that knows a flush follows soon.
+ */
+int stack_poll_quiet(struct stack *stk, uint64_t now_us);
 /* Output only (after app calls, when no poll follows soon), with one TX kick. */
 void stack_flush(struct stack *stk, uint64_t now_us);
 /* Absolute time (us) of the earliest pending timer, or UINT64_MAX. */

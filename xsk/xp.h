@@ -114,6 +114,14 @@ int xp_prog_serve6(struct xp_prog *prog, const struct in6_addr *ip6, uint16_t po
  */
 int xp_prog_kflow_sweep(struct xp_prog *prog);
 /*
+ * How many served ports need the lookup now (not marked clean for their
+ * current gen), or -errno: a few map reads, no dump. A port's gen moves
+ * when a SYN goes to the kernel or the port is served again, so a caller
+ * that found every port clean needs the dump again only when this is > 0
+ * (or for a flow whose SYN came another way: asymmetric routing).
+ */
+int xp_prog_kflow_unclean(struct xp_prog *prog);
+/*
  * The next-hop MTU of the last "fragmentation needed" about an xtcp flow to
  * peer (network order) that the program steered to any queue, if noted less
  * than max_age_us ago: 0 and *mtu, else -ENOENT (xp_pmtu.c; bpf/xtcp_xdp.h,

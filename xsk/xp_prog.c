@@ -821,6 +821,17 @@ void xp_prog_release(struct xp_prog *prog)
 	prog_free(prog);
 }
 
+/* One port's counters and clean mark: 0 or -1 (errno set). */
+static int kflow_read(struct xp_prog *prog, uint16_t port, struct xtcp_kflow *k, uint64_t *clean)
+{
+	uint32_t key = port;
+
+	if (bpf_map_lookup_elem(prog->kflow_fd, &key, k) ||
+	    bpf_map_lookup_elem(prog->kclean_fd, &key, clean))
+		return -1;
+	return 0;
+}
+
 /*
  * Mark one port clean if gen is still what it was before the socket dump,
  * the last SYN handed to the kernel (or serve) is older than the grace
@@ -835,8 +846,7 @@ static int kflow_clear(struct xp_prog *prog, uint16_t port, uint64_t gen_before,
 	struct xtcp_kflow k;
 	uint64_t clean;
 
-	if (bpf_map_lookup_elem(prog->kflow_fd, &key, &k) ||
-	    bpf_map_lookup_elem(prog->kclean_fd, &key, &clean))
+	if (kflow_read(prog, port, &k, &clean))
 		return -errno;
 	if (kernel_ports[port >> 3] & (1u << (port & 7))) {
 		/*
@@ -923,4 +933,38 @@ int xp_prog_kflow_sweep(struct xp_prog *prog)
 out:
 	free(w);
 	return err ? err : (int)left;
+}
+
+/* Is one port still marked clean for its current gen? 1 yes, 0 no, -errno. */
+static int kflow_is_clean(struct xp_prog *prog, uint16_t port)
+{
+	struct xtcp_kflow k;
+	uint64_t clean;
+
+	if (kflow_read(prog, port, &k, &clean))
+		return -errno;
+	return clean == k.gen + 1;
+}
+
+int xp_prog_kflow_unclean(struct xp_prog *prog)
+{
+	struct xtcp_serve_key key, next;
+	struct xtcp_serve6_key key6, next6;
+	int r, left = 0;
+
+	for (void *kp = NULL; !bpf_map_get_next_key(prog->serve_fd, kp, &next); kp = &key) {
+		key = next;
+		r = kflow_is_clean(prog, ntohs(next.port));
+		if (r < 0)
+			return r;
+		left += !r;
+	}
+	for (void *kp = NULL; !bpf_map_get_next_key(prog->serve6_fd, kp, &next6); kp = &key6) {
+		key6 = next6;
+		r = kflow_is_clean(prog, ntohs(next6.port));
+		if (r < 0)
+			return r;
+		left += !r;
+	}
+	return left;
 }

@@ -208,6 +208,7 @@ static void foreign_program(const char *ifname)
  * grace period, is cleared once no kernel connection is on it, goes back
  * on while one is (even one the program never saw start: a connection to
  * our own address runs over lo), and is cleared again after it closed.
+ * xp_prog_kflow_unclean() reads the same marks without a dump.
  */
 static void kflow_sweep(const char *ifname)
 {
@@ -223,10 +224,16 @@ static void kflow_sweep(const char *ifname)
 	if (err)
 		return;
 	CHECK(xp_prog_serve(prog, 0, 4343, true) == 0, "serve 4343");
+	CHECK(xp_prog_kflow_unclean(prog) == 1, "just served: unclean before any sweep");
 	CHECK(xp_prog_kflow_sweep(prog) == 1, "just served: on the lookup for the grace period");
 	poll(NULL, 0, 150);
 	CHECK(xp_prog_kflow_sweep(prog) == 0, "no kernel connection: cleared");
+	CHECK(xp_prog_kflow_unclean(prog) == 0, "cleared: the counters agree");
 	CHECK(xp_prog_kflow_sweep(prog) == 0, "stays cleared");
+	CHECK(xp_prog_serve(prog, 0, 4343, true) == 0, "served again");
+	CHECK(xp_prog_kflow_unclean(prog) == 1, "served again: unclean without a dump");
+	poll(NULL, 0, 150);
+	CHECK(xp_prog_kflow_sweep(prog) == 0, "cleared again after the grace period");
 
 	l = socket(AF_INET, SOCK_STREAM, 0);
 	c = socket(AF_INET, SOCK_STREAM, 0);
@@ -237,7 +244,9 @@ static void kflow_sweep(const char *ifname)
 	CHECK(xp_prog_kflow_sweep(prog) == 0, "a listener is no kernel flow");
 	CHECK(connect(c, (struct sockaddr *)&a, sizeof(a)) == 0, "kernel connection");
 	acc = accept(l, NULL, NULL);
+	CHECK(xp_prog_kflow_unclean(prog) == 0, "a flow it never saw: only a dump finds it");
 	CHECK(xp_prog_kflow_sweep(prog) == 1, "a kernel connection on the port: on the lookup");
+	CHECK(xp_prog_kflow_unclean(prog) == 1, "after the dump: unclean");
 	close(c); /* the client's end takes the TIME-WAIT, on its own port */
 	if (acc >= 0)
 		close(acc);
