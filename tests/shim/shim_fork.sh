@@ -165,8 +165,9 @@ for run in 1 2 3; do
 	tb_srv env "${xenv[@]}" XTCP_PORTS=7405 timeout 60 ncat -l 7405 --send-only <"$d/50m" \
 		2>"$d/ncat$run.err" &
 	sp=$!
+	# ncat listens on [::] (v6-only) first, then on 0.0.0.0: wait for the one the client uses
 	for _ in $(seq 50); do
-		tb_srv ss -ltn 2>/dev/null | grep -q ':7405 ' && break
+		tb_srv ss -ltn 2>/dev/null | grep -q '0\.0\.0\.0:7405 ' && break
 		sleep 0.1
 	done
 	tb_cli timeout 30 ncat --recv-only "$TB_SIP" 7405 >"$d/got"
