@@ -84,7 +84,8 @@ chmod -R a+rX "$d/www"
 want=$(sha256sum <"$d/www/f20M" | cut -d' ' -f1)
 ngx_conf 1 4096 8192 "listen 80 backlog=4096;" \
 	"keepalive_timeout 65; keepalive_requests 1000000;"
-ngx_start "$lib" 1
+# the impaired path flips bits on purpose: every checksum verified (impair_test.sh)
+ngx_start "$lib" 1 XTCP_RX_CSUM=verify
 workers=$ngx_workers
 check "nginx master + worker up under xtcp" [ "$(echo "$workers" | wc -w)" = 1 ]
 # the workers' engines start at their first use: one request each, at least
