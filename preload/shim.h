@@ -234,6 +234,8 @@ struct shim_engine *shim_engine_cur(void);
 void shim_engine_poll(struct shim_engine *eng);
 /* The same where a read or accept found nothing: inside a batch, no output yet. */
 void shim_engine_poll_quiet(struct shim_engine *eng);
+/* The poll whose events a wait returns: requests' ACKs wait for the answers. */
+void shim_engine_poll_hold_acks(struct shim_engine *eng);
 /* Flush pending output (lock held). */
 void shim_engine_flush(struct shim_engine *eng);
 /* After a send or read: deferred while this thread serves a batch of events. */

@@ -196,16 +196,44 @@ void shim_engine_on_event(void *ctx, int sd)
 		shim_ep_sock_event(s);
 }
 
+static void engine_polled(struct shim_engine *eng, uint64_t now)
+{
+	eng->last_poll_us = now;
+	SHIM_STAT(polls)++;
+	if (shim_stats_shm && now - shim_stats_shm->updated_us > 100000)
+		shim_stats_update(eng);
+}
+
 void shim_engine_poll(struct shim_engine *eng)
 {
 	uint64_t now = shim_now_us();
 
 	stack_poll(eng->stk, now); /* flushes the output */
 	eng->flush_due = false;
-	eng->last_poll_us = now;
-	SHIM_STAT(polls)++;
-	if (shim_stats_shm && now - shim_stats_shm->updated_us > 100000)
-		shim_stats_update(eng);
+	engine_polled(eng, now);
+}
+
+/*
+ * The poll whose events the app is about to get (its wait returns): a
+ * request's ACK waits for the answer, which then carries it, one segment
+ * fewer per request. The app's own polls and deferred flushes keep it for
+ * at most TCP_ACK_HOLD_US; its next sleep or the background thread at the
+ * lease's end sends it. Without a lease nobody would come back for it:
+ * the poll sends everything.
+ */
+void shim_engine_poll_hold_acks(struct shim_engine *eng)
+{
+	uint64_t now;
+
+	if (tls_bg || eng->bg_state != BG_LEASE) {
+		shim_engine_poll(eng);
+		return;
+	}
+	now = shim_now_us();
+	stack_poll_hold_acks(eng->stk, now);
+	eng->flush_due = stack_has_output(eng->stk);
+	eng->flush_due_us = now;
+	engine_polled(eng, now);
 }
 
 /*
@@ -227,8 +255,7 @@ void shim_engine_poll_quiet(struct shim_engine *eng)
 	}
 	now = shim_now_us();
 	stack_poll_quiet(eng->stk, now);
-	eng->last_poll_us = now;
-	SHIM_STAT(polls)++;
+	engine_polled(eng, now);
 	if (stack_has_output(eng->stk))
 		shim_engine_flush_soon(eng);
 }
@@ -272,6 +299,10 @@ void shim_engine_flush_soon(struct shim_engine *eng)
 		}
 		if (now - eng->flush_due_us < FLUSH_DEFER_MAX_US)
 			return;
+		stack_flush_hold_acks(eng->stk, now); /* later requests' ACKs wait on */
+		eng->flush_due = stack_has_output(eng->stk);
+		eng->flush_due_us = now;
+		return;
 	}
 	shim_engine_flush(eng);
 }
@@ -428,7 +459,7 @@ int shim_wait_locked(struct shim_engine *eng, struct pollfd *extra, unsigned n_e
 		extra[i].revents = pfd[i].revents;
 	if (pfd != buf)
 		free(pfd);
-	shim_engine_poll(eng);
+	shim_engine_poll_hold_acks(eng); /* what woke it is mostly for the app */
 	if (r < 0 && err == EINTR)
 		return -EINTR;
 	if (deadline_us && shim_now_us() >= deadline_us)

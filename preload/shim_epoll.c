@@ -553,7 +553,7 @@ static int ep_wait(struct shim_engine *eng, struct shim_ep *ep, struct epoll_eve
 
 	shim_batch_set(false);
 	for (;;) {
-		shim_engine_poll(eng);
+		shim_engine_poll_hold_acks(eng);
 		n_lst = 0;
 		n = harvest(eng, ep, evs, max, lst, &n_lst);
 		if (ep->efd >= 0 && !ep->rd_head)
@@ -775,7 +775,7 @@ static int poll_core_blocked(struct pollfd *fds, nfds_t n, int64_t timeout_us, c
 	shim_batch_set(false);
 	for (;;) {
 		if (eng)
-			shim_engine_poll(eng);
+			shim_engine_poll_hold_acks(eng);
 		cnt = 0;
 		for (i = 0; i < n; i++)
 			fds[i].revents = fds[i].fd < 0 ? 0 : xtcp_revents(eng, &fds[i]);

@@ -200,9 +200,9 @@ static void stack_clock(struct stack *stk, uint64_t now_us)
 	}
 }
 
-static void stack_output(struct stack *stk)
+static void stack_output(struct stack *stk, int hold_acks)
 {
-	tcp_output_flush(stk);
+	tcp_output_flush(stk, hold_acks);
 	ip_tx_kick(stk);
 	tcb_events_flush(stk);
 }
@@ -231,7 +231,15 @@ int stack_poll(struct stack *stk, uint64_t now_us)
 {
 	int n = stack_input(stk, now_us);
 
-	stack_output(stk);
+	stack_output(stk, 0);
+	return n;
+}
+
+int stack_poll_hold_acks(struct stack *stk, uint64_t now_us)
+{
+	int n = stack_input(stk, now_us);
+
+	stack_output(stk, 1);
 	return n;
 }
 
@@ -246,7 +254,13 @@ int stack_poll_quiet(struct stack *stk, uint64_t now_us)
 void stack_flush(struct stack *stk, uint64_t now_us)
 {
 	stack_clock(stk, now_us);
-	stack_output(stk);
+	stack_output(stk, 0);
+}
+
+void stack_flush_hold_acks(struct stack *stk, uint64_t now_us)
+{
+	stack_clock(stk, now_us);
+	stack_output(stk, 1);
 }
 
 uint64_t stack_next_deadline(const struct stack *cstk)

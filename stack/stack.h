@@ -127,6 +127,17 @@ int stack_poll(struct stack *stk, uint64_t now_us);
  * are delivered. For a caller that knows a flush follows soon.
  */
 int stack_poll_quiet(struct stack *stk, uint64_t now_us);
+/*
+ * stack_poll() for a caller about to hand the app its events: the ACK of
+ * a segment that arrived in order early in a connection (sent at once,
+ * Linux's quick ACKs) is kept back, so the answer the app writes next
+ * carries it; the rest goes out. Kept by this and stack_flush_hold_acks()
+ * for at most TCP_ACK_HOLD_US (1 ms); stack_poll() and stack_flush() send
+ * it. stack_has_output() says one is owed: the caller must make sure a
+ * plain poll or flush follows (before it sleeps, at the latest).
+ */
+int stack_poll_hold_acks(struct stack *stk, uint64_t now_us);
+void stack_flush_hold_acks(struct stack *stk, uint64_t now_us);
 /* Output only (after app calls, when no poll follows soon), with one TX kick. */
 void stack_flush(struct stack *stk, uint64_t now_us);
 /* Absolute time (us) of the earliest pending timer, or UINT64_MAX. */

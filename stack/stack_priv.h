@@ -99,6 +99,7 @@ enum stack_drop_reason {
 #define TCP_ORPHAN_RETRIES    8		 /* tcp_orphan_retries (0 means 8) */
 #define TCP_DELACK_US	      40000u	 /* TCP_DELACK_MIN */
 #define TCP_QUICKACKS	      16	 /* segments ACKed at once at start */
+#define TCP_ACK_HOLD_US	      1000u	 /* a quick ACK waits this long at most for an answer */
 #define TCP_TIMEWAIT_US	      60000000u	 /* TCP_TIMEWAIT_LEN */
 #define TCP_FIN_TIMEOUT_US    60000000u	 /* tcp_fin_timeout */
 #define TCP_KEEPIDLE_S	      7200
@@ -159,13 +160,15 @@ enum stack_drop_reason {
 #define TF_TLP	     0x80000000u /* t_rtx is the tail loss probe timeout (tcp_rack.c) */
 
 /* tcb->pend: work marked by input / app calls, done by output */
-#define PEND_ACK   0x01 /* send an ACK now */
-#define PEND_SYN   0x02 /* send SYN or SYN-ACK */
-#define PEND_DATA  0x04 /* try to send data / FIN */
-#define PEND_RST   0x08 /* abort: send RST and release */
-#define PEND_PROBE 0x10 /* send a keepalive or zero-window probe */
-#define PEND_PUSH  0x20 /* send partial segments despite Nagle/cork (cork timer) */
-#define PEND_TLP   0x40 /* send a tail loss probe (tcp_rack.c) */
+#define PEND_ACK      0x01 /* send an ACK now */
+#define PEND_SYN      0x02 /* send SYN or SYN-ACK */
+#define PEND_DATA     0x04 /* try to send data / FIN */
+#define PEND_RST      0x08 /* abort: send RST and release */
+#define PEND_PROBE    0x10 /* send a keepalive or zero-window probe */
+#define PEND_PUSH     0x20 /* send partial segments despite Nagle/cork (cork timer) */
+#define PEND_TLP      0x40 /* send a tail loss probe (tcp_rack.c) */
+/* an ACK for data the app may answer at once: hold-ACKs flushes keep it (TCP_ACK_HOLD_US) */
+#define PEND_ACK_SOON 0x80
 
 /* tcb->shut (Linux sk_shutdown bits) */
 #define SHUT_RCV 1
@@ -264,6 +267,7 @@ struct tcb {
 	uint8_t quickack;		     /* segments still to ACK immediately */
 	uint16_t rcv_mss;		     /* largest segment seen from the peer (delayed ACK) */
 	uint32_t rcv_unacked;		     /* bytes received since our last ACK */
+	uint32_t ack_hold_end;		     /* low 32 bits of now_us: PEND_ACK_SOON held until */
 	uint32_t snd_sml;    /* end of the last small segment sent (Minshall Nagle) */
 	uint8_t keep_probes; /* keepalive probes unanswered */
 	uint16_t urg_data;   /* URG_* state of the peer's urgent byte; 0 none */
@@ -663,7 +667,7 @@ int tcp_timewait_input(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 void stack_drop(struct stack *stk, unsigned reason);
 
 /* tcp_output.c */
-void tcp_output_flush(struct stack *stk);
+void tcp_output_flush(struct stack *stk, int hold_acks);
 void tcp_output(struct stack *stk, struct tcb *t);
 void tcp_send_rst_reply(struct stack *stk, const struct tcp_seg_in *seg);
 void tcp_send_synack(struct stack *stk, struct tcp_req *r);

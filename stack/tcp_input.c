@@ -583,10 +583,18 @@ static int step7_data(struct stack *stk, struct tcb *t, struct tcp_seg_in *seg)
 		t->ti.bytes_received += t->rcv_nxt - nxt0;
 		tcp_info_rcv_rtt(stk, t, seg);
 		t->rcv_unacked += seg->len;
-		if (had_ooo || t->quickack) {
-			if (t->quickack)
-				t->quickack--;
+		if (had_ooo) {
 			tcb_mark(stk, t, PEND_ACK);
+		} else if (t->quickack) {
+			t->quickack--;
+			/* a request's answer written soon after carries the ACK */
+			if (t->flags & TF_ORPHAN) {
+				tcb_mark(stk, t, PEND_ACK);
+			} else {
+				if (!(t->pend & PEND_ACK_SOON))
+					t->ack_hold_end = (uint32_t)stk->now_us + TCP_ACK_HOLD_US;
+				tcb_mark(stk, t, PEND_ACK_SOON);
+			}
 		} else if (t->rcv_unacked >= 2u * XT_MAX(t->rcv_mss, (uint16_t)536)) {
 			tcb_mark(stk, t, PEND_ACK); /* RFC 9293 3.8.6.3: every 2nd full segment */
 		} else if (!t->t_delack) {

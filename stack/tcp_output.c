@@ -728,6 +728,8 @@ void tcp_output(struct stack *stk, struct tcb *t)
 	uint8_t pend = t->pend;
 
 	t->pend = 0;
+	if (pend & PEND_ACK_SOON)
+		pend |= PEND_ACK;
 	if (pend & PEND_RST) {
 		if (t->state != TCPS_CLOSED && t->state != TCPS_LISTEN &&
 		    t->state != TCPS_SYN_SENT && t->state != TCPS_TIME_WAIT)
@@ -777,7 +779,7 @@ void tcp_output(struct stack *stk, struct tcb *t)
 	tcb_timer_update(stk, t);
 }
 
-void tcp_output_flush(struct stack *stk)
+void tcp_output_flush(struct stack *stk, int hold_acks)
 {
 	struct list_node work, *n;
 
@@ -789,6 +791,14 @@ void tcp_output_flush(struct stack *stk)
 	work.next->prev = &work;
 	work.prev->next = &work;
 	list_init(&stk->tx_pending);
-	while ((n = list_pop(&work)) != NULL)
-		tcp_output(stk, container_of(n, struct tcb, tx_node));
+	while ((n = list_pop(&work)) != NULL) {
+		struct tcb *t = container_of(n, struct tcb, tx_node);
+
+		if (hold_acks && t->pend == PEND_ACK_SOON &&
+		    (int32_t)((uint32_t)stk->now_us - t->ack_hold_end) < 0) {
+			list_add_tail(&stk->tx_pending, &t->tx_node);
+			continue;
+		}
+		tcp_output(stk, t);
+	}
 }

@@ -307,7 +307,10 @@ static void rec_time(struct t *t)
 static void poll_at(struct t *t, uint64_t now, const char *file, int line)
 {
 	t->now = now;
-	stack_poll(t->stk, now);
+	if (t->hold_acks)
+		stack_poll_hold_acks(t->stk, now);
+	else
+		stack_poll(t->stk, now);
 	if (t->rx_outstanding)
 		dev_error(t, "stack kept rx frames after stack_poll() returned");
 	if (t->tx_alloced)

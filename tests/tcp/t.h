@@ -138,6 +138,7 @@ struct t {
 	unsigned link_path_mtu_asked; /* answers given */
 	uint8_t link_hop_limit;	      /* netdev hop_limit() answer (a route's metric); 0 = none */
 	uint8_t want_hops;	      /* TTL / hop limit t_out() expects; 0 = 64 */
+	int hold_acks; /* polls are stack_poll_hold_acks(), as before the app gets its events */
 	/* corpus recording for the fuzzer (XTCP_T_CORPUS=dir) */
 	void *corpus;
 	uint64_t corpus_time;

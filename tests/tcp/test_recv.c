@@ -174,6 +174,59 @@ static void no_redundant_window_update(struct t *t)
 	t_nothing(t, 300000);
 }
 
+/*
+ * Polls that hand the app its events keep a request's quick ACK back: the
+ * answer carries it. Without an answer it goes within 1 ms, and a plain
+ * poll (the one before a sleep) sends it at once.
+ */
+static void quick_ack_rides_on_answer(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t->hold_acks = 1;
+	t_in(t, SEG(.flags = T_ACK | T_PSH, .seq = 1, .ack = 1, .len = 78));
+	t_nothing(t, 0);
+	t_eq(t, t_read(t, 1000), 78);
+	t_write(t, 296);
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 79, .len = 296));
+	t_nothing(t, 0);
+	t_eq(t, t_stats(t).tx_frames, 2); /* the SYN-ACK and the answer: no pure ACK */
+}
+
+static void held_ack_goes_within_1ms(struct t *t)
+{
+	uint64_t t0;
+
+	t_start(t, TCP_ESTABLISHED);
+	t->hold_acks = 1;
+	t_in(t, SEG(.flags = T_ACK | T_PSH, .seq = 1, .ack = 1, .len = 100));
+	t0 = t->now;
+	t_wait(t, 999);
+	t_nothing(t, 0);
+	t_in(t, SEG(.flags = T_ACK | T_PSH, .seq = 101, .ack = 1, .len = 100));
+	t_nothing(t, 0); /* a second segment does not extend the first one's wait */
+	t_wait(t, 1);
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 201));
+	t_check(t, t->now - t0 == 1000);
+	/* a plain poll sends a held ACK at once */
+	t_in(t, SEG(.flags = T_ACK | T_PSH, .seq = 201, .ack = 1, .len = 100));
+	t_nothing(t, 0);
+	t->hold_acks = 0;
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 301));
+}
+
+/* What the peer needs at once is never held: duplicate ACKs, the ACK of a FIN. */
+static void hold_keeps_urgent_acks(struct t *t)
+{
+	t_start(t, TCP_ESTABLISHED);
+	t->hold_acks = 1;
+	t_in(t, SEG(.flags = T_ACK, .seq = 101, .ack = 1, .len = 100)); /* a hole */
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .nsack = T_ANY));
+	t_in(t, SEG(.flags = T_ACK, .seq = 1, .ack = 1, .len = 100)); /* fills it */
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 201));
+	t_in(t, SEG(.flags = T_ACK | T_FIN, .seq = 201, .ack = 1));
+	t_out(t, SEG(.flags = T_ACK, .seq = 1, .ack = 202));
+}
+
 int main(void)
 {
 	T_RUN(out_of_window_dup_ack);
@@ -186,5 +239,8 @@ int main(void)
 	T_RUN(overlapping_retransmission);
 	T_RUN(fin_after_data_is_eof);
 	T_RUN(no_redundant_window_update);
+	T_RUN(quick_ack_rides_on_answer);
+	T_RUN(held_ack_goes_within_1ms);
+	T_RUN(hold_keeps_urgent_acks);
 	return check_summary();
 }
