@@ -191,11 +191,13 @@ static int parse_local_ports(struct shim_config *cfg, shim_getenv_fn get, char *
 
 static int parse_rest(struct shim_config *cfg, shim_getenv_fn get, char *err, size_t errlen)
 {
+	static const char *const busy[] = {"auto", "0", "1"}; /* enum xp_busy_poll */
 	const char *v;
 
 	if (parse_log(cfg, get, err, errlen) ||
 	    parse_bool(get, "XTCP_STATS", true, &cfg->stats, err, errlen) ||
-	    parse_bool(get, "XTCP_BUSY_POLL", false, &cfg->busy_poll, err, errlen) ||
+	    parse_choice(get, "XTCP_BUSY_POLL", busy, 3, "auto, 0 or 1", &cfg->busy_poll, err,
+			 errlen) ||
 	    parse_bool(get, "XTCP_MTU_PROBING", false, &cfg->mtu_probing, err, errlen) ||
 	    parse_num(get, "XTCP_SPIN_US", 0, 1000000, "microseconds 0-1000000", &cfg->spin_us, err,
 		      errlen) ||

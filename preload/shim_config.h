@@ -30,7 +30,7 @@ struct shim_config {
 	bool strict;	    /* XTCP_STRICT=1: exit non-zero instead of falling back */
 	bool xdp_generic;   /* XTCP_XDP_MODE=generic */
 	bool stats;	    /* XTCP_STATS: publish /dev/shm/xtcp-<pid>.stats */
-	bool busy_poll;	    /* XTCP_BUSY_POLL: AF_XDP preferred busy polling */
+	uint8_t busy_poll;  /* XTCP_BUSY_POLL: enum xp_busy_poll (auto, 0, 1) */
 	bool mtu_probing;   /* XTCP_MTU_PROBING: RFC 4821 after a black hole (tcp_mtu_probing=1) */
 	bool fork_parent;   /* XTCP_FORK_CONNS=parent: fork leaves connections on xtcp */
 	uint8_t queues;	    /* XTCP_QUEUES: enum shim_queues */

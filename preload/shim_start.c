@@ -440,7 +440,7 @@ static struct xp_port_config port_config(void)
 	return (struct xp_port_config){
 		.frames = shim.cfg.frames,
 		.zero_copy = -1,
-		.busy_poll = shim.cfg.busy_poll,
+		.busy_poll = (enum xp_busy_poll)shim.cfg.busy_poll,
 		.rx_csum = (enum xp_rx_csum)shim.cfg.rx_csum,
 		.tx_csum = (enum xp_tx_csum)shim.cfg.tx_csum,
 	};

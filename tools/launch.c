@@ -37,7 +37,8 @@ const struct launch_opt launch_opts[] = {
 	 "on the kernel"},
 	{"spin-us", "XTCP_SPIN_US", "N", "microseconds epoll_wait polls before sleeping (0)"},
 	{"busy-poll", "XTCP_BUSY_POLL", NULL,
-	 "AF_XDP preferred busy polling (needs the device's napi_defer_hard_irqs)"},
+	 "AF_XDP preferred busy polling even where the device does not defer interrupts "
+	 "(default: where it does)"},
 	{"mtu-probing", "XTCP_MTU_PROBING", NULL,
 	 "probe the path MTU after a black hole, as Linux tcp_mtu_probing=1 (0)"},
 	{"queues", "XTCP_QUEUES", "auto|one|all", "RX queues a serving process takes (auto)"},
@@ -80,7 +81,9 @@ _Static_assert(sizeof(launch_opts) / sizeof(launch_opts[0]) <= LAUNCH_MAX_OPTS, 
  * its interrupts (README, XTCP_BUSY_POLL); without that it costs nothing.
  */
 const struct launch_profile launch_profiles[] = {
-	{"default", "", "the library's defaults: sleep at once when idle, no busy polling"},
+	{"default", "",
+	 "the library's defaults: sleep at once when idle, busy polling only where the device "
+	 "defers interrupts"},
 	{"latency", "XTCP_BUSY_POLL=1 XTCP_SPIN_US=50",
 	 "poll 50 us before sleeping and busy-poll the queue: fewer wake-ups on the reply path, "
 	 "some CPU spent while idle"},

@@ -188,6 +188,12 @@ struct xp_port;
  */
 enum xp_rx_csum { XP_RX_CSUM_AUTO = 0, XP_RX_CSUM_VERIFY, XP_RX_CSUM_TRUST_LOCAL };
 /*
+ * Preferred busy polling (XTCP_BUSY_POLL): auto turns it on where the
+ * device defers its interrupts (napi_defer_hard_irqs and gro_flush_timeout
+ * both set), the only place it helps; on and off force it.
+ */
+enum xp_busy_poll { XP_BUSY_POLL_AUTO = 0, XP_BUSY_POLL_OFF, XP_BUSY_POLL_ON };
+/*
  * Who finishes transmitted TCP checksums (netdev_info.tx_csum_offload): auto
  * asks the kernel through AF_XDP TX metadata (Linux 6.8+) where that works
  * on every device, i.e. in copy mode; off, older kernels and zero-copy
@@ -199,7 +205,7 @@ struct xp_port_config {
 	uint32_t frames;    /* UMEM frames; 0 = 4096 */
 	uint32_t ring_size; /* each of RX/TX/fill/completion; 0 = 2048 */
 	int zero_copy;	    /* -1 auto (zero-copy if the driver has it), 0 copy, 1 require */
-	bool busy_poll;	    /* preferred busy polling (XTCP_BUSY_POLL); off by default */
+	enum xp_busy_poll busy_poll; /* XTCP_BUSY_POLL; 0 = auto */
 	/* XTCP_RX_CSUM, XTCP_TX_CSUM; 0 = auto */
 	enum xp_rx_csum rx_csum;
 	enum xp_tx_csum tx_csum;

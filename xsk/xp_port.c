@@ -11,7 +11,7 @@
  * to make progress. TX: tx_flush() kicks (sendto) only when the TX ring asks,
  * once per loop. RX: when the fill ring asks, rx_done() wakes the driver with
  * recvfrom(); an idle application sleeps in poll() on the socket fd, which
- * wakes the driver too. With busy_poll (opt-in) rx_burst() also calls
+ * wakes the driver too. With busy_poll (xp.h) rx_burst() also calls
  * recvfrom() when the ring is empty, to run the NAPI itself; it never spins.
  *
  * Memory: the port and its UMEM are allocated at open, never per packet.
@@ -489,6 +489,36 @@ static int set_busy_poll(int fd)
 	return 0;
 }
 
+/* A number from /sys/class/net/IFACE/NAME, or 0. */
+static unsigned long sysfs_net_num(const char *ifname, const char *name)
+{
+	char path[128], buf[32];
+	unsigned long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, name);
+	fd = xp_sys_open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = xp_sys_read(fd, buf, sizeof(buf) - 1);
+	xp_sys_close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		v = strtoul(buf, NULL, 10);
+	}
+	return v;
+}
+
+/* Busy polling as asked; auto: where the device defers its interrupts (xp.h). */
+static bool want_busy_poll(const struct xp_prog *prog, enum xp_busy_poll bp)
+{
+	if (bp != XP_BUSY_POLL_AUTO)
+		return bp == XP_BUSY_POLL_ON;
+	return sysfs_net_num(prog->ifname, "napi_defer_hard_irqs") &&
+	       sysfs_net_num(prog->ifname, "gro_flush_timeout");
+}
+
 static int port_link_facts(struct xp_port *p)
 {
 	struct xp_link l;
@@ -589,7 +619,7 @@ static int port_socket(struct xp_port *p, const struct xp_port_config *cfg, uint
 	 * kernel lets us (6.17+), one kick may send a whole ring. Harmless if not.
 	 */
 	xp_sys_setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
-	if (cfg->busy_poll) {
+	if (want_busy_poll(p->prog, cfg->busy_poll)) {
 		err = set_busy_poll(p->fd);
 		if (err)
 			xp_log(0, p->prog->log_level, "no busy polling on %s queue %u: %s",
@@ -771,7 +801,7 @@ static int port_bind_shared(struct xp_port *p, const struct xp_port_config *cfg,
 	p->tx_csum = p->umem.tx_meta && !p->st.zero_copy && cfg->tx_csum == XP_TX_CSUM_AUTO;
 	p->dev.info.tx_csum_offload = p->tx_csum;
 	xp_sys_setsockopt(p->fd, SOL_XDP, XDP_MAX_TX_SKB_BUDGET, &ring, sizeof(ring));
-	if (cfg->busy_poll)
+	if (want_busy_poll(p->prog, cfg->busy_poll))
 		p->busy_poll = !set_busy_poll(p->fd);
 	return 0;
 }

@@ -146,6 +146,8 @@ n=$(printf '%s' "$out" | grep -o '"syn_cookies_failed":[0-9]*,"challenge_acks":[
 check "served: xtcpctl --json shows each worker's cookie/challenge-ACK counters ($n)" [ "$n" -ge 2 ]
 q=$(cat "$d/logs/error.log" "$d/nginx.err" | grep -o 'serving veth0 queue [0-9]' | sort -u | wc -l)
 check "served: each worker serves its own queue ($q of 2)" [ "$q" = 2 ]
+check "served: no busy polling where the device does not defer interrupts" \
+	sh -c "cat '$d/logs/error.log' '$d/nginx.err' | grep 'AF_XDP socket on' | grep -vq 'busy polling'"
 out=$(tb_srv timeout 10 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:8080/f1000")
 p2=$(passive_opens)
 check "served: loopback answered by the kernel half ($out, PassiveOpens +$((p2 - p1)))" \
@@ -224,11 +226,14 @@ else
 	bad "single process: no $cpusrv (bench/ not built)"
 fi
 
-# XTCP_BUSY_POLL=1 with the device's deferral set (docs/configuration.md): the receive work
-# runs in the workers' own calls; transfers stay right and idle stays idle.
+# The device's deferral set (docs/configuration.md): busy polling turns itself on
+# (XTCP_BUSY_POLL=auto), the receive work runs in the workers' own calls; transfers stay
+# right and idle stays idle.
 tb_srv sh -c "echo 2 > /sys/class/net/$TB_SIF/napi_defer_hard_irqs && \
 	echo 200000 > /sys/class/net/$TB_SIF/gro_flush_timeout"
-nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_BUSY_POLL=1
+nginx_start 8080 LD_PRELOAD="$lib" XTCP_IFACE="$TB_SIF" XTCP_PORTS=8080 XTCP_LOG=info
+check "busy poll: on by itself where the device defers interrupts" \
+	sh -c "cat '$d/logs/error.log' '$d/nginx.err' | grep -q 'copy mode, busy polling'"
 for f in f0 f1000 f100000 f8000000; do
 	check "busy poll: $f sha256" fetch_ok 8080 "$f"
 done

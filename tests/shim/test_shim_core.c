@@ -156,10 +156,11 @@ static void test_options(void)
 	CHECK(cfg.strict && cfg.spin_us == 50 && cfg.log_level == SHIM_LOG_ERROR);
 	CHECK(cfg.lport_min == 40000 && cfg.lport_max == 40999);
 	CHECK(cfg.xdp_generic && !cfg.stats && cfg.max_socks == 1000);
-	CHECK(cfg.queue_wait_ms == 0 && cfg.busy_poll && cfg.queues == SHIM_QUEUES_ONE);
+	CHECK(cfg.queue_wait_ms == 0 && cfg.busy_poll == 2 && cfg.queues == SHIM_QUEUES_ONE);
 	CHECK(cfg.exit_linger_ms == 5 && cfg.fork_parent);
 	CHECK(cfg.rx_csum == 2 && cfg.tx_csum == 0); /* XP_RX_CSUM_TRUST_LOCAL, XP_TX_CSUM_AUTO */
 	CHECK(parse(&cfg, err, tx_off) == 0 && cfg.tx_csum == 1); /* XP_TX_CSUM_OFF */
+	CHECK(cfg.busy_poll == 0);				  /* XP_BUSY_POLL_AUTO by default */
 	/* XTCP_STRICT is known even when another variable is wrong (the caller exits). */
 	CHECK(parse(&cfg, err, strict_bad) == -EINVAL && cfg.strict && !cfg.active);
 }
