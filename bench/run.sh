@@ -35,8 +35,8 @@
 #   --cpu-rounds N    cpuserver hash rounds per request (default 250, ~20 us)
 #   --bulk-mb N       size of the bulk download in MiB (default 1024)
 #   --perf            then one profiling pass per side: perf record -g of the
-#                     server's tasks during ab -c 50, wrk keep-alive and cpuserver; reports
-#                     in DIR/perf/ (not in the figures: perf costs CPU)
+#                     server's tasks during ab -c 50, wrk keep-alive, cpuserver and
+#                     memcached; reports in DIR/perf/ (not in the figures: perf costs CPU)
 #   --strace          with --perf: also one load per profile under strace -c -f of the
 #                     server's processes (system calls per request, DIR/perf/*.strace.txt)
 #   --napi-defer N,NS the server veth's napi_defer_hard_irqs and gro_flush_timeout
@@ -806,12 +806,18 @@ profile_side() { # SIDE
 		profile_load cpu
 	fi
 	srv_stop
+	if want mc && command -v memcaslap >/dev/null &&
+		srv_start "$SIDE" "$f" mc memcached -u root -l "$TB_SIP" -p 11211 -U 0 \
+			-t "$mc_threads" -c 8192 -m 256; then
+		profile_load mc
+	fi
+	srv_stop
 	tb_down
 }
 
 # One load under perf: DIR/perf/SIDE-LOAD.txt, first the split between the
 # server's tasks (process threads, NAPI thread), then the symbols.
-profile_load() { # ab50|ka|cpu
+profile_load() { # ab50|ka|cpu|mc
 	local w=$1 pp data=$out/perf/$SIDE-$1.data
 	# Only the server's tasks (processes and its NAPI thread): the rest
 	# of core 1 may be anything else the machine runs.
@@ -831,6 +837,7 @@ profile_load() { # ab50|ka|cpu
 	ab50) run_ab ab50 50 ;;
 	ka) run_wrk ka /64 ;;
 	cpu) run_wrk cpu / ;;
+	mc) run_mc ;;
 	esac
 	wait "$pp"
 	wait "$ps"
@@ -847,6 +854,7 @@ profile_load() { # ab50|ka|cpu
 		ab50) run_ab ab50 50 ;;
 		ka) run_wrk ka /64 ;;
 		cpu) run_wrk cpu / ;;
+		mc) run_mc ;;
 		esac
 		kill -INT "$sp" 2>/dev/null
 		wait "$sp" 2>/dev/null
