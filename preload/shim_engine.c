@@ -498,6 +498,8 @@ static void bg_turn(struct shim_engine *eng, unsigned long *seen_calls)
 
 	if (eng->n_waiters) {
 		eng->bg_state = BG_PARK;
+		if (eng->flush_due)
+			shim_engine_flush(eng); /* parked, it would not come back for it */
 	} else if (eng->app_calls != *seen_calls) {
 		eng->bg_state = BG_LEASE;
 		until = now + ENGINE_LEASE_US;
