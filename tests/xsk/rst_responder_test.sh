@@ -205,7 +205,11 @@ drain_toggle off && ok "drain off" || bad "drain off"
 r=$(probe 8080 5)
 expect "not draining: refused by the responder again (of 5)" "$(field refused "$r")" 5
 s=$(responder_stats)
-expect "drain: responder saw only the undrained SYNs" "$(field rx "$s")" $((total + 5))
+# The drained flows belong to the kernel; a late segment of one's teardown
+# may still reach the responder (a CI run saw one), their 5 SYNs must not.
+n=$(field rx "$s")
+check "drain: responder saw the undrained SYNs, not the drained ones ($n, want $((total + 5))-$((total + 7)))" \
+	[ "$n" -ge $((total + 5)) -a "$n" -le $((total + 7)) ]
 
 # Idle: asleep in poll() (need_wakeup), not spinning.
 cpu_ticks() { awk '{print $14 + $15}' /proc/$rpid/stat; }
