@@ -322,7 +322,8 @@ hops_server 8087 1
 h4=$(hops_wire "$TB_SIP6" 8087 -)
 wait $py
 p1=$(passive_opens)
-check "hops: a route's hoplimit 50 beats the interface's ($h4)" [ "$h4" = "hops 50 hlim 50 " ]
+check "hops: a route's hoplimit 50 beats the interface's ($h4)" [ "$h4" = "hops 50 hlim 50 " ] ||
+	grep -B1 -A1 'hlim [^5]' "$d/hops.cap" | head -20
 check "hops: served by xtcp (kernel PassiveOpens flat: $p0 -> $p1)" [ "$p0" = "$p1" ]
 tb_srv ip -6 route replace fd77:1::/64 dev "$TB_SIF"
 tb_srv sysctl -qw "net.ipv6.conf.$TB_SIF.hop_limit=64" net.ipv4.ip_default_ttl=64
