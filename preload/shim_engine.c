@@ -204,6 +204,13 @@ static void engine_polled(struct shim_engine *eng, uint64_t now)
 		shim_stats_update(eng);
 }
 
+/* After a hold-ACKs poll or flush: what it kept back is owed from now on. */
+static void held_output_owed(struct shim_engine *eng, uint64_t now)
+{
+	eng->flush_due = stack_has_output(eng->stk);
+	eng->flush_due_us = now;
+}
+
 void shim_engine_poll(struct shim_engine *eng)
 {
 	uint64_t now = shim_now_us();
@@ -231,8 +238,7 @@ void shim_engine_poll_hold_acks(struct shim_engine *eng)
 	}
 	now = shim_now_us();
 	stack_poll_hold_acks(eng->stk, now);
-	eng->flush_due = stack_has_output(eng->stk);
-	eng->flush_due_us = now;
+	held_output_owed(eng, now);
 	engine_polled(eng, now);
 }
 
@@ -300,8 +306,7 @@ void shim_engine_flush_soon(struct shim_engine *eng)
 		if (now - eng->flush_due_us < FLUSH_DEFER_MAX_US)
 			return;
 		stack_flush_hold_acks(eng->stk, now); /* later requests' ACKs wait on */
-		eng->flush_due = stack_has_output(eng->stk);
-		eng->flush_due_us = now;
+		held_output_owed(eng, now);
 		return;
 	}
 	shim_engine_flush(eng);

@@ -870,6 +870,31 @@ static int kflow_clear(struct xp_prog *prog, uint16_t port, uint64_t gen_before,
 	return 1;
 }
 
+/*
+ * The ports served for either family, host order, XTCP_XDP_MAX_SERVED at
+ * most (a port served for both is listed twice: harmless to its users).
+ */
+static unsigned served_ports(struct xp_prog *prog, uint16_t *ports)
+{
+	struct xtcp_serve_key key, next;
+	struct xtcp_serve6_key key6, next6;
+	unsigned n = 0;
+
+	for (void *kp = NULL;
+	     n < XTCP_XDP_MAX_SERVED && !bpf_map_get_next_key(prog->serve_fd, kp, &next);
+	     kp = &key) {
+		key = next;
+		ports[n++] = ntohs(next.port);
+	}
+	for (void *kp = NULL;
+	     n < XTCP_XDP_MAX_SERVED && !bpf_map_get_next_key(prog->serve6_fd, kp, &next6);
+	     kp = &key6) {
+		key6 = next6;
+		ports[n++] = ntohs(next6.port);
+	}
+	return n;
+}
+
 int xp_prog_kflow_sweep(struct xp_prog *prog)
 {
 	struct sweep {
@@ -877,10 +902,8 @@ int xp_prog_kflow_sweep(struct xp_prog *prog)
 		uint16_t port[XTCP_XDP_MAX_SERVED];
 		uint8_t kernel_ports[65536 / 8];
 	} *w = malloc(sizeof(*w)); /* 48 KiB: not on an application thread's stack */
-	struct xtcp_serve_key key, next;
-	struct xtcp_serve6_key key6, next6;
 	struct xtcp_kflow k;
-	unsigned n = 0, left = 0;
+	unsigned n, left = 0;
 	uint64_t now_ns;
 	int err = 0;
 
@@ -892,34 +915,15 @@ int xp_prog_kflow_sweep(struct xp_prog *prog)
 	 * read moves gen; one handed over before it is older than the grace
 	 * period (else the port waits), so the dump saw its socket.
 	 */
-	for (void *kp = NULL; n < XTCP_XDP_MAX_SERVED; kp = &key) {
-		uint32_t p;
+	n = served_ports(prog, w->port);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t p = w->port[i];
 
-		if (bpf_map_get_next_key(prog->serve_fd, kp, &next))
-			break;
-		key = next;
-		p = ntohs(next.port);
 		if (bpf_map_lookup_elem(prog->kflow_fd, &p, &k)) {
 			err = -errno;
 			goto out;
 		}
-		w->port[n] = (uint16_t)p;
-		w->gen[n++] = k.gen;
-	}
-	/* IPv6 served ports too (a port served for both families is cleared twice: harmless) */
-	for (void *kp = NULL; n < XTCP_XDP_MAX_SERVED; kp = &key6) {
-		uint32_t p;
-
-		if (bpf_map_get_next_key(prog->serve6_fd, kp, &next6))
-			break;
-		key6 = next6;
-		p = ntohs(next6.port);
-		if (bpf_map_lookup_elem(prog->kflow_fd, &p, &k)) {
-			err = -errno;
-			goto out;
-		}
-		w->port[n] = (uint16_t)p;
-		w->gen[n++] = k.gen;
+		w->gen[i] = k.gen;
 	}
 	err = xp_nl_tcp_flow_ports(w->kernel_ports);
 	now_ns = mono_ns();
@@ -948,20 +952,13 @@ static int kflow_is_clean(struct xp_prog *prog, uint16_t port)
 
 int xp_prog_kflow_unclean(struct xp_prog *prog)
 {
-	struct xtcp_serve_key key, next;
-	struct xtcp_serve6_key key6, next6;
-	int r, left = 0;
+	uint16_t ports[XTCP_XDP_MAX_SERVED];
+	unsigned n = served_ports(prog, ports);
+	int left = 0;
 
-	for (void *kp = NULL; !bpf_map_get_next_key(prog->serve_fd, kp, &next); kp = &key) {
-		key = next;
-		r = kflow_is_clean(prog, ntohs(next.port));
-		if (r < 0)
-			return r;
-		left += !r;
-	}
-	for (void *kp = NULL; !bpf_map_get_next_key(prog->serve6_fd, kp, &next6); kp = &key6) {
-		key6 = next6;
-		r = kflow_is_clean(prog, ntohs(next6.port));
+	for (unsigned i = 0; i < n; i++) {
+		int r = kflow_is_clean(prog, ports[i]);
+
 		if (r < 0)
 			return r;
 		left += !r;
